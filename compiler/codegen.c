@@ -1,0 +1,382 @@
+/* Loop IR -> LLVM IR. Local variables become allocas (mem2reg promotes
+ * them); loops are plain compare-and-branch loops that the O3 pipeline
+ * unrolls and vectorizes; sizes other than the event count are constants, so
+ * every address below the event axis is a constant stride. */
+#include "codegen.h"
+
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const Program *p;
+  const Kernel *k;
+  TargetKind target;
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMValueRef fn;
+  LLVMValueRef *buf;    /* buffer pointers */
+  LLVMValueRef n_local, n_total;
+  LLVMValueRef *scalar;
+  LLVMValueRef *var;    /* allocas */
+  LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
+} CG;
+
+int program_arg_slots(const Program *p) { return p->nbufs + 2 + p->spec->scalars.len; }
+
+static LLVMTypeRef ty(CG *g, LType t) {
+  switch (t) {
+  case LT_BOOL: return g->i1;
+  case LT_I32: return g->i32;
+  case LT_I64: return g->i64;
+  case LT_F32: return g->f32;
+  case LT_F64: return g->f64;
+  default: return g->vd;
+  }
+}
+
+static LLVMValueRef call_intrinsic(CG *g, const char *name, LLVMTypeRef overload, LLVMValueRef *args, unsigned n) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef tys[1] = {overload};
+  unsigned ntys = overload ? 1 : 0;
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, tys, ntys);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(g->ctx, id, tys, ntys);
+  return LLVMBuildCall2(g->b, fty, fn, args, n, "");
+}
+
+static LLVMValueRef fp_flags(LLVMValueRef v, int reassoc) {
+  if (LLVMCanValueUseFastMathFlags(v))
+    LLVMSetFastMathFlags(v, LLVMFastMathAllowContract | (reassoc ? LLVMFastMathAllowReassoc : 0));
+  return v;
+}
+
+static LLVMValueRef cast(CG *g, LLVMValueRef v, LType from, LType to) {
+  if (from == to) return v;
+  LLVMTypeRef t = ty(g, to);
+  if (to == LT_BOOL) {
+    if (ltype_is_float(from)) return LLVMBuildFCmp(g->b, LLVMRealUNE, v, LLVMConstReal(ty(g, from), 0.0), "");
+    return LLVMBuildICmp(g->b, LLVMIntNE, v, LLVMConstInt(ty(g, from), 0, 0), "");
+  }
+  if (ltype_is_float(to)) {
+    if (ltype_is_float(from)) return to == LT_F64 ? LLVMBuildFPExt(g->b, v, t, "") : LLVMBuildFPTrunc(g->b, v, t, "");
+    if (from == LT_BOOL) return LLVMBuildUIToFP(g->b, v, t, "");
+    return LLVMBuildSIToFP(g->b, v, t, "");
+  }
+  if (ltype_is_float(from)) return LLVMBuildFPToSI(g->b, v, t, "");
+  if (from == LT_BOOL) return LLVMBuildZExt(g->b, v, t, "");
+  if (from == LT_I32 && to == LT_I64) return LLVMBuildSExt(g->b, v, t, "");
+  return LLVMBuildTrunc(g->b, v, t, "");
+}
+
+static LLVMValueRef gen_expr(CG *g, const LExpr *e);
+
+static LLVMValueRef element_ptr(CG *g, int bufid, LExpr *const *idx) {
+  const Buffer *bf = g->p->bufs[bufid];
+  LLVMValueRef off = NULL;
+  int64_t stride = 1;
+  for (int a = bf->rank - 1; a >= 0; a--) {
+    LLVMValueRef i = gen_expr(g, idx[a]);
+    LLVMValueRef term = stride == 1 ? i : LLVMBuildNSWMul(g->b, i, LLVMConstInt(g->i64, (unsigned long long)stride, 0), "");
+    off = off ? LLVMBuildNSWAdd(g->b, off, term, "") : term;
+    stride *= bf->dims[a];
+  }
+  if (!off) off = LLVMConstInt(g->i64, 0, 0);
+  return LLVMBuildInBoundsGEP2(g->b, ty(g, bf->elem), g->buf[bufid], &off, 1, bf->name);
+}
+
+static LLVMValueRef gen_unary(CG *g, const LExpr *e) {
+  LLVMValueRef a = gen_expr(g, e->a);
+  LLVMTypeRef t = ty(g, e->type);
+  switch (e->op) {
+  case LU_NEG: return ltype_is_float(e->type) ? LLVMBuildFNeg(g->b, a, "") : LLVMBuildNeg(g->b, a, "");
+  case LU_NOT: return LLVMBuildNot(g->b, a, "");
+  case LU_EXP: {
+    LLVMValueRef fn = math_exp_fn(g->mod, t);
+    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, &a, 1, "");
+  }
+  case LU_LOG: {
+    LLVMValueRef fn = math_log_fn(g->mod, t);
+    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, &a, 1, "");
+  }
+  case LU_SQRT: return call_intrinsic(g, "llvm.sqrt", t, &a, 1);
+  case LU_ABS:
+    if (ltype_is_float(e->type)) return call_intrinsic(g, "llvm.fabs", t, &a, 1);
+    {
+      LLVMValueRef args[2] = {a, LLVMConstInt(g->i1, 0, 0)};
+      return call_intrinsic(g, "llvm.abs", t, args, 2);
+    }
+  }
+  return NULL;
+}
+
+static LLVMValueRef gen_binary(CG *g, const LExpr *e) {
+  LLVMValueRef a = gen_expr(g, e->a), b = gen_expr(g, e->b);
+  int fl = ltype_is_float(e->a->type);
+  LLVMTypeRef t = ty(g, e->a->type);
+  switch (e->op) {
+  case LB_ADD: return fl ? fp_flags(LLVMBuildFAdd(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWAdd(g->b, a, b, "");
+  case LB_SUB: return fl ? fp_flags(LLVMBuildFSub(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWSub(g->b, a, b, "");
+  case LB_MUL: return fl ? fp_flags(LLVMBuildFMul(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWMul(g->b, a, b, "");
+  case LB_DIV: return fl ? fp_flags(LLVMBuildFDiv(g->b, a, b, ""), 0) : LLVMBuildSDiv(g->b, a, b, "");
+  case LB_REM: return fl ? LLVMBuildFRem(g->b, a, b, "") : LLVMBuildSRem(g->b, a, b, "");
+  case LB_MIN:
+  case LB_MAX: {
+    LLVMValueRef args[2] = {a, b};
+    const char *name = fl ? (e->op == LB_MIN ? "llvm.minnum" : "llvm.maxnum") : (e->op == LB_MIN ? "llvm.smin" : "llvm.smax");
+    return call_intrinsic(g, name, t, args, 2);
+  }
+  case LB_AND: return LLVMBuildAnd(g->b, a, b, "");
+  case LB_OR: return LLVMBuildOr(g->b, a, b, "");
+  default: break;
+  }
+  static const LLVMRealPredicate fp[] = {LLVMRealOLT, LLVMRealOLE, LLVMRealOGT, LLVMRealOGE, LLVMRealOEQ, LLVMRealUNE};
+  static const LLVMIntPredicate ip[] = {LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE, LLVMIntEQ, LLVMIntNE};
+  int c = e->op - LB_LT;
+  return fl ? LLVMBuildFCmp(g->b, fp[c], a, b, "") : LLVMBuildICmp(g->b, ip[c], a, b, "");
+}
+
+static LLVMValueRef gen_expr(CG *g, const LExpr *e) {
+  switch (e->kind) {
+  case LX_CONST:
+    if (ltype_is_float(e->type)) return LLVMConstReal(ty(g, e->type), e->num);
+    return LLVMConstInt(ty(g, e->type), (unsigned long long)e->inum, 1);
+  case LX_VAR: return LLVMBuildLoad2(g->b, ty(g, e->type), g->var[e->var], g->k->vars[e->var].name);
+  case LX_LOAD: {
+    LLVMValueRef ptr = element_ptr(g, e->buf, e->idx);
+    return LLVMBuildLoad2(g->b, ty(g, e->type), ptr, "");
+  }
+  case LX_NLOCAL: return g->n_local;
+  case LX_NTOTAL: return g->n_total;
+  case LX_SCALAR: return g->scalar[e->scalar];
+  case LX_UNARY: return gen_unary(g, e);
+  case LX_BINARY: return gen_binary(g, e);
+  case LX_SELECT: {
+    LLVMValueRef c = gen_expr(g, e->a), a = gen_expr(g, e->b), b = gen_expr(g, e->c);
+    return LLVMBuildSelect(g->b, c, a, b, "");
+  }
+  case LX_CAST: return cast(g, gen_expr(g, e->a), e->a->type, e->type);
+  }
+  return NULL;
+}
+
+static LLVMBasicBlockRef new_block(CG *g, const char *name) { return LLVMAppendBasicBlockInContext(g->ctx, g->fn, name); }
+
+static void gen_stmt(CG *g, const LStmt *s) {
+  switch (s->kind) {
+  case LS_BLOCK:
+    for (int i = 0; i < s->nbody; i++) gen_stmt(g, s->body[i]);
+    break;
+  case LS_ASSIGN: LLVMBuildStore(g->b, gen_expr(g, s->value), g->var[s->var]); break;
+  case LS_STORE: {
+    LLVMValueRef v = gen_expr(g, s->value);
+    LLVMBuildStore(g->b, v, element_ptr(g, s->buf, s->idx));
+    break;
+  }
+  case LS_FOR: {
+    const char *name = g->k->vars[s->var].name;
+    LLVMValueRef hi = gen_expr(g, s->hi);
+    LLVMBuildStore(g->b, gen_expr(g, s->lo), g->var[s->var]);
+    LLVMBasicBlockRef cond = new_block(g, name), body = new_block(g, "body"), done = new_block(g, "done");
+    LLVMBuildBr(g->b, cond);
+    LLVMPositionBuilderAtEnd(g->b, cond);
+    LLVMValueRef i = LLVMBuildLoad2(g->b, g->i64, g->var[s->var], name);
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, i, hi, ""), body, done);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    gen_stmt(g, s->then);
+    LLVMValueRef i2 = LLVMBuildLoad2(g->b, g->i64, g->var[s->var], name);
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i2, LLVMConstInt(g->i64, 1, 0), ""), g->var[s->var]);
+    LLVMBuildBr(g->b, cond);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    break;
+  }
+  case LS_IF: {
+    LLVMValueRef c = gen_expr(g, s->cond);
+    LLVMBasicBlockRef then = new_block(g, "then"), els = s->els ? new_block(g, "else") : NULL, done = new_block(g, "endif");
+    LLVMBuildCondBr(g->b, c, then, els ? els : done);
+    LLVMPositionBuilderAtEnd(g->b, then);
+    gen_stmt(g, s->then);
+    LLVMBuildBr(g->b, done);
+    if (els) {
+      LLVMPositionBuilderAtEnd(g->b, els);
+      gen_stmt(g, s->els);
+      LLVMBuildBr(g->b, done);
+    }
+    LLVMPositionBuilderAtEnd(g->b, done);
+    break;
+  }
+  case LS_FAIL: {
+    LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)s->slot, 0);
+    LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->b, g->i32, g->buf[s->status_buf], &off, 1, "status");
+    LLVMBuildAtomicRMW(g->b, LLVMAtomicRMWBinOpMin, ptr, gen_expr(g, s->value), LLVMAtomicOrderingMonotonic, 0);
+    break;
+  }
+  }
+}
+
+static void add_attr(CG *g, LLVMValueRef fn, unsigned idx, const char *name, uint64_t val) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(g->ctx, kind, val));
+}
+
+static LLVMValueRef nvvm_sreg(CG *g, const char *name) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+  return LLVMBuildZExt(g->b, LLVMBuildCall2(g->b, fty, fn, NULL, 0, name + 24), g->i64, "");
+}
+
+static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size) {
+  LLVMSetFunctionCallConv(fn, LLVMPTXKernelCallConv);
+  LLVMMetadataRef ops[3];
+  ops[0] = LLVMValueAsMetadata(fn);
+  ops[1] = LLVMMDStringInContext2(g->ctx, "kernel", 6);
+  ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, 1, 0));
+  LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+  ops[1] = LLVMMDStringInContext2(g->ctx, "maxntidx", 8);
+  ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, (unsigned long long)block_size, 0));
+  LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+}
+
+static void gen_kernel(CG *g, const Kernel *k) {
+  const Program *p = g->p;
+  g->k = k;
+  int slots = program_arg_slots(p);
+  int host = g->target == TARGET_HOST;
+  int nparams = slots + (host ? 2 : 0);
+  LLVMTypeRef *pt = calloc((size_t)nparams, sizeof(LLVMTypeRef));
+  for (int i = 0; i < p->nbufs; i++) pt[i] = g->ptr;
+  pt[p->nbufs] = g->i64;
+  pt[p->nbufs + 1] = g->i64;
+  for (int i = p->nbufs + 2; i < slots; i++) pt[i] = g->f64;
+  if (host) pt[slots] = pt[slots + 1] = g->i64;
+  LLVMTypeRef fty = LLVMFunctionType(g->vd, pt, (unsigned)nparams, 0);
+  char *impl_name = host ? xasprintf("%s.impl", k->name) : xstrdup(k->name);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, impl_name, fty);
+  free(impl_name);
+  g->fn = fn;
+  g->buf = calloc((size_t)p->nbufs + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < p->nbufs; i++) {
+    LLVMValueRef prm = g->buf[i] = LLVMGetParam(fn, (unsigned)i);
+    LLVMSetValueName2(prm, p->bufs[i]->name, strlen(p->bufs[i]->name));
+    unsigned ai = (unsigned)i + 1;
+    add_attr(g, fn, ai, "noalias", 0);
+    add_attr(g, fn, ai, "nocapture", 0);
+    add_attr(g, fn, ai, "align", 16);
+    if (!k->writes[i]) add_attr(g, fn, ai, k->reads[i] ? "readonly" : "readnone", 0);
+  }
+  g->n_local = LLVMGetParam(fn, (unsigned)p->nbufs);
+  g->n_total = LLVMGetParam(fn, (unsigned)p->nbufs + 1);
+  LLVMSetValueName2(g->n_local, "n_local", 7);
+  LLVMSetValueName2(g->n_total, "n_total", 7);
+  g->scalar = calloc((size_t)p->spec->scalars.len + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < p->spec->scalars.len; i++) {
+    g->scalar[i] = LLVMGetParam(fn, (unsigned)(p->nbufs + 2 + i));
+    const char *nm = spec_scalar(p->spec, i)->name;
+    LLVMSetValueName2(g->scalar[i], nm, strlen(nm));
+  }
+  add_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind", 0);
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+  g->var = calloc((size_t)k->nvars + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < k->nvars; i++) g->var[i] = LLVMBuildAlloca(g->b, ty(g, k->vars[i].type), k->vars[i].name);
+  LLVMValueRef count = gen_expr(g, k->count);
+  if (host) {
+    /* for item in [lo, hi) */
+    LStmt loop = {.kind = LS_FOR, .var = k->pvar, .then = k->body};
+    LLVMValueRef lo = LLVMGetParam(fn, (unsigned)slots), hi = LLVMGetParam(fn, (unsigned)slots + 1);
+    LLVMSetValueName2(lo, "lo", 2);
+    LLVMSetValueName2(hi, "hi", 2);
+    LLVMValueRef hic = call_intrinsic(g, "llvm.smin", g->i64, (LLVMValueRef[]){hi, count}, 2);
+    LLVMBuildStore(g->b, lo, g->var[k->pvar]);
+    LLVMBasicBlockRef cond = new_block(g, "items"), body = new_block(g, "item"), done = new_block(g, "exit");
+    LLVMBuildBr(g->b, cond);
+    LLVMPositionBuilderAtEnd(g->b, cond);
+    LLVMValueRef i = LLVMBuildLoad2(g->b, g->i64, g->var[k->pvar], "");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, i, hic, ""), body, done);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    gen_stmt(g, loop.then);
+    LLVMValueRef i2 = LLVMBuildLoad2(g->b, g->i64, g->var[k->pvar], "");
+    LLVMBuildStore(g->b, LLVMBuildNSWAdd(g->b, i2, LLVMConstInt(g->i64, 1, 0), ""), g->var[k->pvar]);
+    LLVMBuildBr(g->b, cond);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMBuildRetVoid(g->b);
+  } else {
+    /* one item per GPU thread */
+    LLVMValueRef item = LLVMBuildAdd(g->b,
+                                     LLVMBuildMul(g->b, nvvm_sreg(g, "llvm.nvvm.read.ptx.sreg.ctaid.x"),
+                                                  nvvm_sreg(g, "llvm.nvvm.read.ptx.sreg.ntid.x"), ""),
+                                     nvvm_sreg(g, "llvm.nvvm.read.ptx.sreg.tid.x"), "item");
+    LLVMBuildStore(g->b, item, g->var[k->pvar]);
+    LLVMBasicBlockRef body = new_block(g, "item"), done = new_block(g, "exit");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, item, count, ""), body, done);
+    LLVMPositionBuilderAtEnd(g->b, body);
+    gen_stmt(g, k->body);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    LLVMBuildRetVoid(g->b);
+    annotate_kernel(g, fn, k->block_size);
+  }
+  free(g->var);
+  free(g->scalar);
+  free(g->buf);
+  if (host) {
+    /* exported wrapper: arguments from an array of 8-byte slots */
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attr(g, fn, LLVMAttributeFunctionIndex, "alwaysinline", 0);
+    LLVMTypeRef wpt[3] = {g->ptr, g->i64, g->i64};
+    LLVMValueRef w = LLVMAddFunction(g->mod, k->name, LLVMFunctionType(g->vd, wpt, 3, 0));
+    add_attr(g, w, LLVMAttributeFunctionIndex, "nounwind", 0);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, w, "entry"));
+    LLVMValueRef *args = calloc((size_t)nparams, sizeof(LLVMValueRef));
+    LLVMValueRef base = LLVMGetParam(w, 0);
+    for (int i = 0; i < slots; i++) {
+      LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)i, 0);
+      LLVMValueRef slot = LLVMBuildInBoundsGEP2(g->b, g->i64, base, &off, 1, "");
+      args[i] = LLVMBuildLoad2(g->b, pt[i], slot, i < p->nbufs ? p->bufs[i]->name : "");
+    }
+    args[slots] = LLVMGetParam(w, 1);
+    args[slots + 1] = LLVMGetParam(w, 2);
+    LLVMBuildCall2(g->b, fty, fn, args, (unsigned)nparams, "");
+    LLVMBuildRetVoid(g->b);
+    free(args);
+  }
+  free(pt);
+}
+
+LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target) {
+  CG g = {.p = p, .target = target, .ctx = ctx};
+  g.mod = LLVMModuleCreateWithNameInContext(p->spec->model, ctx);
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(g.mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(g.mod, td);
+  LLVMDisposeTargetData(td);
+  g.b = LLVMCreateBuilderInContext(ctx);
+  g.i1 = LLVMInt1TypeInContext(ctx);
+  g.i32 = LLVMInt32TypeInContext(ctx);
+  g.i64 = LLVMInt64TypeInContext(ctx);
+  g.f32 = LLVMFloatTypeInContext(ctx);
+  g.f64 = LLVMDoubleTypeInContext(ctx);
+  g.ptr = LLVMPointerTypeInContext(ctx, 0);
+  g.vd = LLVMVoidTypeInContext(ctx);
+  for (int i = 0; i < p->nkernels; i++) gen_kernel(&g, p->kernels[i]);
+  LLVMDisposeBuilder(g.b);
+  return g.mod;
+}
+
+int optimize_module(LLVMModuleRef m, LLVMTargetMachineRef tm, char **err) {
+  LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(opts, 1);
+  LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+  LLVMPassBuilderOptionsSetLoopUnrolling(opts, 1);
+  LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, opts);
+  LLVMDisposePassBuilderOptions(opts);
+  if (e) {
+    char *msg = LLVMGetErrorMessage(e);
+    *err = xasprintf("LLVM optimization failed: %s", msg);
+    LLVMDisposeErrorMessage(msg);
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,495 @@
+/* Loop IR construction helpers and the textual dump (`gmmc compile --emit loops`). */
+#include "loopir.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *new0(Program *p, size_t n) { return arena_alloc(&p->arena, n); }
+
+LExpr *lx_const(Program *p, LType t, double v) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_CONST;
+  e->type = t;
+  e->num = v;
+  e->inum = (int64_t)v;
+  return e;
+}
+
+LExpr *lx_int(Program *p, int64_t v) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_CONST;
+  e->type = LT_I64;
+  e->num = (double)v;
+  e->inum = v;
+  return e;
+}
+
+LExpr *lx_var(Program *p, Kernel *k, int var) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_VAR;
+  e->var = var;
+  e->type = k->vars[var].type;
+  return e;
+}
+
+LExpr *lx_load(Program *p, int buf, LExpr **idx) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_LOAD;
+  e->buf = buf;
+  e->type = p->bufs[buf]->elem;
+  e->idx = idx;
+  return e;
+}
+
+static LType promote(LType a, LType b) {
+  if (a == LT_F64 || b == LT_F64) return LT_F64;
+  if (a == LT_F32 || b == LT_F32) return LT_F32;
+  if (a == LT_I64 || b == LT_I64) return LT_I64;
+  if (a == LT_I32 || b == LT_I32) return LT_I32;
+  return LT_BOOL;
+}
+
+LExpr *lx_cast(Program *p, LType t, LExpr *a) {
+  if (a->type == t) return a;
+  if (a->kind == LX_CONST) {
+    LExpr *c = ltype_is_float(t) ? lx_const(p, t, a->kind == LX_CONST && !ltype_is_float(a->type) ? (double)a->inum : a->num)
+                                 : lx_int(p, ltype_is_float(a->type) ? (int64_t)a->num : a->inum);
+    c->type = t;
+    return c;
+  }
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_CAST;
+  e->type = t;
+  e->a = a;
+  return e;
+}
+
+LExpr *lx_unary(Program *p, int op, LExpr *a) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_UNARY;
+  e->op = op;
+  if (op == LU_NOT) {
+    e->a = lx_cast(p, LT_BOOL, a);
+    e->type = LT_BOOL;
+  } else if (op == LU_NEG || op == LU_ABS) {
+    e->a = a->type == LT_BOOL ? lx_cast(p, LT_I64, a) : a;
+    e->type = e->a->type;
+  } else {
+    e->a = ltype_is_float(a->type) ? a : lx_cast(p, p->real, a);
+    e->type = e->a->type;
+  }
+  return e;
+}
+
+LExpr *lx_binary(Program *p, int op, LExpr *a, LExpr *b) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_BINARY;
+  e->op = op;
+  if (op == LB_AND || op == LB_OR) {
+    e->a = lx_cast(p, LT_BOOL, a);
+    e->b = lx_cast(p, LT_BOOL, b);
+    e->type = LT_BOOL;
+    return e;
+  }
+  LType t = promote(a->type, b->type);
+  if (t == LT_BOOL) t = LT_I64;
+  if (op == LB_DIV && !ltype_is_float(t) && p) {
+    /* integer division only where both sides are indices (lowering asks
+     * for it explicitly); arithmetic division is real */
+  }
+  e->a = lx_cast(p, t, a);
+  e->b = lx_cast(p, t, b);
+  e->type = op >= LB_LT ? LT_BOOL : t;
+  return e;
+}
+
+LExpr *lx_select(Program *p, LExpr *c, LExpr *a, LExpr *b) {
+  LExpr *e = new0(p, sizeof *e);
+  LType t = promote(a->type, b->type);
+  e->kind = LX_SELECT;
+  e->a = lx_cast(p, LT_BOOL, c);
+  e->b = lx_cast(p, t, a);
+  e->c = lx_cast(p, t, b);
+  e->type = t;
+  return e;
+}
+
+LExpr *lx_nlocal(Program *p) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_NLOCAL;
+  e->type = LT_I64;
+  return e;
+}
+
+LExpr *lx_ntotal(Program *p) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_NTOTAL;
+  e->type = LT_I64;
+  return e;
+}
+
+LExpr *lx_scalar(Program *p, int id) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_SCALAR;
+  e->scalar = id;
+  e->type = LT_F64;
+  return e;
+}
+
+LStmt *ls_block(Program *p) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_BLOCK;
+  return s;
+}
+
+void ls_append(Program *p, LStmt *block, LStmt *s) {
+  if (block->nbody == block->capbody) {
+    int cap = block->capbody ? block->capbody * 2 : 4;
+    LStmt **b = new0(p, sizeof(LStmt *) * (size_t)cap);
+    if (block->nbody) memcpy(b, block->body, sizeof(LStmt *) * (size_t)block->nbody);
+    block->body = b;
+    block->capbody = cap;
+  }
+  block->body[block->nbody++] = s;
+}
+
+LStmt *ls_for(Program *p, int var, LExpr *lo, LExpr *hi, LStmt *body) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_FOR;
+  s->var = var;
+  s->lo = lx_cast(p, LT_I64, lo);
+  s->hi = lx_cast(p, LT_I64, hi);
+  s->then = body;
+  return s;
+}
+
+LStmt *ls_assign(Program *p, int var, LExpr *v) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_ASSIGN;
+  s->var = var;
+  s->value = v;
+  return s;
+}
+
+LStmt *ls_store(Program *p, int buf, LExpr **idx, LExpr *v) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_STORE;
+  s->buf = buf;
+  s->idx = idx;
+  s->value = lx_cast(p, p->bufs[buf]->elem, v);
+  return s;
+}
+
+LStmt *ls_if(Program *p, LExpr *c, LStmt *then, LStmt *els) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_IF;
+  s->cond = lx_cast(p, LT_BOOL, c);
+  s->then = then;
+  s->els = els;
+  return s;
+}
+
+LStmt *ls_fail(Program *p, int status_buf, int slot, LExpr *code) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_FAIL;
+  s->status_buf = status_buf;
+  s->slot = slot;
+  s->value = lx_cast(p, LT_I32, code);
+  return s;
+}
+
+int kernel_var(Program *p, Kernel *k, const char *name, LType t) {
+  if (k->nvars == k->capvars) {
+    int cap = k->capvars ? k->capvars * 2 : 16;
+    LVar *v = new0(p, sizeof(LVar) * (size_t)cap);
+    if (k->nvars) memcpy(v, k->vars, sizeof(LVar) * (size_t)k->nvars);
+    k->vars = v;
+    k->capvars = cap;
+  }
+  k->vars[k->nvars].name = arena_strdup(&p->arena, name);
+  k->vars[k->nvars].type = t;
+  return k->nvars++;
+}
+
+Kernel *program_add_kernel(Program *p, const char *name) {
+  /* names are unique: a suffix where a statement yields several kernels */
+  const char *unique = name;
+  for (int n = 2;; n++) {
+    int clash = 0;
+    for (int i = 0; i < p->nkernels; i++) clash |= strcmp(p->kernels[i]->name, unique) == 0;
+    if (!clash) break;
+    unique = arena_printf(&p->arena, "%s_%d", name, n);
+  }
+  Kernel *k = new0(p, sizeof *k);
+  k->name = arena_strdup(&p->arena, unique);
+  k->body = ls_block(p);
+  k->block_size = 256;
+  if (p->nkernels == p->capkernels) {
+    int cap = p->capkernels ? p->capkernels * 2 : 16;
+    Kernel **ks = new0(p, sizeof(Kernel *) * (size_t)cap);
+    if (p->nkernels) memcpy(ks, p->kernels, sizeof(Kernel *) * (size_t)p->nkernels);
+    p->kernels = ks;
+    p->capkernels = cap;
+  }
+  p->kernels[p->nkernels++] = k;
+  return k;
+}
+
+int program_add_buffer(Program *p, const char *name, BufKind kind, LType elem, int rank, const int64_t *dims,
+                       int event) {
+  Buffer *b = new0(p, sizeof *b);
+  b->name = arena_strdup(&p->arena, name);
+  b->id = p->nbufs;
+  b->kind = kind;
+  b->elem = elem;
+  b->rank = rank;
+  for (int i = 0; i < rank; i++) b->dims[i] = dims[i];
+  b->event = event;
+  if (p->nbufs == p->capbufs) {
+    int cap = p->capbufs ? p->capbufs * 2 : 16;
+    Buffer **bs = new0(p, sizeof(Buffer *) * (size_t)cap);
+    if (p->nbufs) memcpy(bs, p->bufs, sizeof(Buffer *) * (size_t)p->nbufs);
+    p->bufs = bs;
+    p->capbufs = cap;
+  }
+  p->bufs[p->nbufs++] = b;
+  return b->id;
+}
+
+void seq_push(Program *p, SeqId id, Step step) {
+  Sequence *s = &p->seq[id];
+  if (s->len == s->cap) {
+    int cap = s->cap ? s->cap * 2 : 16;
+    Step *st = new0(p, sizeof(Step) * (size_t)cap);
+    if (s->len) memcpy(st, s->steps, sizeof(Step) * (size_t)s->len);
+    s->steps = st;
+    s->cap = cap;
+  }
+  s->steps[s->len++] = step;
+}
+
+int64_t buffer_elems(const Buffer *b, int64_t n_local) {
+  int64_t n = 1;
+  for (int i = 0; i < b->rank; i++) n *= (i == 0 && b->event) ? n_local : b->dims[i];
+  return n;
+}
+
+/* ---- read/write sets ---- */
+
+static void mark_expr(Kernel *k, const LExpr *e) {
+  if (!e) return;
+  if (e->kind == LX_LOAD) {
+    k->reads[e->buf] = 1;
+    for (int i = 0; e->idx && e->idx[i]; i++) mark_expr(k, e->idx[i]);
+  }
+  mark_expr(k, e->a);
+  mark_expr(k, e->b);
+  mark_expr(k, e->c);
+}
+
+static void mark_stmt(Kernel *k, const LStmt *s) {
+  if (!s) return;
+  switch (s->kind) {
+  case LS_BLOCK:
+    for (int i = 0; i < s->nbody; i++) mark_stmt(k, s->body[i]);
+    break;
+  case LS_FOR:
+    mark_expr(k, s->lo);
+    mark_expr(k, s->hi);
+    mark_stmt(k, s->then);
+    break;
+  case LS_ASSIGN: mark_expr(k, s->value); break;
+  case LS_STORE:
+    k->writes[s->buf] = 1;
+    for (int i = 0; s->idx && s->idx[i]; i++) mark_expr(k, s->idx[i]);
+    mark_expr(k, s->value);
+    break;
+  case LS_IF:
+    mark_expr(k, s->cond);
+    mark_stmt(k, s->then);
+    mark_stmt(k, s->els);
+    break;
+  case LS_FAIL:
+    k->writes[s->status_buf] = 1;
+    k->reads[s->status_buf] = 1;
+    mark_expr(k, s->value);
+    break;
+  }
+}
+
+void program_finish(Program *p) {
+  for (int i = 0; i < p->nkernels; i++) {
+    Kernel *k = p->kernels[i];
+    k->reads = new0(p, (size_t)p->nbufs + 1);
+    k->writes = new0(p, (size_t)p->nbufs + 1);
+    mark_expr(k, k->count);
+    mark_stmt(k, k->body);
+  }
+}
+
+/* ---- dump ---- */
+
+static const char *type_name(LType t) {
+  static const char *n[] = {"void", "bool", "i32", "i64", "f32", "f64"};
+  return n[t];
+}
+
+static void dump_expr(StrBuf *sb, const Program *p, const Kernel *k, const LExpr *e) {
+  static const char *un[] = {"-", "!", "exp", "log", "sqrt", "abs"};
+  static const char *bin[] = {"+", "-", "*", "/", "%", "min", "max", "<", "<=", ">", ">=", "==", "!=", "&&", "||"};
+  switch (e->kind) {
+  case LX_CONST:
+    if (ltype_is_float(e->type)) sb_printf(sb, "%.17g", e->num);
+    else sb_printf(sb, "%lld", (long long)e->inum);
+    break;
+  case LX_VAR: sb_puts(sb, k->vars[e->var].name); break;
+  case LX_LOAD:
+    sb_puts(sb, p->bufs[e->buf]->name);
+    sb_putc(sb, '[');
+    for (int i = 0; e->idx[i]; i++) {
+      if (i) sb_puts(sb, ", ");
+      dump_expr(sb, p, k, e->idx[i]);
+    }
+    sb_putc(sb, ']');
+    break;
+  case LX_NLOCAL: sb_puts(sb, "n_local"); break;
+  case LX_NTOTAL: sb_puts(sb, "n_total"); break;
+  case LX_SCALAR: sb_puts(sb, spec_scalar(p->spec, e->scalar)->name); break;
+  case LX_UNARY:
+    sb_printf(sb, "%s(", un[e->op]);
+    dump_expr(sb, p, k, e->a);
+    sb_putc(sb, ')');
+    break;
+  case LX_BINARY:
+    if (e->op == LB_MIN || e->op == LB_MAX) {
+      sb_printf(sb, "%s(", bin[e->op]);
+      dump_expr(sb, p, k, e->a);
+      sb_puts(sb, ", ");
+      dump_expr(sb, p, k, e->b);
+      sb_putc(sb, ')');
+    } else {
+      sb_putc(sb, '(');
+      dump_expr(sb, p, k, e->a);
+      sb_printf(sb, " %s ", bin[e->op]);
+      dump_expr(sb, p, k, e->b);
+      sb_putc(sb, ')');
+    }
+    break;
+  case LX_SELECT:
+    sb_puts(sb, "select(");
+    dump_expr(sb, p, k, e->a);
+    sb_puts(sb, ", ");
+    dump_expr(sb, p, k, e->b);
+    sb_puts(sb, ", ");
+    dump_expr(sb, p, k, e->c);
+    sb_putc(sb, ')');
+    break;
+  case LX_CAST:
+    sb_printf(sb, "%s(", type_name(e->type));
+    dump_expr(sb, p, k, e->a);
+    sb_putc(sb, ')');
+    break;
+  }
+}
+
+static void indent(StrBuf *sb, int d) {
+  for (int i = 0; i < d; i++) sb_puts(sb, "  ");
+}
+
+static void dump_stmt(StrBuf *sb, const Program *p, const Kernel *k, const LStmt *s, int d) {
+  switch (s->kind) {
+  case LS_BLOCK:
+    for (int i = 0; i < s->nbody; i++) dump_stmt(sb, p, k, s->body[i], d);
+    break;
+  case LS_FOR:
+    indent(sb, d);
+    sb_printf(sb, "for %s in [", k->vars[s->var].name);
+    dump_expr(sb, p, k, s->lo);
+    sb_puts(sb, ", ");
+    dump_expr(sb, p, k, s->hi);
+    sb_puts(sb, "):\n");
+    dump_stmt(sb, p, k, s->then, d + 1);
+    break;
+  case LS_ASSIGN:
+    indent(sb, d);
+    sb_printf(sb, "%s = ", k->vars[s->var].name);
+    dump_expr(sb, p, k, s->value);
+    sb_putc(sb, '\n');
+    break;
+  case LS_STORE:
+    indent(sb, d);
+    sb_printf(sb, "%s[", p->bufs[s->buf]->name);
+    for (int i = 0; s->idx[i]; i++) {
+      if (i) sb_puts(sb, ", ");
+      dump_expr(sb, p, k, s->idx[i]);
+    }
+    sb_puts(sb, "] = ");
+    dump_expr(sb, p, k, s->value);
+    sb_putc(sb, '\n');
+    break;
+  case LS_IF:
+    indent(sb, d);
+    sb_puts(sb, "if ");
+    dump_expr(sb, p, k, s->cond);
+    sb_puts(sb, ":\n");
+    dump_stmt(sb, p, k, s->then, d + 1);
+    if (s->els) {
+      indent(sb, d);
+      sb_puts(sb, "else:\n");
+      dump_stmt(sb, p, k, s->els, d + 1);
+    }
+    break;
+  case LS_FAIL:
+    indent(sb, d);
+    sb_printf(sb, "fail %s[%d] <- min(", p->bufs[s->status_buf]->name, s->slot);
+    dump_expr(sb, p, k, s->value);
+    sb_puts(sb, ")\n");
+    break;
+  }
+}
+
+char *program_dump(const Program *p) {
+  static const char *kinds[] = {"data", "param", "derived", "event", "small", "stat", "partial", "status"};
+  static const char *seqs[] = {"iterate", "estep", "mstep", "derived"};
+  StrBuf sb = {0};
+  sb_printf(&sb, "program %s (%s)\n", p->spec->model, type_name(p->real));
+  for (int i = 0; i < p->nbufs; i++) {
+    const Buffer *b = p->bufs[i];
+    sb_printf(&sb, "  buffer %s: %s %s[", b->name, kinds[b->kind], type_name(b->elem));
+    for (int a = 0; a < b->rank; a++) {
+      if (a) sb_puts(&sb, ", ");
+      if (a == 0 && b->event) sb_puts(&sb, "n_local");
+      else sb_printf(&sb, "%lld", (long long)b->dims[a]);
+    }
+    sb_puts(&sb, "]\n");
+  }
+  for (int i = 0; i < p->nkernels; i++) {
+    const Kernel *k = p->kernels[i];
+    sb_printf(&sb, "\nkernel %s  # %s\n", k->name, k->what ? k->what : "");
+    sb_printf(&sb, "  parallel %s in [0, ", k->vars[k->pvar].name);
+    dump_expr(&sb, p, k, k->count);
+    sb_puts(&sb, "):\n");
+    dump_stmt(&sb, p, k, k->body, 2);
+  }
+  for (int s = 0; s < SEQ_COUNT; s++) {
+    sb_printf(&sb, "\nsequence %s:", seqs[s]);
+    for (int i = 0; i < p->seq[s].len; i++) {
+      const Step *st = &p->seq[s].steps[i];
+      if (st->kind == STEP_KERNEL) sb_printf(&sb, " %s", p->kernels[st->kernel]->name);
+      else {
+        sb_puts(&sb, " reduce(");
+        for (int j = 0; j < st->nbufs; j++) sb_printf(&sb, "%s%s", j ? "," : "", p->bufs[st->bufs[j]]->name);
+        sb_putc(&sb, ')');
+      }
+    }
+    sb_putc(&sb, '\n');
+  }
+  return sb_take(&sb);
+}
+
+void program_free(Program *p) {
+  if (!p) return;
+  spec_free(p->spec);
+  arena_free(&p->arena);
+  free(p);
+}

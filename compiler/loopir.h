@@ -1,0 +1,212 @@
+/* The loop-nest IR between the checked AST and LLVM IR.
+ *
+ * A Program is a set of buffers, a set of kernels and the step sequences the
+ * EM driver runs. A kernel is a parallel loop over [0, count) whose body is a
+ * tree of statements over mutable local variables, loops, loads and stores.
+ * How the parallel loop is spread over the hardware (threads on the GPU,
+ * thread-pool tasks on the host) is the target's business; everything inside
+ * the body is explicit. Variants (variants.c) decide how a statement becomes
+ * kernels: which index is parallel, which loops are serial, how a reduction
+ * over events is split into partial results and combined. */
+#ifndef GMMC_LOOPIR_H
+#define GMMC_LOOPIR_H
+
+#include <stdint.h>
+
+#include "../dsl/ast.h"
+
+typedef enum { LT_VOID, LT_BOOL, LT_I32, LT_I64, LT_F32, LT_F64 } LType;
+
+typedef enum {
+  BK_DATA,    /* input events, read-only */
+  BK_PARAM,   /* model parameters, persistent */
+  BK_DERIVED, /* computed from parameters, persistent */
+  BK_EVENT,   /* per-event intermediates, leading axis n_local */
+  BK_SMALL,   /* intermediates without the event axis */
+  BK_STAT,    /* results of reductions over events (float64); all-reduced across ranks */
+  BK_PARTIAL, /* per-chunk partial results of those reductions (float64) */
+  BK_STATUS   /* int32 flags written by builtins (first failing component + 1) */
+} BufKind;
+
+typedef struct {
+  const char *name;
+  int id;
+  BufKind kind;
+  LType elem;
+  int rank;
+  int64_t dims[GMMC_MAX_RANK + 1]; /* dims[0] is ignored when event: it is n_local */
+  int event;                       /* leading axis is the event axis */
+  Tensor *tensor;                  /* spec tensor, if any */
+  RedOp stat_op;                   /* BK_STAT/BK_PARTIAL: how values combine */
+} Buffer;
+
+/* ---- expressions ---- */
+typedef enum {
+  LX_CONST,   /* num (real) or inum (integer) */
+  LX_VAR,     /* local variable */
+  LX_LOAD,    /* buf[idx...] */
+  LX_NLOCAL,  /* events held by this launch */
+  LX_NTOTAL,  /* events in the whole data set (all ranks) */
+  LX_SCALAR,  /* run-time scalar */
+  LX_UNARY,   /* op: LU_* */
+  LX_BINARY,  /* op: LB_* */
+  LX_SELECT,  /* a ? b : c */
+  LX_CAST     /* to type */
+} LExprKind;
+
+typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS } LUnOp;
+typedef enum {
+  LB_ADD, LB_SUB, LB_MUL, LB_DIV, LB_REM, LB_MIN, LB_MAX,
+  LB_LT, LB_LE, LB_GT, LB_GE, LB_EQ, LB_NE, LB_AND, LB_OR
+} LBinOp;
+
+typedef struct LExpr LExpr;
+struct LExpr {
+  LExprKind kind;
+  LType type;
+  int op;
+  double num;
+  int64_t inum;
+  int var;    /* LX_VAR */
+  int buf;    /* LX_LOAD */
+  int scalar; /* LX_SCALAR */
+  int reassoc; /* an accumulation: the target may reorder it (vector reductions) */
+  LExpr *a, *b, *c;
+  LExpr **idx; /* LX_LOAD: one per axis */
+};
+
+/* ---- statements ---- */
+typedef enum { LS_BLOCK, LS_FOR, LS_ASSIGN, LS_STORE, LS_IF, LS_FAIL } LStmtKind;
+
+typedef struct LStmt LStmt;
+struct LStmt {
+  LStmtKind kind;
+  /* LS_BLOCK */
+  LStmt **body;
+  int nbody, capbody;
+  /* LS_FOR: for var in [lo, hi) { then } */
+  int var;
+  LExpr *lo, *hi;
+  LStmt *then, *els; /* LS_FOR body; LS_IF branches */
+  /* LS_ASSIGN: var = value; LS_STORE: buf[idx] = value; LS_IF: cond */
+  LExpr *value;
+  int buf;
+  LExpr **idx;
+  LExpr *cond;
+  /* LS_FAIL: status[slot] = min(status[slot], value), atomically; the
+   * driver sets every slot to INT32_MAX before a step */
+  int status_buf, slot;
+};
+
+typedef struct {
+  const char *name;
+  LType type;
+} LVar;
+
+typedef struct {
+  const char *name;  /* symbol name, derived from the statement */
+  const char *what;  /* one line for dumps: the statement and variant */
+  LExpr *count;      /* trip count of the parallel loop */
+  int pvar;          /* the parallel loop's variable */
+  LStmt *body;
+  LVar *vars;
+  int nvars, capvars;
+  int block_size;    /* GPU threads per block */
+  unsigned char *reads, *writes; /* per buffer */
+} Kernel;
+
+typedef enum { STEP_KERNEL, STEP_REDUCE } StepKind;
+typedef struct {
+  StepKind kind;
+  int kernel;   /* STEP_KERNEL */
+  int *bufs;    /* STEP_REDUCE: stat buffers now complete locally (all-reduce point) */
+  int nbufs;
+} Step;
+
+typedef struct {
+  Step *steps;
+  int len, cap;
+} Sequence;
+
+typedef enum {
+  SEQ_ITERATE,  /* E-step + M-step + derived: one EM iteration */
+  SEQ_ESTEP,    /* E-step and predict: scores and labels for the current parameters */
+  SEQ_MSTEP,    /* M-step + derived from given responsibilities (initialisation) */
+  SEQ_DERIVED,  /* derived only (after parameters were set from outside) */
+  SEQ_COUNT
+} SeqId;
+
+/* A builtin statement that can fail, with its status slot. */
+typedef struct {
+  const char *target, *input;
+  int per_component; /* the input has leading (component) axes */
+} BuiltinInfo;
+
+typedef struct Program {
+  Arena arena;
+  Spec *spec;      /* owned */
+  LType real;      /* element type of real values */
+  int64_t *size_values; /* per SizeSym; event size = -1 */
+  Buffer **bufs;
+  int nbufs, capbufs;
+  Kernel **kernels;
+  int nkernels, capkernels;
+  Sequence seq[SEQ_COUNT];
+  int *tensor_buf; /* spec tensor id -> buffer id */
+  int status_buf;
+  BuiltinInfo *builtins; /* one per status slot */
+  int nbuiltins;
+  int chunks;      /* partial results per event reduction */
+  const char *variant_summary;
+} Program;
+
+typedef struct {
+  LType real;     /* LT_F32 or LT_F64 */
+  int host;       /* lowering for the host target (else GPU) */
+  int chunks;     /* 0: default */
+  int block_size; /* 0: default */
+} LowerOptions;
+
+/* Specializes a checked spec for concrete sizes (one value per SizeSym, the
+ * event size ignored) and lowers it. Takes ownership of the spec. On error
+ * returns NULL and sets *err. */
+Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOptions *opt, char **err);
+void program_free(Program *p);
+
+/* Builders used by the lowering and the variants. */
+LExpr *lx_const(Program *p, LType t, double v);
+LExpr *lx_int(Program *p, int64_t v);
+LExpr *lx_var(Program *p, Kernel *k, int var);
+LExpr *lx_load(Program *p, int buf, LExpr **idx);
+LExpr *lx_unary(Program *p, int op, LExpr *a);
+LExpr *lx_binary(Program *p, int op, LExpr *a, LExpr *b);
+LExpr *lx_select(Program *p, LExpr *c, LExpr *a, LExpr *b);
+LExpr *lx_cast(Program *p, LType t, LExpr *a);
+LExpr *lx_nlocal(Program *p);
+LExpr *lx_ntotal(Program *p);
+LExpr *lx_scalar(Program *p, int id);
+
+LStmt *ls_block(Program *p);
+void ls_append(Program *p, LStmt *block, LStmt *s);
+LStmt *ls_for(Program *p, int var, LExpr *lo, LExpr *hi, LStmt *body);
+LStmt *ls_assign(Program *p, int var, LExpr *v);
+LStmt *ls_store(Program *p, int buf, LExpr **idx, LExpr *v);
+LStmt *ls_if(Program *p, LExpr *c, LStmt *then, LStmt *els);
+LStmt *ls_fail(Program *p, int status_buf, int slot, LExpr *code);
+
+int kernel_var(Program *p, Kernel *k, const char *name, LType t);
+Kernel *program_add_kernel(Program *p, const char *name);
+int program_add_buffer(Program *p, const char *name, BufKind kind, LType elem, int rank, const int64_t *dims,
+                       int event);
+void seq_push(Program *p, SeqId s, Step step);
+int64_t buffer_elems(const Buffer *b, int64_t n_local);
+
+/* Marks buffer reads and writes of each kernel (for argument attributes). */
+void program_finish(Program *p);
+
+/* Human-readable dump of the loop IR. Returns a malloc'd string. */
+char *program_dump(const Program *p);
+
+static inline int ltype_is_float(LType t) { return t == LT_F32 || t == LT_F64; }
+
+#endif

@@ -1,0 +1,464 @@
+/* Lowering of a checked spec to the loop IR: buffers for every tensor, one
+ * kernel per statement (its "map"), reductions over events hoisted into
+ * partial and combine kernels with a float64 stat buffer, and the step
+ * sequences the EM driver runs, scheduled so that all event reductions that
+ * are ready together meet at one reduce point (one all-reduce across ranks). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower.h"
+
+/* ---- buffers ------------------------------------------------------------------- */
+
+static void make_buffers(Lower *L) {
+  Program *p = L->p;
+  Spec *s = L->s;
+  p->tensor_buf = arena_alloc(&p->arena, sizeof(int) * (size_t)s->tensors.len);
+  for (int i = 0; i < s->tensors.len; i++) {
+    Tensor *t = spec_tensor(s, i);
+    int64_t dims[GMMC_MAX_RANK];
+    int event = t->rank > 0 && t->dims[0] == s->event_size;
+    for (int a = 0; a < t->rank; a++) dims[a] = p->size_values[t->dims[a]];
+    BufKind kind;
+    if (t->kind == TK_DATA) kind = BK_DATA;
+    else if (t->kind == TK_PARAM) kind = BK_PARAM;
+    else if (t->def && t->def->section == SEC_DERIVED) kind = BK_DERIVED;
+    else kind = event ? BK_EVENT : BK_SMALL;
+    LType elem = t->elem == VT_INT ? LT_I32 : p->real;
+    int b = program_add_buffer(p, t->name, kind, elem, t->rank, dims, event);
+    p->bufs[b]->tensor = t;
+    p->tensor_buf[i] = b;
+  }
+  int64_t slots = 0;
+  for (int sec = 0; sec < SEC_COUNT; sec++)
+    for (int i = 0; i < s->stmts[sec].len; i++) slots += ((Stmt *)s->stmts[sec].items[i])->builtin != BI_NONE;
+  if (slots == 0) slots = 1;
+  p->status_buf = program_add_buffer(p, "status", BK_STATUS, LT_I32, 1, &slots, 0);
+  p->builtins = arena_alloc(&p->arena, sizeof(BuiltinInfo) * (size_t)slots);
+}
+
+/* ---- hoisting event reductions ---------------------------------------------------- */
+
+static void collect_used(Expr *e, unsigned char *used) {
+  if (!e) return;
+  if (e->kind == E_NAME && e->ref == REF_INDEX) used[e->ref_id] = 1;
+  if (e->kind == E_ACCESS)
+    for (int i = 0; i < e->nidx; i++) used[e->idx[i].id] = 1;
+  for (int i = 0; i < e->nargs; i++) collect_used(e->args[i], used);
+}
+
+typedef struct {
+  Stmt *stmt;
+  int map_kernel;
+  Hoisted *h[32];
+  int nh;
+  int map_done;
+  int h_done[32];
+} StmtInfo;
+
+static void add_hoisted(Lower *L, StmtInfo *si, Expr *red, const int *bound, int nbound) {
+  Program *p = L->p;
+  if (si->nh == 32) lower_fail(L, "statement '%s' has too many reductions over events", si->stmt->targets[0].name);
+  Hoisted *h = arena_alloc(&p->arena, sizeof(Hoisted));
+  h->red = red;
+  unsigned char used[64] = {0};
+  collect_used(red->args[0], used);
+  for (int i = 0; i < nbound; i++)
+    if (used[bound[i]]) h->free[h->nfree++] = bound[i];
+  /* storage symmetric in a pair of free indices of equal size? */
+  h->symmetric = 0;
+  for (int a = 0; a + 1 < h->nfree && !h->symmetric; a++)
+    for (int b = a + 1; b < h->nfree && !h->symmetric; b++)
+      if (index_extent(L, h->free[a]) == index_extent(L, h->free[b]) && expr_symmetric(red->args[0], h->free[a], h->free[b])) {
+        /* keep the pair as the last two free indices */
+        int fa = h->free[a], fb = h->free[b], k = 0, rest[8];
+        for (int i = 0; i < h->nfree; i++)
+          if (i != a && i != b) rest[k++] = h->free[i];
+        rest[k++] = fa;
+        rest[k++] = fb;
+        memcpy(h->free, rest, sizeof(int) * (size_t)k);
+        h->symmetric = 1;
+      }
+  const char *base = si->stmt->targets[0].name;
+  int64_t dims[GMMC_MAX_RANK + 1];
+  dims[0] = p->chunks;
+  for (int i = 0; i < h->nfree; i++) dims[i + 1] = index_extent(L, h->free[i]);
+  if (h->nfree > GMMC_MAX_RANK) lower_fail(L, "a reduction over events in '%s' depends on too many indices", base);
+  const char *name = arena_printf(&p->arena, "%s__s%d", base, si->nh);
+  h->stat_buf = program_add_buffer(p, name, BK_STAT, LT_F64, h->nfree, dims + 1, 0);
+  h->partial_buf = program_add_buffer(p, arena_printf(&p->arena, "%s_partial", name), BK_PARTIAL, LT_F64,
+                                      h->nfree + 1, dims, 0);
+  p->bufs[h->stat_buf]->stat_op = (RedOp)red->op;
+  p->bufs[h->partial_buf]->stat_op = (RedOp)red->op;
+  si->h[si->nh++] = h;
+  if (L->nhoisted == L->caphoisted) {
+    L->caphoisted = L->caphoisted ? L->caphoisted * 2 : 16;
+    Hoisted **hs = arena_alloc(&p->arena, sizeof(Hoisted *) * (size_t)L->caphoisted);
+    if (L->nhoisted) memcpy(hs, L->hoisted, sizeof(Hoisted *) * (size_t)L->nhoisted);
+    L->hoisted = hs;
+  }
+  L->hoisted[L->nhoisted++] = h;
+}
+
+static void hoist(Lower *L, StmtInfo *si, Expr *e, int *bound, int nbound) {
+  if (!e) return;
+  if (e->kind == E_REDUCE) {
+    if (spec_index(L->s, e->red.id)->size == L->s->event_size) {
+      add_hoisted(L, si, e, bound, nbound);
+      return;
+    }
+    bound[nbound] = e->red.id;
+    hoist(L, si, e->args[0], bound, nbound + 1);
+    return;
+  }
+  for (int i = 0; i < e->nargs; i++) hoist(L, si, e->args[i], bound, nbound);
+}
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/* Splits the parallel variable into the variables of `ids` (row-major). */
+static void decompose(Lower *L, Kernel *k, LExpr *flat, const int *ids, int n, Env *env) {
+  Program *p = L->p;
+  int64_t stride = 1;
+  for (int i = n - 1; i >= 0; i--) {
+    int64_t ext = index_extent(L, ids[i]);
+    int v = kernel_var(p, k, spec_index(L->s, ids[i])->name, LT_I64);
+    LExpr *x = stride == 1 ? flat : lx_binary(p, LB_DIV, flat, lx_int(p, stride));
+    if (i > 0) x = lx_binary(p, LB_REM, x, lx_int(p, ext));
+    ls_append(p, k->body, ls_assign(p, v, x));
+    env->var[ids[i]] = v;
+    stride *= ext;
+  }
+}
+
+static void env_init(Env *env) {
+  for (int i = 0; i < 64; i++) env->var[i] = -1;
+}
+
+static const char *stmt_text(Lower *L, Stmt *st) {
+  char *x = source_excerpt(&L->s->src, st->begin, st->end);
+  const char *r = arena_printf(&L->p->arena, "%s: %s", section_names[st->section], x);
+  free(x);
+  return r;
+}
+
+static LExpr *stat_init(Program *p, RedOp op) {
+  return lx_const(p, LT_F64, op == R_SUM ? 0.0 : op == R_MAX ? -__builtin_inf() : __builtin_inf());
+}
+
+static LExpr *stat_combine(Program *p, RedOp op, LExpr *acc, LExpr *v) {
+  LExpr *e = lx_binary(p, op == R_SUM ? LB_ADD : op == R_MAX ? LB_MAX : LB_MIN, acc, v);
+  e->reassoc = 1;
+  return e;
+}
+
+/* Partial kernel: one work item per (chunk, result element) sums its chunk
+ * of events serially, in float64. */
+static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
+  Program *p = L->p;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, p->bufs[h->partial_buf]->name));
+  k->what = arena_printf(&p->arena, "%s [reduction over events: per-chunk partials]", stmt_text(L, si->stmt));
+  int64_t elems = 1;
+  for (int i = 0; i < h->nfree; i++) elems *= index_extent(L, h->free[i]);
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = lx_int(p, elems * p->chunks);
+  Env env;
+  env_init(&env);
+  LExpr *item = lx_var(p, k, k->pvar);
+  int chunk = kernel_var(p, k, "chunk", LT_I64);
+  ls_append(p, k->body, ls_assign(p, chunk, lx_binary(p, LB_DIV, item, lx_int(p, elems))));
+  decompose(L, k, lx_binary(p, LB_REM, item, lx_int(p, elems)), h->free, h->nfree, &env);
+  LStmt *block = k->body;
+  if (h->symmetric) {
+    LExpr *a = lx_var(p, k, env.var[h->free[h->nfree - 2]]), *b = lx_var(p, k, env.var[h->free[h->nfree - 1]]);
+    block = ls_block(p);
+    ls_append(p, k->body, ls_if(p, lx_binary(p, LB_LE, a, b), block, NULL));
+  }
+  int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
+      hi = kernel_var(p, k, "last", LT_I64);
+  LExpr *nl = lx_nlocal(p);
+  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, p->chunks - 1)),
+                                                  lx_int(p, p->chunks))));
+  ls_append(p, block, ls_assign(p, lo, lx_binary(p, LB_MUL, lx_var(p, k, chunk), lx_var(p, k, len))));
+  ls_append(p, block, ls_assign(p, hi, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, lo), lx_var(p, k, len)),
+                                                 lx_nlocal(p))));
+  RedOp op = (RedOp)h->red->op;
+  int acc = kernel_var(p, k, "acc", LT_F64);
+  ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
+  int nv;
+  const char *nname = spec_index(L->s, h->red->red.id)->name;
+  LStmt *body = emit_loop(L, k, block, nname, lx_var(p, k, lo), lx_var(p, k, hi), &nv);
+  env.var[h->red->red.id] = nv;
+  LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
+  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), v)));
+  LExpr **idx = idx_vec(p, h->nfree + 1);
+  idx[0] = lx_var(p, k, chunk);
+  for (int i = 0; i < h->nfree; i++) idx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
+  ls_append(p, block, ls_store(p, h->partial_buf, idx, lx_var(p, k, acc)));
+  return p->nkernels - 1;
+}
+
+/* Combine kernel: one work item per result element adds the chunks. */
+static int combine_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
+  Program *p = L->p;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_combine", L->s->model, p->bufs[h->stat_buf]->name));
+  k->what = arena_printf(&p->arena, "%s [reduction over events: combine partials]", stmt_text(L, si->stmt));
+  int64_t elems = 1;
+  for (int i = 0; i < h->nfree; i++) elems *= index_extent(L, h->free[i]);
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = lx_int(p, elems);
+  Env env;
+  env_init(&env);
+  decompose(L, k, lx_var(p, k, k->pvar), h->free, h->nfree, &env);
+  LStmt *block = k->body;
+  if (h->symmetric) {
+    LExpr *a = lx_var(p, k, env.var[h->free[h->nfree - 2]]), *b = lx_var(p, k, env.var[h->free[h->nfree - 1]]);
+    block = ls_block(p);
+    ls_append(p, k->body, ls_if(p, lx_binary(p, LB_LE, a, b), block, NULL));
+  }
+  RedOp op = (RedOp)h->red->op;
+  int acc = kernel_var(p, k, "acc", LT_F64), c;
+  ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
+  LStmt *body = emit_loop(L, k, block, "chunk", lx_int(p, 0), lx_int(p, p->chunks), &c);
+  LExpr **pidx = idx_vec(p, h->nfree + 1);
+  pidx[0] = lx_var(p, k, c);
+  for (int i = 0; i < h->nfree; i++) pidx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
+  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), lx_load(p, h->partial_buf, pidx))));
+  LExpr **idx = idx_vec(p, h->nfree);
+  for (int i = 0; i < h->nfree; i++) idx[i] = lx_var(p, k, env.var[h->free[i]]);
+  ls_append(p, block, ls_store(p, h->stat_buf, idx, lx_var(p, k, acc)));
+  if (h->symmetric) {
+    LExpr **mirror = idx_vec(p, h->nfree);
+    for (int i = 0; i < h->nfree; i++) mirror[i] = idx[i];
+    mirror[h->nfree - 2] = idx[h->nfree - 1];
+    mirror[h->nfree - 1] = idx[h->nfree - 2];
+    ls_append(p, block, ls_store(p, h->stat_buf, mirror, lx_var(p, k, acc)));
+  }
+  return p->nkernels - 1;
+}
+
+/* Map kernel: one work item per element of the statement's target. */
+static int map_kernel(Lower *L, Stmt *st) {
+  Program *p = L->p;
+  Target *tg = &st->targets[0];
+  Tensor *t = tg->tensor;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, tg->name));
+  k->what = stmt_text(L, st);
+  int ids[GMMC_MAX_RANK];
+  int event = 0;
+  int64_t fixed = 1;
+  for (int i = 0; i < tg->nidx; i++) {
+    ids[i] = tg->idx[i].id;
+    if (spec_index(L->s, ids[i])->size == L->s->event_size) event = 1;
+    else fixed *= index_extent(L, ids[i]);
+  }
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = event ? lx_binary(p, LB_MUL, lx_nlocal(p), lx_int(p, fixed)) : lx_int(p, fixed);
+  Env env;
+  env_init(&env);
+  decompose(L, k, lx_var(p, k, k->pvar), ids, tg->nidx, &env);
+  int b = p->tensor_buf[t->id];
+  LExpr **idx = idx_vec(p, tg->nidx);
+  for (int i = 0; i < tg->nidx; i++) idx[i] = lx_var(p, k, env.var[ids[i]]);
+  LStmt *block = k->body;
+  Structure sr = t->structure;
+  if (sr != ST_NONE && tg->nidx >= 2) {
+    /* compute only the stored half; the rest is a mirror or zero */
+    LExpr *a = idx[tg->nidx - 2], *c = idx[tg->nidx - 1];
+    int cmp = sr == ST_SYMMETRIC || sr == ST_UPPER ? LB_LE : sr == ST_LOWER ? LB_GE : LB_EQ;
+    block = ls_block(p);
+    LStmt *zero = NULL;
+    if (sr != ST_SYMMETRIC) {
+      zero = ls_block(p);
+      ls_append(p, zero, ls_store(p, b, idx, lx_const(p, p->real, 0.0)));
+    }
+    ls_append(p, k->body, ls_if(p, lx_binary(p, cmp, a, c), block, zero));
+  }
+  LExpr *v = lower_expr(L, k, block, st->rhs, &env);
+  if (sr == ST_SYMMETRIC && tg->nidx >= 2) {
+    int tmp = kernel_var(p, k, "value", p->bufs[b]->elem);
+    ls_append(p, block, ls_assign(p, tmp, lx_cast(p, p->bufs[b]->elem, v)));
+    v = lx_var(p, k, tmp);
+    LExpr **mirror = idx_vec(p, tg->nidx);
+    for (int i = 0; i < tg->nidx; i++) mirror[i] = idx[i];
+    mirror[tg->nidx - 2] = idx[tg->nidx - 1];
+    mirror[tg->nidx - 1] = idx[tg->nidx - 2];
+    ls_append(p, block, ls_store(p, b, mirror, v));
+  }
+  ls_append(p, block, ls_store(p, b, idx, v));
+  return p->nkernels - 1;
+}
+
+/* ---- scheduling ----------------------------------------------------------------------------- */
+
+typedef struct {
+  StmtInfo **items;
+  int len;
+} InfoList;
+
+static void collect_reads(Lower *L, Expr *e, int skip_hoisted, PtrVec *out) {
+  if (!e) return;
+  if (skip_hoisted && e->kind == E_REDUCE && find_hoisted(L, e)) return;
+  if (e->kind == E_ACCESS && e->tensor && !e->prev) ptrvec_push(&L->p->arena, out, e->tensor);
+  for (int i = 0; i < e->nargs; i++) collect_reads(L, e->args[i], skip_hoisted, out);
+}
+
+static StmtInfo *producer(InfoList *seq, Tensor *t) {
+  for (int i = 0; i < seq->len; i++)
+    if (seq->items[i]->stmt == t->def) return seq->items[i];
+  return NULL;
+}
+
+static int reads_ready(Lower *L, InfoList *seq, Expr *e, int skip_hoisted, StmtInfo *self) {
+  PtrVec reads = {0};
+  collect_reads(L, e, skip_hoisted, &reads);
+  for (int i = 0; i < reads.len; i++) {
+    StmtInfo *pr = producer(seq, reads.items[i]);
+    /* a tensor produced by a later section is read as it was before this step
+     * (the E-step reads the derived values of the previous iteration) */
+    if (pr && pr != self && !pr->map_done && pr->stmt->section <= self->stmt->section) return 0;
+  }
+  return 1;
+}
+
+static int map_ready(Lower *L, InfoList *seq, StmtInfo *si) {
+  for (int i = 0; i < si->nh; i++)
+    if (!si->h_done[i]) return 0;
+  for (int i = 0; i < seq->len; i++) /* sections run in order */
+    if (seq->items[i]->stmt->section < si->stmt->section && !seq->items[i]->map_done) return 0;
+  if (si->stmt->builtin) {
+    Tensor *in = si->stmt->rhs->args[0]->tensor;
+    StmtInfo *pr = producer(seq, in);
+    return !pr || pr->map_done;
+  }
+  return reads_ready(L, seq, si->stmt->rhs, 1, si);
+}
+
+static void schedule(Lower *L, SeqId id, const Section *secs, int nsecs, StmtInfo *all, int nall) {
+  Program *p = L->p;
+  InfoList seq = {arena_alloc(&p->arena, sizeof(StmtInfo *) * (size_t)(nall + 1)), 0};
+  for (int s = 0; s < nsecs; s++)
+    for (int i = 0; i < nall; i++)
+      if (all[i].stmt->section == secs[s]) seq.items[seq.len++] = &all[i];
+  for (int i = 0; i < seq.len; i++) {
+    seq.items[i]->map_done = 0;
+    memset(seq.items[i]->h_done, 0, sizeof seq.items[i]->h_done);
+  }
+  for (;;) {
+    int progress = 0;
+    for (int again = 1; again;) {
+      again = 0;
+      for (int i = 0; i < seq.len; i++) {
+        StmtInfo *si = seq.items[i];
+        if (si->map_done || !map_ready(L, &seq, si)) continue;
+        seq_push(p, id, (Step){.kind = STEP_KERNEL, .kernel = si->map_kernel});
+        si->map_done = again = progress = 1;
+      }
+    }
+    /* all event reductions ready now run together and meet at one reduce point */
+    Hoisted *ready[256];
+    int *done_flag[256], nready = 0, remaining = 0;
+    for (int i = 0; i < seq.len; i++) {
+      StmtInfo *si = seq.items[i];
+      remaining |= !si->map_done;
+      for (int h = 0; h < si->nh; h++) {
+        if (si->h_done[h]) continue;
+        remaining = 1;
+        if (nready == 256 || !reads_ready(L, &seq, si->h[h]->red->args[0], 0, si)) continue;
+        done_flag[nready] = &si->h_done[h];
+        ready[nready++] = si->h[h];
+      }
+    }
+    if (!remaining) return;
+    if (nready) {
+      for (int r = 0; r < nready; r++) seq_push(p, id, (Step){.kind = STEP_KERNEL, .kernel = ready[r]->partial_kernel});
+      for (int r = 0; r < nready; r++) seq_push(p, id, (Step){.kind = STEP_KERNEL, .kernel = ready[r]->combine_kernel});
+      int *bufs = arena_alloc(&p->arena, sizeof(int) * (size_t)nready);
+      for (int r = 0; r < nready; r++) {
+        bufs[r] = ready[r]->stat_buf;
+        *done_flag[r] = 1;
+      }
+      seq_push(p, id, (Step){.kind = STEP_REDUCE, .bufs = bufs, .nbufs = nready});
+      progress = 1;
+    }
+    if (!progress) lower_fail(L, "internal error: cannot schedule the statements of '%s'", L->s->model);
+  }
+}
+
+/* ---- entry ---------------------------------------------------------------------------------------- */
+
+Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOptions *opt, char **err) {
+  Program *p = xcalloc(1, sizeof(Program));
+  p->spec = spec;
+  p->real = opt->real;
+  p->chunks = opt->chunks > 0 ? opt->chunks : (opt->host ? 64 : 512);
+  p->status_buf = -1;
+  jmp_buf escape;
+  Lower L = {.p = p, .s = spec, .opt = opt, .escape = &escape};
+  if (setjmp(escape)) {
+    *err = L.err;
+    program_free(p);
+    return NULL;
+  }
+  p->size_values = arena_alloc(&p->arena, sizeof(int64_t) * (size_t)spec->sizes.len);
+  for (int i = 0; i < spec->sizes.len; i++) {
+    SizeSym *z = spec_size(spec, i);
+    if (z->is_event) {
+      p->size_values[i] = -1;
+      continue;
+    }
+    int64_t v = size_values[i];
+    if (v <= 0) lower_fail(&L, "size %s of '%s' must be given a positive value", z->name, spec->model);
+    if (v > (1 << 20)) lower_fail(&L, "size %s = %lld is too large (at most %d)", z->name, (long long)v, 1 << 20);
+    p->size_values[i] = v;
+  }
+  if (spec->indices.len > 64) lower_fail(&L, "too many indices (at most 64)");
+  for (int i = 0; i < spec->tensors.len; i++) {
+    Tensor *t = spec_tensor(spec, i);
+    double elems = 1;
+    for (int a = 0; a < t->rank; a++)
+      if (t->dims[a] != spec->event_size) elems *= (double)p->size_values[t->dims[a]];
+    if (elems > (double)(1 << 28))
+      lower_fail(&L, "'%s' would hold %.0f values per event or in all; at most %d are supported", t->name, elems,
+                 1 << 28);
+  }
+  make_buffers(&L);
+  int nall = 0;
+  for (int s = 0; s < SEC_COUNT; s++) nall += spec->stmts[s].len;
+  StmtInfo *all = arena_alloc(&p->arena, sizeof(StmtInfo) * (size_t)(nall + 1));
+  int n = 0;
+  for (int s = 0; s < SEC_COUNT; s++) {
+    for (int i = 0; i < spec->stmts[s].len; i++) {
+      StmtInfo *si = &all[n++];
+      si->stmt = spec->stmts[s].items[i];
+      if (si->stmt->builtin) continue;
+      int bound[64];
+      Target *tg = &si->stmt->targets[0];
+      for (int k = 0; k < tg->nidx; k++) bound[k] = tg->idx[k].id;
+      hoist(&L, si, si->stmt->rhs, bound, tg->nidx);
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    StmtInfo *si = &all[i];
+    for (int h = 0; h < si->nh; h++) {
+      si->h[h]->partial_kernel = partial_kernel(&L, si, si->h[h]);
+      si->h[h]->combine_kernel = combine_kernel(&L, si, si->h[h]);
+    }
+    if (si->stmt->builtin) {
+      lower_builtin(&L, si->stmt);
+      si->map_kernel = p->nkernels - 1;
+    } else {
+      si->map_kernel = map_kernel(&L, si->stmt);
+    }
+  }
+  static const Section iterate[] = {SEC_ESTEP, SEC_MSTEP, SEC_DERIVED};
+  static const Section estep[] = {SEC_ESTEP, SEC_PREDICT};
+  static const Section mstep[] = {SEC_MSTEP, SEC_DERIVED};
+  static const Section derived[] = {SEC_DERIVED};
+  schedule(&L, SEQ_ITERATE, iterate, 3, all, n);
+  schedule(&L, SEQ_ESTEP, estep, 2, all, n);
+  schedule(&L, SEQ_MSTEP, mstep, 2, all, n);
+  schedule(&L, SEQ_DERIVED, derived, 1, all, n);
+  program_finish(p);
+  return p;
+}

@@ -1,0 +1,56 @@
+/* Internal interface of the lowering: shared by lower.c (statements to
+ * kernels, scheduling), lower_expr.c (expressions and reductions) and
+ * builtins.c (Cholesky and friends). */
+#ifndef GMMC_LOWER_H
+#define GMMC_LOWER_H
+
+#include <setjmp.h>
+
+#include "loopir.h"
+
+/* An event reduction hoisted out of a statement: sum/max/min over the event
+ * index, computed as per-chunk partials, combined, then (across ranks)
+ * all-reduced into a float64 stat buffer. */
+typedef struct {
+  Expr *red;       /* the E_REDUCE node */
+  int free[8];     /* index ids the result depends on, in order */
+  int nfree;
+  int symmetric;   /* result symmetric in its last two free indices */
+  int stat_buf, partial_buf;
+  int partial_kernel, combine_kernel;
+} Hoisted;
+
+typedef struct {
+  Program *p;
+  Spec *s;
+  const LowerOptions *opt;
+  jmp_buf *escape;
+  char *err;
+  Hoisted **hoisted; /* all hoisted reductions */
+  int nhoisted, caphoisted;
+} Lower;
+
+/* Maps index ids to the kernel variables that hold them. */
+typedef struct {
+  int var[64];
+} Env;
+
+_Noreturn void lower_fail(Lower *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int64_t index_extent(Lower *L, int index_id); /* size value of an index */
+LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env);
+Hoisted *find_hoisted(Lower *L, const Expr *red);
+LExpr **idx_vec(Program *p, int n);
+
+/* Loop over [lo, hi) with a fresh variable; returns the body block. */
+LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo, LExpr *hi, int *var_out);
+
+/* Structure-aware range of a reduction index inside `body`. */
+void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr **hi);
+
+/* Whether expression e is unchanged when indices i and j are swapped. */
+int expr_symmetric(Expr *e, int i, int j);
+
+void lower_builtin(Lower *L, Stmt *st);
+
+#endif

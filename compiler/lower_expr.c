@@ -1,0 +1,353 @@
+/* Lowering of expressions: element operations become LExpr trees; a
+ * reduction over a fixed-size index becomes a serial loop that updates an
+ * accumulator in the statement block; a reduction over events has been
+ * hoisted (lower.c) and reads its stat buffer. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower.h"
+
+_Noreturn void lower_fail(Lower *L, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  StrBuf sb = {0};
+  sb_vprintf(&sb, fmt, ap);
+  va_end(ap);
+  L->err = sb_take(&sb);
+  longjmp(*L->escape, 1);
+}
+
+int64_t index_extent(Lower *L, int index_id) { return L->p->size_values[spec_index(L->s, index_id)->size]; }
+
+LExpr **idx_vec(Program *p, int n) { return arena_alloc(&p->arena, sizeof(LExpr *) * (size_t)(n + 1)); }
+
+LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo, LExpr *hi, int *var_out) {
+  Program *p = L->p;
+  int v = kernel_var(p, k, name, LT_I64);
+  LStmt *body = ls_block(p);
+  ls_append(p, block, ls_for(p, v, lo, hi, body));
+  *var_out = v;
+  return body;
+}
+
+Hoisted *find_hoisted(Lower *L, const Expr *red) {
+  for (int i = 0; i < L->nhoisted; i++)
+    if (L->hoisted[i]->red == red) return L->hoisted[i];
+  return NULL;
+}
+
+/* ---- structure-aware ranges ------------------------------------------------ */
+
+static void collect_factors(Expr *e, Expr **out, int *n, int cap) {
+  if (e->kind == E_BINARY && e->op == B_MUL) {
+    collect_factors(e->args[0], out, n, cap);
+    collect_factors(e->args[1], out, n, cap);
+  } else if (e->kind == E_BINARY && e->op == B_DIV) {
+    collect_factors(e->args[0], out, n, cap); /* a zero numerator is zero */
+  } else if (e->kind == E_UNARY && e->op == U_NEG) {
+    collect_factors(e->args[0], out, n, cap);
+  } else if (*n < cap) {
+    out[(*n)++] = e;
+  }
+}
+
+void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr **hi) {
+  Program *p = L->p;
+  int id = red->red.id;
+  *lo = lx_int(p, 0);
+  *hi = lx_int(p, index_extent(L, id));
+  if (red->op != R_SUM) return; /* zeros only vanish from sums */
+  Expr *f[32];
+  int nf = 0;
+  collect_factors(red->args[0], f, &nf, 32);
+  for (int i = 0; i < nf; i++) {
+    Expr *x = f[i];
+    if (x->kind != E_ACCESS || !x->tensor || x->tensor->structure == ST_NONE ||
+        x->tensor->structure == ST_SYMMETRIC || x->nidx < 2)
+      continue;
+    int a = x->idx[x->nidx - 2].id, b = x->idx[x->nidx - 1].id;
+    Structure st = x->tensor->structure;
+    int other;
+    int red_is_row;
+    if (a == id && b != id) {
+      other = b;
+      red_is_row = 1;
+    } else if (b == id && a != id) {
+      other = a;
+      red_is_row = 0;
+    } else {
+      continue;
+    }
+    if (env->var[other] < 0) continue;
+    LExpr *o = lx_var(p, k, env->var[other]);
+    LExpr *o1 = lx_binary(p, LB_ADD, o, lx_int(p, 1));
+    if (st == ST_DIAGONAL) {
+      *lo = o;
+      *hi = o1;
+    } else if ((st == ST_UPPER) == red_is_row) {
+      /* upper, reducing the row: row <= col; lower, reducing the column: col <= row */
+      *hi = o1;
+    } else {
+      *lo = o;
+    }
+    return;
+  }
+}
+
+/* ---- symmetry ---------------------------------------------------------------- */
+
+static void canon(const Expr *e, int i, int j, StrBuf *sb);
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A commutative chain (all + or all *), operands canonicalized and sorted. */
+static void canon_chain(const Expr *e, int op, int i, int j, StrBuf *sb) {
+  const Expr *stack[64], *ops[64];
+  int ns = 0, no = 0;
+  stack[ns++] = e;
+  while (ns) {
+    const Expr *x = stack[--ns];
+    if (x->kind == E_BINARY && x->op == op && ns < 62) {
+      stack[ns++] = x->args[0];
+      stack[ns++] = x->args[1];
+    } else if (no < 64) {
+      ops[no++] = x;
+    }
+  }
+  char *parts[64];
+  for (int k = 0; k < no; k++) {
+    StrBuf t = {0};
+    canon(ops[k], i, j, &t);
+    parts[k] = sb_take(&t);
+  }
+  qsort(parts, (size_t)no, sizeof(char *), cmp_str);
+  sb_puts(sb, op == B_ADD ? "(+" : "(*");
+  for (int k = 0; k < no; k++) {
+    sb_putc(sb, ' ');
+    sb_puts(sb, parts[k]);
+    free(parts[k]);
+  }
+  sb_putc(sb, ')');
+}
+
+static int swap_id(int id, int i, int j) { return id == i ? j : id == j ? i : id; }
+
+static void canon(const Expr *e, int i, int j, StrBuf *sb) {
+  switch (e->kind) {
+  case E_NUM: sb_printf(sb, "%.17g", e->num); break;
+  case E_NAME:
+    if (e->ref == REF_INDEX) sb_printf(sb, "#%d", swap_id(e->ref_id, i, j));
+    else sb_puts(sb, e->name);
+    break;
+  case E_ACCESS:
+    sb_printf(sb, "%s%s[", e->prev ? "'" : "", e->tensor->name);
+    for (int k = 0; k < e->nidx; k++) sb_printf(sb, "#%d,", swap_id(e->idx[k].id, i, j));
+    sb_putc(sb, ']');
+    break;
+  case E_BINARY:
+    if (e->op == B_ADD || e->op == B_MUL || e->op == B_EQ || e->op == B_NE) {
+      if (e->op == B_EQ || e->op == B_NE) {
+        StrBuf a = {0}, b = {0};
+        canon(e->args[0], i, j, &a);
+        canon(e->args[1], i, j, &b);
+        int sw = strcmp(a.data, b.data) > 0;
+        sb_printf(sb, "(%s %s %s)", e->op == B_EQ ? "==" : "!=", sw ? b.data : a.data, sw ? a.data : b.data);
+        sb_free(&a);
+        sb_free(&b);
+      } else {
+        canon_chain(e, e->op, i, j, sb);
+      }
+      break;
+    }
+    /* fallthrough */
+  default:
+    sb_printf(sb, "(%d.%d", (int)e->kind, e->op);
+    if (e->kind == E_REDUCE) sb_printf(sb, " #%d", swap_id(e->red.id, i, j));
+    for (int k = 0; k < e->nargs; k++) {
+      sb_putc(sb, ' ');
+      canon(e->args[k], i, j, sb);
+    }
+    sb_putc(sb, ')');
+  }
+}
+
+int expr_symmetric(Expr *e, int i, int j) {
+  StrBuf a = {0}, b = {0};
+  canon(e, -1, -1, &a);
+  canon(e, i, j, &b);
+  int same = strcmp(a.data, b.data) == 0;
+  sb_free(&a);
+  sb_free(&b);
+  return same;
+}
+
+/* ---- expressions ---------------------------------------------------------------- */
+
+static LExpr *as_real(Program *p, LExpr *x) { return lx_cast(p, p->real, x); }
+
+/* Evaluates x once into a fresh variable, so that it can be used twice. */
+static LExpr *once(Lower *L, Kernel *k, LStmt *block, LExpr *x, const char *name) {
+  if (x->kind == LX_VAR || x->kind == LX_CONST) return x;
+  int v = kernel_var(L->p, k, name, x->type);
+  ls_append(L->p, block, ls_assign(L->p, v, x));
+  return lx_var(L->p, k, v);
+}
+
+static double real_eps(Program *p) { return p->real == LT_F32 ? (double)1.1920928955078125e-07 : 2.220446049250313e-16; }
+
+static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
+  Program *p = L->p;
+  int id = e->red.id;
+  const char *iname = spec_index(L->s, id)->name;
+  LExpr *lo, *hi;
+  reduction_range(L, k, e, env, &lo, &hi);
+  LType rt = p->real;
+  int saved = env->var[id];
+  int iv;
+  LExpr *result;
+  switch (e->op) {
+  case R_SUM:
+  case R_MAX:
+  case R_MIN: {
+    const char *what = e->op == R_SUM ? "sum" : e->op == R_MAX ? "max" : "min";
+    int acc = kernel_var(p, k, arena_printf(&p->arena, "%s_%s", what, iname), rt);
+    double init = e->op == R_SUM ? 0.0 : e->op == R_MAX ? -INFINITY : INFINITY;
+    ls_append(p, block, ls_assign(p, acc, lx_const(p, rt, init)));
+    LStmt *body = emit_loop(L, k, block, iname, lo, hi, &iv);
+    env->var[id] = iv;
+    LExpr *v = as_real(p, lower_expr(L, k, body, e->args[0], env));
+    int op = e->op == R_SUM ? LB_ADD : e->op == R_MAX ? LB_MAX : LB_MIN;
+    LExpr *upd = lx_binary(p, op, lx_var(p, k, acc), v);
+    upd->reassoc = 1;
+    ls_append(p, body, ls_assign(p, acc, upd));
+    result = lx_var(p, k, acc);
+    break;
+  }
+  case R_LOGSUMEXP: {
+    /* two passes: the maximum, then the sum of exp(x - max) */
+    int mx = kernel_var(p, k, arena_printf(&p->arena, "max_%s", iname), rt);
+    ls_append(p, block, ls_assign(p, mx, lx_const(p, rt, -INFINITY)));
+    LStmt *body = emit_loop(L, k, block, iname, lo, hi, &iv);
+    env->var[id] = iv;
+    LExpr *v = as_real(p, lower_expr(L, k, body, e->args[0], env));
+    ls_append(p, body, ls_assign(p, mx, lx_binary(p, LB_MAX, lx_var(p, k, mx), v)));
+    int sum = kernel_var(p, k, arena_printf(&p->arena, "sumexp_%s", iname), rt);
+    ls_append(p, block, ls_assign(p, sum, lx_const(p, rt, 0.0)));
+    /* all -inf: the result is -inf, not NaN */
+    int safe = kernel_var(p, k, arena_printf(&p->arena, "shift_%s", iname), rt);
+    LExpr *isinf = lx_binary(p, LB_EQ, lx_var(p, k, mx), lx_const(p, rt, -INFINITY));
+    ls_append(p, block, ls_assign(p, safe, lx_select(p, isinf, lx_const(p, rt, 0.0), lx_var(p, k, mx))));
+    LStmt *body2 = emit_loop(L, k, block, iname, lo, hi, &iv);
+    env->var[id] = iv;
+    LExpr *v2 = as_real(p, lower_expr(L, k, body2, e->args[0], env));
+    LExpr *term = lx_unary(p, LU_EXP, lx_binary(p, LB_SUB, v2, lx_var(p, k, safe)));
+    LExpr *upd = lx_binary(p, LB_ADD, lx_var(p, k, sum), term);
+    upd->reassoc = 1;
+    ls_append(p, body2, ls_assign(p, sum, upd));
+    result = lx_select(p, isinf, lx_const(p, rt, -INFINITY),
+                       lx_binary(p, LB_ADD, lx_var(p, k, mx), lx_unary(p, LU_LOG, lx_var(p, k, sum))));
+    break;
+  }
+  case R_ARGMIN:
+  case R_ARGMAX: {
+    int best = kernel_var(p, k, arena_printf(&p->arena, "best_%s", iname), rt);
+    int at = kernel_var(p, k, arena_printf(&p->arena, "%s_%s", e->op == R_ARGMIN ? "argmin" : "argmax", iname), LT_I64);
+    ls_append(p, block, ls_assign(p, best, lx_const(p, rt, e->op == R_ARGMIN ? INFINITY : -INFINITY)));
+    ls_append(p, block, ls_assign(p, at, lo));
+    LStmt *body = emit_loop(L, k, block, iname, lo, hi, &iv);
+    env->var[id] = iv;
+    LExpr *v = once(L, k, body, as_real(p, lower_expr(L, k, body, e->args[0], env)), "candidate");
+    /* strict comparison: the first extremum wins, as in NumPy */
+    LExpr *better = lx_binary(p, e->op == R_ARGMIN ? LB_LT : LB_GT, v, lx_var(p, k, best));
+    LStmt *upd = ls_block(p);
+    ls_append(p, upd, ls_assign(p, best, v));
+    ls_append(p, upd, ls_assign(p, at, lx_var(p, k, iv)));
+    ls_append(p, body, ls_if(p, better, upd, NULL));
+    result = lx_var(p, k, at);
+    break;
+  }
+  default: lower_fail(L, "internal error: unknown reduction");
+  }
+  env->var[id] = saved;
+  return result;
+}
+
+LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
+  Program *p = L->p;
+  Spec *s = L->s;
+  switch (e->kind) {
+  case E_NUM: return lx_const(p, p->real, e->num);
+  case E_NAME:
+    switch (e->ref) {
+    case REF_INDEX: return lx_var(p, k, env->var[e->ref_id]);
+    case REF_SIZE:
+      if (e->ref_id == s->event_size) return lx_ntotal(p);
+      return lx_int(p, p->size_values[e->ref_id]);
+    case REF_CONST: return lx_const(p, p->real, e->ref_id == C_PI ? 3.14159265358979323846 : real_eps(p));
+    case REF_SCALAR: return as_real(p, lx_scalar(p, e->ref_id));
+    default: lower_fail(L, "internal error: unresolved name '%s'", e->name);
+    }
+  case E_ACCESS: {
+    int b = p->tensor_buf[e->tensor->id];
+    LExpr **idx = idx_vec(p, e->nidx);
+    for (int i = 0; i < e->nidx; i++) idx[i] = lx_var(p, k, env->var[e->idx[i].id]);
+    return lx_load(p, b, idx);
+  }
+  case E_UNARY: {
+    LExpr *a = lower_expr(L, k, block, e->args[0], env);
+    if (e->op == U_NOT) return lx_unary(p, LU_NOT, a);
+    return lx_unary(p, LU_NEG, e->type == VT_INT ? a : as_real(p, a));
+  }
+  case E_BINARY: {
+    LExpr *a = lower_expr(L, k, block, e->args[0], env);
+    LExpr *b = lower_expr(L, k, block, e->args[1], env);
+    static const int map[] = {LB_ADD, LB_SUB, LB_MUL, LB_DIV, LB_LT, LB_LE, LB_GT, LB_GE, LB_EQ, LB_NE, LB_AND, LB_OR};
+    int op = map[e->op];
+    if (e->op == B_AND || e->op == B_OR) return lx_binary(p, op, a, b);
+    int both_int = e->args[0]->type != VT_REAL && e->args[1]->type != VT_REAL;
+    if (e->op >= B_LT) {
+      if (both_int) return lx_binary(p, op, lx_cast(p, LT_I64, a), lx_cast(p, LT_I64, b));
+      return lx_binary(p, op, as_real(p, a), as_real(p, b));
+    }
+    if (e->type == VT_INT) return lx_binary(p, op, lx_cast(p, LT_I64, a), lx_cast(p, LT_I64, b));
+    return lx_binary(p, op, as_real(p, a), as_real(p, b));
+  }
+  case E_CALL: {
+    LExpr *a = lower_expr(L, k, block, e->args[0], env);
+    switch (e->op) {
+    case F_EXP: return lx_unary(p, LU_EXP, as_real(p, a));
+    case F_LOG: return lx_unary(p, LU_LOG, as_real(p, a));
+    case F_SQRT: return lx_unary(p, LU_SQRT, as_real(p, a));
+    case F_ABS: return lx_unary(p, LU_ABS, as_real(p, a));
+    case F_SQ: {
+      LExpr *x = once(L, k, block, as_real(p, a), "sq");
+      return lx_binary(p, LB_MUL, x, x);
+    }
+    case F_SELECT: {
+      LExpr *b = lower_expr(L, k, block, e->args[1], env);
+      LExpr *c = lower_expr(L, k, block, e->args[2], env);
+      if (e->type == VT_INT) return lx_select(p, a, lx_cast(p, LT_I64, b), lx_cast(p, LT_I64, c));
+      return lx_select(p, a, as_real(p, b), as_real(p, c));
+    }
+    case F_MIN:
+    case F_MAX: {
+      LExpr *b = lower_expr(L, k, block, e->args[1], env);
+      return lx_binary(p, e->op == F_MIN ? LB_MIN : LB_MAX, as_real(p, a), as_real(p, b));
+    }
+    }
+    lower_fail(L, "internal error: unknown function");
+  }
+  case E_REDUCE: {
+    Hoisted *h = find_hoisted(L, e);
+    if (h) {
+      LExpr **idx = idx_vec(p, h->nfree);
+      for (int i = 0; i < h->nfree; i++) idx[i] = lx_var(p, k, env->var[h->free[i]]);
+      return as_real(p, lx_load(p, h->stat_buf, idx));
+    }
+    return lower_reduce(L, k, block, e, env);
+  }
+  }
+  lower_fail(L, "internal error: unknown expression");
+}

@@ -1,0 +1,37 @@
+/* The two targets of the same lowering: NVPTX (PTX text for the CUDA
+ * driver) and the host CPU (object code through ORC LLJIT). */
+#ifndef GMMC_TARGET_H
+#define GMMC_TARGET_H
+
+#include <stdint.h>
+
+#include "codegen.h"
+
+typedef struct {
+  TargetKind kind;
+  const char *arch; /* NVPTX: "sm_90" (default); host: NULL for the native CPU */
+  int ptx_version;  /* NVPTX: PTX ISA version as 78 for 7.8; 0 picks the arch's default */
+  int no_opt;       /* skip the O3 pipeline (for reading the raw IR) */
+} TargetOptions;
+
+typedef enum { EMIT_IR, EMIT_ASM } EmitKind; /* ASM is PTX for NVPTX */
+
+/* Compiles a program to text: LLVM IR (after optimization unless no_opt) or
+ * PTX / host assembly. Returns malloc'd text, NULL with *err on failure. */
+char *target_emit(const Program *p, const TargetOptions *t, EmitKind what, char **err);
+
+/* The default PTX ISA version for an architecture such as "sm_90". */
+int default_ptx_version(const char *arch);
+
+/* Host JIT: compiles every kernel of p; kernels are then called as
+ *   fn(args, lo, hi) with args laid out as in codegen.h. */
+typedef void (*HostKernelFn)(uint64_t *args, int64_t lo, int64_t hi);
+typedef struct HostJit HostJit;
+HostJit *host_jit_create(const Program *p, char **err);
+HostKernelFn host_jit_kernel(const HostJit *j, int kernel);
+void host_jit_free(HostJit *j);
+
+void llvm_init_once(void);
+LLVMTargetMachineRef make_target_machine(const TargetOptions *t, char **err);
+
+#endif

@@ -1,0 +1,40 @@
+/* Diagnostics with source positions. Every error in a spec is reported as
+ *   file:line:col: error: message
+ * followed by the source line and a caret under the offending text. The front
+ * end stops at the first error: the reporting call longjmps back to the entry
+ * point, which owns all memory through an arena, so nothing leaks. */
+#ifndef GMMC_DIAG_H
+#define GMMC_DIAG_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct {
+  const char *name; /* shown in messages */
+  const char *text; /* NUL-terminated */
+  size_t len;
+} Source;
+
+typedef struct {
+  const Source *src;
+  jmp_buf *escape;
+  char *message; /* malloc'd full diagnostic after an error */
+} Diag;
+
+/* Byte offset of the 0-based (line, column-in-characters) position that
+ * libyaml reports. */
+size_t source_offset(const Source *src, size_t line, size_t col_chars);
+void source_line_col(const Source *src, size_t offset, int *line, int *col);
+
+/* Reports an error spanning [begin, end) and escapes. */
+_Noreturn void diag_error(Diag *d, size_t begin, size_t end, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+_Noreturn void diag_verror(Diag *d, size_t begin, size_t end, const char *fmt, va_list ap);
+
+/* The text of [begin, end), whitespace runs collapsed, clipped to 60 bytes;
+ * for quoting the offending text in a message. Returns a malloc'd string. */
+char *source_excerpt(const Source *src, size_t begin, size_t end);
+
+#endif

@@ -1,0 +1,40 @@
+/* Entry point of the front end: YAML -> statements -> checked AST. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+
+const char *const section_names[SEC_COUNT] = {"estep", "mstep", "derived", "predict"};
+const char *const func_names[] = {"exp", "log", "sqrt", "sq", "abs", "select", "min", "max"};
+const char *const reduce_names[] = {"sum", "max", "min", "logsumexp", "argmin", "argmax"};
+const char *const structure_names[] = {"none", "upper", "lower", "symmetric", "diagonal"};
+
+Spec *spec_load(const char *name, const char *text, size_t len, char **err) {
+  Spec *s = xcalloc(1, sizeof(Spec));
+  s->src.name = arena_strdup(&s->arena, name);
+  s->src.text = arena_strndup(&s->arena, text, len);
+  s->src.len = len;
+  s->component_size = -1;
+  if (memchr(text, 0, len)) {
+    *err = xasprintf("%s: error: the spec contains a NUL byte at offset %zu", name,
+                     (size_t)((const char *)memchr(text, 0, len) - text));
+    spec_free(s);
+    return NULL;
+  }
+  jmp_buf escape;
+  Front f = {.spec = s, .diag = {.src = &s->src, .escape = &escape}};
+  if (setjmp(escape)) {
+    *err = f.diag.message;
+    spec_free(s);
+    return NULL;
+  }
+  load_yaml(&f);
+  check_spec(&f);
+  return s;
+}
+
+void spec_free(Spec *s) {
+  if (!s) return;
+  arena_free(&s->arena);
+  free(s);
+}

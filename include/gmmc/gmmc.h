@@ -1,0 +1,160 @@
+/* gmmc — train Gaussian mixture models (and other EM-trained mixtures) with
+ * EM kernels specialized from a declarative spec.
+ *
+ * Conventions: every object is an opaque handle; every call that can fail
+ * returns a gmmc_status, and the message of the last failure of a context is
+ * gmmc_last_error(ctx). Nothing is global: two contexts share no state. A
+ * context is used by one thread at a time. Arrays are row-major (C order).
+ * See docs/api.md. */
+#ifndef GMMC_GMMC_H
+#define GMMC_GMMC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmmc/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  GMMC_OK = 0,
+  GMMC_ERR_INVALID_ARGUMENT = 1, /* a bad value passed to a call */
+  GMMC_ERR_SPEC = 2,             /* the model spec has an error (file:line:col in the message) */
+  GMMC_ERR_COMPILE = 3,          /* code generation failed */
+  GMMC_ERR_IO = 4,               /* a file could not be read or written */
+  GMMC_ERR_DATA = 5,             /* malformed data (the message names row/column or byte) */
+  GMMC_ERR_NUMERIC = 6,          /* e.g. a covariance that is not positive definite */
+  GMMC_ERR_DEVICE = 7,           /* a CUDA driver call failed */
+  GMMC_ERR_NO_DEVICE = 8,        /* the CUDA backend was asked for but there is no usable GPU */
+  GMMC_ERR_OUT_OF_MEMORY = 9,
+  GMMC_ERR_INTERNAL = 10
+} gmmc_status;
+
+typedef enum { GMMC_BACKEND_AUTO = 0, GMMC_BACKEND_HOST = 1, GMMC_BACKEND_CUDA = 2 } gmmc_backend;
+typedef enum { GMMC_DTYPE_AUTO = 0, GMMC_FLOAT32 = 1, GMMC_FLOAT64 = 2 } gmmc_dtype;
+typedef enum {
+  GMMC_INIT_KMEANS = 0,           /* k-means (k-means++ seeding, Lloyd iterations); the default */
+  GMMC_INIT_KMEANS_PLUSPLUS = 1,  /* k-means++ seeds as one-point responsibilities */
+  GMMC_INIT_RANDOM = 2,           /* random responsibilities */
+  GMMC_INIT_RANDOM_FROM_DATA = 3  /* random events as one-point responsibilities */
+} gmmc_init;
+
+typedef struct gmmc_context gmmc_context;
+typedef struct gmmc_data gmmc_data;
+typedef struct gmmc_fit_options gmmc_fit_options;
+typedef struct gmmc_model gmmc_model;
+
+/* "0.1.0"; the header's GMMC_VERSION_STRING is the version compiled against. */
+const char *gmmc_version(void);
+const char *gmmc_status_name(gmmc_status s);
+
+/* ---- context ---------------------------------------------------------------
+ * Owns the backend (GPU or host threads), the compiled-kernel caches and the
+ * last error message. GMMC_BACKEND_AUTO picks the GPU when one is usable and
+ * the host otherwise; forcing GMMC_BACKEND_CUDA without one fails with
+ * GMMC_ERR_NO_DEVICE. On failure *ctx is still set (when ctx is not NULL) so
+ * that the message can be read; destroy it afterwards. */
+gmmc_status gmmc_context_create(gmmc_context **ctx, gmmc_backend backend);
+void gmmc_context_destroy(gmmc_context *ctx);
+const char *gmmc_last_error(const gmmc_context *ctx);
+gmmc_backend gmmc_context_backend(const gmmc_context *ctx);
+/* "NVIDIA H100 80GB HBM3 (sm_90)" or "host: 16 threads, x86-64 (znver3)". */
+const char *gmmc_context_device(const gmmc_context *ctx);
+/* Host worker threads (0: one per core). */
+gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads);
+/* Directory of the on-disk kernel cache; NULL disables it. The default is
+ * $GMMC_CACHE_DIR, else $XDG_CACHE_HOME/gmmc, else ~/.cache/gmmc;
+ * GMMC_CACHE=0 in the environment disables it. */
+gmmc_status gmmc_context_set_cache_dir(gmmc_context *ctx, const char *dir);
+/* Called with one line per warning (e.g. "did not converge"); default: none. */
+typedef void (*gmmc_message_fn)(void *user, const char *message);
+void gmmc_context_set_warning_handler(gmmc_context *ctx, gmmc_message_fn fn, void *user);
+
+/* ---- data ----------------------------------------------------------------------
+ * An N x D matrix of events. gmmc_data_load reads .npy (float32/float64, C
+ * order; memory-mapped), .csv (optional header row) or raw little-endian
+ * float32 (raw_dims = D; 0 for the other formats). gmmc_data_wrap uses the
+ * caller's memory without copying; it must outlive the handle. */
+gmmc_status gmmc_data_load(gmmc_context *ctx, const char *path, int64_t raw_dims, gmmc_data **out);
+gmmc_status gmmc_data_wrap(gmmc_context *ctx, const void *values, gmmc_dtype dtype, int64_t rows, int64_t cols,
+                           gmmc_data **out);
+void gmmc_data_destroy(gmmc_data *data);
+int64_t gmmc_data_rows(const gmmc_data *data);
+int64_t gmmc_data_cols(const gmmc_data *data);
+gmmc_dtype gmmc_data_dtype(const gmmc_data *data);
+
+/* ---- fit options (scikit-learn's GaussianMixture parameters) ---------------------- */
+gmmc_status gmmc_fit_options_create(gmmc_fit_options **opts);
+void gmmc_fit_options_destroy(gmmc_fit_options *opts);
+/* The message of the last failed setter of these options. */
+const char *gmmc_fit_options_error(const gmmc_fit_options *opts);
+gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *opts, int n);
+/* "full" (default), "diag", "spherical", "tied", or any shipped spec name. */
+gmmc_status gmmc_fit_options_set_covariance_type(gmmc_fit_options *opts, const char *type);
+/* A user's own spec: its text, and the name used in messages. */
+gmmc_status gmmc_fit_options_set_spec(gmmc_fit_options *opts, const char *name, const char *text);
+gmmc_status gmmc_fit_options_set_tol(gmmc_fit_options *opts, double tol);             /* 1e-3 */
+gmmc_status gmmc_fit_options_set_reg_covar(gmmc_fit_options *opts, double reg);       /* 1e-6 */
+gmmc_status gmmc_fit_options_set_max_iter(gmmc_fit_options *opts, int max_iter);      /* 100 */
+gmmc_status gmmc_fit_options_set_n_init(gmmc_fit_options *opts, int n_init);          /* 1 */
+gmmc_status gmmc_fit_options_set_init(gmmc_fit_options *opts, gmmc_init init);        /* kmeans */
+gmmc_status gmmc_fit_options_set_seed(gmmc_fit_options *opts, uint64_t seed);         /* 0 */
+gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *opts, gmmc_dtype dtype);     /* auto */
+/* A run-time scalar of the spec by name (reg_covar is one). */
+gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *opts, const char *name, double value);
+/* Initial values of a parameter, by name, replacing what the initialisation
+ * computed: "weights", "means", "precisions_cholesky", or "precisions"
+ * (precision matrices, as scikit-learn's precisions_init, converted to
+ * precisions_cholesky). count must match the parameter's size. */
+gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *opts, const char *name, const double *values,
+                                            size_t count);
+/* Progress: called after every EM iteration. */
+typedef void (*gmmc_progress_fn)(void *user, int init, int iter, double lower_bound, double change,
+                                 double seconds);
+gmmc_status gmmc_fit_options_set_progress(gmmc_fit_options *opts, gmmc_progress_fn fn, void *user);
+/* Starting parameters from a model (scikit-learn's warm_start). */
+gmmc_status gmmc_fit_options_set_warm_start(gmmc_fit_options *opts, const gmmc_model *model);
+
+/* ---- fit ------------------------------------------------------------------------------- */
+gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *opts, gmmc_model **out);
+
+/* ---- models ---------------------------------------------------------------------------- */
+void gmmc_model_destroy(gmmc_model *model);
+gmmc_status gmmc_model_save(gmmc_context *ctx, const gmmc_model *model, const char *path);
+gmmc_status gmmc_model_load(gmmc_context *ctx, const char *path, gmmc_model **out);
+const char *gmmc_model_spec_name(const gmmc_model *model); /* "gmm_full" */
+int gmmc_model_n_components(const gmmc_model *model);
+int gmmc_model_n_features(const gmmc_model *model);
+int gmmc_model_converged(const gmmc_model *model);
+int gmmc_model_n_iter(const gmmc_model *model);
+double gmmc_model_lower_bound(const gmmc_model *model);
+/* Per-iteration lower bounds of the best initialisation. */
+const double *gmmc_model_lower_bounds(const gmmc_model *model, int *count);
+/* Parameter names, in spec order; count in *n. */
+const char *const *gmmc_model_param_names(const gmmc_model *model, int *n);
+/* A parameter's values (float64, row-major) and shape; NULL if unknown. */
+const double *gmmc_model_param(const gmmc_model *model, const char *name, int *rank, const int64_t **shape);
+/* Number of free parameters (for bic and aic). */
+double gmmc_model_n_parameters(const gmmc_model *model);
+
+/* ---- inference -------------------------------------------------------------------------- */
+gmmc_status gmmc_predict(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, int32_t *labels);
+gmmc_status gmmc_predict_proba(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data,
+                               double *proba /* rows x n_components */);
+gmmc_status gmmc_score_samples(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data,
+                               double *log_prob /* rows */);
+/* Mean per-event log-likelihood. */
+gmmc_status gmmc_score(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, double *score);
+gmmc_status gmmc_bic(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, double *bic);
+gmmc_status gmmc_aic(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, double *aic);
+/* n events drawn from a Gaussian mixture model, grouped by component as
+ * scikit-learn does; labels may be NULL. */
+gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *model, int64_t n, uint64_t seed, double *X,
+                        int32_t *labels);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
