@@ -274,6 +274,22 @@ int64_t buffer_elems(const Buffer *b, int64_t n_local) {
   return n;
 }
 
+static int64_t eval_count(const LExpr *e, int64_t n_local) {
+  switch (e->kind) {
+  case LX_CONST: return e->inum;
+  case LX_NLOCAL: return n_local;
+  case LX_BINARY:
+    if (e->op == LB_MUL) return eval_count(e->a, n_local) * eval_count(e->b, n_local);
+    if (e->op == LB_ADD) return eval_count(e->a, n_local) + eval_count(e->b, n_local);
+    break;
+  case LX_CAST: return eval_count(e->a, n_local);
+  default: break;
+  }
+  return -1; /* not a count expression: the lowering never makes one */
+}
+
+int64_t kernel_count(const Kernel *k, int64_t n_local) { return eval_count(k->count, n_local); }
+
 /* ---- read/write sets ---- */
 
 static void mark_expr(Kernel *k, const LExpr *e) {

@@ -142,6 +142,13 @@ typedef struct {
   int per_component; /* the input has leading (component) axes */
 } BuiltinInfo;
 
+/* The kernels that compute one statement, in launch order. */
+typedef struct {
+  const Stmt *stmt;
+  int kernels[64];
+  int nkernels;
+} StmtKernels;
+
 typedef struct Program {
   Arena arena;
   Spec *spec;      /* owned */
@@ -156,6 +163,8 @@ typedef struct Program {
   int status_buf;
   BuiltinInfo *builtins; /* one per status slot */
   int nbuiltins;
+  StmtKernels *stmt_kernels; /* one per statement of the spec */
+  int nstmts;
   int chunks;      /* partial results per event reduction */
   const char *variant_summary;
 } Program;
@@ -200,6 +209,8 @@ int program_add_buffer(Program *p, const char *name, BufKind kind, LType elem, i
                        int event);
 void seq_push(Program *p, SeqId s, Step step);
 int64_t buffer_elems(const Buffer *b, int64_t n_local);
+/* Trip count of a kernel's parallel loop for n_local events. */
+int64_t kernel_count(const Kernel *k, int64_t n_local);
 
 /* Marks buffer reads and writes of each kernel (for argument attributes). */
 void program_finish(Program *p);

@@ -438,11 +438,15 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
       hoist(&L, si, si->stmt->rhs, bound, tg->nidx);
     }
   }
+  p->stmt_kernels = arena_alloc(&p->arena, sizeof(StmtKernels) * (size_t)(n + 1));
+  p->nstmts = n;
   for (int i = 0; i < n; i++) {
     StmtInfo *si = &all[i];
+    StmtKernels *sk = &p->stmt_kernels[i];
+    sk->stmt = si->stmt;
     for (int h = 0; h < si->nh; h++) {
-      si->h[h]->partial_kernel = partial_kernel(&L, si, si->h[h]);
-      si->h[h]->combine_kernel = combine_kernel(&L, si, si->h[h]);
+      si->h[h]->partial_kernel = sk->kernels[sk->nkernels++] = partial_kernel(&L, si, si->h[h]);
+      si->h[h]->combine_kernel = sk->kernels[sk->nkernels++] = combine_kernel(&L, si, si->h[h]);
     }
     if (si->stmt->builtin) {
       lower_builtin(&L, si->stmt);
@@ -450,6 +454,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     } else {
       si->map_kernel = map_kernel(&L, si->stmt);
     }
+    sk->kernels[sk->nkernels++] = si->map_kernel;
   }
   static const Section iterate[] = {SEC_ESTEP, SEC_MSTEP, SEC_DERIVED};
   static const Section estep[] = {SEC_ESTEP, SEC_PREDICT};

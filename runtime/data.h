@@ -1,0 +1,60 @@
+/* Data sets: an N x D row-major matrix of float32 or float64 events, read
+ * from .npy (memory-mapped), .csv or raw float32 files, or wrapping caller
+ * memory. This is the definition behind the public gmmc_data handle. */
+#ifndef GMMC_RUNTIME_DATA_H
+#define GMMC_RUNTIME_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmmc/gmmc.h"
+
+struct gmmc_data {
+  int64_t rows, cols;
+  gmmc_dtype dtype;   /* GMMC_FLOAT32 or GMMC_FLOAT64 */
+  const void *values; /* rows * cols values, row-major */
+  void *owned;        /* malloc'd storage to free, or NULL */
+  void *map;          /* mmap'ed region to unmap, or NULL */
+  size_t map_len;
+};
+
+/* Each reader fills *out and returns GMMC_OK, or returns an error status and
+ * sets *err to a malloc'd message that names the file and, for malformed
+ * contents, the byte offset (npy, raw) or the row and column (csv).
+ *
+ * .npy: format versions 1.0, 2.0 and 3.0, dtype '<f4' or '<f8', C order,
+ * shape (N, D) or (N,) (D = 1); the payload is memory-mapped, not copied.
+ * Fortran order, other dtypes, big-endian data and truncated files are
+ * refused. row_begin/row_end select a slice of rows (for one MPI rank);
+ * row_end < 0 means all rows. */
+gmmc_status data_read_npy(const char *path, int64_t row_begin, int64_t row_end, gmmc_data *out, char **err);
+
+/* Number of rows and columns of a .npy file without mapping it. */
+gmmc_status data_npy_shape(const char *path, int64_t *rows, int64_t *cols, char **err);
+
+/* CSV: comma-separated numbers, one event per line; an optional first line
+ * of column names (any non-numeric first row is taken as a header); blank
+ * trailing lines ignored. Ragged rows, empty fields and non-numbers are
+ * refused with their row and column (1-based, as an editor shows them).
+ * Values are stored as float64. */
+gmmc_status data_read_csv(const char *path, gmmc_data *out, char **err);
+
+/* Raw little-endian float32 values, cols per event; the file size must be a
+ * multiple of 4 * cols. Memory-mapped. */
+gmmc_status data_read_raw(const char *path, int64_t cols, gmmc_data *out, char **err);
+
+/* By extension: .npy, .csv, anything else is raw float32 (needs cols > 0). */
+gmmc_status data_read_any(const char *path, int64_t raw_cols, gmmc_data *out, char **err);
+
+/* Releases what the data owns (not the struct itself). */
+void data_release(gmmc_data *d);
+
+/* Writes a 1-D or 2-D array as .npy (version 1.0), dtype '<i4' or '<f8'. */
+gmmc_status data_write_npy_i32(const char *path, const int32_t *values, int64_t rows, char **err);
+gmmc_status data_write_npy_f64(const char *path, const double *values, int64_t rows, int64_t cols, char **err);
+
+/* First row/column holding NaN or infinity, for a clear error; returns 0
+ * when every value is finite. Row and column are 0-based. */
+int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col);
+
+#endif
