@@ -86,3 +86,9 @@ int cli_write_output(const char *path, const char *text) {
   if (fclose(f)) return cli_error("cannot write '%s': %s", path, strerror(errno));
   return 0;
 }
+
+int cli_same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}

@@ -23,6 +23,9 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"fit", cmd_fit},
+    {"predict", cmd_predict},
+    {"score", cmd_score},
     {"compile", cmd_compile},
 };
 

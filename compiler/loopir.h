@@ -163,6 +163,8 @@ typedef struct Program {
   int status_buf;
   BuiltinInfo *builtins; /* one per status slot */
   int nbuiltins;
+  int init_labels_buf;   /* int32 [n_local] labels for initialisation, -1 when none */
+  int init_resp_kernel;  /* writes predict_proba[n,m] = (init_labels[n] == m); -1 when none */
   StmtKernels *stmt_kernels; /* one per statement of the spec */
   int nstmts;
   int chunks;      /* partial results per event reduction */

@@ -289,6 +289,34 @@ static int map_kernel(Lower *L, Stmt *st) {
   return p->nkernels - 1;
 }
 
+/* Initialisation from labels: responsibilities one-hot at each event's label
+ * (a label outside [0, M) gives a row of zeros). */
+static void init_resp_kernel(Lower *L) {
+  Program *p = L->p;
+  Spec *s = L->s;
+  Tensor *r = s->predict_proba;
+  int64_t m = p->size_values[r->dims[1]];
+  int64_t one = 0;
+  p->init_labels_buf = program_add_buffer(p, "init_labels", BK_EVENT, LT_I32, 1, &one, 1);
+  int rbuf = p->tensor_buf[r->id];
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_init_%s", s->model, r->name));
+  k->what = arena_printf(&p->arena, "initialisation: %s[n,m] = (init_labels[n] == m)", r->name);
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = lx_binary(p, LB_MUL, lx_nlocal(p), lx_int(p, m));
+  LExpr *item = lx_var(p, k, k->pvar);
+  int n = kernel_var(p, k, "n", LT_I64), c = kernel_var(p, k, "m", LT_I64);
+  ls_append(p, k->body, ls_assign(p, n, lx_binary(p, LB_DIV, item, lx_int(p, m))));
+  ls_append(p, k->body, ls_assign(p, c, lx_binary(p, LB_REM, item, lx_int(p, m))));
+  LExpr **li = idx_vec(p, 1);
+  li[0] = lx_var(p, k, n);
+  LExpr *hit = lx_binary(p, LB_EQ, lx_load(p, p->init_labels_buf, li), lx_var(p, k, c));
+  LExpr **ri = idx_vec(p, 2);
+  ri[0] = lx_var(p, k, n);
+  ri[1] = lx_var(p, k, c);
+  ls_append(p, k->body, ls_store(p, rbuf, ri, lx_select(p, hit, lx_const(p, p->real, 1.0), lx_const(p, p->real, 0.0))));
+  p->init_resp_kernel = p->nkernels - 1;
+}
+
 /* ---- scheduling ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -393,6 +421,8 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   p->real = opt->real;
   p->chunks = opt->chunks > 0 ? opt->chunks : (opt->host ? 64 : 512);
   p->status_buf = -1;
+  p->init_labels_buf = -1;
+  p->init_resp_kernel = -1;
   jmp_buf escape;
   Lower L = {.p = p, .s = spec, .opt = opt, .escape = &escape};
   if (setjmp(escape)) {
@@ -456,6 +486,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     }
     sk->kernels[sk->nkernels++] = si->map_kernel;
   }
+  if (spec->predict_proba) init_resp_kernel(&L);
   static const Section iterate[] = {SEC_ESTEP, SEC_MSTEP, SEC_DERIVED};
   static const Section estep[] = {SEC_ESTEP, SEC_PREDICT};
   static const Section mstep[] = {SEC_MSTEP, SEC_DERIVED};

@@ -62,6 +62,8 @@ const char *gmmc_last_error(const gmmc_context *ctx);
 gmmc_backend gmmc_context_backend(const gmmc_context *ctx);
 /* "NVIDIA H100 80GB HBM3 (sm_90)" or "host: 16 threads, x86-64 (znver3)". */
 const char *gmmc_context_device(const gmmc_context *ctx);
+/* Why GMMC_BACKEND_AUTO chose the host ("no CUDA driver: ..."), or NULL. */
+const char *gmmc_context_note(const gmmc_context *ctx);
 /* Host worker threads (0: one per core). */
 gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads);
 /* Directory of the on-disk kernel cache; NULL disables it. The default is

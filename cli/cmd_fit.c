@@ -1,0 +1,251 @@
+/* gmmc fit DATA --n-components K --covariance-type full|diag|spherical|tied
+ *   [--spec FILE] [--tol T] [--reg-covar R] [--max-iter N] [--n-init N]
+ *   [--init kmeans|k-means++|random|random_from_data] [--seed S] [-o MODEL]
+ *   [--verbose] [--backend auto|host|cuda] [--dtype float32|float64] ... */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../include/gmmc/gmmc.h"
+#include "cli.h"
+
+static const char usage[] =
+    "usage: gmmc fit DATA [options]\n"
+    "\n"
+    "Trains a mixture model on DATA (.npy float32/float64, .csv, or raw float32 with\n"
+    "--raw-dims) with EM, as scikit-learn's GaussianMixture.fit does.\n"
+    "\n"
+    "  -k, --n-components K    number of components (default 1)\n"
+    "  --covariance-type T     full (default), diag, spherical or tied\n"
+    "  --spec FILE             train the model written in FILE (a gmmc DSL spec)\n"
+    "  --tol T                 stop when the lower bound changes less (default 1e-3)\n"
+    "  --reg-covar R           added to the covariance diagonals (default 1e-6)\n"
+    "  --max-iter N            EM iterations per initialisation (default 100)\n"
+    "  --n-init N              initialisations; the best is kept (default 1)\n"
+    "  --init M                kmeans (default), k-means++, random, random_from_data\n"
+    "  --seed S                random seed (default 0)\n"
+    "  --set NAME=VALUE        a run-time scalar of the spec\n"
+    "  -o, --output MODEL      write the model (YAML) to MODEL\n"
+    "  -v, --verbose           one line per EM iteration\n"
+    "  --backend B             auto (default: the GPU if there is one), host or cuda\n"
+    "  --dtype T               float32 or float64 (default: the data's on the host,\n"
+    "                          float32 on the GPU)\n"
+    "  --threads N             host worker threads (default: one per CPU)\n"
+    "  --raw-dims D            DATA is raw float32 with D values per event\n"
+    "  --no-cache              do not use the on-disk kernel cache\n";
+
+static int parse_init(const char *s, gmmc_init *out) {
+  static const struct { const char *name; gmmc_init v; } t[] = {
+      {"kmeans", GMMC_INIT_KMEANS}, {"k-means++", GMMC_INIT_KMEANS_PLUSPLUS},
+      {"random", GMMC_INIT_RANDOM}, {"random_from_data", GMMC_INIT_RANDOM_FROM_DATA}};
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+    if (strcmp(s, t[i].name) == 0) {
+      *out = t[i].v;
+      return 0;
+    }
+  return -1;
+}
+
+static void on_progress(void *user, int init, int iter, double lb, double change, double seconds) {
+  (void)user;
+  if (iter == 1) printf("init %d\n  %5s  %18s  %12s  %9s\n", init, "iter", "lower bound", "change", "time");
+  printf("  %5d  %18.10f  %12.4e  %7.2fms\n", iter, lb, iter == 1 ? NAN : change, seconds * 1e3);
+  fflush(stdout);
+}
+
+static void on_warning(void *user, const char *msg) {
+  (void)user;
+  fprintf(stderr, "gmmc: warning: %s\n", msg);
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int cli_same_file(const char *a, const char *b);
+
+int cmd_fit(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"n-components", required_argument, 0, 'k'}, {"covariance-type", required_argument, 0, 'c'},
+      {"spec", required_argument, 0, 'S'},          {"tol", required_argument, 0, 't'},
+      {"reg-covar", required_argument, 0, 'r'},     {"max-iter", required_argument, 0, 'm'},
+      {"n-init", required_argument, 0, 'n'},        {"init", required_argument, 0, 'i'},
+      {"seed", required_argument, 0, 's'},          {"set", required_argument, 0, 'x'},
+      {"output", required_argument, 0, 'o'},        {"verbose", no_argument, 0, 'v'},
+      {"backend", required_argument, 0, 'b'},       {"dtype", required_argument, 0, 'd'},
+      {"threads", required_argument, 0, 'T'},       {"raw-dims", required_argument, 0, 'R'},
+      {"no-cache", no_argument, 0, 'N'},            {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  gmmc_fit_options *fo;
+  gmmc_fit_options_create(&fo);
+  const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL;
+  int verbose = 0, threads = 0, no_cache = 0, c, rc = 1;
+  long long raw_dims = 0;
+  char *end;
+  optind = 1;
+#define NUM(parse, what)                                                     \
+  do {                                                                       \
+    errno = 0;                                                               \
+    parse;                                                                   \
+    if (*end || end == optarg) {                                             \
+      cli_error("--%s: '%s' is not a valid number", what, optarg);           \
+      goto done;                                                             \
+    }                                                                        \
+  } while (0)
+#define SET(call)                                                            \
+  do {                                                                       \
+    if (call) {                                                              \
+      cli_error("%s", gmmc_fit_options_error(fo));                           \
+      goto done;                                                             \
+    }                                                                        \
+  } while (0)
+  while ((c = getopt_long(argc, argv, "k:o:vh", opts, NULL)) != -1) {
+    long v;
+    double d;
+    unsigned long long u;
+    switch (c) {
+    case 'k': NUM(v = strtol(optarg, &end, 10), "n-components"); SET(gmmc_fit_options_set_n_components(fo, (int)v)); break;
+    case 'c': SET(gmmc_fit_options_set_covariance_type(fo, optarg)); break;
+    case 'S': spec_path = optarg; break;
+    case 't': NUM(d = strtod(optarg, &end), "tol"); SET(gmmc_fit_options_set_tol(fo, d)); break;
+    case 'r': NUM(d = strtod(optarg, &end), "reg-covar"); SET(gmmc_fit_options_set_reg_covar(fo, d)); break;
+    case 'm': NUM(v = strtol(optarg, &end, 10), "max-iter"); SET(gmmc_fit_options_set_max_iter(fo, (int)v)); break;
+    case 'n': NUM(v = strtol(optarg, &end, 10), "n-init"); SET(gmmc_fit_options_set_n_init(fo, (int)v)); break;
+    case 'i': {
+      gmmc_init init;
+      if (parse_init(optarg, &init)) {
+        cli_error("--init: expected kmeans, k-means++, random or random_from_data, found '%s'", optarg);
+        goto done;
+      }
+      SET(gmmc_fit_options_set_init(fo, init));
+      break;
+    }
+    case 's': NUM(u = strtoull(optarg, &end, 10), "seed"); SET(gmmc_fit_options_set_seed(fo, u)); break;
+    case 'x': {
+      char *eq = strchr(optarg, '=');
+      if (!eq) {
+        cli_error("--set: expected NAME=VALUE, found '%s'", optarg);
+        goto done;
+      }
+      *eq = 0;
+      char *vs = eq + 1;
+      d = strtod(vs, &end);
+      if (*end || end == vs) {
+        cli_error("--set %s: '%s' is not a number", optarg, vs);
+        goto done;
+      }
+      SET(gmmc_fit_options_set_scalar(fo, optarg, d));
+      break;
+    }
+    case 'o': out = optarg; break;
+    case 'v': verbose = 1; break;
+    case 'b': backend = optarg; break;
+    case 'd': dtype = optarg; break;
+    case 'T': NUM(v = strtol(optarg, &end, 10), "threads"); threads = (int)v; break;
+    case 'R': NUM(raw_dims = strtoll(optarg, &end, 10), "raw-dims"); break;
+    case 'N': no_cache = 1; break;
+    case 'h': fputs(usage, stdout); rc = 0; goto done;
+    default: fputs(usage, stderr); rc = 2; goto done;
+    }
+  }
+  if (optind != argc - 1) {
+    fputs(usage, stderr);
+    rc = 2;
+    goto done;
+  }
+  const char *data_path = argv[optind];
+  if (out && cli_same_file(out, data_path)) {
+    cli_error("refusing to overwrite the input '%s' with the model", data_path);
+    goto done;
+  }
+  if (dtype) {
+    if (strcmp(dtype, "float32") == 0) gmmc_fit_options_set_dtype(fo, GMMC_FLOAT32);
+    else if (strcmp(dtype, "float64") == 0) gmmc_fit_options_set_dtype(fo, GMMC_FLOAT64);
+    else {
+      cli_error("--dtype: expected float32 or float64, found '%s'", dtype);
+      goto done;
+    }
+  }
+  if (spec_path) {
+    size_t len;
+    char *err = NULL;
+    char *text = read_file(spec_path, &len, &err);
+    if (!text) {
+      cli_error("%s", err);
+      free(err);
+      goto done;
+    }
+    gmmc_fit_options_set_spec(fo, spec_path, text);
+    free(text);
+  }
+  gmmc_backend be;
+  if (strcmp(backend, "auto") == 0) be = GMMC_BACKEND_AUTO;
+  else if (strcmp(backend, "host") == 0) be = GMMC_BACKEND_HOST;
+  else if (strcmp(backend, "cuda") == 0) be = GMMC_BACKEND_CUDA;
+  else {
+    cli_error("--backend: expected auto, host or cuda, found '%s'", backend);
+    goto done;
+  }
+  gmmc_context *ctx;
+  if (gmmc_context_create(&ctx, be)) {
+    cli_error("%s", gmmc_last_error(ctx));
+    gmmc_context_destroy(ctx);
+    goto done;
+  }
+  const char *note = gmmc_context_note(ctx);
+  if (note) fprintf(stderr, "gmmc: %s; training on the host backend\n", note);
+  gmmc_context_set_warning_handler(ctx, on_warning, NULL);
+  if (threads) gmmc_context_set_threads(ctx, threads);
+  if (no_cache) gmmc_context_set_cache_dir(ctx, NULL);
+  if (verbose) gmmc_fit_options_set_progress(fo, on_progress, NULL);
+  gmmc_data *data = NULL;
+  gmmc_model *model = NULL;
+  double t0 = now_s();
+  if (gmmc_data_load(ctx, data_path, raw_dims, &data)) {
+    cli_error("%s", gmmc_last_error(ctx));
+    goto done_ctx;
+  }
+  double t1 = now_s();
+  if (gmmc_fit(ctx, data, fo, &model)) {
+    cli_error("%s", gmmc_last_error(ctx));
+    goto done_ctx;
+  }
+  double t2 = now_s();
+  printf("gmmc fit: %lld events x %lld features, %s with %d components, %s\n", (long long)gmmc_data_rows(data),
+         (long long)gmmc_data_cols(data), gmmc_model_spec_name(model), gmmc_model_n_components(model),
+         gmmc_context_device(ctx));
+  printf("%s after %d iterations; lower bound %.10g (mean log-likelihood per event)\n",
+         gmmc_model_converged(model) ? "converged" : "did not converge", gmmc_model_n_iter(model),
+         gmmc_model_lower_bound(model));
+  int rank;
+  const int64_t *shape;
+  const double *w = gmmc_model_param(model, "weights", &rank, &shape);
+  if (w && rank == 1) {
+    printf("weights:");
+    for (int64_t i = 0; i < shape[0] && i < 16; i++) printf(" %.4f", w[i]);
+    printf(shape[0] > 16 ? " ...\n" : "\n");
+  }
+  printf("time: read %.1f ms, fit %.1f ms (compilation included)\n", (t1 - t0) * 1e3, (t2 - t1) * 1e3);
+  if (out) {
+    if (gmmc_model_save(ctx, model, out)) {
+      cli_error("%s", gmmc_last_error(ctx));
+      goto done_ctx;
+    }
+    printf("model written to %s\n", out);
+  }
+  rc = 0;
+done_ctx:
+  gmmc_model_destroy(model);
+  gmmc_data_destroy(data);
+  gmmc_context_destroy(ctx);
+done:
+  gmmc_fit_options_destroy(fo);
+  return rc;
+}

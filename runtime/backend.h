@@ -1,0 +1,51 @@
+/* A backend runs a compiled program's kernels on one kind of hardware: the
+ * host (ORC-JIT code on a thread pool) or a CUDA GPU (PTX through the driver
+ * API). The EM driver sees only this interface. Pointers returned by alloc
+ * are device addresses (host addresses on the host backend). */
+#ifndef GMMC_BACKEND_H
+#define GMMC_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../compiler/loopir.h"
+#include "gmmc/gmmc.h"
+
+typedef struct Backend Backend;
+typedef struct BackendProgram BackendProgram; /* a program's code loaded on a backend */
+
+typedef struct {
+  const char *name; /* "host", "cuda" */
+  /* Compiles (or takes from the cache) and loads every kernel of p. */
+  gmmc_status (*load)(Backend *be, const Program *p, BackendProgram **out, char **err);
+  void (*unload)(Backend *be, BackendProgram *bp);
+  gmmc_status (*alloc)(Backend *be, size_t bytes, void **ptr, char **err);
+  void (*release)(Backend *be, void *ptr);
+  gmmc_status (*upload)(Backend *be, void *dst, const void *src, size_t bytes, char **err);
+  gmmc_status (*download)(Backend *be, void *dst, const void *src, size_t bytes, char **err);
+  gmmc_status (*fill_u32)(Backend *be, void *dst, uint32_t value, size_t count, char **err);
+  /* Runs kernel k over [0, count) with the argument slots of codegen.h. */
+  gmmc_status (*launch)(Backend *be, BackendProgram *bp, int k, int64_t count, uint64_t *args, char **err);
+  gmmc_status (*synchronize)(Backend *be, char **err);
+  void (*destroy)(Backend *be);
+} BackendOps;
+
+struct Backend {
+  const BackendOps *ops;
+  char *description; /* for gmmc_context_device */
+  int host_memory;   /* device pointers are host pointers (no copies needed) */
+  size_t memory_bytes; /* device memory, 0 if unknown */
+  char *cache_dir;     /* on-disk kernel cache (kcache.h), NULL when off */
+};
+
+typedef struct {
+  int threads;           /* host: worker threads, 0 = one per CPU */
+  const char *cache_dir; /* NULL: no on-disk kernel cache */
+  int device;            /* CUDA: device ordinal */
+} BackendConfig;
+
+gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err);
+/* GMMC_ERR_NO_DEVICE when there is no driver or no GPU (message says which). */
+gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **err);
+
+#endif

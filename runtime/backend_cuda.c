@@ -1,0 +1,407 @@
+/* The CUDA backend: libcuda.so.1 opened at run time (no link-time dependency
+ * on the driver), PTX from the NVPTX target linked into a cubin with the
+ * driver's JIT linker (its info and error logs go into our messages), the
+ * cubin cached on disk (kcache.h), kernels launched on one stream. Every
+ * driver call is checked and a failure names the call.
+ *
+ * Built only where cuda.h is found (its types); elsewhere the backend
+ * reports that this gmmc has no CUDA support. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+#ifndef GMMC_HAVE_CUDA_H
+
+gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **err) {
+  *err = xstrdup("this gmmc was built without CUDA support (cuda.h was not found at build time)");
+  return GMMC_ERR_NO_DEVICE;
+}
+
+#else
+
+#include <cuda.h>
+#include <dlfcn.h>
+
+#include "../compiler/codegen.h"
+#include "../compiler/target.h"
+#include "kcache.h"
+
+/* The driver entry points, resolved once per backend. */
+typedef struct {
+  void *lib;
+  CUresult (*Init)(unsigned);
+  CUresult (*DriverGetVersion)(int *);
+  CUresult (*DeviceGetCount)(int *);
+  CUresult (*DeviceGet)(CUdevice *, int);
+  CUresult (*DeviceGetName)(char *, int, CUdevice);
+  CUresult (*DeviceGetAttribute)(int *, CUdevice_attribute, CUdevice);
+  CUresult (*DeviceTotalMem)(size_t *, CUdevice);
+  CUresult (*DevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*DevicePrimaryCtxRelease)(CUdevice);
+  CUresult (*CtxSetCurrent)(CUcontext);
+  CUresult (*StreamCreate)(CUstream *, unsigned);
+  CUresult (*StreamDestroy)(CUstream);
+  CUresult (*StreamSynchronize)(CUstream);
+  CUresult (*MemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*MemFree)(CUdeviceptr);
+  CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*MemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*LinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
+  CUresult (*LinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *, unsigned, CUjit_option *,
+                          void **);
+  CUresult (*LinkComplete)(CUlinkState, void **, size_t *);
+  CUresult (*LinkDestroy)(CUlinkState);
+  CUresult (*ModuleLoadDataEx)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
+  CUresult (*ModuleUnload)(CUmodule);
+  CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                           CUstream, void **, void **);
+  CUresult (*GetErrorName)(CUresult, const char **);
+  CUresult (*GetErrorString)(CUresult, const char **);
+} Driver;
+
+typedef struct {
+  Backend base;
+  Driver d;
+  CUdevice dev;
+  CUcontext ctx;
+  CUstream stream;
+  int sm;          /* compute capability as 90 */
+  int driver;      /* driver version as 12040 */
+  char arch[16];   /* the PTX target, sm_XY */
+} CudaBackend;
+
+struct BackendProgram {
+  CUmodule module;
+  CUfunction *fns;
+  int *block;
+  int nfns;
+  int nslots; /* argument slots of every kernel */
+};
+
+static char *cu_message(const Driver *d, CUresult r, const char *call) {
+  const char *name = NULL, *text = NULL;
+  if (d->GetErrorName) d->GetErrorName(r, &name);
+  if (d->GetErrorString) d->GetErrorString(r, &text);
+  return xasprintf("%s failed: %s (%s)", call, name ? name : "unknown error", text ? text : "no description");
+}
+
+#define CU_CHECK(cb, call, what)                                  \
+  do {                                                            \
+    CUresult r_ = (call);                                         \
+    if (r_ != CUDA_SUCCESS) {                                     \
+      *err = cu_message(&(cb)->d, r_, what);                      \
+      return r_ == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE; \
+    }                                                             \
+  } while (0)
+
+static int resolve(Driver *d, char **err) {
+  d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!d->lib) {
+    const char *why = dlerror();
+    *err = xasprintf("no CUDA driver: %s", why ? why : "libcuda.so.1 not found");
+    return -1;
+  }
+  struct {
+    void **slot;
+    const char *name;
+  } table[] = {
+      {(void **)&d->Init, "cuInit"},
+      {(void **)&d->DriverGetVersion, "cuDriverGetVersion"},
+      {(void **)&d->DeviceGetCount, "cuDeviceGetCount"},
+      {(void **)&d->DeviceGet, "cuDeviceGet"},
+      {(void **)&d->DeviceGetName, "cuDeviceGetName"},
+      {(void **)&d->DeviceGetAttribute, "cuDeviceGetAttribute"},
+      {(void **)&d->DeviceTotalMem, "cuDeviceTotalMem_v2"},
+      {(void **)&d->DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain"},
+      {(void **)&d->DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2"},
+      {(void **)&d->CtxSetCurrent, "cuCtxSetCurrent"},
+      {(void **)&d->StreamCreate, "cuStreamCreate"},
+      {(void **)&d->StreamDestroy, "cuStreamDestroy_v2"},
+      {(void **)&d->StreamSynchronize, "cuStreamSynchronize"},
+      {(void **)&d->MemAlloc, "cuMemAlloc_v2"},
+      {(void **)&d->MemFree, "cuMemFree_v2"},
+      {(void **)&d->MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"},
+      {(void **)&d->MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
+      {(void **)&d->MemsetD32Async, "cuMemsetD32Async"},
+      {(void **)&d->LinkCreate, "cuLinkCreate_v2"},
+      {(void **)&d->LinkAddData, "cuLinkAddData_v2"},
+      {(void **)&d->LinkComplete, "cuLinkComplete"},
+      {(void **)&d->LinkDestroy, "cuLinkDestroy"},
+      {(void **)&d->ModuleLoadDataEx, "cuModuleLoadDataEx"},
+      {(void **)&d->ModuleUnload, "cuModuleUnload"},
+      {(void **)&d->ModuleGetFunction, "cuModuleGetFunction"},
+      {(void **)&d->LaunchKernel, "cuLaunchKernel"},
+      {(void **)&d->GetErrorName, "cuGetErrorName"},
+      {(void **)&d->GetErrorString, "cuGetErrorString"},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++) {
+    *table[i].slot = dlsym(d->lib, table[i].name);
+    if (!*table[i].slot) {
+      *err = xasprintf("the CUDA driver lacks %s (too old a driver?)", table[i].name);
+      dlclose(d->lib);
+      d->lib = NULL;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The newest architecture LLVM 19's NVPTX backend knows; newer GPUs run
+ * its PTX through the driver's JIT. */
+static void pick_arch(CudaBackend *cb) {
+  int sm = cb->sm > 90 ? 90 : cb->sm;
+  snprintf(cb->arch, sizeof cb->arch, "sm_%d", sm);
+}
+
+/* PTX ISA versions the driver accepts: CUDA 12.x reads PTX 8.x. */
+static int ptx_version_for(CudaBackend *cb) {
+  int want = default_ptx_version(cb->arch);
+  int major = cb->driver / 1000, minor = (cb->driver % 1000) / 10;
+  int max = major >= 12 ? 80 + (minor < 5 ? minor : 5) : major == 11 ? 70 + (minor < 8 ? minor : 8) : 60;
+  if (major >= 13) max = 85;
+  return want <= max ? want : max;
+}
+
+static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, CUlinkState *state,
+                              char **err) {
+  static char info[16384], error_log[16384];
+  info[0] = error_log[0] = 0;
+  CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
+                         CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {info, (void *)(uintptr_t)sizeof info, error_log, (void *)(uintptr_t)sizeof error_log};
+  CU_CHECK(cb, cb->d.LinkCreate(4, opts, vals, state), "cuLinkCreate");
+  CUresult r = cb->d.LinkAddData(*state, CU_JIT_INPUT_PTX, (void *)ptx, strlen(ptx) + 1, "gmmc.ptx", 0, NULL, NULL);
+  if (r == CUDA_SUCCESS) r = cb->d.LinkComplete(*state, cubin, size);
+  if (r != CUDA_SUCCESS) {
+    char *m = cu_message(&cb->d, r, "linking the generated PTX");
+    *err = xasprintf("%s\n%s%s", m, error_log, info);
+    free(m);
+    cb->d.LinkDestroy(*state);
+    return GMMC_ERR_DEVICE;
+  }
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  int ptxv = ptx_version_for(cb);
+  char target[64];
+  snprintf(target, sizeof target, "%s+ptx%d+driver%d", cb->arch, ptxv, cb->driver);
+  uint64_t key = kcache_key(p, target);
+  size_t size = 0;
+  void *image = be->cache_dir ? kcache_get(be->cache_dir, key, "cubin", &size) : NULL;
+  void *owned = image;
+  CUlinkState state = NULL;
+  if (!image) {
+    TargetOptions t = {.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = ptxv};
+    char *ptx = target_emit(p, &t, EMIT_ASM, err);
+    if (!ptx) return GMMC_ERR_COMPILE;
+    gmmc_status s = link_cubin(cb, ptx, &image, &size, &state, err);
+    free(ptx);
+    if (s) return s;
+    if (be->cache_dir) kcache_put(be->cache_dir, key, "cubin", image, size);
+  }
+  BackendProgram *bp = xcalloc(1, sizeof *bp);
+  static char error_log[8192];
+  error_log[0] = 0;
+  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
+  CUresult r = cb->d.ModuleLoadDataEx(&bp->module, image, 2, opts, vals);
+  if (state) cb->d.LinkDestroy(state);
+  free(owned);
+  if (r != CUDA_SUCCESS) {
+    char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
+    *err = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
+    free(m);
+    free(bp);
+    return GMMC_ERR_DEVICE;
+  }
+  bp->nfns = p->nkernels;
+  bp->nslots = program_arg_slots(p);
+  bp->fns = xcalloc((size_t)p->nkernels + 1, sizeof(CUfunction));
+  bp->block = xcalloc((size_t)p->nkernels + 1, sizeof(int));
+  for (int i = 0; i < p->nkernels; i++) {
+    r = cb->d.ModuleGetFunction(&bp->fns[i], bp->module, p->kernels[i]->name);
+    bp->block[i] = p->kernels[i]->block_size;
+    if (r != CUDA_SUCCESS) {
+      char *what = xasprintf("cuModuleGetFunction(%s)", p->kernels[i]->name);
+      *err = cu_message(&cb->d, r, what);
+      free(what);
+      cb->d.ModuleUnload(bp->module);
+      free(bp->fns);
+      free(bp->block);
+      free(bp);
+      return GMMC_ERR_DEVICE;
+    }
+  }
+  *out = bp;
+  return GMMC_OK;
+}
+
+static void cuda_unload(Backend *be, BackendProgram *bp) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (!bp) return;
+  cb->d.ModuleUnload(bp->module);
+  free(bp->fns);
+  free(bp->block);
+  free(bp);
+}
+
+static gmmc_status cuda_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CUdeviceptr d;
+  CUresult r = cb->d.MemAlloc(&d, bytes ? bytes : 8);
+  if (r != CUDA_SUCCESS) {
+    char *what = xasprintf("cuMemAlloc(%zu bytes)", bytes);
+    *err = cu_message(&cb->d, r, what);
+    free(what);
+    return r == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE;
+  }
+  *ptr = (void *)(uintptr_t)d;
+  return GMMC_OK;
+}
+
+static void cuda_release(Backend *be, void *ptr) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (ptr) cb->d.MemFree((CUdeviceptr)(uintptr_t)ptr);
+}
+
+static gmmc_status cuda_upload(Backend *be, void *dst, const void *src, size_t bytes, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (!bytes) return GMMC_OK;
+  CU_CHECK(cb, cb->d.MemcpyHtoDAsync((CUdeviceptr)(uintptr_t)dst, src, bytes, cb->stream), "cuMemcpyHtoDAsync");
+  /* the source may be freed when we return */
+  CU_CHECK(cb, cb->d.StreamSynchronize(cb->stream), "cuStreamSynchronize");
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_download(Backend *be, void *dst, const void *src, size_t bytes, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (!bytes) return GMMC_OK;
+  CU_CHECK(cb, cb->d.MemcpyDtoHAsync(dst, (CUdeviceptr)(uintptr_t)src, bytes, cb->stream), "cuMemcpyDtoHAsync");
+  CU_CHECK(cb, cb->d.StreamSynchronize(cb->stream), "cuStreamSynchronize (a kernel may have failed)");
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_fill_u32(Backend *be, void *dst, uint32_t value, size_t count, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CU_CHECK(cb, cb->d.MemsetD32Async((CUdeviceptr)(uintptr_t)dst, value, count, cb->stream), "cuMemsetD32Async");
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t count, uint64_t *args, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  int block = bp->block[k];
+  int64_t grid = (count + block - 1) / block;
+  if (grid > 0x7fffffff) {
+    *err = xasprintf("kernel %d: %lld work items exceed the grid limit", k, (long long)count);
+    return GMMC_ERR_DEVICE;
+  }
+  /* every kernel takes every argument slot (codegen.h) */
+  void *params[512];
+  if (bp->nslots > 512) {
+    *err = xasprintf("too many kernel arguments (%d)", bp->nslots);
+    return GMMC_ERR_INTERNAL;
+  }
+  for (int i = 0; i < bp->nslots; i++) params[i] = &args[i];
+  CUresult r = cb->d.LaunchKernel(bp->fns[k], (unsigned)grid, 1, 1, (unsigned)block, 1, 1, 0, cb->stream, params, NULL);
+  if (r != CUDA_SUCCESS) {
+    char *what = xasprintf("cuLaunchKernel(kernel %d, %lld blocks of %d)", k, (long long)grid, block);
+    *err = cu_message(&cb->d, r, what);
+    free(what);
+    return GMMC_ERR_DEVICE;
+  }
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_sync(Backend *be, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CU_CHECK(cb, cb->d.StreamSynchronize(cb->stream), "cuStreamSynchronize");
+  return GMMC_OK;
+}
+
+static void cuda_destroy(Backend *be) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (cb->stream) cb->d.StreamDestroy(cb->stream);
+  if (cb->ctx) cb->d.DevicePrimaryCtxRelease(cb->dev);
+  /* the driver library stays loaded: unloading libcuda is not supported */
+  free(be->description);
+  free(be->cache_dir);
+  free(cb);
+}
+
+static const BackendOps cuda_ops = {
+    .name = "cuda",
+    .load = cuda_load,
+    .unload = cuda_unload,
+    .alloc = cuda_alloc,
+    .release = cuda_release,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .fill_u32 = cuda_fill_u32,
+    .launch = cuda_launch,
+    .synchronize = cuda_sync,
+    .destroy = cuda_destroy,
+};
+
+gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **err) {
+  CudaBackend *cb = xcalloc(1, sizeof *cb);
+  if (resolve(&cb->d, err)) {
+    free(cb);
+    return GMMC_ERR_NO_DEVICE;
+  }
+  CUresult r = cb->d.Init(0);
+  int count = 0;
+  if (r == CUDA_SUCCESS) r = cb->d.DeviceGetCount(&count);
+  if (r != CUDA_SUCCESS || count == 0) {
+    *err = r != CUDA_SUCCESS ? cu_message(&cb->d, r, "no usable GPU: cuInit") : xstrdup("no GPU: the CUDA driver sees no device");
+    free(cb);
+    return GMMC_ERR_NO_DEVICE;
+  }
+  int ordinal = cfg && cfg->device >= 0 ? cfg->device : 0;
+  if (ordinal >= count) {
+    *err = xasprintf("GPU %d requested but the driver sees %d", ordinal, count);
+    free(cb);
+    return GMMC_ERR_NO_DEVICE;
+  }
+  char name[256] = "GPU";
+  int major = 0, minor = 0;
+  size_t mem = 0;
+  gmmc_status s = GMMC_OK;
+#define TRY(call, what)                          \
+  if (!s && (r = (call)) != CUDA_SUCCESS) {      \
+    *err = cu_message(&cb->d, r, what);          \
+    s = GMMC_ERR_DEVICE;                         \
+  }
+  TRY(cb->d.DeviceGet(&cb->dev, ordinal), "cuDeviceGet");
+  TRY(cb->d.DeviceGetName(name, sizeof name, cb->dev), "cuDeviceGetName");
+  TRY(cb->d.DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev), "cuDeviceGetAttribute");
+  TRY(cb->d.DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev), "cuDeviceGetAttribute");
+  TRY(cb->d.DeviceTotalMem(&mem, cb->dev), "cuDeviceTotalMem");
+  TRY(cb->d.DriverGetVersion(&cb->driver), "cuDriverGetVersion");
+  TRY(cb->d.DevicePrimaryCtxRetain(&cb->ctx, cb->dev), "cuDevicePrimaryCtxRetain");
+  TRY(cb->d.CtxSetCurrent(cb->ctx), "cuCtxSetCurrent");
+  TRY(cb->d.StreamCreate(&cb->stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+#undef TRY
+  if (s) {
+    if (cb->ctx) cb->d.DevicePrimaryCtxRelease(cb->dev);
+    free(cb);
+    return s;
+  }
+  cb->sm = major * 10 + minor;
+  pick_arch(cb);
+  llvm_init_once();
+  cb->base.ops = &cuda_ops;
+  cb->base.memory_bytes = mem;
+  cb->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
+  cb->base.description = xasprintf("%s (sm_%d, %.0f GiB, driver %d.%d; code for %s)", name, cb->sm,
+                                   (double)mem / (1 << 30), cb->driver / 1000, (cb->driver % 1000) / 10, cb->arch);
+  *out = &cb->base;
+  return GMMC_OK;
+}
+
+#endif

@@ -1,0 +1,117 @@
+/* The host backend: kernels compiled by ORC LLJIT for the native CPU; the
+ * parallel loop of each kernel is split over a thread pool. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../compiler/target.h"
+#include "backend.h"
+#include "threadpool.h"
+
+typedef struct {
+  Backend base;
+  ThreadPool *pool;
+} HostBackend;
+
+struct BackendProgram {
+  HostJit *jit;
+};
+
+typedef struct {
+  HostKernelFn fn;
+  uint64_t *args;
+} HostLaunch;
+
+static void run_range(void *ctx, int64_t lo, int64_t hi) {
+  HostLaunch *l = ctx;
+  l->fn(l->args, lo, hi);
+}
+
+static gmmc_status host_load(Backend *be, const Program *p, BackendProgram **out, char **err) {
+  HostJit *j = host_jit_create(p, err);
+  if (!j) return GMMC_ERR_COMPILE;
+  BackendProgram *bp = xcalloc(1, sizeof *bp);
+  bp->jit = j;
+  *out = bp;
+  return GMMC_OK;
+}
+
+static void host_unload(Backend *be, BackendProgram *bp) {
+  if (!bp) return;
+  host_jit_free(bp->jit);
+  free(bp);
+}
+
+static gmmc_status host_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
+  /* 64-byte alignment: the kernels assume 16, vector loads like 64 */
+  size_t n = (bytes + 63) & ~(size_t)63;
+  *ptr = aligned_alloc(64, n ? n : 64);
+  if (!*ptr) {
+    *err = xasprintf("cannot allocate %zu bytes of host memory", bytes);
+    return GMMC_ERR_OUT_OF_MEMORY;
+  }
+  return GMMC_OK;
+}
+
+static void host_release(Backend *be, void *ptr) { free(ptr); }
+
+static gmmc_status host_copy(Backend *be, void *dst, const void *src, size_t bytes, char **err) {
+  if (bytes) memcpy(dst, src, bytes);
+  return GMMC_OK;
+}
+
+static gmmc_status host_fill_u32(Backend *be, void *dst, uint32_t value, size_t count, char **err) {
+  uint32_t *d = dst;
+  for (size_t i = 0; i < count; i++) d[i] = value;
+  return GMMC_OK;
+}
+
+static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t count, uint64_t *args, char **err) {
+  HostBackend *h = (HostBackend *)be;
+  HostLaunch l = {host_jit_kernel(bp->jit, k), args};
+  /* each work item is at least a few dozen operations: chunks of 64 items
+   * keep the scheduling overhead small */
+  pool_run(h->pool, count, 64, run_range, &l);
+  return GMMC_OK;
+}
+
+static gmmc_status host_sync(Backend *be, char **err) { return GMMC_OK; }
+
+static void host_destroy(Backend *be) {
+  HostBackend *h = (HostBackend *)be;
+  pool_destroy(h->pool);
+  free(be->description);
+  free(be->cache_dir);
+  free(h);
+}
+
+static const BackendOps host_ops = {
+    .name = "host",
+    .load = host_load,
+    .unload = host_unload,
+    .alloc = host_alloc,
+    .release = host_release,
+    .upload = host_copy,
+    .download = host_copy,
+    .fill_u32 = host_fill_u32,
+    .launch = host_launch,
+    .synchronize = host_sync,
+    .destroy = host_destroy,
+};
+
+gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err) {
+  HostBackend *h = xcalloc(1, sizeof *h);
+  h->pool = pool_create(cfg ? cfg->threads : 0);
+  if (!h->pool) {
+    free(h);
+    *err = xstrdup("cannot start the host worker threads");
+    return GMMC_ERR_INTERNAL;
+  }
+  llvm_init_once();
+  char *cpu = LLVMGetHostCPUName();
+  h->base.ops = &host_ops;
+  h->base.host_memory = 1;
+  h->base.description = xasprintf("host: %d threads, %s", pool_threads(h->pool), cpu);
+  LLVMDisposeMessage(cpu);
+  *out = &h->base;
+  return GMMC_OK;
+}

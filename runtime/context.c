@@ -1,0 +1,215 @@
+/* Context creation, backend choice, errors and the in-memory program cache. */
+#include "context.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../compiler/target.h"
+
+gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg) {
+  if (ctx) {
+    free(ctx->error);
+    ctx->error = msg;
+  } else {
+    free(msg);
+  }
+  return s;
+}
+
+gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) {
+  StrBuf sb = {0};
+  va_list ap;
+  va_start(ap, fmt);
+  sb_vprintf(&sb, fmt, ap);
+  va_end(ap);
+  return ctx_fail_take(ctx, s, sb_take(&sb));
+}
+
+void ctx_warn(gmmc_context *ctx, const char *fmt, ...) {
+  if (!ctx->warn) return;
+  StrBuf sb = {0};
+  va_list ap;
+  va_start(ap, fmt);
+  sb_vprintf(&sb, fmt, ap);
+  va_end(ap);
+  ctx->warn(ctx->warn_user, sb.data);
+  sb_free(&sb);
+}
+
+static char *default_cache_dir(void) {
+  const char *off = getenv("GMMC_CACHE");
+  if (off && strcmp(off, "0") == 0) return NULL;
+  const char *dir = getenv("GMMC_CACHE_DIR");
+  if (dir && *dir) return xstrdup(dir);
+  const char *xdg = getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return xasprintf("%s/gmmc", xdg);
+  const char *home = getenv("HOME");
+  if (home && *home) return xasprintf("%s/.cache/gmmc", home);
+  return NULL;
+}
+
+gmmc_status gmmc_context_create(gmmc_context **out, gmmc_backend backend) {
+  if (!out) return GMMC_ERR_INVALID_ARGUMENT;
+  gmmc_context *ctx = xcalloc(1, sizeof *ctx);
+  *out = ctx;
+  ctx->cache_dir = default_cache_dir();
+  const char *env = getenv("GMMC_BACKEND");
+  if (backend == GMMC_BACKEND_AUTO && env && *env) {
+    if (strcmp(env, "host") == 0) backend = GMMC_BACKEND_HOST;
+    else if (strcmp(env, "cuda") == 0) backend = GMMC_BACKEND_CUDA;
+    else if (strcmp(env, "auto") != 0)
+      return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "GMMC_BACKEND='%s': expected auto, host or cuda", env);
+  }
+  const char *devenv = getenv("GMMC_DEVICE");
+  BackendConfig cfg = {.threads = 0, .cache_dir = ctx->cache_dir, .device = devenv ? atoi(devenv) : 0};
+  char *err = NULL;
+  gmmc_status s;
+  if (backend == GMMC_BACKEND_CUDA || backend == GMMC_BACKEND_AUTO) {
+    s = backend_cuda_create(&cfg, &ctx->be, &err);
+    if (s == GMMC_OK) {
+      ctx->kind = GMMC_BACKEND_CUDA;
+      return GMMC_OK;
+    }
+    if (backend == GMMC_BACKEND_CUDA || s != GMMC_ERR_NO_DEVICE) return ctx_fail_take(ctx, s, err);
+    ctx->note = err;
+    err = NULL;
+  } else if (backend != GMMC_BACKEND_HOST) {
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "unknown backend %d", (int)backend);
+  }
+  s = backend_host_create(&cfg, &ctx->be, &err);
+  if (s) return ctx_fail_take(ctx, s, err);
+  ctx->kind = GMMC_BACKEND_HOST;
+  return GMMC_OK;
+}
+
+static void drop_compiled(gmmc_context *ctx) {
+  for (int i = 0; i < ctx->ncompiled; i++) {
+    ctx->be->ops->unload(ctx->be, ctx->compiled[i]->bp);
+    program_free(ctx->compiled[i]->p);
+    free(ctx->compiled[i]);
+  }
+  free(ctx->compiled);
+  ctx->compiled = NULL;
+  ctx->ncompiled = 0;
+}
+
+void gmmc_context_destroy(gmmc_context *ctx) {
+  if (!ctx) return;
+  if (ctx->be) {
+    drop_compiled(ctx);
+    ctx->be->ops->destroy(ctx->be);
+  }
+  free(ctx->error);
+  free(ctx->note);
+  free(ctx->cache_dir);
+  free(ctx);
+}
+
+const char *gmmc_last_error(const gmmc_context *ctx) {
+  if (!ctx) return "no context";
+  return ctx->error ? ctx->error : "";
+}
+
+gmmc_backend gmmc_context_backend(const gmmc_context *ctx) { return ctx ? ctx->kind : GMMC_BACKEND_AUTO; }
+
+const char *gmmc_context_device(const gmmc_context *ctx) {
+  return ctx && ctx->be ? ctx->be->description : "none";
+}
+
+const char *gmmc_context_note(const gmmc_context *ctx) { return ctx ? ctx->note : NULL; }
+
+gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads) {
+  if (!ctx || !ctx->be) return GMMC_ERR_INVALID_ARGUMENT;
+  if (threads < 0) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "threads must be >= 0, got %d", threads);
+  if (ctx->kind != GMMC_BACKEND_HOST) return GMMC_OK;
+  /* a new pool: the compiled programs stay valid, they belong to the JIT */
+  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir};
+  Backend *be;
+  char *err = NULL;
+  gmmc_status s = backend_host_create(&cfg, &be, &err);
+  if (s) return ctx_fail_take(ctx, s, err);
+  drop_compiled(ctx);
+  ctx->be->ops->destroy(ctx->be);
+  ctx->be = be;
+  ctx->threads = threads;
+  return GMMC_OK;
+}
+
+gmmc_status gmmc_context_set_cache_dir(gmmc_context *ctx, const char *dir) {
+  if (!ctx) return GMMC_ERR_INVALID_ARGUMENT;
+  free(ctx->cache_dir);
+  ctx->cache_dir = dir ? xstrdup(dir) : NULL;
+  if (ctx->be) {
+    free(ctx->be->cache_dir);
+    ctx->be->cache_dir = dir ? xstrdup(dir) : NULL;
+  }
+  return GMMC_OK;
+}
+
+void gmmc_context_set_warning_handler(gmmc_context *ctx, gmmc_message_fn fn, void *user) {
+  if (!ctx) return;
+  ctx->warn = fn;
+  ctx->warn_user = user;
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
+                        int nsizes, LType real, Compiled **out) {
+  uint64_t key = fnv1a(FNV1A_INIT, spec_text, strlen(spec_text));
+  for (int i = 0; i < nsizes; i++) {
+    key = fnv1a(key, sizes[i].name, strlen(sizes[i].name) + 1);
+    key = fnv1a(key, &sizes[i].value, sizeof sizes[i].value);
+  }
+  key = fnv1a(key, &real, sizeof real);
+  for (int i = 0; i < ctx->ncompiled; i++)
+    if (ctx->compiled[i]->key == key) {
+      *out = ctx->compiled[i];
+      return GMMC_OK;
+    }
+  double t0 = now_ms();
+  char *err = NULL;
+  Spec *spec = spec_load(spec_file, spec_text, strlen(spec_text), &err);
+  if (!spec) return ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
+  int64_t values[64] = {0};
+  if (spec->sizes.len > 64) {
+    spec_free(spec);
+    return ctx_fail(ctx, GMMC_ERR_SPEC, "%s: too many sizes", spec_file);
+  }
+  for (int i = 0; i < spec->sizes.len; i++) {
+    SizeSym *z = spec_size(spec, i);
+    if (z->is_event) continue;
+    for (int j = 0; j < nsizes; j++)
+      if (strcmp(sizes[j].name, z->name) == 0) values[i] = sizes[j].value;
+    if (values[i] <= 0) {
+      gmmc_status s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: no value for size %s", spec_file, z->name);
+      spec_free(spec);
+      return s;
+    }
+  }
+  LowerOptions lopt = {.real = real, .host = ctx->kind == GMMC_BACKEND_HOST};
+  Program *p = lower_program(spec, values, &lopt, &err);
+  if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
+  BackendProgram *bp;
+  gmmc_status s = ctx->be->ops->load(ctx->be, p, &bp, &err);
+  if (s) {
+    program_free(p);
+    return ctx_fail_take(ctx, s, err);
+  }
+  Compiled *c = xcalloc(1, sizeof *c);
+  c->key = key;
+  c->p = p;
+  c->bp = bp;
+  c->compile_ms = now_ms() - t0;
+  ctx->compiled = xrealloc(ctx->compiled, sizeof(Compiled *) * (size_t)(ctx->ncompiled + 1));
+  ctx->compiled[ctx->ncompiled++] = c;
+  *out = c;
+  return GMMC_OK;
+}

@@ -1,0 +1,48 @@
+/* The context behind gmmc_context: backend, compiled-program cache, last
+ * error, warning handler. Internal helpers shared by the API files. */
+#ifndef GMMC_CONTEXT_H
+#define GMMC_CONTEXT_H
+
+#include "backend.h"
+#include "exec.h"
+#include "gmmc/gmmc.h"
+
+/* A program compiled for this context's backend, reused across calls. */
+typedef struct {
+  uint64_t key;
+  Program *p;
+  BackendProgram *bp;
+  double compile_ms; /* 0 when it came from a cache */
+} Compiled;
+
+struct gmmc_context {
+  gmmc_backend kind; /* GMMC_BACKEND_HOST or GMMC_BACKEND_CUDA once created */
+  Backend *be;
+  char *error;
+  char *note; /* why AUTO chose the host, if it did */
+  char *cache_dir;
+  int threads;
+  gmmc_message_fn warn;
+  void *warn_user;
+  Compiled **compiled;
+  int ncompiled;
+};
+
+/* Records the message (printf-style) as the last error and returns s. */
+gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Same, taking a malloc'd message. */
+gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg);
+void ctx_warn(gmmc_context *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A size binding by name, for compiling a spec. */
+typedef struct {
+  const char *name;
+  int64_t value;
+} SizeBinding;
+
+/* Loads, checks, lowers and compiles a spec for this backend, or takes it
+ * from the context's cache. */
+gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
+                        int nsizes, LType real, Compiled **out);
+
+#endif

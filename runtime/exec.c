@@ -1,0 +1,216 @@
+#include "exec.h"
+
+#include "../compiler/codegen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t elem_size(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
+
+gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out,
+                        char **err) {
+  Exec *e = xcalloc(1, sizeof *e);
+  e->be = be;
+  e->p = p;
+  e->bp = bp;
+  e->capacity = capacity;
+  e->dev = xcalloc((size_t)p->nbufs + 1, sizeof(void *));
+  e->owned = xcalloc((size_t)p->nbufs + 1, 1);
+  e->args = xcalloc((size_t)program_arg_slots(p) + 1, sizeof(uint64_t));
+  for (int i = 0; i < p->nbufs; i++) {
+    const Buffer *b = p->bufs[i];
+    if (b->kind == BK_DATA) continue;
+    size_t bytes = (size_t)buffer_elems(b, capacity) * elem_size(b->elem);
+    gmmc_status s = be->ops->alloc(be, bytes ? bytes : 8, &e->dev[i], err);
+    if (s) {
+      exec_destroy(e);
+      return s;
+    }
+    e->owned[i] = 1;
+    e->args[i] = (uint64_t)(uintptr_t)e->dev[i];
+  }
+  exec_set_events(e, capacity, capacity);
+  for (int i = 0; i < p->spec->scalars.len; i++) exec_set_scalar(e, i, spec_scalar(p->spec, i)->value);
+  *out = e;
+  return GMMC_OK;
+}
+
+void exec_destroy(Exec *e) {
+  if (!e) return;
+  for (int i = 0; i < e->p->nbufs; i++)
+    if (e->owned[i]) e->be->ops->release(e->be, e->dev[i]);
+  free(e->dev);
+  free(e->owned);
+  free(e->args);
+  free(e);
+}
+
+void exec_set_events(Exec *e, int64_t n_local, int64_t n_total) {
+  e->n_local = n_local;
+  e->n_total = n_total;
+  int nb = e->p->nbufs;
+  memcpy(&e->args[nb], &n_local, 8);
+  memcpy(&e->args[nb + 1], &n_total, 8);
+}
+
+void exec_set_scalar(Exec *e, int id, double value) { memcpy(&e->args[e->p->nbufs + 2 + id], &value, 8); }
+
+static int data_buffer(const Program *p) {
+  for (int i = 0; i < p->nbufs; i++)
+    if (p->bufs[i]->kind == BK_DATA) return i;
+  return -1;
+}
+
+gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err) {
+  const Program *p = e->p;
+  int b = data_buffer(p);
+  if (b < 0) {
+    *err = xstrdup("the spec declares no data");
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  const Buffer *buf = p->bufs[b];
+  int64_t per_event = buffer_elems(buf, 1);
+  if (per_event != data->cols) {
+    *err = xasprintf("the data has %lld columns but the model expects %lld", (long long)data->cols,
+                     (long long)per_event);
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  LType want = buf->elem;
+  int same = (want == LT_F32 && data->dtype == GMMC_FLOAT32) || (want == LT_F64 && data->dtype == GMMC_FLOAT64);
+  size_t esz = data->dtype == GMMC_FLOAT32 ? 4 : 8;
+  const char *src = (const char *)data->values + (size_t)row0 * (size_t)data->cols * esz;
+  int64_t count = e->n_local * data->cols;
+  if (same && e->be->host_memory && ((uintptr_t)src & 15) == 0) {
+    if (e->owned[b]) e->be->ops->release(e->be, e->dev[b]);
+    e->owned[b] = 0;
+    e->dev[b] = (void *)src;
+    e->args[b] = (uint64_t)(uintptr_t)src;
+    return GMMC_OK;
+  }
+  if (!e->owned[b]) {
+    size_t bytes = (size_t)(e->capacity * data->cols) * elem_size(want);
+    gmmc_status s = e->be->ops->alloc(e->be, bytes ? bytes : 8, &e->dev[b], err);
+    if (s) return s;
+    e->owned[b] = 1;
+    e->args[b] = (uint64_t)(uintptr_t)e->dev[b];
+  }
+  if (same) return e->be->ops->upload(e->be, e->dev[b], src, (size_t)count * esz, err);
+  /* convert in slices so that the staging copy stays small */
+  const int64_t slice = 1 << 20;
+  void *tmp = xmalloc((size_t)slice * elem_size(want));
+  gmmc_status s = GMMC_OK;
+  for (int64_t at = 0; at < count && !s; at += slice) {
+    int64_t n = count - at < slice ? count - at : slice;
+    if (want == LT_F32)
+      for (int64_t i = 0; i < n; i++) ((float *)tmp)[i] = (float)((const double *)src)[at + i];
+    else
+      for (int64_t i = 0; i < n; i++) ((double *)tmp)[i] = (double)((const float *)src)[at + i];
+    s = e->be->ops->upload(e->be, (char *)e->dev[b] + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want), err);
+  }
+  free(tmp);
+  return s;
+}
+
+static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, void *host, int to_device, int as_int,
+                                  char **err) {
+  const Buffer *b = e->p->bufs[buf];
+  size_t esz = elem_size(b->elem);
+  char *dev = (char *)e->dev[buf] + (size_t)first * esz;
+  void *tmp = xmalloc((size_t)n * esz + 8);
+  gmmc_status s = GMMC_OK;
+  if (to_device) {
+    for (int64_t i = 0; i < n; i++) {
+      double v = as_int ? ((const int32_t *)host)[i] : ((const double *)host)[i];
+      switch (b->elem) {
+      case LT_F32: ((float *)tmp)[i] = (float)v; break;
+      case LT_F64: ((double *)tmp)[i] = v; break;
+      case LT_I32: ((int32_t *)tmp)[i] = (int32_t)v; break;
+      default: ((int64_t *)tmp)[i] = (int64_t)v; break;
+      }
+    }
+    s = e->be->ops->upload(e->be, dev, tmp, (size_t)n * esz, err);
+  } else {
+    s = e->be->ops->download(e->be, tmp, dev, (size_t)n * esz, err);
+    for (int64_t i = 0; !s && i < n; i++) {
+      double v;
+      switch (b->elem) {
+      case LT_F32: v = ((float *)tmp)[i]; break;
+      case LT_F64: v = ((double *)tmp)[i]; break;
+      case LT_I32: v = ((int32_t *)tmp)[i]; break;
+      default: v = (double)((int64_t *)tmp)[i]; break;
+      }
+      if (as_int) ((int32_t *)host)[i] = (int32_t)v;
+      else ((double *)host)[i] = v;
+    }
+  }
+  free(tmp);
+  return s;
+}
+
+static gmmc_status transfer(Exec *e, int buf, void *host, int to_device, int as_int, char **err) {
+  return transfer_range(e, buf, 0, buffer_elems(e->p->bufs[buf], e->n_local), host, to_device, as_int, err);
+}
+
+gmmc_status exec_write_range(Exec *e, int buf, int64_t first, int64_t count, const double *values, char **err) {
+  return transfer_range(e, buf, first, count, (void *)values, 1, 0, err);
+}
+
+int exec_find_buffer(const Exec *e, const char *name) {
+  for (int i = 0; i < e->p->nbufs; i++) {
+    const Buffer *b = e->p->bufs[i];
+    if (b->tensor && strcmp(b->tensor->name, name) == 0) return i;
+  }
+  return -1;
+}
+
+gmmc_status exec_write(Exec *e, int buf, const double *values, char **err) {
+  return transfer(e, buf, (void *)values, 1, 0, err);
+}
+gmmc_status exec_read(Exec *e, int buf, double *values, char **err) { return transfer(e, buf, values, 0, 0, err); }
+gmmc_status exec_write_i32(Exec *e, int buf, const int32_t *values, char **err) {
+  return transfer(e, buf, (void *)values, 1, 1, err);
+}
+gmmc_status exec_read_i32(Exec *e, int buf, int32_t *values, char **err) {
+  return transfer(e, buf, values, 0, 1, err);
+}
+
+gmmc_status exec_run_kernel(Exec *e, int kernel, char **err) {
+  int64_t count = kernel_count(e->p->kernels[kernel], e->n_local);
+  if (count <= 0) return GMMC_OK;
+  return e->be->ops->launch(e->be, e->bp, kernel, count, e->args, err);
+}
+
+gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
+  const Sequence *s = &e->p->seq[seq];
+  for (int i = 0; i < s->len; i++) {
+    const Step *st = &s->steps[i];
+    gmmc_status r = GMMC_OK;
+    if (st->kind == STEP_KERNEL) r = exec_run_kernel(e, st->kernel, err);
+    else if (e->hook.fn) r = e->hook.fn(e->hook.user, e, st->bufs, st->nbufs, err);
+    if (r) return r;
+  }
+  return GMMC_OK;
+}
+
+gmmc_status exec_reset_status(Exec *e, char **err) {
+  int b = e->p->status_buf;
+  return e->be->ops->fill_u32(e->be, e->dev[b], 0x7fffffffu, (size_t)buffer_elems(e->p->bufs[b], 0), err);
+}
+
+gmmc_status exec_check_status(Exec *e, int *slot, int *code, char **err) {
+  int b = e->p->status_buf;
+  int n = (int)buffer_elems(e->p->bufs[b], 0);
+  int32_t v[64];
+  if (n > 64) n = 64;
+  gmmc_status s = e->be->ops->download(e->be, v, e->dev[b], (size_t)n * 4, err);
+  if (s) return s;
+  *slot = -1;
+  *code = 0;
+  for (int i = 0; i < n && i < e->p->nbuiltins; i++)
+    if (v[i] != 0x7fffffff) {
+      *slot = i;
+      *code = v[i];
+      return GMMC_OK;
+    }
+  return GMMC_OK;
+}

@@ -1,0 +1,64 @@
+/* A program bound to a backend with its buffers allocated: what the EM driver
+ * and the inference calls run. Holds the kernel argument slots (codegen.h). */
+#ifndef GMMC_EXEC_H
+#define GMMC_EXEC_H
+
+#include "backend.h"
+#include "data.h"
+
+typedef struct Exec Exec;
+
+/* Called at every reduce point of a sequence with the stat buffers that are
+ * complete on this process (MPI all-reduces them here). */
+typedef struct {
+  gmmc_status (*fn)(void *user, Exec *e, const int *bufs, int nbufs, char **err);
+  void *user;
+} ReduceHook;
+
+struct Exec {
+  Backend *be;
+  const Program *p;
+  BackendProgram *bp;
+  void **dev;           /* device address of every buffer */
+  unsigned char *owned; /* allocated here (else borrowed, e.g. mapped data) */
+  uint64_t *args;
+  int64_t capacity;     /* events the per-event buffers hold */
+  int64_t n_local, n_total;
+  ReduceHook hook;
+};
+
+/* Allocates every buffer but the data for up to `capacity` events. */
+gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out,
+                        char **err);
+void exec_destroy(Exec *e);
+
+/* Events of this launch and of the whole data set (all ranks). */
+void exec_set_events(Exec *e, int64_t n_local, int64_t n_total);
+void exec_set_scalar(Exec *e, int id, double value);
+
+/* Binds rows [row0, row0 + n_local) of data to the program's data buffer:
+ * borrowed when the backend shares host memory and the element type
+ * matches, else converted and copied. */
+gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err);
+
+/* Whole-buffer transfers with conversion from/to float64 (or int32). */
+gmmc_status exec_write(Exec *e, int buf, const double *values, char **err);
+gmmc_status exec_read(Exec *e, int buf, double *values, char **err);
+gmmc_status exec_write_i32(Exec *e, int buf, const int32_t *values, char **err);
+gmmc_status exec_read_i32(Exec *e, int buf, int32_t *values, char **err);
+
+/* Part of a buffer: `count` elements from element `first`. */
+gmmc_status exec_write_range(Exec *e, int buf, int64_t first, int64_t count, const double *values, char **err);
+
+/* The buffer of a spec tensor by name, or -1. */
+int exec_find_buffer(const Exec *e, const char *tensor_name);
+
+gmmc_status exec_run(Exec *e, SeqId seq, char **err);
+gmmc_status exec_run_kernel(Exec *e, int kernel, char **err);
+
+/* Builtin failures: reset before a step, then the first failing slot and its
+ * code (the component), or -1 when none failed. */
+gmmc_status exec_reset_status(Exec *e, char **err);
+gmmc_status exec_check_status(Exec *e, int *slot, int *code, char **err);
+
+#endif

@@ -1,0 +1,61 @@
+/* Fit options (behind gmmc_fit_options) and the pieces of the EM driver. */
+#ifndef GMMC_FIT_H
+#define GMMC_FIT_H
+
+#include "context.h"
+#include "model.h"
+#include "rng.h"
+
+typedef struct {
+  char *name;
+  double *values;
+  size_t count;
+} NamedValues;
+
+struct gmmc_fit_options {
+  int n_components;
+  char *covariance_type; /* or a shipped spec name */
+  char *spec_name, *spec_text; /* a user's spec */
+  double tol;
+  int max_iter;
+  int n_init;
+  gmmc_init init;
+  uint64_t seed;
+  gmmc_dtype dtype;
+  NamedValues *scalars;
+  int nscalars;
+  NamedValues *init_params;
+  int ninit_params;
+  gmmc_progress_fn progress;
+  void *progress_user;
+  const gmmc_model *warm_start;
+  char *error;
+};
+
+/* The spec and sizes a fit uses, resolved from the options and the data. */
+typedef struct {
+  const char *file;
+  const char *text;
+  int shipped;
+  SizeBinding sizes[8];
+  int nsizes;
+  LType real;
+} FitTarget;
+
+/* Sets up a model's parameters for the first E-step: runs the chosen
+ * initialisation (k-means, k-means++, random, random from data) or takes
+ * the warm-start model, applies user-given parameters, runs the derived
+ * statements. */
+gmmc_status em_initialize(gmmc_context *ctx, Exec *e, const gmmc_data *data, const gmmc_fit_options *o,
+                          const FitTarget *ft, Rng *rng);
+
+/* Writes every parameter of a model into an exec and runs the derived step. */
+gmmc_status em_load_params(gmmc_context *ctx, Exec *e, const gmmc_model *m);
+
+/* Reads every parameter of the exec into a model (replacing its values). */
+gmmc_status em_store_params(gmmc_context *ctx, Exec *e, gmmc_model *m);
+
+/* Converts builtin failures into an error naming the component. */
+gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when);
+
+#endif

@@ -1,0 +1,124 @@
+/* Inference with a trained model: the spec's E-step over the data in chunks
+ * (bounded memory whatever the number of events), reading the outputs the
+ * spec names: predict (labels), predict_proba (responsibilities),
+ * score_samples (per-event log-likelihood) and the objective. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "fit.h"
+
+/* Events per E-step launch: keeps the per-event buffers near 256 MiB. */
+static int64_t chunk_rows(const Program *p, int64_t rows) {
+  int64_t per_event = 0;
+  for (int i = 0; i < p->nbufs; i++)
+    if (p->bufs[i]->event && p->bufs[i]->kind != BK_DATA) per_event += buffer_elems(p->bufs[i], 1) * 8;
+  int64_t n = per_event ? ((int64_t)256 << 20) / per_event : rows;
+  if (n < 1024) n = 1024;
+  return n < rows ? n : rows;
+}
+
+typedef enum { OUT_LABELS, OUT_PROBA, OUT_SAMPLES, OUT_OBJECTIVE } Output;
+
+static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, Output what, void *out,
+                             double *objective) {
+  if (!ctx || !m || !data) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "a NULL argument");
+  if (data->cols != m->n_features)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "the data has %lld features, but the model expects %d",
+                    (long long)data->cols, m->n_features);
+  if (data->rows < 1) return ctx_fail(ctx, GMMC_ERR_DATA, "the data has no events");
+  int64_t r, c;
+  if (data_find_nonfinite(data, &r, &c))
+    return ctx_fail(ctx, GMMC_ERR_DATA, "the data holds a non-finite value (NaN or infinity) at row %lld, column %lld",
+                    (long long)r + 1, (long long)c + 1);
+  SizeBinding sizes[16];
+  int ns = m->nsizes < 16 ? m->nsizes : 16;
+  for (int i = 0; i < ns; i++) sizes[i] = (SizeBinding){m->size_names[i], m->size_values[i]};
+  LType real = m->dtype == GMMC_FLOAT64 ? LT_F64 : LT_F32;
+  if (ctx->kind == GMMC_BACKEND_HOST && data->dtype == GMMC_FLOAT64) real = LT_F64;
+  Compiled *cp;
+  gmmc_status s = ctx_compile(ctx, m->spec_file, m->spec_text, sizes, ns, real, &cp);
+  if (s) return s;
+  const Program *p = cp->p;
+  Spec *spec = p->spec;
+  Tensor *t = what == OUT_LABELS ? spec->predict : what == OUT_PROBA ? spec->predict_proba
+              : what == OUT_SAMPLES ? spec->score_samples : spec->objective;
+  static const char *const role[] = {"predict", "predict_proba", "score_samples", "objective"};
+  if (!t) return ctx_fail(ctx, GMMC_ERR_SPEC, "the spec %s has no '%s' output", spec->model, role[what]);
+  int64_t chunk = chunk_rows(p, data->rows);
+  char *err = NULL;
+  Exec *e;
+  if ((s = exec_create(ctx->be, p, cp->bp, chunk, &e, &err))) return ctx_fail_take(ctx, s, err);
+  exec_set_events(e, chunk, data->rows);
+  if ((s = em_load_params(ctx, e, m))) {
+    exec_destroy(e);
+    return s;
+  }
+  int b = p->tensor_buf[t->id];
+  int64_t per_event = t->rank ? buffer_elems(p->bufs[b], 1) : 0;
+  double total = 0;
+  for (int64_t row0 = 0; row0 < data->rows && !s; row0 += chunk) {
+    int64_t n = data->rows - row0 < chunk ? data->rows - row0 : chunk;
+    exec_set_events(e, n, data->rows);
+    s = exec_bind_data(e, data, row0, &err);
+    if (!s) s = exec_run(e, SEQ_ESTEP, &err);
+    if (s) break;
+    if (what == OUT_LABELS) {
+      s = exec_read_i32(e, b, (int32_t *)out + row0, &err);
+    } else if (what == OUT_OBJECTIVE) {
+      double v;
+      s = exec_read(e, b, &v, &err);
+      total += v;
+    } else {
+      s = exec_read(e, b, (double *)out + row0 * per_event, &err);
+    }
+  }
+  exec_destroy(e);
+  if (s) return ctx_fail_take(ctx, s, err);
+  if (objective) *objective = total;
+  return GMMC_OK;
+}
+
+gmmc_status gmmc_predict(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, int32_t *labels) {
+  if (!labels) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_predict: labels is NULL");
+  return run_estep(ctx, m, data, OUT_LABELS, labels, NULL);
+}
+
+gmmc_status gmmc_predict_proba(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *proba) {
+  if (!proba) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_predict_proba: proba is NULL");
+  return run_estep(ctx, m, data, OUT_PROBA, proba, NULL);
+}
+
+gmmc_status gmmc_score_samples(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *log_prob) {
+  if (!log_prob) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_score_samples: log_prob is NULL");
+  return run_estep(ctx, m, data, OUT_SAMPLES, log_prob, NULL);
+}
+
+gmmc_status gmmc_score(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *score) {
+  if (!score) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_score: score is NULL");
+  double total;
+  gmmc_status s = run_estep(ctx, m, data, OUT_OBJECTIVE, NULL, &total);
+  if (!s) *score = total / (double)data->rows;
+  return s;
+}
+
+static gmmc_status criterion(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double per_param,
+                             double *out) {
+  double score;
+  gmmc_status s = gmmc_score(ctx, m, data, &score);
+  if (s) return s;
+  double n = (double)data->rows;
+  *out = -2 * score * n + (per_param > 0 ? per_param : log(n)) * m->n_parameters;
+  return GMMC_OK;
+}
+
+gmmc_status gmmc_bic(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *bic) {
+  if (!bic) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_bic: bic is NULL");
+  return criterion(ctx, m, data, 0, bic);
+}
+
+gmmc_status gmmc_aic(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *aic) {
+  if (!aic) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_aic: aic is NULL");
+  return criterion(ctx, m, data, 2, aic);
+}

@@ -1,0 +1,20 @@
+/* The on-disk kernel cache: compiled code (cubins) keyed by everything that
+ * determines it — the program's loop IR (spec, sizes, variants, element
+ * type), the target, and the versions of gmmc and LLVM — so a second run
+ * with the same shapes compiles nothing. Files are written to a temporary
+ * name and renamed; a damaged or missing entry is just a miss. */
+#ifndef GMMC_KCACHE_H
+#define GMMC_KCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../compiler/loopir.h"
+
+uint64_t kcache_key(const Program *p, const char *target);
+/* The entry's bytes (malloc'd) or NULL. */
+void *kcache_get(const char *dir, uint64_t key, const char *ext, size_t *size);
+/* Best effort: a cache that cannot be written is not an error. */
+void kcache_put(const char *dir, uint64_t key, const char *ext, const void *data, size_t size);
+
+#endif

@@ -1,0 +1,109 @@
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct ThreadPool {
+  pthread_t *workers;
+  int nworkers;
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  /* the job in flight */
+  PoolFn fn;
+  void *ctx;
+  int64_t count, chunk;
+  atomic_llong next;   /* next chunk start */
+  int active;          /* workers still inside the job */
+  unsigned generation; /* bumped for every job */
+  int stop;
+};
+
+static void run_chunks(ThreadPool *p) {
+  for (;;) {
+    int64_t lo = atomic_fetch_add(&p->next, p->chunk);
+    if (lo >= p->count) return;
+    int64_t hi = lo + p->chunk < p->count ? lo + p->chunk : p->count;
+    p->fn(p->ctx, lo, hi);
+  }
+}
+
+static void *worker(void *arg) {
+  ThreadPool *p = arg;
+  unsigned seen = 0;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    while (!p->stop && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
+    if (p->stop) break;
+    seen = p->generation;
+    pthread_mutex_unlock(&p->lock);
+    run_chunks(p);
+    pthread_mutex_lock(&p->lock);
+    if (--p->active == 0) pthread_cond_signal(&p->done);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+ThreadPool *pool_create(int threads) {
+  if (threads <= 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = n > 0 ? (int)n : 1;
+  }
+  ThreadPool *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  /* the caller works too: threads - 1 workers */
+  p->workers = calloc((size_t)threads, sizeof(pthread_t));
+  for (int i = 0; i < threads - 1; i++) {
+    if (pthread_create(&p->workers[i], NULL, worker, p) != 0) break;
+    p->nworkers++;
+  }
+  return p;
+}
+
+int pool_threads(const ThreadPool *p) { return p->nworkers + 1; }
+
+void pool_run(ThreadPool *p, int64_t count, int64_t grain, PoolFn fn, void *ctx) {
+  if (count <= 0) return;
+  int threads = p->nworkers + 1;
+  if (grain < 1) grain = 1;
+  /* about four chunks per thread balances uneven chunks without much overhead */
+  int64_t chunk = (count + 4 * threads - 1) / (4 * threads);
+  if (chunk < grain) chunk = grain;
+  if (p->nworkers == 0 || chunk >= count) {
+    fn(ctx, 0, count);
+    return;
+  }
+  pthread_mutex_lock(&p->lock);
+  p->fn = fn;
+  p->ctx = ctx;
+  p->count = count;
+  p->chunk = chunk;
+  atomic_store(&p->next, 0);
+  p->active = p->nworkers;
+  p->generation++;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  run_chunks(p);
+  pthread_mutex_lock(&p->lock);
+  while (p->active > 0) pthread_cond_wait(&p->done, &p->lock);
+  pthread_mutex_unlock(&p->lock);
+}
+
+void pool_destroy(ThreadPool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->lock);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->nworkers; i++) pthread_join(p->workers[i], NULL);
+  pthread_mutex_destroy(&p->lock);
+  pthread_cond_destroy(&p->wake);
+  pthread_cond_destroy(&p->done);
+  free(p->workers);
+  free(p);
+}
