@@ -24,7 +24,9 @@ static void make_buffers(Lower *L) {
     else if (t->kind == TK_PARAM) kind = BK_PARAM;
     else if (t->def && t->def->section == SEC_DERIVED) kind = BK_DERIVED;
     else kind = event ? BK_EVENT : BK_SMALL;
-    LType elem = t->elem == VT_INT ? LT_I32 : p->real;
+    /* events in the data's type; parameters and other small tensors in
+     * float64: they cost nothing and keep ill-conditioned covariances exact */
+    LType elem = t->elem == VT_INT ? LT_I32 : (event ? p->real : LT_F64);
     int b = program_add_buffer(p, t->name, kind, elem, t->rank, dims, event);
     p->bufs[b]->tensor = t;
     p->tensor_buf[i] = b;
@@ -189,6 +191,7 @@ static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
   const char *nname = spec_index(L->s, h->red->red.id)->name;
   LStmt *body = emit_loop(L, k, block, nname, lx_var(p, k, lo), lx_var(p, k, hi), &nv);
   env.var[h->red->red.id] = nv;
+  L->rt = p->real;
   LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
   ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), v)));
   LExpr **idx = idx_vec(p, h->nfree + 1);
@@ -261,6 +264,7 @@ static int map_kernel(Lower *L, Stmt *st) {
   LExpr **idx = idx_vec(p, tg->nidx);
   for (int i = 0; i < tg->nidx; i++) idx[i] = lx_var(p, k, env.var[ids[i]]);
   LStmt *block = k->body;
+  L->rt = event ? p->real : LT_F64;
   Structure sr = t->structure;
   if (sr != ST_NONE && tg->nidx >= 2) {
     /* compute only the stored half; the rest is a mirror or zero */
@@ -270,7 +274,7 @@ static int map_kernel(Lower *L, Stmt *st) {
     LStmt *zero = NULL;
     if (sr != ST_SYMMETRIC) {
       zero = ls_block(p);
-      ls_append(p, zero, ls_store(p, b, idx, lx_const(p, p->real, 0.0)));
+      ls_append(p, zero, ls_store(p, b, idx, lx_const(p, L->rt, 0.0)));
     }
     ls_append(p, k->body, ls_if(p, lx_binary(p, cmp, a, c), block, zero));
   }

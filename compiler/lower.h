@@ -26,6 +26,8 @@ typedef struct {
   const LowerOptions *opt;
   jmp_buf *escape;
   char *err;
+  LType rt;          /* arithmetic type of the kernel being lowered: the data's
+                        type where events are involved, float64 for parameters */
   Hoisted **hoisted; /* all hoisted reductions */
   int nhoisted, caphoisted;
 } Lower;

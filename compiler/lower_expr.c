@@ -185,7 +185,7 @@ int expr_symmetric(Expr *e, int i, int j) {
 
 /* ---- expressions ---------------------------------------------------------------- */
 
-static LExpr *as_real(Program *p, LExpr *x) { return lx_cast(p, p->real, x); }
+static LExpr *as_real(Lower *L, LExpr *x) { return lx_cast(L->p, L->rt, x); }
 
 /* Evaluates x once into a fresh variable, so that it can be used twice. */
 static LExpr *once(Lower *L, Kernel *k, LStmt *block, LExpr *x, const char *name) {
@@ -195,6 +195,8 @@ static LExpr *once(Lower *L, Kernel *k, LStmt *block, LExpr *x, const char *name
   return lx_var(L->p, k, v);
 }
 
+/* eps is the machine epsilon of the data's type (scikit-learn's
+ * finfo(resp.dtype).eps), whatever type the arithmetic is done in. */
 static double real_eps(Program *p) { return p->real == LT_F32 ? (double)1.1920928955078125e-07 : 2.220446049250313e-16; }
 
 static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
@@ -203,7 +205,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
   const char *iname = spec_index(L->s, id)->name;
   LExpr *lo, *hi;
   reduction_range(L, k, e, env, &lo, &hi);
-  LType rt = p->real;
+  LType rt = L->rt;
   int saved = env->var[id];
   int iv;
   LExpr *result;
@@ -217,7 +219,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
     ls_append(p, block, ls_assign(p, acc, lx_const(p, rt, init)));
     LStmt *body = emit_loop(L, k, block, iname, lo, hi, &iv);
     env->var[id] = iv;
-    LExpr *v = as_real(p, lower_expr(L, k, body, e->args[0], env));
+    LExpr *v = as_real(L, lower_expr(L, k, body, e->args[0], env));
     int op = e->op == R_SUM ? LB_ADD : e->op == R_MAX ? LB_MAX : LB_MIN;
     LExpr *upd = lx_binary(p, op, lx_var(p, k, acc), v);
     upd->reassoc = 1;
@@ -231,7 +233,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
     ls_append(p, block, ls_assign(p, mx, lx_const(p, rt, -INFINITY)));
     LStmt *body = emit_loop(L, k, block, iname, lo, hi, &iv);
     env->var[id] = iv;
-    LExpr *v = as_real(p, lower_expr(L, k, body, e->args[0], env));
+    LExpr *v = as_real(L, lower_expr(L, k, body, e->args[0], env));
     ls_append(p, body, ls_assign(p, mx, lx_binary(p, LB_MAX, lx_var(p, k, mx), v)));
     int sum = kernel_var(p, k, arena_printf(&p->arena, "sumexp_%s", iname), rt);
     ls_append(p, block, ls_assign(p, sum, lx_const(p, rt, 0.0)));
@@ -241,7 +243,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
     ls_append(p, block, ls_assign(p, safe, lx_select(p, isinf, lx_const(p, rt, 0.0), lx_var(p, k, mx))));
     LStmt *body2 = emit_loop(L, k, block, iname, lo, hi, &iv);
     env->var[id] = iv;
-    LExpr *v2 = as_real(p, lower_expr(L, k, body2, e->args[0], env));
+    LExpr *v2 = as_real(L, lower_expr(L, k, body2, e->args[0], env));
     LExpr *term = lx_unary(p, LU_EXP, lx_binary(p, LB_SUB, v2, lx_var(p, k, safe)));
     LExpr *upd = lx_binary(p, LB_ADD, lx_var(p, k, sum), term);
     upd->reassoc = 1;
@@ -258,7 +260,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
     ls_append(p, block, ls_assign(p, at, lo));
     LStmt *body = emit_loop(L, k, block, iname, lo, hi, &iv);
     env->var[id] = iv;
-    LExpr *v = once(L, k, body, as_real(p, lower_expr(L, k, body, e->args[0], env)), "candidate");
+    LExpr *v = once(L, k, body, as_real(L, lower_expr(L, k, body, e->args[0], env)), "candidate");
     /* strict comparison: the first extremum wins, as in NumPy */
     LExpr *better = lx_binary(p, e->op == R_ARGMIN ? LB_LT : LB_GT, v, lx_var(p, k, best));
     LStmt *upd = ls_block(p);
@@ -278,15 +280,15 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
   Program *p = L->p;
   Spec *s = L->s;
   switch (e->kind) {
-  case E_NUM: return lx_const(p, p->real, e->num);
+  case E_NUM: return lx_const(p, L->rt, e->num);
   case E_NAME:
     switch (e->ref) {
     case REF_INDEX: return lx_var(p, k, env->var[e->ref_id]);
     case REF_SIZE:
       if (e->ref_id == s->event_size) return lx_ntotal(p);
       return lx_int(p, p->size_values[e->ref_id]);
-    case REF_CONST: return lx_const(p, p->real, e->ref_id == C_PI ? 3.14159265358979323846 : real_eps(p));
-    case REF_SCALAR: return as_real(p, lx_scalar(p, e->ref_id));
+    case REF_CONST: return lx_const(p, L->rt, e->ref_id == C_PI ? 3.14159265358979323846 : real_eps(p));
+    case REF_SCALAR: return as_real(L, lx_scalar(p, e->ref_id));
     default: lower_fail(L, "internal error: unresolved name '%s'", e->name);
     }
   case E_ACCESS: {
@@ -298,7 +300,7 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
   case E_UNARY: {
     LExpr *a = lower_expr(L, k, block, e->args[0], env);
     if (e->op == U_NOT) return lx_unary(p, LU_NOT, a);
-    return lx_unary(p, LU_NEG, e->type == VT_INT ? a : as_real(p, a));
+    return lx_unary(p, LU_NEG, e->type == VT_INT ? a : as_real(L, a));
   }
   case E_BINARY: {
     LExpr *a = lower_expr(L, k, block, e->args[0], env);
@@ -309,32 +311,38 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
     int both_int = e->args[0]->type != VT_REAL && e->args[1]->type != VT_REAL;
     if (e->op >= B_LT) {
       if (both_int) return lx_binary(p, op, lx_cast(p, LT_I64, a), lx_cast(p, LT_I64, b));
-      return lx_binary(p, op, as_real(p, a), as_real(p, b));
+      return lx_binary(p, op, as_real(L, a), as_real(L, b));
     }
     if (e->type == VT_INT) return lx_binary(p, op, lx_cast(p, LT_I64, a), lx_cast(p, LT_I64, b));
-    return lx_binary(p, op, as_real(p, a), as_real(p, b));
+    /* A sum or difference with a float64 operand (a parameter) is done in
+     * float64: x - mean cancels, and rounding the mean to float32 first
+     * would be amplified by large precision factors. Products keep the
+     * statement's type: they do not cancel. */
+    if ((op == LB_ADD || op == LB_SUB) && L->rt != LT_F64 && (a->type == LT_F64 || b->type == LT_F64))
+      return lx_binary(p, op, lx_cast(p, LT_F64, a), lx_cast(p, LT_F64, b));
+    return lx_binary(p, op, as_real(L, a), as_real(L, b));
   }
   case E_CALL: {
     LExpr *a = lower_expr(L, k, block, e->args[0], env);
     switch (e->op) {
-    case F_EXP: return lx_unary(p, LU_EXP, as_real(p, a));
-    case F_LOG: return lx_unary(p, LU_LOG, as_real(p, a));
-    case F_SQRT: return lx_unary(p, LU_SQRT, as_real(p, a));
-    case F_ABS: return lx_unary(p, LU_ABS, as_real(p, a));
+    case F_EXP: return lx_unary(p, LU_EXP, as_real(L, a));
+    case F_LOG: return lx_unary(p, LU_LOG, as_real(L, a));
+    case F_SQRT: return lx_unary(p, LU_SQRT, as_real(L, a));
+    case F_ABS: return lx_unary(p, LU_ABS, as_real(L, a));
     case F_SQ: {
-      LExpr *x = once(L, k, block, as_real(p, a), "sq");
+      LExpr *x = once(L, k, block, as_real(L, a), "sq");
       return lx_binary(p, LB_MUL, x, x);
     }
     case F_SELECT: {
       LExpr *b = lower_expr(L, k, block, e->args[1], env);
       LExpr *c = lower_expr(L, k, block, e->args[2], env);
       if (e->type == VT_INT) return lx_select(p, a, lx_cast(p, LT_I64, b), lx_cast(p, LT_I64, c));
-      return lx_select(p, a, as_real(p, b), as_real(p, c));
+      return lx_select(p, a, as_real(L, b), as_real(L, c));
     }
     case F_MIN:
     case F_MAX: {
       LExpr *b = lower_expr(L, k, block, e->args[1], env);
-      return lx_binary(p, e->op == F_MIN ? LB_MIN : LB_MAX, as_real(p, a), as_real(p, b));
+      return lx_binary(p, e->op == F_MIN ? LB_MIN : LB_MAX, as_real(L, a), as_real(L, b));
     }
     }
     lower_fail(L, "internal error: unknown function");
@@ -344,7 +352,7 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
     if (h) {
       LExpr **idx = idx_vec(p, h->nfree);
       for (int i = 0; i < h->nfree; i++) idx[i] = lx_var(p, k, env->var[h->free[i]]);
-      return as_real(p, lx_load(p, h->stat_buf, idx));
+      return as_real(L, lx_load(p, h->stat_buf, idx));
     }
     return lower_reduce(L, k, block, e, env);
   }

@@ -16,8 +16,9 @@ typedef struct BackendProgram BackendProgram; /* a program's code loaded on a ba
 
 typedef struct {
   const char *name; /* "host", "cuda" */
-  /* Compiles (or takes from the cache) and loads every kernel of p. */
-  gmmc_status (*load)(Backend *be, const Program *p, BackendProgram **out, char **err);
+  /* Compiles (or takes from the on-disk cache, then *cached = 1) and loads
+   * every kernel of p. */
+  gmmc_status (*load)(Backend *be, const Program *p, BackendProgram **out, int *cached, char **err);
   void (*unload)(Backend *be, BackendProgram *bp);
   gmmc_status (*alloc)(Backend *be, size_t bytes, void **ptr, char **err);
   void (*release)(Backend *be, void *ptr);

@@ -186,7 +186,7 @@ static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, si
   return GMMC_OK;
 }
 
-static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out, char **err) {
+static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out, int *cached, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
   int ptxv = ptx_version_for(cb);
   char target[64];
@@ -195,6 +195,7 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
   size_t size = 0;
   void *image = be->cache_dir ? kcache_get(be->cache_dir, key, "cubin", &size) : NULL;
   void *owned = image;
+  *cached = image != NULL;
   CUlinkState state = NULL;
   if (!image) {
     TargetOptions t = {.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = ptxv};

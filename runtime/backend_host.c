@@ -26,7 +26,8 @@ static void run_range(void *ctx, int64_t lo, int64_t hi) {
   l->fn(l->args, lo, hi);
 }
 
-static gmmc_status host_load(Backend *be, const Program *p, BackendProgram **out, char **err) {
+static gmmc_status host_load(Backend *be, const Program *p, BackendProgram **out, int *cached, char **err) {
+  *cached = 0;
   HostJit *j = host_jit_create(p, err);
   if (!j) return GMMC_ERR_COMPILE;
   BackendProgram *bp = xcalloc(1, sizeof *bp);

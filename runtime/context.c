@@ -198,7 +198,8 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   Program *p = lower_program(spec, values, &lopt, &err);
   if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
   BackendProgram *bp;
-  gmmc_status s = ctx->be->ops->load(ctx->be, p, &bp, &err);
+  int cached = 0;
+  gmmc_status s = ctx->be->ops->load(ctx->be, p, &bp, &cached, &err);
   if (s) {
     program_free(p);
     return ctx_fail_take(ctx, s, err);
@@ -208,8 +209,17 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   c->p = p;
   c->bp = bp;
   c->compile_ms = now_ms() - t0;
+  if (cached) ctx->n_cached++;
+  else ctx->n_compiled++;
+  ctx->compile_ms += c->compile_ms;
   ctx->compiled = xrealloc(ctx->compiled, sizeof(Compiled *) * (size_t)(ctx->ncompiled + 1));
   ctx->compiled[ctx->ncompiled++] = c;
   *out = c;
   return GMMC_OK;
+}
+
+void gmmc_context_compile_stats(const gmmc_context *ctx, int *compiled, int *cached, double *ms) {
+  if (compiled) *compiled = ctx ? ctx->n_compiled : 0;
+  if (cached) *cached = ctx ? ctx->n_cached : 0;
+  if (ms) *ms = ctx ? ctx->compile_ms : 0;
 }

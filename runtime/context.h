@@ -26,6 +26,8 @@ struct gmmc_context {
   void *warn_user;
   Compiled **compiled;
   int ncompiled;
+  int n_compiled, n_cached; /* specializations compiled / taken from the disk cache */
+  double compile_ms;        /* time spent compiling */
 };
 
 /* Records the message (printf-style) as the last error and returns s. */

@@ -43,3 +43,4 @@ void gmmc_data_destroy(gmmc_data *d) {
 int64_t gmmc_data_rows(const gmmc_data *d) { return d ? d->rows : 0; }
 int64_t gmmc_data_cols(const gmmc_data *d) { return d ? d->cols : 0; }
 gmmc_dtype gmmc_data_dtype(const gmmc_data *d) { return d ? d->dtype : GMMC_DTYPE_AUTO; }
+const void *gmmc_data_values(const gmmc_data *d) { return d ? d->values : NULL; }

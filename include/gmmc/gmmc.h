@@ -70,6 +70,9 @@ gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads);
  * $GMMC_CACHE_DIR, else $XDG_CACHE_HOME/gmmc, else ~/.cache/gmmc;
  * GMMC_CACHE=0 in the environment disables it. */
 gmmc_status gmmc_context_set_cache_dir(gmmc_context *ctx, const char *dir);
+/* Specializations this context compiled with LLVM, those it loaded from the
+ * on-disk kernel cache instead, and the milliseconds spent on both. */
+void gmmc_context_compile_stats(const gmmc_context *ctx, int *compiled, int *cached, double *ms);
 /* Called with one line per warning (e.g. "did not converge"); default: none. */
 typedef void (*gmmc_message_fn)(void *user, const char *message);
 void gmmc_context_set_warning_handler(gmmc_context *ctx, gmmc_message_fn fn, void *user);
@@ -86,6 +89,8 @@ void gmmc_data_destroy(gmmc_data *data);
 int64_t gmmc_data_rows(const gmmc_data *data);
 int64_t gmmc_data_cols(const gmmc_data *data);
 gmmc_dtype gmmc_data_dtype(const gmmc_data *data);
+/* The values, row-major, of the type gmmc_data_dtype says. */
+const void *gmmc_data_values(const gmmc_data *data);
 
 /* ---- fit options (scikit-learn's GaussianMixture parameters) ---------------------- */
 gmmc_status gmmc_fit_options_create(gmmc_fit_options **opts);

@@ -27,7 +27,6 @@ import numpy as np
 from sklearn.datasets import load_digits, load_iris, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from sklearn.utils import check_random_state
 
 TYPES = ["full", "diag", "spherical", "tied"]
 
@@ -59,32 +58,27 @@ def precisions_of(gm):
 
 
 def run(X, k, cov, seed, tol=1e-6, reg=1e-6, max_iter=300):
-    # scikit-learn's own initialisation (k-means labels), then its EM loop
-    # step by step from those parameters
-    init = GaussianMixture(n_components=k, covariance_type=cov, reg_covar=reg, random_state=seed)
-    init._check_parameters(X)
-    init._initialize_parameters(X, check_random_state(seed))
-    w0, m0, p0 = init.weights_.copy(), init.means_.copy(), precisions_of(init)
-    gm = GaussianMixture(n_components=k, covariance_type=cov, tol=tol, reg_covar=reg, max_iter=max_iter,
-                         weights_init=w0, means_init=m0, precisions_init=p0)
-    gm._check_parameters(X)
-    gm._initialize_parameters(X, check_random_state(seed))
-    lbs, lb = [], -np.inf
-    for _ in range(max_iter):
-        prev = lb
-        log_prob_norm, log_resp = gm._e_step(X)
-        gm._m_step(X, log_resp)
-        lb = gm._compute_lower_bound(log_resp, log_prob_norm)
-        lbs.append(lb)
-        if abs(lb - prev) < tol:
-            break
-    gm.converged_, gm.n_iter_, gm.lower_bound_ = True, len(lbs), lb
-    # the public fit from the same start must agree with the loop above
+    """scikit-learn's own initialisation (k-means; max_iter=0 keeps it), then
+    its EM one iteration per call (warm_start=True, max_iter=1): the lower
+    bound of every iteration, through the public API only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        init = GaussianMixture(n_components=k, covariance_type=cov, reg_covar=reg, random_state=seed,
+                               max_iter=0).fit(X)
+        w0, m0, p0 = init.weights_.copy(), init.means_.copy(), precisions_of(init)
+        gm = GaussianMixture(n_components=k, covariance_type=cov, tol=tol, reg_covar=reg, max_iter=1,
+                             warm_start=True, weights_init=w0, means_init=m0, precisions_init=p0)
+        lbs = []
+        for _ in range(max_iter):
+            gm.fit(X)
+            lbs.append(gm.lower_bound_)
+            if len(lbs) > 1 and abs(lbs[-1] - lbs[-2]) < tol:
+                break
+        # one fit from the same start must stop at the same place
         check = GaussianMixture(n_components=k, covariance_type=cov, tol=tol, reg_covar=reg, max_iter=max_iter,
                                 weights_init=w0, means_init=m0, precisions_init=p0).fit(X)
-    assert check.n_iter_ == len(lbs) and abs(check.lower_bound_ - lb) <= 1e-12 * abs(lb), (cov, check.n_iter_, len(lbs))
+    assert check.n_iter_ == len(lbs) and abs(check.lower_bound_ - lbs[-1]) <= 1e-12 * abs(lbs[-1]), \
+        (cov, check.n_iter_, len(lbs))
     return (w0, m0, p0), gm, np.array(lbs), (tol, reg, max_iter)
 
 

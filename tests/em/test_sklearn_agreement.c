@@ -12,6 +12,15 @@
  *            convergence is as small as its rounding, so the stopping
  *            iteration is noise), the lower bound of every iteration within
  *            1e-4 (relative), predictions equal on >= 99.9 % of the events.
+ *            Exception, printed when it applies: where scikit-learn's fitted
+ *            covariances have a condition number above 1e7 (digits, full
+ *            covariance: ~1e8), float32 products r (x_d - mu_d)(x_e - mu_e)
+ *            perturb the covariance's eigenvalues by ~1e-7 of its norm, more
+ *            than reg_covar itself, so float32 and float64 trajectories part
+ *            by up to ~1e-4; there the bound is 1e-3. The float64 run holds
+ *            these cases to the strict tolerances above.
+ * Only the public API: the test links libgmmc.so, and runs on a GPU host
+ * with GMMC_TEST_BACKEND=cuda (tests/gpu/run.sh).
  * Usage: test_sklearn_agreement FIXTURE_DIR */
 #include <dirent.h>
 #include <math.h>
@@ -20,7 +29,6 @@
 #include <string.h>
 
 #include "gmmc/gmmc.h"
-#include "runtime/data.h"
 
 static int failures;
 
@@ -33,18 +41,20 @@ static int failures;
     }                                  \
   } while (0)
 
+static gmmc_backend backend = GMMC_BACKEND_HOST;
+static gmmc_context *io; /* reads the fixtures */
+
 typedef struct {
-  gmmc_data d;
+  gmmc_data *d;
   int ok;
 } Npy;
 
 static Npy load(const char *dir, const char *name) {
   Npy n = {0};
-  char path[4096], *err = NULL;
+  char path[4096];
   snprintf(path, sizeof path, "%s/%s.npy", dir, name);
-  if (data_read_npy(path, 0, -1, &n.d, &err)) {
-    printf("  cannot read %s: %s\n", path, err);
-    free(err);
+  if (gmmc_data_load(io, path, 0, &n.d)) {
+    printf("  cannot read %s: %s\n", path, gmmc_last_error(io));
     failures++;
     return n;
   }
@@ -52,8 +62,9 @@ static Npy load(const char *dir, const char *name) {
   return n;
 }
 
-static const double *values(const Npy *n) { return (const double *)n->d.values; }
-static int64_t count(const Npy *n) { return n->d.rows * n->d.cols; }
+/* Fixtures are float64 (make_fixtures.py). */
+static const double *values(const Npy *n) { return (const double *)gmmc_data_values(n->d); }
+static int64_t count(const Npy *n) { return gmmc_data_rows(n->d) * gmmc_data_cols(n->d); }
 
 /* Largest relative difference per element, with a floor for near-zero
  * elements of 1e-4 times the array's largest magnitude. */
@@ -69,6 +80,56 @@ static double array_diff(const double *a, const double *ref, int64_t n) {
 }
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
+
+/* Largest condition number of the covariance matrices (full: [k, d, d];
+ * tied: [d, d]; diag and spherical: ratio of extreme variances). */
+static double condition(const double *c, int64_t count, int k, const char *type) {
+  if (strcmp(type, "full") == 0 || strcmp(type, "tied") == 0) {
+    int mats = strcmp(type, "full") == 0 ? k : 1;
+    int d = (int)lround(sqrt((double)(count / mats)));
+    double worst = 1, *a = malloc(sizeof(double) * (size_t)(d * d));
+    for (int m = 0; m < mats; m++) {
+      /* extreme eigenvalues by Jacobi rotations: small matrices, exact enough */
+      memcpy(a, c + (size_t)m * d * d, sizeof(double) * (size_t)(d * d));
+      for (int sweep = 0; sweep < 60; sweep++) {
+        double off = 0;
+        for (int p = 0; p < d; p++)
+          for (int q = p + 1; q < d; q++) off += a[p * d + q] * a[p * d + q];
+        if (off < 1e-30) break;
+        for (int p = 0; p < d; p++)
+          for (int q = p + 1; q < d; q++) {
+            if (fabs(a[p * d + q]) < 1e-300) continue;
+            double th = (a[q * d + q] - a[p * d + p]) / (2 * a[p * d + q]);
+            double t = (th >= 0 ? 1 : -1) / (fabs(th) + sqrt(th * th + 1)), cs = 1 / sqrt(t * t + 1), sn = t * cs;
+            for (int r = 0; r < d; r++) {
+              double x = a[r * d + p], y = a[r * d + q];
+              a[r * d + p] = cs * x - sn * y;
+              a[r * d + q] = sn * x + cs * y;
+            }
+            for (int r = 0; r < d; r++) {
+              double x = a[p * d + r], y = a[q * d + r];
+              a[p * d + r] = cs * x - sn * y;
+              a[q * d + r] = sn * x + cs * y;
+            }
+          }
+      }
+      double lo = INFINITY, hi = 0;
+      for (int i = 0; i < d; i++) {
+        lo = fmin(lo, fabs(a[i * d + i]));
+        hi = fmax(hi, fabs(a[i * d + i]));
+      }
+      worst = fmax(worst, hi / lo);
+    }
+    free(a);
+    return worst;
+  }
+  double lo = INFINITY, hi = 0;
+  for (int64_t i = 0; i < count; i++) {
+    lo = fmin(lo, c[i]);
+    hi = fmax(hi, c[i]);
+  }
+  return hi / lo;
+}
 
 static void compare_param(const gmmc_model *m, const char *name, const Npy *ref, double tol) {
   int rank;
@@ -94,10 +155,12 @@ static void run_case(const char *dir, const char *name) {
     return;
   int k = (int)count(&w0);
   const double *settings = values(&st);
+  double kappa = condition(values(&rc), count(&rc), k, type);
+  double f32_tol = kappa > 1e7 ? 1e-3 : 1e-4;
   for (int pass = 0; pass < 2; pass++) {
     gmmc_dtype dt = pass == 0 ? GMMC_FLOAT64 : GMMC_FLOAT32;
     gmmc_context *ctx;
-    if (gmmc_context_create(&ctx, GMMC_BACKEND_HOST)) {
+    if (gmmc_context_create(&ctx, backend)) {
       CHECK(0, "context: %s", gmmc_last_error(ctx));
       gmmc_context_destroy(ctx);
       return;
@@ -115,7 +178,7 @@ static void run_case(const char *dir, const char *name) {
     gmmc_fit_options_set_init_param(o, "precisions", values(&p0), (size_t)count(&p0));
     gmmc_model *m = NULL;
     printf("%s (%s): ", name, pass == 0 ? "float64" : "float32");
-    if (gmmc_fit(ctx, &x.d, o, &m)) {
+    if (gmmc_fit(ctx, x.d, o, &m)) {
       printf("\n");
       CHECK(0, "fit failed: %s", gmmc_last_error(ctx));
     } else {
@@ -124,11 +187,15 @@ static void run_case(const char *dir, const char *name) {
       int nref = (int)count(&lbs);
       double worst = 0;
       for (int i = 0; i < n && i < nref; i++) worst = fmax(worst, rel(lb[i], values(&lbs)[i]));
+      if (getenv("GMMC_TEST_VERBOSE"))
+        for (int i = 0; i < n && i < nref; i++)
+          printf("    iteration %3d: %.12f scikit-learn %.12f (%.2e)\n", i + 1, lb[i], values(&lbs)[i],
+                 rel(lb[i], values(&lbs)[i]));
       printf("%d iterations (scikit-learn %d), lower bounds within %.2e\n", n, nref, worst);
-      int64_t rows = x.d.rows;
+      int64_t rows = gmmc_data_rows(x.d);
       int32_t *pred = malloc(sizeof(int32_t) * (size_t)rows);
       int64_t same = 0;
-      if (gmmc_predict(ctx, m, &x.d, pred)) CHECK(0, "predict: %s", gmmc_last_error(ctx));
+      if (gmmc_predict(ctx, m, x.d, pred)) CHECK(0, "predict: %s", gmmc_last_error(ctx));
       else
         for (int64_t i = 0; i < rows; i++) same += pred[i] == (int32_t)values(&rpred)[i];
       double agree = (double)same / (double)rows;
@@ -142,7 +209,7 @@ static void run_case(const char *dir, const char *name) {
         compare_param(m, "covariances", &rc, 1e-4);
         compare_param(m, "precisions_cholesky", &rp, 1e-4);
         double score, bic, aic;
-        if (gmmc_score(ctx, m, &x.d, &score) || gmmc_bic(ctx, m, &x.d, &bic) || gmmc_aic(ctx, m, &x.d, &aic)) {
+        if (gmmc_score(ctx, m, x.d, &score) || gmmc_bic(ctx, m, x.d, &bic) || gmmc_aic(ctx, m, x.d, &aic)) {
           CHECK(0, "score: %s", gmmc_last_error(ctx));
         } else {
           const double *r = values(&rs);
@@ -152,7 +219,9 @@ static void run_case(const char *dir, const char *name) {
         }
       } else {
         CHECK(n == nref, "%d iterations, scikit-learn %d", n, nref);
-        CHECK(worst <= 1e-4, "float32 lower bounds differ by %.3g (relative)", worst);
+        if (f32_tol > 1e-4)
+          printf("    ill-conditioned covariances (condition number %.2g): float32 bound %.0e\n", kappa, f32_tol);
+        CHECK(worst <= f32_tol, "float32 lower bounds differ by %.3g (relative)", worst);
       }
     }
     gmmc_model_destroy(m);
@@ -160,7 +229,7 @@ static void run_case(const char *dir, const char *name) {
     gmmc_context_destroy(ctx);
   }
   Npy *all[] = {&x, &w0, &m0, &p0, &lbs, &rw, &rm, &rc, &rp, &rpred, &rs, &st};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) data_release(&all[i]->d);
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) gmmc_data_destroy(all[i]->d);
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
@@ -169,6 +238,12 @@ int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
     return 2;
+  }
+  const char *b = getenv("GMMC_TEST_BACKEND");
+  if (b && strcmp(b, "cuda") == 0) backend = GMMC_BACKEND_CUDA;
+  if (gmmc_context_create(&io, GMMC_BACKEND_HOST)) {
+    fprintf(stderr, "%s\n", gmmc_last_error(io));
+    return 1;
   }
   struct dirent **list;
   int n = scandir(argv[1], &list, NULL, by_name);
@@ -188,5 +263,6 @@ int main(int argc, char **argv) {
   }
   free(list);
   printf("%d cases, %d failures\n", cases, failures);
+  gmmc_context_destroy(io);
   return failures || cases == 0;
 }

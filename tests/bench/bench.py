@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Time per EM iteration: gmmc against a PyTorch float32 EM written after
+scikit-learn's math (cuBLAS GEMMs, TF32 off), scikit-learn on the host, and
+the flop floor from the measured float32 GEMM ceiling. Run on a GPU host
+(tests/gpu/run.sh does); writes bench_table.txt and bench.json to --out.
+
+  bench.py --gmmc PATH/TO/gmmc [--out DIR] [--grid quick|full] [--types full,diag]
+
+Per point: random float32 events from a mixture (fresh seed, printed), the
+same data for every contender. gmmc: `gmmc fit -v --tol 0` per-iteration wall
+times (each iteration ends with a device-to-host read of the lower bound, so
+its time includes all the GPU work); median of iterations 3..max. PyTorch:
+CUDA events around one E+M step, median of 5 after 2 warm-ups. scikit-learn:
+(time of fit with max_iter=1+k) - (time with max_iter=1), divided by k.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GRID_FULL = [(10**5, 19, 16), (10**6, 24, 100), (10**6, 32, 128), (2 * 10**5, 64, 64), (4 * 10**6, 16, 32),
+             (10**4, 8, 8)]
+GRID_QUICK = [(10**5, 19, 16), (10**4, 8, 8)]
+
+
+def make_data(n, d, m, rng):
+    centers = rng.uniform(-10, 10, size=(m, d))
+    labels = rng.integers(0, m, size=n)
+    mix = rng.normal(scale=0.3, size=(m, d, d))
+    z = rng.standard_normal(size=(n, d))
+    x = centers[labels] + z + np.einsum("nd,nde->ne", z, mix[labels])
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def gmmc_iteration_ms(gmmc, path, m, cov, iters, backend="auto"):
+    cmd = [gmmc, "fit", path, "-k", str(m), "--covariance-type", cov, "--tol", "0", "--max-iter", str(iters),
+           "--init", "random_from_data", "--dtype", "float32", "--backend", backend, "-v"]
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"gmmc failed: {p.stderr.strip()}")
+    times = [float(x) for x in re.findall(r"^\s+\d+\s+\S+\s+\S+\s+([0-9.]+)ms$", p.stdout, re.M)]
+    compile_ms = re.search(r"compile ([0-9.]+) ms", p.stdout)
+    steady = times[2:] if len(times) > 3 else times
+    return float(np.median(steady)), (float(compile_ms.group(1)) if compile_ms else None), wall, p.stdout
+
+
+def torch_em(x_np, m, cov, reps=5):
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = torch.device("cuda")
+    X = torch.from_numpy(x_np).to(dev)
+    n, d = X.shape
+    g = torch.Generator(device="cpu").manual_seed(0)
+    idx = torch.randperm(n, generator=g)[:m].to(dev)
+    means = X[idx].clone()
+    weights = torch.full((m,), 1.0 / m, device=dev)
+    reg = 1e-6
+    eye = torch.eye(d, device=dev)
+    if cov == "full":
+        prec_chol = eye.expand(m, d, d).contiguous()
+    else:
+        prec_chol = torch.ones(m, d, device=dev)
+    # components per batch so that the (batch, n, d) temporaries stay near 2^28 floats
+    group = max(1, min(m, (1 << 28) // max(1, n * d)))
+
+    def e_step():
+        if cov == "full":
+            log_det = torch.log(torch.diagonal(prec_chol, dim1=1, dim2=2)).sum(1)
+            log_prob = torch.empty(n, m, device=dev)
+            for k0 in range(0, m, group):
+                U = prec_chol[k0:k0 + group]
+                y = torch.matmul(X, U) - torch.matmul(means[k0:k0 + group, None, :], U)  # (g, n, d)
+                log_prob[:, k0:k0 + group] = (y * y).sum(2).T
+        else:
+            prec = prec_chol ** 2
+            log_det = torch.log(prec_chol).sum(1)
+            log_prob = ((means ** 2 * prec).sum(1) - 2.0 * X @ (means * prec).T + (X ** 2) @ prec.T)
+        wlp = -0.5 * (d * np.log(2 * np.pi) + log_prob) + log_det + torch.log(weights)
+        lse = torch.logsumexp(wlp, dim=1)
+        return lse.mean(), wlp - lse[:, None]
+
+    def m_step(log_resp):
+        nonlocal weights, means, prec_chol
+        resp = torch.exp(log_resp)
+        nk = resp.sum(0) + 10 * torch.finfo(resp.dtype).eps
+        means = (resp.T @ X) / nk[:, None]
+        if cov == "full":
+            covs = torch.empty(m, d, d, device=dev)
+            for k in range(m):
+                diff = X - means[k]
+                covs[k] = (resp[:, k, None] * diff).T @ diff / nk[k]
+            covs += reg * eye
+            chol = torch.linalg.cholesky(covs)
+            prec_chol = torch.linalg.solve_triangular(chol, eye.expand(m, d, d), upper=False).transpose(1, 2)
+        else:
+            avg_x2 = (resp.T @ (X * X)) / nk[:, None]
+            covs = avg_x2 - 2 * means * ((resp.T @ X) / nk[:, None]) + means ** 2 + reg
+            prec_chol = 1.0 / torch.sqrt(covs)
+        weights = nk / nk.sum()
+
+    def step():
+        lb, log_resp = e_step()
+        m_step(log_resp)
+        return lb
+
+    for _ in range(2):
+        step()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        step()
+        b.record()
+        torch.cuda.synchronize()
+        times.append(a.elapsed_time(b))
+    return float(np.median(times))
+
+
+def sgemm_tflops():
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False
+    a = torch.randn(8192, 8192, device="cuda")
+    b = torch.randn(8192, 8192, device="cuda")
+    for _ in range(2):
+        a @ b
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(5):
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        a @ b
+        e1.record()
+        torch.cuda.synchronize()
+        ts.append(e0.elapsed_time(e1))
+    return 2 * 8192 ** 3 / (np.median(ts) * 1e-3) / 1e12
+
+
+def sklearn_iteration_ms(x, m, cov, k=3):
+    from sklearn.mixture import GaussianMixture
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
+    x = x.astype(np.float64)
+    res = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for iters in (1, 1 + k):
+            gm = GaussianMixture(n_components=m, covariance_type=cov, tol=0, max_iter=iters,
+                                 init_params="random_from_data", random_state=0)
+            t0 = time.time()
+            gm.fit(x)
+            res.append(time.time() - t0)
+    return (res[1] - res[0]) / k * 1e3
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gmmc", required=True)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--grid", default="full")
+    ap.add_argument("--types", default="full,diag")
+    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--sklearn-limit", type=float, default=3e10, help="skip scikit-learn above this N*M*D^2")
+    args = ap.parse_args()
+    seed = int(os.environ.get("GMMC_TEST_SEED", time.time_ns() % (1 << 31)))
+    print(f"bench: seed {seed}", flush=True)
+    rng = np.random.default_rng(seed)
+    grid = GRID_FULL if args.grid == "full" else GRID_QUICK
+    peak = sgemm_tflops()
+    print(f"float32 GEMM ceiling (8192^3, TF32 off): {peak:.1f} TFLOP/s", flush=True)
+    rows = []
+    tmp = tempfile.mkdtemp()
+    for n, d, m in grid:
+        x = make_data(n, d, m, rng)
+        path = os.path.join(tmp, f"x_{n}_{d}_{m}.npy")
+        np.save(path, x)
+        for cov in args.types.split(","):
+            row = {"N": n, "D": d, "M": m, "type": cov}
+            try:
+                row["gmmc_ms"], row["compile_ms"], _, out = gmmc_iteration_ms(args.gmmc, path, m, cov, args.iters)
+                _, row["compile_cached_ms"], _, _ = gmmc_iteration_ms(args.gmmc, path, m, cov, 2)
+            except Exception as e:  # a failure is reported in the table, not hidden
+                row["gmmc_error"] = str(e)[:200]
+            try:
+                row["torch_ms"] = torch_em(x, m, cov)
+            except Exception as e:
+                row["torch_error"] = str(e)[:200]
+            if n * m * d * d <= args.sklearn_limit:
+                row["sklearn_ms"] = sklearn_iteration_ms(x, m, cov)
+            flops = 4.0 * n * m * d * d if cov == "full" else 8.0 * n * m * d
+            row["floor_ms"] = flops / (peak * 1e12) * 1e3
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        os.remove(path)
+    with open(os.path.join(args.out, "bench.json"), "w") as f:
+        json.dump({"seed": seed, "sgemm_tflops": peak, "rows": rows}, f, indent=1)
+    lines = [f"time per EM iteration, float32 (GEMM ceiling {peak:.1f} TFLOP/s)",
+             f"{'N':>8} {'D':>3} {'M':>4} {'type':>5} {'gmmc ms':>9} {'torch ms':>9} {'x torch':>7} "
+             f"{'sklearn ms':>10} {'x skl':>7} {'floor ms':>8} {'% peak':>6} {'jit ms':>7} {'cached':>6}"]
+    for r in rows:
+        g, t, s = r.get("gmmc_ms"), r.get("torch_ms"), r.get("sklearn_ms")
+        fmt = lambda v, w, p=2: (f"{v:{w}.{p}f}" if v is not None else f"{'-':>{w}}")
+        lines.append(f"{r['N']:>8} {r['D']:>3} {r['M']:>4} {r['type']:>5} {fmt(g, 9)} {fmt(t, 9)} "
+                     f"{fmt(t / g if g and t else None, 7, 1)} {fmt(s, 10, 1)} {fmt(s / g if g and s else None, 7, 1)} "
+                     f"{fmt(r['floor_ms'], 8)} {fmt(100 * r['floor_ms'] / g if g else None, 6, 1)} "
+                     f"{fmt(r.get('compile_ms'), 7, 1)} {fmt(r.get('compile_cached_ms'), 6, 1)}")
+        if "gmmc_error" in r:
+            lines.append(f"   gmmc error: {r['gmmc_error']}")
+    table = "\n".join(lines)
+    print(table)
+    with open(os.path.join(args.out, "bench_table.txt"), "w") as f:
+        f.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
