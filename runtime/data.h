@@ -49,12 +49,20 @@ gmmc_status data_read_any(const char *path, int64_t raw_cols, gmmc_data *out, ch
 /* Releases what the data owns (not the struct itself). */
 void data_release(gmmc_data *d);
 
-/* Writes a 1-D or 2-D array as .npy (version 1.0), dtype '<i4' or '<f8'. */
+/* Writes a 1-D or 2-D array as .npy (version 1.0), dtype '<i4' or '<f8';
+ * cols == 0 writes the 1-D shape (rows,). */
 gmmc_status data_write_npy_i32(const char *path, const int32_t *values, int64_t rows, char **err);
 gmmc_status data_write_npy_f64(const char *path, const double *values, int64_t rows, int64_t cols, char **err);
 
 /* First row/column holding NaN or infinity, for a clear error; returns 0
  * when every value is finite. Row and column are 0-based. */
 int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col);
+
+/* Shared by the readers (data*.c): a malloc'd message in *err; opening a
+ * non-empty regular file; mapping [offset, offset + len) of it read-only
+ * (page-aligned underneath) into d->map, d->map_len and d->values. */
+gmmc_status data_fail(char **err, gmmc_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+gmmc_status data_open_file(const char *path, int *fd, uint64_t *size, char **err);
+gmmc_status data_map_range(const char *path, int fd, uint64_t offset, uint64_t len, gmmc_data *d, char **err);
 
 #endif
