@@ -20,6 +20,7 @@ typedef struct {
   LLVMValueRef n_local, n_total;
   LLVMValueRef *scalar;
   LLVMValueRef *var;    /* allocas */
+  LLVMValueRef *shared; /* shared arrays of a grid kernel (address space 3) */
   LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
 } CG;
 
@@ -70,6 +71,13 @@ static LLVMValueRef cast(CG *g, LLVMValueRef v, LType from, LType to) {
 }
 
 static LLVMValueRef gen_expr(CG *g, const LExpr *e);
+
+static LLVMValueRef nvvm_sreg(CG *g, const char *name) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+  return LLVMBuildZExt(g->b, LLVMBuildCall2(g->b, fty, fn, NULL, 0, name + 24), g->i64, "");
+}
 
 static LLVMValueRef element_ptr(CG *g, int bufid, LExpr *const *idx) {
   const Buffer *bf = g->p->bufs[bufid];
@@ -156,6 +164,43 @@ static LLVMValueRef gen_expr(CG *g, const LExpr *e) {
     return LLVMBuildSelect(g->b, c, a, b, "");
   }
   case LX_CAST: return cast(g, gen_expr(g, e->a), e->a->type, e->type);
+  case LX_SREG: {
+    static const char *names[] = {"llvm.nvvm.read.ptx.sreg.tid.x", "llvm.nvvm.read.ptx.sreg.tid.y",
+                                  "llvm.nvvm.read.ptx.sreg.ctaid.x", "llvm.nvvm.read.ptx.sreg.ctaid.y",
+                                  "llvm.nvvm.read.ptx.sreg.ctaid.z", "llvm.nvvm.read.ptx.sreg.nctaid.z"};
+    return nvvm_sreg(g, names[e->op]);
+  }
+  case LX_SLOAD: {
+    LLVMValueRef i = gen_expr(g, e->a);
+    LLVMTypeRef t = ty(g, e->type);
+    LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->b, t, g->shared[e->buf], &i, 1, "");
+    return LLVMBuildLoad2(g->b, t, ptr, "");
+  }
+  case LX_SHFL_XOR: {
+    /* 32-bit lanes; a double travels as two halves */
+    LLVMValueRef v = gen_expr(g, e->a);
+    LLVMValueRef mask = LLVMConstInt(g->i32, 0xffffffffu, 0), lane = LLVMConstInt(g->i32, (unsigned long long)e->inum, 0),
+                 clamp = LLVMConstInt(g->i32, 31, 0);
+    const char *name = "llvm.nvvm.shfl.sync.bfly.i32";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
+    if (e->type == LT_F64 || e->type == LT_I64) {
+      LLVMValueRef bits = e->type == LT_F64 ? LLVMBuildBitCast(g->b, v, g->i64, "") : v;
+      LLVMValueRef lo = LLVMBuildTrunc(g->b, bits, g->i32, ""),
+                   hi = LLVMBuildTrunc(g->b, LLVMBuildLShr(g->b, bits, LLVMConstInt(g->i64, 32, 0), ""), g->i32, "");
+      LLVMValueRef a1[4] = {mask, lo, lane, clamp}, a2[4] = {mask, hi, lane, clamp};
+      lo = LLVMBuildCall2(g->b, fty, fn, a1, 4, "");
+      hi = LLVMBuildCall2(g->b, fty, fn, a2, 4, "");
+      LLVMValueRef r = LLVMBuildOr(g->b, LLVMBuildZExt(g->b, lo, g->i64, ""),
+                                   LLVMBuildShl(g->b, LLVMBuildZExt(g->b, hi, g->i64, ""), LLVMConstInt(g->i64, 32, 0), ""), "");
+      return e->type == LT_F64 ? LLVMBuildBitCast(g->b, r, g->f64, "") : r;
+    }
+    LLVMValueRef bits = e->type == LT_F32 ? LLVMBuildBitCast(g->b, v, g->i32, "") : v;
+    LLVMValueRef args[4] = {mask, bits, lane, clamp};
+    LLVMValueRef r = LLVMBuildCall2(g->b, fty, fn, args, 4, "");
+    return e->type == LT_F32 ? LLVMBuildBitCast(g->b, r, g->f32, "") : r;
+  }
   }
   return NULL;
 }
@@ -205,6 +250,20 @@ static void gen_stmt(CG *g, const LStmt *s) {
     LLVMPositionBuilderAtEnd(g->b, done);
     break;
   }
+  case LS_SSTORE: {
+    LLVMValueRef v = gen_expr(g, s->value);
+    LLVMValueRef i = gen_expr(g, s->idx[0]);
+    LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->b, ty(g, g->k->shared[s->buf].type), g->shared[s->buf], &i, 1, "");
+    LLVMBuildStore(g->b, v, ptr);
+    break;
+  }
+  case LS_SYNC: {
+    const char *name = "llvm.nvvm.barrier0";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
+    LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, NULL, 0), fn, NULL, 0, "");
+    break;
+  }
   case LS_FAIL: {
     LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)s->slot, 0);
     LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->b, g->i32, g->buf[s->status_buf], &off, 1, "status");
@@ -219,12 +278,6 @@ static void add_attr(CG *g, LLVMValueRef fn, unsigned idx, const char *name, uin
   LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(g->ctx, kind, val));
 }
 
-static LLVMValueRef nvvm_sreg(CG *g, const char *name) {
-  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
-  LLVMTypeRef fty = LLVMIntrinsicGetType(g->ctx, id, NULL, 0);
-  return LLVMBuildZExt(g->b, LLVMBuildCall2(g->b, fty, fn, NULL, 0, name + 24), g->i64, "");
-}
 
 static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size) {
   LLVMSetFunctionCallConv(fn, LLVMPTXKernelCallConv);
@@ -279,6 +332,29 @@ static void gen_kernel(CG *g, const Kernel *k) {
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
   g->var = calloc((size_t)k->nvars + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < k->nvars; i++) g->var[i] = LLVMBuildAlloca(g->b, ty(g, k->vars[i].type), k->vars[i].name);
+  g->shared = calloc((size_t)k->nshared + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < k->nshared; i++) {
+    char *nm = xasprintf("%s.%s", k->name, k->shared[i].name);
+    LLVMTypeRef at = LLVMArrayType2(ty(g, k->shared[i].type), (uint64_t)k->shared[i].count);
+    LLVMValueRef gv = LLVMAddGlobalInAddressSpace(g->mod, at, nm, 3);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetInitializer(gv, LLVMGetUndef(at));
+    LLVMSetAlignment(gv, 16);
+    g->shared[i] = gv;
+    free(nm);
+  }
+  if (k->launch == LAUNCH_GRID) {
+    /* the body runs once per thread; it reads its own coordinates */
+    gen_stmt(g, k->body);
+    LLVMBuildRetVoid(g->b);
+    annotate_kernel(g, fn, k->block[0] * k->block[1]);
+    free(g->var);
+    free(g->scalar);
+    free(g->buf);
+    free(g->shared);
+    free(pt);
+    return;
+  }
   LLVMValueRef count = gen_expr(g, k->count);
   if (host) {
     /* for item in [lo, hi) */
@@ -319,6 +395,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
   free(g->var);
   free(g->scalar);
   free(g->buf);
+  free(g->shared);
   if (host) {
     /* exported wrapper: arguments from an array of 8-byte slots */
     LLVMSetLinkage(fn, LLVMInternalLinkage);

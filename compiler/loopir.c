@@ -198,6 +198,80 @@ LStmt *ls_fail(Program *p, int status_buf, int slot, LExpr *code) {
   return s;
 }
 
+LExpr *lx_sreg(Program *p, SReg r) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_SREG;
+  e->op = r;
+  e->type = LT_I64;
+  return e;
+}
+
+LExpr *lx_sload(Program *p, Kernel *k, int sh, LExpr *idx) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_SLOAD;
+  e->buf = sh;
+  e->a = lx_cast(p, LT_I64, idx);
+  e->type = k->shared[sh].type;
+  return e;
+}
+
+LExpr *lx_shfl_xor(Program *p, LExpr *v, int lane_mask) {
+  LExpr *e = new0(p, sizeof *e);
+  e->kind = LX_SHFL_XOR;
+  e->a = v;
+  e->inum = lane_mask;
+  e->type = v->type;
+  return e;
+}
+
+LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_SSTORE;
+  s->buf = sh;
+  s->idx = new0(p, sizeof(LExpr *) * 2);
+  s->idx[0] = lx_cast(p, LT_I64, idx);
+  s->value = lx_cast(p, k->shared[sh].type, v);
+  return s;
+}
+
+LStmt *ls_sync(Program *p) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_SYNC;
+  return s;
+}
+
+int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count) {
+  SharedArray *a = new0(p, sizeof(SharedArray) * (size_t)(k->nshared + 1));
+  if (k->nshared) memcpy(a, k->shared, sizeof(SharedArray) * (size_t)k->nshared);
+  a[k->nshared].name = arena_strdup(&p->arena, name);
+  a[k->nshared].type = t;
+  a[k->nshared].count = count;
+  k->shared = a;
+  return k->nshared++;
+}
+
+int program_add_unit(Program *p, const char *name) {
+  if (p->nunits == p->capunits) {
+    int cap = p->capunits ? p->capunits * 2 : 16;
+    Unit *u = new0(p, sizeof(Unit) * (size_t)cap);
+    if (p->nunits) memcpy(u, p->units, sizeof(Unit) * (size_t)p->nunits);
+    p->units = u;
+    p->capunits = cap;
+  }
+  Unit *u = &p->units[p->nunits];
+  u->name = arena_strdup(&p->arena, name);
+  u->forced = -1;
+  return p->nunits++;
+}
+
+Alt *unit_add_alt(Program *p, int unit, const char *variant) {
+  Unit *u = &p->units[unit];
+  if (u->nalts == 16) return NULL;
+  Alt *a = &u->alts[u->nalts++];
+  a->variant = arena_strdup(&p->arena, variant);
+  return a;
+}
+
 int kernel_var(Program *p, Kernel *k, const char *name, LType t) {
   if (k->nvars == k->capvars) {
     int cap = k->capvars ? k->capvars * 2 : 16;
@@ -281,6 +355,15 @@ static int64_t eval_count(const LExpr *e, int64_t n_local) {
   case LX_BINARY:
     if (e->op == LB_MUL) return eval_count(e->a, n_local) * eval_count(e->b, n_local);
     if (e->op == LB_ADD) return eval_count(e->a, n_local) + eval_count(e->b, n_local);
+    if (e->op == LB_DIV) return eval_count(e->a, n_local) / eval_count(e->b, n_local);
+    if (e->op == LB_MIN) {
+      int64_t a = eval_count(e->a, n_local), b = eval_count(e->b, n_local);
+      return a < b ? a : b;
+    }
+    if (e->op == LB_MAX) {
+      int64_t a = eval_count(e->a, n_local), b = eval_count(e->b, n_local);
+      return a > b ? a : b;
+    }
     break;
   case LX_CAST: return eval_count(e->a, n_local);
   default: break;
@@ -289,6 +372,10 @@ static int64_t eval_count(const LExpr *e, int64_t n_local) {
 }
 
 int64_t kernel_count(const Kernel *k, int64_t n_local) { return eval_count(k->count, n_local); }
+
+int64_t kernel_grid(const Kernel *k, int axis, int64_t n_local) {
+  return k->grid[axis] ? eval_count(k->grid[axis], n_local) : 1;
+}
 
 /* ---- read/write sets ---- */
 
@@ -330,6 +417,11 @@ static void mark_stmt(Kernel *k, const LStmt *s) {
     k->reads[s->status_buf] = 1;
     mark_expr(k, s->value);
     break;
+  case LS_SSTORE:
+    mark_expr(k, s->idx[0]);
+    mark_expr(k, s->value);
+    break;
+  case LS_SYNC: break;
   }
 }
 
@@ -338,7 +430,7 @@ void program_finish(Program *p) {
     Kernel *k = p->kernels[i];
     k->reads = new0(p, (size_t)p->nbufs + 1);
     k->writes = new0(p, (size_t)p->nbufs + 1);
-    mark_expr(k, k->count);
+    if (k->count) mark_expr(k, k->count);
     mark_stmt(k, k->body);
   }
 }
@@ -405,6 +497,21 @@ static void dump_expr(StrBuf *sb, const Program *p, const Kernel *k, const LExpr
     dump_expr(sb, p, k, e->a);
     sb_putc(sb, ')');
     break;
+  case LX_SREG: {
+    static const char *sr[] = {"tid.x", "tid.y", "ctaid.x", "ctaid.y", "ctaid.z", "nctaid.z"};
+    sb_puts(sb, sr[e->op]);
+    break;
+  }
+  case LX_SLOAD:
+    sb_printf(sb, "%s[", k->shared[e->buf].name);
+    dump_expr(sb, p, k, e->a);
+    sb_putc(sb, ']');
+    break;
+  case LX_SHFL_XOR:
+    sb_puts(sb, "shfl_xor(");
+    dump_expr(sb, p, k, e->a);
+    sb_printf(sb, ", %lld)", (long long)e->inum);
+    break;
   }
 }
 
@@ -461,6 +568,18 @@ static void dump_stmt(StrBuf *sb, const Program *p, const Kernel *k, const LStmt
     dump_expr(sb, p, k, s->value);
     sb_puts(sb, ")\n");
     break;
+  case LS_SSTORE:
+    indent(sb, d);
+    sb_printf(sb, "%s[", k->shared[s->buf].name);
+    dump_expr(sb, p, k, s->idx[0]);
+    sb_puts(sb, "] = ");
+    dump_expr(sb, p, k, s->value);
+    sb_putc(sb, '\n');
+    break;
+  case LS_SYNC:
+    indent(sb, d);
+    sb_puts(sb, "sync\n");
+    break;
   }
 }
 
@@ -482,16 +601,41 @@ char *program_dump(const Program *p) {
   for (int i = 0; i < p->nkernels; i++) {
     const Kernel *k = p->kernels[i];
     sb_printf(&sb, "\nkernel %s  # %s\n", k->name, k->what ? k->what : "");
-    sb_printf(&sb, "  parallel %s in [0, ", k->vars[k->pvar].name);
-    dump_expr(&sb, p, k, k->count);
-    sb_puts(&sb, "):\n");
+    for (int a = 0; a < k->nshared; a++)
+      sb_printf(&sb, "  shared %s: %s[%lld]\n", k->shared[a].name, type_name(k->shared[a].type),
+                (long long)k->shared[a].count);
+    if (k->launch == LAUNCH_GRID) {
+      sb_puts(&sb, "  grid (");
+      for (int a = 0; a < 3; a++) {
+        if (a) sb_puts(&sb, ", ");
+        if (k->grid[a]) dump_expr(&sb, p, k, k->grid[a]);
+        else sb_puts(&sb, "1");
+      }
+      sb_printf(&sb, ") of %d x %d threads:\n", k->block[0], k->block[1]);
+    } else {
+      sb_printf(&sb, "  parallel %s in [0, ", k->vars[k->pvar].name);
+      dump_expr(&sb, p, k, k->count);
+      sb_puts(&sb, "):\n");
+    }
     dump_stmt(&sb, p, k, k->body, 2);
+  }
+  sb_puts(&sb, "\n");
+  for (int u = 0; u < p->nunits; u++) {
+    const Unit *un = &p->units[u];
+    sb_printf(&sb, "unit %s:", un->name);
+    for (int a = 0; a < un->nalts; a++) {
+      sb_printf(&sb, "%s %s%s(", a ? ";" : "", un->alts[a].variant, un->forced == a ? " [scheduled]" : "");
+      for (int j = 0; j < un->alts[a].nkernels; j++)
+        sb_printf(&sb, "%s%s", j ? " " : "", p->kernels[un->alts[a].kernels[j]]->name);
+      sb_putc(&sb, ')');
+    }
+    sb_putc(&sb, '\n');
   }
   for (int s = 0; s < SEQ_COUNT; s++) {
     sb_printf(&sb, "\nsequence %s:", seqs[s]);
     for (int i = 0; i < p->seq[s].len; i++) {
       const Step *st = &p->seq[s].steps[i];
-      if (st->kind == STEP_KERNEL) sb_printf(&sb, " %s", p->kernels[st->kernel]->name);
+      if (st->kind == STEP_UNIT) sb_printf(&sb, " %s", p->units[st->unit].name);
       else {
         sb_puts(&sb, " reduce(");
         for (int j = 0; j < st->nbufs; j++) sb_printf(&sb, "%s%s", j ? "," : "", p->bufs[st->bufs[j]]->name);

@@ -51,8 +51,14 @@ typedef enum {
   LX_UNARY,   /* op: LU_* */
   LX_BINARY,  /* op: LB_* */
   LX_SELECT,  /* a ? b : c */
-  LX_CAST     /* to type */
+  LX_CAST,    /* to type */
+  /* GPU grid kernels only */
+  LX_SREG,    /* op: special register (SReg) */
+  LX_SLOAD,   /* shared array `buf` at flat index a */
+  LX_SHFL_XOR /* a from the lane whose index differs by the constant inum */
 } LExprKind;
+
+typedef enum { SR_TID_X, SR_TID_Y, SR_CTAID_X, SR_CTAID_Y, SR_CTAID_Z, SR_NCTAID_Z } SReg;
 
 typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS } LUnOp;
 typedef enum {
@@ -76,7 +82,11 @@ struct LExpr {
 };
 
 /* ---- statements ---- */
-typedef enum { LS_BLOCK, LS_FOR, LS_ASSIGN, LS_STORE, LS_IF, LS_FAIL } LStmtKind;
+typedef enum {
+  LS_BLOCK, LS_FOR, LS_ASSIGN, LS_STORE, LS_IF, LS_FAIL,
+  LS_SSTORE, /* shared array `buf` at flat index idx[0] = value (grid kernels) */
+  LS_SYNC    /* barrier across the block (grid kernels) */
+} LStmtKind;
 
 typedef struct LStmt LStmt;
 struct LStmt {
@@ -104,6 +114,18 @@ typedef struct {
 } LVar;
 
 typedef struct {
+  const char *name;
+  LType type;
+  int64_t count;
+} SharedArray;
+
+/* ITEMS: a parallel loop over [0, count), spread by the target.
+ * GRID: an explicit GPU launch: grid[0..2] blocks (expressions of n_local)
+ * of block[0] x block[1] threads; the body runs once per thread. Grid
+ * kernels exist only in GPU variants. */
+typedef enum { LAUNCH_ITEMS, LAUNCH_GRID } LaunchKind;
+
+typedef struct {
   const char *name;  /* symbol name, derived from the statement */
   const char *what;  /* one line for dumps: the statement and variant */
   LExpr *count;      /* trip count of the parallel loop */
@@ -111,14 +133,36 @@ typedef struct {
   LStmt *body;
   LVar *vars;
   int nvars, capvars;
-  int block_size;    /* GPU threads per block */
+  int block_size;    /* GPU threads per block (ITEMS) */
+  LaunchKind launch;
+  LExpr *grid[3];    /* GRID */
+  int block[2];      /* GRID */
+  SharedArray *shared;
+  int nshared;
   unsigned char *reads, *writes; /* per buffer */
 } Kernel;
 
-typedef enum { STEP_KERNEL, STEP_REDUCE } StepKind;
+/* A unit of work with alternative implementations (code variants): one
+ * statement's map, or one reduction over events. A sequence runs a unit by
+ * running the kernels of the alternative chosen for it. */
+typedef struct {
+  const char *variant; /* "simple", "tiled-32x32", ... */
+  int kernels[8];
+  int nkernels;
+  double cost;         /* the device model's estimate, arbitrary units */
+} Alt;
+
+typedef struct {
+  const char *name;    /* e.g. "covariances" or "covariances.sum_n" */
+  Alt alts[16];
+  int nalts;
+  int forced;          /* index of an alternative fixed by the spec's schedule, or -1 */
+} Unit;
+
+typedef enum { STEP_UNIT, STEP_REDUCE } StepKind;
 typedef struct {
   StepKind kind;
-  int kernel;   /* STEP_KERNEL */
+  int unit;     /* STEP_UNIT */
   int *bufs;    /* STEP_REDUCE: stat buffers now complete locally (all-reduce point) */
   int nbufs;
 } Step;
@@ -158,6 +202,8 @@ typedef struct Program {
   int nbufs, capbufs;
   Kernel **kernels;
   int nkernels, capkernels;
+  Unit *units;
+  int nunits, capunits;
   Sequence seq[SEQ_COUNT];
   int *tensor_buf; /* spec tensor id -> buffer id */
   int status_buf;
@@ -176,6 +222,9 @@ typedef struct {
   int host;       /* lowering for the host target (else GPU) */
   int chunks;     /* 0: default */
   int block_size; /* 0: default */
+  int sm_count;   /* GPU multiprocessors (0: 132, an H100) */
+  int smem_per_block; /* usable shared memory per block in bytes (0: 96 KiB) */
+  int variants;   /* 0: only the simple variant; 1: every applicable variant */
 } LowerOptions;
 
 /* Specializes a checked spec for concrete sizes (one value per SizeSym, the
@@ -204,6 +253,14 @@ LStmt *ls_assign(Program *p, int var, LExpr *v);
 LStmt *ls_store(Program *p, int buf, LExpr **idx, LExpr *v);
 LStmt *ls_if(Program *p, LExpr *c, LStmt *then, LStmt *els);
 LStmt *ls_fail(Program *p, int status_buf, int slot, LExpr *code);
+LExpr *lx_sreg(Program *p, SReg r);
+LExpr *lx_sload(Program *p, Kernel *k, int sh, LExpr *idx);
+LExpr *lx_shfl_xor(Program *p, LExpr *v, int lane_mask);
+LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v);
+LStmt *ls_sync(Program *p);
+int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count);
+int program_add_unit(Program *p, const char *name);
+Alt *unit_add_alt(Program *p, int unit, const char *variant);
 
 int kernel_var(Program *p, Kernel *k, const char *name, LType t);
 Kernel *program_add_kernel(Program *p, const char *name);
@@ -211,8 +268,10 @@ int program_add_buffer(Program *p, const char *name, BufKind kind, LType elem, i
                        int event);
 void seq_push(Program *p, SeqId s, Step step);
 int64_t buffer_elems(const Buffer *b, int64_t n_local);
-/* Trip count of a kernel's parallel loop for n_local events. */
+/* Trip count of a kernel's parallel loop for n_local events (ITEMS), or the
+ * number of blocks along one grid axis (GRID). */
 int64_t kernel_count(const Kernel *k, int64_t n_local);
+int64_t kernel_grid(const Kernel *k, int axis, int64_t n_local);
 
 /* Marks buffer reads and writes of each kernel (for argument attributes). */
 void program_finish(Program *p);

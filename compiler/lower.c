@@ -52,6 +52,7 @@ static void collect_used(Expr *e, unsigned char *used) {
 typedef struct {
   Stmt *stmt;
   int map_kernel;
+  int map_unit;
   Hoisted *h[32];
   int nh;
   int map_done;
@@ -383,7 +384,7 @@ static void schedule(Lower *L, SeqId id, const Section *secs, int nsecs, StmtInf
       for (int i = 0; i < seq.len; i++) {
         StmtInfo *si = seq.items[i];
         if (si->map_done || !map_ready(L, &seq, si)) continue;
-        seq_push(p, id, (Step){.kind = STEP_KERNEL, .kernel = si->map_kernel});
+        seq_push(p, id, (Step){.kind = STEP_UNIT, .unit = si->map_unit});
         si->map_done = again = progress = 1;
       }
     }
@@ -403,8 +404,7 @@ static void schedule(Lower *L, SeqId id, const Section *secs, int nsecs, StmtInf
     }
     if (!remaining) return;
     if (nready) {
-      for (int r = 0; r < nready; r++) seq_push(p, id, (Step){.kind = STEP_KERNEL, .kernel = ready[r]->partial_kernel});
-      for (int r = 0; r < nready; r++) seq_push(p, id, (Step){.kind = STEP_KERNEL, .kernel = ready[r]->combine_kernel});
+      for (int r = 0; r < nready; r++) seq_push(p, id, (Step){.kind = STEP_UNIT, .unit = ready[r]->unit});
       int *bufs = arena_alloc(&p->arena, sizeof(int) * (size_t)nready);
       for (int r = 0; r < nready; r++) {
         bufs[r] = ready[r]->stat_buf;
@@ -479,8 +479,14 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     StmtKernels *sk = &p->stmt_kernels[i];
     sk->stmt = si->stmt;
     for (int h = 0; h < si->nh; h++) {
-      si->h[h]->partial_kernel = sk->kernels[sk->nkernels++] = partial_kernel(&L, si, si->h[h]);
-      si->h[h]->combine_kernel = sk->kernels[sk->nkernels++] = combine_kernel(&L, si, si->h[h]);
+      Hoisted *hh = si->h[h];
+      hh->partial_kernel = sk->kernels[sk->nkernels++] = partial_kernel(&L, si, hh);
+      hh->combine_kernel = sk->kernels[sk->nkernels++] = combine_kernel(&L, si, hh);
+      hh->unit = program_add_unit(p, p->bufs[hh->stat_buf]->name);
+      Alt *a = unit_add_alt(p, hh->unit, "simple");
+      a->kernels[a->nkernels++] = hh->partial_kernel;
+      a->kernels[a->nkernels++] = hh->combine_kernel;
+      if (!opt->host && opt->variants) add_reduction_variants(&L, si->stmt, hh);
     }
     if (si->stmt->builtin) {
       lower_builtin(&L, si->stmt);
@@ -489,7 +495,12 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
       si->map_kernel = map_kernel(&L, si->stmt);
     }
     sk->kernels[sk->nkernels++] = si->map_kernel;
+    si->map_unit = program_add_unit(p, si->stmt->targets[0].name);
+    Alt *a = unit_add_alt(p, si->map_unit, "simple");
+    a->kernels[a->nkernels++] = si->map_kernel;
+    if (!opt->host && opt->variants && !si->stmt->builtin) add_map_variants(&L, si->stmt, si->map_unit);
   }
+  apply_schedule(&L);
   if (spec->predict_proba) init_resp_kernel(&L);
   static const Section iterate[] = {SEC_ESTEP, SEC_MSTEP, SEC_DERIVED};
   static const Section estep[] = {SEC_ESTEP, SEC_PREDICT};

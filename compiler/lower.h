@@ -18,6 +18,7 @@ typedef struct {
   int symmetric;   /* result symmetric in its last two free indices */
   int stat_buf, partial_buf;
   int partial_kernel, combine_kernel;
+  int unit;
 } Hoisted;
 
 typedef struct {
@@ -54,5 +55,15 @@ void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr
 int expr_symmetric(Expr *e, int i, int j);
 
 void lower_builtin(Lower *L, Stmt *st);
+
+/* GPU code variants (variants.c): alternatives added to a unit. */
+void add_reduction_variants(Lower *L, Stmt *st, Hoisted *h);
+void add_map_variants(Lower *L, Stmt *st, int unit);
+/* The generators (variants_gpu.c). */
+void variants_reduction(Lower *L, Stmt *st, Hoisted *h);
+void variants_map(Lower *L, Stmt *st, int unit);
+/* The spec's schedule: fixes a unit's alternative by name. */
+void apply_schedule(Lower *L);
+
 
 #endif

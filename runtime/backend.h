@@ -25,8 +25,10 @@ typedef struct {
   gmmc_status (*upload)(Backend *be, void *dst, const void *src, size_t bytes, char **err);
   gmmc_status (*download)(Backend *be, void *dst, const void *src, size_t bytes, char **err);
   gmmc_status (*fill_u32)(Backend *be, void *dst, uint32_t value, size_t count, char **err);
-  /* Runs kernel k over [0, count) with the argument slots of codegen.h. */
-  gmmc_status (*launch)(Backend *be, BackendProgram *bp, int k, int64_t count, uint64_t *args, char **err);
+  /* Runs kernel k with the argument slots of codegen.h: an ITEMS kernel over
+   * [0, count) (grid is NULL), a GRID kernel on grid[0..2] blocks. */
+  gmmc_status (*launch)(Backend *be, BackendProgram *bp, int k, int64_t count, const int64_t *grid, uint64_t *args,
+                        char **err);
   gmmc_status (*synchronize)(Backend *be, char **err);
   void (*destroy)(Backend *be);
 } BackendOps;

@@ -77,7 +77,8 @@ typedef struct {
 struct BackendProgram {
   CUmodule module;
   CUfunction *fns;
-  int *block;
+  int *block; /* threads per block: x * y for grid kernels */
+  int *block_y;
   int nfns;
   int nslots; /* argument slots of every kernel */
 };
@@ -225,9 +226,12 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
   bp->nslots = program_arg_slots(p);
   bp->fns = xcalloc((size_t)p->nkernels + 1, sizeof(CUfunction));
   bp->block = xcalloc((size_t)p->nkernels + 1, sizeof(int));
+  bp->block_y = xcalloc((size_t)p->nkernels + 1, sizeof(int));
   for (int i = 0; i < p->nkernels; i++) {
-    r = cb->d.ModuleGetFunction(&bp->fns[i], bp->module, p->kernels[i]->name);
-    bp->block[i] = p->kernels[i]->block_size;
+    const Kernel *kk = p->kernels[i];
+    r = cb->d.ModuleGetFunction(&bp->fns[i], bp->module, kk->name);
+    bp->block[i] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
+    bp->block_y[i] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
     if (r != CUDA_SUCCESS) {
       char *what = xasprintf("cuModuleGetFunction(%s)", p->kernels[i]->name);
       *err = cu_message(&cb->d, r, what);
@@ -235,6 +239,7 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
       cb->d.ModuleUnload(bp->module);
       free(bp->fns);
       free(bp->block);
+      free(bp->block_y);
       free(bp);
       return GMMC_ERR_DEVICE;
     }
@@ -249,6 +254,7 @@ static void cuda_unload(Backend *be, BackendProgram *bp) {
   cb->d.ModuleUnload(bp->module);
   free(bp->fns);
   free(bp->block);
+  free(bp->block_y);
   free(bp);
 }
 
@@ -294,14 +300,18 @@ static gmmc_status cuda_fill_u32(Backend *be, void *dst, uint32_t value, size_t 
   return GMMC_OK;
 }
 
-static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t count, uint64_t *args, char **err) {
+static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t count, const int64_t *gdims,
+                               uint64_t *args, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
-  int block = bp->block[k];
-  int64_t grid = (count + block - 1) / block;
-  if (grid > 0x7fffffff) {
-    *err = xasprintf("kernel %d: %lld work items exceed the grid limit", k, (long long)count);
+  int block = bp->block[k], block_y = bp->block_y[k];
+  int64_t grid = gdims ? gdims[0] : (count + block - 1) / block, grid_y = gdims ? gdims[1] : 1,
+          grid_z = gdims ? gdims[2] : 1;
+  if (grid > 0x7fffffff || grid_y > 65535 || grid_z > 65535) {
+    *err = xasprintf("kernel %d: a grid of %lld x %lld x %lld blocks exceeds the device's limits", k, (long long)grid,
+                     (long long)grid_y, (long long)grid_z);
     return GMMC_ERR_DEVICE;
   }
+  if (grid <= 0 || grid_y <= 0 || grid_z <= 0) return GMMC_OK;
   /* every kernel takes every argument slot (codegen.h) */
   void *params[512];
   if (bp->nslots > 512) {
@@ -309,7 +319,8 @@ static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t c
     return GMMC_ERR_INTERNAL;
   }
   for (int i = 0; i < bp->nslots; i++) params[i] = &args[i];
-  CUresult r = cb->d.LaunchKernel(bp->fns[k], (unsigned)grid, 1, 1, (unsigned)block, 1, 1, 0, cb->stream, params, NULL);
+  CUresult r = cb->d.LaunchKernel(bp->fns[k], (unsigned)grid, (unsigned)grid_y, (unsigned)grid_z, (unsigned)block,
+                                  (unsigned)block_y, 1, 0, cb->stream, params, NULL);
   if (r != CUDA_SUCCESS) {
     char *what = xasprintf("cuLaunchKernel(kernel %d, %lld blocks of %d)", k, (long long)grid, block);
     *err = cu_message(&cb->d, r, what);

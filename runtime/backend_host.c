@@ -66,8 +66,13 @@ static gmmc_status host_fill_u32(Backend *be, void *dst, uint32_t value, size_t 
   return GMMC_OK;
 }
 
-static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t count, uint64_t *args, char **err) {
+static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t count, const int64_t *grid,
+                               uint64_t *args, char **err) {
   HostBackend *h = (HostBackend *)be;
+  if (grid) {
+    *err = xstrdup("internal error: a GPU grid kernel on the host backend");
+    return GMMC_ERR_INTERNAL;
+  }
   HostLaunch l = {host_jit_kernel(bp->jit, k), args};
   /* each work item is at least a few dozen operations: chunks of 64 items
    * keep the scheduling overhead small */

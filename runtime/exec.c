@@ -17,6 +17,8 @@ gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64
   e->dev = xcalloc((size_t)p->nbufs + 1, sizeof(void *));
   e->owned = xcalloc((size_t)p->nbufs + 1, 1);
   e->args = xcalloc((size_t)program_arg_slots(p) + 1, sizeof(uint64_t));
+  e->choice = xcalloc((size_t)p->nunits + 1, sizeof(int));
+  for (int u = 0; u < p->nunits; u++) e->choice[u] = p->units[u].forced >= 0 ? p->units[u].forced : 0;
   for (int i = 0; i < p->nbufs; i++) {
     const Buffer *b = p->bufs[i];
     if (b->kind == BK_DATA) continue;
@@ -42,6 +44,7 @@ void exec_destroy(Exec *e) {
   free(e->dev);
   free(e->owned);
   free(e->args);
+  free(e->choice);
   free(e);
 }
 
@@ -175,9 +178,24 @@ gmmc_status exec_read_i32(Exec *e, int buf, int32_t *values, char **err) {
 }
 
 gmmc_status exec_run_kernel(Exec *e, int kernel, char **err) {
-  int64_t count = kernel_count(e->p->kernels[kernel], e->n_local);
+  const Kernel *k = e->p->kernels[kernel];
+  if (k->launch == LAUNCH_GRID) {
+    int64_t grid[3];
+    for (int a = 0; a < 3; a++) grid[a] = kernel_grid(k, a, e->n_local);
+    return e->be->ops->launch(e->be, e->bp, kernel, 0, grid, e->args, err);
+  }
+  int64_t count = kernel_count(k, e->n_local);
   if (count <= 0) return GMMC_OK;
-  return e->be->ops->launch(e->be, e->bp, kernel, count, e->args, err);
+  return e->be->ops->launch(e->be, e->bp, kernel, count, NULL, e->args, err);
+}
+
+gmmc_status exec_run_unit(Exec *e, int unit, char **err) {
+  const Alt *a = &e->p->units[unit].alts[e->choice[unit]];
+  for (int i = 0; i < a->nkernels; i++) {
+    gmmc_status s = exec_run_kernel(e, a->kernels[i], err);
+    if (s) return s;
+  }
+  return GMMC_OK;
 }
 
 gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
@@ -185,7 +203,7 @@ gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
   for (int i = 0; i < s->len; i++) {
     const Step *st = &s->steps[i];
     gmmc_status r = GMMC_OK;
-    if (st->kind == STEP_KERNEL) r = exec_run_kernel(e, st->kernel, err);
+    if (st->kind == STEP_UNIT) r = exec_run_unit(e, st->unit, err);
     else if (e->hook.fn) r = e->hook.fn(e->hook.user, e, st->bufs, st->nbufs, err);
     if (r) return r;
   }

@@ -25,6 +25,7 @@ struct Exec {
   int64_t capacity;     /* events the per-event buffers hold */
   int64_t n_local, n_total;
   ReduceHook hook;
+  int *choice;          /* per unit: the alternative that runs */
 };
 
 /* Allocates every buffer but the data for up to `capacity` events. */
@@ -55,6 +56,7 @@ int exec_find_buffer(const Exec *e, const char *tensor_name);
 
 gmmc_status exec_run(Exec *e, SeqId seq, char **err);
 gmmc_status exec_run_kernel(Exec *e, int kernel, char **err);
+gmmc_status exec_run_unit(Exec *e, int unit, char **err);
 
 /* Builtin failures: reset before a step, then the first failing slot and its
  * code (the component), or -1 when none failed. */
