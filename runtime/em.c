@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "../dsl/shipped.h"
+#include "autotune.h"
 #include "data.h"
 #include "fit.h"
 
@@ -309,6 +310,11 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
         goto fail;
       }
       lbs[iter - 1] = lb;
+      /* variants are chosen on real data once the buffers hold an iteration */
+      if (init == 0 && iter == 1 && (s = autotune_exec(ctx, e))) {
+        free(lbs);
+        goto fail;
+      }
       double change = lb - prev;
       if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, now_s() - t0);
       if (fabs(change) < o->tol) {

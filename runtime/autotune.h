@@ -1,0 +1,24 @@
+/* Automatic variant selection (`schedule: auto`): for every unit with
+ * several alternatives, the device model prunes those predicted much slower
+ * than the best, the survivors are timed on the real buffers after the first
+ * EM iteration, and the winner is cached on disk per (program, device,
+ * event-count bucket) so later runs skip the measurement. */
+#ifndef GMMC_AUTOTUNE_H
+#define GMMC_AUTOTUNE_H
+
+#include "context.h"
+
+gmmc_status autotune_exec(gmmc_context *ctx, Exec *e);
+
+/* One unit's alternatives timed (milliseconds per run, -1 when pruned), for
+ * `gmmc bench`. */
+typedef struct {
+  const char *unit;
+  int nalts;
+  const char *variant[16];
+  double ms[16];
+  int chosen;
+} UnitTiming;
+gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int max_units, int *nout);
+
+#endif
