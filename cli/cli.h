@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "../dsl/ast.h"
+#include "../include/gmmc/gmmc.h"
 
 int cmd_compile(int argc, char **argv);
 int cmd_fit(int argc, char **argv);
@@ -23,5 +24,19 @@ Spec *cli_load_spec(const char *arg);
 int cli_parse_sizes(const Spec *s, const char *text, int64_t *values);
 
 int cli_write_output(const char *path, const char *text);
+
+/* MPI for `mpirun -np R gmmc fit` (mpi_launch.c; one process without MPI).
+ * cli_mpi_begin starts MPI when a launcher started this process and returns
+ * whether MPI is in use; the calls below take that flag. */
+int cli_mpi_begin(void);
+void cli_mpi_end(int mpi);
+gmmc_status cli_context_create(int mpi, gmmc_context **ctx, gmmc_backend be);
+/* This rank's rows of the file (all of them alone). */
+gmmc_status cli_data_load(int mpi, gmmc_context *ctx, const char *path, int64_t raw_dims, gmmc_data **out);
+int cli_rank(int mpi, const gmmc_context *ctx);
+int cli_ranks(int mpi, const gmmc_context *ctx);
+int64_t cli_total_rows(int mpi, const gmmc_data *d);
+/* The largest exit code of all ranks, so that all exit alike. */
+int cli_agree_rc(int mpi, int rc);
 
 #endif

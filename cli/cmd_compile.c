@@ -23,6 +23,7 @@ static const char usage[] =
     "  --emit WHAT        loops (loop IR), ir (LLVM IR), ptx or asm (default: ptx for\n"
     "                     nvptx, asm for host)\n"
     "  --no-opt           show the LLVM IR before optimization\n"
+    "  --simple           only the simple variant of each statement (no GPU variants)\n"
     "  --time             print the compile time to stderr\n"
     "  -o FILE            write to FILE instead of standard output\n";
 
@@ -38,9 +39,10 @@ int cmd_compile(int argc, char **argv) {
       {"arch", required_argument, 0, 'a'},  {"ptx-version", required_argument, 0, 'p'},
       {"dtype", required_argument, 0, 'd'}, {"emit", required_argument, 0, 'e'},
       {"no-opt", no_argument, 0, 'n'},      {"time", no_argument, 0, 'T'},
+      {"simple", no_argument, 0, 'S'},
       {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
   const char *sizes = NULL, *target = "nvptx", *arch = NULL, *dtype = "float32", *emit = NULL, *out = NULL;
-  int ptxv = 0, no_opt = 0, timing = 0, c;
+  int ptxv = 0, no_opt = 0, timing = 0, simple = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
     switch (c) {
@@ -52,6 +54,7 @@ int cmd_compile(int argc, char **argv) {
     case 'e': emit = optarg; break;
     case 'n': no_opt = 1; break;
     case 'T': timing = 1; break;
+    case 'S': simple = 1; break;
     case 'o': out = optarg; break;
     case 'h': fputs(usage, stdout); return 0;
     default: fputs(usage, stderr); return 2;
@@ -85,7 +88,7 @@ int cmd_compile(int argc, char **argv) {
     return 1;
   }
   char *err = NULL;
-  LowerOptions lopt = {.real = real, .host = topt.kind == TARGET_HOST};
+  LowerOptions lopt = {.real = real, .host = topt.kind == TARGET_HOST, .variants = !simple};
   Program *p = lower_program(s, values, &lopt, &err);
   if (!p) {
     cli_error("%s", err);

@@ -1,7 +1,10 @@
 /* gmmc fit DATA --n-components K --covariance-type full|diag|spherical|tied
  *   [--spec FILE] [--tol T] [--reg-covar R] [--max-iter N] [--n-init N]
  *   [--init kmeans|k-means++|random|random_from_data] [--seed S] [-o MODEL]
- *   [--verbose] [--backend auto|host|cuda] [--dtype float32|float64] ... */
+ *   [--verbose] [--backend auto|host|cuda] [--dtype float32|float64] ...
+ *
+ * Under mpirun each rank trains on its share of DATA (docs/mpi.md); rank 0
+ * alone prints and writes the model. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -37,7 +40,12 @@ static const char usage[] =
     "                          float32 on the GPU)\n"
     "  --threads N             host worker threads (default: one per CPU)\n"
     "  --raw-dims D            DATA is raw float32 with D values per event\n"
-    "  --no-cache              do not use the on-disk kernel cache\n";
+    "  --chunk-events N        stream the events through the device N at a time\n"
+    "                          (default: $GMMC_CHUNK_EVENTS, else what fits)\n"
+    "  --no-cache              do not use the on-disk kernel cache\n"
+    "\n"
+    "Under MPI (`mpirun -np R gmmc fit DATA ...`) every rank trains on its share of\n"
+    "DATA, on the GPU of its local rank; see docs/mpi.md.\n";
 
 static int parse_init(const char *s, gmmc_init *out) {
   static const struct { const char *name; gmmc_init v; } t[] = {
@@ -70,6 +78,7 @@ static double now_s(void) {
 }
 
 int cli_same_file(const char *a, const char *b);
+int cli_check_output_dir(const char *path);
 
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {
@@ -82,11 +91,12 @@ int cmd_fit(int argc, char **argv) {
       {"backend", required_argument, 0, 'b'},       {"dtype", required_argument, 0, 'd'},
       {"threads", required_argument, 0, 'T'},       {"raw-dims", required_argument, 0, 'R'},
       {"no-cache", no_argument, 0, 'N'},            {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
+      {"chunk-events", required_argument, 0, 'C'}, {0, 0, 0, 0}};
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
   const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL;
   int verbose = 0, threads = 0, no_cache = 0, c, rc = 1;
+  int mpi = cli_mpi_begin(), me = 0; /* before any output: rank 0 alone speaks */
   long long raw_dims = 0;
   char *end;
   optind = 1;
@@ -151,6 +161,12 @@ int cmd_fit(int argc, char **argv) {
     case 'T': NUM(v = strtol(optarg, &end, 10), "threads"); threads = (int)v; break;
     case 'R': NUM(raw_dims = strtoll(optarg, &end, 10), "raw-dims"); break;
     case 'N': no_cache = 1; break;
+    case 'C': {
+      long long n;
+      NUM(n = strtoll(optarg, &end, 10), "chunk-events");
+      SET(gmmc_fit_options_set_chunk_events(fo, (int64_t)n));
+      break;
+    }
     case 'h': fputs(usage, stdout); rc = 0; goto done;
     default: fputs(usage, stderr); rc = 2; goto done;
     }
@@ -165,6 +181,11 @@ int cmd_fit(int argc, char **argv) {
     cli_error("refusing to overwrite the input '%s' with the model", data_path);
     goto done;
   }
+  if (out && spec_path && cli_same_file(out, spec_path)) {
+    cli_error("refusing to overwrite the spec '%s' with the model", spec_path);
+    goto done;
+  }
+  if (out && cli_check_output_dir(out)) goto done;
   if (dtype) {
     if (strcmp(dtype, "float32") == 0) gmmc_fit_options_set_dtype(fo, GMMC_FLOAT32);
     else if (strcmp(dtype, "float64") == 0) gmmc_fit_options_set_dtype(fo, GMMC_FLOAT64);
@@ -194,33 +215,43 @@ int cmd_fit(int argc, char **argv) {
     goto done;
   }
   gmmc_context *ctx;
-  if (gmmc_context_create(&ctx, be)) {
-    cli_error("%s", gmmc_last_error(ctx));
+  /* with MPI every failure below is agreed: all ranks have the same message, rank 0 prints it */
+  if (cli_context_create(mpi, &ctx, be)) {
+    if (cli_rank(mpi, ctx) == 0) cli_error("%s", gmmc_last_error(ctx));
     gmmc_context_destroy(ctx);
     goto done;
   }
+  me = cli_rank(mpi, ctx);
   const char *note = gmmc_context_note(ctx);
-  if (note) fprintf(stderr, "gmmc: %s; training on the host backend\n", note);
-  gmmc_context_set_warning_handler(ctx, on_warning, NULL);
+  if (note && me == 0) fprintf(stderr, "gmmc: %s; training on the host backend\n", note);
+  if (me == 0) gmmc_context_set_warning_handler(ctx, on_warning, NULL);
   if (threads) gmmc_context_set_threads(ctx, threads);
   if (no_cache) gmmc_context_set_cache_dir(ctx, NULL);
-  if (verbose) gmmc_fit_options_set_progress(fo, on_progress, NULL);
+  if (verbose && me == 0) gmmc_fit_options_set_progress(fo, on_progress, NULL);
   gmmc_data *data = NULL;
   gmmc_model *model = NULL;
   double t0 = now_s();
-  if (gmmc_data_load(ctx, data_path, raw_dims, &data)) {
-    cli_error("%s", gmmc_last_error(ctx));
+  if (cli_data_load(mpi, ctx, data_path, raw_dims, &data)) {
+    if (me == 0) cli_error("%s", gmmc_last_error(ctx));
     goto done_ctx;
   }
   double t1 = now_s();
   if (gmmc_fit(ctx, data, fo, &model)) {
-    cli_error("%s", gmmc_last_error(ctx));
+    if (me == 0) cli_error("%s", gmmc_last_error(ctx));
     goto done_ctx;
   }
   double t2 = now_s();
-  printf("gmmc fit: %lld events x %lld features, %s with %d components, %s\n", (long long)gmmc_data_rows(data),
+  int64_t events = cli_total_rows(mpi, data);
+  int ranks = cli_ranks(mpi, ctx);
+  if (me != 0) {
+    rc = 0;
+    goto done_ctx;
+  }
+  printf("gmmc fit: %lld events x %lld features, %s with %d components, %s", (long long)events,
          (long long)gmmc_data_cols(data), gmmc_model_spec_name(model), gmmc_model_n_components(model),
          gmmc_context_device(ctx));
+  if (ranks > 1) printf(" (rank 0 of %d MPI processes)", ranks);
+  printf("\n");
   printf("%s after %d iterations; lower bound %.10g (mean log-likelihood per event)\n",
          gmmc_model_converged(model) ? "converged" : "did not converge", gmmc_model_n_iter(model),
          gmmc_model_lower_bound(model));
@@ -246,10 +277,12 @@ int cmd_fit(int argc, char **argv) {
   }
   rc = 0;
 done_ctx:
+  rc = cli_agree_rc(mpi, rc); /* rank 0 writes the model: all ranks fail if that does */
   gmmc_model_destroy(model);
   gmmc_data_destroy(data);
   gmmc_context_destroy(ctx);
 done:
   gmmc_fit_options_destroy(fo);
+  cli_mpi_end(mpi);
   return rc;
 }

@@ -1,6 +1,7 @@
 /* gmmc predict MODEL DATA [-o FILE] [--proba]: labels (or responsibilities)
  * of DATA's events; .npy output when FILE ends in .npy, text otherwise.
  * gmmc score MODEL DATA: mean log-likelihood, BIC and AIC. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include "cli.h"
 
 int cli_same_file(const char *a, const char *b);
+int cli_check_output_dir(const char *path);
+/* runtime/model_file.c: a loaded model must agree with its own spec */
+gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **err);
 
 static int open_all(const char *model_path, const char *data_path, const char *backend, long long raw_dims,
                     gmmc_context **ctx, gmmc_model **m, gmmc_data **d) {
@@ -20,6 +24,12 @@ static int open_all(const char *model_path, const char *data_path, const char *b
   else if (strcmp(backend, "auto") != 0) return cli_error("--backend: expected auto, host or cuda, found '%s'", backend);
   if (gmmc_context_create(ctx, be)) return cli_error("%s", gmmc_last_error(*ctx));
   if (gmmc_model_load(*ctx, model_path, m)) return cli_error("%s", gmmc_last_error(*ctx));
+  char *err = NULL;
+  if (model_file_check_spec(*m, model_path, &err)) {
+    cli_error("%s", err);
+    free(err);
+    return 1;
+  }
   if (gmmc_data_load(*ctx, data_path, raw_dims, d)) return cli_error("%s", gmmc_last_error(*ctx));
   return 0;
 }
@@ -59,6 +69,7 @@ int cmd_predict(int argc, char **argv) {
   }
   if (out && (cli_same_file(out, argv[optind]) || cli_same_file(out, argv[optind + 1])))
     return cli_error("refusing to overwrite an input file with the output '%s'", out);
+  if (out && cli_check_output_dir(out)) return 1;
   gmmc_context *ctx = NULL;
   gmmc_model *m = NULL;
   gmmc_data *d = NULL;
@@ -74,10 +85,10 @@ int cmd_predict(int argc, char **argv) {
       if (data_write_npy_f64(out, p, n, k, &err)) rc = cli_error("%s", err);
     } else {
       FILE *f = out ? fopen(out, "w") : stdout;
-      if (!f) rc = cli_error("cannot write '%s'", out);
+      if (!f) rc = cli_error("cannot write '%s': %s", out, strerror(errno));
       for (int64_t i = 0; f && i < n; i++)
         for (int j = 0; j < k; j++) fprintf(f, "%.9g%c", p[i * k + j], j + 1 < k ? ',' : '\n');
-      if (f && f != stdout && fclose(f)) rc = cli_error("cannot write '%s'", out);
+      if (f && f != stdout && fclose(f)) rc = cli_error("cannot write '%s': %s", out, strerror(errno));
     }
     free(p);
   } else {
@@ -87,9 +98,9 @@ int cmd_predict(int argc, char **argv) {
       if (data_write_npy_i32(out, labels, n, &err)) rc = cli_error("%s", err);
     } else {
       FILE *f = out ? fopen(out, "w") : stdout;
-      if (!f) rc = cli_error("cannot write '%s'", out);
+      if (!f) rc = cli_error("cannot write '%s': %s", out, strerror(errno));
       for (int64_t i = 0; f && i < n; i++) fprintf(f, "%d\n", labels[i]);
-      if (f && f != stdout && fclose(f)) rc = cli_error("cannot write '%s'", out);
+      if (f && f != stdout && fclose(f)) rc = cli_error("cannot write '%s': %s", out, strerror(errno));
     }
     free(labels);
   }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../dsl/shipped.h"
 #include "cli.h"
@@ -91,4 +92,29 @@ int cli_same_file(const char *a, const char *b) {
   struct stat sa, sb;
   if (stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Before any work: the directory of an output file must exist and be
+ * writable, so that a long fit does not end in "cannot create". Prints the
+ * error and returns 1, or returns 0. */
+int cli_check_output_dir(const char *path) {
+  if (!path || strcmp(path, "-") == 0) return 0;
+  char *dir = xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash == dir)
+    slash[1] = 0;
+  else if (slash)
+    *slash = 0;
+  else
+    strcpy(dir, ".");
+  struct stat st;
+  int rc = 0;
+  if (stat(dir, &st) != 0)
+    rc = cli_error("cannot write '%s': directory '%s': %s", path, dir, strerror(errno));
+  else if (!S_ISDIR(st.st_mode))
+    rc = cli_error("cannot write '%s': '%s' is not a directory", path, dir);
+  else if (access(dir, W_OK | X_OK) != 0)
+    rc = cli_error("cannot write '%s': directory '%s': %s", path, dir, strerror(errno));
+  free(dir);
+  return rc;
 }

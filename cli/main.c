@@ -27,6 +27,7 @@ static const Command commands[] = {
     {"predict", cmd_predict},
     {"score", cmd_score},
     {"compile", cmd_compile},
+    {"bench", cmd_bench},
 };
 
 int main(int argc, char **argv) {

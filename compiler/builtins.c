@@ -76,7 +76,8 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
   LExpr *ljk = lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(j), V(kk)));
   ls_append(p, acc1, ls_assign(p, s, lx_binary(p, LB_SUB, V(s), lx_binary(p, LB_MUL, ljk, ljk))));
   LStmt *bad = ls_block(p);
-  LExpr *code = nb > 0 ? lx_var(p, k, k->pvar) : lx_int(p, 0);
+  /* the leading index names the component, whatever the batch axes */
+  LExpr *code = nb > 0 ? lx_var(p, k, batch[0]) : lx_int(p, 0);
   ls_append(p, bad, ls_fail(p, p->status_buf, slot, code));
   ls_append(p, bad, ls_assign(p, s, lx_const(p, LT_F64, 1.0))); /* keep going without NaN */
   ls_append(p, colj, ls_if(p, lx_unary(p, LU_NOT, lx_binary(p, LB_GT, V(s), lx_const(p, LT_F64, 0.0))), bad, NULL));

@@ -420,7 +420,8 @@ static void gen_kernel(CG *g, const Kernel *k) {
   free(pt);
 }
 
-LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target) {
+LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target,
+                             const unsigned char *only) {
   CG g = {.p = p, .target = target, .ctx = ctx};
   g.mod = LLVMModuleCreateWithNameInContext(p->spec->model, ctx);
   char *triple = LLVMGetTargetMachineTriple(tm);
@@ -437,7 +438,8 @@ LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMac
   g.f64 = LLVMDoubleTypeInContext(ctx);
   g.ptr = LLVMPointerTypeInContext(ctx, 0);
   g.vd = LLVMVoidTypeInContext(ctx);
-  for (int i = 0; i < p->nkernels; i++) gen_kernel(&g, p->kernels[i]);
+  for (int i = 0; i < p->nkernels; i++)
+    if (!only || only[i]) gen_kernel(&g, p->kernels[i]);
   LLVMDisposeBuilder(g.b);
   return g.mod;
 }

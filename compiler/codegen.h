@@ -21,8 +21,10 @@ typedef enum { TARGET_HOST, TARGET_NVPTX } TargetKind;
 /* Number of 8-byte argument slots of every kernel of p. */
 int program_arg_slots(const Program *p);
 
-/* Builds the module (triple and data layout taken from tm). */
-LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target);
+/* Builds the module (triple and data layout taken from tm) with every
+ * kernel, or only those marked in `only` (NULL: all). */
+LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target,
+                             const unsigned char *only);
 
 /* Element math written in IR (math_ir.c): exp and log for float and double,
  * vectorizable on the host and free of libm and libdevice on the GPU. */

@@ -28,7 +28,7 @@ HostJit *host_jit_create(const Program *p, char **err) {
   HostJit *j = xcalloc(1, sizeof(HostJit));
   LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
   LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
-  LLVMModuleRef m = codegen_module(p, ctx, tm, TARGET_HOST);
+  LLVMModuleRef m = codegen_module(p, ctx, tm, TARGET_HOST, NULL);
   char *msg = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
     *err = xasprintf("internal error: invalid LLVM IR: %s", msg);

@@ -157,6 +157,7 @@ typedef struct {
   Alt alts[16];
   int nalts;
   int forced;          /* index of an alternative fixed by the spec's schedule, or -1 */
+  int out_buf;         /* the buffer every alternative writes (for checking them) */
 } Unit;
 
 typedef enum { STEP_UNIT, STEP_REDUCE } StepKind;

@@ -83,9 +83,11 @@ static void add_hoisted(Lower *L, StmtInfo *si, Expr *red, const int *bound, int
         h->symmetric = 1;
       }
   const char *base = si->stmt->targets[0].name;
-  int64_t dims[GMMC_MAX_RANK + 1];
-  dims[0] = p->chunks;
-  for (int i = 0; i < h->nfree; i++) dims[i + 1] = index_extent(L, h->free[i]);
+  int64_t dims[GMMC_MAX_RANK + 1], elems = 1;
+  for (int i = 0; i < h->nfree; i++) elems *= dims[i + 1] = index_extent(L, h->free[i]);
+  /* partial results stay within 2^24 values (128 MiB) */
+  h->chunks = (int)((int64_t)p->chunks * elems > (1 << 24) ? ((1 << 24) / elems > 0 ? (1 << 24) / elems : 1) : p->chunks);
+  dims[0] = h->chunks;
   if (h->nfree > GMMC_MAX_RANK) lower_fail(L, "a reduction over events in '%s' depends on too many indices", base);
   const char *name = arena_printf(&p->arena, "%s__s%d", base, si->nh);
   h->stat_buf = program_add_buffer(p, name, BK_STAT, LT_F64, h->nfree, dims + 1, 0);
@@ -134,11 +136,11 @@ static void decompose(Lower *L, Kernel *k, LExpr *flat, const int *ids, int n, E
   }
 }
 
-static void env_init(Env *env) {
+void env_init(Env *env) {
   for (int i = 0; i < 64; i++) env->var[i] = -1;
 }
 
-static const char *stmt_text(Lower *L, Stmt *st) {
+const char *stmt_text(Lower *L, Stmt *st) {
   char *x = source_excerpt(&L->s->src, st->begin, st->end);
   const char *r = arena_printf(&L->p->arena, "%s: %s", section_names[st->section], x);
   free(x);
@@ -164,7 +166,7 @@ static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
   int64_t elems = 1;
   for (int i = 0; i < h->nfree; i++) elems *= index_extent(L, h->free[i]);
   k->pvar = kernel_var(p, k, "item", LT_I64);
-  k->count = lx_int(p, elems * p->chunks);
+  k->count = lx_int(p, elems * h->chunks);
   Env env;
   env_init(&env);
   LExpr *item = lx_var(p, k, k->pvar);
@@ -180,8 +182,8 @@ static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
   int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
       hi = kernel_var(p, k, "last", LT_I64);
   LExpr *nl = lx_nlocal(p);
-  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, p->chunks - 1)),
-                                                  lx_int(p, p->chunks))));
+  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, h->chunks - 1)),
+                                                  lx_int(p, h->chunks))));
   ls_append(p, block, ls_assign(p, lo, lx_binary(p, LB_MUL, lx_var(p, k, chunk), lx_var(p, k, len))));
   ls_append(p, block, ls_assign(p, hi, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, lo), lx_var(p, k, len)),
                                                  lx_nlocal(p))));
@@ -202,11 +204,14 @@ static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
   return p->nkernels - 1;
 }
 
-/* Combine kernel: one work item per result element adds the chunks. */
-static int combine_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
+/* Combine kernel: one work item per result element adds the chunks of a
+ * partial buffer [chunks, free...] (any variant's) into the stat buffer. */
+int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant) {
   Program *p = L->p;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_combine", L->s->model, p->bufs[h->stat_buf]->name));
-  k->what = arena_printf(&p->arena, "%s [reduction over events: combine partials]", stmt_text(L, si->stmt));
+  const char *name = p->bufs[h->stat_buf]->name;
+  Kernel *k = program_add_kernel(p, variant ? arena_printf(&p->arena, "%s_%s_%s_combine", L->s->model, name, variant)
+                                            : arena_printf(&p->arena, "%s_%s_combine", L->s->model, name));
+  k->what = arena_printf(&p->arena, "%s [reduction over events: combine %d partials]", stmt_text(L, st), chunks);
   int64_t elems = 1;
   for (int i = 0; i < h->nfree; i++) elems *= index_extent(L, h->free[i]);
   k->pvar = kernel_var(p, k, "item", LT_I64);
@@ -223,11 +228,11 @@ static int combine_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
   RedOp op = (RedOp)h->red->op;
   int acc = kernel_var(p, k, "acc", LT_F64), c;
   ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
-  LStmt *body = emit_loop(L, k, block, "chunk", lx_int(p, 0), lx_int(p, p->chunks), &c);
+  LStmt *body = emit_loop(L, k, block, "chunk", lx_int(p, 0), lx_int(p, chunks), &c);
   LExpr **pidx = idx_vec(p, h->nfree + 1);
   pidx[0] = lx_var(p, k, c);
   for (int i = 0; i < h->nfree; i++) pidx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
-  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), lx_load(p, h->partial_buf, pidx))));
+  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), lx_load(p, partial_buf, pidx))));
   LExpr **idx = idx_vec(p, h->nfree);
   for (int i = 0; i < h->nfree; i++) idx[i] = lx_var(p, k, env.var[h->free[i]]);
   ls_append(p, block, ls_store(p, h->stat_buf, idx, lx_var(p, k, acc)));
@@ -481,8 +486,10 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     for (int h = 0; h < si->nh; h++) {
       Hoisted *hh = si->h[h];
       hh->partial_kernel = sk->kernels[sk->nkernels++] = partial_kernel(&L, si, hh);
-      hh->combine_kernel = sk->kernels[sk->nkernels++] = combine_kernel(&L, si, hh);
+      hh->combine_kernel = sk->kernels[sk->nkernels++] =
+          combine_kernel_for(&L, si->stmt, hh, hh->partial_buf, hh->chunks, NULL);
       hh->unit = program_add_unit(p, p->bufs[hh->stat_buf]->name);
+      p->units[hh->unit].out_buf = hh->stat_buf;
       Alt *a = unit_add_alt(p, hh->unit, "simple");
       a->kernels[a->nkernels++] = hh->partial_kernel;
       a->kernels[a->nkernels++] = hh->combine_kernel;
@@ -496,6 +503,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     }
     sk->kernels[sk->nkernels++] = si->map_kernel;
     si->map_unit = program_add_unit(p, si->stmt->targets[0].name);
+    p->units[si->map_unit].out_buf = p->tensor_buf[si->stmt->targets[0].tensor->id];
     Alt *a = unit_add_alt(p, si->map_unit, "simple");
     a->kernels[a->nkernels++] = si->map_kernel;
     if (!opt->host && opt->variants && !si->stmt->builtin) add_map_variants(&L, si->stmt, si->map_unit);

@@ -17,6 +17,7 @@ typedef struct {
   int nfree;
   int symmetric;   /* result symmetric in its last two free indices */
   int stat_buf, partial_buf;
+  int chunks;      /* partials of the simple variant */
   int partial_kernel, combine_kernel;
   int unit;
 } Hoisted;
@@ -29,6 +30,12 @@ typedef struct {
   char *err;
   LType rt;          /* arithmetic type of the kernel being lowered: the data's
                         type where events are involved, float64 for parameters */
+  int fast32;        /* GPU variants: parameters read as float32, no float64 sums */
+  /* substitutions while lowering one expression (GPU variants) */
+  const Expr *subst_expr; /* this node ... */
+  LExpr *subst_val;       /* ... is this value */
+  const Tensor *stage_tensor; /* accesses [n, d] to this event tensor ... */
+  int stage_sh, stage_n0;     /* ... read shared array stage_sh at (n - n0) * D + d */
   Hoisted **hoisted; /* all hoisted reductions */
   int nhoisted, caphoisted;
 } Lower;
@@ -62,6 +69,12 @@ void add_map_variants(Lower *L, Stmt *st, int unit);
 /* The generators (variants_gpu.c). */
 void variants_reduction(Lower *L, Stmt *st, Hoisted *h);
 void variants_map(Lower *L, Stmt *st, int unit);
+void variants_estep(Lower *L, Stmt *st, int unit);
+void variants_scatter(Lower *L, Stmt *st, Hoisted *h);
+/* A combine kernel over a partial buffer [chunks, free...]. */
+int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant);
+const char *stmt_text(Lower *L, Stmt *st);
+void env_init(Env *env);
 /* The spec's schedule: fixes a unit's alternative by name. */
 void apply_schedule(Lower *L);
 

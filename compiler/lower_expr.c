@@ -279,6 +279,13 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
 LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
   Program *p = L->p;
   Spec *s = L->s;
+  if (e == L->subst_expr) return L->subst_val;
+  if (e->kind == E_ACCESS && e->tensor && e->tensor == L->stage_tensor && e->nidx == 2) {
+    LExpr *row = lx_binary(p, LB_SUB, lx_var(p, k, env->var[e->idx[0].id]), lx_var(p, k, L->stage_n0));
+    LExpr *flat = lx_binary(p, LB_ADD, lx_binary(p, LB_MUL, row, lx_int(p, p->size_values[e->tensor->dims[1]])),
+                            lx_var(p, k, env->var[e->idx[1].id]));
+    return lx_sload(p, k, L->stage_sh, flat);
+  }
   switch (e->kind) {
   case E_NUM: return lx_const(p, L->rt, e->num);
   case E_NAME:
@@ -318,7 +325,7 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
      * float64: x - mean cancels, and rounding the mean to float32 first
      * would be amplified by large precision factors. Products keep the
      * statement's type: they do not cancel. */
-    if ((op == LB_ADD || op == LB_SUB) && L->rt != LT_F64 && (a->type == LT_F64 || b->type == LT_F64))
+    if ((op == LB_ADD || op == LB_SUB) && L->rt != LT_F64 && !L->fast32 && (a->type == LT_F64 || b->type == LT_F64))
       return lx_binary(p, op, lx_cast(p, LT_F64, a), lx_cast(p, LT_F64, b));
     return lx_binary(p, op, as_real(L, a), as_real(L, b));
   }

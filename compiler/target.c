@@ -75,10 +75,15 @@ LLVMTargetMachineRef make_target_machine(const TargetOptions *t, char **err) {
 }
 
 char *target_emit(const Program *p, const TargetOptions *t, EmitKind what, char **err) {
+  return target_emit_kernels(p, t, what, NULL, err);
+}
+
+char *target_emit_kernels(const Program *p, const TargetOptions *t, EmitKind what, const unsigned char *only,
+                          char **err) {
   LLVMTargetMachineRef tm = make_target_machine(t, err);
   if (!tm) return NULL;
   LLVMContextRef ctx = LLVMContextCreate();
-  LLVMModuleRef m = codegen_module(p, ctx, tm, t->kind);
+  LLVMModuleRef m = codegen_module(p, ctx, tm, t->kind, only);
   char *out = NULL, *msg = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
     *err = xasprintf("internal error: invalid LLVM IR: %s", msg);

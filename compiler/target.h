@@ -20,6 +20,11 @@ typedef enum { EMIT_IR, EMIT_ASM } EmitKind; /* ASM is PTX for NVPTX */
  * PTX / host assembly. Returns malloc'd text, NULL with *err on failure. */
 char *target_emit(const Program *p, const TargetOptions *t, EmitKind what, char **err);
 
+/* The same for the kernels marked in `only` (NULL: all). Each call has its
+ * own LLVM context and target machine: calls may run in parallel threads. */
+char *target_emit_kernels(const Program *p, const TargetOptions *t, EmitKind what, const unsigned char *only,
+                          char **err);
+
 /* The default PTX ISA version for an architecture such as "sm_90". */
 int default_ptx_version(const char *arch);
 

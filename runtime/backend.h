@@ -39,6 +39,7 @@ struct Backend {
   int host_memory;   /* device pointers are host pointers (no copies needed) */
   size_t memory_bytes; /* device memory, 0 if unknown */
   char *cache_dir;     /* on-disk kernel cache (kcache.h), NULL when off */
+  int sm_count;        /* GPU multiprocessors, 0 on the host */
 };
 
 typedef struct {

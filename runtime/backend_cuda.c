@@ -23,6 +23,8 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
 
 #include <cuda.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "../compiler/codegen.h"
 #include "../compiler/target.h"
@@ -75,7 +77,8 @@ typedef struct {
 } CudaBackend;
 
 struct BackendProgram {
-  CUmodule module;
+  CUmodule *modules; /* one per compile group; kernel i lives in modules[i % nmodules] */
+  int nmodules;
   CUfunction *fns;
   int *block; /* threads per block: x * y for grid kernels */
   int *block_y;
@@ -167,95 +170,214 @@ static int ptx_version_for(CudaBackend *cb) {
   return want <= max ? want : max;
 }
 
-static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, CUlinkState *state,
-                              char **err) {
-  static char info[16384], error_log[16384];
-  info[0] = error_log[0] = 0;
+static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, char **err) {
+  char *info = xcalloc(1, 16384), *error_log = xcalloc(1, 16384);
   CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
                          CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *vals[] = {info, (void *)(uintptr_t)sizeof info, error_log, (void *)(uintptr_t)sizeof error_log};
-  CU_CHECK(cb, cb->d.LinkCreate(4, opts, vals, state), "cuLinkCreate");
-  CUresult r = cb->d.LinkAddData(*state, CU_JIT_INPUT_PTX, (void *)ptx, strlen(ptx) + 1, "gmmc.ptx", 0, NULL, NULL);
-  if (r == CUDA_SUCCESS) r = cb->d.LinkComplete(*state, cubin, size);
+  void *vals[] = {info, (void *)(uintptr_t)16384, error_log, (void *)(uintptr_t)16384};
+  CUlinkState state;
+  gmmc_status s = GMMC_OK;
+  CUresult r = cb->d.LinkCreate(4, opts, vals, &state);
   if (r != CUDA_SUCCESS) {
-    char *m = cu_message(&cb->d, r, "linking the generated PTX");
-    *err = xasprintf("%s\n%s%s", m, error_log, info);
-    free(m);
-    cb->d.LinkDestroy(*state);
-    return GMMC_ERR_DEVICE;
+    *err = cu_message(&cb->d, r, "cuLinkCreate");
+    s = GMMC_ERR_DEVICE;
+  } else {
+    r = cb->d.LinkAddData(state, CU_JIT_INPUT_PTX, (void *)ptx, strlen(ptx) + 1, "gmmc.ptx", 0, NULL, NULL);
+    void *image = NULL;
+    if (r == CUDA_SUCCESS) r = cb->d.LinkComplete(state, &image, size);
+    if (r != CUDA_SUCCESS) {
+      char *m = cu_message(&cb->d, r, "linking the generated PTX");
+      *err = xasprintf("%s\n%s%s", m, error_log, info);
+      free(m);
+      s = GMMC_ERR_DEVICE;
+    } else {
+      /* the image belongs to the link state: copy it out */
+      *cubin = xmalloc(*size);
+      memcpy(*cubin, image, *size);
+    }
+    cb->d.LinkDestroy(state);
   }
-  return GMMC_OK;
+  free(info);
+  free(error_log);
+  return s;
+}
+
+/* Kernels are compiled in groups, one LLVM context and one driver link per
+ * group, the groups in parallel threads: the cold compile of a program with
+ * many variants takes a fraction of the serial time. */
+typedef struct {
+  CudaBackend *cb;
+  const Program *p;
+  TargetOptions topt;
+  unsigned char *only;
+  void *cubin;
+  size_t size;
+  gmmc_status status;
+  char *err;
+  CUcontext ctx;
+} Group;
+
+static void *compile_group(void *arg) {
+  Group *g = arg;
+  g->cb->d.CtxSetCurrent(g->ctx);
+  char *ptx = target_emit_kernels(g->p, &g->topt, EMIT_ASM, g->only, &g->err);
+  if (!ptx) {
+    g->status = GMMC_ERR_COMPILE;
+    return NULL;
+  }
+  g->status = link_cubin(g->cb, ptx, &g->cubin, &g->size, &g->err);
+  free(ptx);
+  return NULL;
+}
+
+static int group_count(const Program *p) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int g = cpus > 0 ? (int)cpus : 1;
+  if (g > 16) g = 16;
+  if (g > p->nkernels) g = p->nkernels;
+  return g < 1 ? 1 : g;
+}
+
+/* The cache entry: the group count, then each group's cubin size and bytes. */
+static void *pack_groups(Group *gs, int n, size_t *size) {
+  size_t total = 4;
+  for (int i = 0; i < n; i++) total += 8 + gs[i].size;
+  char *b = xmalloc(total), *at = b;
+  uint32_t cnt = (uint32_t)n;
+  memcpy(at, &cnt, 4);
+  at += 4;
+  for (int i = 0; i < n; i++) {
+    uint64_t sz = gs[i].size;
+    memcpy(at, &sz, 8);
+    memcpy(at + 8, gs[i].cubin, gs[i].size);
+    at += 8 + gs[i].size;
+  }
+  *size = total;
+  return b;
+}
+
+static int unpack_groups(const char *b, size_t size, Group *gs, int n) {
+  uint32_t cnt;
+  if (size < 4) return -1;
+  memcpy(&cnt, b, 4);
+  if ((int)cnt != n) return -1;
+  size_t at = 4;
+  for (int i = 0; i < n; i++) {
+    uint64_t sz;
+    if (at + 8 > size) return -1;
+    memcpy(&sz, b + at, 8);
+    if (sz > size - at - 8) return -1;
+    gs[i].cubin = xmalloc((size_t)sz);
+    memcpy(gs[i].cubin, b + at + 8, (size_t)sz);
+    gs[i].size = (size_t)sz;
+    at += 8 + (size_t)sz;
+  }
+  return at == size ? 0 : -1;
+}
+
+static void free_program(CudaBackend *cb, BackendProgram *bp) {
+  for (int i = 0; i < bp->nmodules; i++)
+    if (bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
+  free(bp->modules);
+  free(bp->fns);
+  free(bp->block);
+  free(bp->block_y);
+  free(bp);
 }
 
 static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out, int *cached, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
-  int ptxv = ptx_version_for(cb);
-  char target[64];
-  snprintf(target, sizeof target, "%s+ptx%d+driver%d", cb->arch, ptxv, cb->driver);
+  int ptxv = ptx_version_for(cb), ng = group_count(p);
+  char target[96];
+  snprintf(target, sizeof target, "%s+ptx%d+driver%d+groups%d", cb->arch, ptxv, cb->driver, ng);
   uint64_t key = kcache_key(p, target);
+  Group *gs = xcalloc((size_t)ng, sizeof(Group));
+  for (int g = 0; g < ng; g++) {
+    gs[g].cb = cb;
+    gs[g].p = p;
+    gs[g].topt = (TargetOptions){.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = ptxv};
+    gs[g].only = xcalloc((size_t)p->nkernels + 1, 1);
+    gs[g].ctx = cb->ctx;
+  }
+  for (int i = 0; i < p->nkernels; i++) gs[i % ng].only[i] = 1;
   size_t size = 0;
-  void *image = be->cache_dir ? kcache_get(be->cache_dir, key, "cubin", &size) : NULL;
-  void *owned = image;
-  *cached = image != NULL;
-  CUlinkState state = NULL;
-  if (!image) {
-    TargetOptions t = {.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = ptxv};
-    char *ptx = target_emit(p, &t, EMIT_ASM, err);
-    if (!ptx) return GMMC_ERR_COMPILE;
-    gmmc_status s = link_cubin(cb, ptx, &image, &size, &state, err);
-    free(ptx);
-    if (s) return s;
-    if (be->cache_dir) kcache_put(be->cache_dir, key, "cubin", image, size);
+  char *blob = be->cache_dir ? kcache_get(be->cache_dir, key, "cubin", &size) : NULL;
+  *cached = blob && unpack_groups(blob, size, gs, ng) == 0;
+  free(blob);
+  gmmc_status s = GMMC_OK;
+  if (!*cached) {
+    for (int g = 0; g < ng; g++) {
+      free(gs[g].cubin);
+      gs[g].cubin = NULL;
+    }
+    pthread_t *th = xcalloc((size_t)ng, sizeof(pthread_t));
+    for (int g = 1; g < ng; g++)
+      if (pthread_create(&th[g], NULL, compile_group, &gs[g]) != 0) compile_group(&gs[g]), th[g] = 0;
+    compile_group(&gs[0]);
+    for (int g = 1; g < ng; g++)
+      if (th[g]) pthread_join(th[g], NULL);
+    free(th);
+    for (int g = 0; g < ng && !s; g++)
+      if (gs[g].status) {
+        s = gs[g].status;
+        *err = gs[g].err;
+        gs[g].err = NULL;
+      }
+    if (!s && be->cache_dir) {
+      void *packed = pack_groups(gs, ng, &size);
+      kcache_put(be->cache_dir, key, "cubin", packed, size);
+      free(packed);
+    }
   }
   BackendProgram *bp = xcalloc(1, sizeof *bp);
-  static char error_log[8192];
-  error_log[0] = 0;
-  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-  void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
-  CUresult r = cb->d.ModuleLoadDataEx(&bp->module, image, 2, opts, vals);
-  if (state) cb->d.LinkDestroy(state);
-  free(owned);
-  if (r != CUDA_SUCCESS) {
-    char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
-    *err = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
-    free(m);
-    free(bp);
-    return GMMC_ERR_DEVICE;
-  }
+  bp->nmodules = ng;
+  bp->modules = xcalloc((size_t)ng, sizeof(CUmodule));
   bp->nfns = p->nkernels;
   bp->nslots = program_arg_slots(p);
   bp->fns = xcalloc((size_t)p->nkernels + 1, sizeof(CUfunction));
   bp->block = xcalloc((size_t)p->nkernels + 1, sizeof(int));
   bp->block_y = xcalloc((size_t)p->nkernels + 1, sizeof(int));
-  for (int i = 0; i < p->nkernels; i++) {
+  char error_log[8192];
+  for (int g = 0; g < ng && !s; g++) {
+    error_log[0] = 0;
+    CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
+    CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[g], gs[g].cubin, 2, opts, vals);
+    if (r != CUDA_SUCCESS) {
+      char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
+      *err = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
+      free(m);
+      s = GMMC_ERR_DEVICE;
+    }
+  }
+  for (int i = 0; i < p->nkernels && !s; i++) {
     const Kernel *kk = p->kernels[i];
-    r = cb->d.ModuleGetFunction(&bp->fns[i], bp->module, kk->name);
+    CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[i % ng], kk->name);
     bp->block[i] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
     bp->block_y[i] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
     if (r != CUDA_SUCCESS) {
-      char *what = xasprintf("cuModuleGetFunction(%s)", p->kernels[i]->name);
+      char *what = xasprintf("cuModuleGetFunction(%s)", kk->name);
       *err = cu_message(&cb->d, r, what);
       free(what);
-      cb->d.ModuleUnload(bp->module);
-      free(bp->fns);
-      free(bp->block);
-      free(bp->block_y);
-      free(bp);
-      return GMMC_ERR_DEVICE;
+      s = GMMC_ERR_DEVICE;
     }
+  }
+  for (int g = 0; g < ng; g++) {
+    free(gs[g].only);
+    free(gs[g].cubin);
+    free(gs[g].err);
+  }
+  free(gs);
+  if (s) {
+    free_program(cb, bp);
+    return s;
   }
   *out = bp;
   return GMMC_OK;
 }
 
 static void cuda_unload(Backend *be, BackendProgram *bp) {
-  CudaBackend *cb = (CudaBackend *)be;
-  if (!bp) return;
-  cb->d.ModuleUnload(bp->module);
-  free(bp->fns);
-  free(bp->block);
-  free(bp->block_y);
-  free(bp);
+  if (bp) free_program((CudaBackend *)be, bp);
 }
 
 static gmmc_status cuda_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
@@ -394,6 +516,8 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   TRY(cb->d.DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev), "cuDeviceGetAttribute");
   TRY(cb->d.DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev), "cuDeviceGetAttribute");
   TRY(cb->d.DeviceTotalMem(&mem, cb->dev), "cuDeviceTotalMem");
+  TRY(cb->d.DeviceGetAttribute(&cb->base.sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, cb->dev),
+      "cuDeviceGetAttribute(multiprocessors)");
   TRY(cb->d.DriverGetVersion(&cb->driver), "cuDriverGetVersion");
   TRY(cb->d.DevicePrimaryCtxRetain(&cb->ctx, cb->dev), "cuDevicePrimaryCtxRetain");
   TRY(cb->d.CtxSetCurrent(cb->ctx), "cuCtxSetCurrent");

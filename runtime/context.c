@@ -52,6 +52,10 @@ static char *default_cache_dir(void) {
 }
 
 gmmc_status gmmc_context_create(gmmc_context **out, gmmc_backend backend) {
+  return ctx_create(out, backend, -1, 0);
+}
+
+gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int threads) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
   gmmc_context *ctx = xcalloc(1, sizeof *ctx);
   *out = ctx;
@@ -64,7 +68,9 @@ gmmc_status gmmc_context_create(gmmc_context **out, gmmc_backend backend) {
       return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "GMMC_BACKEND='%s': expected auto, host or cuda", env);
   }
   const char *devenv = getenv("GMMC_DEVICE");
-  BackendConfig cfg = {.threads = 0, .cache_dir = ctx->cache_dir, .device = devenv ? atoi(devenv) : 0};
+  if (device < 0) device = devenv ? atoi(devenv) : 0;
+  ctx->threads = threads;
+  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir, .device = device};
   char *err = NULL;
   gmmc_status s;
   if (backend == GMMC_BACKEND_CUDA || backend == GMMC_BACKEND_AUTO) {
@@ -102,10 +108,20 @@ void gmmc_context_destroy(gmmc_context *ctx) {
     drop_compiled(ctx);
     ctx->be->ops->destroy(ctx->be);
   }
+  if (ctx->dist) ctx->dist->ops->destroy(ctx->dist);
   free(ctx->error);
   free(ctx->note);
   free(ctx->cache_dir);
   free(ctx);
+}
+
+gmmc_status ctx_agree(gmmc_context *ctx, gmmc_status s, double *vals, int n) {
+  if (!ctx->dist) return s;
+  char *msg = s ? xstrdup(ctx->error ? ctx->error : gmmc_status_name(s)) : NULL;
+  gmmc_status r = ctx->dist->ops->agree(ctx->dist, s, &msg, vals, n);
+  if (r) return ctx_fail_take(ctx, r, msg);
+  free(msg);
+  return GMMC_OK;
 }
 
 const char *gmmc_last_error(const gmmc_context *ctx) {
@@ -194,7 +210,11 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
       return s;
     }
   }
-  LowerOptions lopt = {.real = real, .host = ctx->kind == GMMC_BACKEND_HOST};
+  const char *only_simple = getenv("GMMC_VARIANTS");
+  LowerOptions lopt = {.real = real,
+                       .host = ctx->kind == GMMC_BACKEND_HOST,
+                       .sm_count = ctx->be->sm_count,
+                       .variants = !(only_simple && strcmp(only_simple, "simple") == 0)};
   Program *p = lower_program(spec, values, &lopt, &err);
   if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
   BackendProgram *bp;

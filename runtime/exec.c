@@ -200,14 +200,19 @@ gmmc_status exec_run_unit(Exec *e, int unit, char **err) {
 
 gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
   const Sequence *s = &e->p->seq[seq];
+  gmmc_status failed = GMMC_OK;
   for (int i = 0; i < s->len; i++) {
     const Step *st = &s->steps[i];
-    gmmc_status r = GMMC_OK;
-    if (st->kind == STEP_UNIT) r = exec_run_unit(e, st->unit, err);
-    else if (e->hook.fn) r = e->hook.fn(e->hook.user, e, st->bufs, st->nbufs, err);
-    if (r) return r;
+    if (st->kind == STEP_UNIT) {
+      if (!failed) failed = exec_run_unit(e, st->unit, err);
+    } else if (e->hook.fn) {
+      gmmc_status r = e->hook.fn(e->hook.user, e, st->bufs, st->nbufs, failed, err);
+      if (r) return r;
+    } else if (failed) {
+      return failed;
+    }
   }
-  return GMMC_OK;
+  return failed;
 }
 
 gmmc_status exec_reset_status(Exec *e, char **err) {

@@ -9,9 +9,12 @@
 typedef struct Exec Exec;
 
 /* Called at every reduce point of a sequence with the stat buffers that are
- * complete on this process (MPI all-reduces them here). */
+ * complete on this process (MPI all-reduces them here). `failed`: the status
+ * of a step of this process that failed earlier in the sequence (*err holds
+ * its message), else GMMC_OK; the hook still joins the other processes, so
+ * that none waits forever, and returns the error every process reports. */
 typedef struct {
-  gmmc_status (*fn)(void *user, Exec *e, const int *bufs, int nbufs, char **err);
+  gmmc_status (*fn)(void *user, Exec *e, const int *bufs, int nbufs, gmmc_status failed, char **err);
   void *user;
 } ReduceHook;
 
@@ -54,6 +57,8 @@ gmmc_status exec_write_range(Exec *e, int buf, int64_t first, int64_t count, con
 /* The buffer of a spec tensor by name, or -1. */
 int exec_find_buffer(const Exec *e, const char *tensor_name);
 
+/* Runs a sequence's steps. After a failing step the remaining units are
+ * skipped but the reduce hook is still called (with `failed`). */
 gmmc_status exec_run(Exec *e, SeqId seq, char **err);
 gmmc_status exec_run_kernel(Exec *e, int kernel, char **err);
 gmmc_status exec_run_unit(Exec *e, int unit, char **err);

@@ -5,6 +5,7 @@
 #   tests/gpu/run.sh [bench-args...]
 # Logs go to $OUT (the device tool's output folder) or /tmp/gmmc-gpu-out.
 set -u
+bench_args="$*"
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 out=${OUT:-/tmp/gmmc-gpu-out}
@@ -32,11 +33,18 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 gmmc --version
 step cli_fit_iris gmmc fit examples/data/iris.csv -k 3 -v
 grep -q "NVIDIA" "$out/cli_fit_iris.log" && record "fit picks the GPU by itself" yes || record "fit picks the GPU by itself" NO
-step test_gpu test_gpu
+# every code variant is checked against the simple one while tuning
+step test_gpu env GMMC_VERIFY_VARIANTS=1 test_gpu
 step sklearn_fixtures "$py" tests/em/make_fixtures.py "$work/fx"
-step sklearn_agreement_gpu env GMMC_TEST_BACKEND=cuda test_sklearn_agreement "$work/fx"
+step sklearn_agreement_gpu env GMMC_TEST_BACKEND=cuda GMMC_VERIFY_VARIANTS=1 test_sklearn_agreement "$work/fx"
+for point in "full N=1000000,M=128,D=32" "full N=100000,M=16,D=19" "diag N=1000000,M=128,D=32"; do
+  kind=${point%% *}
+  sizes=${point#* }
+  step "variants_${kind}_$(echo "$sizes" | tr -c 'A-Za-z0-9' _)" gmmc bench "$kind" --sizes "$sizes" --iters 5
+done
 if [ -f tests/bench/bench.py ]; then
-  step bench "$py" tests/bench/bench.py --gmmc "$work/gmmc" --out "$out" "$@"
+  # shellcheck disable=SC2086
+  step bench "$py" tests/bench/bench.py --gmmc "$work/gmmc" --out "$out" $bench_args
 fi
 echo
 echo "==================== summary ===================="

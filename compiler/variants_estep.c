@@ -1,0 +1,483 @@
+/* GPU variant of a per-event statement holding a quadratic form, the heart
+ * of the E-step:
+ *
+ *   T[n,m] = g(n, m, Q)   Q = sum(e, sq(sum(d, A(n,m,d) * W(m,d,e))))
+ *
+ * (full and tied Gaussians: A = X[n,d] - mu[m,d], W = precision factor).
+ * For each component, Y = A W is a small GEMM over a tile of events. A block
+ * takes TN events and MB components; per component it stages A (TN x D,
+ * transposed so that a thread reads its events with one 16-byte load) and W
+ * (D x D) in shared memory; warp w owns columns [w*RE, w*RE + RE) of Y, lane
+ * l owns events [l*RN, l*RN + RN): a register tile RN x RE. Where W is upper
+ * triangular the warp stops at its last column (half the flops). Warps sum
+ * their squares in shared memory, g is applied per (n, m), and the tile of
+ * T is written row by row, coalesced along m. Optionally the data tile X is
+ * staged once per block for every component. */
+#include <string.h>
+
+#include "lower.h"
+
+static int uses(const Expr *e, int index) {
+  if (!e) return 0;
+  if (e->kind == E_NAME && e->ref == REF_INDEX && e->ref_id == index) return 1;
+  if (e->kind == E_ACCESS)
+    for (int i = 0; i < e->nidx; i++)
+      if (e->idx[i].id == index) return 1;
+  if (e->kind == E_REDUCE && e->red.id == index) return 1;
+  for (int i = 0; i < e->nargs; i++)
+    if (uses(e->args[i], index)) return 1;
+  return 0;
+}
+
+static void factors(Expr *e, Expr **out, int *n, int cap) {
+  if (e->kind == E_BINARY && e->op == B_MUL) {
+    factors(e->args[0], out, n, cap);
+    factors(e->args[1], out, n, cap);
+  } else if (*n < cap) {
+    out[(*n)++] = e;
+  }
+}
+
+/* The quadratic form inside a statement's right-hand side, if any. */
+typedef struct {
+  Expr *q;      /* sum(e, sq(sum(d, ...))) */
+  int e, d;     /* its indices */
+  Expr *fa[16]; /* factors with the event index */
+  int na;
+  Expr *fw[16]; /* factors without it */
+  int nw;
+  int upper;    /* W is zero below the diagonal in (d, e) */
+} QuadForm;
+
+static int find_quadform(Expr *x, int nid, QuadForm *q) {
+  if (!x) return 0;
+  if (x->kind == E_REDUCE && x->op == R_SUM && x->args[0]->kind == E_CALL && x->args[0]->op == F_SQ &&
+      x->args[0]->args[0]->kind == E_REDUCE && x->args[0]->args[0]->op == R_SUM) {
+    Expr *inner = x->args[0]->args[0];
+    memset(q, 0, sizeof *q);
+    q->q = x;
+    q->e = x->red.id;
+    q->d = inner->red.id;
+    Expr *f[32];
+    int nf = 0;
+    factors(inner->args[0], f, &nf, 32);
+    for (int i = 0; i < nf; i++) {
+      int un = uses(f[i], nid), ue = uses(f[i], q->e);
+      if (un && ue) return 0; /* not a product A(n, d) W(d, e) */
+      if (un) {
+        if (q->na == 16) return 0;
+        q->fa[q->na++] = f[i];
+      } else {
+        if (q->nw == 16) return 0;
+        q->fw[q->nw++] = f[i];
+        /* an upper-triangular factor in (d, e) zeroes d > e */
+        if (f[i]->kind == E_ACCESS && f[i]->tensor && f[i]->tensor->structure == ST_UPPER && f[i]->nidx >= 2 &&
+            f[i]->idx[f[i]->nidx - 2].id == q->d && f[i]->idx[f[i]->nidx - 1].id == q->e)
+          q->upper = 1;
+      }
+    }
+    return q->na > 0 && q->nw > 0;
+  }
+  for (int i = 0; i < x->nargs; i++)
+    if (find_quadform(x->args[i], nid, q)) return 1;
+  return 0;
+}
+
+typedef struct {
+  int tn, mb, stage_x;
+} EConfig;
+
+/* A is X[n, d] - P[m, d] (or X[n, d]) with X the data and P a parameter:
+ * then x - mu is formed in registers from a staged data tile. */
+typedef struct {
+  Tensor *x, *mu; /* mu may be NULL */
+} Centered;
+
+static int centered_form(const QuadForm *qf, int nid, int mid, Centered *c) {
+  if (qf->na != 1) return 0;
+  Expr *a = qf->fa[0];
+  Expr *x = a, *mu = NULL;
+  if (a->kind == E_BINARY && a->op == B_SUB) {
+    x = a->args[0];
+    mu = a->args[1];
+  }
+  if (x->kind != E_ACCESS || !x->tensor || x->tensor->kind != TK_DATA || x->nidx != 2 || x->idx[0].id != nid ||
+      x->idx[1].id != qf->d)
+    return 0;
+  if (mu && (mu->kind != E_ACCESS || !mu->tensor || mu->tensor->kind == TK_DATA || mu->nidx != 2 ||
+             mu->idx[0].id != mid || mu->idx[1].id != qf->d))
+    return 0;
+  c->x = x->tensor;
+  c->mu = mu ? mu->tensor : NULL;
+  return 1;
+}
+
+#define V(x) lx_var(p, k, x)
+#define I(x) lx_int(p, x)
+#define BIN(op, a, b) lx_binary(p, op, a, b)
+
+static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
+  LStmt *then = ls_block(p);
+  ls_append(p, blk, ls_if(p, cond, then, NULL));
+  return then;
+}
+
+static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
+  Program *p = L->p;
+  Target *tg = &st->targets[0];
+  int nid = tg->idx[0].id, mid = tg->idx[1].id;
+  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
+  if (D != E || D > 64 || D < 2) return;
+  int warps = 8, threads = 32 * warps, re = (int)((E + warps - 1) / warps), rn = c.tn / 32;
+  if (rn < 1 || rn > 8 || c.tn % 32) return;
+  LType T = p->real;
+  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * ((c.stage_x ? c.tn * D : 0) + c.tn * D + D * E + warps * c.tn + c.tn * c.mb);
+  if (smem > 48 * 1024) return; /* static shared memory */
+  if (c.stage_x && (!data || data->rank != 2)) return;
+  const char *variant = arena_printf(&p->arena, "tiled-%dx%d%s", c.tn, c.mb, c.stage_x ? "-x" : "");
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_tiled%dx%d%s", L->s->model, tg->name, c.tn, c.mb,
+                                                 c.stage_x ? "x" : ""));
+  k->what = arena_printf(&p->arena, "%s [%s: per component Y = A W on %d events, %dx%d register tiles, %s]",
+                         stmt_text(L, st), variant, c.tn, rn, re, qf->upper ? "upper-triangular W" : "full W");
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(c.tn - 1)), I(c.tn));
+  k->grid[1] = I((M + c.mb - 1) / c.mb);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  LStmt *body = k->body;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  int xs = c.stage_x ? kernel_shared(p, k, "x", T, c.tn * D) : -1;
+  int as = kernel_shared(p, k, "a", T, c.tn * D), ws = kernel_shared(p, k, "w", T, D * E),
+      ts = kernel_shared(p, k, "squares", T, warps * c.tn), ls = kernel_shared(p, k, "out", T, c.tn * c.mb);
+  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64), warp = kernel_var(p, k, "warp", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
+  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
+  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(c.tn))));
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(c.mb))));
+  Env env;
+  env_init(&env);
+  int vn = kernel_var(p, k, spec_index(L->s, nid)->name, LT_I64), vm = kernel_var(p, k, spec_index(L->s, mid)->name, LT_I64),
+      vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64), ve = kernel_var(p, k, spec_index(L->s, qf->e)->name, LT_I64);
+  env.var[nid] = vn;
+  env.var[mid] = vm;
+  env.var[qf->d] = vd;
+  env.var[qf->e] = ve;
+  int s, flat = kernel_var(p, k, "flat", LT_I64);
+  if (c.stage_x) {
+    /* the data tile, once: row-major like the data, so loads coalesce */
+    LStmt *lp = emit_loop(L, k, body, "stage_x", I(0), I((c.tn * D + threads - 1) / threads), &s);
+    ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+    LStmt *in = when(p, lp, BIN(LB_LT, V(flat), I(c.tn * D)));
+    ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(D)))));
+    ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(D))));
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, in, ls_if(p, BIN(LB_LT, V(vn), lx_nlocal(p)), ok, no));
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(vn);
+    xi[1] = V(vd);
+    ls_append(p, ok, ls_sstore(p, k, xs, V(flat), lx_load(p, p->tensor_buf[data->id], xi)));
+    ls_append(p, no, ls_sstore(p, k, xs, V(flat), lx_const(p, T, 0)));
+  }
+  /* per component of the block */
+  int mm;
+  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(c.mb), &mm);
+  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
+  LStmt *cm = when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  ls_append(p, cm, ls_sync(p));
+  if (c.stage_x) {
+    L->stage_tensor = data;
+    L->stage_sh = xs;
+    L->stage_n0 = n0;
+  }
+  /* A, transposed: a[d * tn + nn] */
+  LStmt *la = emit_loop(L, k, cm, "stage_a", I(0), I((c.tn * D + threads - 1) / threads), &s);
+  ls_append(p, la, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *ina = when(p, la, BIN(LB_LT, V(flat), I(c.tn * D)));
+  ls_append(p, ina, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_REM, V(flat), I(c.tn)))));
+  ls_append(p, ina, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(c.tn))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, ina, ls_if(p, BIN(LB_LT, V(vn), lx_nlocal(p)), ok, no));
+    LExpr *v = NULL;
+    for (int i = 0; i < qf->na; i++) {
+      LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fa[i], &env));
+      v = v ? BIN(LB_MUL, v, x) : x;
+    }
+    ls_append(p, ok, ls_sstore(p, k, as, V(flat), v));
+    ls_append(p, no, ls_sstore(p, k, as, V(flat), lx_const(p, T, 0)));
+  }
+  L->stage_tensor = NULL;
+  /* W: w[d * E + e] */
+  LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((D * E + threads - 1) / threads), &s);
+  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inw = when(p, lw, BIN(LB_LT, V(flat), I(D * E)));
+  ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(E))));
+  ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(E))));
+  {
+    LExpr *v = NULL;
+    for (int i = 0; i < qf->nw; i++) {
+      LExpr *x = lx_cast(p, T, lower_expr(L, k, inw, qf->fw[i], &env));
+      v = v ? BIN(LB_MUL, v, x) : x;
+    }
+    ls_append(p, inw, ls_sstore(p, k, ws, V(flat), v));
+  }
+  ls_append(p, cm, ls_sync(p));
+  /* the register tile: rn events x re columns */
+  int y[64], av[8], wv[16];
+  for (int r = 0; r < rn * re; r++) {
+    y[r] = kernel_var(p, k, arena_printf(&p->arena, "y%d_%d", r / re, r % re), T);
+    ls_append(p, cm, ls_assign(p, y[r], lx_const(p, T, 0)));
+  }
+  int e0 = kernel_var(p, k, "e0", LT_I64);
+  ls_append(p, cm, ls_assign(p, e0, BIN(LB_MUL, V(warp), I(re))));
+  LExpr *dmax = qf->upper ? BIN(LB_MIN, BIN(LB_ADD, V(e0), I(re)), I(D)) : I(D);
+  int dd;
+  LStmt *kd = emit_loop(L, k, cm, "d", I(0), dmax, &dd);
+  for (int r = 0; r < rn; r++) {
+    av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+    ls_append(p, kd, ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(dd), I(c.tn)),
+                                                                  BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))))));
+  }
+  for (int r = 0; r < re; r++) {
+    wv[r] = kernel_var(p, k, arena_printf(&p->arena, "w%d", r), T);
+    LExpr *col = BIN(LB_ADD, V(e0), I(r));
+    LExpr *safe = BIN(LB_MIN, col, I(E - 1));
+    LExpr *w = lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(dd), I(E)), safe));
+    ls_append(p, kd, ls_assign(p, wv[r], lx_select(p, BIN(LB_LT, col, I(E)), w, lx_const(p, T, 0))));
+  }
+  for (int r = 0; r < rn * re; r++)
+    ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / re]), V(wv[r % re])))));
+  for (int r = 0; r < rn; r++) {
+    LExpr *sum = NULL;
+    for (int j = 0; j < re; j++) {
+      LExpr *sq = BIN(LB_MUL, V(y[r * re + j]), V(y[r * re + j]));
+      sum = sum ? BIN(LB_ADD, sum, sq) : sq;
+    }
+    ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(c.tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))),
+                               sum));
+  }
+  ls_append(p, cm, ls_sync(p));
+  /* g(n, m, Q) for one event per thread */
+  LStmt *ep = when(p, cm, BIN(LB_LT, V(tid), I(c.tn)));
+  int qv = kernel_var(p, k, "quadratic_form", T);
+  ls_append(p, ep, ls_assign(p, qv, lx_const(p, T, 0)));
+  for (int w = 0; w < warps; w++)
+    ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, ts, BIN(LB_ADD, I(w * c.tn), V(tid))))));
+  ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(tid))));
+  LStmt *live = when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  L->subst_expr = qf->q;
+  L->subst_val = V(qv);
+  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
+  L->subst_expr = NULL;
+  ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(c.mb)), V(mm)), val));
+  /* write the tile of T */
+  ls_append(p, body, ls_sync(p));
+  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((c.tn * c.mb + threads - 1) / threads), &s);
+  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(c.mb)))));
+  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(c.mb)))));
+  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(c.tn * c.mb)),
+                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = V(vn);
+  ti[1] = V(vm);
+  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, unit, variant);
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->cost = (qf->upper ? 0.5 : 1.0) * (double)D * E;
+}
+
+/* The centered form: X staged once per block, transposed x[d][nn] (rows
+ * padded to dp = 8 * re, zero beyond D) so that a lane reads its rn events
+ * with one vector load; per component W (padded likewise) and mu in shared
+ * memory; the d loop runs in steps of re to the warp's last column. */
+static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int tn, int mb) {
+  Program *p = L->p;
+  Target *tg = &st->targets[0];
+  int nid = tg->idx[0].id, mid = tg->idx[1].id;
+  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
+  if (D != E || D > 64 || D < 2) return;
+  int warps = 8, threads = 32 * warps, re = (int)((E + warps - 1) / warps), rn = tn / 32;
+  int64_t dp = (int64_t)warps * re; /* padded dimension */
+  LType T = p->real;
+  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (tn * dp + dp * dp + dp + warps * tn + tn * mb);
+  if (rn < 1 || rn > 8 || tn % 32 || smem > 48 * 1024) return;
+  const char *variant = arena_printf(&p->arena, "centered-%dx%d", tn, mb);
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_centered%dx%d", L->s->model, tg->name, tn, mb));
+  k->what = arena_printf(&p->arena, "%s [%s: x - mu in registers, per component Y = (x - mu) W on %d events, %dx%d register tiles%s]",
+                         stmt_text(L, st), variant, tn, rn, re, qf->upper ? ", upper-triangular W" : "");
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  k->grid[1] = I((M + mb - 1) / mb);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  LStmt *body = k->body;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  int xs = kernel_shared(p, k, "x", T, tn * dp), ws = kernel_shared(p, k, "w", T, dp * dp),
+      ms = kernel_shared(p, k, "mu", T, dp), ts = kernel_shared(p, k, "squares", T, warps * tn),
+      ls = kernel_shared(p, k, "out", T, tn * mb);
+  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64), warp = kernel_var(p, k, "warp", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
+  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
+  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
+  Env env;
+  env_init(&env);
+  int vn = kernel_var(p, k, spec_index(L->s, nid)->name, LT_I64), vm = kernel_var(p, k, spec_index(L->s, mid)->name, LT_I64),
+      vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64), ve = kernel_var(p, k, spec_index(L->s, qf->e)->name, LT_I64);
+  env.var[nid] = vn;
+  env.var[mid] = vm;
+  env.var[qf->d] = vd;
+  env.var[qf->e] = ve;
+  int s, flat = kernel_var(p, k, "flat", LT_I64);
+  /* the data tile: global reads along d (coalesced), stored transposed */
+  LStmt *lp = emit_loop(L, k, body, "stage_x", I(0), I((tn * dp + threads - 1) / threads), &s);
+  ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *in = when(p, lp, BIN(LB_LT, V(flat), I(tn * dp)));
+  int nn = kernel_var(p, k, "nn", LT_I64);
+  ls_append(p, in, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
+  ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
+  ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, in, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(vn);
+    xi[1] = V(vd);
+    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
+    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi)));
+    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+  }
+  int mm;
+  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
+  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
+  LStmt *cm = when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  ls_append(p, cm, ls_sync(p));
+  /* W (padded with zeros) and mu for this component */
+  LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
+  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inw = when(p, lw, BIN(LB_LT, V(flat), I(dp * dp)));
+  ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
+  ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, inw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vd), I(D)), BIN(LB_LT, V(ve), I(E))), ok, no));
+    LExpr *v = NULL;
+    for (int i = 0; i < qf->nw; i++) {
+      LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fw[i], &env));
+      v = v ? BIN(LB_MUL, v, x) : x;
+    }
+    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
+    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
+  }
+  LStmt *lm = when(p, cm, BIN(LB_LT, V(tid), I(dp)));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, lm, ls_assign(p, vd, V(tid)));
+    ls_append(p, lm, ls_if(p, BIN(LB_LT, V(vd), I(D)), ok, no));
+    LExpr *mu = lx_const(p, T, 0);
+    if (cf->mu) {
+      LExpr **mi = idx_vec(p, 2);
+      mi[0] = V(vm);
+      mi[1] = V(vd);
+      mu = lx_cast(p, T, lx_load(p, p->tensor_buf[cf->mu->id], mi));
+    }
+    ls_append(p, ok, ls_sstore(p, k, ms, V(tid), mu));
+    ls_append(p, no, ls_sstore(p, k, ms, V(tid), lx_const(p, T, 0)));
+  }
+  ls_append(p, cm, ls_sync(p));
+  /* register tile */
+  int y[64], av[8], wv[16];
+  for (int r = 0; r < rn * re; r++) {
+    y[r] = kernel_var(p, k, arena_printf(&p->arena, "y%d_%d", r / re, r % re), T);
+    ls_append(p, cm, ls_assign(p, y[r], lx_const(p, T, 0)));
+  }
+  int e0 = kernel_var(p, k, "e0", LT_I64);
+  ls_append(p, cm, ls_assign(p, e0, BIN(LB_MUL, V(warp), I(re))));
+  /* the warp's rows of W end at its last column when W is upper */
+  LExpr *steps = qf->upper ? BIN(LB_ADD, V(warp), I(1)) : I(warps);
+  int db;
+  LStmt *kd = emit_loop(L, k, cm, "d_block", I(0), steps, &db);
+  for (int u = 0; u < re; u++) {
+    int d = kernel_var(p, k, arena_printf(&p->arena, "d%d", u), LT_I64), mu = kernel_var(p, k, "mu_d", T);
+    ls_append(p, kd, ls_assign(p, d, BIN(LB_ADD, BIN(LB_MUL, V(db), I(re)), I(u))));
+    ls_append(p, kd, ls_assign(p, mu, lx_sload(p, k, ms, V(d))));
+    for (int r = 0; r < rn; r++) {
+      av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+      LExpr *x = lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))));
+      ls_append(p, kd, ls_assign(p, av[r], BIN(LB_SUB, x, V(mu))));
+    }
+    for (int r = 0; r < re; r++) {
+      wv[r] = kernel_var(p, k, arena_printf(&p->arena, "w%d", r), T);
+      ls_append(p, kd, ls_assign(p, wv[r], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(d), I(dp)), BIN(LB_ADD, V(e0), I(r))))));
+    }
+    for (int r = 0; r < rn * re; r++)
+      ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / re]), V(wv[r % re])))));
+  }
+  for (int r = 0; r < rn; r++) {
+    LExpr *sum = NULL;
+    for (int j = 0; j < re; j++) {
+      LExpr *sq = BIN(LB_MUL, V(y[r * re + j]), V(y[r * re + j]));
+      sum = sum ? BIN(LB_ADD, sum, sq) : sq;
+    }
+    ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))), sum));
+  }
+  ls_append(p, cm, ls_sync(p));
+  LStmt *ep = when(p, cm, BIN(LB_LT, V(tid), I(tn)));
+  int qv = kernel_var(p, k, "quadratic_form", T);
+  ls_append(p, ep, ls_assign(p, qv, lx_const(p, T, 0)));
+  for (int w = 0; w < warps; w++)
+    ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, ts, BIN(LB_ADD, I(w * tn), V(tid))))));
+  ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(tid))));
+  LStmt *live = when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  L->subst_expr = qf->q;
+  L->subst_val = V(qv);
+  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
+  L->subst_expr = NULL;
+  ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(mb)), V(mm)), val));
+  ls_append(p, body, ls_sync(p));
+  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((tn * mb + threads - 1) / threads), &s);
+  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
+  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
+  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
+                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = V(vn);
+  ti[1] = V(vm);
+  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, unit, variant);
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->cost = (qf->upper ? 0.5 : 1.0) * (double)D * E;
+}
+
+void variants_estep(Lower *L, Stmt *st, int unit) {
+  Target *tg = &st->targets[0];
+  Tensor *t = tg->tensor;
+  if (t->kind != TK_TEMP || tg->nidx != 2 || t->elem != VT_REAL) return;
+  int nid = tg->idx[0].id;
+  if (spec_index(L->s, nid)->size != L->s->event_size) return;
+  QuadForm qf;
+  if (!find_quadform(st->rhs, nid, &qf)) return;
+  /* the data tensor, for staging */
+  Tensor *data = NULL;
+  for (int i = 0; i < L->s->tensors.len; i++)
+    if (spec_tensor(L->s, i)->kind == TK_DATA) data = spec_tensor(L->s, i);
+  Centered cf;
+  if (centered_form(&qf, nid, tg->idx[1].id, &cf)) {
+    static const int tns[][2] = {{128, 16}, {128, 32}, {64, 32}, {256, 8}};
+    for (size_t i = 0; i < sizeof tns / sizeof *tns; i++) estep_centered(L, st, unit, &qf, &cf, tns[i][0], tns[i][1]);
+  }
+  static const EConfig configs[] = {{128, 16, 1}, {64, 32, 0}};
+  for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) estep_tiled(L, st, unit, &qf, data, configs[i]);
+}

@@ -1,0 +1,270 @@
+/* GPU variant of the weighted scatter, the costliest M-step statistic:
+ *
+ *   S[m, d, e] = sum(n, w[n, m] * (X[n, d] - mu[m, d]) * (X[n, e] - mu[m, e]))
+ *
+ * symmetric in (d, e) (full and tied covariances). A block takes a group of
+ * CG components and a slice of events. Per chunk of KC events it stages the
+ * data tile once for the whole group, then per component c of the group the
+ * centered tile x - mu and its weighted copy w (x - mu). The output matrix is
+ * cut into 16 x 16 blocks, of which only the upper triangle is computed;
+ * sixteen lanes own one block with a 4 x 4 register tile each. Products in the
+ * data's type, float64 flushes every four chunks, per-slice partials then the
+ * usual combine. */
+#include <string.h>
+
+#include "lower.h"
+
+#define V(x) lx_var(p, k, x)
+#define I(x) lx_int(p, x)
+#define BIN(op, a, b) lx_binary(p, op, a, b)
+
+static int uses(const Expr *e, int index) {
+  if (!e) return 0;
+  if (e->kind == E_NAME && e->ref == REF_INDEX && e->ref_id == index) return 1;
+  if (e->kind == E_ACCESS)
+    for (int i = 0; i < e->nidx; i++)
+      if (e->idx[i].id == index) return 1;
+  for (int i = 0; i < e->nargs; i++)
+    if (uses(e->args[i], index)) return 1;
+  return 0;
+}
+
+static void factors(Expr *e, Expr **out, int *n, int cap) {
+  if (e->kind == E_BINARY && e->op == B_MUL) {
+    factors(e->args[0], out, n, cap);
+    factors(e->args[1], out, n, cap);
+  } else if (*n < cap) {
+    out[(*n)++] = e;
+  }
+}
+
+/* X[n, i] - P[m, i] with X the data: the data and the parameter. */
+static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu) {
+  if (f->kind != E_BINARY || f->op != B_SUB) return 0;
+  Expr *a = f->args[0], *b = f->args[1];
+  if (a->kind != E_ACCESS || !a->tensor || a->tensor->kind != TK_DATA || a->nidx != 2 || a->idx[0].id != nid ||
+      a->idx[1].id != iid)
+    return 0;
+  if (b->kind != E_ACCESS || !b->tensor || b->tensor->kind == TK_DATA || b->nidx != 2 || b->idx[0].id != mid ||
+      b->idx[1].id != iid)
+    return 0;
+  *x = a->tensor;
+  *mu = b->tensor;
+  return 1;
+}
+
+static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
+  LStmt *then = ls_block(p);
+  ls_append(p, blk, ls_if(p, cond, then, NULL));
+  return then;
+}
+
+void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
+  Program *p = L->p;
+  if (h->red->op != R_SUM || h->nfree != 3 || !h->symmetric) return;
+  int mid = h->free[0], did = h->free[1], eid = h->free[2], nid = h->red->red.id;
+  Expr *f[8];
+  int nf = 0;
+  factors(h->red->args[0], f, &nf, 8);
+  if (nf != 3) return;
+  Tensor *x = NULL, *mu = NULL, *x2, *mu2, *wt = NULL;
+  int have_d = 0, have_e = 0;
+  for (int i = 0; i < nf; i++) {
+    if (!have_d && centered(f[i], nid, mid, did, &x2, &mu2)) {
+      if (x && (x != x2 || mu != mu2)) return;
+      x = x2, mu = mu2, have_d = 1;
+    } else if (!have_e && centered(f[i], nid, mid, eid, &x2, &mu2)) {
+      if (x && (x != x2 || mu != mu2)) return;
+      x = x2, mu = mu2, have_e = 1;
+    } else if (f[i]->kind == E_ACCESS && f[i]->tensor && f[i]->nidx == 2 && f[i]->idx[0].id == nid &&
+               f[i]->idx[1].id == mid && !uses(f[i], did) && !uses(f[i], eid)) {
+      wt = f[i]->tensor;
+    } else {
+      return;
+    }
+  }
+  if (!have_d || !have_e || !wt) return;
+  int64_t D = index_extent(L, did), M = index_extent(L, mid);
+  if (index_extent(L, eid) != D || D > 64) return;
+  LType T = p->real;
+  int esz = T == LT_F64 ? 8 : 4;
+  int64_t dp = (D + 15) / 16 * 16, nb = dp / 16, blocks = nb * (nb + 1) / 2;
+  int lanes_per = (int)(16 * blocks), kc = 32;
+  int cg = 256 / lanes_per;
+  if (cg < 1) cg = 1;
+  if (cg > 8) cg = 8;
+  while (cg > 1 && (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp) > 48 * 1024) cg--;
+  int64_t smem = (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp);
+  int threads = (cg * lanes_per + 31) / 32 * 32;
+  if (smem > 48 * 1024 || threads > 1024) return;
+  int64_t groups = (M + cg - 1) / cg;
+  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
+  int64_t g = (8 * (int64_t)sm + groups - 1) / groups;
+  if (g > 1024) g = 1024;
+  while (g > 1 && g * M * D * D > (1 << 22)) g--;
+  const char *variant = "scatter";
+  int64_t pdims[4] = {g, M, D, D};
+  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_scatter_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
+                                LT_F64, 4, pdims, 0);
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatter", L->s->model, p->bufs[h->stat_buf]->name));
+  k->what = arena_printf(&p->arena,
+                         "%s [scatter: %d components per block, %lld of %lld 16x16 blocks (upper triangle), %d events "
+                         "staged, %lld slices]",
+                         stmt_text(L, st), cg, (long long)blocks, (long long)(nb * nb), kc, (long long)g);
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = I(groups);
+  k->grid[1] = I(1);
+  k->grid[2] = I(g);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  LStmt *body = k->body;
+  int xs = kernel_shared(p, k, "x", T, kc * dp), ws = kernel_shared(p, k, "w", T, kc * cg),
+      ms = kernel_shared(p, k, "mu", T, cg * dp), cs = kernel_shared(p, k, "centered", T, cg * kc * dp),
+      rs = kernel_shared(p, k, "weighted", T, cg * kc * dp);
+  int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64), lane = kernel_var(p, k, "lane", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, comp, BIN(LB_DIV, V(tid), I(lanes_per))));
+  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(lanes_per))));
+  /* the lane's 16x16 block (bi <= bj) and its 4x4 tile in it */
+  int blk = kernel_var(p, k, "block", LT_I64), bi = kernel_var(p, k, "bi", LT_I64), bj = kernel_var(p, k, "bj", LT_I64);
+  ls_append(p, body, ls_assign(p, blk, BIN(LB_DIV, V(lane), I(16))));
+  ls_append(p, body, ls_assign(p, bi, I(0)));
+  ls_append(p, body, ls_assign(p, bj, V(blk)));
+  for (int64_t r = 0, at = 0; r < nb; at += nb - r, r++) {
+    /* blocks are numbered row by row over the upper triangle */
+    LStmt *row = when(p, body, BIN(LB_AND, BIN(LB_GE, V(blk), I(at)), BIN(LB_LT, V(blk), I(at + nb - r))));
+    ls_append(p, row, ls_assign(p, bi, I(r)));
+    ls_append(p, row, ls_assign(p, bj, BIN(LB_ADD, I(r), BIN(LB_SUB, V(blk), I(at)))));
+  }
+  int i0 = kernel_var(p, k, "i0", LT_I64), j0 = kernel_var(p, k, "j0", LT_I64);
+  ls_append(p, body, ls_assign(p, i0, BIN(LB_ADD, BIN(LB_MUL, V(bi), I(16)), BIN(LB_MUL, BIN(LB_DIV, BIN(LB_REM, V(lane), I(16)), I(4)), I(4)))));
+  ls_append(p, body, ls_assign(p, j0, BIN(LB_ADD, BIN(LB_MUL, V(bj), I(16)), BIN(LB_MUL, BIN(LB_REM, V(lane), I(4)), I(4)))));
+  int m0 = kernel_var(p, k, "m0", LT_I64);
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg))));
+  /* mu of the group, once */
+  int s, flat = kernel_var(p, k, "flat", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
+         vn = kernel_var(p, k, "n", LT_I64);
+  LStmt *lm = emit_loop(L, k, body, "stage_mu", I(0), I((cg * dp + threads - 1) / threads), &s);
+  ls_append(p, lm, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inm = when(p, lm, BIN(LB_LT, V(flat), I(cg * dp)));
+  ls_append(p, inm, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_DIV, V(flat), I(dp)))));
+  ls_append(p, inm, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, inm, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    LExpr **mi = idx_vec(p, 2);
+    mi[0] = V(vm);
+    mi[1] = V(vd);
+    ls_append(p, ok, ls_sstore(p, k, ms, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[mu->id], mi))));
+    ls_append(p, no, ls_sstore(p, k, ms, V(flat), lx_const(p, T, 0)));
+  }
+  /* the slice of events */
+  int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
+      last = kernel_var(p, k, "last", LT_I64);
+  LExpr *raw = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(g - 1)), I(g));
+  ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(kc - 1)), I(kc)), I(kc))));
+  ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
+  ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
+  int acc[16], acc64[16];
+  for (int r = 0; r < 16; r++) {
+    acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / 4, r % 4), T);
+    acc64[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d_%d", r / 4, r % 4), LT_F64);
+    ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
+    ls_append(p, body, ls_assign(p, acc64[r], lx_const(p, LT_F64, 0)));
+  }
+  int c;
+  LExpr *nchunks = BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(kc - 1)), I(kc));
+  LStmt *chunk = emit_loop(L, k, body, "chunk", I(0), nchunks, &c);
+  int base = kernel_var(p, k, "base", LT_I64);
+  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(kc)))));
+  ls_append(p, chunk, ls_sync(p));
+  /* the data chunk (coalesced along d) and the weights of the group */
+  LStmt *lx = emit_loop(L, k, chunk, "stage_x", I(0), I((kc * dp + threads - 1) / threads), &s);
+  ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inx = when(p, lx, BIN(LB_LT, V(flat), I(kc * dp)));
+  ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(dp)))));
+  ls_append(p, inx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, inx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(vn);
+    xi[1] = V(vd);
+    ls_append(p, ok, ls_sstore(p, k, xs, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[x->id], xi))));
+    ls_append(p, no, ls_sstore(p, k, xs, V(flat), lx_const(p, T, 0)));
+  }
+  LStmt *lw = emit_loop(L, k, chunk, "stage_w", I(0), I((kc * cg + threads - 1) / threads), &s);
+  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inw = when(p, lw, BIN(LB_LT, V(flat), I(kc * cg)));
+  ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
+  ls_append(p, inw, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(cg)))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, inw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vm), I(M))), ok, no));
+    LExpr **wi = idx_vec(p, 2);
+    wi[0] = V(vn);
+    wi[1] = V(vm);
+    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[wt->id], wi))));
+    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
+  }
+  ls_append(p, chunk, ls_sync(p));
+  /* centered and weighted tiles of every component of the group */
+  LStmt *lc = emit_loop(L, k, chunk, "center", I(0), I((cg * kc * dp + threads - 1) / threads), &s);
+  ls_append(p, lc, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inc = when(p, lc, BIN(LB_LT, V(flat), I(cg * kc * dp)));
+  {
+    int cc = kernel_var(p, k, "cc", LT_I64), kk = kernel_var(p, k, "kk", LT_I64), v = kernel_var(p, k, "dx", T);
+    ls_append(p, inc, ls_assign(p, cc, BIN(LB_DIV, V(flat), I(kc * dp))));
+    ls_append(p, inc, ls_assign(p, kk, BIN(LB_DIV, BIN(LB_REM, V(flat), I(kc * dp)), I(dp))));
+    ls_append(p, inc, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
+    /* padded events carry weight 0, padded columns x = mu = 0 */
+    ls_append(p, inc, ls_assign(p, v, BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(dp)), V(vd))),
+                                         lx_sload(p, k, ms, BIN(LB_ADD, BIN(LB_MUL, V(cc), I(dp)), V(vd))))));
+    ls_append(p, inc, ls_sstore(p, k, cs, V(flat), V(v)));
+    ls_append(p, inc, ls_sstore(p, k, rs, V(flat),
+                                BIN(LB_MUL, V(v), lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(cg)), V(cc))))));
+  }
+  ls_append(p, chunk, ls_sync(p));
+  /* the register tile: rows i0.. of the weighted tile times columns j0.. */
+  LStmt *active = when(p, chunk, BIN(LB_LT, V(comp), I(cg)));
+  int kk;
+  LStmt *inner = emit_loop(L, k, active, "kk", I(0), I(kc), &kk);
+  int av[4], bv[4];
+  LExpr *rowbase = BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(comp), I(kc)), V(kk)), I(dp));
+  for (int r = 0; r < 4; r++) {
+    av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+    ls_append(p, inner, ls_assign(p, av[r], lx_sload(p, k, rs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(i0), I(r))))));
+  }
+  for (int r = 0; r < 4; r++) {
+    bv[r] = kernel_var(p, k, arena_printf(&p->arena, "b%d", r), T);
+    ls_append(p, inner, ls_assign(p, bv[r], lx_sload(p, k, cs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(j0), I(r))))));
+  }
+  for (int r = 0; r < 16; r++)
+    ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / 4]), V(bv[r % 4])))));
+  LStmt *flush = when(p, active, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
+  for (int r = 0; r < 16; r++) {
+    ls_append(p, flush, ls_assign(p, acc64[r], BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));
+    ls_append(p, flush, ls_assign(p, acc[r], lx_const(p, T, 0)));
+  }
+  /* partial[slice, m, i, j] for the tile's upper part */
+  ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(comp))));
+  LStmt *out = when(p, body, BIN(LB_AND, BIN(LB_LT, V(comp), I(cg)), BIN(LB_LT, V(vm), I(M))));
+  for (int r = 0; r < 16; r++) {
+    LExpr *i = BIN(LB_ADD, V(i0), I(r / 4)), *j = BIN(LB_ADD, V(j0), I(r % 4));
+    LStmt *w = when(p, out, BIN(LB_AND, BIN(LB_LE, i, j), BIN(LB_LT, j, I(D))));
+    LExpr **pi = idx_vec(p, 4);
+    pi[0] = lx_sreg(p, SR_CTAID_Z);
+    pi[1] = V(vm);
+    pi[2] = i;
+    pi[3] = j;
+    ls_append(p, w, ls_store(p, pbuf, pi, BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));
+  }
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, h->unit, variant);
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, "scatter");
+  a->cost = (double)M * blocks * 256;
+}

@@ -1,0 +1,160 @@
+/* The PTX of every shipped spec is accepted by ptxas.
+ *
+ * For each shipped spec, sizes (M, D) in {(1,1), (5,7), (16,24)}, float32
+ * and float64, lowered for the GPU with every applicable variant
+ * (LowerOptions.variants = 1: the grid kernels with shared memory, barriers
+ * and warp shuffles too, not only the simple per-item kernels),
+ * the PTX from target_emit(TARGET_NVPTX, EMIT_ASM) for the architecture given
+ * is written to a temporary file and assembled with `ptxas -arch=ARCH`; the
+ * PTX must also hold an `.entry` for every kernel of the program.
+ *
+ * Usage: test_ptx PTXAS ARCH...   (ARCH such as sm_90; PTXAS the path CMake
+ * found, or anything not executable). Without an executable ptxas the test
+ * exits 77, which CTest reports as skipped (SKIP_RETURN_CODE 77). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg_test.h"
+#include "dsl/shipped.h"
+
+static int g_fail, g_files;
+
+static int has_entry(const char *ptx, const char *name) {
+  size_t n = strlen(name);
+  for (const char *q = ptx; (q = strstr(q, ".entry ")) != NULL; q += 7) {
+    const char *s = q + 7;
+    while (*s == ' ') s++;
+    if (strncmp(s, name, n) == 0 && (s[n] == '(' || s[n] == ' ' || s[n] == '\n')) return 1;
+  }
+  return 0;
+}
+
+/* ptxas runs in the background, a few at a time, while LLVM makes the next file */
+typedef struct {
+  FILE *pipe;
+  char path[1024], what[160], arch[32];
+} Job;
+static Job g_jobs[8];
+static int g_njobs, g_maxjobs = 1;
+
+static void finish(Job *j) {
+  char out[8192];
+  size_t len = fread(out, 1, sizeof out - 1, j->pipe);
+  out[len] = 0;
+  int rc = pclose(j->pipe);
+  g_files++;
+  if (rc != 0) {
+    printf("FAIL %s: ptxas -arch=%s rejects the PTX (exit status %d):\n%s\n  (kept: %s)\n", j->what, j->arch, rc, out,
+           j->path);
+    g_fail++;
+  } else {
+    unlink(j->path);
+  }
+}
+
+static void drain(int keep) {
+  while (g_njobs > keep) {
+    finish(&g_jobs[0]);
+    memmove(&g_jobs[0], &g_jobs[1], sizeof(Job) * (size_t)(g_njobs - 1));
+    g_njobs--;
+  }
+}
+
+static void submit(const char *ptxas, const char *arch, const char *path, const char *what) {
+  drain(g_maxjobs - 1);
+  Job *j = &g_jobs[g_njobs];
+  snprintf(j->path, sizeof j->path, "%s", path);
+  snprintf(j->what, sizeof j->what, "%s", what);
+  snprintf(j->arch, sizeof j->arch, "%s", arch);
+  char cmd[2200];
+  snprintf(cmd, sizeof cmd, "'%s' -arch=%s -o /dev/null '%s' 2>&1", ptxas, arch, path);
+  j->pipe = popen(cmd, "r");
+  if (!j->pipe) {
+    printf("FAIL %s: cannot run %s\n", what, ptxas);
+    g_fail++;
+    return;
+  }
+  g_njobs++;
+}
+
+static void check(const char *ptxas, const char *arch, const ShippedSpec *ss, int64_t m, int64_t d, LType real,
+                  const char *tmpdir) {
+  char what[160];
+  snprintf(what, sizeof what, "%s M=%lld D=%lld %s %s", ss->name, (long long)m, (long long)d,
+           real == LT_F32 ? "float32" : "float64", arch);
+  char *err = NULL;
+  Spec *s = cg_load(ss->file, ss->text, ss->len);
+  int64_t sizes_md[2] = {m, d};
+  int64_t *sizes = calloc((size_t)s->sizes.len + 1, sizeof(int64_t));
+  for (int i = 0; i < s->sizes.len; i++) {
+    const char *nm = spec_size(s, i)->name;
+    sizes[i] = strcmp(nm, "M") == 0 ? sizes_md[0] : strcmp(nm, "D") == 0 ? sizes_md[1] : 1;
+  }
+  Program *p = lower_program(s, sizes, &(LowerOptions){.real = real, .host = 0, .variants = 1}, &err);
+  free(sizes);
+  if (!p) {
+    printf("FAIL %s: lowering: %s\n", what, err);
+    free(err);
+    g_fail++;
+    return;
+  }
+  TargetOptions to = {.kind = TARGET_NVPTX, .arch = arch};
+  char *ptx = target_emit(p, &to, EMIT_ASM, &err);
+  if (!ptx) {
+    printf("FAIL %s: target_emit: %s\n", what, err);
+    free(err);
+    g_fail++;
+    program_free(p);
+    return;
+  }
+  for (int k = 0; k < p->nkernels; k++)
+    if (!has_entry(ptx, p->kernels[k]->name)) {
+      printf("FAIL %s: no .entry %s in the PTX\n", what, p->kernels[k]->name);
+      g_fail++;
+    }
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s_%lld_%lld_%s_%s.ptx", tmpdir, ss->name, (long long)m, (long long)d,
+           real == LT_F32 ? "f32" : "f64", arch);
+  FILE *f = fopen(path, "w");
+  if (!f || fputs(ptx, f) < 0 || fclose(f) != 0) {
+    printf("FAIL %s: cannot write %s\n", what, path);
+    g_fail++;
+  } else {
+    submit(ptxas, arch, path, what);
+  }
+  free(ptx);
+  program_free(p);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s PTXAS ARCH...\n", argv[0]);
+    return 2;
+  }
+  const char *ptxas = argv[1];
+  if (access(ptxas, X_OK) != 0) {
+    printf("SKIPPED: ptxas not found ('%s')\n", ptxas);
+    return 77;
+  }
+  const char *tmp = getenv("TMPDIR");
+  char tmpdir[512];
+  snprintf(tmpdir, sizeof tmpdir, "%s/gmmc_ptx_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  g_maxjobs = cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus;
+  static const int64_t md[][2] = {{1, 1}, {5, 7}, {16, 24}};
+  for (int a = 2; a < argc; a++)
+    for (int si = 0; si < shipped_spec_count; si++)
+      for (int zi = 0; zi < 3; zi++)
+        for (int r = 0; r < 2; r++)
+          check(ptxas, argv[a], &shipped_specs[si], md[zi][0], md[zi][1], r ? LT_F64 : LT_F32, tmpdir);
+  drain(0);
+  if (!g_fail) rmdir(tmpdir);
+  printf("codegen_ptx: %d PTX files assembled by %s, %d failures\n", g_files, ptxas, g_fail);
+  return g_fail ? 1 : 0;
+}
