@@ -17,7 +17,11 @@
  * and whose first argument is a bare name followed by exactly one more
  * argument is a reduction over that index; `max(a, b)` and `min(a, b)` with
  * anything else as first argument are element functions. Whether the name is
- * really an index is decided by the checker. */
+ * really an index is decided by the checker.
+ *
+ * Limits that keep the recursive parser and the recursive passes after it
+ * within the stack: at most 256 nested parentheses, calls and unary
+ * operators, and at most 10000 operands and operators in one statement. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -38,16 +42,51 @@ typedef struct {
   const char *text;
   size_t pos, end;
   Token tok;
+  int depth; /* nesting of parentheses, calls and unary operators */
+  int nodes; /* expression nodes built in this statement */
 } Parser;
+
+enum { MAX_DEPTH = 256, MAX_NODES = 10000 };
 
 static _Noreturn void perr(Parser *p, size_t b, size_t e, const char *msg) {
   diag_error(&p->f->diag, b, e, "%s", msg);
+}
+
+/* The quoted text of a message, kept in the spec's arena: a message is
+ * reported by a longjmp, which would leak a malloc'd string. */
+static const char *excerpt(Front *f, size_t b, size_t e) {
+  char *x = source_excerpt(&f->spec->src, b, e);
+  const char *copy = arena_strdup(&f->spec->arena, x);
+  free(x);
+  return copy;
 }
 
 static int is_punct(Parser *p, const char *s) {
   size_t n = strlen(s);
   return p->tok.kind == T_PUNCT && p->tok.end - p->tok.begin == n &&
          memcmp(p->text + p->tok.begin, s, n) == 0;
+}
+
+/* A character that starts no token: quoted whole (a UTF-8 sequence is one
+ * character), with a hint where a likely intent is known. */
+static _Noreturn void bad_char(Parser *p) {
+  const unsigned char *t = (const unsigned char *)p->text;
+  size_t b = p->pos, e = b + 1;
+  while (e < p->end && e < b + 4 && (t[e] & 0xC0) == 0x80) e++;
+  const char *hint = "";
+  switch (t[b]) {
+  case '&': hint = " (the logical and is '&&')"; break;
+  case '|': hint = " (the logical or is '||')"; break;
+  case '^': hint = " (there is no power operator: write sq(x) or x*x)"; break;
+  case '{': case '}': hint = " (group with '(' and ')')"; break;
+  case ';': hint = " (one statement per list item)"; break;
+  case '\'': case '"': hint = " (quote a statement as a whole, or not at all)"; break;
+  default: break;
+  }
+  if (t[b] < 0x20 || t[b] == 0x7F)
+    diag_error(&p->f->diag, b, e, "unexpected control character 0x%02X: expected an operator, a name, a number, "
+               "'(' or ')'", t[b]);
+  diag_error(&p->f->diag, b, e, "unexpected character '%.*s'%s", (int)(e - b), p->text + b, hint);
 }
 
 static void next(Parser *p) {
@@ -70,36 +109,44 @@ static void next(Parser *p) {
                           ((t[e] == '+' || t[e] == '-') && (t[e - 1] == 'e' || t[e - 1] == 'E'))))
       e++;
     char buf[64];
-    if (e - b >= sizeof buf) perr(p, b, e, "number too long");
+    if (e - b >= sizeof buf) perr(p, b, e, "number too long (at most 63 characters)");
     memcpy(buf, t + b, e - b);
     buf[e - b] = 0;
     char *stop;
     errno = 0;
     double v = strtod(buf, &stop);
-    if (*stop || errno == ERANGE) diag_error(&p->f->diag, b, e, "malformed number '%s'", buf);
+    if (*stop || stop == buf || buf[strspn(buf, "0123456789.eE+-")])
+      diag_error(&p->f->diag, b, e, "malformed number '%s': expected digits with an optional fraction and exponent, "
+                 "as in 12, 0.5 or 1.0e-6", buf);
+    if (errno == ERANGE && (v > 1 || v < -1))
+      diag_error(&p->f->diag, b, e, "number '%s' is out of range (beyond about 1.8e308)", buf);
     tok.kind = T_NUM;
     tok.num = v;
     tok.end = p->pos = e;
-    (void)b;
   } else {
     static const char *two[] = {"<=", ">=", "==", "!=", "&&", "||"};
     tok.kind = T_PUNCT;
     tok.end = p->pos + 1;
     for (size_t i = 0; i < sizeof two / sizeof *two; i++)
       if (p->pos + 1 < p->end && t[p->pos] == two[i][0] && t[p->pos + 1] == two[i][1]) tok.end = p->pos + 2;
-    if (tok.end == p->pos + 1 && !strchr("()[],=+-*/<>!", c))
-      diag_error(&p->f->diag, p->pos, p->pos + 1, "unexpected character '%c'", c);
+    if (tok.end == p->pos + 1 && (c == 0 || !strchr("()[],=+-*/<>!", c))) bad_char(p);
     p->pos = tok.end;
   }
   p->tok = tok;
 }
 
-static void expect(Parser *p, const char *s) {
+/* A closing ')' or ']' that must match the bracket opened at `open`. */
+static void expect_close(Parser *p, const char *s, size_t open) {
   if (!is_punct(p, s)) {
+    int line, col;
+    source_line_col(&p->f->spec->src, open, &line, &col);
+    char opener = *s == ')' ? '(' : '[';
     if (p->tok.kind == T_EOF)
-      diag_error(&p->f->diag, p->tok.begin, p->tok.begin + 1, "expected '%s' at end of statement", s);
-    char *x = source_excerpt(&p->f->spec->src, p->tok.begin, p->tok.end);
-    diag_error(&p->f->diag, p->tok.begin, p->tok.end, "expected '%s' before '%s'", s, x);
+      diag_error(&p->f->diag, p->tok.begin, p->tok.begin + 1,
+                 "expected '%s' at end of statement, to close the '%c' at line %d, column %d", s, opener, line, col);
+    const char *x = excerpt(p->f, p->tok.begin, p->tok.end);
+    diag_error(&p->f->diag, p->tok.begin, p->tok.end,
+               "expected '%s' before '%s', to close the '%c' at line %d, column %d", s, x, opener, line, col);
   }
   next(p);
 }
@@ -109,6 +156,9 @@ static const char *tok_name(Parser *p) {
 }
 
 static Expr *new_expr(Parser *p, ExprKind k, size_t b, size_t e) {
+  if (++p->nodes > MAX_NODES)
+    diag_error(&p->f->diag, p->tok.begin, p->tok.end > p->tok.begin ? p->tok.end : p->tok.begin + 1,
+               "statement too long: more than %d operands and operators", MAX_NODES);
   Expr *x = arena_alloc(&p->f->spec->arena, sizeof(Expr));
   x->kind = k;
   x->begin = b;
@@ -116,14 +166,17 @@ static Expr *new_expr(Parser *p, ExprKind k, size_t b, size_t e) {
   return x;
 }
 
-static IndexRef *parse_indices(Parser *p, int *count, size_t *close_end) {
+/* After '['; `open` is the position of the '['. */
+static IndexRef *parse_indices(Parser *p, size_t open, int *count, size_t *close_end) {
   PtrVec v = {0};
   Arena *a = &p->f->spec->arena;
-  if (is_punct(p, "]")) perr(p, p->tok.begin, p->tok.end, "expected an index name, found ']'");
   for (;;) {
     if (p->tok.kind != T_NAME) {
-      char *x = source_excerpt(&p->f->spec->src, p->tok.begin, p->tok.end);
-      diag_error(&p->f->diag, p->tok.begin, p->tok.end, "expected an index name, found '%s'", x);
+      if (p->tok.kind == T_EOF)
+        diag_error(&p->f->diag, p->tok.begin, p->tok.begin + 1, "expected an index name at end of statement");
+      const char *x = excerpt(p->f, p->tok.begin, p->tok.end);
+      diag_error(&p->f->diag, p->tok.begin, p->tok.end,
+                 "expected an index name, found '%s' (tensors are indexed by index names only)", x);
     }
     IndexRef *r = arena_alloc(a, sizeof(IndexRef));
     r->name = tok_name(p);
@@ -136,7 +189,7 @@ static IndexRef *parse_indices(Parser *p, int *count, size_t *close_end) {
     next(p);
   }
   *close_end = p->tok.end;
-  expect(p, "]");
+  expect_close(p, "]", open);
   IndexRef *out = arena_alloc(a, sizeof(IndexRef) * (size_t)v.len);
   for (int i = 0; i < v.len; i++) out[i] = *(IndexRef *)v.items[i];
   *count = v.len;
@@ -151,8 +204,15 @@ static int reduce_op(const char *name) {
   return -1;
 }
 
+static void enter(Parser *p, size_t at) {
+  if (++p->depth > MAX_DEPTH)
+    diag_error(&p->f->diag, at, at + 1, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
+}
+
 static Expr *parse_call(Parser *p, const char *name, size_t b) {
   /* current token is '(' */
+  size_t open = p->tok.begin;
+  enter(p, open);
   next(p);
   int red = reduce_op(name);
   /* reduction: NAME ( IDX , expr ) */
@@ -163,10 +223,12 @@ static Expr *parse_call(Parser *p, const char *name, size_t b) {
     next(p);
     if (is_punct(p, ",")) {
       next(p);
+      int nodes = p->nodes;
       Expr *body = parse_expr(p);
       if (is_punct(p, ")")) {
         Expr *x = new_expr(p, E_REDUCE, b, p->tok.end);
         next(p);
+        p->depth--;
         x->name = name;
         x->op = red;
         x->args[0] = body;
@@ -177,27 +239,34 @@ static Expr *parse_call(Parser *p, const char *name, size_t b) {
         x->red.id = -1;
         return x;
       }
+      if (!is_punct(p, ",")) expect_close(p, ")", open);
+      if (red != R_MAX && red != R_MIN)
+        diag_error(&p->f->diag, p->tok.begin, p->tok.end,
+                   "%s takes an index and one expression, as in %s(d, X[n,d]); found a third argument", name, name);
+      p->nodes = nodes; /* max(a, b, c): reparsed below as a call */
     }
-    if (red != R_MAX && red != R_MIN) {
-      if (is_punct(p, ","))
-        perr(p, p->tok.begin, p->tok.end, "a reduction takes an index and one expression");
-      expect(p, ")");
-    }
-    p->pos = save_pos; /* element min/max: reparse as a call */
+    /* not NAME ',' expr ')': an element call min(a, b) or max(a, b), or a
+     * misuse of a reduction that the checker explains */
+    p->pos = save_pos;
     p->tok = save;
   }
   Expr *x = new_expr(p, E_CALL, b, b);
   x->name = name;
   if (!is_punct(p, ")")) {
     for (;;) {
-      if (x->nargs == 3) perr(p, p->tok.begin, p->tok.end, "too many arguments");
+      if (x->nargs == 3) {
+        const char *what = excerpt(p->f, p->tok.begin, p->tok.end);
+        diag_error(&p->f->diag, p->tok.begin, p->tok.end,
+                   "too many arguments to '%s' before '%s': no function takes more than 3", name, what);
+      }
       x->args[x->nargs++] = parse_expr(p);
       if (!is_punct(p, ",")) break;
       next(p);
     }
   }
   x->end = p->tok.end;
-  expect(p, ")");
+  expect_close(p, ")", open);
+  p->depth--;
   return x;
 }
 
@@ -214,10 +283,11 @@ static Expr *parse_primary(Parser *p) {
     next(p);
     if (is_punct(p, "(")) return parse_call(p, name, t.begin);
     if (is_punct(p, "[")) {
+      size_t open = p->tok.begin;
       next(p);
       Expr *x = new_expr(p, E_ACCESS, t.begin, 0);
       x->name = name;
-      x->idx = parse_indices(p, &x->nidx, &x->end);
+      x->idx = parse_indices(p, open, &x->nidx, &x->end);
       return x;
     }
     Expr *x = new_expr(p, E_NAME, t.begin, t.end);
@@ -225,13 +295,16 @@ static Expr *parse_primary(Parser *p) {
     return x;
   }
   if (is_punct(p, "(")) {
+    size_t open = t.begin;
+    enter(p, open);
     next(p);
     Expr *x = parse_expr(p);
-    expect(p, ")");
+    expect_close(p, ")", open);
+    p->depth--;
     return x;
   }
   if (t.kind == T_EOF) perr(p, t.begin, t.begin + 1, "expected an expression at end of statement");
-  char *x = source_excerpt(&p->f->spec->src, t.begin, t.end);
+  const char *x = excerpt(p->f, t.begin, t.end);
   diag_error(&p->f->diag, t.begin, t.end, "expected an expression, found '%s'", x);
 }
 
@@ -239,8 +312,10 @@ static Expr *parse_unary(Parser *p) {
   if (is_punct(p, "-") || is_punct(p, "!")) {
     size_t b = p->tok.begin;
     int op = is_punct(p, "-") ? U_NEG : U_NOT;
+    enter(p, b);
     next(p);
     Expr *a = parse_unary(p);
+    p->depth--;
     Expr *x = new_expr(p, E_UNARY, b, a->end);
     x->op = op;
     x->args[0] = a;
@@ -289,7 +364,8 @@ static Expr *parse_cmp(Parser *p) {
       x = binary(p, ops[i].op, x, parse_add(p));
       for (size_t j = 0; j < sizeof ops / sizeof *ops; j++)
         if (is_punct(p, ops[j].s))
-          perr(p, p->tok.begin, p->tok.end, "comparisons do not chain; use '&&'");
+          perr(p, p->tok.begin, p->tok.end,
+               "comparisons do not chain: write 'a < b && b < c' instead of 'a < b < c'");
       return x;
     }
   }
@@ -319,13 +395,16 @@ static void init_parser(Parser *p, Front *f, size_t begin, size_t end) {
   p->text = f->spec->src.text;
   p->pos = begin;
   p->end = end;
+  p->depth = 0;
+  p->nodes = 0;
   next(p);
 }
 
 static void expect_end(Parser *p) {
   if (p->tok.kind != T_EOF) {
-    char *x = source_excerpt(&p->f->spec->src, p->tok.begin, p->tok.end);
-    diag_error(&p->f->diag, p->tok.begin, p->tok.end, "unexpected '%s' after the expression", x);
+    const char *x = excerpt(p->f, p->tok.begin, p->tok.end);
+    diag_error(&p->f->diag, p->tok.begin, p->tok.end,
+               "expected an operator or the end of the statement, found '%s'", x);
   }
 }
 
@@ -347,8 +426,11 @@ Stmt *parse_statement(Front *f, size_t begin, size_t end) {
   PtrVec targets = {0};
   for (;;) {
     if (p.tok.kind != T_NAME) {
-      if (p.tok.kind == T_EOF) perr(&p, begin, end, "empty statement");
-      char *x = source_excerpt(&f->spec->src, p.tok.begin, p.tok.end);
+      if (p.tok.kind == T_EOF) {
+        if (targets.len == 0) perr(&p, begin, end, "empty statement: expected an assignment such as 'L[n,m] = ...'");
+        perr(&p, p.tok.begin, p.tok.begin + 1, "expected the name of another tensor assigned at end of statement");
+      }
+      const char *x = excerpt(f, p.tok.begin, p.tok.end);
       diag_error(&f->diag, p.tok.begin, p.tok.end, "expected the name of the tensor assigned, found '%s'", x);
     }
     Target *t = arena_alloc(a, sizeof(Target));
@@ -357,10 +439,11 @@ Stmt *parse_statement(Front *f, size_t begin, size_t end) {
     t->end = p.tok.end;
     next(&p);
     if (is_punct(&p, "[")) {
+      size_t open = p.tok.begin;
       next(&p);
       t->has_brackets = 1;
       size_t close;
-      t->idx = parse_indices(&p, &t->nidx, &close);
+      t->idx = parse_indices(&p, open, &t->nidx, &close);
       t->end = close;
     }
     ptrvec_push(a, &targets, t);
@@ -368,8 +451,12 @@ Stmt *parse_statement(Front *f, size_t begin, size_t end) {
     next(&p);
   }
   if (!is_punct(&p, "=")) {
-    if (p.tok.kind == T_EOF) perr(&p, begin, end, "expected '=' in statement");
-    char *x = source_excerpt(&f->spec->src, p.tok.begin, p.tok.end);
+    if (p.tok.kind == T_EOF) {
+      const char *x = excerpt(f, begin, end);
+      diag_error(&f->diag, p.tok.begin, p.tok.begin + 1,
+                 "expected '=' after '%s': a statement assigns an expression, as in 'L[n,m] = ...'", x);
+    }
+    const char *x = excerpt(f, p.tok.begin, p.tok.end);
     diag_error(&f->diag, p.tok.begin, p.tok.end, "expected '=' before '%s'", x);
   }
   next(&p);

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -15,7 +16,12 @@
 typedef struct {
   Front *f;
   yaml_document_t doc;
+  const char *first_data; /* the data tensor that fixed the event size */
 } Loader;
+
+/* Deeper YAML than a spec ever needs (it needs 4 levels) is refused before
+ * libyaml's recursive, and on deep nesting quadratic, loader sees it. */
+enum { MAX_YAML_DEPTH = 16 };
 
 static const char *const reserved[] = {
     "sum", "max", "min", "logsumexp", "argmin", "argmax", "exp", "log", "sqrt", "sq", "abs", "select",
@@ -39,7 +45,9 @@ static yaml_node_t *node(Loader *l, int id) { return yaml_document_get_node(&l->
 
 static const char *kind_name(yaml_node_t *n) {
   switch (n->type) {
-  case YAML_SCALAR_NODE: return "a scalar";
+  case YAML_SCALAR_NODE:
+    return n->data.scalar.length == 0 && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? "an empty value"
+                                                                                         : "a scalar";
   case YAML_SEQUENCE_NODE: return "a list";
   case YAML_MAPPING_NODE: return "a mapping";
   default: return "nothing";
@@ -75,8 +83,9 @@ static double number(Loader *l, yaml_node_t *n, const char *what) {
   return v;
 }
 
-/* Any name declared anywhere in the spec, for duplicate detection. */
-static const void *find_decl(Spec *s, const char *name, size_t *at) {
+/* Any name declared anywhere in the spec, for duplicate detection; *what
+ * says what it was declared as. */
+static const void *find_decl(Spec *s, const char *name, size_t *at, const char **what) {
   PtrVec *tables[] = {&s->sizes, &s->indices, &s->tensors, &s->scalars};
   for (int t = 0; t < 4; t++)
     for (int i = 0; i < tables[t]->len; i++) {
@@ -90,7 +99,10 @@ static const void *find_decl(Spec *s, const char *name, size_t *at) {
       default: dn = ((const ScalarSym *)d)->name; b = ((const ScalarSym *)d)->begin; break;
       }
       if (strcmp(dn, name) == 0) {
+        static const char *const kinds[] = {"a size", "an index", "a tensor", "a scalar"};
         *at = b;
+        *what = kinds[t];
+        if (t == 2) *what = ((const Tensor *)d)->kind == TK_DATA ? "data" : "a parameter";
         return d;
       }
     }
@@ -100,16 +112,23 @@ static const void *find_decl(Spec *s, const char *name, size_t *at) {
 /* A new declared name: an identifier, not reserved, not declared before. */
 static const char *decl_name(Loader *l, yaml_node_t *n, const char *what) {
   const char *name = scalar(l, n, what);
-  if (!is_identifier(name)) node_error(l, n, "'%s' is not a valid name", name);
+  if (!is_identifier(name))
+    node_error(l, n, "'%s' is not a valid name: expected a letter or '_' followed by letters, digits or '_'", name);
   for (int i = 0; reserved[i]; i++)
-    if (strcmp(reserved[i], name) == 0) node_error(l, n, "'%s' is a reserved name", name);
+    if (strcmp(reserved[i], name) == 0) {
+      const char *kind = i < 6 ? "a reduction" : i < 12 ? "a function" : i < 14 ? "a constant" : "a builtin";
+      size_t b, e;
+      span(l, n, &b, &e);
+      diag_error(&l->f->diag, b, e, "'%s' is a reserved name (%s); choose another name", name, kind);
+    }
   size_t at;
-  if (find_decl(l->f->spec, name, &at)) {
+  const char *as;
+  if (find_decl(l->f->spec, name, &at, &as)) {
     int line, col;
     source_line_col(&l->f->spec->src, at, &line, &col);
     size_t b, e;
     span(l, n, &b, &e);
-    diag_error(&l->f->diag, b, e, "'%s' is already declared (line %d)", name, line);
+    diag_error(&l->f->diag, b, e, "'%s' is already declared as %s at line %d", name, as, line);
   }
   return name;
 }
@@ -174,7 +193,7 @@ static void load_indices(Loader *l, yaml_node_t *n) {
 static void load_shape(Loader *l, yaml_node_t *n, Tensor *t) {
   expect_type(l, n, YAML_SEQUENCE_NODE, "a shape: a list of size names such as [M, D]");
   int rank = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
-  if (rank > GMMC_MAX_RANK) node_error(l, n, "%s", "too many axes (at most 4)");
+  if (rank > GMMC_MAX_RANK) node_error(l, n, "'%s' has too many axes (at most 4)", t->name);
   t->rank = rank;
   for (int i = 0; i < rank; i++) t->dims[i] = find_size(l, node(l, n->data.sequence.items.start[i]));
 }
@@ -184,6 +203,53 @@ static Structure parse_structure(Loader *l, yaml_node_t *n) {
   for (int i = ST_UPPER; i <= ST_DIAGONAL; i++)
     if (strcmp(v, structure_names[i]) == 0) return (Structure)i;
   node_error(l, n, "unknown structure '%s' (expected upper, lower, symmetric or diagonal)", v);
+}
+
+static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), noreturn));
+static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ...) {
+  size_t b, e;
+  span(l, node(l, shape->data.sequence.items.start[a]), &b, &e);
+  va_list ap;
+  va_start(ap, fmt);
+  diag_verror(&l->f->diag, b, e > b ? e : b + 1, fmt, ap);
+}
+
+/* What a declaration's shape and structure must satisfy. The first axis of
+ * the first data tensor is the event size: the run-time size N. */
+static void check_axes(Loader *l, Tensor *t, yaml_node_t *shape, yaml_node_t *structure) {
+  Spec *s = l->f->spec;
+  if (t->kind == TK_DATA) {
+    if (t->rank == 0)
+      node_error(l, shape, "data '%s' needs at least one axis, the events, as in [N, D]", t->name);
+    if (!l->first_data) {
+      l->first_data = t->name;
+      s->event_size = t->dims[0];
+      spec_size(s, t->dims[0])->is_event = 1;
+    } else if (t->dims[0] != s->event_size) {
+      axis_error(l, shape, 0, "the first axis of data '%s' must be the event size %s, as in '%s', not %s", t->name,
+                 spec_size(s, s->event_size)->name, l->first_data, spec_size(s, t->dims[0])->name);
+    }
+  }
+  for (int a = 0; a < t->rank; a++) {
+    if (!l->first_data || t->dims[a] != s->event_size) continue;
+    const char *ev = spec_size(s, s->event_size)->name;
+    if (t->kind == TK_PARAM)
+      axis_error(l, shape, a, "parameter '%s' cannot have an axis of the event size %s: parameters do not grow with "
+                 "the data", t->name, ev);
+    if (a > 0) axis_error(l, shape, a, "the event size %s can only be the first axis of '%s'", ev, t->name);
+  }
+  if (structure) {
+    if (t->kind == TK_DATA)
+      node_error(l, structure, "data '%s' cannot have a structure: structures annotate parameters", t->name);
+    if (t->rank < 2 || t->dims[t->rank - 1] != t->dims[t->rank - 2]) {
+      size_t b, e;
+      span(l, structure, &b, &e);
+      diag_error(&l->f->diag, b, e > b ? e : b + 1,
+                 "structure '%s' needs the last two axes of '%s' to have the same size, as in [M, D, D]",
+                 structure_names[t->structure], t->name);
+    }
+  }
 }
 
 static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
@@ -196,20 +262,22 @@ static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
     span(l, k, &t->begin, &t->end);
     t->kind = kind;
     t->elem = VT_REAL;
+    yaml_node_t *shape = v, *structure = NULL;
     if (v->type == YAML_MAPPING_NODE) {
-      yaml_node_t *shape = NULL;
+      shape = NULL;
       FOR_PAIRS(l, v, q) {
         yaml_node_t *qk = node(l, q->key);
         const char *key = scalar(l, qk, "a key");
         if (strcmp(key, "shape") == 0) shape = node(l, q->value);
-        else if (strcmp(key, "structure") == 0) t->structure = parse_structure(l, node(l, q->value));
+        else if (strcmp(key, "structure") == 0) t->structure = parse_structure(l, structure = node(l, q->value));
         else node_error(l, qk, "unknown key '%s' (expected shape or structure)", key);
       }
-      if (!shape) node_error(l, v, "%s", "missing 'shape'");
-      load_shape(l, shape, t);
-    } else {
-      load_shape(l, v, t);
+      if (!shape)
+        node_error(l, v, "missing 'shape' in the declaration of '%s', as in {shape: [M, D, D], structure: upper}",
+                   t->name);
     }
+    load_shape(l, shape, t);
+    check_axes(l, t, shape, structure);
     t->id = s->tensors.len;
     ptrvec_push(&s->arena, &s->tensors, t);
   }
@@ -236,8 +304,12 @@ static void text_span(Loader *l, yaml_node_t *n, size_t *b, size_t *e) {
   switch (n->data.scalar.style) {
   case YAML_SINGLE_QUOTED_SCALAR_STYLE:
   case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
-    if (memchr(t + *b, '\\', *e - *b) || memchr(t + *b + 1, '\'', *e - *b > 2 ? *e - *b - 2 : 0))
-      node_error(l, n, "%s", "escapes are not allowed in statements; write the statement unquoted");
+    for (size_t i = *b + 1; i + 1 < *e; i++)
+      if (t[i] == '\\' || t[i] == '\'' || t[i] == '"')
+        diag_error(&l->f->diag, i, i + 1,
+                   "'%c' inside a quoted statement: escapes and quotes are not allowed there; write the statement "
+                   "unquoted",
+                   t[i]);
     (*b)++;
     if (*e > *b) (*e)--;
     break;
@@ -247,6 +319,9 @@ static void text_span(Loader *l, yaml_node_t *n, size_t *b, size_t *e) {
     break;
   default: break;
   }
+  /* a block scalar ends where the next token starts: an error at the end of
+   * the statement belongs after its last character, not on the next line */
+  while (*e > *b && isspace((unsigned char)t[*e - 1])) (*e)--;
 }
 
 static void load_statements(Loader *l, yaml_node_t *n, Section sec) {
@@ -280,10 +355,16 @@ static void load_outputs(Loader *l, yaml_node_t *n, PtrVec *pending) {
     for (int i = 0; roles[i]; i++) known |= strcmp(roles[i], role) == 0;
     if (!known)
       node_error(l, k, "unknown output '%s' (expected objective, score_samples, predict_proba, predict or n_parameters)", role);
-    expect_type(l, v, YAML_SCALAR_NODE, "a name");
+    int is_np = strcmp(role, "n_parameters") == 0;
+    expect_type(l, v, YAML_SCALAR_NODE, is_np ? "an expression in the fixed sizes, such as M*D + M - 1" : "a tensor name");
     Pending *q = arena_alloc(&s->arena, sizeof(Pending));
     q->role = role;
     text_span(l, v, &q->begin, &q->end);
+    if (!is_np && !is_identifier((const char *)v->data.scalar.value)) {
+      if (v->data.scalar.length == 0)
+        node_error(l, v, "expected the name of the tensor for output '%s', found an empty value", role);
+      node_error(l, v, "expected the name of a tensor, found '%s'", (const char *)v->data.scalar.value);
+    }
     ptrvec_push(&s->arena, pending, q);
   }
 }
@@ -325,21 +406,78 @@ static void resolve_outputs(Loader *l, PtrVec *pending) {
   }
 }
 
-void load_yaml(Front *f) {
+/* Reports libyaml's error: deletes the parser, then escapes. Reader errors
+ * (bad UTF-8, control characters) carry a byte offset, the others a mark;
+ * the context (the construct being parsed) is named with its line. */
+static _Noreturn void yaml_fail(Front *f, yaml_parser_t *parser) {
   Spec *s = f->spec;
-  Loader l = {.f = f};
+  size_t off;
+  StrBuf sb = {0};
+  sb_printf(&sb, "invalid YAML: %s", parser->problem ? parser->problem : "parse error");
+  if (parser->error == YAML_READER_ERROR) {
+    off = parser->problem_offset;
+    if (parser->problem_value >= 0) sb_printf(&sb, " (0x%02X)", (unsigned)parser->problem_value);
+  } else {
+    off = source_offset(&s->src, parser->problem_mark.line, parser->problem_mark.column);
+    if (parser->context)
+      sb_printf(&sb, " (%s that starts at line %d)", parser->context, (int)parser->context_mark.line + 1);
+  }
+  yaml_parser_delete(parser);
+  char *m = arena_strdup(&s->arena, sb.data);
+  sb_free(&sb);
+  diag_error(&f->diag, off, off + 1, "%s", m);
+}
+
+/* A first pass over libyaml's events: syntax errors, one document only, no
+ * aliases (a statement is written once), and bounded nesting. */
+static void scan_events(Front *f) {
+  Spec *s = f->spec;
   yaml_parser_t parser;
   yaml_parser_initialize(&parser);
   yaml_parser_set_input_string(&parser, (const unsigned char *)s->src.text, s->src.len);
-  if (!yaml_parser_load(&parser, &l.doc)) {
-    size_t off = source_offset(&s->src, parser.problem_mark.line, parser.problem_mark.column);
-    char *msg = xasprintf("invalid YAML: %s%s%s", parser.problem ? parser.problem : "parse error",
-                          parser.context ? " " : "", parser.context ? parser.context : "");
-    yaml_parser_delete(&parser);
-    char *m = arena_strdup(&s->arena, msg);
-    free(msg);
-    diag_error(&f->diag, off, off + 1, "%s", m);
+  int depth = 0, docs = 0;
+  for (;;) {
+    yaml_event_t ev;
+    if (!yaml_parser_parse(&parser, &ev)) yaml_fail(f, &parser);
+    yaml_event_type_t type = ev.type;
+    yaml_mark_t at = ev.start_mark, end = ev.end_mark;
+    yaml_event_delete(&ev);
+    const char *problem = NULL;
+    if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+      if (++depth > MAX_YAML_DEPTH) problem = "YAML nested too deeply (more than 16 levels); a spec needs at most 4";
+    } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+      depth--;
+    } else if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+      problem = "a second YAML document: a spec file holds one document";
+    } else if (type == YAML_ALIAS_EVENT) {
+      problem = "YAML aliases ('*name') are not supported in a spec: write the value out";
+    }
+    if (problem) {
+      yaml_parser_delete(&parser);
+      size_t b = source_offset(&s->src, at.line, at.column), e = source_offset(&s->src, end.line, end.column);
+      diag_error(&f->diag, b, e > b ? e : b + 1, "%s", problem);
+    }
+    if (type == YAML_STREAM_END_EVENT) break;
   }
+  yaml_parser_delete(&parser);
+}
+
+/* A required top-level key is missing: reported at the first key. */
+static _Noreturn void missing(Loader *l, yaml_node_t *root, const char *msg) {
+  size_t b = 0, e = 1;
+  if (root->data.mapping.pairs.start < root->data.mapping.pairs.top)
+    span(l, node(l, root->data.mapping.pairs.start->key), &b, &e);
+  diag_error(&l->f->diag, b, e > b ? e : b + 1, "%s", msg);
+}
+
+void load_yaml(Front *f) {
+  Spec *s = f->spec;
+  Loader l = {.f = f};
+  scan_events(f);
+  yaml_parser_t parser;
+  yaml_parser_initialize(&parser);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)s->src.text, s->src.len);
+  if (!yaml_parser_load(&parser, &l.doc)) yaml_fail(f, &parser);
   yaml_parser_delete(&parser);
   /* The document must be freed on every path: the error escape bypasses us,
    * so copy it out of the way first by jumping through a local handler. */
@@ -351,8 +489,8 @@ void load_yaml(Front *f) {
     longjmp(*outer, 1);
   }
   yaml_node_t *root = yaml_document_get_root_node(&l.doc);
-  if (!root) diag_error(&f->diag, 0, 1, "empty spec: expected a mapping with keys gmmc, model, sizes, ...");
-  expect_type(&l, root, YAML_MAPPING_NODE, "a mapping with keys gmmc, model, sizes, data, params, estep, mstep");
+  if (!root) diag_error(&f->diag, 0, 1, "empty spec: expected a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
+  expect_type(&l, root, YAML_MAPPING_NODE, "a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
   static const char *const order[] = {"gmmc", "model", "description", "sizes", "indices", "data", "params",
                                       "scalars", "estep", "mstep", "derived", "predict", "outputs", "schedule", NULL};
   yaml_node_t *value[14] = {0}, *key[14] = {0};
@@ -370,36 +508,38 @@ void load_yaml(Front *f) {
     key[which] = k;
     value[which] = node(&l, p->value);
   }
-  if (!value[0]) diag_error(&f->diag, 0, 1, "missing 'gmmc: 1' (the DSL version)");
+  if (!value[0]) missing(&l, root, "missing 'gmmc: 1', the DSL version, as the first key");
   {
     const char *v = scalar(&l, value[0], "the DSL version");
     char *stop;
     long ver = strtol(v, &stop, 10);
-    if (!*v || *stop) node_error(&l, value[0], "the DSL version must be an integer, found '%s'", v);
+    if (!*v || *stop) node_error(&l, value[0], "the DSL version must be an integer such as 1, found '%s'", v);
     if (ver != GMMC_DSL_VERSION) {
       size_t b, e;
       span(&l, value[0], &b, &e);
-      diag_error(&f->diag, b, e, "unsupported DSL version %ld (this gmmc reads version %d)", ver, GMMC_DSL_VERSION);
+      diag_error(&f->diag, b, e, "unsupported DSL version '%s' (this gmmc reads version %d)", v, GMMC_DSL_VERSION);
     }
     s->version = (int)ver;
   }
-  if (!value[1]) diag_error(&f->diag, 0, 1, "missing 'model: NAME'");
+  if (!value[1]) missing(&l, root, "missing 'model: NAME', the name of the model");
   s->model = scalar(&l, value[1], "a model name");
-  if (!is_identifier(s->model)) node_error(&l, value[1], "'%s' is not a valid model name", s->model);
+  if (!is_identifier(s->model))
+    node_error(&l, value[1], "'%s' is not a valid model name: expected letters, digits and '_'", s->model);
   if (value[2]) s->description = scalar(&l, value[2], "a description");
-  if (!value[3]) diag_error(&f->diag, 0, 1, "missing 'sizes', such as [N, M, D]");
+  if (!value[3]) missing(&l, root, "missing 'sizes', the list of size names, such as 'sizes: [N, M, D]'");
   load_sizes(&l, value[3]);
   if (value[4]) load_indices(&l, value[4]);
-  if (!value[5]) diag_error(&f->diag, 0, 1, "missing 'data', such as {X: [N, D]}");
+  if (!value[5]) missing(&l, root, "missing 'data', the input tensors, such as 'data: {X: [N, D]}'");
   load_tensors(&l, value[5], TK_DATA);
+  if (!l.first_data) node_error(&l, value[5], "%s", "no data declared: expected at least one tensor, as in {X: [N, D]}");
   if (value[6]) load_tensors(&l, value[6], TK_PARAM);
   if (value[7]) load_scalars(&l, value[7]);
   for (int sec = 0; sec < SEC_COUNT; sec++)
     if (value[8 + sec]) load_statements(&l, value[8 + sec], (Section)sec);
-  if (!value[8]) diag_error(&f->diag, 0, 1, "missing 'estep': the list of E-step statements");
+  if (!value[8]) missing(&l, root, "missing 'estep', the list of E-step statements");
   PtrVec pending = {0};
   if (value[12]) load_outputs(&l, value[12], &pending);
-  else diag_error(&f->diag, 0, 1, "missing 'outputs': at least 'objective: NAME'");
+  else missing(&l, root, "missing 'outputs', the roles of the computed tensors, at least 'objective: NAME'");
   if (value[13]) load_schedule(&l, value[13]);
   resolve_outputs(&l, &pending);
   (void)key;
