@@ -36,6 +36,9 @@ typedef struct {
   LExpr *subst_val;       /* ... is this value */
   const Tensor *stage_tensor; /* accesses [n, d] to this event tensor ... */
   int stage_sh, stage_n0;     /* ... read shared array stage_sh at (n - n0) * D + d */
+  const Tensor *subst_tensor[8]; /* any access to these tensors ... */
+  LExpr *subst_tensor_val[8];    /* ... is this value (staged operands) */
+  int nsubst_tensor;
   Hoisted **hoisted; /* all hoisted reductions */
   int nhoisted, caphoisted;
 } Lower;
@@ -71,6 +74,8 @@ void variants_reduction(Lower *L, Stmt *st, Hoisted *h);
 void variants_map(Lower *L, Stmt *st, int unit);
 void variants_estep(Lower *L, Stmt *st, int unit);
 void variants_scatter(Lower *L, Stmt *st, Hoisted *h);
+void variants_staged_map(Lower *L, Stmt *st, int unit);
+void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h);
 /* A combine kernel over a partial buffer [chunks, free...]. */
 int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant);
 const char *stmt_text(Lower *L, Stmt *st);

@@ -280,6 +280,9 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
   Program *p = L->p;
   Spec *s = L->s;
   if (e == L->subst_expr) return L->subst_val;
+  if (e->kind == E_ACCESS && e->tensor)
+    for (int i = 0; i < L->nsubst_tensor; i++)
+      if (L->subst_tensor[i] == e->tensor) return L->subst_tensor_val[i];
   if (e->kind == E_ACCESS && e->tensor && e->tensor == L->stage_tensor && e->nidx == 2) {
     LExpr *row = lx_binary(p, LB_SUB, lx_var(p, k, env->var[e->idx[0].id]), lx_var(p, k, L->stage_n0));
     LExpr *flat = lx_binary(p, LB_ADD, lx_binary(p, LB_MUL, row, lx_int(p, p->size_values[e->tensor->dims[1]])),

@@ -461,6 +461,188 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   a->cost = (qf->upper ? 0.5 : 1.0) * (double)D * E;
 }
 
+/* Balanced form of the centered E-step. Warps are alike: each owns 32 events
+ * and sweeps the columns in passes of 16 (lanes: 8 event groups of 4 x 4
+ * column groups of 4, so a step reads one 128-byte line of x - mu and one
+ * of W); with W upper triangular, pass h stops at row 16 (h + 1). The block
+ * stages x - mu per component (vector loads and stores), sums squares over
+ * the column lanes with shuffles, and writes its tile coalesced along m. */
+static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int warps, int mb) {
+  Program *p = L->p;
+  Target *tg = &st->targets[0];
+  int nid = tg->idx[0].id, mid = tg->idx[1].id;
+  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
+  if (D != E || D > 64) return;
+  int tn = 32 * warps, threads = 32 * warps;
+  int64_t dp = (D + 15) / 16 * 16, d4 = (D + 3) / 4 * 4, passes = dp / 16;
+  LType T = p->real;
+  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (2 * tn * dp + dp * dp + dp + tn * mb);
+  if (smem > 48 * 1024) return;
+  const char *variant = arena_printf(&p->arena, "balanced-%dx%d", tn, mb);
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));
+  k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]", stmt_text(L, st),
+                         variant, (long long)passes, qf->upper ? " ending at the triangle" : "");
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  k->grid[1] = I((M + mb - 1) / mb);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  LStmt *body = k->body;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  int xs = kernel_shared(p, k, "x", T, dp * tn), as = kernel_shared(p, k, "centered", T, dp * tn),
+      ws = kernel_shared(p, k, "w", T, dp * dp), ms = kernel_shared(p, k, "mu", T, dp), ls = kernel_shared(p, k, "out", T, tn * mb);
+  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64), warp = kernel_var(p, k, "warp", LT_I64),
+      el = kernel_var(p, k, "event_lane", LT_I64), cl = kernel_var(p, k, "column_lane", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
+  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
+  ls_append(p, body, ls_assign(p, el, BIN(LB_DIV, V(lane), I(4))));
+  ls_append(p, body, ls_assign(p, cl, BIN(LB_REM, V(lane), I(4))));
+  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
+  Env env;
+  env_init(&env);
+  int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
+      ve = kernel_var(p, k, "e", LT_I64);
+  env.var[nid] = vn;
+  env.var[mid] = vm;
+  env.var[qf->d] = vd;
+  env.var[qf->e] = ve;
+  int s, flat = kernel_var(p, k, "flat", LT_I64);
+  /* the data tile, transposed x[d * tn + nn], zero outside */
+  LStmt *lx = emit_loop(L, k, body, "stage_x", I(0), I((tn * dp + threads - 1) / threads), &s);
+  ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  int nn = kernel_var(p, k, "nn", LT_I64);
+  ls_append(p, lx, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
+  ls_append(p, lx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
+  ls_append(p, lx, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, lx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(vn);
+    xi[1] = V(vd);
+    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
+    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi)));
+    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+  }
+  int mm;
+  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
+  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
+  LStmt *cm = when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  ls_append(p, cm, ls_sync(p));
+  /* W and mu of the component, zero-padded */
+  LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
+  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
+  ls_append(p, lw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, lw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vd), I(D)), BIN(LB_LT, V(ve), I(E))), ok, no));
+    LExpr *v = NULL;
+    for (int i = 0; i < qf->nw; i++) {
+      LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fw[i], &env));
+      v = v ? BIN(LB_MUL, v, x) : x;
+    }
+    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
+    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
+  }
+  LStmt *lm = when(p, cm, BIN(LB_LT, V(tid), I(dp)));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, lm, ls_assign(p, vd, V(tid)));
+    ls_append(p, lm, ls_if(p, BIN(LB_LT, V(vd), I(D)), ok, no));
+    LExpr *mu = lx_const(p, T, 0);
+    if (cf->mu) {
+      LExpr **mi = idx_vec(p, 2);
+      mi[0] = V(vm);
+      mi[1] = V(vd);
+      mu = lx_cast(p, T, lx_load(p, p->tensor_buf[cf->mu->id], mi));
+    }
+    ls_append(p, ok, ls_sstore(p, k, ms, V(tid), mu));
+    ls_append(p, no, ls_sstore(p, k, ms, V(tid), lx_const(p, T, 0)));
+  }
+  ls_append(p, cm, ls_sync(p));
+  /* x - mu for the component, four events at a time */
+  LStmt *lc = emit_loop(L, k, cm, "center", I(0), I((tn * dp / 4 + threads - 1) / threads), &s);
+  ls_append(p, lc, ls_assign(p, flat, BIN(LB_MUL, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads))), I(4))));
+  LStmt *inc = when(p, lc, BIN(LB_LT, V(flat), I(tn * dp)));
+  {
+    int mu = kernel_var(p, k, "mu_d", T);
+    ls_append(p, inc, ls_assign(p, mu, lx_sload(p, k, ms, BIN(LB_DIV, V(flat), I(tn)))));
+    for (int u = 0; u < 4; u++)
+      ls_append(p, inc, ls_sstore(p, k, as, BIN(LB_ADD, V(flat), I(u)),
+                                  BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, V(flat), I(u))), V(mu))));
+  }
+  ls_append(p, cm, ls_sync(p));
+  /* passes over 16 columns each */
+  int q[4], y[16], av[4], wv[4];
+  for (int r = 0; r < 4; r++) {
+    q[r] = kernel_var(p, k, arena_printf(&p->arena, "q%d", r), T);
+    ls_append(p, cm, ls_assign(p, q[r], lx_const(p, T, 0)));
+  }
+  LExpr *evbase = BIN(LB_ADD, BIN(LB_MUL, V(warp), I(32)), BIN(LB_MUL, V(el), I(4)));
+  for (int64_t h = 0; h < passes; h++) {
+    for (int r = 0; r < 16; r++) {
+      y[r] = kernel_var(p, k, arena_printf(&p->arena, "y%d_%d", r / 4, r % 4), T);
+      ls_append(p, cm, ls_assign(p, y[r], lx_const(p, T, 0)));
+    }
+    int64_t rows = qf->upper ? ((h + 1) * 16 < d4 ? (h + 1) * 16 : d4) : d4;
+    int d4v;
+    LStmt *kd = emit_loop(L, k, cm, "d", I(0), I(rows / 4), &d4v);
+    for (int u = 0; u < 4; u++) {
+      LExpr *d = BIN(LB_ADD, BIN(LB_MUL, V(d4v), I(4)), I(u));
+      for (int r = 0; r < 4; r++) {
+        av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+        ls_append(p, kd, ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))))));
+      }
+      for (int c = 0; c < 4; c++) {
+        wv[c] = kernel_var(p, k, arena_printf(&p->arena, "w%d", c), T);
+        LExpr *col = BIN(LB_ADD, I(h * 16 + c), BIN(LB_MUL, V(cl), I(4)));
+        ls_append(p, kd, ls_assign(p, wv[c], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, d, I(dp)), col))));
+      }
+      for (int r = 0; r < 16; r++)
+        ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / 4]), V(wv[r % 4])))));
+    }
+    for (int r = 0; r < 4; r++)
+      for (int c = 0; c < 4; c++)
+        ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * 4 + c]), V(y[r * 4 + c])))));
+  }
+  for (int r = 0; r < 4; r++)
+    for (int x = 1; x <= 2; x *= 2)
+      ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), lx_shfl_xor(p, V(q[r]), x))));
+  /* column lane 0 finishes its four events */
+  LStmt *ep = when(p, cm, BIN(LB_EQ, V(cl), I(0)));
+  for (int r = 0; r < 4; r++) {
+    LExpr *ev = BIN(LB_ADD, evbase, I(r));
+    ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
+    LStmt *live = when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+    L->subst_expr = qf->q;
+    L->subst_val = V(q[r]);
+    LExpr *val = lower_expr(L, k, live, st->rhs, &env);
+    L->subst_expr = NULL;
+    ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, ev, I(mb)), V(mm)), val));
+  }
+  ls_append(p, body, ls_sync(p));
+  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((tn * mb + threads - 1) / threads), &s);
+  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
+  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
+  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
+                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = V(vn);
+  ti[1] = V(vm);
+  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, unit, variant);
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->cost = (double)passes * d4;
+}
+
 void variants_estep(Lower *L, Stmt *st, int unit) {
   Target *tg = &st->targets[0];
   Tensor *t = tg->tensor;
@@ -475,6 +657,8 @@ void variants_estep(Lower *L, Stmt *st, int unit) {
     if (spec_tensor(L->s, i)->kind == TK_DATA) data = spec_tensor(L->s, i);
   Centered cf;
   if (centered_form(&qf, nid, tg->idx[1].id, &cf)) {
+    estep_balanced(L, st, unit, &qf, &cf, 4, 16);
+    estep_balanced(L, st, unit, &qf, &cf, 2, 32);
     static const int tns[][2] = {{128, 16}, {128, 32}, {64, 32}, {256, 8}};
     for (size_t i = 0; i < sizeof tns / sizeof *tns; i++) estep_centered(L, st, unit, &qf, &cf, tns[i][0], tns[i][1]);
   }

@@ -351,6 +351,7 @@ static void lanes(Lower *L, Stmt *st, Hoisted *h, int bj) {
 void variants_reduction(Lower *L, Stmt *st, Hoisted *h) {
   if (h->red->op != R_SUM) return;
   variants_scatter(L, st, h);
+  variants_staged_reduction(L, st, h);
   L->fast32 = L->p->real == LT_F32;
   if (h->nfree >= 2) {
     static const Tile tiles[] = {{32, 32, 4, 4, 32}, {64, 32, 4, 4, 32}, {64, 64, 8, 4, 16}, {16, 16, 2, 2, 32}};
@@ -367,4 +368,7 @@ void variants_reduction(Lower *L, Stmt *st, Hoisted *h) {
   L->fast32 = 0;
 }
 
-void variants_map(Lower *L, Stmt *st, int unit) { variants_estep(L, st, unit); }
+void variants_map(Lower *L, Stmt *st, int unit) {
+  variants_estep(L, st, unit);
+  variants_staged_map(L, st, unit);
+}

@@ -127,17 +127,19 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, comp, BIN(LB_DIV, V(tid), I(lanes_per))));
   ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(lanes_per))));
-  /* the lane's 16x16 block (bi <= bj) and its 4x4 tile in it */
+  /* the lane's 16x16 block (bi <= bj) and its 4x4 tile in it: blocks are
+   * numbered row by row over the upper triangle; selects, not branches, so
+   * that the compiler still sees the tile offsets' alignment */
   int blk = kernel_var(p, k, "block", LT_I64), bi = kernel_var(p, k, "bi", LT_I64), bj = kernel_var(p, k, "bj", LT_I64);
   ls_append(p, body, ls_assign(p, blk, BIN(LB_DIV, V(lane), I(16))));
-  ls_append(p, body, ls_assign(p, bi, I(0)));
-  ls_append(p, body, ls_assign(p, bj, V(blk)));
-  for (int64_t r = 0, at = 0; r < nb; at += nb - r, r++) {
-    /* blocks are numbered row by row over the upper triangle */
-    LStmt *row = when(p, body, BIN(LB_AND, BIN(LB_GE, V(blk), I(at)), BIN(LB_LT, V(blk), I(at + nb - r))));
-    ls_append(p, row, ls_assign(p, bi, I(r)));
-    ls_append(p, row, ls_assign(p, bj, BIN(LB_ADD, I(r), BIN(LB_SUB, V(blk), I(at)))));
+  LExpr *row = I(0), *start = I(0);
+  for (int64_t r = 1, at = nb; r < nb; at += nb - r, r++) {
+    LExpr *past = BIN(LB_GE, V(blk), I(at));
+    row = lx_select(p, past, I(r), row);
+    start = lx_select(p, past, I(at), start);
   }
+  ls_append(p, body, ls_assign(p, bi, row));
+  ls_append(p, body, ls_assign(p, bj, BIN(LB_ADD, V(bi), BIN(LB_SUB, V(blk), start))));
   int i0 = kernel_var(p, k, "i0", LT_I64), j0 = kernel_var(p, k, "j0", LT_I64);
   ls_append(p, body, ls_assign(p, i0, BIN(LB_ADD, BIN(LB_MUL, V(bi), I(16)), BIN(LB_MUL, BIN(LB_DIV, BIN(LB_REM, V(lane), I(16)), I(4)), I(4)))));
   ls_append(p, body, ls_assign(p, j0, BIN(LB_ADD, BIN(LB_MUL, V(bj), I(16)), BIN(LB_MUL, BIN(LB_REM, V(lane), I(4)), I(4)))));
@@ -210,39 +212,46 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
     ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
   }
   ls_append(p, chunk, ls_sync(p));
-  /* centered and weighted tiles of every component of the group */
-  LStmt *lc = emit_loop(L, k, chunk, "center", I(0), I((cg * kc * dp + threads - 1) / threads), &s);
-  ls_append(p, lc, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  /* centered and weighted tiles of every component of the group, four
+   * consecutive d at a time (vector loads and stores; dp is a multiple of 16) */
+  LStmt *lc = emit_loop(L, k, chunk, "center", I(0), I((cg * kc * dp / 4 + threads - 1) / threads), &s);
+  ls_append(p, lc, ls_assign(p, flat, BIN(LB_MUL, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads))), I(4))));
   LStmt *inc = when(p, lc, BIN(LB_LT, V(flat), I(cg * kc * dp)));
   {
-    int cc = kernel_var(p, k, "cc", LT_I64), kk = kernel_var(p, k, "kk", LT_I64), v = kernel_var(p, k, "dx", T);
+    int cc = kernel_var(p, k, "cc", LT_I64), kk = kernel_var(p, k, "kk", LT_I64), wv = kernel_var(p, k, "weight", T);
     ls_append(p, inc, ls_assign(p, cc, BIN(LB_DIV, V(flat), I(kc * dp))));
     ls_append(p, inc, ls_assign(p, kk, BIN(LB_DIV, BIN(LB_REM, V(flat), I(kc * dp)), I(dp))));
     ls_append(p, inc, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
-    /* padded events carry weight 0, padded columns x = mu = 0 */
-    ls_append(p, inc, ls_assign(p, v, BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(dp)), V(vd))),
-                                         lx_sload(p, k, ms, BIN(LB_ADD, BIN(LB_MUL, V(cc), I(dp)), V(vd))))));
-    ls_append(p, inc, ls_sstore(p, k, cs, V(flat), V(v)));
-    ls_append(p, inc, ls_sstore(p, k, rs, V(flat),
-                                BIN(LB_MUL, V(v), lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(cg)), V(cc))))));
+    ls_append(p, inc, ls_assign(p, wv, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(cg)), V(cc)))));
+    for (int u = 0; u < 4; u++) {
+      int v = kernel_var(p, k, arena_printf(&p->arena, "dx%d", u), T);
+      /* padded events carry weight 0, padded columns x = mu = 0 */
+      ls_append(p, inc, ls_assign(p, v, BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(dp)), BIN(LB_ADD, V(vd), I(u)))),
+                                           lx_sload(p, k, ms, BIN(LB_ADD, BIN(LB_MUL, V(cc), I(dp)), BIN(LB_ADD, V(vd), I(u)))))));
+      ls_append(p, inc, ls_sstore(p, k, cs, BIN(LB_ADD, V(flat), I(u)), V(v)));
+      ls_append(p, inc, ls_sstore(p, k, rs, BIN(LB_ADD, V(flat), I(u)), BIN(LB_MUL, V(v), V(wv))));
+    }
   }
   ls_append(p, chunk, ls_sync(p));
   /* the register tile: rows i0.. of the weighted tile times columns j0.. */
   LStmt *active = when(p, chunk, BIN(LB_LT, V(comp), I(cg)));
-  int kk;
-  LStmt *inner = emit_loop(L, k, active, "kk", I(0), I(kc), &kk);
+  /* four events per trip: fewer branches, loads scheduled ahead */
+  int k4;
+  LStmt *inner = emit_loop(L, k, active, "kk", I(0), I(kc / 4), &k4);
   int av[4], bv[4];
-  LExpr *rowbase = BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(comp), I(kc)), V(kk)), I(dp));
-  for (int r = 0; r < 4; r++) {
-    av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-    ls_append(p, inner, ls_assign(p, av[r], lx_sload(p, k, rs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(i0), I(r))))));
+  for (int u = 0; u < 4; u++) {
+    LExpr *rowbase = BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(comp), I(kc)), BIN(LB_ADD, BIN(LB_MUL, V(k4), I(4)), I(u))), I(dp));
+    for (int r = 0; r < 4; r++) {
+      av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+      ls_append(p, inner, ls_assign(p, av[r], lx_sload(p, k, rs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(i0), I(r))))));
+    }
+    for (int r = 0; r < 4; r++) {
+      bv[r] = kernel_var(p, k, arena_printf(&p->arena, "b%d", r), T);
+      ls_append(p, inner, ls_assign(p, bv[r], lx_sload(p, k, cs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(j0), I(r))))));
+    }
+    for (int r = 0; r < 16; r++)
+      ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / 4]), V(bv[r % 4])))));
   }
-  for (int r = 0; r < 4; r++) {
-    bv[r] = kernel_var(p, k, arena_printf(&p->arena, "b%d", r), T);
-    ls_append(p, inner, ls_assign(p, bv[r], lx_sload(p, k, cs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(j0), I(r))))));
-  }
-  for (int r = 0; r < 16; r++)
-    ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / 4]), V(bv[r % 4])))));
   LStmt *flush = when(p, active, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
   for (int r = 0; r < 16; r++) {
     ls_append(p, flush, ls_assign(p, acc64[r], BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));

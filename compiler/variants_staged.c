@@ -1,0 +1,376 @@
+/* GPU variants for element-wise bodies over a feature index d whose reads are
+ * all "staged-able": event tensors indexed [n, d] or [n, m], parameters
+ * indexed [m, d] or [m] (and scalars, constants, sizes). Diagonal and
+ * spherical Gaussians and k-means are made of such statements.
+ *
+ *   staged-map   T[n, m] = g(n, m, sum(d, f(n, m, d))): a block takes TN
+ *                events and MB components, stages the data tile and every
+ *                [m, d] parameter tile transposed in shared memory; each
+ *                thread owns RN x RM outputs and evaluates f with the staged
+ *                values substituted for the reads; g per output; the tile of
+ *                T written coalesced along m.
+ *   staged-red   S[m, d] = sum(n, f(n, m, d)) (and S[m] = sum(n, sum(d,..))
+ *                is not handled): a block takes MG components and all d, and
+ *                a slice of events; per chunk of KC events the [n, d] and
+ *                [n, m] tiles are staged once for the whole group. */
+#include <string.h>
+
+#include "lower.h"
+
+#define V(x) lx_var(p, k, x)
+#define I(x) lx_int(p, x)
+#define BIN(op, a, b) lx_binary(p, op, a, b)
+
+typedef enum { ROLE_ND, ROLE_NM, ROLE_MD, ROLE_M } Role;
+
+typedef struct {
+  Tensor *t;
+  Role role;
+  int sh;
+} Operand;
+
+typedef struct {
+  Operand op[8];
+  int n;
+} Operands;
+
+/* Every tensor read in e, with its role; 0 when a read fits none. */
+static int collect(Expr *e, int nid, int mid, int did, Operands *ops) {
+  if (!e) return 1;
+  if (e->kind == E_REDUCE) return 0; /* nested reductions: not here */
+  if (e->kind == E_ACCESS && e->tensor) {
+    Role r;
+    int a0 = e->nidx > 0 ? e->idx[0].id : -1, a1 = e->nidx > 1 ? e->idx[1].id : -1;
+    if (e->nidx == 2 && a0 == nid && a1 == did) r = ROLE_ND;
+    else if (e->nidx == 2 && a0 == nid && a1 == mid) r = ROLE_NM;
+    else if (e->nidx == 2 && a0 == mid && a1 == did && e->tensor->kind != TK_DATA) r = ROLE_MD;
+    else if (e->nidx == 1 && a0 == mid && e->tensor->kind != TK_DATA) r = ROLE_M;
+    else return 0;
+    if (e->prev) return 0;
+    for (int i = 0; i < ops->n; i++)
+      if (ops->op[i].t == e->tensor) return ops->op[i].role == r;
+    if (ops->n == 8) return 0;
+    ops->op[ops->n++] = (Operand){e->tensor, r, -1};
+  }
+  if (e->kind == E_NAME && e->ref == REF_INDEX && (e->ref_id == nid || e->ref_id == mid || e->ref_id == did)) return 0;
+  for (int i = 0; i < e->nargs; i++)
+    if (!collect(e->args[i], nid, mid, did, ops)) return 0;
+  return 1;
+}
+
+static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
+  LStmt *then = ls_block(p);
+  ls_append(p, blk, ls_if(p, cond, then, NULL));
+  return then;
+}
+
+/* The sum over d inside a per-event map, if it is the only reduction. */
+static Expr *find_sum(Expr *e, int nid, int mid, int *did, Operands *ops) {
+  if (!e) return NULL;
+  if (e->kind == E_REDUCE) {
+    if (e->op != R_SUM) return NULL;
+    Operands o = {0};
+    if (!collect(e->args[0], nid, mid, e->red.id, &o)) return NULL;
+    *did = e->red.id;
+    *ops = o;
+    return e;
+  }
+  for (int i = 0; i < e->nargs; i++) {
+    Expr *r = find_sum(e->args[i], nid, mid, did, ops);
+    if (r) return r;
+  }
+  return NULL;
+}
+
+static int reductions(const Expr *e) {
+  if (!e) return 0;
+  int n = e->kind == E_REDUCE;
+  for (int i = 0; i < e->nargs; i++) n += reductions(e->args[i]);
+  return n;
+}
+
+/* Stages rows [row0, row0 + rows) x columns [col0, col0 + dp) of an
+ * operand, transposed: sh[c * rows + r]; zero outside the tensor. */
+static void stage_rows(Lower *L, Kernel *k, LStmt *blk, int tid, int threads, Tensor *t, int sh, int row_var,
+                       LExpr *row0, int64_t rows, LExpr *row_limit, int64_t dp, int64_t d_ext, int col_var,
+                       LExpr *col0) {
+  Program *p = L->p;
+  int s, flat = kernel_var(p, k, "flat", LT_I64), r = kernel_var(p, k, "r", LT_I64);
+  LStmt *lp = emit_loop(L, k, blk, "stage", I(0), I((rows * dp + threads - 1) / threads), &s);
+  ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *in = when(p, lp, BIN(LB_LT, V(flat), I(rows * dp)));
+  ls_append(p, in, ls_assign(p, r, BIN(LB_DIV, V(flat), I(dp))));
+  int cl = kernel_var(p, k, "cl", LT_I64);
+  ls_append(p, in, ls_assign(p, cl, BIN(LB_REM, V(flat), I(dp))));
+  ls_append(p, in, ls_assign(p, col_var, BIN(LB_ADD, col0, V(cl))));
+  ls_append(p, in, ls_assign(p, row_var, BIN(LB_ADD, row0, V(r))));
+  LStmt *ok = ls_block(p), *no = ls_block(p);
+  ls_append(p, in, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(row_var), row_limit), BIN(LB_LT, V(col_var), I(d_ext))), ok, no));
+  LExpr **xi = idx_vec(p, 2);
+  xi[0] = V(row_var);
+  xi[1] = V(col_var);
+  LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(cl), I(rows)), V(r));
+  ls_append(p, ok, ls_sstore(p, k, sh, at, lx_cast(p, p->real, lx_load(p, p->tensor_buf[t->id], xi))));
+  ls_append(p, no, ls_sstore(p, k, sh, at, lx_const(p, p->real, 0)));
+}
+
+void variants_staged_map(Lower *L, Stmt *st, int unit) {
+  Program *p = L->p;
+  Target *tg = &st->targets[0];
+  Tensor *tt = tg->tensor;
+  if (tt->kind != TK_TEMP || tg->nidx != 2 || tt->elem != VT_REAL) return;
+  int nid = tg->idx[0].id, mid = tg->idx[1].id, did;
+  if (spec_index(L->s, nid)->size != L->s->event_size) return;
+  Operands ops;
+  Expr *sum = find_sum(st->rhs, nid, mid, &did, &ops);
+  if (!sum || reductions(st->rhs) != 1) return;
+  int64_t D = index_extent(L, did), M = index_extent(L, mid);
+  int have_nd = 0;
+  for (int i = 0; i < ops.n; i++) have_nd |= ops.op[i].role == ROLE_ND;
+  if (!have_nd || D > 128) return;
+  LType T = p->real;
+  int esz = T == LT_F64 ? 8 : 4;
+  const int tn = 64, mb = 32, rn = 4, rm = 2, threads = (tn / rn) * (mb / rm);
+  int64_t dp = D, smem = 0;
+  for (int i = 0; i < ops.n; i++)
+    smem += ops.op[i].role == ROLE_ND ? tn * dp : ops.op[i].role == ROLE_MD ? mb * dp : ops.op[i].role == ROLE_NM ? tn * mb : mb;
+  smem = (smem + tn * mb) * esz;
+  if (smem > 48 * 1024) return;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name));
+  k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
+                         stmt_text(L, st), tn, mb, rn, rm);
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  k->grid[1] = I((M + mb - 1) / mb);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  LStmt *body = k->body;
+  int tid = kernel_var(p, k, "tid", LT_I64), tx = kernel_var(p, k, "tx", LT_I64), ty = kernel_var(p, k, "ty", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, tx, BIN(LB_REM, V(tid), I(mb / rm))));
+  ls_append(p, body, ls_assign(p, ty, BIN(LB_DIV, V(tid), I(mb / rm))));
+  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
+  int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64);
+  for (int i = 0; i < ops.n; i++) {
+    Operand *o = &ops.op[i];
+    switch (o->role) {
+    case ROLE_ND:
+      o->sh = kernel_shared(p, k, o->t->name, T, tn * dp);
+      stage_rows(L, k, body, tid, threads, o->t, o->sh, vn, V(n0), tn, lx_nlocal(p), dp, D, vd, I(0));
+      break;
+    case ROLE_MD:
+      o->sh = kernel_shared(p, k, o->t->name, T, mb * dp);
+      stage_rows(L, k, body, tid, threads, o->t, o->sh, vm, V(m0), mb, I(M), dp, D, vd, I(0));
+      break;
+    case ROLE_NM:
+      o->sh = kernel_shared(p, k, o->t->name, T, tn * mb);
+      stage_rows(L, k, body, tid, threads, o->t, o->sh, vn, V(n0), tn, lx_nlocal(p), mb, M, vm, V(m0));
+      break;
+    case ROLE_M: {
+      o->sh = kernel_shared(p, k, o->t->name, T, mb);
+      LStmt *in = when(p, body, BIN(LB_LT, V(tid), I(mb)));
+      ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
+      LStmt *ok = ls_block(p), *no = ls_block(p);
+      ls_append(p, in, ls_if(p, BIN(LB_LT, V(vm), I(M)), ok, no));
+      LExpr **xi = idx_vec(p, 1);
+      xi[0] = V(vm);
+      ls_append(p, ok, ls_sstore(p, k, o->sh, V(tid), lx_cast(p, T, lx_load(p, p->tensor_buf[o->t->id], xi))));
+      ls_append(p, no, ls_sstore(p, k, o->sh, V(tid), lx_const(p, T, 0)));
+      break;
+    }
+    }
+  }
+  int out = kernel_shared(p, k, "out", T, tn * mb);
+  ls_append(p, body, ls_sync(p));
+  int acc[8];
+  for (int r = 0; r < rn * rm; r++) {
+    acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / rm, r % rm), T);
+    ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
+  }
+  int dd;
+  LStmt *kd = emit_loop(L, k, body, "d", I(0), I(D), &dd);
+  Env env;
+  env_init(&env);
+  env.var[did] = dd;
+  env.var[nid] = vn;
+  env.var[mid] = vm;
+  for (int r = 0; r < rn * rm; r++) {
+    int ri = r / rm, mi = r % rm;
+    LExpr *row = BIN(LB_ADD, BIN(LB_MUL, V(ty), I(rn)), I(ri)), *col = BIN(LB_ADD, BIN(LB_MUL, V(tx), I(rm)), I(mi));
+    L->nsubst_tensor = 0;
+    for (int i = 0; i < ops.n; i++) {
+      Operand *o = &ops.op[i];
+      LExpr *at = o->role == ROLE_ND ? BIN(LB_ADD, BIN(LB_MUL, V(dd), I(tn)), row)
+                  : o->role == ROLE_MD ? BIN(LB_ADD, BIN(LB_MUL, V(dd), I(mb)), col)
+                  : o->role == ROLE_NM ? BIN(LB_ADD, BIN(LB_MUL, col, I(tn)), row)
+                                       : col;
+      L->subst_tensor[L->nsubst_tensor] = o->t;
+      L->subst_tensor_val[L->nsubst_tensor++] = lx_sload(p, k, o->sh, at);
+    }
+    LExpr *v = lx_cast(p, T, lower_expr(L, k, kd, sum->args[0], &env));
+    ls_append(p, kd, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), v)));
+  }
+  L->nsubst_tensor = 0;
+  /* g per output, with the sum substituted; its other reads are ordinary */
+  for (int r = 0; r < rn * rm; r++) {
+    int ri = r / rm, mi = r % rm;
+    ls_append(p, body, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_ADD, BIN(LB_MUL, V(ty), I(rn)), I(ri)))));
+    ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_ADD, BIN(LB_MUL, V(tx), I(rm)), I(mi)))));
+    LStmt *live = when(p, body, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));
+    L->subst_expr = sum;
+    L->subst_val = V(acc[r]);
+    LExpr *val = lower_expr(L, k, live, st->rhs, &env);
+    L->subst_expr = NULL;
+    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_SUB, V(vn), V(n0)), I(mb)), BIN(LB_SUB, V(vm), V(m0)));
+    ls_append(p, live, ls_sstore(p, k, out, at, val));
+  }
+  ls_append(p, body, ls_sync(p));
+  int s, flat = kernel_var(p, k, "flat", LT_I64);
+  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((tn * mb + threads - 1) / threads), &s);
+  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
+  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
+  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
+                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = V(vn);
+  ti[1] = V(vm);
+  ls_append(p, okw, ls_store(p, p->tensor_buf[tt->id], ti, lx_sload(p, k, out, V(flat))));
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, unit, "staged");
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->cost = (double)D;
+}
+
+void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
+  Program *p = L->p;
+  if (h->red->op != R_SUM || h->nfree != 2) return;
+  int mid = h->free[0], did = h->free[1], nid = h->red->red.id;
+  Operands ops = {0};
+  if (!collect(h->red->args[0], nid, mid, did, &ops)) return;
+  int have_nm = 0;
+  for (int i = 0; i < ops.n; i++) have_nm |= ops.op[i].role == ROLE_NM;
+  if (!have_nm) return; /* without per-component weights the tiled contraction fits better */
+  int64_t D = index_extent(L, did), M = index_extent(L, mid);
+  if (D > 256) return;
+  LType T = p->real;
+  int esz = T == LT_F64 ? 8 : 4, kc = 32;
+  int mg = (int)(256 / D);
+  if (mg < 1) mg = 1;
+  if (mg > M) mg = (int)M;
+  int threads = (int)((mg * D + 31) / 32 * 32);
+  int64_t smem = 0;
+  for (int i = 0; i < ops.n; i++)
+    smem += ops.op[i].role == ROLE_ND ? kc * D : ops.op[i].role == ROLE_NM ? kc * mg : ops.op[i].role == ROLE_MD ? mg * D : mg;
+  if (smem * esz > 48 * 1024) return;
+  int64_t groups = (M + mg - 1) / mg;
+  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
+  int64_t g = (8 * (int64_t)sm + groups - 1) / groups;
+  if (g > 1024) g = 1024;
+  while (g > 1 && g * M * D > (1 << 22)) g--;
+  int64_t pdims[3] = {g, M, D};
+  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_staged_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
+                                LT_F64, 3, pdims, 0);
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, p->bufs[h->stat_buf]->name));
+  k->what = arena_printf(&p->arena, "%s [staged: %d components x %lld features per block, %d events staged, %lld slices]",
+                         stmt_text(L, st), mg, (long long)D, kc, (long long)g);
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = I(groups);
+  k->grid[2] = I(g);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  LStmt *body = k->body;
+  int tid = kernel_var(p, k, "tid", LT_I64), mi = kernel_var(p, k, "mi", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
+  int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, mi, BIN(LB_DIV, V(tid), I(D))));
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(mg))));
+  int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
+      last = kernel_var(p, k, "last", LT_I64);
+  LExpr *raw = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(g - 1)), I(g));
+  ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(kc - 1)), I(kc)), I(kc))));
+  ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
+  ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
+  for (int i = 0; i < ops.n; i++) {
+    Operand *o = &ops.op[i];
+    if (o->role == ROLE_MD) {
+      o->sh = kernel_shared(p, k, o->t->name, T, mg * D);
+      stage_rows(L, k, body, tid, threads, o->t, o->sh, vm, V(m0), mg, I(M), D, D, vd, I(0));
+    } else if (o->role == ROLE_M) {
+      o->sh = kernel_shared(p, k, o->t->name, T, mg);
+      LStmt *in = when(p, body, BIN(LB_LT, V(tid), I(mg)));
+      ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
+      LStmt *ok = ls_block(p), *no = ls_block(p);
+      ls_append(p, in, ls_if(p, BIN(LB_LT, V(vm), I(M)), ok, no));
+      LExpr **xi = idx_vec(p, 1);
+      xi[0] = V(vm);
+      ls_append(p, ok, ls_sstore(p, k, o->sh, V(tid), lx_cast(p, T, lx_load(p, p->tensor_buf[o->t->id], xi))));
+      ls_append(p, no, ls_sstore(p, k, o->sh, V(tid), lx_const(p, T, 0)));
+    } else {
+      o->sh = kernel_shared(p, k, o->t->name, T, o->role == ROLE_ND ? kc * D : kc * mg);
+    }
+  }
+  int acc = kernel_var(p, k, "acc", T), acc64 = kernel_var(p, k, "sum", LT_F64);
+  ls_append(p, body, ls_assign(p, acc, lx_const(p, T, 0)));
+  ls_append(p, body, ls_assign(p, acc64, lx_const(p, LT_F64, 0)));
+  int c;
+  LExpr *nchunks = BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(kc - 1)), I(kc));
+  LStmt *chunk = emit_loop(L, k, body, "chunk", I(0), nchunks, &c);
+  int base = kernel_var(p, k, "base", LT_I64);
+  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(kc)))));
+  ls_append(p, chunk, ls_sync(p));
+  for (int i = 0; i < ops.n; i++) {
+    Operand *o = &ops.op[i];
+    if (o->role == ROLE_ND) stage_rows(L, k, chunk, tid, threads, o->t, o->sh, vn, V(base), kc, V(last), D, D, vd, I(0));
+    if (o->role == ROLE_NM)
+      stage_rows(L, k, chunk, tid, threads, o->t, o->sh, vn, V(base), kc, V(last), mg, M, vm, V(m0));
+  }
+  ls_append(p, chunk, ls_sync(p));
+  /* thread (mi, d) sums its output over the chunk */
+  LStmt *act = when(p, chunk, BIN(LB_LT, V(tid), I(mg * D)));
+  int kk;
+  LStmt *inner = emit_loop(L, k, act, "kk", I(0), I(kc), &kk);
+  ls_append(p, act, ls_assign(p, vd, BIN(LB_REM, V(tid), I(D))));
+  Env env;
+  env_init(&env);
+  env.var[did] = vd;
+  env.var[nid] = vn;
+  env.var[mid] = vm;
+  L->nsubst_tensor = 0;
+  for (int i = 0; i < ops.n; i++) {
+    Operand *o = &ops.op[i];
+    LExpr *at = o->role == ROLE_ND ? BIN(LB_ADD, BIN(LB_MUL, V(vd), I(kc)), V(kk))
+                : o->role == ROLE_NM ? BIN(LB_ADD, BIN(LB_MUL, V(mi), I(kc)), V(kk))
+                : o->role == ROLE_MD ? BIN(LB_ADD, BIN(LB_MUL, V(vd), I(mg)), V(mi))
+                                     : V(mi);
+    L->subst_tensor[L->nsubst_tensor] = o->t;
+    L->subst_tensor_val[L->nsubst_tensor++] = lx_sload(p, k, o->sh, at);
+  }
+  LExpr *v = lx_cast(p, T, lower_expr(L, k, inner, h->red->args[0], &env));
+  L->nsubst_tensor = 0;
+  ls_append(p, inner, ls_assign(p, acc, BIN(LB_ADD, V(acc), v)));
+  LStmt *flush = when(p, act, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
+  ls_append(p, flush, ls_assign(p, acc64, BIN(LB_ADD, V(acc64), lx_cast(p, LT_F64, V(acc)))));
+  ls_append(p, flush, ls_assign(p, acc, lx_const(p, T, 0)));
+  ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mi))));
+  ls_append(p, body, ls_assign(p, vd, BIN(LB_REM, V(tid), I(D))));
+  LStmt *out = when(p, body, BIN(LB_AND, BIN(LB_LT, V(tid), I(mg * D)), BIN(LB_LT, V(vm), I(M))));
+  LExpr **pi = idx_vec(p, 3);
+  pi[0] = lx_sreg(p, SR_CTAID_Z);
+  pi[1] = V(vm);
+  pi[2] = V(vd);
+  ls_append(p, out, ls_store(p, pbuf, pi, BIN(LB_ADD, V(acc64), lx_cast(p, LT_F64, V(acc)))));
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, h->unit, "staged");
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, "staged");
+  a->cost = (double)M * D;
+}
