@@ -13,8 +13,6 @@
 
 int cli_same_file(const char *a, const char *b);
 int cli_check_output_dir(const char *path);
-/* runtime/model_file.c: a loaded model must agree with its own spec */
-gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **err);
 
 static int open_all(const char *model_path, const char *data_path, const char *backend, long long raw_dims,
                     gmmc_context **ctx, gmmc_model **m, gmmc_data **d) {
@@ -24,12 +22,6 @@ static int open_all(const char *model_path, const char *data_path, const char *b
   else if (strcmp(backend, "auto") != 0) return cli_error("--backend: expected auto, host or cuda, found '%s'", backend);
   if (gmmc_context_create(ctx, be)) return cli_error("%s", gmmc_last_error(*ctx));
   if (gmmc_model_load(*ctx, model_path, m)) return cli_error("%s", gmmc_last_error(*ctx));
-  char *err = NULL;
-  if (model_file_check_spec(*m, model_path, &err)) {
-    cli_error("%s", err);
-    free(err);
-    return 1;
-  }
   if (gmmc_data_load(*ctx, data_path, raw_dims, d)) return cli_error("%s", gmmc_last_error(*ctx));
   return 0;
 }

@@ -6,12 +6,16 @@
 
 static void *new0(Program *p, size_t n) { return arena_alloc(&p->arena, n); }
 
+/* A real constant as an integer; out-of-range values (which only a hostile
+ * spec writes) become 0 instead of undefined behaviour. */
+static int64_t real_to_i64(double v) { return v > -9.2e18 && v < 9.2e18 ? (int64_t)v : 0; }
+
 LExpr *lx_const(Program *p, LType t, double v) {
   LExpr *e = new0(p, sizeof *e);
   e->kind = LX_CONST;
   e->type = t;
   e->num = v;
-  e->inum = (int64_t)v;
+  e->inum = real_to_i64(v);
   return e;
 }
 
@@ -53,7 +57,7 @@ LExpr *lx_cast(Program *p, LType t, LExpr *a) {
   if (a->type == t) return a;
   if (a->kind == LX_CONST) {
     LExpr *c = ltype_is_float(t) ? lx_const(p, t, a->kind == LX_CONST && !ltype_is_float(a->type) ? (double)a->inum : a->num)
-                                 : lx_int(p, ltype_is_float(a->type) ? (int64_t)a->num : a->inum);
+                                 : lx_int(p, ltype_is_float(a->type) ? real_to_i64(a->num) : a->inum);
     c->type = t;
     return c;
   }

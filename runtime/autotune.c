@@ -56,6 +56,9 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
   char *err = NULL;
   int n = 0;
   int64_t full = e->n_local, total = e->n_total;
+  gmmc_status ls;
+  if (ctx->be->ops->load_more && (ls = ctx->be->ops->load_more(ctx->be, e->bp, p, NULL, &err)))
+    return ctx_fail_take(ctx, ls, err);
   int64_t screen = full / 64 > 32768 ? full / 64 : 32768;
   if (screen > full) screen = full;
   for (int u = 0; u < p->nunits && n < max_units; u++) {
@@ -95,13 +98,61 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
   return GMMC_OK;
 }
 
-/* Event counts within a power of two share a choice. */
-static uint64_t choice_key(gmmc_context *ctx, Exec *e) {
-  int bucket = 0;
-  for (int64_t n = e->n_local; n > 1; n >>= 1) bucket++;
+/* The choices known for a program on this device: one entry per bucket of
+ * event counts (a power of two), each the chosen alternative of every unit.
+ * Stored as [nunits, nentries, (bucket, choice x nunits) x nentries]. */
+static uint64_t table_key(gmmc_context *ctx, const Program *p) {
   char target[320];
-  snprintf(target, sizeof target, "choice %s bucket %d", ctx->be->description, bucket);
-  return kcache_key(e->p, target);
+  snprintf(target, sizeof target, "choices %s", ctx->be->description);
+  return kcache_key(p, target);
+}
+
+static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
+  *nentries = 0;
+  if (!ctx->be->cache_dir) return NULL;
+  size_t size = 0;
+  int *t = kcache_get(ctx->be->cache_dir, table_key(ctx, p), "choice", &size);
+  if (!t || size < 2 * sizeof(int) || t[0] != p->nunits ||
+      size != sizeof(int) * (2 + (size_t)t[1] * (1 + (size_t)p->nunits))) {
+    free(t);
+    return NULL;
+  }
+  for (int i = 0; i < t[1]; i++)
+    for (int u = 0; u < p->nunits; u++) {
+      int c = t[2 + i * (1 + p->nunits) + 1 + u];
+      if (c < 0 || c >= p->units[u].nalts) {
+        free(t);
+        return NULL;
+      }
+    }
+  *nentries = t[1];
+  return t;
+}
+
+static int bucket_of(int64_t n) {
+  int b = 0;
+  for (; n > 1; n >>= 1) b++;
+  return b;
+}
+
+unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p) {
+  int n;
+  int *t = load_table(ctx, p, &n);
+  if (!t) return NULL;
+  /* every kernel (those outside units too, as initialisation's), less the
+   * alternatives no known choice uses; the simple ones run before tuning */
+  unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
+  memset(mask, 1, (size_t)p->nkernels);
+  for (int u = 0; u < p->nunits; u++)
+    for (int a = 1; a < p->units[u].nalts; a++) {
+      int used = 0;
+      for (int i = 0; i < n; i++) used |= t[2 + i * (1 + p->nunits) + 1 + u] == a;
+      if (used) continue;
+      const Alt *c = &p->units[u].alts[a];
+      for (int j = 0; j < c->nkernels; j++) mask[c->kernels[j]] = 0;
+    }
+  free(t);
+  return mask;
 }
 
 /* Parameters and derived tensors, saved around the measurements: re-running
@@ -181,39 +232,58 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   int tunable = 0;
   for (int u = 0; u < p->nunits; u++) tunable += p->units[u].nalts > 1 && p->units[u].forced < 0;
   if (!tunable) return GMMC_OK;
-  uint64_t key = choice_key(ctx, e);
   const char *check = getenv("GMMC_VERIFY_VARIANTS");
   int verifying = check && *check && strcmp(check, "0") != 0;
-  size_t size = 0;
-  int *cached = ctx->be->cache_dir && !verifying ? kcache_get(ctx->be->cache_dir, key, "choice", &size) : NULL;
-  if (cached && size == sizeof(int) * (size_t)p->nunits) {
-    int ok = 1;
-    for (int u = 0; u < p->nunits; u++) ok &= cached[u] >= 0 && cached[u] < p->units[u].nalts;
-    if (ok) {
-      memcpy(e->choice, cached, size);
-      free(cached);
+  int bucket = bucket_of(e->n_local), n = 0;
+  int *table = verifying ? NULL : load_table(ctx, p, &n);
+  for (int i = 0; i < n; i++)
+    if (table[2 + i * (1 + p->nunits)] == bucket) {
+      for (int u = 0; u < p->nunits; u++)
+        if (p->units[u].forced < 0) e->choice[u] = table[2 + i * (1 + p->nunits) + 1 + u];
+      free(table);
       return GMMC_OK;
     }
-  }
-  free(cached);
-  Snapshot sn = {{0}};
   char *err = NULL;
-  gmmc_status s = snapshot(e, &sn, 0, &err);
-  if (s) return ctx_fail_take(ctx, s, err);
+  gmmc_status s;
+  /* measuring needs every alternative compiled */
+  if (ctx->be->ops->load_more && (s = ctx->be->ops->load_more(ctx->be, e->bp, p, NULL, &err))) {
+    free(table);
+    return ctx_fail_take(ctx, s, err);
+  }
+  Snapshot sn = {{0}};
+  s = snapshot(e, &sn, 0, &err);
+  if (s) {
+    free(table);
+    return ctx_fail_take(ctx, s, err);
+  }
   if (verifying) {
     /* float32 variants sum in other orders than the simple one */
     s = verify(ctx, e, e->p->real == LT_F64 ? 1e-10 : 1e-4);
   }
   UnitTiming t[64];
-  int n = 0;
-  if (!s) s = autotune_measure(ctx, e, t, 64, &n);
+  int nt = 0;
+  if (!s) s = autotune_measure(ctx, e, t, 64, &nt);
   gmmc_status r = snapshot(e, &sn, 1, &err);
-  if (s) return s;
-  if (r) return ctx_fail_take(ctx, r, err);
+  if (s || r) {
+    free(table);
+    return s ? s : ctx_fail_take(ctx, r, err);
+  }
   for (int i = 0, u = 0; u < p->nunits; u++) {
     if (p->units[u].nalts < 2) continue;
-    if (i < n) e->choice[u] = t[i++].chosen;
+    if (i < nt) e->choice[u] = t[i++].chosen;
   }
-  if (ctx->be->cache_dir) kcache_put(ctx->be->cache_dir, key, "choice", e->choice, sizeof(int) * (size_t)p->nunits);
+  if (ctx->be->cache_dir) {
+    /* append this bucket's entry to the table */
+    size_t per = 1 + (size_t)p->nunits;
+    int *nt2 = xmalloc(sizeof(int) * (2 + per * (size_t)(n + 1)));
+    nt2[0] = p->nunits;
+    nt2[1] = n + 1;
+    if (n) memcpy(nt2 + 2, table + 2, sizeof(int) * per * (size_t)n);
+    nt2[2 + per * (size_t)n] = bucket;
+    memcpy(nt2 + 3 + per * (size_t)n, e->choice, sizeof(int) * (size_t)p->nunits);
+    kcache_put(ctx->be->cache_dir, table_key(ctx, p), "choice", nt2, sizeof(int) * (2 + per * (size_t)(n + 1)));
+    free(nt2);
+  }
+  free(table);
   return GMMC_OK;
 }

@@ -10,6 +10,11 @@
 
 gmmc_status autotune_exec(gmmc_context *ctx, Exec *e);
 
+/* The kernels a fit needs when the choices for this program and device are
+ * already known (the simple alternatives and every cached winner), or NULL
+ * when nothing is known and everything must be compiled for tuning. */
+unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p);
+
 /* One unit's alternatives timed (milliseconds per run, -1 when pruned), for
  * `gmmc bench`. */
 typedef struct {

@@ -17,8 +17,12 @@ typedef struct BackendProgram BackendProgram; /* a program's code loaded on a ba
 typedef struct {
   const char *name; /* "host", "cuda" */
   /* Compiles (or takes from the on-disk cache, then *cached = 1) and loads
-   * every kernel of p. */
-  gmmc_status (*load)(Backend *be, const Program *p, BackendProgram **out, int *cached, char **err);
+   * the kernels of p marked in mask (NULL: all of them). */
+  gmmc_status (*load)(Backend *be, const Program *p, const unsigned char *mask, BackendProgram **out, int *cached,
+                      char **err);
+  /* Adds the kernels marked in mask to a loaded program (those already
+   * loaded are skipped); NULL on backends that always load everything. */
+  gmmc_status (*load_more)(Backend *be, BackendProgram *bp, const Program *p, const unsigned char *mask, char **err);
   void (*unload)(Backend *be, BackendProgram *bp);
   gmmc_status (*alloc)(Backend *be, size_t bytes, void **ptr, char **err);
   void (*release)(Backend *be, void *ptr);

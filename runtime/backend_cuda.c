@@ -285,11 +285,26 @@ static void free_program(CudaBackend *cb, BackendProgram *bp) {
   free(bp);
 }
 
-static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out, int *cached, char **err) {
-  CudaBackend *cb = (CudaBackend *)be;
-  int ptxv = ptx_version_for(cb), ng = group_count(p);
-  char target[96];
-  snprintf(target, sizeof target, "%s+ptx%d+driver%d+groups%d", cb->arch, ptxv, cb->driver, ng);
+/* Compiles and loads the kernels of `want` that bp lacks, in parallel groups,
+ * through the cubin cache (keyed by the program, the target and the set). */
+static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Program *p, const unsigned char *want,
+                                int *cached, char **err) {
+  Backend *be = &cb->base;
+  int ptxv = ptx_version_for(cb);
+  int *todo = xcalloc((size_t)p->nkernels + 1, sizeof(int)), nt = 0;
+  for (int i = 0; i < p->nkernels; i++)
+    if ((!want || want[i]) && !bp->fns[i]) todo[nt++] = i;
+  *cached = 1;
+  if (!nt) {
+    free(todo);
+    return GMMC_OK;
+  }
+  int ng = group_count(p) < nt ? group_count(p) : nt;
+  uint64_t set = FNV1A_INIT;
+  for (int i = 0; i < nt; i++) set = fnv1a(set, &todo[i], sizeof(int));
+  char target[128];
+  snprintf(target, sizeof target, "%s+ptx%d+driver%d+groups%d+set%016llx", cb->arch, ptxv, cb->driver, ng,
+           (unsigned long long)set);
   uint64_t key = kcache_key(p, target);
   Group *gs = xcalloc((size_t)ng, sizeof(Group));
   for (int g = 0; g < ng; g++) {
@@ -299,7 +314,7 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
     gs[g].only = xcalloc((size_t)p->nkernels + 1, 1);
     gs[g].ctx = cb->ctx;
   }
-  for (int i = 0; i < p->nkernels; i++) gs[i % ng].only[i] = 1;
+  for (int i = 0; i < nt; i++) gs[i % ng].only[todo[i]] = 1;
   size_t size = 0;
   char *blob = be->cache_dir ? kcache_get(be->cache_dir, key, "cubin", &size) : NULL;
   *cached = blob && unpack_groups(blob, size, gs, ng) == 0;
@@ -329,20 +344,16 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
       free(packed);
     }
   }
-  BackendProgram *bp = xcalloc(1, sizeof *bp);
-  bp->nmodules = ng;
-  bp->modules = xcalloc((size_t)ng, sizeof(CUmodule));
-  bp->nfns = p->nkernels;
-  bp->nslots = program_arg_slots(p);
-  bp->fns = xcalloc((size_t)p->nkernels + 1, sizeof(CUfunction));
-  bp->block = xcalloc((size_t)p->nkernels + 1, sizeof(int));
-  bp->block_y = xcalloc((size_t)p->nkernels + 1, sizeof(int));
+  int first = bp->nmodules;
+  bp->modules = xrealloc(bp->modules, sizeof(CUmodule) * (size_t)(bp->nmodules + ng));
+  memset(bp->modules + first, 0, sizeof(CUmodule) * (size_t)ng);
+  bp->nmodules += ng;
   char error_log[8192];
   for (int g = 0; g < ng && !s; g++) {
     error_log[0] = 0;
     CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
-    CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[g], gs[g].cubin, 2, opts, vals);
+    CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[first + g], gs[g].cubin, 2, opts, vals);
     if (r != CUDA_SUCCESS) {
       char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
       *err = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
@@ -350,15 +361,17 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
       s = GMMC_ERR_DEVICE;
     }
   }
-  for (int i = 0; i < p->nkernels && !s; i++) {
+  for (int t = 0; t < nt && !s; t++) {
+    int i = todo[t];
     const Kernel *kk = p->kernels[i];
-    CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[i % ng], kk->name);
+    CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[first + t % ng], kk->name);
     bp->block[i] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
     bp->block_y[i] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
     if (r != CUDA_SUCCESS) {
       char *what = xasprintf("cuModuleGetFunction(%s)", kk->name);
       *err = cu_message(&cb->d, r, what);
       free(what);
+      bp->fns[i] = NULL;
       s = GMMC_ERR_DEVICE;
     }
   }
@@ -368,12 +381,32 @@ static gmmc_status cuda_load(Backend *be, const Program *p, BackendProgram **out
     free(gs[g].err);
   }
   free(gs);
+  free(todo);
+  return s;
+}
+
+static gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, BackendProgram **out,
+                             int *cached, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  BackendProgram *bp = xcalloc(1, sizeof *bp);
+  bp->nfns = p->nkernels;
+  bp->nslots = program_arg_slots(p);
+  bp->fns = xcalloc((size_t)p->nkernels + 1, sizeof(CUfunction));
+  bp->block = xcalloc((size_t)p->nkernels + 1, sizeof(int));
+  bp->block_y = xcalloc((size_t)p->nkernels + 1, sizeof(int));
+  gmmc_status s = load_kernels(cb, bp, p, mask, cached, err);
   if (s) {
     free_program(cb, bp);
     return s;
   }
   *out = bp;
   return GMMC_OK;
+}
+
+static gmmc_status cuda_load_more(Backend *be, BackendProgram *bp, const Program *p, const unsigned char *mask,
+                                  char **err) {
+  int cached;
+  return load_kernels((CudaBackend *)be, bp, p, mask, &cached, err);
 }
 
 static void cuda_unload(Backend *be, BackendProgram *bp) {
@@ -425,6 +458,10 @@ static gmmc_status cuda_fill_u32(Backend *be, void *dst, uint32_t value, size_t 
 static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t count, const int64_t *gdims,
                                uint64_t *args, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
+  if (!bp->fns[k]) {
+    *err = xasprintf("internal error: kernel %d was not compiled for this launch", k);
+    return GMMC_ERR_INTERNAL;
+  }
   int block = bp->block[k], block_y = bp->block_y[k];
   int64_t grid = gdims ? gdims[0] : (count + block - 1) / block, grid_y = gdims ? gdims[1] : 1,
           grid_z = gdims ? gdims[2] : 1;
@@ -471,6 +508,7 @@ static void cuda_destroy(Backend *be) {
 static const BackendOps cuda_ops = {
     .name = "cuda",
     .load = cuda_load,
+    .load_more = cuda_load_more,
     .unload = cuda_unload,
     .alloc = cuda_alloc,
     .release = cuda_release,

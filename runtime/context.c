@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../compiler/target.h"
+#include "autotune.h"
 
 gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg) {
   if (ctx) {
@@ -219,7 +220,10 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
   BackendProgram *bp;
   int cached = 0;
-  gmmc_status s = ctx->be->ops->load(ctx->be, p, &bp, &cached, &err);
+  /* with known choices, only the kernels they use (and the simple ones) */
+  unsigned char *mask = autotune_known_mask(ctx, p);
+  gmmc_status s = ctx->be->ops->load(ctx->be, p, mask, &bp, &cached, &err);
+  free(mask);
   if (s) {
     program_free(p);
     return ctx_fail_take(ctx, s, err);

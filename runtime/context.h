@@ -4,6 +4,7 @@
 #define GMMC_CONTEXT_H
 
 #include "backend.h"
+#include "dist.h"
 #include "exec.h"
 #include "gmmc/gmmc.h"
 
@@ -28,7 +29,17 @@ struct gmmc_context {
   int ncompiled;
   int n_compiled, n_cached; /* specializations compiled / taken from the disk cache */
   double compile_ms;        /* time spent compiling */
+  Dist *dist;               /* the processes of a data-parallel fit (MPI), NULL when alone */
 };
+
+/* gmmc_context_create with a device ordinal (< 0: $GMMC_DEVICE, else 0) and
+ * host threads (0: one per CPU); what gmmc_context_create_mpi builds on. */
+gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int threads);
+
+/* With a Dist: every process learns whether one failed; the failure of the
+ * lowest rank, with its message, becomes every process's last error.
+ * vals[0..n) are max-reduced on the way. Alone: returns s. */
+gmmc_status ctx_agree(gmmc_context *ctx, gmmc_status s, double *vals, int n);
 
 /* Records the message (printf-style) as the last error and returns s. */
 gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

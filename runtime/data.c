@@ -97,6 +97,21 @@ void data_release(gmmc_data *d) {
   d->values = NULL;
 }
 
+void data_drop_pages(const gmmc_data *d, int64_t row0, int64_t n) {
+  if (!d || !d->map || n <= 0) return;
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t pg = page > 0 ? (uintptr_t)page : 4096;
+  size_t row_bytes = (size_t)d->cols * (d->dtype == GMMC_FLOAT32 ? 4 : 8);
+  uintptr_t lo = (uintptr_t)d->values + (size_t)row0 * row_bytes, hi = lo + (size_t)n * row_bytes;
+  uintptr_t map_lo = (uintptr_t)d->map, map_hi = map_lo + d->map_len;
+  /* whole pages only, and only those of the mapping */
+  lo = (lo + pg - 1) / pg * pg;
+  hi = hi / pg * pg;
+  if (lo < map_lo) lo = map_lo;
+  if (hi > map_hi) hi = map_hi;
+  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* The exponent bits all set means NaN or infinity. Scanning the bits of a
  * block at a time keeps the common all-finite case a branch-free loop the
  * compiler vectorizes; only a block with a hit is searched again. */

@@ -49,6 +49,11 @@ gmmc_status data_read_any(const char *path, int64_t raw_cols, gmmc_data *out, ch
 /* Releases what the data owns (not the struct itself). */
 void data_release(gmmc_data *d);
 
+/* A hint after streaming rows [row0, row0 + n) of memory-mapped data: their
+ * pages leave this process's resident set (the page cache keeps them), so
+ * that a pass over a large file does not hold all of it. No-op otherwise. */
+void data_drop_pages(const gmmc_data *d, int64_t row0, int64_t n);
+
 /* Writes a 1-D or 2-D array as .npy (version 1.0), dtype '<i4' or '<f8';
  * cols == 0 writes the 1-D shape (rows,). */
 gmmc_status data_write_npy_i32(const char *path, const int32_t *values, int64_t rows, char **err);

@@ -8,10 +8,18 @@
  *       E-step (lower bound of the current parameters), M-step
  *       stop when |lower_bound - previous| < tol
  *     keep the parameters of the initialisation with the largest lower bound
- *   warn when that initialisation did not converge */
+ *   warn when that initialisation did not converge
+ *
+ * Events that do not fit in the device's memory are streamed in chunks
+ * (stream.h). With MPI (dist.h) each process holds a slice of the events,
+ * the stat buffers are all-reduced at every reduce point, and the processes
+ * agree on failures and on the lower bound after every iteration, so that
+ * all take the same decisions and leave together. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "../dsl/shipped.h"
@@ -149,6 +157,22 @@ static gmmc_model *new_model(const FitTarget *ft, const Program *p, const gmmc_f
 
 double model_count_parameters(const Spec *s, const int64_t *size_values);
 
+/* A NaN or infinite input (float32 overflow of huge data) also fails the
+ * Cholesky test; it deserves its own advice rather than "increase reg_covar". */
+static int builtin_input_not_finite(Exec *e, const BuiltinInfo *b) {
+  int buf = exec_find_buffer(e, b->input);
+  if (buf < 0) return 0;
+  int64_t n = buffer_elems(e->p->bufs[buf], 0);
+  double *v = malloc((size_t)n * sizeof *v);
+  char *err = NULL;
+  int bad = 0;
+  if (v && !exec_read(e, buf, v, &err))
+    for (int64_t i = 0; i < n && !bad; i++) bad = !isfinite(v[i]);
+  free(err);
+  free(v);
+  return bad;
+}
+
 gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when) {
   int slot, code;
   char *err = NULL;
@@ -156,6 +180,11 @@ gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when) {
   if (s) return ctx_fail_take(ctx, s, err);
   if (slot < 0) return GMMC_OK;
   const BuiltinInfo *b = &e->p->builtins[slot];
+  if (builtin_input_not_finite(e, b))
+    return ctx_fail(ctx, GMMC_ERR_NUMERIC,
+                    "%s: '%s' is not finite: the data's values are too large for the precision of the fit (use "
+                    "float64, or rescale the data)",
+                    when, b->input);
   const char *advice =
       "some components have an ill-defined empirical covariance (for instance caused by singleton or collapsed "
       "samples); try to decrease the number of components, or increase reg_covar";
@@ -219,21 +248,6 @@ static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
   return GMMC_OK;
 }
 
-static gmmc_status check_data(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o) {
-  if (data->rows < 1 || data->cols < 1)
-    return ctx_fail(ctx, GMMC_ERR_DATA, "the data is empty (%lld rows, %lld columns)", (long long)data->rows,
-                    (long long)data->cols);
-  if (data->rows < o->n_components)
-    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
-                    "expected n_samples >= n_components but got n_components = %d, n_samples = %lld",
-                    o->n_components, (long long)data->rows);
-  int64_t r, c;
-  if (data_find_nonfinite(data, &r, &c))
-    return ctx_fail(ctx, GMMC_ERR_DATA, "the data holds a non-finite value (NaN or infinity) at row %lld, column %lld",
-                    (long long)r + 1, (long long)c + 1);
-  return GMMC_OK;
-}
-
 static gmmc_status set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_options *o) {
   Spec *s = e->p->spec;
   for (int j = 0; j < o->nscalars; j++) {
@@ -249,87 +263,209 @@ static gmmc_status set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_option
   return GMMC_OK;
 }
 
+static gmmc_status check_data(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o) {
+  const gmmc_data *data = fd->data;
+  if (data->rows < 1 || data->cols < 1)
+    return ctx_fail(ctx, GMMC_ERR_DATA, "the data is empty (%lld rows, %lld columns)", (long long)data->rows,
+                    (long long)data->cols);
+  if (fd->n_total < o->n_components)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
+                    "expected n_samples >= n_components but got n_components = %d, n_samples = %lld",
+                    o->n_components, (long long)fd->n_total);
+  return GMMC_OK;
+}
+
+/* The scan for NaN and infinity, a chunk at a time when streaming, so that
+ * the pages of a memory-mapped file do not all stay resident. */
+static gmmc_status check_finite(gmmc_context *ctx, const FitData *fd) {
+  const gmmc_data *d = fd->data;
+  int drop = stream_chunks(fd->st) > 1;
+  size_t esz = d->dtype == GMMC_FLOAT32 ? 4 : 8;
+  for (int64_t row0 = 0; row0 < d->rows; row0 += fd->chunk) {
+    int64_t n = d->rows - row0 < fd->chunk ? d->rows - row0 : fd->chunk, r, c;
+    gmmc_data part = {.rows = n, .cols = d->cols, .dtype = d->dtype,
+                      .values = (const char *)d->values + (size_t)row0 * (size_t)d->cols * esz};
+    int found = data_find_nonfinite(&part, &r, &c);
+    if (drop) data_drop_pages(d, row0, n);
+    if (found)
+      return ctx_fail(ctx, GMMC_ERR_DATA,
+                      "the data holds a non-finite value (NaN or infinity) at row %lld, column %lld",
+                      (long long)(fd->row0 + row0 + r + 1), (long long)c + 1);
+  }
+  return GMMC_OK;
+}
+
+/* With MPI: the events of all processes and where this one's start. */
+static gmmc_status locate_events(gmmc_context *ctx, const gmmc_data *data, FitData *fd) {
+  fd->n_total = data->rows;
+  fd->row0 = 0;
+  Dist *d = ctx->dist;
+  if (!d) return GMMC_OK;
+  int n = d->size;
+  double *v = xcalloc((size_t)n + 4, sizeof(double)); /* max-reduced: rows per rank, columns, dtype (both ways) */
+  v[d->rank] = (double)data->rows;
+  v[n] = (double)data->cols, v[n + 1] = -(double)data->cols;
+  v[n + 2] = (double)data->dtype, v[n + 3] = -(double)data->dtype;
+  gmmc_status s = ctx_agree(ctx, GMMC_OK, v, n + 4);
+  if (!s && v[n] != -v[n + 1])
+    s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "the processes hold events of different sizes (%.0f to %.0f columns)",
+                 -v[n + 1], v[n]);
+  if (!s && v[n + 2] != -v[n + 3])
+    s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "the processes hold events of different types (float32 and float64)");
+  for (int r = 0; r < n && !s; r++) {
+    if (r < d->rank) fd->row0 += (int64_t)v[r];
+    if (r != d->rank) fd->n_total += (int64_t)v[r];
+  }
+  free(v);
+  return s;
+}
+
+/* Timing runs of the variants overwrite stat buffers with one chunk's
+ * values when streaming: keep every buffer without the event axis. */
+static gmmc_status tune(gmmc_context *ctx, Stream *st) {
+  Exec *e = stream_exec(st);
+  if (stream_chunks(st) == 1) return autotune_exec(ctx, e);
+  const Program *p = e->p;
+  double **keep = xcalloc((size_t)p->nbufs + 1, sizeof(double *));
+  char *err = NULL;
+  gmmc_status s = GMMC_OK;
+  for (int i = 0; i < p->nbufs && !s; i++) {
+    if (p->bufs[i]->event || p->bufs[i]->kind == BK_STATUS) continue;
+    keep[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(p->bufs[i], 0) + 1));
+    s = exec_read(e, i, keep[i], &err);
+  }
+  if (s) ctx_fail_take(ctx, s, err);
+  else s = autotune_exec(ctx, e);
+  for (int i = 0; i < p->nbufs; i++) {
+    if (!s && keep[i] && (s = exec_write(e, i, keep[i], &err))) ctx_fail_take(ctx, s, err);
+    free(keep[i]);
+  }
+  free(keep);
+  return s;
+}
+
+/* GMMC_PROFILE: per iteration, the time and the share of the all-reduce. */
+typedef struct {
+  int on;
+  DistProfile last;
+  double iter_s, reduce_s; /* iterations after the first (which includes the autotuning) */
+  int iters;
+} Profile;
+
+static void profile_iter(gmmc_context *ctx, Profile *pf, int init, int iter, double seconds) {
+  if (!pf->on) return;
+  DistProfile now = ctx->dist ? ctx->dist->prof : (DistProfile){0};
+  if (init > 1 || iter > 1) {
+    pf->iter_s += seconds;
+    pf->reduce_s += now.reduce_s - pf->last.reduce_s;
+    pf->iters++;
+  }
+  if (dist_rank(ctx->dist) != 0) {
+    pf->last = now;
+    return;
+  }
+  fprintf(stderr, "gmmc profile: init %d iter %d: %.3f ms; all-reduce %.3f ms in %lld calls (%lld bytes), waiting %.3f ms\n",
+          init, iter, seconds * 1e3, (now.reduce_s - pf->last.reduce_s) * 1e3, (long long)(now.calls - pf->last.calls),
+          (long long)(now.bytes - pf->last.bytes), (now.wait_s - pf->last.wait_s) * 1e3);
+  pf->last = now;
+}
+
+static void profile_end(gmmc_context *ctx, const Profile *pf, const FitData *fd) {
+  if (!pf->on || dist_rank(ctx->dist) != 0 || pf->iters == 0) return; /* also when max_iter is 1 */
+  DistProfile t = ctx->dist ? ctx->dist->prof : (DistProfile){0};
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru); /* ru_maxrss: KiB on Linux */
+  fprintf(stderr,
+          "gmmc profile: %d processes, %lld events (%lld here, %lld chunks of %lld); iterations after the first "
+          "(%d): %.3f ms each, of which all-reduce %.3f ms (%.2f%%); all-reduce in all (initialisation included) "
+          "%.3f ms, waiting %.3f ms; peak resident memory of rank 0 %.1f MiB\n",
+          dist_size(ctx->dist), (long long)fd->n_total, (long long)fd->data->rows, (long long)stream_chunks(fd->st),
+          (long long)fd->chunk, pf->iters, 1e3 * pf->iter_s / pf->iters, 1e3 * pf->reduce_s / pf->iters,
+          pf->iter_s > 0 ? 100 * pf->reduce_s / pf->iter_s : 0.0, t.reduce_s * 1e3, t.wait_s * 1e3,
+          ru.ru_maxrss / 1024.0);
+}
+
+/* One EM iteration: the sequence, the objective, builtin failures; then
+ * every process agrees on the outcome and on the objective. */
+static gmmc_status iterate(gmmc_context *ctx, const FitData *fd, double *obj) {
+  Exec *e = stream_exec(fd->st);
+  char *err = NULL;
+  *obj = 0;
+  gmmc_status s = exec_reset_status(e, &err);
+  s = s ? stream_skip(fd->st, SEQ_ITERATE, s, &err) : stream_run(fd->st, SEQ_ITERATE, NULL, NULL, &err);
+  if (s) ctx_fail_take(ctx, s, err);
+  if (!s) s = read_objective(ctx, e, obj);
+  if (!s) s = em_check_builtins(ctx, e, "fitting failed");
+  return ctx_agree(ctx, s, obj, 1);
+}
+
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out) {
   if (!ctx || !data || !o || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit: a NULL argument");
   *out = NULL;
-  gmmc_status s = check_data(ctx, data, o);
+  FitData fd = {.data = data};
+  gmmc_status s = locate_events(ctx, data, &fd);
   if (s) return s;
   FitTarget ft;
-  if ((s = resolve_target(ctx, data, o, &ft))) return s;
-  Compiled *c;
-  if ((s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, &c))) {
-    free_target(&ft);
-    return s;
-  }
-  const Program *p = c->p;
+  int have_target = 0;
+  Compiled *c = NULL;
+  gmmc_model *best = NULL;
   char *err = NULL;
-  Exec *e;
-  s = exec_create(ctx->be, p, c->bp, data->rows, &e, &err);
-  if (s) {
-    free_target(&ft);
-    return ctx_fail_take(ctx, s, err);
+  /* everything local first; then every process agrees before the first collective step */
+  s = check_data(ctx, &fd, o);
+  if (!s && !(s = resolve_target(ctx, data, o, &ft))) have_target = 1;
+  if (!s) s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, &c);
+  if (!s) {
+    fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
+    if ((s = stream_create(ctx->be, c->p, c->bp, data, fd.n_total, fd.chunk, &fd.st, &err))) ctx_fail_take(ctx, s, err);
   }
-  exec_set_events(e, data->rows, data->rows);
-  gmmc_model *best = new_model(&ft, p, o, data->cols);
+  if (!s) s = check_finite(ctx, &fd);
+  if (!s) s = set_scalars(ctx, stream_exec(fd.st), o);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
+  Exec *e = stream_exec(fd.st);
+  dist_attach(ctx->dist, e);
+  const Program *p = c->p;
+  best = new_model(&ft, p, o, data->cols);
   best->n_parameters = model_count_parameters(p->spec, p->size_values);
-  if ((s = exec_bind_data(e, data, 0, &err))) {
-    s = ctx_fail_take(ctx, s, err);
-    goto fail;
-  }
-  if ((s = set_scalars(ctx, e, o))) goto fail;
+  const char *prof = getenv("GMMC_PROFILE");
+  Profile pf = {.on = prof && *prof && strcmp(prof, "0") != 0};
+  if (ctx->dist) pf.last = ctx->dist->prof;
   Rng rng;
   rng_seed(&rng, o->seed);
   double best_lb = -INFINITY;
   int have_best = 0;
   double *lbs = xcalloc((size_t)o->max_iter + 1, sizeof(double));
-  for (int init = 0; init < o->n_init; init++) {
-    if ((s = em_initialize(ctx, e, data, o, &ft, &rng))) {
-      free(lbs);
-      goto fail;
-    }
+  for (int init = 0; init < o->n_init && !s; init++) {
+    if ((s = em_initialize(ctx, &fd, o, &ft, &rng))) break;
     double lb = -INFINITY;
     int converged = 0, iter = 0;
     for (iter = 1; iter <= o->max_iter; iter++) {
       double t0 = now_s(), prev = lb, obj = 0;
-      if ((s = exec_reset_status(e, &err)) || (s = exec_run(e, SEQ_ITERATE, &err))) {
-        free(lbs);
-        s = ctx_fail_take(ctx, s, err);
-        goto fail;
-      }
-      if ((s = read_objective(ctx, e, &obj)) || (s = em_check_builtins(ctx, e, "fitting failed"))) {
-        free(lbs);
-        goto fail;
-      }
-      lb = obj / (double)e->n_total;
+      if ((s = iterate(ctx, &fd, &obj))) break;
+      lb = obj / (double)fd.n_total;
       if (!isfinite(lb)) {
-        free(lbs);
         s = ctx_fail(ctx, GMMC_ERR_NUMERIC,
                      "fitting failed: the log-likelihood is not finite at iteration %d of initialisation %d "
                      "(degenerate data or parameters; try increasing reg_covar)",
                      iter, init + 1);
-        goto fail;
+        break;
       }
       lbs[iter - 1] = lb;
       /* variants are chosen on real data once the buffers hold an iteration */
-      if (init == 0 && iter == 1 && (s = autotune_exec(ctx, e))) {
-        free(lbs);
-        goto fail;
-      }
+      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, tune(ctx, fd.st), NULL, 0))) break;
       double change = lb - prev;
+      profile_iter(ctx, &pf, init + 1, iter, now_s() - t0);
       if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, now_s() - t0);
       if (fabs(change) < o->tol) {
         converged = 1;
         break;
       }
     }
+    if (s) break;
     int n_iter = iter > o->max_iter ? o->max_iter : iter;
     if (!have_best || lb > best_lb) {
       have_best = 1;
       best_lb = lb;
-      if ((s = em_store_params(ctx, e, best))) {
-        free(lbs);
-        goto fail;
-      }
+      if ((s = ctx_agree(ctx, em_store_params(ctx, e, best), NULL, 0))) break;
       best->converged = converged;
       best->n_iter = n_iter;
       free(best->lower_bounds);
@@ -339,19 +475,21 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
     }
   }
   free(lbs);
+  if (s) goto fail;
   best->lower_bound = best_lb;
-  if (!best->converged && o->max_iter > 0)
+  if (!best->converged && o->max_iter > 0 && dist_rank(ctx->dist) == 0)
     ctx_warn(ctx,
              "the best initialisation did not converge in %d iterations; try different init parameters, or increase "
              "max_iter, tol, or check for degenerate data",
              o->max_iter);
-  exec_destroy(e);
+  profile_end(ctx, &pf, &fd);
+  stream_destroy(fd.st);
   free_target(&ft);
   *out = best;
   return GMMC_OK;
 fail:
-  exec_destroy(e);
+  stream_destroy(fd.st);
   model_free(best);
-  free_target(&ft);
+  if (have_target) free_target(&ft);
   return s;
 }

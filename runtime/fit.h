@@ -5,6 +5,7 @@
 #include "context.h"
 #include "model.h"
 #include "rng.h"
+#include "stream.h"
 
 typedef struct {
   char *name;
@@ -29,6 +30,7 @@ struct gmmc_fit_options {
   gmmc_progress_fn progress;
   void *progress_user;
   const gmmc_model *warm_start;
+  int64_t chunk_events; /* events per chunk when streaming; 0: $GMMC_CHUNK_EVENTS or what fits */
   char *error;
 };
 
@@ -42,12 +44,22 @@ typedef struct {
   LType real;
 } FitTarget;
 
+/* The events a fit runs on: this process's slice, streamed in chunks, and
+ * where it sits among the events of all processes (MPI). */
+typedef struct {
+  Stream *st;
+  const gmmc_data *data; /* this process's events */
+  int64_t n_total;       /* events of all processes */
+  int64_t row0;          /* global index of local row 0 */
+  int64_t chunk;         /* events per chunk */
+} FitData;
+
 /* Sets up a model's parameters for the first E-step: runs the chosen
  * initialisation (k-means, k-means++, random, random from data) or takes
  * the warm-start model, applies user-given parameters, runs the derived
- * statements. */
-gmmc_status em_initialize(gmmc_context *ctx, Exec *e, const gmmc_data *data, const gmmc_fit_options *o,
-                          const FitTarget *ft, Rng *rng);
+ * statements. Collective with MPI: every process returns the same status. */
+gmmc_status em_initialize(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o, const FitTarget *ft,
+                          Rng *rng);
 
 /* Writes every parameter of a model into an exec and runs the derived step. */
 gmmc_status em_load_params(gmmc_context *ctx, Exec *e, const gmmc_model *m);

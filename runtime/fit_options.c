@@ -167,3 +167,10 @@ gmmc_status gmmc_fit_options_set_warm_start(gmmc_fit_options *o, const gmmc_mode
   o->warm_start = model;
   return GMMC_OK;
 }
+
+gmmc_status gmmc_fit_options_set_chunk_events(gmmc_fit_options *o, int64_t events) {
+  if (!o) return GMMC_ERR_INVALID_ARGUMENT;
+  if (events < 0) return bad(o, "chunk_events must be >= 0 (0: automatic), got %lld", (long long)events);
+  o->chunk_events = events;
+  return GMMC_OK;
+}

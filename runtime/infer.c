@@ -1,23 +1,14 @@
 /* Inference with a trained model: the spec's E-step over the data in chunks
- * (bounded memory whatever the number of events), reading the outputs the
- * spec names: predict (labels), predict_proba (responsibilities),
- * score_samples (per-event log-likelihood) and the objective. */
+ * (stream.h: bounded memory whatever the number of events), reading the
+ * outputs the spec names: predict (labels), predict_proba
+ * (responsibilities), score_samples (per-event log-likelihood), each
+ * computed with only the steps it needs, and the objective. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data.h"
 #include "fit.h"
-
-/* Events per E-step launch: keeps the per-event buffers near 256 MiB. */
-static int64_t chunk_rows(const Program *p, int64_t rows) {
-  int64_t per_event = 0;
-  for (int i = 0; i < p->nbufs; i++)
-    if (p->bufs[i]->event && p->bufs[i]->kind != BK_DATA) per_event += buffer_elems(p->bufs[i], 1) * 8;
-  int64_t n = per_event ? ((int64_t)256 << 20) / per_event : rows;
-  if (n < 1024) n = 1024;
-  return n < rows ? n : rows;
-}
 
 typedef enum { OUT_LABELS, OUT_PROBA, OUT_SAMPLES, OUT_OBJECTIVE } Output;
 
@@ -46,35 +37,32 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
               : what == OUT_SAMPLES ? spec->score_samples : spec->objective;
   static const char *const role[] = {"predict", "predict_proba", "score_samples", "objective"};
   if (!t) return ctx_fail(ctx, GMMC_ERR_SPEC, "the spec %s has no '%s' output", spec->model, role[what]);
-  int64_t chunk = chunk_rows(p, data->rows);
+  /* chunks of at most 256 MiB of per-event buffers, whatever the number of events */
+  int64_t chunk = stream_chunk_events(ctx->be, p, 0, data->rows, (size_t)256 << 20);
   char *err = NULL;
-  Exec *e;
-  if ((s = exec_create(ctx->be, p, cp->bp, chunk, &e, &err))) return ctx_fail_take(ctx, s, err);
-  exec_set_events(e, chunk, data->rows);
+  Stream *st;
+  if ((s = stream_create(ctx->be, p, cp->bp, data, data->rows, chunk, &st, &err))) return ctx_fail_take(ctx, s, err);
+  Exec *e = stream_exec(st);
   if ((s = em_load_params(ctx, e, m))) {
-    exec_destroy(e);
+    stream_destroy(st);
     return s;
   }
   int b = p->tensor_buf[t->id];
   int64_t per_event = t->rank ? buffer_elems(p->bufs[b], 1) : 0;
   double total = 0;
-  for (int64_t row0 = 0; row0 < data->rows && !s; row0 += chunk) {
-    int64_t n = data->rows - row0 < chunk ? data->rows - row0 : chunk;
-    exec_set_events(e, n, data->rows);
-    s = exec_bind_data(e, data, row0, &err);
-    if (!s) s = exec_run(e, SEQ_ESTEP, &err);
-    if (s) break;
-    if (what == OUT_LABELS) {
-      s = exec_read_i32(e, b, (int32_t *)out + row0, &err);
-    } else if (what == OUT_OBJECTIVE) {
-      double v;
-      s = exec_read(e, b, &v, &err);
-      total += v;
-    } else {
-      s = exec_read(e, b, (double *)out + row0 * per_event, &err);
-    }
+  if (what == OUT_OBJECTIVE) {
+    s = stream_run(st, SEQ_ESTEP, NULL, NULL, &err);
+    if (!s) s = exec_read(e, b, &total, &err);
   }
-  exec_destroy(e);
+  /* per-event outputs: only the steps they need, chunk by chunk */
+  for (int64_t row0 = 0; what != OUT_OBJECTIVE && row0 < data->rows && !s; row0 += chunk) {
+    int64_t n = data->rows - row0 < chunk ? data->rows - row0 : chunk;
+    s = stream_eval(st, SEQ_ESTEP, b, row0, n, &err);
+    if (s) break;
+    if (what == OUT_LABELS) s = exec_read_i32(e, b, (int32_t *)out + row0, &err);
+    else s = exec_read(e, b, (double *)out + row0 * per_event, &err);
+  }
+  stream_destroy(st);
   if (s) return ctx_fail_take(ctx, s, err);
   if (objective) *objective = total;
   return GMMC_OK;

@@ -1,7 +1,9 @@
 /* Initialisation of a fit, after scikit-learn's _initialize_parameters: each
  * method yields responsibilities (from labels, or random), the spec's M-step
  * turns them into parameters; user-given parameters then replace what they
- * name, and the derived statements run. */
+ * name, and the derived statements run. The responsibilities are made chunk
+ * by chunk as the M-step streams over the events (stream.h), from global
+ * event indices: the same model for any number of processes or chunks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,25 +12,6 @@
 #include "kmeans_init.h"
 
 static gmmc_status fail_err(gmmc_context *ctx, gmmc_status s, char *err) { return ctx_fail_take(ctx, s, err); }
-
-/* Random responsibilities, normalized per event, written in slices. */
-static gmmc_status random_resp(gmmc_context *ctx, Exec *e, int buf, int64_t n, int64_t m, Rng *rng) {
-  const int64_t rows = 4096;
-  double *v = xmalloc(sizeof(double) * (size_t)(rows * m));
-  char *err = NULL;
-  gmmc_status s = GMMC_OK;
-  for (int64_t r0 = 0; r0 < n && !s; r0 += rows) {
-    int64_t nr = n - r0 < rows ? n - r0 : rows;
-    for (int64_t i = 0; i < nr; i++) {
-      double sum = 0;
-      for (int64_t j = 0; j < m; j++) sum += v[i * m + j] = rng_uniform(rng);
-      for (int64_t j = 0; j < m; j++) v[i * m + j] /= sum;
-    }
-    s = exec_write_range(e, buf, r0 * m, nr * m, v, &err);
-  }
-  free(v);
-  return s ? fail_err(ctx, s, err) : GMMC_OK;
-}
 
 /* M distinct events, uniformly (Floyd's algorithm on a small open hash). */
 static void distinct_events(Rng *rng, int64_t n, int m, int64_t *out) {
@@ -63,14 +46,6 @@ static void distinct_events(Rng *rng, int64_t n, int m, int64_t *out) {
     out[r] = tmp;
   }
   free(set);
-}
-
-static gmmc_status labels_to_resp(gmmc_context *ctx, Exec *e, const int32_t *labels) {
-  const Program *p = e->p;
-  char *err = NULL;
-  gmmc_status s = exec_write_i32(e, p->init_labels_buf, labels, &err);
-  if (!s) s = exec_run_kernel(e, p->init_resp_kernel, &err);
-  return s ? fail_err(ctx, s, err) : GMMC_OK;
 }
 
 gmmc_status precisions_to_cholesky(const double *prec, double *out, const Buffer *b, char **err);
@@ -130,75 +105,144 @@ static gmmc_status apply_user_params(gmmc_context *ctx, Exec *e, const gmmc_fit_
   return GMMC_OK;
 }
 
-/* Specs without responsibilities (k-means itself): seed the first
- * [components, features] parameter with events. */
-static gmmc_status seed_centers(gmmc_context *ctx, Exec *e, const gmmc_data *data, const gmmc_fit_options *o,
-                                Rng *rng) {
-  int m = o->n_components;
-  int b = -1;
-  for (int i = 0; i < e->p->nbufs && b < 0; i++) {
-    const Buffer *buf = e->p->bufs[i];
-    if (buf->kind == BK_PARAM && buf->rank == 2 && buf->dims[0] == m && buf->dims[1] == data->cols) b = i;
-  }
-  if (b < 0) return GMMC_OK; /* nothing to seed: user parameters only */
-  int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)m);
-  if (o->init == GMMC_INIT_KMEANS || o->init == GMMC_INIT_KMEANS_PLUSPLUS) kmeans_plusplus(data, m, rng, idx);
-  else distinct_events(rng, data->rows, m, idx);
-  double *c = xmalloc(sizeof(double) * (size_t)(m * data->cols));
-  for (int k = 0; k < m; k++) data_row(data, idx[k], c + k * data->cols);
-  char *err = NULL;
-  gmmc_status s = exec_write(e, b, c, &err);
-  free(idx);
-  free(c);
-  return s ? fail_err(ctx, s, err) : GMMC_OK;
-}
+/* Where the initial responsibilities of each chunk come from. */
+typedef struct {
+  const FitData *fd;
+  gmmc_init init;
+  int m;
+  uint64_t key;   /* random: the counter-based stream of this initialisation */
+  int64_t *seeds; /* k-means++, random_from_data: the global index of each component's event */
+  KMeans *km;     /* kmeans: labels from its centers */
+  int32_t *labels;
+  double *values;
+} RespSource;
 
-static gmmc_status responsibilities(gmmc_context *ctx, Exec *e, const gmmc_data *data, const gmmc_fit_options *o,
-                                    const FitTarget *ft, Rng *rng) {
+/* Responsibilities of local rows [row0, row0 + n): random ones from the
+ * event's global index (the same for any split into processes or chunks),
+ * or one-hot at labels. */
+static gmmc_status fill_resp(void *user, Exec *e, int64_t row0, int64_t n, char **err) {
+  RespSource *rs = user;
   const Program *p = e->p;
-  int m = o->n_components;
-  int64_t n = data->rows;
-  if (o->init == GMMC_INIT_RANDOM)
-    return random_resp(ctx, e, p->tensor_buf[p->spec->predict_proba->id], n, m, rng);
-  int32_t *labels = xmalloc(sizeof(int32_t) * (size_t)n);
-  gmmc_status s = GMMC_OK;
-  if (o->init == GMMC_INIT_KMEANS) {
-    s = kmeans_labels(ctx, data, m, ft->real, rng, labels);
-  } else {
-    int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)m);
-    if (o->init == GMMC_INIT_KMEANS_PLUSPLUS) kmeans_plusplus(data, m, rng, idx);
-    else distinct_events(rng, n, m, idx);
-    for (int64_t i = 0; i < n; i++) labels[i] = -1;
-    for (int k = 0; k < m; k++) labels[idx[k]] = k;
-    free(idx);
+  int64_t m = rs->m, g0 = rs->fd->row0 + row0;
+  if (rs->init == GMMC_INIT_RANDOM) {
+    int buf = p->tensor_buf[p->spec->predict_proba->id];
+    const int64_t rows = 4096;
+    gmmc_status s = GMMC_OK;
+    for (int64_t r0 = 0; r0 < n && !s; r0 += rows) {
+      int64_t nr = n - r0 < rows ? n - r0 : rows;
+      double *v = rs->values;
+      for (int64_t i = 0; i < nr; i++) {
+        double sum = 0;
+        uint64_t base = (uint64_t)(g0 + r0 + i) * (uint64_t)m;
+        for (int64_t j = 0; j < m; j++) sum += v[i * m + j] = rng_at(rs->key, base + (uint64_t)j);
+        for (int64_t j = 0; j < m; j++) v[i * m + j] /= sum;
+      }
+      s = exec_write_range(e, buf, r0 * m, nr * m, v, err);
+    }
+    return s;
   }
-  if (!s) s = labels_to_resp(ctx, e, labels);
-  free(labels);
+  gmmc_status s = GMMC_OK;
+  if (rs->init == GMMC_INIT_KMEANS) {
+    s = kmeans_labels(rs->km, row0, n, rs->labels, err);
+  } else {
+    for (int64_t i = 0; i < n; i++) rs->labels[i] = -1;
+    for (int k = 0; k < m; k++)
+      if (rs->seeds[k] >= g0 && rs->seeds[k] < g0 + n) rs->labels[rs->seeds[k] - g0] = k;
+  }
+  if (!s) s = exec_write_i32(e, p->init_labels_buf, rs->labels, err);
+  if (!s) s = exec_run_kernel(e, p->init_resp_kernel, err);
   return s;
 }
 
-gmmc_status em_initialize(gmmc_context *ctx, Exec *e, const gmmc_data *data, const gmmc_fit_options *o,
-                          const FitTarget *ft, Rng *rng) {
+/* The M-step from initial responsibilities. */
+static gmmc_status responsibilities(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o,
+                                    const FitTarget *ft, Rng *rng) {
+  int m = o->n_components;
+  RespSource rs = {.fd = fd, .init = o->init, .m = m};
+  gmmc_status s = GMMC_OK;
+  if (o->init == GMMC_INIT_RANDOM) {
+    rs.key = rng_next(rng);
+    rs.values = xmalloc(sizeof(double) * (size_t)(4096 * m));
+  } else {
+    rs.labels = xmalloc(sizeof(int32_t) * (size_t)fd->chunk);
+    if (o->init == GMMC_INIT_KMEANS) {
+      s = kmeans_fit(ctx, fd, m, ft->real, rng, &rs.km);
+    } else {
+      rs.seeds = xmalloc(sizeof(int64_t) * (size_t)m);
+      if (o->init == GMMC_INIT_KMEANS_PLUSPLUS) s = kmeans_plusplus(ctx, fd, m, rng, rs.seeds, NULL);
+      else distinct_events(rng, fd->n_total, m, rs.seeds);
+    }
+  }
+  if (!s) {
+    Exec *e = stream_exec(fd->st);
+    char *err = NULL;
+    if ((s = exec_reset_status(e, &err))) s = stream_skip(fd->st, SEQ_MSTEP, s, &err);
+    else s = stream_run(fd->st, SEQ_MSTEP, fill_resp, &rs, &err);
+    if (s) ctx_fail_take(ctx, s, err);
+    else s = em_check_builtins(ctx, e, "initialisation failed");
+  }
+  kmeans_free(rs.km);
+  free(rs.seeds);
+  free(rs.labels);
+  free(rs.values);
+  return s;
+}
+
+/* Specs without responsibilities (k-means itself): seed the first
+ * [components, features] parameter with events. */
+static gmmc_status seed_centers(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o, Rng *rng) {
+  Exec *e = stream_exec(fd->st);
+  int m = o->n_components;
+  int64_t cols = fd->data->cols;
+  int b = -1;
+  for (int i = 0; i < e->p->nbufs && b < 0; i++) {
+    const Buffer *buf = e->p->bufs[i];
+    if (buf->kind == BK_PARAM && buf->rank == 2 && buf->dims[0] == m && buf->dims[1] == cols) b = i;
+  }
+  if (b < 0) return GMMC_OK; /* nothing to seed: user parameters only */
+  int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)m);
+  double *c = xmalloc(sizeof(double) * (size_t)(m * cols));
+  gmmc_status s;
+  if (o->init == GMMC_INIT_KMEANS || o->init == GMMC_INIT_KMEANS_PLUSPLUS) {
+    s = kmeans_plusplus(ctx, fd, m, rng, idx, c);
+  } else {
+    distinct_events(rng, fd->n_total, m, idx);
+    s = gather_rows(ctx, fd, idx, m, c);
+  }
+  char *err = NULL;
+  if (!s && (s = exec_write(e, b, c, &err))) ctx_fail_take(ctx, s, err);
+  free(idx);
+  free(c);
+  return s;
+}
+
+static gmmc_status initialize(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o, const FitTarget *ft,
+                              Rng *rng) {
+  Exec *e = stream_exec(fd->st);
   char *err = NULL;
   gmmc_status s;
   if (o->warm_start) {
     const gmmc_model *w = o->warm_start;
-    if (strcmp(w->spec_name, e->p->spec->model) != 0 || w->n_features != data->cols ||
+    if (strcmp(w->spec_name, e->p->spec->model) != 0 || w->n_features != fd->data->cols ||
         w->n_components != o->n_components)
       return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
                       "warm start: the model (%s, %d components, %d features) does not match this fit (%s, %d, %lld)",
                       w->spec_name, w->n_components, w->n_features, e->p->spec->model, o->n_components,
-                      (long long)data->cols);
+                      (long long)fd->data->cols);
     return em_load_params(ctx, e, w);
   }
   if (e->p->init_resp_kernel >= 0) {
-    if ((s = responsibilities(ctx, e, data, o, ft, rng))) return s;
-    if ((s = exec_reset_status(e, &err)) || (s = exec_run(e, SEQ_MSTEP, &err))) return fail_err(ctx, s, err);
-    if ((s = em_check_builtins(ctx, e, "initialisation failed"))) return s;
-  } else if ((s = seed_centers(ctx, e, data, o, rng))) {
+    if ((s = responsibilities(ctx, fd, o, ft, rng))) return s;
+  } else if ((s = seed_centers(ctx, fd, o, rng))) {
     return s;
   }
   if ((s = apply_user_params(ctx, e, o))) return s;
   if ((s = exec_run(e, SEQ_DERIVED, &err))) return fail_err(ctx, s, err);
   return GMMC_OK;
+}
+
+gmmc_status em_initialize(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o, const FitTarget *ft,
+                          Rng *rng) {
+  /* whatever failed where, every process leaves with the same status */
+  return ctx_agree(ctx, initialize(ctx, fd, o, ft, rng), NULL, 0);
 }

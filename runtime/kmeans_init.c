@@ -21,8 +21,30 @@ static double dist2(const double *a, const double *b, int64_t n) {
   return s;
 }
 
-void kmeans_plusplus(const gmmc_data *d, int m, Rng *rng, int64_t *out) {
-  int64_t n = d->rows, dim = d->cols;
+gmmc_status gather_rows(gmmc_context *ctx, const FitData *fd, const int64_t *rows, int64_t n, double *out) {
+  const gmmc_data *d = fd->data;
+  /* reading a row maps its neighbours too (the kernel's fault-around, 64 KiB):
+   * when streaming, a sample spread over a mapped file would make most of it
+   * resident; drop 128 KiB on either side after each row */
+  int drop = fd->st && stream_chunks(fd->st) > 1;
+  int64_t near = (128 << 10) / (d->cols * (d->dtype == GMMC_FLOAT32 ? 4 : 8)) + 1;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t local = rows[i] - fd->row0;
+    if (local >= 0 && local < d->rows) {
+      data_row(d, local, out + i * d->cols);
+      int64_t lo = local > near ? local - near : 0, hi = local + near < d->rows ? local + near : d->rows;
+      if (drop) data_drop_pages(d, lo, hi - lo);
+    } else {
+      memset(out + i * d->cols, 0, sizeof(double) * (size_t)d->cols);
+    }
+  }
+  char *err = NULL;
+  gmmc_status s = dist_allreduce(ctx->dist, out, n * d->cols, R_SUM, &err);
+  return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
+}
+
+gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rng, int64_t *out, double *centers) {
+  int64_t n = fd->n_total, dim = fd->data->cols;
   int64_t want = 50 * (int64_t)m > 10000 ? 50 * (int64_t)m : 10000;
   int64_t ns = n < want ? n : want;
   /* systematic sample with a random offset: spread over the whole file */
@@ -32,7 +54,12 @@ void kmeans_plusplus(const gmmc_data *d, int m, Rng *rng, int64_t *out) {
   for (int64_t i = 0; i < ns; i++) {
     rows[i] = ns == n ? i : (int64_t)(((double)i + off) * (double)n / (double)ns);
     if (rows[i] >= n) rows[i] = n - 1;
-    data_row(d, rows[i], x + i * dim);
+  }
+  gmmc_status s = gather_rows(ctx, fd, rows, ns, x);
+  if (s) {
+    free(rows);
+    free(x);
+    return s;
   }
   int trials = 2 + (int)log((double)m);
   double *closest = xmalloc(sizeof(double) * (size_t)ns);
@@ -40,6 +67,7 @@ void kmeans_plusplus(const gmmc_data *d, int m, Rng *rng, int64_t *out) {
   double *best_d = xmalloc(sizeof(double) * (size_t)ns);
   int64_t first = (int64_t)rng_below(rng, (uint64_t)ns);
   out[0] = rows[first];
+  if (centers) memcpy(centers, x + first * dim, sizeof(double) * (size_t)dim);
   double pot = 0;
   for (int64_t i = 0; i < ns; i++) pot += closest[i] = dist2(x + i * dim, x + first * dim, dim);
   for (int c = 1; c < m; c++) {
@@ -69,6 +97,7 @@ void kmeans_plusplus(const gmmc_data *d, int m, Rng *rng, int64_t *out) {
       }
     }
     out[c] = rows[best];
+    if (centers) memcpy(centers + c * dim, x + best * dim, sizeof(double) * (size_t)dim);
     pot = best_pot;
     memcpy(closest, best_d, sizeof(double) * (size_t)ns);
   }
@@ -77,40 +106,67 @@ void kmeans_plusplus(const gmmc_data *d, int m, Rng *rng, int64_t *out) {
   free(closest);
   free(cand);
   free(best_d);
+  return GMMC_OK;
 }
 
-gmmc_status kmeans_labels(gmmc_context *ctx, const gmmc_data *d, int m, LType real, Rng *rng, int32_t *labels) {
+struct KMeans {
+  Stream *st;
+  int label_buf;
+};
+
+gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, Rng *rng, KMeans **out) {
+  *out = NULL;
   const ShippedSpec *sh = shipped_spec("kmeans");
-  SizeBinding sizes[2] = {{"M", m}, {"D", d->cols}};
-  Compiled *c;
-  gmmc_status s = ctx_compile(ctx, sh->file, sh->text, sizes, 2, real, &c);
-  if (s) return s;
+  SizeBinding sizes[2] = {{"M", m}, {"D", fd->data->cols}};
+  KMeans *km = xcalloc(1, sizeof *km);
+  Compiled *c = NULL;
   char *err = NULL;
-  Exec *e;
-  if ((s = exec_create(ctx->be, c->p, c->bp, d->rows, &e, &err))) return ctx_fail_take(ctx, s, err);
-  exec_set_events(e, d->rows, d->rows);
+  gmmc_status s = ctx_compile(ctx, sh->file, sh->text, sizes, 2, real, &c);
+  if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd->data, fd->n_total, fd->chunk, &km->st, &err)))
+    ctx_fail_take(ctx, s, err);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) {
+    kmeans_free(km);
+    return s;
+  }
+  Exec *e = stream_exec(km->st);
+  dist_attach(ctx->dist, e);
+  km->label_buf = c->p->tensor_buf[c->p->spec->predict->id];
   int64_t *seeds = xmalloc(sizeof(int64_t) * (size_t)m);
-  double *centers = xmalloc(sizeof(double) * (size_t)(m * d->cols));
-  kmeans_plusplus(d, m, rng, seeds);
-  for (int k = 0; k < m; k++) data_row(d, seeds[k], centers + k * d->cols);
-  int cb = exec_find_buffer(e, "centers");
+  double *centers = xmalloc(sizeof(double) * (size_t)(m * fd->data->cols));
+  s = kmeans_plusplus(ctx, fd, m, rng, seeds, centers);
+  if (!s && (s = exec_write(e, exec_find_buffer(e, "centers"), centers, &err))) ctx_fail_take(ctx, s, err);
+  s = ctx_agree(ctx, s, NULL, 0);
   int ob = c->p->tensor_buf[c->p->spec->objective->id];
-  s = exec_bind_data(e, d, 0, &err);
-  if (!s) s = exec_write(e, cb, centers, &err);
   double prev = -INFINITY;
   for (int it = 0; !s && it < 300; it++) {
-    double obj;
-    s = exec_run(e, SEQ_ITERATE, &err);
+    double obj = 0;
+    err = NULL;
+    s = stream_run(km->st, SEQ_ITERATE, NULL, NULL, &err);
     if (!s) s = exec_read(e, ob, &obj, &err);
-    if (s) break;
+    if (s) ctx_fail_take(ctx, s, err);
+    /* the same objective everywhere, so that every process stops together */
+    if ((s = ctx_agree(ctx, s, &obj, 1))) break;
     /* the objective is -inertia: it only grows; stop when it barely does */
     if (obj - prev <= 1e-6 * fabs(obj)) break;
     prev = obj;
   }
-  if (!s) s = exec_run(e, SEQ_ESTEP, &err);
-  if (!s) s = exec_read_i32(e, c->p->tensor_buf[c->p->spec->predict->id], labels, &err);
-  exec_destroy(e);
   free(seeds);
   free(centers);
-  return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
+  if (s) {
+    kmeans_free(km);
+    return s;
+  }
+  *out = km;
+  return GMMC_OK;
+}
+
+gmmc_status kmeans_labels(KMeans *km, int64_t row0, int64_t n, int32_t *labels, char **err) {
+  gmmc_status s = stream_eval(km->st, SEQ_ESTEP, km->label_buf, row0, n, err);
+  return s ? s : exec_read_i32(stream_exec(km->st), km->label_buf, labels, err);
+}
+
+void kmeans_free(KMeans *km) {
+  if (!km) return;
+  stream_destroy(km->st);
+  free(km);
 }

@@ -55,5 +55,7 @@ ModelParam *model_add_param(gmmc_model *m, const char *name, int rank, const int
  * names the line of a bad one. Errors return a status and a malloc'd *err. */
 gmmc_status model_file_save(const gmmc_model *m, const char *path, char **err);
 gmmc_status model_file_load(const char *path, gmmc_model **out, char **err);
+/* Refuses a loaded model whose sizes or parameters disagree with its own spec. */
+gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **err);
 
 #endif

@@ -17,6 +17,10 @@ gmmc_status gmmc_model_load(gmmc_context *ctx, const char *path, gmmc_model **ou
   if (!path || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_model_load: a NULL argument");
   char *err = NULL;
   gmmc_status s = model_file_load(path, out, &err);
+  if (!s && (s = model_file_check_spec(*out, path, &err))) {
+    gmmc_model_destroy(*out);
+    *out = NULL;
+  }
   return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
 }
 

@@ -55,3 +55,14 @@ double rng_normal(Rng *r) {
   r->have_spare = 1;
   return u * f;
 }
+
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+double rng_at(uint64_t key, uint64_t counter) {
+  uint64_t z = mix64(key ^ mix64(counter + 0x9e3779b97f4a7c15ULL));
+  return (double)(z >> 11) * 0x1.0p-53;
+}

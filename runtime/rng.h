@@ -17,4 +17,9 @@ double rng_uniform(Rng *r);              /* [0, 1) */
 uint64_t rng_below(Rng *r, uint64_t n);  /* [0, n), unbiased */
 double rng_normal(Rng *r);               /* standard normal */
 
+/* Counter-based: a uniform [0, 1) value that depends only on (key, counter),
+ * so that a value per event indexed by the event's global index is the same
+ * whichever process, or chunk, draws it. */
+double rng_at(uint64_t key, uint64_t counter);
+
 #endif

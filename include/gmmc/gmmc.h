@@ -123,6 +123,11 @@ typedef void (*gmmc_progress_fn)(void *user, int init, int iter, double lower_bo
 gmmc_status gmmc_fit_options_set_progress(gmmc_fit_options *opts, gmmc_progress_fn fn, void *user);
 /* Starting parameters from a model (scikit-learn's warm_start). */
 gmmc_status gmmc_fit_options_set_warm_start(gmmc_fit_options *opts, const gmmc_model *model);
+/* Events per chunk when the events are streamed through the device (the
+ * E-step and M-step run chunk by chunk; the result is the in-memory one up
+ * to float64 rounding). 0 (default): $GMMC_CHUNK_EVENTS when set, else what
+ * fits in the device's memory (no limit on the host backend). */
+gmmc_status gmmc_fit_options_set_chunk_events(gmmc_fit_options *opts, int64_t events);
 
 /* ---- fit ------------------------------------------------------------------------------- */
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *opts, gmmc_model **out);
@@ -160,6 +165,21 @@ gmmc_status gmmc_aic(gmmc_context *ctx, const gmmc_model *model, const gmmc_data
  * scikit-learn does; labels may be NULL. */
 gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *model, int64_t n, uint64_t seed, double *X,
                         int32_t *labels);
+
+/* ---- used by the Python package ----------------------------------------------------------
+ * Models built from arrays, for scikit-learn's habit of keeping fitted
+ * parameters as attributes that users may assign (runtime/model_io_api.c). */
+/* The model gmmc_fit would train with these options on data of n_features
+ * columns (same spec, sizes, scalars, n_parameters; dtype: the options', else
+ * float32 on the GPU and float64 on the host), before any training: every
+ * parameter zero, converged 0, n_iter 0, lower bound -inf. Fill it with
+ * gmmc_model_set_param; it then predicts, scores, samples and saves like a
+ * trained model. */
+gmmc_status gmmc_model_create(gmmc_context *ctx, const gmmc_fit_options *opts, int n_features, gmmc_model **out);
+/* Replaces the values (float64, row-major) of the parameter called name;
+ * count must be the product of its shape and every value finite. */
+gmmc_status gmmc_model_set_param(gmmc_context *ctx, gmmc_model *model, const char *name, const double *values,
+                                 size_t count);
 
 #ifdef __cplusplus
 }
