@@ -335,9 +335,11 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   ls_append(p, chunk, ls_sync(p));
   /* thread (mi, d) sums its output over the chunk */
   LStmt *act = when(p, chunk, BIN(LB_LT, V(tid), I(mg * D)));
+  /* staging used d and m as scratch: set this thread's own before reading */
+  ls_append(p, act, ls_assign(p, vd, BIN(LB_REM, V(tid), I(D))));
+  ls_append(p, act, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mi))));
   int kk;
   LStmt *inner = emit_loop(L, k, act, "kk", I(0), I(kc), &kk);
-  ls_append(p, act, ls_assign(p, vd, BIN(LB_REM, V(tid), I(D))));
   Env env;
   env_init(&env);
   env.var[did] = vd;

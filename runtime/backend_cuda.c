@@ -285,6 +285,16 @@ static void free_program(CudaBackend *cb, BackendProgram *bp) {
   free(bp);
 }
 
+/* The cubin cache's key of a set of kernels compiled in ng groups. */
+static uint64_t set_key(CudaBackend *cb, const Program *p, int ptxv, const int *todo, int nt, int ng) {
+  uint64_t set = FNV1A_INIT;
+  for (int i = 0; i < nt; i++) set = fnv1a(set, &todo[i], sizeof(int));
+  char target[128];
+  snprintf(target, sizeof target, "%s+ptx%d+driver%d+groups%d+set%016llx", cb->arch, ptxv, cb->driver, ng,
+           (unsigned long long)set);
+  return kcache_key(p, target);
+}
+
 /* Compiles and loads the kernels of `want` that bp lacks, in parallel groups,
  * through the cubin cache (keyed by the program, the target and the set). */
 static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Program *p, const unsigned char *want,
@@ -300,12 +310,28 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     return GMMC_OK;
   }
   int ng = group_count(p) < nt ? group_count(p) : nt;
-  uint64_t set = FNV1A_INIT;
-  for (int i = 0; i < nt; i++) set = fnv1a(set, &todo[i], sizeof(int));
-  char target[128];
-  snprintf(target, sizeof target, "%s+ptx%d+driver%d+groups%d+set%016llx", cb->arch, ptxv, cb->driver, ng,
-           (unsigned long long)set);
-  uint64_t key = kcache_key(p, target);
+  uint64_t key = set_key(cb, p, ptxv, todo, nt, ng);
+  char *blob = NULL;
+  size_t size = 0;
+  if (be->cache_dir) {
+    blob = kcache_get(be->cache_dir, key, "cubin", &size);
+    if (!blob && want) {
+      /* a subset missed: an earlier run may have cached every missing kernel
+       * (before its choices were known); loading them all is cheaper than
+       * compiling the subset */
+      int *all = xcalloc((size_t)p->nkernels + 1, sizeof(int)), na = 0;
+      for (int i = 0; i < p->nkernels; i++)
+        if (!bp->fns[i]) all[na++] = i;
+      int nga = group_count(p) < na ? group_count(p) : na;
+      uint64_t akey = set_key(cb, p, ptxv, all, na, nga);
+      if (na > nt && (blob = kcache_get(be->cache_dir, akey, "cubin", &size))) {
+        free(todo);
+        todo = all, nt = na, ng = nga, key = akey;
+      } else {
+        free(all);
+      }
+    }
+  }
   Group *gs = xcalloc((size_t)ng, sizeof(Group));
   for (int g = 0; g < ng; g++) {
     gs[g].cb = cb;
@@ -315,8 +341,6 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     gs[g].ctx = cb->ctx;
   }
   for (int i = 0; i < nt; i++) gs[i % ng].only[todo[i]] = 1;
-  size_t size = 0;
-  char *blob = be->cache_dir ? kcache_get(be->cache_dir, key, "cubin", &size) : NULL;
   *cached = blob && unpack_groups(blob, size, gs, ng) == 0;
   free(blob);
   gmmc_status s = GMMC_OK;
