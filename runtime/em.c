@@ -33,98 +33,6 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* The single data tensor of a spec, with its feature size. */
-static Tensor *spec_data(Spec *s) {
-  Tensor *found = NULL;
-  for (int i = 0; i < s->tensors.len; i++) {
-    Tensor *t = spec_tensor(s, i);
-    if (t->kind != TK_DATA) continue;
-    if (found) return NULL;
-    found = t;
-  }
-  return found;
-}
-
-static gmmc_status resolve_target(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o,
-                                  FitTarget *ft) {
-  memset(ft, 0, sizeof *ft);
-  if (o->spec_text) {
-    ft->file = o->spec_name;
-    ft->text = o->spec_text;
-  } else {
-    const ShippedSpec *sh = shipped_spec(o->covariance_type);
-    if (!sh)
-      return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
-                      "covariance_type must be 'full', 'diag', 'spherical' or 'tied' (or a shipped spec name), "
-                      "got '%s'",
-                      o->covariance_type);
-    ft->file = sh->file;
-    ft->text = sh->text;
-    ft->shipped = 1;
-  }
-  char *err = NULL;
-  Spec *s = spec_load(ft->file, ft->text, strlen(ft->text), &err);
-  if (!s) return ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
-  gmmc_status st = GMMC_OK;
-  Tensor *x = spec_data(s);
-  if (!x || x->rank > 2) {
-    st = ctx_fail(ctx, GMMC_ERR_SPEC, "%s: fitting needs exactly one data tensor of shape [N, D] or [N]", ft->file);
-    goto done;
-  }
-  int feature = x->rank == 2 ? x->dims[1] : -1;
-  if (x->rank == 1 && data->cols != 1) {
-    st = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s takes one value per event, but the data has %lld columns",
-                  ft->file, (long long)data->cols);
-    goto done;
-  }
-  int comp = s->component_size;
-  if (comp < 0) { /* no responsibilities: the one fixed size left is the components */
-    for (int i = 0; i < s->sizes.len; i++) {
-      if (spec_size(s, i)->is_event || i == feature) continue;
-      if (comp >= 0) {
-        comp = -2;
-        break;
-      }
-      comp = i;
-    }
-  }
-  for (int i = 0; i < s->sizes.len; i++) {
-    SizeSym *z = spec_size(s, i);
-    if (z->is_event) continue;
-    int64_t v;
-    if (i == feature) v = data->cols;
-    else if (i == comp) v = o->n_components;
-    else {
-      st = ctx_fail(ctx, GMMC_ERR_SPEC, "%s: size %s is neither the data's feature count nor the component count",
-                    ft->file, z->name);
-      goto done;
-    }
-    if (i == feature && i == comp && data->cols != o->n_components) {
-      st = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: size %s is both features and components", ft->file,
-                    z->name);
-      goto done;
-    }
-    if (ft->nsizes == 8) {
-      st = ctx_fail(ctx, GMMC_ERR_SPEC, "%s: too many sizes", ft->file);
-      goto done;
-    }
-    ft->sizes[ft->nsizes++] = (SizeBinding){z->name, v};
-  }
-  /* names point into the spec: copy them out before it goes */
-  for (int i = 0; i < ft->nsizes; i++) ft->sizes[i].name = xstrdup(ft->sizes[i].name);
-  gmmc_dtype dt = o->dtype != GMMC_DTYPE_AUTO ? o->dtype
-                  : ctx->kind == GMMC_BACKEND_HOST ? data->dtype
-                                                   : GMMC_FLOAT32;
-  ft->real = dt == GMMC_FLOAT64 ? LT_F64 : LT_F32;
-done:
-  spec_free(s);
-  return st;
-}
-
-static void free_target(FitTarget *ft) {
-  for (int i = 0; i < ft->nsizes; i++) free((char *)ft->sizes[i].name);
-}
-
 /* Model metadata: spec, sizes, scalars; the parameters come later. */
 static gmmc_model *new_model(const FitTarget *ft, const Program *p, const gmmc_fit_options *o, int64_t cols) {
   gmmc_model *m = model_new();
@@ -412,7 +320,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   char *err = NULL;
   /* everything local first; then every process agrees before the first collective step */
   s = check_data(ctx, &fd, o);
-  if (!s && !(s = resolve_target(ctx, data, o, &ft))) have_target = 1;
+  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft))) have_target = 1;
   if (!s) s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, &c);
   if (!s) {
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
@@ -484,12 +392,12 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
              o->max_iter);
   profile_end(ctx, &pf, &fd);
   stream_destroy(fd.st);
-  free_target(&ft);
+  fit_free_target(&ft);
   *out = best;
   return GMMC_OK;
 fail:
   stream_destroy(fd.st);
   model_free(best);
-  if (have_target) free_target(&ft);
+  if (have_target) fit_free_target(&ft);
   return s;
 }

@@ -44,6 +44,13 @@ typedef struct {
   LType real;
 } FitTarget;
 
+/* Resolves the spec and binds its sizes to cols features and the options'
+ * n_components; the precision is the options', else float32 on a GPU and
+ * data_dtype on the host. fit_free_target releases the size names. */
+gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
+                               FitTarget *ft);
+void fit_free_target(FitTarget *ft);
+
 /* The events a fit runs on: this process's slice, streamed in chunks, and
  * where it sits among the events of all processes (MPI). */
 typedef struct {
