@@ -1,0 +1,284 @@
+/* Every GPU code variant of every shipped spec, executed without a GPU by the
+ * lockstep executor (simt.h), against the simple variant of the same unit on
+ * the same fresh random inputs — what GMMC_VERIFY_VARIANTS does on a device,
+ * here in CI. Every kernel of the program also runs once under the
+ * executor's memory and race checks (bounds, barriers, shuffles).
+ *
+ * Sizes are chosen to break assumptions: feature counts that do not divide
+ * a block (5, 19), event counts below one tile and not a multiple of any
+ * block (37, 1237).
+ *
+ *   test_variants [spec M D N real]...   (default: the built-in list) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_test.h"
+#include "dsl/shipped.h"
+#include "simt.h"
+
+typedef struct {
+  const char *spec;
+  int64_t m, d, n;
+  LType real;
+} Case;
+
+static const Case default_cases[] = {
+    {"full", 3, 5, 1237, LT_F32},      {"full", 8, 19, 1000, LT_F32},   {"full", 4, 33, 300, LT_F32},
+    {"full", 2, 3, 37, LT_F64},        {"full", 5, 19, 700, LT_F64},    {"diag", 3, 5, 1237, LT_F32},
+    {"diag", 16, 19, 1000, LT_F32},    {"diag", 5, 64, 500, LT_F32},    {"diag", 4, 7, 300, LT_F64},
+    {"spherical", 3, 5, 1237, LT_F32}, {"spherical", 9, 19, 600, LT_F64}, {"tied", 3, 5, 1237, LT_F32},
+    {"tied", 6, 19, 800, LT_F64},      {"kmeans", 4, 5, 1237, LT_F32},  {"kmeans", 33, 19, 600, LT_F32},
+};
+
+static int failures;
+
+static void fail_case(const Case *c, const char *fmt, const char *a, const char *b) {
+  printf("  FAIL: %s M=%lld D=%lld N=%lld %s: ", c->spec, (long long)c->m, (long long)c->d, (long long)c->n,
+         c->real == LT_F32 ? "float32" : "float64");
+  printf(fmt, a, b);
+  printf("\n");
+  failures++;
+}
+
+/* Zeroes the structurally zero part of a parameter (its last two axes), as
+ * the builtins that produce such tensors leave it. */
+static int structurally_zero(const Buffer *b, int64_t flat) {
+  if (!b->tensor || b->rank < 2) return 0;
+  int64_t cols = b->dims[b->rank - 1], rows = b->dims[b->rank - 2];
+  int64_t j = flat % cols, i = (flat / cols) % rows;
+  switch (b->tensor->structure) {
+  case ST_UPPER: return i > j;
+  case ST_LOWER: return i < j;
+  case ST_DIAGONAL: return i != j;
+  default: return 0;
+  }
+}
+
+static void fill(Sim *s, Rng *r) {
+  const Program *p = s->p;
+  for (int b = 0; b < p->nbufs; b++) {
+    const Buffer *bf = p->bufs[b];
+    for (int64_t j = 0; j < s->elems[b]; j++) {
+      SimVal *v = &s->buf[b][j];
+      if (!ltype_is_float(bf->elem)) {
+        v->i = bf->kind == BK_STATUS ? INT32_MAX : 0;
+        continue;
+      }
+      double lo = bf->kind == BK_DATA ? -2 : bf->kind == BK_EVENT ? 0.05 : 0.5, hi = bf->kind == BK_DATA ? 2 : 1.5;
+      v->f = structurally_zero(bf, j) ? 0 : rng_uniform(r, lo, hi);
+      if (bf->elem == LT_F32) v->f = (double)(float)v->f;
+    }
+  }
+}
+
+typedef struct {
+  SimVal **v;
+} Snap;
+
+static void snap_take(const Sim *s, Snap *sn) {
+  sn->v = calloc((size_t)s->p->nbufs + 1, sizeof *sn->v);
+  for (int b = 0; b < s->p->nbufs; b++) {
+    sn->v[b] = malloc(sizeof(SimVal) * (size_t)(s->elems[b] + 1));
+    memcpy(sn->v[b], s->buf[b], sizeof(SimVal) * (size_t)s->elems[b]);
+  }
+}
+
+static void snap_restore(Sim *s, const Snap *sn) {
+  for (int b = 0; b < s->p->nbufs; b++) memcpy(s->buf[b], sn->v[b], sizeof(SimVal) * (size_t)s->elems[b]);
+}
+
+static void snap_free(const Sim *s, Snap *sn) {
+  for (int b = 0; b < s->p->nbufs; b++) free(sn->v[b]);
+  free(sn->v);
+}
+
+static int run_alt(Sim *s, const Alt *a) {
+  for (int i = 0; i < a->nkernels; i++)
+    if (sim_run_kernel(s, a->kernels[i])) return -1;
+  return 0;
+}
+
+/* The largest difference to the reference, relative to its largest magnitude. */
+static double difference(const SimVal *ref, const SimVal *got, int64_t n, int64_t *at) {
+  double big = 0, worst = 0;
+  for (int64_t i = 0; i < n; i++) big = fmax(big, fabs(ref[i].f));
+  *at = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs(got[i].f - ref[i].f) / (big > 0 ? big : 1);
+    if (!(d <= worst)) {
+      worst = isnan(d) ? INFINITY : d;
+      *at = i;
+    }
+  }
+  return worst;
+}
+
+static void check_case(const Case *c, uint64_t seed, int index) {
+  const ShippedSpec *ss = shipped_spec(c->spec);
+  if (!ss) {
+    fail_case(c, "no shipped spec %s%s", c->spec, "");
+    return;
+  }
+  Spec *spec = cg_load(ss->file, ss->text, ss->len);
+  int64_t *sizes = calloc((size_t)spec->sizes.len + 1, sizeof(int64_t));
+  for (int i = 0; i < spec->sizes.len; i++) {
+    const char *nm = spec_size(spec, i)->name;
+    sizes[i] = strcmp(nm, "D") == 0 ? c->d : strcmp(nm, "M") == 0 ? c->m : 1;
+  }
+  char *err = NULL;
+  Program *p = lower_program(spec, sizes, &(LowerOptions){.real = c->real, .variants = 1, .sm_count = 132}, &err);
+  free(sizes);
+  if (!p) {
+    fail_case(c, "lowering failed: %s%s", err ? err : "?", "");
+    free(err);
+    return;
+  }
+  Sim s;
+  sim_init(&s, p, c->n);
+  Rng r;
+  rng_init(&r, seed, (uint64_t)index, (uint64_t)c->m, (uint64_t)c->d, (uint64_t)c->n);
+  fill(&s, &r);
+  Snap sn;
+  snap_take(&s, &sn);
+  int checked = 0, kernels = 0;
+  /* 1. memory and race checks of every kernel, on the same inputs */
+  for (int k = 0; k < p->nkernels; k++) {
+    snap_restore(&s, &sn);
+    if (sim_run_kernel(&s, k)) {
+      fail_case(c, "%s%s", s.err, "");
+      s.err[0] = 0;
+    }
+    kernels++;
+  }
+  /* 2. every alternative against the simple one */
+  double tol = c->real == LT_F32 ? 1e-4 : 1e-10;
+  for (int u = 0; u < p->nunits; u++) {
+    const Unit *un = &p->units[u];
+    if (un->nalts < 2) continue;
+    int64_t n = s.elems[un->out_buf];
+    SimVal *ref = malloc(sizeof(SimVal) * (size_t)(n + 1));
+    snap_restore(&s, &sn);
+    if (run_alt(&s, &un->alts[0])) {
+      fail_case(c, "%s%s", s.err, "");
+      s.err[0] = 0;
+      free(ref);
+      continue;
+    }
+    memcpy(ref, s.buf[un->out_buf], sizeof(SimVal) * (size_t)n);
+    for (int a = 1; a < un->nalts; a++) {
+      snap_restore(&s, &sn);
+      if (run_alt(&s, &un->alts[a])) {
+        fail_case(c, "%s%s", s.err, "");
+        s.err[0] = 0;
+        continue;
+      }
+      int64_t at;
+      double d = difference(ref, s.buf[un->out_buf], n, &at);
+      checked++;
+      if (!(d <= tol)) {
+        char what[300];
+        snprintf(what, sizeof what, "variant '%s' of '%s' disagrees with the simple one: element %lld is %.9g, "
+                 "expected %.9g (%.2e of the largest value)",
+                 un->alts[a].variant, un->name, (long long)at, s.buf[un->out_buf][at].f, ref[at].f, d);
+        fail_case(c, "%s%s", what, "");
+      }
+    }
+    free(ref);
+  }
+  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
+         (long long)c->d, (long long)c->n, c->real == LT_F32 ? "float32" : "float64", kernels, checked);
+  fflush(stdout);
+  snap_free(&s, &sn);
+  sim_free(&s);
+  program_free(p);
+}
+
+/* ---- the executor's own checks must fire: small kernels with known faults ---- */
+
+typedef enum { RACE, SYNCED, SHARED_OOB, DIVERGENT_SYNC, SHUFFLE_INACTIVE, CROSS_BLOCK } Fault;
+
+static Kernel *fault_kernel(Program *p, Fault f, int stat_buf) {
+  static const char *names[] = {"race", "synced", "shared_oob", "divergent_sync", "shuffle_inactive", "cross_block"};
+  Kernel *k = program_add_kernel(p, names[f]);
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = lx_int(p, f == CROSS_BLOCK ? 2 : 1);
+  k->grid[1] = k->grid[2] = lx_int(p, 1);
+  k->block[0] = 64;
+  k->block[1] = 1;
+  int tid = kernel_var(p, k, "tid", LT_I64), v = kernel_var(p, k, "v", LT_F64);
+  int sh = kernel_shared(p, k, "sh", LT_F64, 64);
+  LStmt *b = k->body;
+  ls_append(p, b, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  LExpr *me = lx_cast(p, LT_F64, lx_var(p, k, tid));
+  LExpr *at = f == SHARED_OOB ? lx_binary(p, LB_ADD, lx_var(p, k, tid), lx_int(p, 1)) : lx_var(p, k, tid);
+  ls_append(p, b, ls_sstore(p, k, sh, at, me));
+  LStmt *half = ls_block(p);
+  ls_append(p, b, ls_if(p, lx_binary(p, LB_LT, lx_var(p, k, tid), lx_int(p, 16)), half, NULL));
+  if (f == SYNCED || f == SHARED_OOB) ls_append(p, b, ls_sync(p));
+  if (f == DIVERGENT_SYNC) ls_append(p, half, ls_sync(p));
+  if (f == SHUFFLE_INACTIVE) ls_append(p, half, ls_assign(p, v, lx_shfl_xor(p, me, 16)));
+  if (f == RACE || f == SYNCED || f == SHARED_OOB) {
+    LExpr *next = lx_binary(p, LB_REM, lx_binary(p, LB_ADD, lx_var(p, k, tid), lx_int(p, 1)), lx_int(p, 64));
+    ls_append(p, b, ls_assign(p, v, lx_sload(p, k, sh, next)));
+  }
+  if (f == CROSS_BLOCK) {
+    const Buffer *bf = p->bufs[stat_buf];
+    LExpr **idx = calloc((size_t)bf->rank + 1, sizeof *idx);
+    for (int a = 0; a < bf->rank; a++) idx[a] = lx_int(p, 0);
+    ls_append(p, b, ls_store(p, stat_buf, idx, lx_cast(p, LT_F64, lx_sreg(p, SR_CTAID_X))));
+  }
+  return k;
+}
+
+static void executor_self_checks(void) {
+  static const char *expect[] = {"no barrier between", NULL, "outside [0, 64)", "does not reach",
+                                 "inactive lane", "no barrier between"};
+  const ShippedSpec *ss = shipped_spec("diag");
+  Spec *spec = cg_load(ss->file, ss->text, ss->len);
+  int64_t sizes[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  char *err = NULL;
+  Program *p = lower_program(spec, sizes, &(LowerOptions){.real = LT_F64, .variants = 1}, &err);
+  int stat = -1;
+  for (int b = 0; p && b < p->nbufs; b++)
+    if (p->bufs[b]->kind == BK_STAT && p->bufs[b]->elem == LT_F64) stat = b;
+  if (!p || stat < 0) {
+    printf("  FAIL: executor self-checks: no program to extend (%s)\n", err ? err : "no stat buffer");
+    failures++;
+    free(err);
+    return;
+  }
+  int first = p->nkernels;
+  for (Fault f = RACE; f <= CROSS_BLOCK; f++) fault_kernel(p, f, stat);
+  program_finish(p);
+  Sim s;
+  sim_init(&s, p, 100);
+  for (Fault f = RACE; f <= CROSS_BLOCK; f++) {
+    s.err[0] = 0;
+    int rc = sim_run_kernel(&s, first + (int)f);
+    int ok = expect[f] ? rc != 0 && strstr(s.err, expect[f]) : rc == 0;
+    printf("  executor check %-16s %s%s%s\n", p->kernels[first + (int)f]->name, ok ? "ok" : "FAIL",
+           s.err[0] ? ": " : "", s.err);
+    failures += !ok;
+  }
+  sim_free(&s);
+  program_free(p);
+}
+
+int main(int argc, char **argv) {
+  uint64_t seed = cg_seed("test_variants");
+  executor_self_checks();
+  if (argc > 1) {
+    for (int i = 1; i + 4 < argc; i += 5) {
+      Case c = {argv[i], atoll(argv[i + 1]), atoll(argv[i + 2]), atoll(argv[i + 3]),
+                strcmp(argv[i + 4], "float64") == 0 ? LT_F64 : LT_F32};
+      check_case(&c, seed, i);
+    }
+  } else {
+    for (size_t i = 0; i < sizeof default_cases / sizeof *default_cases; i++)
+      check_case(&default_cases[i], seed, (int)i);
+  }
+  printf("test_variants: %d failures\n", failures);
+  return failures ? 1 : 0;
+}
