@@ -507,6 +507,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     Alt *a = unit_add_alt(p, si->map_unit, "simple");
     a->kernels[a->nkernels++] = si->map_kernel;
     if (!opt->host && opt->variants && !si->stmt->builtin) add_map_variants(&L, si->stmt, si->map_unit);
+    if (!opt->host && opt->variants && si->stmt->builtin) variants_cholesky(&L, si->stmt, si->map_unit, p->nbuiltins - 1);
   }
   apply_schedule(&L);
   if (spec->predict_proba) init_resp_kernel(&L);

@@ -76,6 +76,8 @@ void variants_estep(Lower *L, Stmt *st, int unit);
 void variants_scatter(Lower *L, Stmt *st, Hoisted *h);
 void variants_staged_map(Lower *L, Stmt *st, int unit);
 void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h);
+/* A block per matrix for precision_cholesky (variants_cholesky.c); slot: the builtin's status slot. */
+void variants_cholesky(Lower *L, Stmt *st, int unit, int slot);
 /* A combine kernel over a partial buffer [chunks, free...]. */
 int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant);
 const char *stmt_text(Lower *L, Stmt *st);

@@ -56,10 +56,30 @@ static int structurally_zero(const Buffer *b, int64_t flat) {
   }
 }
 
+/* Symmetric matrices (covariances) positive definite: B Bᵀ / D + I. */
+static void fill_spd(SimVal *v, int64_t elems, int64_t dim, LType elem, Rng *r) {
+  double *b = malloc(sizeof(double) * (size_t)(dim * dim));
+  for (int64_t m0 = 0; m0 + dim * dim <= elems; m0 += dim * dim) {
+    for (int64_t i = 0; i < dim * dim; i++) b[i] = rng_uniform(r, -1, 1);
+    for (int64_t i = 0; i < dim; i++)
+      for (int64_t j = 0; j < dim; j++) {
+        double a = i == j;
+        for (int64_t k = 0; k < dim; k++) a += b[i * dim + k] * b[j * dim + k] / (double)dim;
+        v[m0 + i * dim + j].f = elem == LT_F32 ? (double)(float)a : a;
+      }
+  }
+  free(b);
+}
+
 static void fill(Sim *s, Rng *r) {
   const Program *p = s->p;
   for (int b = 0; b < p->nbufs; b++) {
     const Buffer *bf = p->bufs[b];
+    if (bf->tensor && bf->tensor->structure == ST_SYMMETRIC && bf->rank >= 2 && ltype_is_float(bf->elem) &&
+        bf->dims[bf->rank - 1] == bf->dims[bf->rank - 2]) {
+      fill_spd(s->buf[b], s->elems[b], bf->dims[bf->rank - 1], bf->elem, r);
+      continue;
+    }
     for (int64_t j = 0; j < s->elems[b]; j++) {
       SimVal *v = &s->buf[b][j];
       if (!ltype_is_float(bf->elem)) {
@@ -106,13 +126,75 @@ static double difference(const SimVal *ref, const SimVal *got, int64_t n, int64_
   for (int64_t i = 0; i < n; i++) big = fmax(big, fabs(ref[i].f));
   *at = 0;
   for (int64_t i = 0; i < n; i++) {
-    double d = fabs(got[i].f - ref[i].f) / (big > 0 ? big : 1);
+    double d = got[i].f == ref[i].f ? 0 : fabs(got[i].f - ref[i].f) / (big > 0 && isfinite(big) ? big : 1);
     if (!(d <= worst)) {
       worst = isnan(d) ? INFINITY : d;
       *at = i;
     }
   }
   return worst;
+}
+
+/* Runs every alternative of unit u from the snapshot and compares its output
+ * and the status slots with the simple one's. Returns the alternatives compared. */
+static int compare_unit(const Case *c, Sim *s, const Snap *sn, int u, double tol) {
+  const Program *p = s->p;
+  const Unit *un = &p->units[u];
+  if (un->nalts < 2) return 0;
+  int64_t n = s->elems[un->out_buf], ns = s->elems[p->status_buf];
+  SimVal *ref = malloc(sizeof(SimVal) * (size_t)(n + 1)), *status = malloc(sizeof(SimVal) * (size_t)(ns + 1));
+  int checked = 0;
+  snap_restore(s, sn);
+  if (run_alt(s, &un->alts[0])) {
+    fail_case(c, "%s%s", s->err, "");
+    s->err[0] = 0;
+    free(ref);
+    free(status);
+    return 0;
+  }
+  memcpy(ref, s->buf[un->out_buf], sizeof(SimVal) * (size_t)n);
+  memcpy(status, s->buf[p->status_buf], sizeof(SimVal) * (size_t)ns);
+  for (int a = 1; a < un->nalts; a++) {
+    snap_restore(s, sn);
+    if (run_alt(s, &un->alts[a])) {
+      fail_case(c, "%s%s", s->err, "");
+      s->err[0] = 0;
+      continue;
+    }
+    int64_t at;
+    double d = difference(ref, s->buf[un->out_buf], n, &at);
+    checked++;
+    char what[300];
+    if (!(d <= tol)) {
+      snprintf(what, sizeof what, "variant '%s' of '%s' disagrees with the simple one: element %lld is %.9g, "
+               "expected %.9g (%.2e of the largest value)",
+               un->alts[a].variant, un->name, (long long)at, s->buf[un->out_buf][at].f, ref[at].f, d);
+      fail_case(c, "%s%s", what, "");
+    }
+    for (int64_t i = 0; i < ns; i++)
+      if (s->buf[p->status_buf][i].i != status[i].i) {
+        snprintf(what, sizeof what, "variant '%s' of '%s' reports status %lld in slot %lld, the simple one %lld",
+                 un->alts[a].variant, un->name, (long long)s->buf[p->status_buf][i].i, (long long)i,
+                 (long long)status[i].i);
+        fail_case(c, "%s%s", what, "");
+      }
+  }
+  free(ref);
+  free(status);
+  return checked;
+}
+
+/* Makes the last matrix of every symmetric buffer indefinite. */
+static int break_symmetric(Sim *s) {
+  int broke = 0;
+  for (int b = 0; b < s->p->nbufs; b++) {
+    const Buffer *bf = s->p->bufs[b];
+    if (!bf->tensor || bf->tensor->structure != ST_SYMMETRIC || bf->rank < 2 || !ltype_is_float(bf->elem)) continue;
+    int64_t dim = bf->dims[bf->rank - 1];
+    s->buf[b][s->elems[b] - dim * dim].f = -1; /* its [0, 0] */
+    broke = 1;
+  }
+  return broke;
 }
 
 static void check_case(const Case *c, uint64_t seed, int index) {
@@ -154,38 +236,18 @@ static void check_case(const Case *c, uint64_t seed, int index) {
   }
   /* 2. every alternative against the simple one */
   double tol = c->real == LT_F32 ? 1e-4 : 1e-10;
-  for (int u = 0; u < p->nunits; u++) {
-    const Unit *un = &p->units[u];
-    if (un->nalts < 2) continue;
-    int64_t n = s.elems[un->out_buf];
-    SimVal *ref = malloc(sizeof(SimVal) * (size_t)(n + 1));
-    snap_restore(&s, &sn);
-    if (run_alt(&s, &un->alts[0])) {
-      fail_case(c, "%s%s", s.err, "");
-      s.err[0] = 0;
-      free(ref);
-      continue;
+  for (int u = 0; u < p->nunits; u++) checked += compare_unit(c, &s, &sn, u, tol);
+  /* 3. the failure path of the builtins: the last symmetric matrix made
+   * indefinite; every alternative must report the same component */
+  if (break_symmetric(&s)) {
+    snap_free(&s, &sn);
+    snap_take(&s, &sn);
+    for (int u = 0; u < p->nunits; u++) {
+      const Alt *a0 = &p->units[u].alts[0];
+      int reports = 0;
+      for (int i = 0; i < a0->nkernels; i++) reports |= p->kernels[a0->kernels[i]]->writes[p->status_buf];
+      if (reports) checked += compare_unit(c, &s, &sn, u, tol);
     }
-    memcpy(ref, s.buf[un->out_buf], sizeof(SimVal) * (size_t)n);
-    for (int a = 1; a < un->nalts; a++) {
-      snap_restore(&s, &sn);
-      if (run_alt(&s, &un->alts[a])) {
-        fail_case(c, "%s%s", s.err, "");
-        s.err[0] = 0;
-        continue;
-      }
-      int64_t at;
-      double d = difference(ref, s.buf[un->out_buf], n, &at);
-      checked++;
-      if (!(d <= tol)) {
-        char what[300];
-        snprintf(what, sizeof what, "variant '%s' of '%s' disagrees with the simple one: element %lld is %.9g, "
-                 "expected %.9g (%.2e of the largest value)",
-                 un->alts[a].variant, un->name, (long long)at, s.buf[un->out_buf][at].f, ref[at].f, d);
-        fail_case(c, "%s%s", what, "");
-      }
-    }
-    free(ref);
   }
   printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
          (long long)c->d, (long long)c->n, c->real == LT_F32 ? "float32" : "float64", kernels, checked);
