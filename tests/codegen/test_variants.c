@@ -287,7 +287,7 @@ static Kernel *fault_kernel(Program *p, Fault f, int stat_buf) {
   }
   if (f == CROSS_BLOCK) {
     const Buffer *bf = p->bufs[stat_buf];
-    LExpr **idx = calloc((size_t)bf->rank + 1, sizeof *idx);
+    LExpr **idx = arena_alloc(&p->arena, sizeof *idx * (size_t)(bf->rank + 1));
     for (int a = 0; a < bf->rank; a++) idx[a] = lx_int(p, 0);
     ls_append(p, b, ls_store(p, stat_buf, idx, lx_cast(p, LT_F64, lx_sreg(p, SR_CTAID_X))));
   }
