@@ -193,6 +193,12 @@ LStmt *ls_if(Program *p, LExpr *c, LStmt *then, LStmt *els) {
   return s;
 }
 
+LStmt *ls_when(Program *p, LStmt *blk, LExpr *cond) {
+  LStmt *then = ls_block(p);
+  ls_append(p, blk, ls_if(p, cond, then, NULL));
+  return then;
+}
+
 LStmt *ls_fail(Program *p, int status_buf, int slot, LExpr *code) {
   LStmt *s = new0(p, sizeof *s);
   s->kind = LS_FAIL;

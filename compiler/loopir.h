@@ -253,6 +253,8 @@ LStmt *ls_for(Program *p, int var, LExpr *lo, LExpr *hi, LStmt *body);
 LStmt *ls_assign(Program *p, int var, LExpr *v);
 LStmt *ls_store(Program *p, int buf, LExpr **idx, LExpr *v);
 LStmt *ls_if(Program *p, LExpr *c, LStmt *then, LStmt *els);
+/* Appends `if (cond) { }` to blk and returns the empty then-block. */
+LStmt *ls_when(Program *p, LStmt *blk, LExpr *cond);
 LStmt *ls_fail(Program *p, int status_buf, int slot, LExpr *code);
 LExpr *lx_sreg(Program *p, SReg r);
 LExpr *lx_sload(Program *p, Kernel *k, int sh, LExpr *idx);

@@ -23,12 +23,6 @@
 #define I(x) lx_int(p, x)
 #define BIN(op, a, b) lx_binary(p, op, a, b)
 
-static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
-  LStmt *then = ls_block(p);
-  ls_append(p, blk, ls_if(p, cond, then, NULL));
-  return then;
-}
-
 /* Index [batch..., i, j] of a matrix tensor. */
 static LExpr **mat_at(Program *p, Kernel *k, const int *batch, int nb, LExpr *i, LExpr *j) {
   LExpr **idx = idx_vec(p, nb + 2);
@@ -78,10 +72,10 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   /* 1. the lower triangle of C */
   LStmt *stage = emit_loop(L, k, body, "stage", I(0), I((D * D + THREADS - 1) / THREADS), &s);
   ls_append(p, stage, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(THREADS)))));
-  LStmt *in_range = when(p, stage, BIN(LB_LT, V(flat), I(D * D)));
+  LStmt *in_range = ls_when(p, stage, BIN(LB_LT, V(flat), I(D * D)));
   ls_append(p, in_range, ls_assign(p, row, BIN(LB_DIV, V(flat), I(D))));
   ls_append(p, in_range, ls_assign(p, col, BIN(LB_REM, V(flat), I(D))));
-  LStmt *lower = when(p, in_range, BIN(LB_LE, V(col), V(row)));
+  LStmt *lower = ls_when(p, in_range, BIN(LB_LE, V(col), V(row)));
   ls_append(p, lower, ls_sstore(p, k, A, V(flat),
                                 lx_cast(p, LT_F64, lx_load(p, cbuf, mat_at(p, k, batch, nb, V(row), V(col))))));
   ls_append(p, body, ls_sync(p));
@@ -89,15 +83,15 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   LStmt *colj = emit_loop(L, k, body, "j", I(0), I(D), &j);
   int piv = kernel_var(p, k, "pivot", LT_F64), diag = kernel_var(p, k, "diag", LT_F64);
   ls_append(p, colj, ls_assign(p, piv, lx_sload(p, k, A, AT(V(j), V(j)))));
-  LStmt *bad = when(p, colj, lx_unary(p, LU_NOT, BIN(LB_GT, V(piv), lx_const(p, LT_F64, 0.0))));
-  LStmt *first = when(p, bad, BIN(LB_EQ, V(tid), I(0)));
+  LStmt *bad = ls_when(p, colj, lx_unary(p, LU_NOT, BIN(LB_GT, V(piv), lx_const(p, LT_F64, 0.0))));
+  LStmt *first = ls_when(p, bad, BIN(LB_EQ, V(tid), I(0)));
   ls_append(p, first, ls_fail(p, p->status_buf, slot, nb > 0 ? V(batch[0]) : I(0)));
   ls_append(p, bad, ls_assign(p, piv, lx_const(p, LT_F64, 1.0))); /* keep going without NaN */
   ls_append(p, colj, ls_assign(p, diag, lx_unary(p, LU_SQRT, V(piv))));
   ls_append(p, colj, ls_sync(p)); /* every thread has read the pivot */
-  ls_append(p, when(p, colj, BIN(LB_EQ, V(tid), I(0))), ls_sstore(p, k, A, AT(V(j), V(j)), V(diag)));
+  ls_append(p, ls_when(p, colj, BIN(LB_EQ, V(tid), I(0))), ls_sstore(p, k, A, AT(V(j), V(j)), V(diag)));
   ls_append(p, colj, ls_assign(p, below_j, BIN(LB_ADD, BIN(LB_ADD, V(j), I(1)), V(tid))));
-  LStmt *below = when(p, colj, BIN(LB_LT, V(below_j), I(D)));
+  LStmt *below = ls_when(p, colj, BIN(LB_LT, V(below_j), I(D)));
   ls_append(p, below, ls_sstore(p, k, A, AT(V(below_j), V(j)),
                                 BIN(LB_DIV, lx_sload(p, k, A, AT(V(below_j), V(j))), V(diag))));
   ls_append(p, colj, ls_sync(p));
@@ -107,17 +101,17 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   LExpr *cells = BIN(LB_MUL, V(rest), V(rest));
   LStmt *upd = emit_loop(L, k, colj, "pass", I(0), BIN(LB_DIV, BIN(LB_ADD, cells, I(THREADS - 1)), I(THREADS)), &s);
   ls_append(p, upd, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(THREADS)))));
-  LStmt *cell = when(p, upd, BIN(LB_LT, V(flat), BIN(LB_MUL, V(rest), V(rest))));
+  LStmt *cell = ls_when(p, upd, BIN(LB_LT, V(flat), BIN(LB_MUL, V(rest), V(rest))));
   LExpr *base = BIN(LB_ADD, V(j), I(1));
   ls_append(p, cell, ls_assign(p, row, BIN(LB_ADD, base, BIN(LB_DIV, V(flat), V(rest)))));
   ls_append(p, cell, ls_assign(p, col, BIN(LB_ADD, base, BIN(LB_REM, V(flat), V(rest)))));
-  LStmt *tri = when(p, cell, BIN(LB_LE, V(col), V(row)));
+  LStmt *tri = ls_when(p, cell, BIN(LB_LE, V(col), V(row)));
   LExpr *prod = BIN(LB_MUL, lx_sload(p, k, A, AT(V(row), V(j))), lx_sload(p, k, A, AT(V(col), V(j))));
   ls_append(p, tri, ls_sstore(p, k, A, AT(V(row), V(col)), BIN(LB_SUB, lx_sload(p, k, A, AT(V(row), V(col))), prod)));
   ls_append(p, colj, ls_sync(p));
   /* 3. column c of W = L⁻¹, written as row c of U */
   ls_append(p, body, ls_assign(p, c, V(tid)));
-  LStmt *mine = when(p, body, BIN(LB_LT, V(c), I(D)));
+  LStmt *mine = ls_when(p, body, BIN(LB_LT, V(c), I(D)));
   int wcc = kernel_var(p, k, "w_cc", LT_F64), t = kernel_var(p, k, "t", LT_F64), w = kernel_var(p, k, "w", LT_F64);
   ls_append(p, mine, ls_assign(p, wcc, BIN(LB_DIV, lx_const(p, LT_F64, 1.0), lx_sload(p, k, A, AT(V(c), V(c))))));
   ls_append(p, mine, ls_store(p, ubuf, mat_at(p, k, batch, nb, V(c), V(c)), V(wcc)));

@@ -116,12 +116,6 @@ static int centered_form(const QuadForm *qf, int nid, int mid, Centered *c) {
 #define I(x) lx_int(p, x)
 #define BIN(op, a, b) lx_binary(p, op, a, b)
 
-static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
-  LStmt *then = ls_block(p);
-  ls_append(p, blk, ls_if(p, cond, then, NULL));
-  return then;
-}
-
 static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
@@ -170,7 +164,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
     /* the data tile, once: row-major like the data, so loads coalesce */
     LStmt *lp = emit_loop(L, k, body, "stage_x", I(0), I((c.tn * D + threads - 1) / threads), &s);
     ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-    LStmt *in = when(p, lp, BIN(LB_LT, V(flat), I(c.tn * D)));
+    LStmt *in = ls_when(p, lp, BIN(LB_LT, V(flat), I(c.tn * D)));
     ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(D)))));
     ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(D))));
     LStmt *ok = ls_block(p), *no = ls_block(p);
@@ -185,7 +179,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(c.mb), &mm);
   ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
   ls_append(p, cm, ls_sync(p));
   if (c.stage_x) {
     L->stage_tensor = data;
@@ -195,7 +189,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   /* A, transposed: a[d * tn + nn] */
   LStmt *la = emit_loop(L, k, cm, "stage_a", I(0), I((c.tn * D + threads - 1) / threads), &s);
   ls_append(p, la, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *ina = when(p, la, BIN(LB_LT, V(flat), I(c.tn * D)));
+  LStmt *ina = ls_when(p, la, BIN(LB_LT, V(flat), I(c.tn * D)));
   ls_append(p, ina, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_REM, V(flat), I(c.tn)))));
   ls_append(p, ina, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(c.tn))));
   {
@@ -213,7 +207,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   /* W: w[d * E + e] */
   LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((D * E + threads - 1) / threads), &s);
   ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = when(p, lw, BIN(LB_LT, V(flat), I(D * E)));
+  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(D * E)));
   ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(E))));
   ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(E))));
   {
@@ -261,13 +255,13 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   }
   ls_append(p, cm, ls_sync(p));
   /* g(n, m, Q) for one event per thread */
-  LStmt *ep = when(p, cm, BIN(LB_LT, V(tid), I(c.tn)));
+  LStmt *ep = ls_when(p, cm, BIN(LB_LT, V(tid), I(c.tn)));
   int qv = kernel_var(p, k, "quadratic_form", T);
   ls_append(p, ep, ls_assign(p, qv, lx_const(p, T, 0)));
   for (int w = 0; w < warps; w++)
     ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, ts, BIN(LB_ADD, I(w * c.tn), V(tid))))));
   ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(tid))));
-  LStmt *live = when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
   L->subst_expr = qf->q;
   L->subst_val = V(qv);
   LExpr *val = lower_expr(L, k, live, st->rhs, &env);
@@ -279,7 +273,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
   ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(c.mb)))));
   ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(c.mb)))));
-  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(c.tn * c.mb)),
+  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(c.tn * c.mb)),
                                  BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
   LExpr **ti = idx_vec(p, 2);
   ti[0] = V(vn);
@@ -341,7 +335,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   /* the data tile: global reads along d (coalesced), stored transposed */
   LStmt *lp = emit_loop(L, k, body, "stage_x", I(0), I((tn * dp + threads - 1) / threads), &s);
   ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *in = when(p, lp, BIN(LB_LT, V(flat), I(tn * dp)));
+  LStmt *in = ls_when(p, lp, BIN(LB_LT, V(flat), I(tn * dp)));
   int nn = kernel_var(p, k, "nn", LT_I64);
   ls_append(p, in, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
@@ -359,12 +353,12 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
   ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
   ls_append(p, cm, ls_sync(p));
   /* W (padded with zeros) and mu for this component */
   LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
   ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = when(p, lw, BIN(LB_LT, V(flat), I(dp * dp)));
+  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(dp * dp)));
   ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
   {
@@ -378,7 +372,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
     ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
   }
-  LStmt *lm = when(p, cm, BIN(LB_LT, V(tid), I(dp)));
+  LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
   {
     LStmt *ok = ls_block(p), *no = ls_block(p);
     ls_append(p, lm, ls_assign(p, vd, V(tid)));
@@ -431,13 +425,13 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))), sum));
   }
   ls_append(p, cm, ls_sync(p));
-  LStmt *ep = when(p, cm, BIN(LB_LT, V(tid), I(tn)));
+  LStmt *ep = ls_when(p, cm, BIN(LB_LT, V(tid), I(tn)));
   int qv = kernel_var(p, k, "quadratic_form", T);
   ls_append(p, ep, ls_assign(p, qv, lx_const(p, T, 0)));
   for (int w = 0; w < warps; w++)
     ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, ts, BIN(LB_ADD, I(w * tn), V(tid))))));
   ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(tid))));
-  LStmt *live = when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
   L->subst_expr = qf->q;
   L->subst_val = V(qv);
   LExpr *val = lower_expr(L, k, live, st->rhs, &env);
@@ -448,7 +442,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
   ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
   ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
+  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
                                  BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
   LExpr **ti = idx_vec(p, 2);
   ti[0] = V(vn);
@@ -531,7 +525,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
   ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
   ls_append(p, cm, ls_sync(p));
   /* W and mu of the component, zero-padded */
   LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
@@ -549,7 +543,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
     ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
   }
-  LStmt *lm = when(p, cm, BIN(LB_LT, V(tid), I(dp)));
+  LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
   {
     LStmt *ok = ls_block(p), *no = ls_block(p);
     ls_append(p, lm, ls_assign(p, vd, V(tid)));
@@ -568,7 +562,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   /* x - mu for the component, four events at a time */
   LStmt *lc = emit_loop(L, k, cm, "center", I(0), I((tn * dp / 4 + threads - 1) / threads), &s);
   ls_append(p, lc, ls_assign(p, flat, BIN(LB_MUL, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads))), I(4))));
-  LStmt *inc = when(p, lc, BIN(LB_LT, V(flat), I(tn * dp)));
+  LStmt *inc = ls_when(p, lc, BIN(LB_LT, V(flat), I(tn * dp)));
   {
     int mu = kernel_var(p, k, "mu_d", T);
     ls_append(p, inc, ls_assign(p, mu, lx_sload(p, k, ms, BIN(LB_DIV, V(flat), I(tn)))));
@@ -614,11 +608,11 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     for (int x = 1; x <= 2; x *= 2)
       ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), lx_shfl_xor(p, V(q[r]), x))));
   /* column lane 0 finishes its four events */
-  LStmt *ep = when(p, cm, BIN(LB_EQ, V(cl), I(0)));
+  LStmt *ep = ls_when(p, cm, BIN(LB_EQ, V(cl), I(0)));
   for (int r = 0; r < 4; r++) {
     LExpr *ev = BIN(LB_ADD, evbase, I(r));
     ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
-    LStmt *live = when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+    LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
     L->subst_expr = qf->q;
     L->subst_val = V(q[r]);
     LExpr *val = lower_expr(L, k, live, st->rhs, &env);
@@ -630,7 +624,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
   ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
   ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
+  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
                                  BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
   LExpr **ti = idx_vec(p, 2);
   ti[0] = V(vn);

@@ -58,11 +58,7 @@ static LStmt *loop(KB *b, LStmt *blk, const char *name, LExpr *lo, LExpr *hi, in
   return emit_loop(b->L, b->k, blk, name, lo, hi, v);
 }
 
-static LStmt *when(KB *b, LStmt *blk, LExpr *cond) {
-  LStmt *then = ls_block(b->p);
-  ls_append(b->p, blk, ls_if(b->p, cond, then, NULL));
-  return then;
-}
+static LStmt *when(KB *b, LStmt *blk, LExpr *cond) { return ls_when(b->p, blk, cond); }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -53,12 +53,6 @@ static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu)
   return 1;
 }
 
-static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
-  LStmt *then = ls_block(p);
-  ls_append(p, blk, ls_if(p, cond, then, NULL));
-  return then;
-}
-
 void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   Program *p = L->p;
   if (h->red->op != R_SUM || h->nfree != 3 || !h->symmetric) return;
@@ -150,7 +144,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
          vn = kernel_var(p, k, "n", LT_I64);
   LStmt *lm = emit_loop(L, k, body, "stage_mu", I(0), I((cg * dp + threads - 1) / threads), &s);
   ls_append(p, lm, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inm = when(p, lm, BIN(LB_LT, V(flat), I(cg * dp)));
+  LStmt *inm = ls_when(p, lm, BIN(LB_LT, V(flat), I(cg * dp)));
   ls_append(p, inm, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_DIV, V(flat), I(dp)))));
   ls_append(p, inm, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   {
@@ -185,7 +179,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   /* the data chunk (coalesced along d) and the weights of the group */
   LStmt *lx = emit_loop(L, k, chunk, "stage_x", I(0), I((kc * dp + threads - 1) / threads), &s);
   ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inx = when(p, lx, BIN(LB_LT, V(flat), I(kc * dp)));
+  LStmt *inx = ls_when(p, lx, BIN(LB_LT, V(flat), I(kc * dp)));
   ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(dp)))));
   ls_append(p, inx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   {
@@ -199,7 +193,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   }
   LStmt *lw = emit_loop(L, k, chunk, "stage_w", I(0), I((kc * cg + threads - 1) / threads), &s);
   ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = when(p, lw, BIN(LB_LT, V(flat), I(kc * cg)));
+  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(kc * cg)));
   ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
   ls_append(p, inw, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(cg)))));
   {
@@ -216,7 +210,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
    * consecutive d at a time (vector loads and stores; dp is a multiple of 16) */
   LStmt *lc = emit_loop(L, k, chunk, "center", I(0), I((cg * kc * dp / 4 + threads - 1) / threads), &s);
   ls_append(p, lc, ls_assign(p, flat, BIN(LB_MUL, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads))), I(4))));
-  LStmt *inc = when(p, lc, BIN(LB_LT, V(flat), I(cg * kc * dp)));
+  LStmt *inc = ls_when(p, lc, BIN(LB_LT, V(flat), I(cg * kc * dp)));
   {
     int cc = kernel_var(p, k, "cc", LT_I64), kk = kernel_var(p, k, "kk", LT_I64), wv = kernel_var(p, k, "weight", T);
     ls_append(p, inc, ls_assign(p, cc, BIN(LB_DIV, V(flat), I(kc * dp))));
@@ -234,7 +228,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   }
   ls_append(p, chunk, ls_sync(p));
   /* the register tile: rows i0.. of the weighted tile times columns j0.. */
-  LStmt *active = when(p, chunk, BIN(LB_LT, V(comp), I(cg)));
+  LStmt *active = ls_when(p, chunk, BIN(LB_LT, V(comp), I(cg)));
   /* four events per trip: fewer branches, loads scheduled ahead */
   int k4;
   LStmt *inner = emit_loop(L, k, active, "kk", I(0), I(kc / 4), &k4);
@@ -252,17 +246,17 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
     for (int r = 0; r < 16; r++)
       ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / 4]), V(bv[r % 4])))));
   }
-  LStmt *flush = when(p, active, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
+  LStmt *flush = ls_when(p, active, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
   for (int r = 0; r < 16; r++) {
     ls_append(p, flush, ls_assign(p, acc64[r], BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));
     ls_append(p, flush, ls_assign(p, acc[r], lx_const(p, T, 0)));
   }
   /* partial[slice, m, i, j] for the tile's upper part */
   ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(comp))));
-  LStmt *out = when(p, body, BIN(LB_AND, BIN(LB_LT, V(comp), I(cg)), BIN(LB_LT, V(vm), I(M))));
+  LStmt *out = ls_when(p, body, BIN(LB_AND, BIN(LB_LT, V(comp), I(cg)), BIN(LB_LT, V(vm), I(M))));
   for (int r = 0; r < 16; r++) {
     LExpr *i = BIN(LB_ADD, V(i0), I(r / 4)), *j = BIN(LB_ADD, V(j0), I(r % 4));
-    LStmt *w = when(p, out, BIN(LB_AND, BIN(LB_LE, i, j), BIN(LB_LT, j, I(D))));
+    LStmt *w = ls_when(p, out, BIN(LB_AND, BIN(LB_LE, i, j), BIN(LB_LT, j, I(D))));
     LExpr **pi = idx_vec(p, 4);
     pi[0] = lx_sreg(p, SR_CTAID_Z);
     pi[1] = V(vm);

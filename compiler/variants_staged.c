@@ -58,12 +58,6 @@ static int collect(Expr *e, int nid, int mid, int did, Operands *ops) {
   return 1;
 }
 
-static LStmt *when(Program *p, LStmt *blk, LExpr *cond) {
-  LStmt *then = ls_block(p);
-  ls_append(p, blk, ls_if(p, cond, then, NULL));
-  return then;
-}
-
 /* The sum over d inside a per-event map, if it is the only reduction. */
 static Expr *find_sum(Expr *e, int nid, int mid, int *did, Operands *ops) {
   if (!e) return NULL;
@@ -98,7 +92,7 @@ static void stage_rows(Lower *L, Kernel *k, LStmt *blk, int tid, int threads, Te
   int s, flat = kernel_var(p, k, "flat", LT_I64), r = kernel_var(p, k, "r", LT_I64);
   LStmt *lp = emit_loop(L, k, blk, "stage", I(0), I((rows * dp + threads - 1) / threads), &s);
   ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *in = when(p, lp, BIN(LB_LT, V(flat), I(rows * dp)));
+  LStmt *in = ls_when(p, lp, BIN(LB_LT, V(flat), I(rows * dp)));
   ls_append(p, in, ls_assign(p, r, BIN(LB_DIV, V(flat), I(dp))));
   int cl = kernel_var(p, k, "cl", LT_I64);
   ls_append(p, in, ls_assign(p, cl, BIN(LB_REM, V(flat), I(dp))));
@@ -172,7 +166,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
       break;
     case ROLE_M: {
       o->sh = kernel_shared(p, k, o->t->name, T, mb);
-      LStmt *in = when(p, body, BIN(LB_LT, V(tid), I(mb)));
+      LStmt *in = ls_when(p, body, BIN(LB_LT, V(tid), I(mb)));
       ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
       LStmt *ok = ls_block(p), *no = ls_block(p);
       ls_append(p, in, ls_if(p, BIN(LB_LT, V(vm), I(M)), ok, no));
@@ -220,7 +214,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
     int ri = r / rm, mi = r % rm;
     ls_append(p, body, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_ADD, BIN(LB_MUL, V(ty), I(rn)), I(ri)))));
     ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_ADD, BIN(LB_MUL, V(tx), I(rm)), I(mi)))));
-    LStmt *live = when(p, body, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));
+    LStmt *live = ls_when(p, body, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));
     L->subst_expr = sum;
     L->subst_val = V(acc[r]);
     LExpr *val = lower_expr(L, k, live, st->rhs, &env);
@@ -234,7 +228,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
   ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
   ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
   ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
+  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
                                  BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
   LExpr **ti = idx_vec(p, 2);
   ti[0] = V(vn);
@@ -305,7 +299,7 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
       stage_rows(L, k, body, tid, threads, o->t, o->sh, vm, V(m0), mg, I(M), D, D, vd, I(0));
     } else if (o->role == ROLE_M) {
       o->sh = kernel_shared(p, k, o->t->name, T, mg);
-      LStmt *in = when(p, body, BIN(LB_LT, V(tid), I(mg)));
+      LStmt *in = ls_when(p, body, BIN(LB_LT, V(tid), I(mg)));
       ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
       LStmt *ok = ls_block(p), *no = ls_block(p);
       ls_append(p, in, ls_if(p, BIN(LB_LT, V(vm), I(M)), ok, no));
@@ -334,7 +328,7 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   }
   ls_append(p, chunk, ls_sync(p));
   /* thread (mi, d) sums its output over the chunk */
-  LStmt *act = when(p, chunk, BIN(LB_LT, V(tid), I(mg * D)));
+  LStmt *act = ls_when(p, chunk, BIN(LB_LT, V(tid), I(mg * D)));
   /* staging used d and m as scratch: set this thread's own before reading */
   ls_append(p, act, ls_assign(p, vd, BIN(LB_REM, V(tid), I(D))));
   ls_append(p, act, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mi))));
@@ -358,12 +352,12 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   LExpr *v = lx_cast(p, T, lower_expr(L, k, inner, h->red->args[0], &env));
   L->nsubst_tensor = 0;
   ls_append(p, inner, ls_assign(p, acc, BIN(LB_ADD, V(acc), v)));
-  LStmt *flush = when(p, act, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
+  LStmt *flush = ls_when(p, act, BIN(LB_EQ, BIN(LB_REM, V(c), I(4)), I(3)));
   ls_append(p, flush, ls_assign(p, acc64, BIN(LB_ADD, V(acc64), lx_cast(p, LT_F64, V(acc)))));
   ls_append(p, flush, ls_assign(p, acc, lx_const(p, T, 0)));
   ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mi))));
   ls_append(p, body, ls_assign(p, vd, BIN(LB_REM, V(tid), I(D))));
-  LStmt *out = when(p, body, BIN(LB_AND, BIN(LB_LT, V(tid), I(mg * D)), BIN(LB_LT, V(vm), I(M))));
+  LStmt *out = ls_when(p, body, BIN(LB_AND, BIN(LB_LT, V(tid), I(mg * D)), BIN(LB_LT, V(vm), I(M))));
   LExpr **pi = idx_vec(p, 3);
   pi[0] = lx_sreg(p, SR_CTAID_Z);
   pi[1] = V(vm);

@@ -33,36 +33,6 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* Model metadata: spec, sizes, scalars; the parameters come later. */
-static gmmc_model *new_model(const FitTarget *ft, const Program *p, const gmmc_fit_options *o, int64_t cols) {
-  gmmc_model *m = model_new();
-  m->spec_name = xstrdup(p->spec->model);
-  m->spec_file = xstrdup(ft->file);
-  m->spec_text = xstrdup(ft->text);
-  m->shipped = ft->shipped;
-  m->nsizes = ft->nsizes;
-  m->size_names = xcalloc((size_t)ft->nsizes + 1, sizeof(char *));
-  m->size_values = xcalloc((size_t)ft->nsizes + 1, sizeof(int64_t));
-  for (int i = 0; i < ft->nsizes; i++) {
-    m->size_names[i] = xstrdup(ft->sizes[i].name);
-    m->size_values[i] = ft->sizes[i].value;
-  }
-  m->dtype = ft->real == LT_F64 ? GMMC_FLOAT64 : GMMC_FLOAT32;
-  Spec *s = p->spec;
-  m->nscalars = s->scalars.len;
-  m->scalar_names = xcalloc((size_t)m->nscalars + 1, sizeof(char *));
-  m->scalar_values = xcalloc((size_t)m->nscalars + 1, sizeof(double));
-  for (int i = 0; i < m->nscalars; i++) {
-    m->scalar_names[i] = xstrdup(spec_scalar(s, i)->name);
-    m->scalar_values[i] = spec_scalar(s, i)->value;
-    for (int j = 0; j < o->nscalars; j++)
-      if (strcmp(o->scalars[j].name, m->scalar_names[i]) == 0) m->scalar_values[i] = o->scalars[j].values[0];
-  }
-  m->n_components = o->n_components;
-  m->n_features = (int)cols;
-  return m;
-}
-
 double model_count_parameters(const Spec *s, const int64_t *size_values);
 
 /* A NaN or infinite input (float32 overflow of huge data) also fails the
@@ -332,7 +302,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   Exec *e = stream_exec(fd.st);
   dist_attach(ctx->dist, e);
   const Program *p = c->p;
-  best = new_model(&ft, p, o, data->cols);
+  best = fit_new_model(&ft, p->spec, o, data->cols);
   best->n_parameters = model_count_parameters(p->spec, p->size_values);
   const char *prof = getenv("GMMC_PROFILE");
   Profile pf = {.on = prof && *prof && strcmp(prof, "0") != 0};

@@ -50,6 +50,9 @@ typedef struct {
 gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
                                FitTarget *ft);
 void fit_free_target(FitTarget *ft);
+/* A model's metadata for a target: spec, sizes, dtype, scalars (the options'
+ * values over the spec's defaults), n_components, n_features; no parameters. */
+gmmc_model *fit_new_model(const FitTarget *ft, const Spec *s, const gmmc_fit_options *o, int64_t cols);
 
 /* The events a fit runs on: this process's slice, streamed in chunks, and
  * where it sits among the events of all processes (MPI). */

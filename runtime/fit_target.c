@@ -94,3 +94,31 @@ void fit_free_target(FitTarget *ft) {
   for (int i = 0; i < ft->nsizes; i++) free((char *)ft->sizes[i].name);
   ft->nsizes = 0;
 }
+
+gmmc_model *fit_new_model(const FitTarget *ft, const Spec *s, const gmmc_fit_options *o, int64_t cols) {
+  gmmc_model *m = model_new();
+  m->spec_name = xstrdup(s->model);
+  m->spec_file = xstrdup(ft->file);
+  m->spec_text = xstrdup(ft->text);
+  m->shipped = ft->shipped;
+  m->nsizes = ft->nsizes;
+  m->size_names = xcalloc((size_t)ft->nsizes + 1, sizeof(char *));
+  m->size_values = xcalloc((size_t)ft->nsizes + 1, sizeof(int64_t));
+  for (int i = 0; i < ft->nsizes; i++) {
+    m->size_names[i] = xstrdup(ft->sizes[i].name);
+    m->size_values[i] = ft->sizes[i].value;
+  }
+  m->dtype = ft->real == LT_F64 ? GMMC_FLOAT64 : GMMC_FLOAT32;
+  m->nscalars = s->scalars.len;
+  m->scalar_names = xcalloc((size_t)m->nscalars + 1, sizeof(char *));
+  m->scalar_values = xcalloc((size_t)m->nscalars + 1, sizeof(double));
+  for (int i = 0; i < m->nscalars; i++) {
+    m->scalar_names[i] = xstrdup(spec_scalar(s, i)->name);
+    m->scalar_values[i] = spec_scalar(s, i)->value;
+    for (int j = 0; j < o->nscalars; j++)
+      if (strcmp(o->scalars[j].name, m->scalar_names[i]) == 0) m->scalar_values[i] = o->scalars[j].values[0];
+  }
+  m->n_components = o->n_components;
+  m->n_features = (int)cols;
+  return m;
+}

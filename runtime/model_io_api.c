@@ -17,28 +17,8 @@
 
 double model_count_parameters(const Spec *s, const int64_t *size_values);
 
-static void fill_model(gmmc_model *m, const Spec *s, const FitTarget *ft, const int64_t *sizes,
-                       const gmmc_fit_options *o, int n_features) {
-  m->spec_name = xstrdup(s->model);
-  m->spec_file = xstrdup(ft->file);
-  m->spec_text = xstrdup(ft->text);
-  m->shipped = ft->shipped;
-  m->size_names = xcalloc((size_t)ft->nsizes + 1, sizeof(char *));
-  m->size_values = xcalloc((size_t)ft->nsizes + 1, sizeof(int64_t));
-  for (int i = 0; i < ft->nsizes; i++) {
-    m->size_names[m->nsizes] = xstrdup(ft->sizes[i].name);
-    m->size_values[m->nsizes++] = ft->sizes[i].value;
-  }
-  m->dtype = ft->real == LT_F64 ? GMMC_FLOAT64 : GMMC_FLOAT32;
-  m->nscalars = s->scalars.len;
-  m->scalar_names = xcalloc((size_t)m->nscalars + 1, sizeof(char *));
-  m->scalar_values = xcalloc((size_t)m->nscalars + 1, sizeof(double));
-  for (int i = 0; i < m->nscalars; i++) {
-    m->scalar_names[i] = xstrdup(spec_scalar(s, i)->name);
-    m->scalar_values[i] = spec_scalar(s, i)->value;
-    for (int j = 0; j < o->nscalars; j++)
-      if (strcmp(o->scalars[j].name, m->scalar_names[i]) == 0) m->scalar_values[i] = o->scalars[j].values[0];
-  }
+/* The parameters of a created model: zeros of the spec's shapes. */
+static void add_params(gmmc_model *m, const Spec *s, const int64_t *sizes) {
   for (int i = 0; i < s->tensors.len; i++) {
     const Tensor *t = spec_tensor(s, i);
     if (t->kind != TK_PARAM) continue;
@@ -49,8 +29,6 @@ static void fill_model(gmmc_model *m, const Spec *s, const FitTarget *ft, const 
   m->converged = 0;
   m->n_iter = 0;
   m->lower_bound = -INFINITY;
-  m->n_components = o->n_components;
-  m->n_features = n_features;
   m->n_parameters = model_count_parameters(s, sizes);
 }
 
@@ -74,8 +52,8 @@ gmmc_status gmmc_model_create(gmmc_context *ctx, const gmmc_fit_options *o, int 
   for (int i = 0; i < s->sizes.len; i++)
     for (int j = 0; j < ft.nsizes; j++)
       if (strcmp(spec_size(s, i)->name, ft.sizes[j].name) == 0) sizes[i] = ft.sizes[j].value;
-  gmmc_model *m = model_new();
-  fill_model(m, s, &ft, sizes, o, n_features);
+  gmmc_model *m = fit_new_model(&ft, s, o, n_features);
+  add_params(m, s, sizes);
   *out = m;
   free(sizes);
   spec_free(s);
