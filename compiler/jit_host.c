@@ -1,8 +1,10 @@
 /* The host target: the program's module, optimized for the native CPU, is
- * compiled by ORC LLJIT into this process. */
+ * compiled to a native object file, which ORC LLJIT links into this process.
+ * The object can come from the kernel cache instead (runtime/backend_host.c). */
 #include <llvm-c/Analysis.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,51 +23,69 @@ static char *take_error(LLVMErrorRef e, const char *what) {
   return r;
 }
 
-HostJit *host_jit_create(const Program *p, char **err) {
+/* The program's kernels as a native object file: LLVM IR, O3 for this CPU. */
+static LLVMMemoryBufferRef compile_object(const Program *p, char **err) {
   TargetOptions topt = {.kind = TARGET_HOST};
   LLVMTargetMachineRef tm = make_target_machine(&topt, err);
   if (!tm) return NULL;
-  HostJit *j = xcalloc(1, sizeof(HostJit));
-  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+  LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef m = codegen_module(p, ctx, tm, TARGET_HOST, NULL);
+  LLVMMemoryBufferRef obj = NULL;
   char *msg = NULL;
   if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
     *err = xasprintf("internal error: invalid LLVM IR: %s", msg);
+  } else if (!optimize_module(m, tm, err)) {
     LLVMDisposeMessage(msg);
-    goto fail_module;
+    msg = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &obj))
+      *err = xasprintf("host code generation failed: %s", msg ? msg : "(no message)");
   }
   if (msg) LLVMDisposeMessage(msg);
-  if (optimize_module(m, tm, err)) goto fail_module;
+  LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
-  tm = NULL;
+  return obj;
+}
 
-  /* the JIT's own target machine: the same native CPU */
+HostJit *host_jit_create(const Program *p, const void *object, size_t object_size, void **made, size_t *made_size,
+                         char **err) {
+  LLVMMemoryBufferRef obj;
+  if (object) {
+    obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(object, object_size, "gmmc-kernels");
+  } else {
+    if (!(obj = compile_object(p, err))) return NULL;
+    if (made) {
+      *made_size = LLVMGetBufferSize(obj);
+      *made = xmalloc(*made_size + 1);
+      memcpy(*made, LLVMGetBufferStart(obj), *made_size);
+    }
+  }
+  /* the JIT links the object into this process; its target machine is the
+   * one the object was made for (the same native CPU) */
+  TargetOptions topt = {.kind = TARGET_HOST};
+  HostJit *j = xcalloc(1, sizeof(HostJit));
   LLVMTargetMachineRef jtm = make_target_machine(&topt, err);
-  if (!jtm) goto fail_module;
+  if (!jtm) goto fail;
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
   LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, builder);
   if (e) {
     *err = take_error(e, "cannot create the host JIT");
-    goto fail_module;
+    goto fail;
   }
   LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(j->jit);
   LLVMOrcDefinitionGeneratorRef gen;
   e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
   if (e) {
     *err = take_error(e, "cannot create the host JIT symbol resolver");
-    goto fail_module;
+    goto fail;
   }
   LLVMOrcJITDylibAddGenerator(dylib, gen);
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(m, tsc);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  e = LLVMOrcLLJITAddLLVMIRModule(j->jit, dylib, tsm);
+  e = LLVMOrcLLJITAddObjectFile(j->jit, dylib, obj); /* takes the buffer */
+  obj = NULL;
   if (e) {
-    *err = take_error(e, "cannot add the module to the host JIT");
-    LLVMOrcDisposeThreadSafeModule(tsm);
-    host_jit_free(j);
-    return NULL;
+    *err = take_error(e, "cannot add the kernels to the host JIT");
+    goto fail;
   }
   j->nfns = p->nkernels;
   j->fns = xcalloc((size_t)p->nkernels + 1, sizeof(HostKernelFn));
@@ -73,20 +93,20 @@ HostJit *host_jit_create(const Program *p, char **err) {
     LLVMOrcExecutorAddress addr = 0;
     e = LLVMOrcLLJITLookup(j->jit, &addr, p->kernels[i]->name);
     if (e) {
-      *err = take_error(e, "host JIT compilation failed");
-      host_jit_free(j);
-      return NULL;
+      *err = take_error(e, "host JIT linking failed");
+      goto fail;
     }
     j->fns[i] = (HostKernelFn)(uintptr_t)addr;
   }
   return j;
 
-fail_module:
-  if (tm) LLVMDisposeTargetMachine(tm);
-  LLVMDisposeModule(m);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  if (j->jit) LLVMOrcDisposeLLJIT(j->jit);
-  free(j);
+fail:
+  if (obj) LLVMDisposeMemoryBuffer(obj);
+  if (made && !object) {
+    free(*made);
+    *made = NULL;
+  }
+  host_jit_free(j);
   return NULL;
 }
 

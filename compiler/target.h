@@ -32,7 +32,11 @@ int default_ptx_version(const char *arch);
  *   fn(args, lo, hi) with args laid out as in codegen.h. */
 typedef void (*HostKernelFn)(uint64_t *args, int64_t lo, int64_t hi);
 typedef struct HostJit HostJit;
-HostJit *host_jit_create(const Program *p, char **err);
+/* object: the object file of an earlier compilation of p for this CPU (the
+ * kernel cache), or NULL to compile; then, when made is not NULL, *made
+ * receives the new object file (malloc'd) for the cache. */
+HostJit *host_jit_create(const Program *p, const void *object, size_t object_size, void **made, size_t *made_size,
+                         char **err);
 HostKernelFn host_jit_kernel(const HostJit *j, int kernel);
 void host_jit_free(HostJit *j);
 

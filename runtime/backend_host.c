@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/TargetMachine.h>
+
 #include "../compiler/target.h"
 #include "backend.h"
+#include "kcache.h"
 #include "threadpool.h"
 
 typedef struct {
@@ -29,9 +32,32 @@ static void run_range(void *ctx, int64_t lo, int64_t hi) {
 static gmmc_status host_load(Backend *be, const Program *p, const unsigned char *mask, BackendProgram **out, int *cached,
                              char **err) {
   (void)mask; /* the host has one variant per unit: everything is compiled */
-  *cached = 0;
-  HostJit *j = host_jit_create(p, err);
+  /* the object file is cached per program and CPU (its name and features) */
+  uint64_t key = 0;
+  size_t size = 0;
+  void *object = NULL;
+  if (be->cache_dir) {
+    char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+    char *target = xasprintf("host-object %s %s", cpu, features);
+    key = kcache_key(p, target);
+    free(target);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    object = kcache_get(be->cache_dir, key, "o", &size);
+  }
+  void *made = NULL;
+  size_t made_size = 0;
+  HostJit *j = object ? host_jit_create(p, object, size, NULL, NULL, err) : NULL;
+  *cached = j != NULL;
+  if (!j) { /* no entry, or one that does not link: compile */
+    free(*err);
+    *err = NULL;
+    j = host_jit_create(p, NULL, 0, be->cache_dir ? &made : NULL, &made_size, err);
+  }
+  free(object);
   if (!j) return GMMC_ERR_COMPILE;
+  if (made) kcache_put(be->cache_dir, key, "o", made, made_size);
+  free(made);
   BackendProgram *bp = xcalloc(1, sizeof *bp);
   bp->jit = j;
   *out = bp;
@@ -119,6 +145,7 @@ gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **
   h->base.ops = &host_ops;
   h->base.host_memory = 1;
   h->base.description = xasprintf("host: %d threads, %s", pool_threads(h->pool), cpu);
+  h->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
   LLVMDisposeMessage(cpu);
   *out = &h->base;
   return GMMC_OK;
