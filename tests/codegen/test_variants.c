@@ -8,7 +8,9 @@
  * a block (5, 19), event counts below one tile and not a multiple of any
  * block (37, 1237).
  *
- *   test_variants [spec M D N real]...   (default: the built-in list) */
+ *   test_variants [SPEC M D N float32|float64]...   (default: the built-in list)
+ *
+ * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,11 +201,20 @@ static int break_symmetric(Sim *s) {
 
 static void check_case(const Case *c, uint64_t seed, int index) {
   const ShippedSpec *ss = shipped_spec(c->spec);
-  if (!ss) {
-    fail_case(c, "no shipped spec %s%s", c->spec, "");
-    return;
+  Spec *spec;
+  if (ss) {
+    spec = cg_load(ss->file, ss->text, ss->len);
+  } else { /* a spec file */
+    size_t len;
+    char *ferr = NULL, *text = read_file(c->spec, &len, &ferr);
+    if (!text) {
+      fail_case(c, "%s%s", ferr ? ferr : "cannot read the spec", "");
+      free(ferr);
+      return;
+    }
+    spec = cg_load(c->spec, text, len);
+    free(text);
   }
-  Spec *spec = cg_load(ss->file, ss->text, ss->len);
   int64_t *sizes = calloc((size_t)spec->sizes.len + 1, sizeof(int64_t));
   for (int i = 0; i < spec->sizes.len; i++) {
     const char *nm = spec_size(spec, i)->name;
