@@ -349,8 +349,20 @@ int main(int argc, char **argv) {
       check_case(&c, seed, i);
     }
   } else {
-    for (size_t i = 0; i < sizeof default_cases / sizeof *default_cases; i++)
-      check_case(&default_cases[i], seed, (int)i);
+    int nd = (int)(sizeof default_cases / sizeof *default_cases);
+    for (int i = 0; i < nd; i++) check_case(&default_cases[i], seed, i);
+    /* and sizes drawn from the run's seed (the work bounded for the executor) */
+    static const char *const specs[] = {"full", "diag", "spherical", "tied", "kmeans"};
+    Rng r;
+    rng_init(&r, seed, 0x5153, 0, 0, 0);
+    for (int i = 0; i < 4; i++) {
+      Case c = {specs[rng_int(&r, 0, 4)], rng_int(&r, 1, 40), rng_int(&r, 1, 70), 0,
+                rng_int(&r, 0, 1) ? LT_F64 : LT_F32};
+      int64_t work = c.m * c.d * c.d;
+      c.n = rng_int(&r, 1, 1500);
+      if (c.n * work > 15000000) c.n = 15000000 / work > 0 ? 15000000 / work : 1;
+      check_case(&c, seed, nd + i);
+    }
   }
   printf("test_variants: %d failures\n", failures);
   return failures ? 1 : 0;
