@@ -227,24 +227,49 @@ static gmmc_status verify(gmmc_context *ctx, Exec *e, double tol) {
   return s;
 }
 
-gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
+static int tunable(const Program *p) {
+  int n = 0;
+  for (int u = 0; u < p->nunits; u++) n += p->units[u].nalts > 1 && p->units[u].forced < 0;
+  return n;
+}
+
+gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
   const Program *p = e->p;
-  int tunable = 0;
-  for (int u = 0; u < p->nunits; u++) tunable += p->units[u].nalts > 1 && p->units[u].forced < 0;
-  if (!tunable) return GMMC_OK;
-  const char *check = getenv("GMMC_VERIFY_VARIANTS");
-  int verifying = check && *check && strcmp(check, "0") != 0;
-  int bucket = bucket_of(e->n_local), n = 0;
-  int *table = verifying ? NULL : load_table(ctx, p, &n);
-  for (int i = 0; i < n; i++)
+  *applied = 0;
+  if (!tunable(p)) return GMMC_OK;
+  int n, bucket = bucket_of(e->n_local);
+  int *table = load_table(ctx, p, &n);
+  for (int i = 0; i < n && !*applied; i++)
     if (table[2 + i * (1 + p->nunits)] == bucket) {
       for (int u = 0; u < p->nunits; u++)
         if (p->units[u].forced < 0) e->choice[u] = table[2 + i * (1 + p->nunits) + 1 + u];
-      free(table);
-      return GMMC_OK;
+      *applied = 1;
     }
+  free(table);
+  if (!*applied || !ctx->be->ops->load_more) return GMMC_OK;
+  /* the chosen kernels, in case the table grew since the program was loaded */
+  unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
+  for (int u = 0; u < p->nunits; u++) {
+    const Alt *a = &p->units[u].alts[e->choice[u]];
+    for (int j = 0; j < a->nkernels; j++) mask[a->kernels[j]] = 1;
+  }
   char *err = NULL;
+  gmmc_status s = ctx->be->ops->load_more(ctx->be, e->bp, p, mask, &err);
+  free(mask);
+  return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
+}
+
+gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
+  const Program *p = e->p;
+  if (!tunable(p)) return GMMC_OK;
+  const char *check = getenv("GMMC_VERIFY_VARIANTS");
+  int verifying = check && *check && strcmp(check, "0") != 0;
+  int applied = 0;
   gmmc_status s;
+  if (!verifying && ((s = autotune_apply_known(ctx, e, &applied)) || applied)) return s;
+  int bucket = bucket_of(e->n_local), n = 0;
+  int *table = verifying ? NULL : load_table(ctx, p, &n);
+  char *err = NULL;
   /* measuring needs every alternative compiled */
   if (ctx->be->ops->load_more && (s = ctx->be->ops->load_more(ctx->be, e->bp, p, NULL, &err))) {
     free(table);

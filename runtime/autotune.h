@@ -10,6 +10,11 @@
 
 gmmc_status autotune_exec(gmmc_context *ctx, Exec *e);
 
+/* Sets the cached winners for this program, device and event count, if
+ * known (*applied), so that even a fit's first iteration runs them; the
+ * kernels they need are loaded. */
+gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
+
 /* The kernels a fit needs when the choices for this program and device are
  * already known (the simple alternatives and every cached winner), or NULL
  * when nothing is known and everything must be compiled for tuning. */

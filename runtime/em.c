@@ -296,6 +296,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
     if ((s = stream_create(ctx->be, c->p, c->bp, data, fd.n_total, fd.chunk, &fd.st, &err))) ctx_fail_take(ctx, s, err);
   }
+  int known = 0; /* the cached variant choices from the first iteration on */
+  if (!s) s = autotune_apply_known(ctx, stream_exec(fd.st), &known);
   if (!s) s = check_finite(ctx, &fd);
   if (!s) s = set_scalars(ctx, stream_exec(fd.st), o);
   if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
