@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "kcache.h"
+#include "stream.h"
 
 static double now_ms(void) {
   struct timespec t;
@@ -311,4 +312,28 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   }
   free(table);
   return GMMC_OK;
+}
+
+/* Timing runs of the variants overwrite stat buffers with one chunk's
+ * values when streaming: keep every buffer without the event axis. */
+gmmc_status autotune_stream(gmmc_context *ctx, Stream *st) {
+  Exec *e = stream_exec(st);
+  if (stream_chunks(st) == 1) return autotune_exec(ctx, e);
+  const Program *p = e->p;
+  double **keep = xcalloc((size_t)p->nbufs + 1, sizeof(double *));
+  char *err = NULL;
+  gmmc_status s = GMMC_OK;
+  for (int i = 0; i < p->nbufs && !s; i++) {
+    if (p->bufs[i]->event || p->bufs[i]->kind == BK_STATUS) continue;
+    keep[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(p->bufs[i], 0) + 1));
+    s = exec_read(e, i, keep[i], &err);
+  }
+  if (s) ctx_fail_take(ctx, s, err);
+  else s = autotune_exec(ctx, e);
+  for (int i = 0; i < p->nbufs; i++) {
+    if (!s && keep[i] && (s = exec_write(e, i, keep[i], &err))) ctx_fail_take(ctx, s, err);
+    free(keep[i]);
+  }
+  free(keep);
+  return s;
 }

@@ -9,6 +9,10 @@
 #include "context.h"
 
 gmmc_status autotune_exec(gmmc_context *ctx, Exec *e);
+typedef struct Stream Stream;
+/* autotune_exec on a stream's exec, after its first iteration; when the
+ * events come in chunks, every buffer without the event axis is kept. */
+gmmc_status autotune_stream(gmmc_context *ctx, Stream *st);
 
 /* Sets the cached winners for this program, device and event count, if
  * known (*applied), so that even a fit's first iteration runs them; the

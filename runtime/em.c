@@ -198,29 +198,6 @@ static gmmc_status locate_events(gmmc_context *ctx, const gmmc_data *data, FitDa
   return s;
 }
 
-/* Timing runs of the variants overwrite stat buffers with one chunk's
- * values when streaming: keep every buffer without the event axis. */
-static gmmc_status tune(gmmc_context *ctx, Stream *st) {
-  Exec *e = stream_exec(st);
-  if (stream_chunks(st) == 1) return autotune_exec(ctx, e);
-  const Program *p = e->p;
-  double **keep = xcalloc((size_t)p->nbufs + 1, sizeof(double *));
-  char *err = NULL;
-  gmmc_status s = GMMC_OK;
-  for (int i = 0; i < p->nbufs && !s; i++) {
-    if (p->bufs[i]->event || p->bufs[i]->kind == BK_STATUS) continue;
-    keep[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(p->bufs[i], 0) + 1));
-    s = exec_read(e, i, keep[i], &err);
-  }
-  if (s) ctx_fail_take(ctx, s, err);
-  else s = autotune_exec(ctx, e);
-  for (int i = 0; i < p->nbufs; i++) {
-    if (!s && keep[i] && (s = exec_write(e, i, keep[i], &err))) ctx_fail_take(ctx, s, err);
-    free(keep[i]);
-  }
-  free(keep);
-  return s;
-}
 
 /* GMMC_PROFILE: per iteration, the time and the share of the all-reduce. */
 typedef struct {
@@ -331,7 +308,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
       }
       lbs[iter - 1] = lb;
       /* variants are chosen on real data once the buffers hold an iteration */
-      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, tune(ctx, fd.st), NULL, 0))) break;
+      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, autotune_stream(ctx, fd.st), NULL, 0))) break;
       double change = lb - prev;
       profile_iter(ctx, &pf, init + 1, iter, now_s() - t0);
       if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, now_s() - t0);

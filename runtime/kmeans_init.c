@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../dsl/shipped.h"
+#include "autotune.h"
 
 void data_row(const gmmc_data *d, int64_t row, double *out) {
   if (d->dtype == GMMC_FLOAT32) {
@@ -130,6 +131,11 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   }
   Exec *e = stream_exec(km->st);
   dist_attach(ctx->dist, e);
+  int known = 0; /* k-means has code variants too: cached choices from the start */
+  if ((s = ctx_agree(ctx, autotune_apply_known(ctx, e, &known), NULL, 0))) {
+    kmeans_free(km);
+    return s;
+  }
   km->label_buf = c->p->tensor_buf[c->p->spec->predict->id];
   int64_t *seeds = xmalloc(sizeof(int64_t) * (size_t)m);
   double *centers = xmalloc(sizeof(double) * (size_t)(m * fd->data->cols));
@@ -146,6 +152,8 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
     if (s) ctx_fail_take(ctx, s, err);
     /* the same objective everywhere, so that every process stops together */
     if ((s = ctx_agree(ctx, s, &obj, 1))) break;
+    /* otherwise chosen on real data once the buffers hold an iteration */
+    if (it == 0 && !known && (s = ctx_agree(ctx, autotune_stream(ctx, km->st), NULL, 0))) break;
     /* the objective is -inertia: it only grows; stop when it barely does */
     if (obj - prev <= 1e-6 * fabs(obj)) break;
     prev = obj;
