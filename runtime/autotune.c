@@ -108,6 +108,9 @@ static uint64_t table_key(gmmc_context *ctx, const Program *p) {
   return kcache_key(p, target);
 }
 
+/* Entry i of a table: its bucket, then the choice of every unit. */
+static int *table_entry(int *t, const Program *p, int i) { return t + 2 + (size_t)i * (1 + (size_t)p->nunits); }
+
 static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
   *nentries = 0;
   if (!ctx->be->cache_dir) return NULL;
@@ -120,7 +123,7 @@ static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
   }
   for (int i = 0; i < t[1]; i++)
     for (int u = 0; u < p->nunits; u++) {
-      int c = t[2 + i * (1 + p->nunits) + 1 + u];
+      int c = table_entry(t, p, i)[1 + u];
       if (c < 0 || c >= p->units[u].nalts) {
         free(t);
         return NULL;
@@ -147,7 +150,7 @@ unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p) {
   for (int u = 0; u < p->nunits; u++)
     for (int a = 1; a < p->units[u].nalts; a++) {
       int used = 0;
-      for (int i = 0; i < n; i++) used |= t[2 + i * (1 + p->nunits) + 1 + u] == a;
+      for (int i = 0; i < n; i++) used |= table_entry(t, p, i)[1 + u] == a;
       if (used) continue;
       const Alt *c = &p->units[u].alts[a];
       for (int j = 0; j < c->nkernels; j++) mask[c->kernels[j]] = 0;
@@ -234,18 +237,25 @@ static int tunable(const Program *p) {
   return n;
 }
 
+/* GMMC_VERIFY_VARIANTS: tune (and check every variant) whatever is cached. */
+static int verifying(void) {
+  const char *check = getenv("GMMC_VERIFY_VARIANTS");
+  return check && *check && strcmp(check, "0") != 0;
+}
+
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
   const Program *p = e->p;
   *applied = 0;
-  if (!tunable(p)) return GMMC_OK;
+  if (!tunable(p) || verifying()) return GMMC_OK;
   int n, bucket = bucket_of(e->n_local);
   int *table = load_table(ctx, p, &n);
-  for (int i = 0; i < n && !*applied; i++)
-    if (table[2 + i * (1 + p->nunits)] == bucket) {
-      for (int u = 0; u < p->nunits; u++)
-        if (p->units[u].forced < 0) e->choice[u] = table[2 + i * (1 + p->nunits) + 1 + u];
-      *applied = 1;
-    }
+  for (int i = 0; i < n && !*applied; i++) {
+    const int *entry = table_entry(table, p, i);
+    if (entry[0] != bucket) continue;
+    for (int u = 0; u < p->nunits; u++)
+      if (p->units[u].forced < 0) e->choice[u] = entry[1 + u];
+    *applied = 1;
+  }
   free(table);
   if (!*applied || !ctx->be->ops->load_more) return GMMC_OK;
   /* the chosen kernels, in case the table grew since the program was loaded */
@@ -263,13 +273,11 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
 gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   const Program *p = e->p;
   if (!tunable(p)) return GMMC_OK;
-  const char *check = getenv("GMMC_VERIFY_VARIANTS");
-  int verifying = check && *check && strcmp(check, "0") != 0;
-  int applied = 0;
+  int applied = 0, checking = verifying();
   gmmc_status s;
-  if (!verifying && ((s = autotune_apply_known(ctx, e, &applied)) || applied)) return s;
+  if ((s = autotune_apply_known(ctx, e, &applied)) || applied) return s;
   int bucket = bucket_of(e->n_local), n = 0;
-  int *table = verifying ? NULL : load_table(ctx, p, &n);
+  int *table = checking ? NULL : load_table(ctx, p, &n);
   char *err = NULL;
   /* measuring needs every alternative compiled */
   if (ctx->be->ops->load_more && (s = ctx->be->ops->load_more(ctx->be, e->bp, p, NULL, &err))) {
@@ -282,7 +290,7 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
     free(table);
     return ctx_fail_take(ctx, s, err);
   }
-  if (verifying) {
+  if (checking) {
     /* float32 variants sum in other orders than the simple one */
     s = verify(ctx, e, e->p->real == LT_F64 ? 1e-10 : 1e-4);
   }
@@ -305,8 +313,9 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
     nt2[0] = p->nunits;
     nt2[1] = n + 1;
     if (n) memcpy(nt2 + 2, table + 2, sizeof(int) * per * (size_t)n);
-    nt2[2 + per * (size_t)n] = bucket;
-    memcpy(nt2 + 3 + per * (size_t)n, e->choice, sizeof(int) * (size_t)p->nunits);
+    int *entry = table_entry(nt2, p, n);
+    entry[0] = bucket;
+    memcpy(entry + 1, e->choice, sizeof(int) * (size_t)p->nunits);
     kcache_put(ctx->be->cache_dir, table_key(ctx, p), "choice", nt2, sizeof(int) * (2 + per * (size_t)(n + 1)));
     free(nt2);
   }

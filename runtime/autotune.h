@@ -16,7 +16,8 @@ gmmc_status autotune_stream(gmmc_context *ctx, Stream *st);
 
 /* Sets the cached winners for this program, device and event count, if
  * known (*applied), so that even a fit's first iteration runs them; the
- * kernels they need are loaded. */
+ * kernels they need are loaded. Nothing is applied under
+ * GMMC_VERIFY_VARIANTS, which tunes and checks every time. */
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
 
 /* The kernels a fit needs when the choices for this program and device are

@@ -267,7 +267,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   char *err = NULL;
   /* everything local first; then every process agrees before the first collective step */
   s = check_data(ctx, &fd, o);
-  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft))) have_target = 1;
+  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft, NULL))) have_target = 1;
   if (!s) s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, &c);
   if (!s) {
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
@@ -307,8 +307,10 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
         break;
       }
       lbs[iter - 1] = lb;
-      /* variants are chosen on real data once the buffers hold an iteration */
-      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, autotune_stream(ctx, fd.st), NULL, 0))) break;
+      /* variants are chosen on real data once the buffers hold an iteration,
+       * unless cached; every process takes part in the agreement either way */
+      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, fd.st), NULL, 0)))
+        break;
       double change = lb - prev;
       profile_iter(ctx, &pf, init + 1, iter, now_s() - t0);
       if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, now_s() - t0);

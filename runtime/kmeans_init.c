@@ -153,7 +153,7 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
     /* the same objective everywhere, so that every process stops together */
     if ((s = ctx_agree(ctx, s, &obj, 1))) break;
     /* otherwise chosen on real data once the buffers hold an iteration */
-    if (it == 0 && !known && (s = ctx_agree(ctx, autotune_stream(ctx, km->st), NULL, 0))) break;
+    if (it == 0 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, km->st), NULL, 0))) break;
     /* the objective is -inertia: it only grows; stop when it barely does */
     if (obj - prev <= 1e-6 * fabs(obj)) break;
     prev = obj;
