@@ -25,8 +25,7 @@ static int next_slot(Lower *L, Stmt *st, Tensor *in, int per_component) {
   return p->nbuiltins++;
 }
 
-/* Index vector: batch variables followed by the given matrix indices. */
-static LExpr **mat_idx(Program *p, Kernel *k, const int *batch, int nb, LExpr *i, LExpr *j) {
+LExpr **builtin_mat_idx(Program *p, Kernel *k, const int *batch, int nb, LExpr *i, LExpr *j) {
   LExpr **idx = idx_vec(p, nb + 2);
   for (int a = 0; a < nb; a++) idx[a] = lx_var(p, k, batch[a]);
   idx[nb] = i;
@@ -34,13 +33,13 @@ static LExpr **mat_idx(Program *p, Kernel *k, const int *batch, int nb, LExpr *i
   return idx;
 }
 
-static void decompose_batch(Lower *L, Kernel *k, Tensor *t, int nb, int *batch) {
+void builtin_batch_vars(Lower *L, Kernel *k, Tensor *t, int nb, int flat_var, int *batch) {
   Program *p = L->p;
   int64_t stride = 1;
   for (int a = nb - 1; a >= 0; a--) {
     int64_t ext = p->size_values[t->dims[a]];
     batch[a] = kernel_var(p, k, arena_printf(&p->arena, "b%d", a), LT_I64);
-    LExpr *x = lx_binary(p, LB_DIV, lx_var(p, k, k->pvar), lx_int(p, stride));
+    LExpr *x = lx_binary(p, LB_DIV, lx_var(p, k, flat_var), lx_int(p, stride));
     if (a > 0) x = lx_binary(p, LB_REM, x, lx_int(p, ext));
     ls_append(p, k->body, ls_assign(p, batch[a], x));
     stride *= ext;
@@ -63,7 +62,7 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
   k->pvar = kernel_var(p, k, "matrix", LT_I64);
   k->count = lx_int(p, batch_count(L, in, 2));
   int batch[GMMC_MAX_RANK];
-  decompose_batch(L, k, in, nb, batch);
+  builtin_batch_vars(L, k, in, nb, k->pvar, batch);
   LExpr *zero = lx_int(p, 0), *dd = lx_int(p, D);
 #define V(x) lx_var(p, k, x)
 #define F64(x) lx_cast(p, LT_F64, x)
@@ -71,9 +70,9 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
   int j, i, kk;
   LStmt *colj = emit_loop(L, k, k->body, "j", zero, dd, &j);
   int s = kernel_var(p, k, "pivot", LT_F64);
-  ls_append(p, colj, ls_assign(p, s, F64(lx_load(p, cbuf, mat_idx(p, k, batch, nb, V(j), V(j))))));
+  ls_append(p, colj, ls_assign(p, s, F64(lx_load(p, cbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j))))));
   LStmt *acc1 = emit_loop(L, k, colj, "k", zero, V(j), &kk);
-  LExpr *ljk = lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(j), V(kk)));
+  LExpr *ljk = lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(kk)));
   ls_append(p, acc1, ls_assign(p, s, lx_binary(p, LB_SUB, V(s), lx_binary(p, LB_MUL, ljk, ljk))));
   LStmt *bad = ls_block(p);
   /* the leading index names the component, whatever the batch axes */
@@ -83,31 +82,31 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
   ls_append(p, colj, ls_if(p, lx_unary(p, LU_NOT, lx_binary(p, LB_GT, V(s), lx_const(p, LT_F64, 0.0))), bad, NULL));
   int diag = kernel_var(p, k, "diag", LT_F64);
   ls_append(p, colj, ls_assign(p, diag, lx_unary(p, LU_SQRT, V(s))));
-  ls_append(p, colj, ls_store(p, lbuf, mat_idx(p, k, batch, nb, V(j), V(j)), V(diag)));
+  ls_append(p, colj, ls_store(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j)), V(diag)));
   LStmt *rowi = emit_loop(L, k, colj, "i", lx_binary(p, LB_ADD, V(j), lx_int(p, 1)), dd, &i);
   int t = kernel_var(p, k, "t", LT_F64);
-  ls_append(p, rowi, ls_assign(p, t, F64(lx_load(p, cbuf, mat_idx(p, k, batch, nb, V(i), V(j))))));
+  ls_append(p, rowi, ls_assign(p, t, F64(lx_load(p, cbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(j))))));
   LStmt *acc2 = emit_loop(L, k, rowi, "k", zero, V(j), &kk);
-  LExpr *prod = lx_binary(p, LB_MUL, lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(i), V(kk))),
-                          lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(j), V(kk))));
+  LExpr *prod = lx_binary(p, LB_MUL, lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(kk))),
+                          lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(kk))));
   ls_append(p, acc2, ls_assign(p, t, lx_binary(p, LB_SUB, V(t), prod)));
-  ls_append(p, rowi, ls_store(p, lbuf, mat_idx(p, k, batch, nb, V(i), V(j)), lx_binary(p, LB_DIV, V(t), V(diag))));
+  ls_append(p, rowi, ls_store(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(j)), lx_binary(p, LB_DIV, V(t), V(diag))));
   /* W = L⁻¹ column by column, written transposed: U[j, i] = W[i, j] */
   LStmt *wj = emit_loop(L, k, k->body, "j", zero, dd, &j);
-  LExpr *ljj = lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(j), V(j)));
-  ls_append(p, wj, ls_store(p, ubuf, mat_idx(p, k, batch, nb, V(j), V(j)),
+  LExpr *ljj = lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j)));
+  ls_append(p, wj, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j)),
                             lx_binary(p, LB_DIV, lx_const(p, LT_F64, 1.0), ljj)));
   LStmt *wi = emit_loop(L, k, wj, "i", lx_binary(p, LB_ADD, V(j), lx_int(p, 1)), dd, &i);
   ls_append(p, wi, ls_assign(p, t, lx_const(p, LT_F64, 0.0)));
   LStmt *acc3 = emit_loop(L, k, wi, "k", V(j), V(i), &kk);
-  LExpr *term = lx_binary(p, LB_MUL, lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(i), V(kk))),
-                          F64(lx_load(p, ubuf, mat_idx(p, k, batch, nb, V(j), V(kk)))));
+  LExpr *term = lx_binary(p, LB_MUL, lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(kk))),
+                          F64(lx_load(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(kk)))));
   ls_append(p, acc3, ls_assign(p, t, lx_binary(p, LB_ADD, V(t), term)));
-  LExpr *lii = lx_load(p, lbuf, mat_idx(p, k, batch, nb, V(i), V(i)));
-  ls_append(p, wi, ls_store(p, ubuf, mat_idx(p, k, batch, nb, V(j), V(i)),
+  LExpr *lii = lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(i)));
+  ls_append(p, wi, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(i)),
                             lx_binary(p, LB_DIV, lx_unary(p, LU_NEG, V(t)), lii)));
   LStmt *zi = emit_loop(L, k, wj, "i", zero, V(j), &i);
-  ls_append(p, zi, ls_store(p, ubuf, mat_idx(p, k, batch, nb, V(j), V(i)), lx_const(p, LT_F64, 0.0)));
+  ls_append(p, zi, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(i)), lx_const(p, LT_F64, 0.0)));
 #undef V
 #undef F64
 }
@@ -122,7 +121,7 @@ static void precision_cholesky_diag(Lower *L, Stmt *st, Tensor *in, Tensor *out)
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = lx_int(p, batch_count(L, in, 0));
   int vars[GMMC_MAX_RANK];
-  decompose_batch(L, k, in, in->rank, vars);
+  builtin_batch_vars(L, k, in, in->rank, k->pvar, vars);
   LExpr **idx = idx_vec(p, in->rank);
   for (int a = 0; a < in->rank; a++) idx[a] = lx_var(p, k, vars[a]);
   int c = kernel_var(p, k, "variance", LT_F64);

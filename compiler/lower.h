@@ -65,6 +65,11 @@ void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr
 int expr_symmetric(Expr *e, int i, int j);
 
 void lower_builtin(Lower *L, Stmt *st);
+/* Helpers of the builtins and their variants (builtins.c): the index
+ * [batch..., i, j] of a matrix tensor, and the batch indices of tensor t's
+ * first nb axes decomposed from the flat matrix number in flat_var. */
+LExpr **builtin_mat_idx(Program *p, Kernel *k, const int *batch, int nb, LExpr *i, LExpr *j);
+void builtin_batch_vars(Lower *L, Kernel *k, Tensor *t, int nb, int flat_var, int *batch);
 
 /* GPU code variants (variants.c): alternatives added to a unit. */
 void add_reduction_variants(Lower *L, Stmt *st, Hoisted *h);

@@ -23,15 +23,6 @@
 #define I(x) lx_int(p, x)
 #define BIN(op, a, b) lx_binary(p, op, a, b)
 
-/* Index [batch..., i, j] of a matrix tensor. */
-static LExpr **mat_at(Program *p, Kernel *k, const int *batch, int nb, LExpr *i, LExpr *j) {
-  LExpr **idx = idx_vec(p, nb + 2);
-  for (int a = 0; a < nb; a++) idx[a] = V(batch[a]);
-  idx[nb] = i;
-  idx[nb + 1] = j;
-  return idx;
-}
-
 void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   Program *p = L->p;
   if (st->builtin != BI_PRECISION_CHOLESKY) return;
@@ -55,15 +46,7 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, mat, lx_sreg(p, SR_CTAID_X)));
   int batch[GMMC_MAX_RANK];
-  int64_t stride = 1;
-  for (int a = nb - 1; a >= 0; a--) {
-    int64_t ext = p->size_values[in->dims[a]];
-    batch[a] = kernel_var(p, k, arena_printf(&p->arena, "b%d", a), LT_I64);
-    LExpr *x = BIN(LB_DIV, V(mat), I(stride));
-    if (a > 0) x = BIN(LB_REM, x, I(ext));
-    ls_append(p, body, ls_assign(p, batch[a], x));
-    stride *= ext;
-  }
+  builtin_batch_vars(L, k, in, nb, mat, batch);
   int A = kernel_shared(p, k, "A", LT_F64, D * D);
 #define AT(i, j) BIN(LB_ADD, BIN(LB_MUL, i, I(D)), j)
   int s, i, j, kk;
@@ -77,7 +60,7 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   ls_append(p, in_range, ls_assign(p, col, BIN(LB_REM, V(flat), I(D))));
   LStmt *lower = ls_when(p, in_range, BIN(LB_LE, V(col), V(row)));
   ls_append(p, lower, ls_sstore(p, k, A, V(flat),
-                                lx_cast(p, LT_F64, lx_load(p, cbuf, mat_at(p, k, batch, nb, V(row), V(col))))));
+                                lx_cast(p, LT_F64, lx_load(p, cbuf, builtin_mat_idx(p, k, batch, nb, V(row), V(col))))));
   ls_append(p, body, ls_sync(p));
   /* 2. Cholesky, column j */
   LStmt *colj = emit_loop(L, k, body, "j", I(0), I(D), &j);
@@ -114,7 +97,7 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   LStmt *mine = ls_when(p, body, BIN(LB_LT, V(c), I(D)));
   int wcc = kernel_var(p, k, "w_cc", LT_F64), t = kernel_var(p, k, "t", LT_F64), w = kernel_var(p, k, "w", LT_F64);
   ls_append(p, mine, ls_assign(p, wcc, BIN(LB_DIV, lx_const(p, LT_F64, 1.0), lx_sload(p, k, A, AT(V(c), V(c))))));
-  ls_append(p, mine, ls_store(p, ubuf, mat_at(p, k, batch, nb, V(c), V(c)), V(wcc)));
+  ls_append(p, mine, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(c), V(c)), V(wcc)));
   LStmt *rows = emit_loop(L, k, mine, "i", BIN(LB_ADD, V(c), I(1)), I(D), &i);
   ls_append(p, rows, ls_assign(p, t, BIN(LB_MUL, lx_sload(p, k, A, AT(V(i), V(c))), V(wcc))));
   LStmt *acc = emit_loop(L, k, rows, "k", BIN(LB_ADD, V(c), I(1)), V(i), &kk);
@@ -122,9 +105,9 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
                                                               lx_sload(p, k, A, AT(V(c), V(kk)))))));
   ls_append(p, rows, ls_assign(p, w, BIN(LB_DIV, lx_unary(p, LU_NEG, V(t)), lx_sload(p, k, A, AT(V(i), V(i))))));
   ls_append(p, rows, ls_sstore(p, k, A, AT(V(c), V(i)), V(w)));
-  ls_append(p, rows, ls_store(p, ubuf, mat_at(p, k, batch, nb, V(c), V(i)), V(w)));
+  ls_append(p, rows, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(c), V(i)), V(w)));
   LStmt *zeros = emit_loop(L, k, mine, "i", I(0), V(c), &i);
-  ls_append(p, zeros, ls_store(p, ubuf, mat_at(p, k, batch, nb, V(c), V(i)), lx_const(p, LT_F64, 0.0)));
+  ls_append(p, zeros, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(c), V(i)), lx_const(p, LT_F64, 0.0)));
 #undef AT
   Alt *a = unit_add_alt(p, unit, "block");
   if (!a) return;

@@ -59,8 +59,9 @@ static gmmc_status bind_sizes(gmmc_context *ctx, const Spec *s, const gmmc_fit_o
 }
 
 gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
-                               FitTarget *ft) {
+                               FitTarget *ft, Spec **spec) {
   memset(ft, 0, sizeof *ft);
+  if (spec) *spec = NULL;
   if (o->spec_text) {
     ft->file = o->spec_name;
     ft->text = o->spec_text;
@@ -79,11 +80,12 @@ gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int
   Spec *s = spec_load(ft->file, ft->text, strlen(ft->text), &err);
   if (!s) return ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
   gmmc_status st = bind_sizes(ctx, s, o, cols, ft);
-  spec_free(s);
+  if (st || !spec) spec_free(s);
   if (st) {
     fit_free_target(ft);
     return st;
   }
+  if (spec) *spec = s;
   /* the GPU computes in float32 unless asked otherwise; the host in the data's precision */
   gmmc_dtype dt = o->dtype != GMMC_DTYPE_AUTO ? o->dtype : ctx->kind == GMMC_BACKEND_HOST ? data_dtype : GMMC_FLOAT32;
   ft->real = dt == GMMC_FLOAT64 ? LT_F64 : LT_F32;

@@ -38,15 +38,10 @@ gmmc_status gmmc_model_create(gmmc_context *ctx, const gmmc_fit_options *o, int 
   if (n_features < 1)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_model_create: n_features must be >= 1, got %d", n_features);
   FitTarget ft;
+  Spec *s;
   /* without data: the precision gmmc_fit would choose for float64 data */
-  gmmc_status st = fit_resolve_target(ctx, o, n_features, GMMC_FLOAT64, &ft);
+  gmmc_status st = fit_resolve_target(ctx, o, n_features, GMMC_FLOAT64, &ft, &s);
   if (st) return st;
-  char *err = NULL;
-  Spec *s = spec_load(ft.file, ft.text, strlen(ft.text), &err);
-  if (!s) {
-    fit_free_target(&ft);
-    return ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
-  }
   /* the sizes by size id, as the spec's tensors name them */
   int64_t *sizes = xcalloc((size_t)s->sizes.len + 1, sizeof(int64_t));
   for (int i = 0; i < s->sizes.len; i++)

@@ -166,7 +166,7 @@ static void eval_unary(const LExpr *e, SimVal *r, const SimVal *a, const uint8_t
   }
 }
 
-static int eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, const SimVal *b, const uint8_t *m) {
+static void eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, const SimVal *b, const uint8_t *m) {
   int fl = ltype_is_float(e->a->type);
   for (int t = 0; t < l->nt; t++) {
     if (!m[t]) continue;
@@ -186,14 +186,14 @@ static int eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, co
       case LB_GE: r[t].i = x >= y; continue;
       case LB_EQ: r[t].i = x == y; continue;
       case LB_NE: r[t].i = x != y; continue;
-      default: fail(l, "a logical operator on reals"); return -1;
+      default: fail(l, "a logical operator on reals"); return;
       }
       r[t].f = round_to(e->type, v);
     } else {
       int64_t x = a[t].i, y = b[t].i;
       if (x == UNSET || y == UNSET) {
         fail(l, "an integer variable read before it was assigned, in lane %d", t);
-        return -1;
+        return;
       }
       switch (e->op) {
       case LB_ADD: r[t].i = x + y; break;
@@ -203,7 +203,7 @@ static int eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, co
       case LB_REM:
         if (y == 0) {
           fail(l, "integer division by zero in lane %d", t);
-          return -1;
+          return;
         }
         r[t].i = e->op == LB_DIV ? x / y : x % y;
         break;
@@ -220,7 +220,6 @@ static int eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, co
       }
     }
   }
-  return 0;
 }
 
 static void eval_cast(const LExpr *e, SimVal *r, const SimVal *a, const uint8_t *m, int nt) {
