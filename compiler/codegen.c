@@ -279,7 +279,7 @@ static void add_attr(CG *g, LLVMValueRef fn, unsigned idx, const char *name, uin
 }
 
 
-static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size) {
+static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size, int min_blocks) {
   LLVMSetFunctionCallConv(fn, LLVMPTXKernelCallConv);
   LLVMMetadataRef ops[3];
   ops[0] = LLVMValueAsMetadata(fn);
@@ -289,6 +289,11 @@ static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size) {
   ops[1] = LLVMMDStringInContext2(g->ctx, "maxntidx", 8);
   ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, (unsigned long long)block_size, 0));
   LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+  if (min_blocks > 0) {
+    ops[1] = LLVMMDStringInContext2(g->ctx, "minctasm", 8);
+    ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, (unsigned long long)min_blocks, 0));
+    LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+  }
 }
 
 static void gen_kernel(CG *g, const Kernel *k) {
@@ -347,7 +352,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
     /* the body runs once per thread; it reads its own coordinates */
     gen_stmt(g, k->body);
     LLVMBuildRetVoid(g->b);
-    annotate_kernel(g, fn, k->block[0] * k->block[1]);
+    annotate_kernel(g, fn, k->block[0] * k->block[1], k->min_blocks);
     free(g->var);
     free(g->scalar);
     free(g->buf);
@@ -390,7 +395,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMBuildBr(g->b, done);
     LLVMPositionBuilderAtEnd(g->b, done);
     LLVMBuildRetVoid(g->b);
-    annotate_kernel(g, fn, k->block_size);
+    annotate_kernel(g, fn, k->block_size, k->min_blocks);
   }
   free(g->var);
   free(g->scalar);

@@ -621,7 +621,9 @@ char *program_dump(const Program *p) {
         if (k->grid[a]) dump_expr(&sb, p, k, k->grid[a]);
         else sb_puts(&sb, "1");
       }
-      sb_printf(&sb, ") of %d x %d threads:\n", k->block[0], k->block[1]);
+      sb_printf(&sb, ") of %d x %d threads", k->block[0], k->block[1]);
+      if (k->min_blocks) sb_printf(&sb, ", %d blocks per multiprocessor", k->min_blocks);
+      sb_puts(&sb, ":\n");
     } else {
       sb_printf(&sb, "  parallel %s in [0, ", k->vars[k->pvar].name);
       dump_expr(&sb, p, k, k->count);

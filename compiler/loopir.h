@@ -137,6 +137,7 @@ typedef struct {
   LaunchKind launch;
   LExpr *grid[3];    /* GRID */
   int block[2];      /* GRID */
+  int min_blocks;    /* GPU: blocks per multiprocessor the code must allow (caps registers), 0: any */
   SharedArray *shared;
   int nshared;
   unsigned char *reads, *writes; /* per buffer */

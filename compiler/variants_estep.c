@@ -15,7 +15,7 @@
  * staged once per block for every component. */
 #include <string.h>
 
-#include "lower.h"
+#include "estep.h"
 
 static int uses(const Expr *e, int index) {
   if (!e) return 0;
@@ -38,16 +38,6 @@ static void factors(Expr *e, Expr **out, int *n, int cap) {
   }
 }
 
-/* The quadratic form inside a statement's right-hand side, if any. */
-typedef struct {
-  Expr *q;      /* sum(e, sq(sum(d, ...))) */
-  int e, d;     /* its indices */
-  Expr *fa[16]; /* factors with the event index */
-  int na;
-  Expr *fw[16]; /* factors without it */
-  int nw;
-  int upper;    /* W is zero below the diagonal in (d, e) */
-} QuadForm;
 
 static int find_quadform(Expr *x, int nid, QuadForm *q) {
   if (!x) return 0;
@@ -87,11 +77,6 @@ typedef struct {
   int tn, mb, stage_x;
 } EConfig;
 
-/* A is X[n, d] - P[m, d] (or X[n, d]) with X the data and P a parameter:
- * then x - mu is formed in registers from a staged data tile. */
-typedef struct {
-  Tensor *x, *mu; /* mu may be NULL */
-} Centered;
 
 static int centered_form(const QuadForm *qf, int nid, int mid, Centered *c) {
   if (qf->na != 1) return 0;
@@ -653,6 +638,8 @@ void variants_estep(Lower *L, Stmt *st, int unit) {
   if (centered_form(&qf, nid, tg->idx[1].id, &cf)) {
     estep_balanced(L, st, unit, &qf, &cf, 4, 16);
     estep_balanced(L, st, unit, &qf, &cf, 2, 32);
+    static const int wide[][3] = {{16, 2, 8}, {16, 1, 8}, {8, 2, 8}};
+    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) estep_wide(L, st, unit, &qf, &cf, wide[i][0], wide[i][1], wide[i][2]);
     static const int tns[][2] = {{128, 16}, {128, 32}, {64, 32}, {256, 8}};
     for (size_t i = 0; i < sizeof tns / sizeof *tns; i++) estep_centered(L, st, unit, &qf, &cf, tns[i][0], tns[i][1]);
   }

@@ -92,9 +92,15 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   int threads = (cg * lanes_per + 31) / 32 * 32;
   if (smem > 48 * 1024 || threads > 1024) return;
   int64_t groups = (M + cg - 1) / cg;
+  /* one wave: as many blocks as the multiprocessors hold at once, with the
+   * registers capped so that they do (a partial last wave cost a quarter of
+   * the time at N = 10^6, D = 32, M = 128) */
   int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
-  int64_t g = (8 * (int64_t)sm + groups - 1) / groups;
-  if (g > 1024) g = 1024;
+  int per_sm = (int)(227 * 1024 / (smem + 1024));
+  if (per_sm > 65536 / (threads * 128)) per_sm = 65536 / (threads * 128);
+  if (per_sm < 1) per_sm = 1;
+  int64_t g = (int64_t)sm * per_sm / groups;
+  if (g < 1) g = 1;
   while (g > 1 && g * M * D * D > (1 << 22)) g--;
   const char *variant = "scatter";
   int64_t pdims[4] = {g, M, D, D};
@@ -111,6 +117,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   k->grid[2] = I(g);
   k->block[0] = threads;
   k->block[1] = 1;
+  k->min_blocks = per_sm;
   L->rt = T;
   L->fast32 = T == LT_F32;
   LStmt *body = k->body;

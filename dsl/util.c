@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ArenaBlock {
   ArenaBlock *next;
@@ -189,4 +190,10 @@ uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+double monotonic_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }

@@ -51,4 +51,7 @@ char *read_file(const char *path, size_t *len, char **err);
 uint64_t fnv1a(uint64_t h, const void *data, size_t n);
 #define FNV1A_INIT 0xcbf29ce484222325ULL
 
+/* Milliseconds on the monotonic clock, for timings and profiles. */
+double monotonic_ms(void);
+
 #endif

@@ -9,12 +9,6 @@
 #include "kcache.h"
 #include "stream.h"
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 /* Median time of `reps` runs of one alternative, synchronized. */
 static gmmc_status time_alt(Exec *e, int unit, int alt, int reps, double *ms, char **err) {
   int saved = e->choice[unit];
@@ -24,10 +18,10 @@ static gmmc_status time_alt(Exec *e, int unit, int alt, int reps, double *ms, ch
   gmmc_status s = exec_run_unit(e, unit, err); /* warm-up */
   if (!s) s = e->be->ops->synchronize(e->be, err);
   for (int r = 0; r < reps && !s; r++) {
-    double t0 = now_ms();
+    double t0 = monotonic_ms();
     s = exec_run_unit(e, unit, err);
     if (!s) s = e->be->ops->synchronize(e->be, err);
-    t[r] = now_ms() - t0;
+    t[r] = monotonic_ms() - t0;
   }
   e->choice[unit] = saved;
   if (s) return s;

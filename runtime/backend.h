@@ -44,12 +44,14 @@ struct Backend {
   size_t memory_bytes; /* device memory, 0 if unknown */
   char *cache_dir;     /* on-disk kernel cache (kcache.h), NULL when off */
   int sm_count;        /* GPU multiprocessors, 0 on the host */
+  int profile;         /* GMMC_PROFILE: print where compile/load time goes */
 };
 
 typedef struct {
   int threads;           /* host: worker threads, 0 = one per CPU */
   const char *cache_dir; /* NULL: no on-disk kernel cache */
   int device;            /* CUDA: device ordinal */
+  int profile;           /* Backend.profile */
 } BackendConfig;
 
 gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err);

@@ -215,17 +215,22 @@ typedef struct {
   gmmc_status status;
   char *err;
   CUcontext ctx;
+  double llvm_ms, link_ms; /* for GMMC_PROFILE */
 } Group;
 
 static void *compile_group(void *arg) {
   Group *g = arg;
   g->cb->d.CtxSetCurrent(g->ctx);
+  double t0 = monotonic_ms();
   char *ptx = target_emit_kernels(g->p, &g->topt, EMIT_ASM, g->only, &g->err);
   if (!ptx) {
     g->status = GMMC_ERR_COMPILE;
     return NULL;
   }
+  double t1 = monotonic_ms();
   g->status = link_cubin(g->cb, ptx, &g->cubin, &g->size, &g->err);
+  g->llvm_ms = t1 - t0;
+  g->link_ms = monotonic_ms() - t1;
   free(ptx);
   return NULL;
 }
@@ -310,7 +315,9 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     return GMMC_OK;
   }
   int ng = group_count(p) < nt ? group_count(p) : nt;
+  double t_start = monotonic_ms();
   uint64_t key = set_key(cb, p, ptxv, todo, nt, ng);
+  double t_key = monotonic_ms();
   char *blob = NULL;
   size_t size = 0;
   if (be->cache_dir) {
@@ -343,6 +350,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
   for (int i = 0; i < nt; i++) gs[i % ng].only[todo[i]] = 1;
   *cached = blob && unpack_groups(blob, size, gs, ng) == 0;
   free(blob);
+  double t_read = monotonic_ms();
   gmmc_status s = GMMC_OK;
   if (!*cached) {
     for (int g = 0; g < ng; g++) {
@@ -368,6 +376,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
       free(packed);
     }
   }
+  double t_built = monotonic_ms();
   int first = bp->nmodules;
   bp->modules = xrealloc(bp->modules, sizeof(CUmodule) * (size_t)(bp->nmodules + ng));
   memset(bp->modules + first, 0, sizeof(CUmodule) * (size_t)ng);
@@ -385,6 +394,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
       s = GMMC_ERR_DEVICE;
     }
   }
+  double t_loaded = monotonic_ms();
   for (int t = 0; t < nt && !s; t++) {
     int i = todo[t];
     const Kernel *kk = p->kernels[i];
@@ -398,6 +408,18 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
       bp->fns[i] = NULL;
       s = GMMC_ERR_DEVICE;
     }
+  }
+  if (be->profile) {
+    double llvm = 0, link = 0;
+    for (int g = 0; g < ng; g++) {
+      if (gs[g].llvm_ms > llvm) llvm = gs[g].llvm_ms;
+      if (gs[g].link_ms > link) link = gs[g].link_ms;
+    }
+    fprintf(stderr,
+            "gmmc profile: cuda: %d kernels in %d groups: key %.2f ms, cache read %.2f ms (%s), compile %.2f ms "
+            "(slowest group: LLVM %.1f ms, driver link %.1f ms), %d module loads %.2f ms, functions %.2f ms\n",
+            nt, ng, t_key - t_start, t_read - t_key, *cached ? "hit" : "miss", t_built - t_read, llvm, link, ng,
+            t_loaded - t_built, monotonic_ms() - t_loaded);
   }
   for (int g = 0; g < ng; g++) {
     free(gs[g].only);
@@ -596,6 +618,7 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   cb->base.ops = &cuda_ops;
   cb->base.memory_bytes = mem;
   cb->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
+  cb->base.profile = cfg && cfg->profile;
   cb->base.description = xasprintf("%s (sm_%d, %.0f GiB, driver %d.%d; code for %s)", name, cb->sm,
                                    (double)mem / (1 << 30), cb->driver / 1000, (cb->driver % 1000) / 10, cb->arch);
   *out = &cb->base;

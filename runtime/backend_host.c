@@ -146,6 +146,7 @@ gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **
   h->base.host_memory = 1;
   h->base.description = xasprintf("host: %d threads, %s", pool_threads(h->pool), cpu);
   h->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
+  h->base.profile = cfg && cfg->profile;
   LLVMDisposeMessage(cpu);
   *out = &h->base;
   return GMMC_OK;

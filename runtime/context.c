@@ -71,7 +71,9 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   const char *devenv = getenv("GMMC_DEVICE");
   if (device < 0) device = devenv ? atoi(devenv) : 0;
   ctx->threads = threads;
-  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir, .device = device};
+  const char *prof = getenv("GMMC_PROFILE");
+  ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
+  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir, .device = device, .profile = ctx->profile};
   char *err = NULL;
   gmmc_status s;
   if (backend == GMMC_BACKEND_CUDA || backend == GMMC_BACKEND_AUTO) {
@@ -172,12 +174,6 @@ void gmmc_context_set_warning_handler(gmmc_context *ctx, gmmc_message_fn fn, voi
   ctx->warn_user = user;
 }
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
                         int nsizes, LType real, Compiled **out) {
   uint64_t key = fnv1a(FNV1A_INIT, spec_text, strlen(spec_text));
@@ -191,7 +187,7 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
       *out = ctx->compiled[i];
       return GMMC_OK;
     }
-  double t0 = now_ms();
+  double t0 = monotonic_ms();
   char *err = NULL;
   Spec *spec = spec_load(spec_file, spec_text, strlen(spec_text), &err);
   if (!spec) return ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
@@ -216,8 +212,10 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
                        .host = ctx->kind == GMMC_BACKEND_HOST,
                        .sm_count = ctx->be->sm_count,
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0)};
+  double t_spec = monotonic_ms();
   Program *p = lower_program(spec, values, &lopt, &err);
   if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
+  double t_lower = monotonic_ms();
   BackendProgram *bp;
   int cached = 0;
   /* with known choices, only the kernels they use (and the simple ones) */
@@ -232,7 +230,11 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   c->key = key;
   c->p = p;
   c->bp = bp;
-  c->compile_ms = now_ms() - t0;
+  c->compile_ms = monotonic_ms() - t0;
+  if (ctx->profile)
+    fprintf(stderr, "gmmc profile: %s: spec %.2f ms, lowering %.2f ms, %s %.2f ms; %.2f ms in all\n", spec_file,
+            t_spec - t0, t_lower - t_spec, cached ? "cached code" : "code generation", t0 + c->compile_ms - t_lower,
+            c->compile_ms);
   if (cached) ctx->n_cached++;
   else ctx->n_compiled++;
   ctx->compile_ms += c->compile_ms;

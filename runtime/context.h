@@ -30,6 +30,7 @@ struct gmmc_context {
   int n_compiled, n_cached; /* specializations compiled / taken from the disk cache */
   double compile_ms;        /* time spent compiling */
   Dist *dist;               /* the processes of a data-parallel fit (MPI), NULL when alone */
+  int profile;              /* GMMC_PROFILE set: timings on stderr */
 };
 
 /* gmmc_context_create with a device ordinal (< 0: $GMMC_DEVICE, else 0) and

@@ -27,12 +27,6 @@
 #include "data.h"
 #include "fit.h"
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
 double model_count_parameters(const Spec *s, const int64_t *size_values);
 
 /* A NaN or infinite input (float32 overflow of huge data) also fails the
@@ -283,8 +277,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   const Program *p = c->p;
   best = fit_new_model(&ft, p->spec, o, data->cols);
   best->n_parameters = model_count_parameters(p->spec, p->size_values);
-  const char *prof = getenv("GMMC_PROFILE");
-  Profile pf = {.on = prof && *prof && strcmp(prof, "0") != 0};
+  Profile pf = {.on = ctx->profile};
   if (ctx->dist) pf.last = ctx->dist->prof;
   Rng rng;
   rng_seed(&rng, o->seed);
@@ -296,7 +289,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
     double lb = -INFINITY;
     int converged = 0, iter = 0;
     for (iter = 1; iter <= o->max_iter; iter++) {
-      double t0 = now_s(), prev = lb, obj = 0;
+      double t0 = monotonic_ms() * 1e-3, prev = lb, obj = 0;
       if ((s = iterate(ctx, &fd, &obj))) break;
       lb = obj / (double)fd.n_total;
       if (!isfinite(lb)) {
@@ -312,8 +305,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
       if (init == 0 && iter == 1 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, fd.st), NULL, 0)))
         break;
       double change = lb - prev;
-      profile_iter(ctx, &pf, init + 1, iter, now_s() - t0);
-      if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, now_s() - t0);
+      profile_iter(ctx, &pf, init + 1, iter, monotonic_ms() * 1e-3 - t0);
+      if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, monotonic_ms() * 1e-3 - t0);
       if (fabs(change) < o->tol) {
         converged = 1;
         break;

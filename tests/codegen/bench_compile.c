@@ -20,12 +20,6 @@
 #include "cg_test.h"
 #include "dsl/shipped.h"
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -83,13 +77,13 @@ int main(int argc, char **argv) {
       int nk = 0, nkh = 0;
       size_t ptx_len = 0;
       for (int r = 0; r < runs; r++) {
-        double t0 = now_ms();
+        double t0 = monotonic_ms();
         Program *p = lower(ss, md[zi][0], md[zi][1], 0, variants);
-        double t1 = now_ms();
+        double t1 = monotonic_ms();
         char *err = NULL;
         TargetOptions to = {.kind = TARGET_NVPTX, .arch = "sm_90"};
         char *ptx = target_emit(p, &to, EMIT_ASM, &err);
-        double t2 = now_ms();
+        double t2 = monotonic_ms();
         if (!ptx) {
           fprintf(stderr, "%s: PTX emission failed: %s\n", ss->name, err);
           return 1;
@@ -99,9 +93,9 @@ int main(int argc, char **argv) {
         free(ptx);
         program_free(p);
         Program *hp = lower(ss, md[zi][0], md[zi][1], 1, 0);
-        double t3 = now_ms();
+        double t3 = monotonic_ms();
         HostJit *j = host_jit_create(hp, NULL, 0, NULL, NULL, &err);
-        double t4 = now_ms();
+        double t4 = monotonic_ms();
         if (!j) {
           fprintf(stderr, "%s: host JIT failed: %s\n", ss->name, err);
           return 1;

@@ -1,0 +1,30 @@
+/* The E-step's quadratic form as the GPU variants see it (variants_estep.c
+ * finds it; variants_estep_wide.c is one more mapping of it). */
+#ifndef GMMC_ESTEP_H
+#define GMMC_ESTEP_H
+
+#include "lower.h"
+
+/* The quadratic form inside a statement's right-hand side, if any. */
+typedef struct {
+  Expr *q;      /* sum(e, sq(sum(d, ...))) */
+  int e, d;     /* its indices */
+  Expr *fa[16]; /* factors with the event index */
+  int na;
+  Expr *fw[16]; /* factors without it */
+  int nw;
+  int upper;    /* W is zero below the diagonal in (d, e) */
+} QuadForm;
+
+/* A is X[n, d] - P[m, d] (or X[n, d]) with X the data and P a parameter:
+ * then x - mu is formed in registers from a staged data tile. */
+typedef struct {
+  Tensor *x, *mu; /* mu may be NULL */
+} Centered;
+
+/* Register tiles of 8 events x 8 columns per lane, x - mu formed in
+ * registers, W staged per pass: el event lanes per warp (32 / el column
+ * lanes), warps per block, mb components per block. */
+void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int el, int warps, int mb);
+
+#endif
