@@ -12,7 +12,7 @@
  * usual combine. */
 #include <string.h>
 
-#include "lower.h"
+#include "scatter.h"
 
 #define V(x) lx_var(p, k, x)
 #define I(x) lx_int(p, x)
@@ -53,33 +53,57 @@ static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu)
   return 1;
 }
 
-void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
-  Program *p = L->p;
-  if (h->red->op != R_SUM || h->nfree != 3 || !h->symmetric) return;
+/* Tile `blk` of the upper triangle of nb x nb tiles, numbered row by row:
+ * its row bi and column bj (bi <= bj). Selects, not branches, so that the
+ * compiler still sees the tile offsets' alignment. */
+void upper_tile_coords(Program *p, Kernel *k, LStmt *body, int blk, int64_t nb, int bi, int bj) {
+  LExpr *row = I(0), *start = I(0);
+  for (int64_t r = 1, at = nb; r < nb; at += nb - r, r++) {
+    LExpr *past = BIN(LB_GE, V(blk), I(at));
+    row = lx_select(p, past, I(r), row);
+    start = lx_select(p, past, I(at), start);
+  }
+  ls_append(p, body, ls_assign(p, bi, row));
+  ls_append(p, body, ls_assign(p, bj, BIN(LB_ADD, V(bi), BIN(LB_SUB, V(blk), start))));
+}
+
+int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf) {
+  if (h->red->op != R_SUM || h->nfree != 3 || !h->symmetric) return 0;
   int mid = h->free[0], did = h->free[1], eid = h->free[2], nid = h->red->red.id;
   Expr *f[8];
   int nf = 0;
   factors(h->red->args[0], f, &nf, 8);
-  if (nf != 3) return;
+  if (nf != 3) return 0;
   Tensor *x = NULL, *mu = NULL, *x2, *mu2, *wt = NULL;
   int have_d = 0, have_e = 0;
   for (int i = 0; i < nf; i++) {
     if (!have_d && centered(f[i], nid, mid, did, &x2, &mu2)) {
-      if (x && (x != x2 || mu != mu2)) return;
+      if (x && (x != x2 || mu != mu2)) return 0;
       x = x2, mu = mu2, have_d = 1;
     } else if (!have_e && centered(f[i], nid, mid, eid, &x2, &mu2)) {
-      if (x && (x != x2 || mu != mu2)) return;
+      if (x && (x != x2 || mu != mu2)) return 0;
       x = x2, mu = mu2, have_e = 1;
     } else if (f[i]->kind == E_ACCESS && f[i]->tensor && f[i]->nidx == 2 && f[i]->idx[0].id == nid &&
                f[i]->idx[1].id == mid && !uses(f[i], did) && !uses(f[i], eid)) {
       wt = f[i]->tensor;
     } else {
-      return;
+      return 0;
     }
   }
-  if (!have_d || !have_e || !wt) return;
-  int64_t D = index_extent(L, did), M = index_extent(L, mid);
-  if (index_extent(L, eid) != D || D > 64) return;
+  if (!have_d || !have_e || !wt) return 0;
+  int64_t D = index_extent(L, did);
+  if (index_extent(L, eid) != D || D > 64) return 0;
+  *sf = (ScatterForm){.x = x, .mu = mu, .w = wt, .D = D, .M = index_extent(L, mid)};
+  return 1;
+}
+
+void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
+  Program *p = L->p;
+  ScatterForm sf;
+  if (!scatter_form(L, h, &sf)) return;
+  scatter_wide(L, st, h, &sf);
+  Tensor *x = sf.x, *mu = sf.mu, *wt = sf.w;
+  int64_t D = sf.D, M = sf.M;
   LType T = p->real;
   int esz = T == LT_F64 ? 8 : 4;
   int64_t dp = (D + 15) / 16 * 16, nb = dp / 16, blocks = nb * (nb + 1) / 2;
@@ -133,14 +157,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
    * that the compiler still sees the tile offsets' alignment */
   int blk = kernel_var(p, k, "block", LT_I64), bi = kernel_var(p, k, "bi", LT_I64), bj = kernel_var(p, k, "bj", LT_I64);
   ls_append(p, body, ls_assign(p, blk, BIN(LB_DIV, V(lane), I(16))));
-  LExpr *row = I(0), *start = I(0);
-  for (int64_t r = 1, at = nb; r < nb; at += nb - r, r++) {
-    LExpr *past = BIN(LB_GE, V(blk), I(at));
-    row = lx_select(p, past, I(r), row);
-    start = lx_select(p, past, I(at), start);
-  }
-  ls_append(p, body, ls_assign(p, bi, row));
-  ls_append(p, body, ls_assign(p, bj, BIN(LB_ADD, V(bi), BIN(LB_SUB, V(blk), start))));
+  upper_tile_coords(p, k, body, blk, nb, bi, bj);
   int i0 = kernel_var(p, k, "i0", LT_I64), j0 = kernel_var(p, k, "j0", LT_I64);
   ls_append(p, body, ls_assign(p, i0, BIN(LB_ADD, BIN(LB_MUL, V(bi), I(16)), BIN(LB_MUL, BIN(LB_DIV, BIN(LB_REM, V(lane), I(16)), I(4)), I(4)))));
   ls_append(p, body, ls_assign(p, j0, BIN(LB_ADD, BIN(LB_MUL, V(bj), I(16)), BIN(LB_MUL, BIN(LB_REM, V(lane), I(4)), I(4)))));

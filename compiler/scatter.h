@@ -1,0 +1,24 @@
+/* The weighted scatter S[m,d,e] = sum(n, w[n,m] (X[n,d] - mu[m,d]) (X[n,e] - mu[m,e]))
+ * as its GPU variants see it (variants_scatter.c finds it). */
+#ifndef GMMC_SCATTER_H
+#define GMMC_SCATTER_H
+
+#include "lower.h"
+
+typedef struct {
+  Tensor *x, *mu, *w; /* the data, the centers, the weights w[n, m] */
+  int64_t D, M;
+} ScatterForm;
+
+/* 1 when the hoisted reduction is a weighted scatter with D <= 64. */
+int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf);
+
+/* Sets bi, bj (kernel variables) to the row and column of tile blk of the
+ * upper triangle of nb x nb tiles, numbered row by row. */
+void upper_tile_coords(Program *p, Kernel *k, LStmt *body, int blk, int64_t nb, int bi, int bj);
+
+/* 8 x 8 register tiles of the upper triangle, x - mu formed in registers
+ * (variants_scatter_wide.c). */
+void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf);
+
+#endif

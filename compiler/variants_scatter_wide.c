@@ -1,0 +1,206 @@
+/* The wide form of the weighted scatter: a lane owns an 8 x 8 tile of the
+ * upper triangle of S[m] and forms w (x_i - mu_i) and x_j - mu_j in
+ * registers from one staged data chunk shared by every component of the
+ * block.
+ *
+ * Why: with 4 x 4 tiles read from per-component centered copies, a lane
+ * reads 8 shared values per 16 multiply-adds and the copies cost as much
+ * shared traffic again; a multiprocessor delivers 32 shared values per clock
+ * against 128 multiply-adds. Here a lane reads 16 values (plus one weight)
+ * per 64 multiply-adds, and the centering is 24 register operations.
+ *
+ * Layout: a block takes cg components (tiles = nb (nb + 1) / 2 lanes each)
+ * and one slice of events, sized so that the grid is one wave. Data rows are
+ * skewed by 4 floats per 32 columns so that tiles 32 columns apart do not
+ * meet in a shared-memory bank. Products are accumulated in the data's type
+ * and added every 128 events into the block's own float64 partial, then the
+ * usual combine. */
+#include "scatter.h"
+
+#define V(x) lx_var(p, k, x)
+#define I(x) lx_int(p, x)
+#define BIN(op, a, b) lx_binary(p, op, a, b)
+
+enum { TILE = 8, KC = 32, FLUSH_CHUNKS = 4 };
+
+/* column i of a staged data row */
+static LExpr *skewed(Program *p, LExpr *i) { return BIN(LB_ADD, i, BIN(LB_MUL, BIN(LB_DIV, i, I(32)), I(4))); }
+
+/* cell r of the lane's tile in the block's partial: [slice, m, i0 + r / 8, j0 + r % 8] */
+static LExpr **cell_index(Program *p, Kernel *k, int i0, int j0, int vm, int r) {
+  LExpr **pi = idx_vec(p, 4);
+  pi[0] = lx_sreg(p, SR_CTAID_Z);
+  pi[1] = V(vm);
+  pi[2] = BIN(LB_ADD, V(i0), I(r / TILE));
+  pi[3] = BIN(LB_ADD, V(j0), I(r % TILE));
+  return pi;
+}
+
+void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
+  Program *p = L->p;
+  int64_t D = sf->D, M = sf->M;
+  LType T = p->real;
+  int esz = T == LT_F64 ? 8 : 4;
+  int64_t dp = (D + TILE - 1) / TILE * TILE, nb = dp / TILE, tiles = nb * (nb + 1) / 2;
+  int64_t row = dp + (dp - 1) / 32 * 4; /* skewed row length, a multiple of 4 */
+  if (tiles > 256 || D < 8) return;
+  int64_t cg = 256 / tiles;
+  if (cg > M) cg = M;
+  int threads = (int)((cg * tiles + 31) / 32 * 32);
+  int64_t smem = (int64_t)esz * (KC * row + KC * cg);
+  if (smem > 48 * 1024) return;
+  int64_t groups = (M + cg - 1) / cg;
+  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
+  int per_sm = (int)(227 * 1024 / (smem + 1024));
+  /* registers capped at 128 (a few spills): two blocks per multiprocessor
+   * ran 1.2-1.3x faster on an H200 than one block with 190-206 registers */
+  if (per_sm > 65536 / (threads * 128)) per_sm = 65536 / (threads * 128);
+  if (per_sm < 1) per_sm = 1;
+  int64_t g = (int64_t)sm * per_sm / groups;
+  if (g < 1) g = 1;
+  while (g > 1 && g * M * dp * dp > (1 << 23)) g--; /* partials up to 64 MB */
+  /* padded to whole tiles: every cell of a tile is written, no guards to
+   * keep in registers; the combine reads the upper triangle inside D */
+  int64_t pdims[4] = {g, M, dp, dp};
+  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_wide_partial", p->bufs[h->stat_buf]->name),
+                                BK_PARTIAL, LT_F64, 4, pdims, 0);
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatterwide", L->s->model, p->bufs[h->stat_buf]->name));
+  k->what = arena_printf(&p->arena,
+                         "%s [scatter-wide: %lld components per block, %lld 8x8 tiles (upper triangle), x - mu in "
+                         "registers, %d events staged, %lld slices]",
+                         stmt_text(L, st), (long long)cg, (long long)tiles, KC, (long long)g);
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = I(groups);
+  k->grid[1] = I(1);
+  k->grid[2] = I(g);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  k->min_blocks = per_sm;
+  L->rt = T;
+  L->fast32 = T == LT_F32;
+  LStmt *body = k->body;
+  int xs = kernel_shared(p, k, "x", T, KC * row), ws = kernel_shared(p, k, "w", T, KC * cg);
+  int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64), blk = kernel_var(p, k, "tile", LT_I64);
+  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, comp, BIN(LB_DIV, V(tid), I(tiles))));
+  ls_append(p, body, ls_assign(p, blk, BIN(LB_REM, V(tid), I(tiles))));
+  int bi = kernel_var(p, k, "bi", LT_I64), bj = kernel_var(p, k, "bj", LT_I64);
+  upper_tile_coords(p, k, body, blk, nb, bi, bj);
+  int i0 = kernel_var(p, k, "i0", LT_I64), j0 = kernel_var(p, k, "j0", LT_I64);
+  ls_append(p, body, ls_assign(p, i0, BIN(LB_MUL, V(bi), I(TILE))));
+  ls_append(p, body, ls_assign(p, j0, BIN(LB_MUL, V(bj), I(TILE))));
+  int si = kernel_var(p, k, "si", LT_I64), sj = kernel_var(p, k, "sj", LT_I64);
+  ls_append(p, body, ls_assign(p, si, skewed(p, V(i0))));
+  ls_append(p, body, ls_assign(p, sj, skewed(p, V(j0))));
+  int vm = kernel_var(p, k, "m", LT_I64), vn = kernel_var(p, k, "n", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
+      flat = kernel_var(p, k, "flat", LT_I64), act = kernel_var(p, k, "active", LT_I64);
+  ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), V(comp))));
+  ls_append(p, body, ls_assign(p, act, BIN(LB_AND, BIN(LB_LT, V(comp), I(cg)), BIN(LB_LT, V(vm), I(M)))));
+  /* the lane's mu_i and mu_j, zero past D */
+  int mui[TILE], muj[TILE];
+  for (int r = 0; r < 2 * TILE; r++) {
+    int *dst = r < TILE ? &mui[r] : &muj[r - TILE];
+    *dst = kernel_var(p, k, arena_printf(&p->arena, "mu_%c%d", r < TILE ? 'i' : 'j', r % TILE), T);
+    ls_append(p, body, ls_assign(p, *dst, lx_const(p, T, 0)));
+    LExpr *col = BIN(LB_ADD, V(r < TILE ? i0 : j0), I(r % TILE));
+    LStmt *in = ls_when(p, body, BIN(LB_AND, V(act), BIN(LB_LT, col, I(D))));
+    LExpr **mi = idx_vec(p, 2);
+    mi[0] = V(vm);
+    mi[1] = col;
+    ls_append(p, in, ls_assign(p, *dst, lx_cast(p, T, lx_load(p, p->tensor_buf[sf->mu->id], mi))));
+  }
+  /* the tile's cells of this slice's partial: zero, then sums every 128 events */
+  int acc[TILE * TILE];
+  for (int r = 0; r < TILE * TILE; r++) {
+    acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / TILE, r % TILE), T);
+    ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
+  }
+  LStmt *zero = ls_when(p, body, V(act));
+  for (int r = 0; r < TILE * TILE; r++)
+    ls_append(p, zero, ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), lx_const(p, LT_F64, 0)));
+  /* the slice of events */
+  int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
+      last = kernel_var(p, k, "last", LT_I64);
+  LExpr *raw = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(g - 1)), I(g));
+  ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(KC - 1)), I(KC)), I(KC))));
+  ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
+  ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
+  int c, s;
+  LExpr *nchunks = BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(KC - 1)), I(KC));
+  LStmt *chunk = emit_loop(L, k, body, "chunk", I(0), nchunks, &c);
+  int base = kernel_var(p, k, "base", LT_I64);
+  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(KC)))));
+  ls_append(p, chunk, ls_sync(p));
+  /* the data chunk (coalesced along d), skewed rows, zero outside */
+  LStmt *lx = emit_loop(L, k, chunk, "stage_x", I(0), I((KC * dp + threads - 1) / threads), &s);
+  ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inx = ls_when(p, lx, BIN(LB_LT, V(flat), I(KC * dp)));
+  int kk = kernel_var(p, k, "kk", LT_I64);
+  ls_append(p, inx, ls_assign(p, kk, BIN(LB_DIV, V(flat), I(dp))));
+  ls_append(p, inx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
+  ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), V(kk))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, inx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(kk), I(row)), skewed(p, V(vd)));
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(vn);
+    xi[1] = V(vd);
+    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi))));
+    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+  }
+  /* the weights of the group's components */
+  LStmt *lw = emit_loop(L, k, chunk, "stage_w", I(0), I((KC * cg + threads - 1) / threads), &s);
+  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(KC * cg)));
+  int wm = kernel_var(p, k, "wm", LT_I64);
+  ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
+  ls_append(p, inw, ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
+  {
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, inw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ok, no));
+    LExpr **wi = idx_vec(p, 2);
+    wi[0] = V(vn);
+    wi[1] = V(wm);
+    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi))));
+    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
+  }
+  ls_append(p, chunk, ls_sync(p));
+  /* the register tile, four events per trip */
+  LStmt *active = ls_when(p, chunk, V(act));
+  int k4;
+  LStmt *inner = emit_loop(L, k, active, "events", I(0), I(KC / 4), &k4);
+  for (int u = 0; u < 4; u++) {
+    LExpr *ev = BIN(LB_ADD, BIN(LB_MUL, V(k4), I(4)), I(u));
+    int wv = kernel_var(p, k, "weight", T), av[TILE], bv[TILE];
+    ls_append(p, inner, ls_assign(p, wv, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, ev, I(cg)), V(comp)))));
+    LExpr *rowbase = BIN(LB_MUL, ev, I(row));
+    for (int r = 0; r < TILE; r++) {
+      av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+      LExpr *x = lx_sload(p, k, xs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(si), I(r))));
+      ls_append(p, inner, ls_assign(p, av[r], BIN(LB_MUL, BIN(LB_SUB, x, V(mui[r])), V(wv))));
+    }
+    for (int r = 0; r < TILE; r++) {
+      bv[r] = kernel_var(p, k, arena_printf(&p->arena, "b%d", r), T);
+      LExpr *x = lx_sload(p, k, xs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(sj), I(r))));
+      ls_append(p, inner, ls_assign(p, bv[r], BIN(LB_SUB, x, V(muj[r]))));
+    }
+    for (int r = 0; r < TILE * TILE; r++)
+      ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / TILE]), V(bv[r % TILE])))));
+  }
+  /* into the float64 partial every FLUSH_CHUNKS chunks and after the last */
+  LStmt *flushes[2] = {ls_when(p, active, BIN(LB_EQ, BIN(LB_REM, V(c), I(FLUSH_CHUNKS)), I(FLUSH_CHUNKS - 1))),
+                       ls_when(p, body, V(act))};
+  for (int f = 0; f < 2; f++)
+    for (int r = 0; r < TILE * TILE; r++) {
+      LExpr *sum = BIN(LB_ADD, lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)), lx_cast(p, LT_F64, V(acc[r])));
+      ls_append(p, flushes[f], ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), sum));
+      ls_append(p, flushes[f], ls_assign(p, acc[r], lx_const(p, T, 0)));
+    }
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, h->unit, "scatter-wide");
+  if (!a) return;
+  a->kernels[a->nkernels++] = p->nkernels - 1;
+  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, "scatterwide");
+  a->cost = 0; /* outside the device model's units: never pruned, measured */
+}
