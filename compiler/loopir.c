@@ -387,10 +387,11 @@ int64_t kernel_grid(const Kernel *k, int axis, int64_t n_local) {
   return k->grid[axis] ? eval_count(k->grid[axis], n_local) : 1;
 }
 
-/* ---- read/write sets ---- */
+/* ---- read/write sets and weights ---- */
 
 static void mark_expr(Kernel *k, const LExpr *e) {
   if (!e) return;
+  k->weight++;
   if (e->kind == LX_LOAD) {
     k->reads[e->buf] = 1;
     for (int i = 0; e->idx && e->idx[i]; i++) mark_expr(k, e->idx[i]);
@@ -402,6 +403,7 @@ static void mark_expr(Kernel *k, const LExpr *e) {
 
 static void mark_stmt(Kernel *k, const LStmt *s) {
   if (!s) return;
+  k->weight++;
   switch (s->kind) {
   case LS_BLOCK:
     for (int i = 0; i < s->nbody; i++) mark_stmt(k, s->body[i]);

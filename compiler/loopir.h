@@ -141,6 +141,7 @@ typedef struct {
   SharedArray *shared;
   int nshared;
   unsigned char *reads, *writes; /* per buffer */
+  int64_t weight;    /* loop-IR nodes: a compile-time estimate, for balancing compile groups */
 } Kernel;
 
 /* A unit of work with alternative implementations (code variants): one
@@ -217,6 +218,7 @@ typedef struct Program {
   int nstmts;
   int chunks;      /* partial results per event reduction */
   const char *variant_summary;
+  uint64_t digest; /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
 } Program;
 
 typedef struct {

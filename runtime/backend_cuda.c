@@ -243,6 +243,32 @@ static int group_count(const Program *p) {
   return g < 1 ? 1 : g;
 }
 
+/* Kernels to groups, heaviest first onto the lightest group (by loop-IR
+ * size): the cold compile takes as long as its slowest group, and a round
+ * robin could pair the two largest kernels. Deterministic, so that a cached
+ * set unpacks into the same groups. */
+static int *assign_groups(const Program *p, const int *todo, int nt, int ng) {
+  int *order = xcalloc((size_t)nt + 1, sizeof(int)), *grp = xcalloc((size_t)nt + 1, sizeof(int));
+  int64_t *load = xcalloc((size_t)ng + 1, sizeof(int64_t));
+  for (int i = 0; i < nt; i++) order[i] = i;
+  for (int i = 1; i < nt; i++) /* insertion sort by weight, descending; ties by position */
+    for (int j = i; j > 0 && p->kernels[todo[order[j]]]->weight > p->kernels[todo[order[j - 1]]]->weight; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  for (int i = 0; i < nt; i++) {
+    int best = 0;
+    for (int g = 1; g < ng; g++)
+      if (load[g] < load[best]) best = g;
+    grp[order[i]] = best;
+    load[best] += p->kernels[todo[order[i]]]->weight + 1;
+  }
+  free(order);
+  free(load);
+  return grp;
+}
+
 /* The cache entry: the group count, then each group's cubin size and bytes. */
 static void *pack_groups(Group *gs, int n, size_t *size) {
   size_t total = 4;
@@ -295,7 +321,7 @@ static uint64_t set_key(CudaBackend *cb, const Program *p, int ptxv, const int *
   uint64_t set = FNV1A_INIT;
   for (int i = 0; i < nt; i++) set = fnv1a(set, &todo[i], sizeof(int));
   char target[128];
-  snprintf(target, sizeof target, "%s+ptx%d+driver%d+groups%d+set%016llx", cb->arch, ptxv, cb->driver, ng,
+  snprintf(target, sizeof target, "%s+ptx%d+driver%d+lpt-groups%d+set%016llx", cb->arch, ptxv, cb->driver, ng,
            (unsigned long long)set);
   return kcache_key(p, target);
 }
@@ -347,7 +373,8 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     gs[g].only = xcalloc((size_t)p->nkernels + 1, 1);
     gs[g].ctx = cb->ctx;
   }
-  for (int i = 0; i < nt; i++) gs[i % ng].only[todo[i]] = 1;
+  int *grp = assign_groups(p, todo, nt, ng);
+  for (int i = 0; i < nt; i++) gs[grp[i]].only[todo[i]] = 1;
   *cached = blob && unpack_groups(blob, size, gs, ng) == 0;
   free(blob);
   double t_read = monotonic_ms();
@@ -398,7 +425,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
   for (int t = 0; t < nt && !s; t++) {
     int i = todo[t];
     const Kernel *kk = p->kernels[i];
-    CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[first + t % ng], kk->name);
+    CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[first + grp[t]], kk->name);
     bp->block[i] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
     bp->block_y[i] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
     if (r != CUDA_SUCCESS) {
@@ -427,6 +454,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     free(gs[g].err);
   }
   free(gs);
+  free(grp);
   free(todo);
   return s;
 }

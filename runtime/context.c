@@ -9,6 +9,7 @@
 
 #include "../compiler/target.h"
 #include "autotune.h"
+#include "kcache.h"
 
 gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg) {
   if (ctx) {
@@ -215,6 +216,7 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   double t_spec = monotonic_ms();
   Program *p = lower_program(spec, values, &lopt, &err);
   if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
+  p->digest = kcache_source_digest(spec_text, values, spec->sizes.len, &lopt);
   double t_lower = monotonic_ms();
   BackendProgram *bp;
   int cached = 0;

@@ -1,6 +1,6 @@
 /* The on-disk kernel cache: compiled code (cubins) keyed by everything that
- * determines it — the program's loop IR (spec, sizes, variants, element
- * type), the target, and the versions of gmmc and LLVM — so a second run
+ * determines it — the program (its loop IR, or what it was lowered from and
+ * the build that lowered it), the target, and the versions of gmmc and LLVM — so a second run
  * with the same shapes compiles nothing. Files are written to a temporary
  * name and renamed; a damaged or missing entry is just a miss. */
 #ifndef GMMC_KCACHE_H
@@ -12,6 +12,13 @@
 #include "../compiler/loopir.h"
 
 uint64_t kcache_key(const Program *p, const char *target);
+
+/* A digest of what a lowering starts from (the spec's text, the size values,
+ * the options) and of the code that lowers it (this library's GNU build ID):
+ * equal digests mean equal programs, found without dumping the program (a
+ * few milliseconds for a GPU program with every variant). 0 when this build
+ * has no build ID; then keys hash the program's dump. */
+uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int nvalues, const LowerOptions *o);
 /* The entry's bytes (malloc'd) or NULL. */
 void *kcache_get(const char *dir, uint64_t key, const char *ext, size_t *size);
 /* Best effort: a cache that cannot be written is not an error. */
