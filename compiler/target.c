@@ -65,7 +65,7 @@ LLVMTargetMachineRef make_target_machine(const TargetOptions *t, char **err) {
     free(features);
     return NULL;
   }
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelDefault,
                                                     LLVMRelocPIC, LLVMCodeModelJITDefault);
   free(triple);
   free(cpu);

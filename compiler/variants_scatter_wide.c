@@ -109,15 +109,9 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
     mi[1] = col;
     ls_append(p, in, ls_assign(p, *dst, lx_cast(p, T, lx_load(p, p->tensor_buf[sf->mu->id], mi))));
   }
-  /* the tile's cells of this slice's partial: zero, then sums every 128 events */
   int acc[TILE * TILE];
-  for (int r = 0; r < TILE * TILE; r++) {
-    acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / TILE, r % TILE), T);
-    ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
-  }
-  LStmt *zero = ls_when(p, body, V(act));
   for (int r = 0; r < TILE * TILE; r++)
-    ls_append(p, zero, ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), lx_const(p, LT_F64, 0)));
+    acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / TILE, r % TILE), T);
   /* the slice of events */
   int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
       last = kernel_var(p, k, "last", LT_I64);
@@ -125,9 +119,17 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(KC - 1)), I(KC)), I(KC))));
   ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
   ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
-  int c, s;
-  LExpr *nchunks = BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(KC - 1)), I(KC));
-  LStmt *chunk = emit_loop(L, k, body, "chunk", I(0), nchunks, &c);
+  /* groups of FLUSH_CHUNKS chunks (at least one, so that an empty slice
+   * still writes its zeros), each ending in one flush: a single copy of the
+   * flush code keeps the kernel small for LLVM (its alias queries grow with
+   * the square of the memory operations in a block) */
+  int nch = kernel_var(p, k, "nchunks", LT_I64), grp, c, s;
+  ls_append(p, body, ls_assign(p, nch, BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(KC - 1)), I(KC))));
+  LExpr *ngroups = BIN(LB_MAX, I(1), BIN(LB_DIV, BIN(LB_ADD, V(nch), I(FLUSH_CHUNKS - 1)), I(FLUSH_CHUNKS)));
+  LStmt *group = emit_loop(L, k, body, "flush_group", I(0), ngroups, &grp);
+  for (int r = 0; r < TILE * TILE; r++) ls_append(p, group, ls_assign(p, acc[r], lx_const(p, T, 0)));
+  LExpr *c0 = BIN(LB_MUL, V(grp), I(FLUSH_CHUNKS));
+  LStmt *chunk = emit_loop(L, k, group, "chunk", c0, BIN(LB_MIN, V(nch), BIN(LB_ADD, c0, I(FLUSH_CHUNKS))), &c);
   int base = kernel_var(p, k, "base", LT_I64);
   ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(KC)))));
   ls_append(p, chunk, ls_sync(p));
@@ -188,15 +190,12 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
     for (int r = 0; r < TILE * TILE; r++)
       ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / TILE]), V(bv[r % TILE])))));
   }
-  /* into the float64 partial every FLUSH_CHUNKS chunks and after the last */
-  LStmt *flushes[2] = {ls_when(p, active, BIN(LB_EQ, BIN(LB_REM, V(c), I(FLUSH_CHUNKS)), I(FLUSH_CHUNKS - 1))),
-                       ls_when(p, body, V(act))};
-  for (int f = 0; f < 2; f++)
-    for (int r = 0; r < TILE * TILE; r++) {
-      LExpr *sum = BIN(LB_ADD, lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)), lx_cast(p, LT_F64, V(acc[r])));
-      ls_append(p, flushes[f], ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), sum));
-      ls_append(p, flushes[f], ls_assign(p, acc[r], lx_const(p, T, 0)));
-    }
+  /* into the block's float64 partial: the first group stores, the others add */
+  LStmt *flush = ls_when(p, group, V(act));
+  for (int r = 0; r < TILE * TILE; r++) {
+    LExpr *prev = lx_select(p, BIN(LB_EQ, V(grp), I(0)), lx_const(p, LT_F64, 0), lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)));
+    ls_append(p, flush, ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), BIN(LB_ADD, prev, lx_cast(p, LT_F64, V(acc[r])))));
+  }
   L->fast32 = 0;
   Alt *a = unit_add_alt(p, h->unit, "scatter-wide");
   if (!a) return;

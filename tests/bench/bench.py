@@ -187,6 +187,9 @@ def main():
     ap.add_argument("--iters", type=int, default=8)
     ap.add_argument("--sklearn-limit", type=float, default=3e10, help="skip scikit-learn above this N*M*D^2")
     args = ap.parse_args()
+    # gmmc's JIT times without the driver's own PTX cache (~/.nv/ComputeCache):
+    # with it, a second compile of the same PTX skips ptxas and looks cold
+    os.environ["CUDA_CACHE_DISABLE"] = "1"
     seed = int(os.environ.get("GMMC_TEST_SEED", time.time_ns() % (1 << 31)))
     print(f"bench: seed {seed}", flush=True)
     rng = np.random.default_rng(seed)

@@ -12,7 +12,8 @@ here=$(cd "$(dirname "$0")/../bench" && pwd)
 python3 -c "
 import sys, numpy as np; sys.path.insert(0, '$here'); import bench
 np.save('$dir/x.npy', bench.make_data($n, $d, $m, np.random.default_rng()))"
-export GMMC_CACHE_DIR="$dir/cache" GMMC_PROFILE=1
+# CUDA_CACHE_DISABLE: no help from the driver's own PTX cache either
+export GMMC_CACHE_DIR="$dir/cache" GMMC_PROFILE=1 CUDA_CACHE_DISABLE=1
 for run in "all variants" "tuned, cold" "cached"; do
   [ "$run" = "tuned, cold" ] && rm -f "$dir"/cache/*.cubin
   echo "--- N=$n D=$d M=$m: $run"
