@@ -274,6 +274,11 @@ int program_add_unit(Program *p, const char *name) {
   return p->nunits++;
 }
 
+uint32_t variant_hash(const char *variant) {
+  uint64_t h = fnv1a(FNV1A_INIT, variant, strlen(variant));
+  return (uint32_t)(h ^ (h >> 32));
+}
+
 Alt *unit_add_alt(Program *p, int unit, const char *variant) {
   Unit *u = &p->units[unit];
   if (u->nalts == 16) return NULL;

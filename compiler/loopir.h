@@ -219,6 +219,8 @@ typedef struct Program {
   int chunks;      /* partial results per event reduction */
   const char *variant_summary;
   uint64_t digest; /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
+  uint64_t family; /* the digest of the same program lowered with every variant (the
+                      autotuner's table belongs to it); 0: the same as digest */
 } Program;
 
 typedef struct {
@@ -229,7 +231,15 @@ typedef struct {
   int sm_count;   /* GPU multiprocessors (0: 132, an H100) */
   int smem_per_block; /* usable shared memory per block in bytes (0: 96 KiB) */
   int variants;   /* 0: only the simple variant; 1: every applicable variant */
+  /* with variants: only those whose name hashes (variant_hash) are listed,
+   * and the simple ones; NULL: all of them */
+  const uint32_t *allow;
+  int nallow;
 } LowerOptions;
+
+/* The hash of a variant's name, as LowerOptions.allow and the autotuner's
+ * table of choices hold it. */
+uint32_t variant_hash(const char *variant);
 
 /* Specializes a checked spec for concrete sizes (one value per SizeSym, the
  * event size ignored) and lowers it. Takes ownership of the spec. On error

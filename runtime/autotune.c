@@ -94,37 +94,86 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
 }
 
 /* The choices known for a program on this device: one entry per bucket of
- * event counts (a power of two), each the chosen alternative of every unit.
- * Stored as [nunits, nentries, (bucket, choice x nunits) x nentries]. */
+ * event counts (a power of two), each the chosen variant of every unit.
+ * Stored as [nunits, nentries, (bucket, variant_hash x nunits) x nentries]
+ * under the key of the program lowered with every variant (Program.family),
+ * so that a program lowered with only the known choices finds it too; in
+ * memory the hashes become this program's alternative indices. */
+static uint64_t family_table_key(gmmc_context *ctx, uint64_t family) {
+  char target[320];
+  snprintf(target, sizeof target, "choices %s", ctx->be->description);
+  return kcache_key_of(family, target);
+}
+
 static uint64_t table_key(gmmc_context *ctx, const Program *p) {
+  if (p->family) return family_table_key(ctx, p->family);
   char target[320];
   snprintf(target, sizeof target, "choices %s", ctx->be->description);
   return kcache_key(p, target);
 }
 
-/* Entry i of a table: its bucket, then the choice of every unit. */
-static int *table_entry(int *t, const Program *p, int i) { return t + 2 + (size_t)i * (1 + (size_t)p->nunits); }
-
-static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
-  *nentries = 0;
+/* The table as stored, checked for shape only; NULL when absent. */
+static int *load_raw_table(gmmc_context *ctx, uint64_t key, size_t *size) {
   if (!ctx->be->cache_dir) return NULL;
-  size_t size = 0;
-  int *t = kcache_get(ctx->be->cache_dir, table_key(ctx, p), "choice", &size);
-  if (!t || size < 2 * sizeof(int) || t[0] != p->nunits ||
-      size != sizeof(int) * (2 + (size_t)t[1] * (1 + (size_t)p->nunits))) {
+  int *t = kcache_get(ctx->be->cache_dir, key, "choice", size);
+  if (t && (*size < 2 * sizeof(int) || t[0] < 0 || t[1] < 0 ||
+            *size != sizeof(int) * (2 + (size_t)t[1] * (1 + (size_t)t[0])))) {
     free(t);
     return NULL;
   }
-  for (int i = 0; i < t[1]; i++)
-    for (int u = 0; u < p->nunits; u++) {
-      int c = table_entry(t, p, i)[1 + u];
-      if (c < 0 || c >= p->units[u].nalts) {
-        free(t);
-        return NULL;
-      }
-    }
-  *nentries = t[1];
   return t;
+}
+
+/* Entry i of a table: its bucket, then the choice of every unit. */
+static int *table_entry(int *t, const Program *p, int i) { return t + 2 + (size_t)i * (1 + (size_t)p->nunits); }
+
+/* The table with this program's alternative indices; entries naming a
+ * variant the program lacks are left out. */
+static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
+  *nentries = 0;
+  size_t size = 0;
+  int *t = load_raw_table(ctx, table_key(ctx, p), &size);
+  if (!t || t[0] != p->nunits) {
+    free(t);
+    return NULL;
+  }
+  int kept = 0;
+  for (int i = 0; i < t[1]; i++) {
+    int *from = table_entry(t, p, i), *to = table_entry(t, p, kept), ok = 1;
+    to[0] = from[0];
+    for (int u = 0; u < p->nunits && ok; u++) {
+      int c = -1;
+      for (int a = 0; a < p->units[u].nalts && c < 0; a++)
+        if ((int)variant_hash(p->units[u].alts[a].variant) == from[1 + u]) c = a;
+      ok = c >= 0;
+      to[1 + u] = c;
+    }
+    kept += ok;
+  }
+  *nentries = kept;
+  return t;
+}
+
+uint32_t *autotune_table_variants(gmmc_context *ctx, uint64_t family, int *n) {
+  *n = 0;
+  size_t size = 0;
+  int *t = load_raw_table(ctx, family_table_key(ctx, family), &size);
+  if (!t || t[1] == 0) {
+    free(t);
+    return NULL;
+  }
+  size_t cells = (size_t)t[1] * (size_t)t[0];
+  uint32_t *v = xmalloc(sizeof(uint32_t) * (cells + 1));
+  v[(*n)++] = variant_hash("simple");
+  for (int i = 0; i < t[1]; i++)
+    for (int u = 0; u < t[0]; u++) {
+      uint32_t h = (uint32_t)t[2 + (size_t)i * (1 + (size_t)t[0]) + 1 + (size_t)u];
+      int seen = 0;
+      for (int j = 0; j < *n && !seen; j++) seen = v[j] == h;
+      if (!seen) v[(*n)++] = h;
+    }
+  free(t);
+  return v;
 }
 
 static int bucket_of(int64_t n) {
@@ -232,7 +281,7 @@ static int tunable(const Program *p) {
 }
 
 /* GMMC_VERIFY_VARIANTS: tune (and check every variant) whatever is cached. */
-static int verifying(void) {
+int autotune_verifying(void) {
   const char *check = getenv("GMMC_VERIFY_VARIANTS");
   return check && *check && strcmp(check, "0") != 0;
 }
@@ -240,7 +289,7 @@ static int verifying(void) {
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
   const Program *p = e->p;
   *applied = 0;
-  if (!tunable(p) || verifying()) return GMMC_OK;
+  if (!tunable(p) || autotune_verifying()) return GMMC_OK;
   int n, bucket = bucket_of(e->n_local);
   int *table = load_table(ctx, p, &n);
   for (int i = 0; i < n && !*applied; i++) {
@@ -267,21 +316,18 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
 gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   const Program *p = e->p;
   if (!tunable(p)) return GMMC_OK;
-  int applied = 0, checking = verifying();
+  int applied = 0, checking = autotune_verifying();
   gmmc_status s;
   if ((s = autotune_apply_known(ctx, e, &applied)) || applied) return s;
-  int bucket = bucket_of(e->n_local), n = 0;
-  int *table = checking ? NULL : load_table(ctx, p, &n);
+  int bucket = bucket_of(e->n_local);
   char *err = NULL;
   /* measuring needs every alternative compiled */
   if (ctx->be->ops->load_more && (s = ctx->be->ops->load_more(ctx->be, e->bp, p, NULL, &err))) {
-    free(table);
     return ctx_fail_take(ctx, s, err);
   }
   Snapshot sn = {{0}};
   s = snapshot(e, &sn, 0, &err);
   if (s) {
-    free(table);
     return ctx_fail_take(ctx, s, err);
   }
   if (checking) {
@@ -293,7 +339,6 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   if (!s) s = autotune_measure(ctx, e, t, 64, &nt);
   gmmc_status r = snapshot(e, &sn, 1, &err);
   if (s || r) {
-    free(table);
     return s ? s : ctx_fail_take(ctx, r, err);
   }
   for (int i = 0, u = 0; u < p->nunits; u++) {
@@ -301,19 +346,21 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
     if (i < nt) e->choice[u] = t[i++].chosen;
   }
   if (ctx->be->cache_dir) {
-    /* append this bucket's entry to the table */
-    size_t per = 1 + (size_t)p->nunits;
-    int *nt2 = xmalloc(sizeof(int) * (2 + per * (size_t)(n + 1)));
+    /* this bucket's entry into the table as stored, replacing an older one */
+    size_t per = 1 + (size_t)p->nunits, size = 0;
+    int *raw = load_raw_table(ctx, table_key(ctx, p), &size), nr = raw && raw[0] == p->nunits ? raw[1] : 0;
+    int *nt2 = xmalloc(sizeof(int) * (2 + per * (size_t)(nr + 1))), kept = 0;
     nt2[0] = p->nunits;
-    nt2[1] = n + 1;
-    if (n) memcpy(nt2 + 2, table + 2, sizeof(int) * per * (size_t)n);
-    int *entry = table_entry(nt2, p, n);
+    for (int i = 0; i < nr; i++)
+      if (table_entry(raw, p, i)[0] != bucket) memcpy(table_entry(nt2, p, kept++), table_entry(raw, p, i), sizeof(int) * per);
+    nt2[1] = kept + 1;
+    int *entry = table_entry(nt2, p, kept);
     entry[0] = bucket;
-    memcpy(entry + 1, e->choice, sizeof(int) * (size_t)p->nunits);
-    kcache_put(ctx->be->cache_dir, table_key(ctx, p), "choice", nt2, sizeof(int) * (2 + per * (size_t)(n + 1)));
+    for (int u = 0; u < p->nunits; u++) entry[1 + u] = (int)variant_hash(p->units[u].alts[e->choice[u]].variant);
+    kcache_put(ctx->be->cache_dir, table_key(ctx, p), "choice", nt2, sizeof(int) * (2 + per * (size_t)(kept + 1)));
     free(nt2);
+    free(raw);
   }
-  free(table);
   return GMMC_OK;
 }
 

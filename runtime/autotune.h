@@ -25,6 +25,13 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
  * when nothing is known and everything must be compiled for tuning. */
 unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p);
 
+/* The variants (variant_hash) that the cached choices for the program with
+ * this family digest name, and the simple one; NULL when none are known. */
+uint32_t *autotune_table_variants(gmmc_context *ctx, uint64_t family, int *n);
+
+/* GMMC_VERIFY_VARIANTS is set: tune and check every variant every time. */
+int autotune_verifying(void);
+
 /* One unit's alternatives timed (milliseconds per run, -1 when pruned), for
  * `gmmc bench`. */
 typedef struct {

@@ -29,6 +29,10 @@ uint64_t kcache_key(const Program *p, const char *target) {
     h = fnv1a(FNV1A_INIT, ir, strlen(ir));
     free(ir);
   }
+  return kcache_key_of(h, target);
+}
+
+uint64_t kcache_key_of(uint64_t h, const char *target) {
   unsigned major, minor, patch;
   LLVMGetVersion(&major, &minor, &patch);
   char versions[128];
@@ -77,6 +81,7 @@ uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int 
   h = fnv1a(h, values, sizeof(int64_t) * (size_t)nvalues);
   int opts[] = {(int)o->real, o->host, o->chunks, o->block_size, o->sm_count, o->smem_per_block, o->variants};
   h = fnv1a(h, opts, sizeof opts);
+  if (o->allow) h = fnv1a(h, o->allow, sizeof(uint32_t) * (size_t)o->nallow);
   return h ? h : 1;
 }
 

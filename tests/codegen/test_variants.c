@@ -339,9 +339,66 @@ static void executor_self_checks(void) {
   program_free(p);
 }
 
+/* LowerOptions.allow: a program lowered for known choices has exactly the
+ * alternatives of the full program whose names are allowed, in every unit. */
+static void check_allow_filter(void) {
+  const ShippedSpec *ss = shipped_spec("full");
+  Program *full = NULL, *part = NULL;
+  uint32_t allow[64];
+  int nallow = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    Spec *spec = cg_load(ss->file, ss->text, ss->len);
+    int64_t sizes[16] = {0};
+    for (int i = 0; i < spec->sizes.len; i++) {
+      const char *nm = spec_size(spec, i)->name;
+      sizes[i] = strcmp(nm, "D") == 0 ? 32 : strcmp(nm, "M") == 0 ? 128 : 1;
+    }
+    LowerOptions o = {.real = LT_F32, .variants = 1, .sm_count = 132, .allow = pass ? allow : NULL, .nallow = nallow};
+    char *err = NULL;
+    Program *p = lower_program(spec, sizes, &o, &err);
+    if (!p) {
+      printf("  FAIL: allow filter: lowering failed: %s\n", err ? err : "?");
+      failures++;
+      free(err);
+      return;
+    }
+    if (pass) {
+      part = p;
+      break;
+    }
+    full = p;
+    allow[nallow++] = variant_hash("simple");
+    for (int u = 0; u < p->nunits && nallow < 64; u++) {
+      if (p->units[u].nalts < 2) continue;
+      uint32_t h = variant_hash(p->units[u].alts[p->units[u].nalts - 1].variant);
+      int seen = 0;
+      for (int i = 0; i < nallow; i++) seen |= allow[i] == h;
+      if (!seen) allow[nallow++] = h;
+    }
+  }
+  int bad = part->nunits != full->nunits || part->nkernels >= full->nkernels;
+  for (int u = 0; u < full->nunits && !bad; u++) {
+    int want = 0;
+    for (int a = 0; a < full->units[u].nalts; a++)
+      for (int i = 0; i < nallow; i++) want += variant_hash(full->units[u].alts[a].variant) == allow[i];
+    bad = want != part->units[u].nalts || strcmp(full->units[u].name, part->units[u].name) != 0;
+    for (int a = 0; a < part->units[u].nalts && !bad; a++) {
+      int ok = 0;
+      for (int i = 0; i < nallow; i++) ok |= variant_hash(part->units[u].alts[a].variant) == allow[i];
+      bad = !ok;
+    }
+  }
+  printf("  allow filter: %d of %d kernels lowered for %d allowed variants: %s\n", part->nkernels, full->nkernels,
+         nallow, bad ? "FAIL" : "ok");
+  failures += bad;
+  program_free(full);
+  program_free(part);
+}
+
 int main(int argc, char **argv) {
   uint64_t seed = cg_seed("test_variants");
   executor_self_checks();
+  check_allow_filter();
   if (argc > 1) {
     for (int i = 1; i + 4 < argc; i += 5) {
       Case c = {argv[i], atoll(argv[i + 1]), atoll(argv[i + 2]), atoll(argv[i + 3]),
