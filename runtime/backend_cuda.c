@@ -235,23 +235,16 @@ static void *compile_group(void *arg) {
   return NULL;
 }
 
-/* As many groups as it takes for none to outweigh the heaviest kernel (the
- * cold compile lasts as long as that one anyway), at most one per CPU and
- * 16: fewer modules to load on a cache hit, no slower a cold compile. */
-static int group_count(const Program *p, const int *todo, int nt) {
+/* One group per CPU, at most 16. (Fewer, fuller groups were tried: a
+ * group of many small kernels compiled slower than the largest kernel alone,
+ * doubling the cold compile, and loading fewer modules saved nothing on a
+ * cache hit: the time goes with the bytes loaded, not the modules.) */
+static int group_count(int nt) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  int cap = cpus > 0 ? (int)cpus : 1;
-  if (cap > 16) cap = 16;
-  int64_t total = 0, heaviest = 1;
-  for (int i = 0; i < nt; i++) {
-    int64_t w = p->kernels[todo[i]]->weight + 1;
-    total += w;
-    if (w > heaviest) heaviest = w;
-  }
-  int64_t g = (total + heaviest - 1) / heaviest;
-  if (g > cap) g = cap;
+  int g = cpus > 0 ? (int)cpus : 1;
+  if (g > 16) g = 16;
   if (g > nt) g = nt;
-  return g < 1 ? 1 : (int)g;
+  return g < 1 ? 1 : g;
 }
 
 /* Kernels to groups, heaviest first onto the lightest group (by loop-IR
@@ -351,7 +344,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     free(todo);
     return GMMC_OK;
   }
-  int ng = group_count(p, todo, nt);
+  int ng = group_count(nt);
   double t_start = monotonic_ms();
   uint64_t key = set_key(cb, p, ptxv, todo, nt, ng);
   double t_key = monotonic_ms();
@@ -366,7 +359,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
       int *all = xcalloc((size_t)p->nkernels + 1, sizeof(int)), na = 0;
       for (int i = 0; i < p->nkernels; i++)
         if (!bp->fns[i]) all[na++] = i;
-      int nga = group_count(p, all, na);
+      int nga = group_count(na);
       uint64_t akey = set_key(cb, p, ptxv, all, na, nga);
       if (na > nt && (blob = kcache_get(be->cache_dir, akey, "cubin", &size))) {
         free(todo);
