@@ -231,8 +231,9 @@ typedef struct {
   int sm_count;   /* GPU multiprocessors (0: 132, an H100) */
   int smem_per_block; /* usable shared memory per block in bytes (0: 96 KiB) */
   int variants;   /* 0: only the simple variant; 1: every applicable variant */
-  /* with variants: only those whose name hashes (variant_hash) are listed,
-   * and the simple ones; NULL: all of them */
+  /* with variants: only those listed, as nallow pairs (unit index, or
+   * UINT32_MAX for any unit; variant_hash of the name); NULL: all of them.
+   * The simple alternatives are always built. */
   const uint32_t *allow;
   int nallow;
 } LowerOptions;

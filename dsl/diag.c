@@ -29,8 +29,21 @@ static int is_continuation(const Source *src, size_t i) {
   return i < src->len && ((unsigned char)src->text[i] & 0xC0) == 0x80;
 }
 
+void source_index_lines(Source *src, Arena *a) {
+  size_t n = 1, br;
+  for (size_t i = bom(src); i < src->len; i += br ? br : 1)
+    if ((br = line_break(src, i))) n++;
+  size_t *starts = arena_alloc(a, sizeof(size_t) * n), k = 0;
+  starts[k++] = bom(src);
+  for (size_t i = bom(src); i < src->len; i += br ? br : 1)
+    if ((br = line_break(src, i))) starts[k++] = i + br;
+  src->line_starts = starts;
+  src->nlines = n;
+}
+
 size_t source_offset(const Source *src, size_t line, size_t col_chars) {
   size_t off = bom(src), br;
+  if (src->line_starts && line < src->nlines) off = src->line_starts[line], line = 0;
   for (size_t l = 0; l < line && off < src->len;) {
     if ((br = line_break(src, off))) {
       off += br;

@@ -10,10 +10,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "util.h"
+
 typedef struct {
   const char *name; /* shown in messages */
   const char *text; /* NUL-terminated */
   size_t len;
+  const size_t *line_starts; /* byte offset of every line (source_index_lines), or NULL */
+  size_t nlines;
 } Source;
 
 typedef struct {
@@ -25,6 +29,9 @@ typedef struct {
 /* Byte offset of the 0-based (line, column-in-characters) position that
  * libyaml reports. */
 size_t source_offset(const Source *src, size_t line, size_t col_chars);
+/* Records where every line starts (in a's memory), so that source_offset
+ * does not rescan the text from the start for every node of a spec. */
+void source_index_lines(Source *src, Arena *a);
 void source_line_col(const Source *src, size_t offset, int *line, int *col);
 
 /* Reports an error spanning [begin, end) and escapes. */

@@ -21,6 +21,7 @@ Spec *spec_load(const char *name, const char *text, size_t len, char **err) {
     spec_free(s);
     return NULL;
   }
+  source_index_lines(&s->src, &s->arena);
   jmp_buf escape;
   Front f = {.spec = s, .diag = {.src = &s->src, .escape = &escape}};
   if (setjmp(escape)) {

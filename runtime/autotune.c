@@ -163,14 +163,13 @@ uint32_t *autotune_table_variants(gmmc_context *ctx, uint64_t family, int *n) {
     return NULL;
   }
   size_t cells = (size_t)t[1] * (size_t)t[0];
-  uint32_t *v = xmalloc(sizeof(uint32_t) * (cells + 1));
-  v[(*n)++] = variant_hash("simple");
+  uint32_t *v = xmalloc(sizeof(uint32_t) * 2 * (cells + 1));
   for (int i = 0; i < t[1]; i++)
     for (int u = 0; u < t[0]; u++) {
       uint32_t h = (uint32_t)t[2 + (size_t)i * (1 + (size_t)t[0]) + 1 + (size_t)u];
       int seen = 0;
-      for (int j = 0; j < *n && !seen; j++) seen = v[j] == h;
-      if (!seen) v[(*n)++] = h;
+      for (int j = 0; j < *n && !seen; j++) seen = v[2 * j] == (uint32_t)u && v[2 * j + 1] == h;
+      if (!seen) v[2 * *n] = (uint32_t)u, v[2 * (*n)++ + 1] = h;
     }
   free(t);
   return v;
@@ -187,11 +186,12 @@ unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p) {
   int *t = load_table(ctx, p, &n);
   if (!t) return NULL;
   /* every kernel (those outside units too, as initialisation's), less the
-   * alternatives no known choice uses; the simple ones run before tuning */
+   * alternatives no known choice uses; autotune_apply_known loads the simple
+   * ones when the event count has no entry */
   unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
   memset(mask, 1, (size_t)p->nkernels);
   for (int u = 0; u < p->nunits; u++)
-    for (int a = 1; a < p->units[u].nalts; a++) {
+    for (int a = 0; a < p->units[u].nalts; a++) {
       int used = 0;
       for (int i = 0; i < n; i++) used |= table_entry(t, p, i)[1 + u] == a;
       if (used) continue;
@@ -289,19 +289,22 @@ int autotune_verifying(void) {
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
   const Program *p = e->p;
   *applied = 0;
-  if (!tunable(p) || autotune_verifying()) return GMMC_OK;
-  int n, bucket = bucket_of(e->n_local);
-  int *table = load_table(ctx, p, &n);
-  for (int i = 0; i < n && !*applied; i++) {
-    const int *entry = table_entry(table, p, i);
-    if (entry[0] != bucket) continue;
-    for (int u = 0; u < p->nunits; u++)
-      if (p->units[u].forced < 0) e->choice[u] = entry[1 + u];
-    *applied = 1;
+  if (tunable(p) && !autotune_verifying()) {
+    int n, bucket = bucket_of(e->n_local);
+    int *table = load_table(ctx, p, &n);
+    for (int i = 0; i < n && !*applied; i++) {
+      const int *entry = table_entry(table, p, i);
+      if (entry[0] != bucket) continue;
+      for (int u = 0; u < p->nunits; u++)
+        if (p->units[u].forced < 0) e->choice[u] = entry[1 + u];
+      *applied = 1;
+    }
+    free(table);
   }
-  free(table);
-  if (!*applied || !ctx->be->ops->load_more) return GMMC_OK;
-  /* the chosen kernels, in case the table grew since the program was loaded */
+  if (!ctx->be->ops->load_more) return GMMC_OK;
+  /* the kernels of the choices in force: the cached ones (in case the table
+   * grew since the program was loaded), else the simple ones, which the
+   * program may have been loaded without (autotune_known_mask) */
   unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
   for (int u = 0; u < p->nunits; u++) {
     const Alt *a = &p->units[u].alts[e->choice[u]];

@@ -16,17 +16,19 @@ gmmc_status autotune_stream(gmmc_context *ctx, Stream *st);
 
 /* Sets the cached winners for this program, device and event count, if
  * known (*applied), so that even a fit's first iteration runs them; the
- * kernels they need are loaded. Nothing is applied under
- * GMMC_VERIFY_VARIANTS, which tunes and checks every time. */
+ * kernels of the choices in force (else the simple ones) are loaded: call
+ * it before running an exec. Nothing is applied under GMMC_VERIFY_VARIANTS,
+ * which tunes and checks every time. */
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
 
 /* The kernels a fit needs when the choices for this program and device are
- * already known (the simple alternatives and every cached winner), or NULL
+ * already known (every cached winner and the kernels outside units), or NULL
  * when nothing is known and everything must be compiled for tuning. */
 unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p);
 
-/* The variants (variant_hash) that the cached choices for the program with
- * this family digest name, and the simple one; NULL when none are known. */
+/* The variants the cached choices for the program with this family digest
+ * name, as LowerOptions.allow pairs (unit, variant_hash); NULL when none
+ * are known. */
 uint32_t *autotune_table_variants(gmmc_context *ctx, uint64_t family, int *n);
 
 /* GMMC_VERIFY_VARIANTS is set: tune and check every variant every time. */

@@ -237,7 +237,7 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   BackendProgram *bp;
   int cached = 0;
   /* with known choices, only the kernels they use (and the simple ones) */
-  unsigned char *mask = autotune_known_mask(ctx, p);
+  unsigned char *mask = ctx->every_variant ? NULL : autotune_known_mask(ctx, p);
   gmmc_status s = ctx->be->ops->load(ctx->be, p, mask, &bp, &cached, &err);
   free(mask);
   if (s) {

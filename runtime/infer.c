@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autotune.h"
 #include "data.h"
 #include "fit.h"
 
@@ -43,7 +44,8 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   Stream *st;
   if ((s = stream_create(ctx->be, p, cp->bp, data, data->rows, chunk, &st, &err))) return ctx_fail_take(ctx, s, err);
   Exec *e = stream_exec(st);
-  if ((s = em_load_params(ctx, e, m))) {
+  int known;
+  if ((s = autotune_apply_known(ctx, e, &known)) || (s = em_load_params(ctx, e, m))) {
     stream_destroy(st);
     return s;
   }

@@ -81,7 +81,7 @@ uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int 
   h = fnv1a(h, values, sizeof(int64_t) * (size_t)nvalues);
   int opts[] = {(int)o->real, o->host, o->chunks, o->block_size, o->sm_count, o->smem_per_block, o->variants};
   h = fnv1a(h, opts, sizeof opts);
-  if (o->allow) h = fnv1a(h, o->allow, sizeof(uint32_t) * (size_t)o->nallow);
+  if (o->allow) h = fnv1a(h, o->allow, sizeof(uint32_t) * 2 * (size_t)o->nallow);
   return h ? h : 1;
 }
 
