@@ -147,7 +147,7 @@ int cmd_bench(int argc, char **argv) {
     gmmc_fit_options_set_spec(o, argv[optind], text);
   }
   /* one fit iteration compiles and tunes; then the exec runs again here,
-   * with every variant lowered even where choices are cached */
+   * with every variant loaded even where choices are cached */
   gmmc_fit_options_set_max_iter(o, 1);
   ctx->every_variant = 1;
   gmmc_model *model = NULL;

@@ -219,8 +219,6 @@ typedef struct Program {
   int chunks;      /* partial results per event reduction */
   const char *variant_summary;
   uint64_t digest; /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
-  uint64_t family; /* the digest of the same program lowered with every variant (the
-                      autotuner's table belongs to it); 0: the same as digest */
 } Program;
 
 typedef struct {
@@ -231,15 +229,9 @@ typedef struct {
   int sm_count;   /* GPU multiprocessors (0: 132, an H100) */
   int smem_per_block; /* usable shared memory per block in bytes (0: 96 KiB) */
   int variants;   /* 0: only the simple variant; 1: every applicable variant */
-  /* with variants: only those listed, as nallow pairs (unit index, or
-   * UINT32_MAX for any unit; variant_hash of the name); NULL: all of them.
-   * The simple alternatives are always built. */
-  const uint32_t *allow;
-  int nallow;
 } LowerOptions;
 
-/* The hash of a variant's name, as LowerOptions.allow and the autotuner's
- * table of choices hold it. */
+/* The hash of a variant's name, as the autotuner's table of choices holds it. */
 uint32_t variant_hash(const char *variant);
 
 /* Specializes a checked spec for concrete sizes (one value per SizeSym, the

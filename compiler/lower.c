@@ -204,15 +204,6 @@ static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
   return p->nkernels - 1;
 }
 
-int lower_allows(const Lower *L, int unit, const char *variant) {
-  if (!L->opt->allow) return 1;
-  uint32_t h = variant_hash(variant);
-  for (int i = 0; i < L->opt->nallow; i++)
-    if (L->opt->allow[2 * i + 1] == h && (L->opt->allow[2 * i] == (uint32_t)unit || L->opt->allow[2 * i] == UINT32_MAX))
-      return 1;
-  return 0;
-}
-
 /* Combine kernel: one work item per result element adds the chunks of a
  * partial buffer [chunks, free...] (any variant's) into the stat buffer. */
 int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant) {

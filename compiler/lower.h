@@ -78,10 +78,6 @@ void add_map_variants(Lower *L, Stmt *st, int unit);
 void variants_reduction(Lower *L, Stmt *st, Hoisted *h);
 void variants_map(Lower *L, Stmt *st, int unit);
 void variants_estep(Lower *L, Stmt *st, int unit);
-/* Whether LowerOptions lets the variant be built for the unit: variant
- * functions ask before building anything, so that a program lowered for
- * known choices costs only what they use. */
-int lower_allows(const Lower *L, int unit, const char *variant);
 void variants_scatter(Lower *L, Stmt *st, Hoisted *h);
 void variants_staged_map(Lower *L, Stmt *st, int unit);
 void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h);

@@ -59,7 +59,6 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   int64_t g = (int64_t)sm * per_sm / groups;
   if (g < 1) g = 1;
   while (g > 1 && g * M * dp * dp > (1 << 23)) g--; /* partials up to 64 MB */
-  if (!lower_allows(L, h->unit, "scatter-wide")) return;
   /* padded to whole tiles: every cell of a tile is written, no guards to
    * keep in registers; the combine reads the upper triangle inside D */
   int64_t pdims[4] = {g, M, dp, dp};

@@ -129,7 +129,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
   for (int i = 0; i < ops.n; i++)
     smem += ops.op[i].role == ROLE_ND ? tn * dp : ops.op[i].role == ROLE_MD ? mb * dp : ops.op[i].role == ROLE_NM ? tn * mb : mb;
   smem = (smem + tn * mb) * esz;
-  if (smem > 48 * 1024 || !lower_allows(L, unit, "staged")) return;
+  if (smem > 48 * 1024) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name));
   k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
                          stmt_text(L, st), tn, mb, rn, rm);
@@ -267,7 +267,6 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   int64_t g = (8 * (int64_t)sm + groups - 1) / groups;
   if (g > 1024) g = 1024;
   while (g > 1 && g * M * D > (1 << 22)) g--;
-  if (!lower_allows(L, h->unit, "staged")) return;
   int64_t pdims[3] = {g, M, D};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_staged_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
                                 LT_F64, 3, pdims, 0);

@@ -95,18 +95,10 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
 
 /* The choices known for a program on this device: one entry per bucket of
  * event counts (a power of two), each the chosen variant of every unit.
- * Stored as [nunits, nentries, (bucket, variant_hash x nunits) x nentries]
- * under the key of the program lowered with every variant (Program.family),
- * so that a program lowered with only the known choices finds it too; in
- * memory the hashes become this program's alternative indices. */
-static uint64_t family_table_key(gmmc_context *ctx, uint64_t family) {
-  char target[320];
-  snprintf(target, sizeof target, "choices %s", ctx->be->description);
-  return kcache_key_of(family, target);
-}
-
+ * Stored as [nunits, nentries, (bucket, variant_hash x nunits) x nentries]:
+ * by name, so that an entry outlives a change in the number or order of a
+ * unit's alternatives; in memory the hashes become alternative indices. */
 static uint64_t table_key(gmmc_context *ctx, const Program *p) {
-  if (p->family) return family_table_key(ctx, p->family);
   char target[320];
   snprintf(target, sizeof target, "choices %s", ctx->be->description);
   return kcache_key(p, target);
@@ -152,27 +144,6 @@ static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
   }
   *nentries = kept;
   return t;
-}
-
-uint32_t *autotune_table_variants(gmmc_context *ctx, uint64_t family, int *n) {
-  *n = 0;
-  size_t size = 0;
-  int *t = load_raw_table(ctx, family_table_key(ctx, family), &size);
-  if (!t || t[1] == 0) {
-    free(t);
-    return NULL;
-  }
-  size_t cells = (size_t)t[1] * (size_t)t[0];
-  uint32_t *v = xmalloc(sizeof(uint32_t) * 2 * (cells + 1));
-  for (int i = 0; i < t[1]; i++)
-    for (int u = 0; u < t[0]; u++) {
-      uint32_t h = (uint32_t)t[2 + (size_t)i * (1 + (size_t)t[0]) + 1 + (size_t)u];
-      int seen = 0;
-      for (int j = 0; j < *n && !seen; j++) seen = v[2 * j] == (uint32_t)u && v[2 * j + 1] == h;
-      if (!seen) v[2 * *n] = (uint32_t)u, v[2 * (*n)++ + 1] = h;
-    }
-  free(t);
-  return v;
 }
 
 static int bucket_of(int64_t n) {

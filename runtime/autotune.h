@@ -26,11 +26,6 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
  * when nothing is known and everything must be compiled for tuning. */
 unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p);
 
-/* The variants the cached choices for the program with this family digest
- * name, as LowerOptions.allow pairs (unit, variant_hash); NULL when none
- * are known. */
-uint32_t *autotune_table_variants(gmmc_context *ctx, uint64_t family, int *n);
-
 /* GMMC_VERIFY_VARIANTS is set: tune and check every variant every time. */
 int autotune_verifying(void);
 

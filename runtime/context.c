@@ -214,29 +214,13 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
                        .sm_count = ctx->be->sm_count,
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0)};
   double t_spec = monotonic_ms();
-  /* with choices cached for this program and device, only the variants they
-   * name are lowered (a cache hit then costs a fraction of the lowering);
-   * not under MPI, where the processes' programs must agree, nor when every
-   * variant is to be verified */
-  int nsizes_spec = spec->sizes.len, nallow = 0;
-  uint64_t family = kcache_source_digest(spec_text, values, nsizes_spec, &lopt);
-  uint32_t *allow = family && lopt.variants && !ctx->dist && !ctx->every_variant && !autotune_verifying()
-                        ? autotune_table_variants(ctx, family, &nallow)
-                        : NULL;
-  lopt.allow = allow;
-  lopt.nallow = nallow;
   Program *p = lower_program(spec, values, &lopt, &err);
-  if (!p) {
-    free(allow);
-    return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
-  }
-  p->family = family;
-  p->digest = allow ? kcache_source_digest(spec_text, values, nsizes_spec, &lopt) : family;
-  free(allow);
+  if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
+  p->digest = kcache_source_digest(spec_text, values, spec->sizes.len, &lopt);
   double t_lower = monotonic_ms();
   BackendProgram *bp;
   int cached = 0;
-  /* with known choices, only the kernels they use (and the simple ones) */
+  /* with known choices, only the kernels they use (gmmc bench: all) */
   unsigned char *mask = ctx->every_variant ? NULL : autotune_known_mask(ctx, p);
   gmmc_status s = ctx->be->ops->load(ctx->be, p, mask, &bp, &cached, &err);
   free(mask);

@@ -31,7 +31,7 @@ struct gmmc_context {
   double compile_ms;        /* time spent compiling */
   Dist *dist;               /* the processes of a data-parallel fit (MPI), NULL when alone */
   int profile;              /* GMMC_PROFILE set: timings on stderr */
-  int every_variant;        /* lower every variant even when choices are cached (gmmc bench) */
+  int every_variant;        /* load every variant even when choices are cached (gmmc bench) */
 };
 
 /* gmmc_context_create with a device ordinal (< 0: $GMMC_DEVICE, else 0) and

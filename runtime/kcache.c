@@ -22,6 +22,14 @@ typedef struct {
   uint64_t check;
 } EntryHeader;
 
+static uint64_t kcache_key_of(uint64_t h, const char *target) {
+  unsigned major, minor, patch;
+  LLVMGetVersion(&major, &minor, &patch);
+  char versions[128];
+  snprintf(versions, sizeof versions, "gmmc %s llvm %u.%u.%u %s", gmmc_version(), major, minor, patch, target);
+  return fnv1a(h, versions, strlen(versions));
+}
+
 uint64_t kcache_key(const Program *p, const char *target) {
   uint64_t h = p->digest;
   if (!h) {
@@ -32,13 +40,6 @@ uint64_t kcache_key(const Program *p, const char *target) {
   return kcache_key_of(h, target);
 }
 
-uint64_t kcache_key_of(uint64_t h, const char *target) {
-  unsigned major, minor, patch;
-  LLVMGetVersion(&major, &minor, &patch);
-  char versions[128];
-  snprintf(versions, sizeof versions, "gmmc %s llvm %u.%u.%u %s", gmmc_version(), major, minor, patch, target);
-  return fnv1a(h, versions, strlen(versions));
-}
 
 typedef struct {
   uintptr_t code;  /* an address inside the object wanted */
@@ -81,7 +82,6 @@ uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int 
   h = fnv1a(h, values, sizeof(int64_t) * (size_t)nvalues);
   int opts[] = {(int)o->real, o->host, o->chunks, o->block_size, o->sm_count, o->smem_per_block, o->variants};
   h = fnv1a(h, opts, sizeof opts);
-  if (o->allow) h = fnv1a(h, o->allow, sizeof(uint32_t) * 2 * (size_t)o->nallow);
   return h ? h : 1;
 }
 

@@ -12,8 +12,6 @@
 #include "../compiler/loopir.h"
 
 uint64_t kcache_key(const Program *p, const char *target);
-/* The same from a program's digest (Program.digest or .family). */
-uint64_t kcache_key_of(uint64_t digest, const char *target);
 
 /* A digest of what a lowering starts from (the spec's text, the size values,
  * the options) and of the code that lowers it (this library's GNU build ID):

@@ -339,55 +339,9 @@ static void executor_self_checks(void) {
   program_free(p);
 }
 
-/* LowerOptions.allow: a program lowered for known choices has, in every
- * unit, the simple alternative and the one allowed for that unit, with the
- * names and order of units of the full program. */
-static void check_allow_filter(void) {
-  const ShippedSpec *ss = shipped_spec("full");
-  Program *prog[2] = {NULL, NULL};
-  uint32_t allow[128];
-  int nallow = 0;
-  for (int pass = 0; pass < 2; pass++) {
-    Spec *spec = cg_load(ss->file, ss->text, ss->len);
-    int64_t sizes[16] = {0};
-    for (int i = 0; i < spec->sizes.len; i++) {
-      const char *nm = spec_size(spec, i)->name;
-      sizes[i] = strcmp(nm, "D") == 0 ? 32 : strcmp(nm, "M") == 0 ? 128 : 1;
-    }
-    LowerOptions o = {.real = LT_F32, .variants = 1, .sm_count = 132, .allow = pass ? allow : NULL, .nallow = nallow};
-    char *err = NULL;
-    if (!(prog[pass] = lower_program(spec, sizes, &o, &err))) {
-      printf("  FAIL: allow filter: lowering failed: %s\n", err ? err : "?");
-      failures++;
-      free(err);
-      if (prog[0]) program_free(prog[0]);
-      return;
-    }
-    for (int u = 0; !pass && u < prog[0]->nunits && nallow < 64; u++)
-      if (prog[0]->units[u].nalts > 1) {
-        allow[2 * nallow] = (uint32_t)u;
-        allow[2 * nallow++ + 1] = variant_hash(prog[0]->units[u].alts[prog[0]->units[u].nalts - 1].variant);
-      }
-  }
-  const Program *full = prog[0], *part = prog[1];
-  int bad = part->nunits != full->nunits || part->nkernels >= full->nkernels;
-  for (int u = 0; u < full->nunits && !bad; u++) {
-    const Unit *fu = &full->units[u], *pu = &part->units[u];
-    bad = strcmp(fu->name, pu->name) != 0 || pu->nalts != (fu->nalts > 1 ? 2 : 1) ||
-          strcmp(pu->alts[0].variant, "simple") != 0 ||
-          (fu->nalts > 1 && strcmp(pu->alts[1].variant, fu->alts[fu->nalts - 1].variant) != 0);
-  }
-  printf("  allow filter: %d of %d kernels lowered for %d allowed variants: %s\n", part->nkernels, full->nkernels,
-         nallow, bad ? "FAIL" : "ok");
-  failures += bad;
-  program_free(prog[0]);
-  program_free(prog[1]);
-}
-
 int main(int argc, char **argv) {
   uint64_t seed = cg_seed("test_variants");
   executor_self_checks();
-  check_allow_filter();
   if (argc > 1) {
     for (int i = 1; i + 4 < argc; i += 5) {
       Case c = {argv[i], atoll(argv[i + 1]), atoll(argv[i + 2]), atoll(argv[i + 3]),
