@@ -190,7 +190,9 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
     for (int r = 0; r < TILE * TILE; r++)
       ls_append(p, inner, ls_assign(p, acc[r], BIN(LB_ADD, V(acc[r]), BIN(LB_MUL, V(av[r / TILE]), V(bv[r % TILE])))));
   }
-  /* into the block's float64 partial: the first group stores, the others add */
+  /* into the block's float64 partial: the first group stores, the others add
+   * (a select, not a branch, to keep one copy of the flush; the first
+   * group's load of the not yet written partial is discarded) */
   LStmt *flush = ls_when(p, group, V(act));
   for (int r = 0; r < TILE * TILE; r++) {
     LExpr *prev = lx_select(p, BIN(LB_EQ, V(grp), I(0)), lx_const(p, LT_F64, 0), lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)));
