@@ -352,13 +352,13 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
   size_t size = 0;
   if (be->cache_dir) {
     blob = kcache_get(be->cache_dir, key, "cubin", &size);
-    if (!blob && want) {
-      /* a subset missed: an earlier run may have cached every missing kernel
-       * (before its choices were known); loading them all is cheaper than
-       * compiling the subset */
+    /* a subset missed: a wider set cached by an earlier run (every kernel
+     * the program lacks, or every kernel of the program, as a first fit
+     * compiles before its choices are known) serves it without compiling */
+    for (int wide = 0; wide < 2 && !blob && (want || bp->nmodules); wide++) {
       int *all = xcalloc((size_t)p->nkernels + 1, sizeof(int)), na = 0;
       for (int i = 0; i < p->nkernels; i++)
-        if (!bp->fns[i]) all[na++] = i;
+        if (wide || !bp->fns[i]) all[na++] = i;
       int nga = group_count(na);
       uint64_t akey = set_key(cb, p, ptxv, all, na, nga);
       if (na > nt && (blob = kcache_get(be->cache_dir, akey, "cubin", &size))) {
@@ -428,6 +428,9 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
   double t_loaded = monotonic_ms();
   for (int t = 0; t < nt && !s; t++) {
     int i = todo[t];
+    /* a wider cached set served a subset: look up only what was asked for
+     * and is not loaded yet (the rest stays unloaded, its set still cached) */
+    if ((want && !want[i]) || bp->fns[i]) continue;
     const Kernel *kk = p->kernels[i];
     CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[first + grp[t]], kk->name);
     bp->block[i] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
