@@ -22,6 +22,10 @@ typedef struct {
   Tensor *x, *mu; /* mu may be NULL */
 } Centered;
 
+/* Into blk: vd = at; the shared mu[at] of component vm (zero past D, or
+ * everywhere when the form has no mu). */
+void estep_stage_mu(Lower *L, Kernel *k, LStmt *blk, const Centered *cf, int ms, int at, int vm, int vd, int64_t D);
+
 /* Register tiles of 8 events x 8 columns per lane, x - mu formed in
  * registers, W staged per pass: el event lanes per warp (32 / el column
  * lanes), warps per block, mb components per block. */

@@ -57,6 +57,12 @@ LExpr **idx_vec(Program *p, int n);
 
 /* Loop over [lo, hi) with a fresh variable; returns the body block. */
 LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo, LExpr *hi, int *var_out);
+/* The threads of a block stride over [0, count): returns the body, run with
+ * `flat` (a kernel variable) set to tid + trip * threads and below count. */
+LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
+                    int flat);
+/* Shared array sh at `at` = value where cond holds, else zero. */
+void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
 
 /* Structure-aware range of a reduction index inside `body`. */
 void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr **hi);

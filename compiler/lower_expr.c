@@ -32,6 +32,23 @@ LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo,
   return body;
 }
 
+LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
+                    int flat) {
+  Program *p = L->p;
+  int s;
+  LStmt *loop = emit_loop(L, k, block, name, lx_int(p, 0), lx_int(p, (count + threads - 1) / threads), &s);
+  ls_append(p, loop, ls_assign(p, flat, lx_binary(p, LB_ADD, lx_var(p, k, tid),
+                                                 lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, threads)))));
+  return ls_when(p, loop, lx_binary(p, LB_LT, lx_var(p, k, flat), lx_int(p, count)));
+}
+
+void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value) {
+  LStmt *ok = ls_block(p), *no = ls_block(p);
+  ls_append(p, block, ls_if(p, cond, ok, no));
+  ls_append(p, ok, ls_sstore(p, k, sh, at, value));
+  ls_append(p, no, ls_sstore(p, k, sh, at, lx_const(p, k->shared[sh].type, 0)));
+}
+
 Hoisted *find_hoisted(Lower *L, const Expr *red) {
   for (int i = 0; i < L->nhoisted; i++)
     if (L->hoisted[i]->red == red) return L->hoisted[i];

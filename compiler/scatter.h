@@ -13,6 +13,16 @@ typedef struct {
 /* 1 when the hoisted reduction is a weighted scatter with D <= 64. */
 int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf);
 
+/* One wave: the slices of events per group of components so that the grid
+ * (groups x slices) is as many blocks as the multiprocessors hold at once,
+ * with *per_sm blocks each (registers capped at 128 per thread so that they
+ * fit). A partial last wave cost a quarter of the time at N = 10^6, D = 32,
+ * M = 128. */
+int64_t scatter_one_wave(Lower *L, int64_t smem, int threads, int64_t groups, int *per_sm);
+/* The launch of a scatter kernel: blocks (groups, 1, slices) of threads,
+ * compiled for per_sm blocks per multiprocessor. */
+void scatter_grid(Program *p, Kernel *k, int64_t groups, int64_t slices, int threads, int per_sm);
+
 /* Sets bi, bj (kernel variables) to the row and column of tile blk of the
  * upper triangle of nb x nb tiles, numbered row by row. */
 void upper_tile_coords(Program *p, Kernel *k, LStmt *body, int blk, int64_t nb, int bi, int bj);

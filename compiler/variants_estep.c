@@ -101,6 +101,20 @@ static int centered_form(const QuadForm *qf, int nid, int mid, Centered *c) {
 #define I(x) lx_int(p, x)
 #define BIN(op, a, b) lx_binary(p, op, a, b)
 
+void estep_stage_mu(Lower *L, Kernel *k, LStmt *blk, const Centered *cf, int ms, int at, int vm, int vd, int64_t D) {
+  Program *p = L->p;
+  LType T = k->shared[ms].type;
+  ls_append(p, blk, ls_assign(p, vd, V(at)));
+  LExpr *mu = lx_const(p, T, 0);
+  if (cf->mu) {
+    LExpr **mi = idx_vec(p, 2);
+    mi[0] = V(vm);
+    mi[1] = V(vd);
+    mu = lx_cast(p, T, lx_load(p, p->tensor_buf[cf->mu->id], mi));
+  }
+  stage_or_zero(p, k, blk, BIN(LB_LT, V(vd), I(D)), ms, V(at), mu);
+}
+
 static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
@@ -172,9 +186,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
     L->stage_n0 = n0;
   }
   /* A, transposed: a[d * tn + nn] */
-  LStmt *la = emit_loop(L, k, cm, "stage_a", I(0), I((c.tn * D + threads - 1) / threads), &s);
-  ls_append(p, la, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *ina = ls_when(p, la, BIN(LB_LT, V(flat), I(c.tn * D)));
+  LStmt *ina = emit_strided(L, k, cm, "stage_a", c.tn * D, threads, tid, flat);
   ls_append(p, ina, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_REM, V(flat), I(c.tn)))));
   ls_append(p, ina, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(c.tn))));
   {
@@ -190,9 +202,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   }
   L->stage_tensor = NULL;
   /* W: w[d * E + e] */
-  LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((D * E + threads - 1) / threads), &s);
-  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(D * E)));
+  LStmt *inw = emit_strided(L, k, cm, "stage_w", D * E, threads, tid, flat);
   ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(E))));
   ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(E))));
   {
@@ -318,22 +328,17 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   env.var[qf->e] = ve;
   int s, flat = kernel_var(p, k, "flat", LT_I64);
   /* the data tile: global reads along d (coalesced), stored transposed */
-  LStmt *lp = emit_loop(L, k, body, "stage_x", I(0), I((tn * dp + threads - 1) / threads), &s);
-  ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *in = ls_when(p, lp, BIN(LB_LT, V(flat), I(tn * dp)));
+  LStmt *in = emit_strided(L, k, body, "stage_x", tn * dp, threads, tid, flat);
   int nn = kernel_var(p, k, "nn", LT_I64);
   ls_append(p, in, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, in, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), ok, no));
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
     LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
-    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi)));
-    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+    stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi));
   }
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
@@ -341,9 +346,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
   ls_append(p, cm, ls_sync(p));
   /* W (padded with zeros) and mu for this component */
-  LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
-  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(dp * dp)));
+  LStmt *inw = emit_strided(L, k, cm, "stage_w", dp * dp, threads, tid, flat);
   ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
   {
@@ -358,20 +361,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
   }
   LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
-  {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, lm, ls_assign(p, vd, V(tid)));
-    ls_append(p, lm, ls_if(p, BIN(LB_LT, V(vd), I(D)), ok, no));
-    LExpr *mu = lx_const(p, T, 0);
-    if (cf->mu) {
-      LExpr **mi = idx_vec(p, 2);
-      mi[0] = V(vm);
-      mi[1] = V(vd);
-      mu = lx_cast(p, T, lx_load(p, p->tensor_buf[cf->mu->id], mi));
-    }
-    ls_append(p, ok, ls_sstore(p, k, ms, V(tid), mu));
-    ls_append(p, no, ls_sstore(p, k, ms, V(tid), lx_const(p, T, 0)));
-  }
+  estep_stage_mu(L, k, lm, cf, ms, tid, vm, vd, D);
   ls_append(p, cm, ls_sync(p));
   /* register tile */
   int y[64], av[8], wv[16];
@@ -498,14 +488,11 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   ls_append(p, lx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   ls_append(p, lx, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, lx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), ok, no));
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
     LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
-    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi)));
-    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+    stage_or_zero(p, k, lx, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi));
   }
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
@@ -529,20 +516,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
   }
   LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
-  {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, lm, ls_assign(p, vd, V(tid)));
-    ls_append(p, lm, ls_if(p, BIN(LB_LT, V(vd), I(D)), ok, no));
-    LExpr *mu = lx_const(p, T, 0);
-    if (cf->mu) {
-      LExpr **mi = idx_vec(p, 2);
-      mi[0] = V(vm);
-      mi[1] = V(vd);
-      mu = lx_cast(p, T, lx_load(p, p->tensor_buf[cf->mu->id], mi));
-    }
-    ls_append(p, ok, ls_sstore(p, k, ms, V(tid), mu));
-    ls_append(p, no, ls_sstore(p, k, ms, V(tid), lx_const(p, T, 0)));
-  }
+  estep_stage_mu(L, k, lm, cf, ms, tid, vm, vd, D);
   ls_append(p, cm, ls_sync(p));
   /* x - mu for the component, four events at a time */
   LStmt *lc = emit_loop(L, k, cm, "center", I(0), I((tn * dp / 4 + threads - 1) / threads), &s);

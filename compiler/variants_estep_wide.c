@@ -21,15 +21,6 @@
 
 enum { RN = 8, RC = 8 };
 
-/* threads stride over [0, count): body runs with `flat` set, inside count */
-static LStmt *strided(Lower *L, Kernel *k, LStmt *blk, const char *name, int64_t count, int threads, int tid, int flat) {
-  Program *p = L->p;
-  int s;
-  LStmt *loop = emit_loop(L, k, blk, name, I(0), I((count + threads - 1) / threads), &s);
-  ls_append(p, loop, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  return ls_when(p, loop, BIN(LB_LT, V(flat), I(count)));
-}
-
 void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int el, int warps, int mb) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
@@ -76,20 +67,17 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
   env.var[qf->d] = vd;
   env.var[qf->e] = ve;
   /* the data tile, transposed x[d * tn + nn], zero outside */
-  LStmt *lx = strided(L, k, body, "stage_x", tn * d4, threads, tid, flat);
+  LStmt *lx = emit_strided(L, k, body, "stage_x", tn * d4, threads, tid, flat);
   int nn = kernel_var(p, k, "nn", LT_I64);
   ls_append(p, lx, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(d4))));
   ls_append(p, lx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(d4))));
   ls_append(p, lx, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, lx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), ok, no));
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
     LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
-    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[cf->x->id], xi))));
-    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+    stage_or_zero(p, k, lx, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[cf->x->id], xi)));
   }
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
@@ -97,21 +85,8 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
   LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
   /* every read of the previous component's mu and W is done */
   ls_append(p, cm, ls_sync(p));
-  LStmt *lm = strided(L, k, cm, "stage_mu", d4, threads, tid, flat);
-  {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, lm, ls_assign(p, vd, V(flat)));
-    ls_append(p, lm, ls_if(p, BIN(LB_LT, V(vd), I(D)), ok, no));
-    LExpr *mu = lx_const(p, T, 0);
-    if (cf->mu) {
-      LExpr **mi = idx_vec(p, 2);
-      mi[0] = V(vm);
-      mi[1] = V(vd);
-      mu = lx_cast(p, T, lx_load(p, p->tensor_buf[cf->mu->id], mi));
-    }
-    ls_append(p, ok, ls_sstore(p, k, ms, V(flat), mu));
-    ls_append(p, no, ls_sstore(p, k, ms, V(flat), lx_const(p, T, 0)));
-  }
+  LStmt *lm = emit_strided(L, k, cm, "stage_mu", d4, threads, tid, flat);
+  estep_stage_mu(L, k, lm, cf, ms, flat, vm, vd, D);
   int q[RN], y[RN * RC], av[RN], wv[RC];
   for (int r = 0; r < RN; r++) {
     q[r] = kernel_var(p, k, arena_printf(&p->arena, "q%d", r), T);
@@ -122,7 +97,7 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
     int64_t rows = qf->upper ? ((h + 1) * pw < d4 ? (h + 1) * pw : d4) : d4;
     if (h > 0) ls_append(p, cm, ls_sync(p));
     /* the pass's columns of W, rows [0, rows), zero-padded: w[d * pw + c] */
-    LStmt *lw = strided(L, k, cm, "stage_w", rows * pw, threads, tid, flat);
+    LStmt *lw = emit_strided(L, k, cm, "stage_w", rows * pw, threads, tid, flat);
     ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(pw))));
     ls_append(p, lw, ls_assign(p, ve, BIN(LB_ADD, I(h * pw), BIN(LB_REM, V(flat), I(pw)))));
     {
@@ -180,7 +155,7 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
     ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, ev, I(mb)), V(mm)), val));
   }
   ls_append(p, body, ls_sync(p));
-  LStmt *wr = strided(L, k, body, "store", tn * mb, threads, tid, flat);
+  LStmt *wr = emit_strided(L, k, body, "store", tn * mb, threads, tid, flat);
   ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
   ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
   LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));

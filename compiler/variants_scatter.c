@@ -56,6 +56,25 @@ static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu)
 /* Tile `blk` of the upper triangle of nb x nb tiles, numbered row by row:
  * its row bi and column bj (bi <= bj). Selects, not branches, so that the
  * compiler still sees the tile offsets' alignment. */
+int64_t scatter_one_wave(Lower *L, int64_t smem, int threads, int64_t groups, int *per_sm) {
+  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
+  int b = (int)(227 * 1024 / (smem + 1024));
+  if (b > 65536 / (threads * 128)) b = 65536 / (threads * 128);
+  *per_sm = b < 1 ? 1 : b;
+  int64_t g = (int64_t)sm * *per_sm / groups;
+  return g < 1 ? 1 : g;
+}
+
+void scatter_grid(Program *p, Kernel *k, int64_t groups, int64_t slices, int threads, int per_sm) {
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = I(groups);
+  k->grid[1] = I(1);
+  k->grid[2] = I(slices);
+  k->block[0] = threads;
+  k->block[1] = 1;
+  k->min_blocks = per_sm;
+}
+
 void upper_tile_coords(Program *p, Kernel *k, LStmt *body, int blk, int64_t nb, int bi, int bj) {
   LExpr *row = I(0), *start = I(0);
   for (int64_t r = 1, at = nb; r < nb; at += nb - r, r++) {
@@ -116,15 +135,8 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   int threads = (cg * lanes_per + 31) / 32 * 32;
   if (smem > 48 * 1024 || threads > 1024) return;
   int64_t groups = (M + cg - 1) / cg;
-  /* one wave: as many blocks as the multiprocessors hold at once, with the
-   * registers capped so that they do (a partial last wave cost a quarter of
-   * the time at N = 10^6, D = 32, M = 128) */
-  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
-  int per_sm = (int)(227 * 1024 / (smem + 1024));
-  if (per_sm > 65536 / (threads * 128)) per_sm = 65536 / (threads * 128);
-  if (per_sm < 1) per_sm = 1;
-  int64_t g = (int64_t)sm * per_sm / groups;
-  if (g < 1) g = 1;
+  int per_sm;
+  int64_t g = scatter_one_wave(L, smem, threads, groups, &per_sm);
   while (g > 1 && g * M * D * D > (1 << 22)) g--;
   const char *variant = "scatter";
   int64_t pdims[4] = {g, M, D, D};
@@ -135,13 +147,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
                          "%s [scatter: %d components per block, %lld of %lld 16x16 blocks (upper triangle), %d events "
                          "staged, %lld slices]",
                          stmt_text(L, st), cg, (long long)blocks, (long long)(nb * nb), kc, (long long)g);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = I(groups);
-  k->grid[1] = I(1);
-  k->grid[2] = I(g);
-  k->block[0] = threads;
-  k->block[1] = 1;
-  k->min_blocks = per_sm;
+  scatter_grid(p, k, groups, g, threads, per_sm);
   L->rt = T;
   L->fast32 = T == LT_F32;
   LStmt *body = k->body;
@@ -166,19 +172,14 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   /* mu of the group, once */
   int s, flat = kernel_var(p, k, "flat", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
          vn = kernel_var(p, k, "n", LT_I64);
-  LStmt *lm = emit_loop(L, k, body, "stage_mu", I(0), I((cg * dp + threads - 1) / threads), &s);
-  ls_append(p, lm, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inm = ls_when(p, lm, BIN(LB_LT, V(flat), I(cg * dp)));
+  LStmt *inm = emit_strided(L, k, body, "stage_mu", cg * dp, threads, tid, flat);
   ls_append(p, inm, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_DIV, V(flat), I(dp)))));
   ls_append(p, inm, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, inm, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ok, no));
     LExpr **mi = idx_vec(p, 2);
     mi[0] = V(vm);
     mi[1] = V(vd);
-    ls_append(p, ok, ls_sstore(p, k, ms, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[mu->id], mi))));
-    ls_append(p, no, ls_sstore(p, k, ms, V(flat), lx_const(p, T, 0)));
+    stage_or_zero(p, k, inm, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ms, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[mu->id], mi)));
   }
   /* the slice of events */
   int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
@@ -201,33 +202,23 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(kc)))));
   ls_append(p, chunk, ls_sync(p));
   /* the data chunk (coalesced along d) and the weights of the group */
-  LStmt *lx = emit_loop(L, k, chunk, "stage_x", I(0), I((kc * dp + threads - 1) / threads), &s);
-  ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inx = ls_when(p, lx, BIN(LB_LT, V(flat), I(kc * dp)));
+  LStmt *inx = emit_strided(L, k, chunk, "stage_x", kc * dp, threads, tid, flat);
   ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(dp)))));
   ls_append(p, inx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, inx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), ok, no));
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
-    ls_append(p, ok, ls_sstore(p, k, xs, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[x->id], xi))));
-    ls_append(p, no, ls_sstore(p, k, xs, V(flat), lx_const(p, T, 0)));
+    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[x->id], xi)));
   }
-  LStmt *lw = emit_loop(L, k, chunk, "stage_w", I(0), I((kc * cg + threads - 1) / threads), &s);
-  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(kc * cg)));
+  LStmt *inw = emit_strided(L, k, chunk, "stage_w", kc * cg, threads, tid, flat);
   ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
   ls_append(p, inw, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(cg)))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, inw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vm), I(M))), ok, no));
     LExpr **wi = idx_vec(p, 2);
     wi[0] = V(vn);
     wi[1] = V(vm);
-    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[wt->id], wi))));
-    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
+    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vm), I(M))), ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[wt->id], wi)));
   }
   ls_append(p, chunk, ls_sync(p));
   /* centered and weighted tiles of every component of the group, four

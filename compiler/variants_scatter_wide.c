@@ -50,14 +50,10 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   int64_t smem = (int64_t)esz * (KC * row + KC * cg);
   if (smem > 48 * 1024) return;
   int64_t groups = (M + cg - 1) / cg;
-  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
-  int per_sm = (int)(227 * 1024 / (smem + 1024));
-  /* registers capped at 128 (a few spills): two blocks per multiprocessor
-   * ran 1.2-1.3x faster on an H200 than one block with 190-206 registers */
-  if (per_sm > 65536 / (threads * 128)) per_sm = 65536 / (threads * 128);
-  if (per_sm < 1) per_sm = 1;
-  int64_t g = (int64_t)sm * per_sm / groups;
-  if (g < 1) g = 1;
+  /* (registers capped at 128, a few spills: two blocks per multiprocessor
+   * ran 1.2-1.3x faster on an H200 than one block with 190-206 registers) */
+  int per_sm;
+  int64_t g = scatter_one_wave(L, smem, threads, groups, &per_sm);
   while (g > 1 && g * M * dp * dp > (1 << 23)) g--; /* partials up to 64 MB */
   /* padded to whole tiles: every cell of a tile is written, no guards to
    * keep in registers; the combine reads the upper triangle inside D */
@@ -69,13 +65,7 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
                          "%s [scatter-wide: %lld components per block, %lld 8x8 tiles (upper triangle), x - mu in "
                          "registers, %d events staged, %lld slices]",
                          stmt_text(L, st), (long long)cg, (long long)tiles, KC, (long long)g);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = I(groups);
-  k->grid[1] = I(1);
-  k->grid[2] = I(g);
-  k->block[0] = threads;
-  k->block[1] = 1;
-  k->min_blocks = per_sm;
+  scatter_grid(p, k, groups, g, threads, per_sm);
   L->rt = T;
   L->fast32 = T == LT_F32;
   LStmt *body = k->body;
@@ -123,7 +113,7 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
    * still writes its zeros), each ending in one flush: a single copy of the
    * flush code keeps the kernel small for LLVM (its alias queries grow with
    * the square of the memory operations in a block) */
-  int nch = kernel_var(p, k, "nchunks", LT_I64), grp, c, s;
+  int nch = kernel_var(p, k, "nchunks", LT_I64), grp, c;
   ls_append(p, body, ls_assign(p, nch, BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(KC - 1)), I(KC))));
   LExpr *ngroups = BIN(LB_MAX, I(1), BIN(LB_DIV, BIN(LB_ADD, V(nch), I(FLUSH_CHUNKS - 1)), I(FLUSH_CHUNKS)));
   LStmt *group = emit_loop(L, k, body, "flush_group", I(0), ngroups, &grp);
@@ -134,38 +124,28 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(KC)))));
   ls_append(p, chunk, ls_sync(p));
   /* the data chunk (coalesced along d), skewed rows, zero outside */
-  LStmt *lx = emit_loop(L, k, chunk, "stage_x", I(0), I((KC * dp + threads - 1) / threads), &s);
-  ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inx = ls_when(p, lx, BIN(LB_LT, V(flat), I(KC * dp)));
+  LStmt *inx = emit_strided(L, k, chunk, "stage_x", KC * dp, threads, tid, flat);
   int kk = kernel_var(p, k, "kk", LT_I64);
   ls_append(p, inx, ls_assign(p, kk, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, inx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
   ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), V(kk))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, inx, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), ok, no));
     LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(kk), I(row)), skewed(p, V(vd)));
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
-    ls_append(p, ok, ls_sstore(p, k, xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi))));
-    ls_append(p, no, ls_sstore(p, k, xs, at, lx_const(p, T, 0)));
+    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi)));
   }
   /* the weights of the group's components */
-  LStmt *lw = emit_loop(L, k, chunk, "stage_w", I(0), I((KC * cg + threads - 1) / threads), &s);
-  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *inw = ls_when(p, lw, BIN(LB_LT, V(flat), I(KC * cg)));
+  LStmt *inw = emit_strided(L, k, chunk, "stage_w", KC * cg, threads, tid, flat);
   int wm = kernel_var(p, k, "wm", LT_I64);
   ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
   ls_append(p, inw, ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
   {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, inw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ok, no));
     LExpr **wi = idx_vec(p, 2);
     wi[0] = V(vn);
     wi[1] = V(wm);
-    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi))));
-    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
+    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi)));
   }
   ls_append(p, chunk, ls_sync(p));
   /* the register tile, four events per trip */

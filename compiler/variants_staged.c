@@ -89,10 +89,8 @@ static void stage_rows(Lower *L, Kernel *k, LStmt *blk, int tid, int threads, Te
                        LExpr *row0, int64_t rows, LExpr *row_limit, int64_t dp, int64_t d_ext, int col_var,
                        LExpr *col0) {
   Program *p = L->p;
-  int s, flat = kernel_var(p, k, "flat", LT_I64), r = kernel_var(p, k, "r", LT_I64);
-  LStmt *lp = emit_loop(L, k, blk, "stage", I(0), I((rows * dp + threads - 1) / threads), &s);
-  ls_append(p, lp, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  LStmt *in = ls_when(p, lp, BIN(LB_LT, V(flat), I(rows * dp)));
+  int flat = kernel_var(p, k, "flat", LT_I64), r = kernel_var(p, k, "r", LT_I64);
+  LStmt *in = emit_strided(L, k, blk, "stage", rows * dp, threads, tid, flat);
   ls_append(p, in, ls_assign(p, r, BIN(LB_DIV, V(flat), I(dp))));
   int cl = kernel_var(p, k, "cl", LT_I64);
   ls_append(p, in, ls_assign(p, cl, BIN(LB_REM, V(flat), I(dp))));
