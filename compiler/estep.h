@@ -26,6 +26,27 @@ typedef struct {
  * everywhere when the form has no mu). */
 void estep_stage_mu(Lower *L, Kernel *k, LStmt *blk, const Centered *cf, int ms, int at, int vm, int vd, int64_t D);
 
+/* The lane-tiled forms (balanced, wide): a warp's lanes are event lanes x
+ * cln column lanes; a block takes tn events from n0 and mb components from
+ * m0, with the data tile transposed in shared array xs (rows of tn events,
+ * d < rows) and its results in ls [event * mb + component]. */
+typedef struct {
+  int cln, tn, mb, threads, xs, ls;
+  int64_t rows, D, M;
+} LaneShape;
+typedef struct {
+  int tid, lane, warp, evl, cl, n0, m0, vn, vm, vd, ve, flat;
+  Env env; /* n, m, d, e of the statement */
+} Lanes;
+/* Declares and sets the kernel's lane variables and stages the data tile. */
+void lanes_begin(Lower *L, Kernel *k, const Stmt *st, const QuadForm *qf, const Centered *cf, const LaneShape *sh,
+                 Lanes *v);
+/* After the passes: the column lanes sum q[r] (the quadratic form of event
+ * evbase + r, r < rn) with shuffles, column lane 0 evaluates the statement
+ * into the tile for component mm, and the block stores its tile. */
+void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, const LaneShape *sh, LStmt *cm,
+                  const int *q, int rn, LExpr *evbase, int mm);
+
 /* Register tiles of 8 events x 8 columns per lane, x - mu formed in
  * registers, W staged per pass: el event lanes per warp (32 / el column
  * lanes), warps per block, mb components per block. */

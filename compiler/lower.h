@@ -61,6 +61,20 @@ LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo,
  * `flat` (a kernel variable) set to tid + trip * threads and below count. */
 LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
                     int flat);
+/* A block's tile of a per-(event, component) result, held in shared array
+ * sh as [event * mb + component]: after a barrier the threads store it to
+ * buf[n0 + f / mb, m0 + f % mb] for f in [0, tn * mb), inside the events
+ * and the M components. tid, flat, n0, m0, vn, vm are kernel variables. */
+typedef struct {
+  int buf, sh;
+  int64_t tn, mb, M;
+  int threads, tid, flat, n0, m0, vn, vm;
+} EventTile;
+void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t);
+/* The grid of such a kernel: blocks of threads over tiles of tn events and
+ * of mb of the M components. */
+void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, int threads);
+
 /* Shared array sh at `at` = value where cond holds, else zero. */
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
 

@@ -49,6 +49,34 @@ void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LEx
   ls_append(p, no, ls_sstore(p, k, sh, at, lx_const(p, k->shared[sh].type, 0)));
 }
 
+void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, int threads) {
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, lx_nlocal(p), lx_int(p, tn - 1)), lx_int(p, tn));
+  k->grid[1] = lx_int(p, (M + mb - 1) / mb);
+  k->block[0] = threads;
+  k->block[1] = 1;
+}
+
+void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t) {
+  Program *p = L->p;
+  int s;
+  ls_append(p, body, ls_sync(p));
+  LStmt *wr = emit_loop(L, k, body, "store", lx_int(p, 0), lx_int(p, (t->tn * t->mb + t->threads - 1) / t->threads), &s);
+  ls_append(p, wr, ls_assign(p, t->flat, lx_binary(p, LB_ADD, lx_var(p, k, t->tid),
+                                                   lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, t->threads)))));
+  ls_append(p, wr, ls_assign(p, t->vn, lx_binary(p, LB_ADD, lx_var(p, k, t->n0),
+                                                 lx_binary(p, LB_DIV, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
+  ls_append(p, wr, ls_assign(p, t->vm, lx_binary(p, LB_ADD, lx_var(p, k, t->m0),
+                                                 lx_binary(p, LB_REM, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
+  LExpr *inside = lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->vn), lx_nlocal(p)),
+                            lx_binary(p, LB_LT, lx_var(p, k, t->vm), lx_int(p, t->M)));
+  LStmt *okw = ls_when(p, wr, lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->flat), lx_int(p, t->tn * t->mb)), inside));
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = lx_var(p, k, t->vn);
+  ti[1] = lx_var(p, k, t->vm);
+  ls_append(p, okw, ls_store(p, t->buf, ti, lx_sload(p, k, t->sh, lx_var(p, k, t->flat))));
+}
+
 Hoisted *find_hoisted(Lower *L, const Expr *red) {
   for (int i = 0; i < L->nhoisted; i++)
     if (L->hoisted[i]->red == red) return L->hoisted[i];

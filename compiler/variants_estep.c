@@ -115,6 +115,68 @@ void estep_stage_mu(Lower *L, Kernel *k, LStmt *blk, const Centered *cf, int ms,
   stage_or_zero(p, k, blk, BIN(LB_LT, V(vd), I(D)), ms, V(at), mu);
 }
 
+void lanes_begin(Lower *L, Kernel *k, const Stmt *st, const QuadForm *qf, const Centered *cf, const LaneShape *sh,
+                 Lanes *v) {
+  Program *p = L->p;
+  LStmt *body = k->body;
+  const Target *tg = &st->targets[0];
+  v->tid = kernel_var(p, k, "tid", LT_I64), v->lane = kernel_var(p, k, "lane", LT_I64);
+  v->warp = kernel_var(p, k, "warp", LT_I64), v->evl = kernel_var(p, k, "event_lane", LT_I64);
+  v->cl = kernel_var(p, k, "column_lane", LT_I64);
+  ls_append(p, body, ls_assign(p, v->tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, v->lane, BIN(LB_REM, V(v->tid), I(32))));
+  ls_append(p, body, ls_assign(p, v->warp, BIN(LB_DIV, V(v->tid), I(32))));
+  ls_append(p, body, ls_assign(p, v->evl, BIN(LB_DIV, V(v->lane), I(sh->cln))));
+  ls_append(p, body, ls_assign(p, v->cl, BIN(LB_REM, V(v->lane), I(sh->cln))));
+  v->n0 = kernel_var(p, k, "n0", LT_I64), v->m0 = kernel_var(p, k, "m0", LT_I64);
+  ls_append(p, body, ls_assign(p, v->n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(sh->tn))));
+  ls_append(p, body, ls_assign(p, v->m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(sh->mb))));
+  env_init(&v->env);
+  v->vn = kernel_var(p, k, "n", LT_I64), v->vm = kernel_var(p, k, "m", LT_I64);
+  v->vd = kernel_var(p, k, "d", LT_I64), v->ve = kernel_var(p, k, "e", LT_I64);
+  v->env.var[tg->idx[0].id] = v->vn;
+  v->env.var[tg->idx[1].id] = v->vm;
+  v->env.var[qf->d] = v->vd;
+  v->env.var[qf->e] = v->ve;
+  v->flat = kernel_var(p, k, "flat", LT_I64);
+  /* the data tile, transposed x[d * tn + nn], zero outside */
+  LStmt *lx = emit_strided(L, k, body, "stage_x", sh->tn * sh->rows, sh->threads, v->tid, v->flat);
+  int nn = kernel_var(p, k, "nn", LT_I64);
+  ls_append(p, lx, ls_assign(p, nn, BIN(LB_DIV, V(v->flat), I(sh->rows))));
+  ls_append(p, lx, ls_assign(p, v->vd, BIN(LB_REM, V(v->flat), I(sh->rows))));
+  ls_append(p, lx, ls_assign(p, v->vn, BIN(LB_ADD, V(v->n0), V(nn))));
+  LExpr **xi = idx_vec(p, 2);
+  xi[0] = V(v->vn);
+  xi[1] = V(v->vd);
+  LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(v->vd), I(sh->tn)), V(nn));
+  LExpr *inside = BIN(LB_AND, BIN(LB_LT, V(v->vn), lx_nlocal(p)), BIN(LB_LT, V(v->vd), I(sh->D)));
+  stage_or_zero(p, k, lx, inside, sh->xs, at, lx_cast(p, k->shared[sh->xs].type, lx_load(p, p->tensor_buf[cf->x->id], xi)));
+}
+
+void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, const LaneShape *sh, LStmt *cm,
+                  const int *q, int rn, LExpr *evbase, int mm) {
+  Program *p = L->p;
+  for (int r = 0; r < rn; r++)
+    for (int x = 1; x < sh->cln; x *= 2)
+      ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), lx_shfl_xor(p, V(q[r]), x))));
+  /* column lane 0 finishes its events */
+  LStmt *ep = ls_when(p, cm, BIN(LB_EQ, V(v->cl), I(0)));
+  for (int r = 0; r < rn; r++) {
+    LExpr *ev = BIN(LB_ADD, evbase, I(r));
+    ls_append(p, ep, ls_assign(p, v->vn, BIN(LB_ADD, V(v->n0), ev)));
+    LStmt *live = ls_when(p, ep, BIN(LB_LT, V(v->vn), lx_nlocal(p)));
+    L->subst_expr = qf->q;
+    L->subst_val = V(q[r]);
+    LExpr *val = lower_expr(L, k, live, st->rhs, &v->env);
+    L->subst_expr = NULL;
+    ls_append(p, live, ls_sstore(p, k, sh->ls, BIN(LB_ADD, BIN(LB_MUL, ev, I(sh->mb)), V(mm)), val));
+  }
+  store_event_tile(L, k, k->body,
+                   &(EventTile){.buf = p->tensor_buf[st->targets[0].tensor->id], .sh = sh->ls, .tn = sh->tn,
+                                .mb = sh->mb, .M = sh->M, .threads = sh->threads, .tid = v->tid, .flat = v->flat,
+                                .n0 = v->n0, .m0 = v->m0, .vn = v->vn, .vm = v->vm});
+}
+
 static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
@@ -132,11 +194,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
                                                  c.stage_x ? "x" : ""));
   k->what = arena_printf(&p->arena, "%s [%s: per component Y = A W on %d events, %dx%d register tiles, %s]",
                          stmt_text(L, st), variant, c.tn, rn, re, qf->upper ? "upper-triangular W" : "full W");
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(c.tn - 1)), I(c.tn));
-  k->grid[1] = I((M + c.mb - 1) / c.mb);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  event_tile_grid(p, k, c.tn, c.mb, M, threads);
   LStmt *body = k->body;
   L->rt = T;
   L->fast32 = T == LT_F32;
@@ -263,17 +321,9 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   L->subst_expr = NULL;
   ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(c.mb)), V(mm)), val));
   /* write the tile of T */
-  ls_append(p, body, ls_sync(p));
-  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((c.tn * c.mb + threads - 1) / threads), &s);
-  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(c.mb)))));
-  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(c.mb)))));
-  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(c.tn * c.mb)),
-                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  store_event_tile(L, k, body,
+                   &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = c.tn, .mb = c.mb, .M = M,
+                                .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
   L->fast32 = 0;
   Alt *a = unit_add_alt(p, unit, variant);
   if (!a) return;
@@ -300,11 +350,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_centered%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [%s: x - mu in registers, per component Y = (x - mu) W on %d events, %dx%d register tiles%s]",
                          stmt_text(L, st), variant, tn, rn, re, qf->upper ? ", upper-triangular W" : "");
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
-  k->grid[1] = I((M + mb - 1) / mb);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   L->rt = T;
   L->fast32 = T == LT_F32;
@@ -326,7 +372,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   env.var[mid] = vm;
   env.var[qf->d] = vd;
   env.var[qf->e] = ve;
-  int s, flat = kernel_var(p, k, "flat", LT_I64);
+  int flat = kernel_var(p, k, "flat", LT_I64);
   /* the data tile: global reads along d (coalesced), stored transposed */
   LStmt *in = emit_strided(L, k, body, "stage_x", tn * dp, threads, tid, flat);
   int nn = kernel_var(p, k, "nn", LT_I64);
@@ -412,17 +458,9 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   LExpr *val = lower_expr(L, k, live, st->rhs, &env);
   L->subst_expr = NULL;
   ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(mb)), V(mm)), val));
-  ls_append(p, body, ls_sync(p));
-  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((tn * mb + threads - 1) / threads), &s);
-  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
-  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
-                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  store_event_tile(L, k, body,
+                   &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = tn, .mb = mb, .M = M,
+                                .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
   L->fast32 = 0;
   Alt *a = unit_add_alt(p, unit, variant);
   if (!a) return;
@@ -439,7 +477,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
 static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int warps, int mb) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
-  int nid = tg->idx[0].id, mid = tg->idx[1].id;
+  int mid = tg->idx[1].id;
   int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
   if (D != E || D > 64) return;
   int tn = 32 * warps, threads = 32 * warps;
@@ -451,49 +489,18 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]", stmt_text(L, st),
                          variant, (long long)passes, qf->upper ? " ending at the triangle" : "");
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
-  k->grid[1] = I((M + mb - 1) / mb);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   L->rt = T;
   L->fast32 = T == LT_F32;
   int xs = kernel_shared(p, k, "x", T, dp * tn), as = kernel_shared(p, k, "centered", T, dp * tn),
       ws = kernel_shared(p, k, "w", T, dp * dp), ms = kernel_shared(p, k, "mu", T, dp), ls = kernel_shared(p, k, "out", T, tn * mb);
-  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64), warp = kernel_var(p, k, "warp", LT_I64),
-      el = kernel_var(p, k, "event_lane", LT_I64), cl = kernel_var(p, k, "column_lane", LT_I64);
-  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
-  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, el, BIN(LB_DIV, V(lane), I(4))));
-  ls_append(p, body, ls_assign(p, cl, BIN(LB_REM, V(lane), I(4))));
-  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
-  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
-  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
-  Env env;
-  env_init(&env);
-  int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
-      ve = kernel_var(p, k, "e", LT_I64);
-  env.var[nid] = vn;
-  env.var[mid] = vm;
-  env.var[qf->d] = vd;
-  env.var[qf->e] = ve;
-  int s, flat = kernel_var(p, k, "flat", LT_I64);
-  /* the data tile, transposed x[d * tn + nn], zero outside */
-  LStmt *lx = emit_loop(L, k, body, "stage_x", I(0), I((tn * dp + threads - 1) / threads), &s);
-  ls_append(p, lx, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  int nn = kernel_var(p, k, "nn", LT_I64);
-  ls_append(p, lx, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
-  ls_append(p, lx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
-  ls_append(p, lx, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
-  {
-    LExpr **xi = idx_vec(p, 2);
-    xi[0] = V(vn);
-    xi[1] = V(vd);
-    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
-    stage_or_zero(p, k, lx, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi));
-  }
+  LaneShape sh = {.cln = 4, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = dp, .D = D, .M = M};
+  Lanes lv;
+  lanes_begin(L, k, st, qf, cf, &sh, &lv);
+  int tid = lv.tid, warp = lv.warp, el = lv.evl, cl = lv.cl, m0 = lv.m0, vm = lv.vm, vd = lv.vd, ve = lv.ve,
+      flat = lv.flat, s;
+  Env env = lv.env;
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
   ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
@@ -563,32 +570,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
       for (int c = 0; c < 4; c++)
         ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * 4 + c]), V(y[r * 4 + c])))));
   }
-  for (int r = 0; r < 4; r++)
-    for (int x = 1; x <= 2; x *= 2)
-      ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), lx_shfl_xor(p, V(q[r]), x))));
-  /* column lane 0 finishes its four events */
-  LStmt *ep = ls_when(p, cm, BIN(LB_EQ, V(cl), I(0)));
-  for (int r = 0; r < 4; r++) {
-    LExpr *ev = BIN(LB_ADD, evbase, I(r));
-    ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
-    LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
-    L->subst_expr = qf->q;
-    L->subst_val = V(q[r]);
-    LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-    L->subst_expr = NULL;
-    ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, ev, I(mb)), V(mm)), val));
-  }
-  ls_append(p, body, ls_sync(p));
-  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((tn * mb + threads - 1) / threads), &s);
-  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
-  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
-                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  lanes_finish(L, k, st, qf, &lv, &sh, cm, q, 4, evbase, mm);
   L->fast32 = 0;
   Alt *a = unit_add_alt(p, unit, variant);
   if (!a) return;

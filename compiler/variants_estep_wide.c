@@ -24,7 +24,7 @@ enum { RN = 8, RC = 8 };
 void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int el, int warps, int mb) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
-  int nid = tg->idx[0].id, mid = tg->idx[1].id;
+  int mid = tg->idx[1].id;
   int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
   if (D != E || D > 64 || D < 8 || 32 % el) return;
   int cln = 32 / el, pw = cln * RC, epw = el * RN, tn = warps * epw, threads = 32 * warps;
@@ -37,48 +37,18 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
   k->what = arena_printf(&p->arena,
                          "%s [%s: 8 x 8 register tiles, x - mu in registers, %lld passes of %d columns%s]",
                          stmt_text(L, st), variant, (long long)passes, pw, qf->upper ? " ending at the triangle" : "");
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
-  k->grid[1] = I((M + mb - 1) / mb);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   L->rt = T;
   L->fast32 = T == LT_F32;
   int xs = kernel_shared(p, k, "x", T, tn * d4), ws = kernel_shared(p, k, "w", T, d4 * pw),
       ms = kernel_shared(p, k, "mu", T, d4), ls = kernel_shared(p, k, "out", T, tn * mb);
-  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64),
-      warp = kernel_var(p, k, "warp", LT_I64), evl = kernel_var(p, k, "event_lane", LT_I64),
-      cl = kernel_var(p, k, "column_lane", LT_I64);
-  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
-  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, evl, BIN(LB_DIV, V(lane), I(cln))));
-  ls_append(p, body, ls_assign(p, cl, BIN(LB_REM, V(lane), I(cln))));
-  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
-  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
-  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
-  Env env;
-  env_init(&env);
-  int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
-      ve = kernel_var(p, k, "e", LT_I64), flat = kernel_var(p, k, "flat", LT_I64);
-  env.var[nid] = vn;
-  env.var[mid] = vm;
-  env.var[qf->d] = vd;
-  env.var[qf->e] = ve;
-  /* the data tile, transposed x[d * tn + nn], zero outside */
-  LStmt *lx = emit_strided(L, k, body, "stage_x", tn * d4, threads, tid, flat);
-  int nn = kernel_var(p, k, "nn", LT_I64);
-  ls_append(p, lx, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(d4))));
-  ls_append(p, lx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(d4))));
-  ls_append(p, lx, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
-  {
-    LExpr **xi = idx_vec(p, 2);
-    xi[0] = V(vn);
-    xi[1] = V(vd);
-    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
-    stage_or_zero(p, k, lx, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[cf->x->id], xi)));
-  }
+  LaneShape sh = {.cln = cln, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = d4, .D = D, .M = M};
+  Lanes lv;
+  lanes_begin(L, k, st, qf, cf, &sh, &lv);
+  int tid = lv.tid, warp = lv.warp, evl = lv.evl, cl = lv.cl, m0 = lv.m0, vm = lv.vm, vd = lv.vd, ve = lv.ve,
+      flat = lv.flat;
+  Env env = lv.env;
   int mm;
   LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
   ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
@@ -139,30 +109,7 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
       for (int c = 0; c < RC; c++)
         ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * RC + c]), V(y[r * RC + c])))));
   }
-  for (int r = 0; r < RN; r++)
-    for (int x = 1; x < cln; x *= 2)
-      ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), lx_shfl_xor(p, V(q[r]), x))));
-  /* column lane 0 finishes its events */
-  LStmt *ep = ls_when(p, cm, BIN(LB_EQ, V(cl), I(0)));
-  for (int r = 0; r < RN; r++) {
-    LExpr *ev = BIN(LB_ADD, evbase, I(r));
-    ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
-    LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
-    L->subst_expr = qf->q;
-    L->subst_val = V(q[r]);
-    LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-    L->subst_expr = NULL;
-    ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, ev, I(mb)), V(mm)), val));
-  }
-  ls_append(p, body, ls_sync(p));
-  LStmt *wr = emit_strided(L, k, body, "store", tn * mb, threads, tid, flat);
-  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
-  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, okw, ls_store(p, p->tensor_buf[tg->tensor->id], ti, lx_sload(p, k, ls, V(flat))));
+  lanes_finish(L, k, st, qf, &lv, &sh, cm, q, RN, evbase, mm);
   L->fast32 = 0;
   Alt *a = unit_add_alt(p, unit, variant);
   if (!a) return;

@@ -131,11 +131,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name));
   k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
                          stmt_text(L, st), tn, mb, rn, rm);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
-  k->grid[1] = I((M + mb - 1) / mb);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  event_tile_grid(p, k, tn, mb, M, threads);
   L->rt = T;
   L->fast32 = T == LT_F32;
   LStmt *body = k->body;
@@ -220,18 +216,10 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
     LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_SUB, V(vn), V(n0)), I(mb)), BIN(LB_SUB, V(vm), V(m0)));
     ls_append(p, live, ls_sstore(p, k, out, at, val));
   }
-  ls_append(p, body, ls_sync(p));
-  int s, flat = kernel_var(p, k, "flat", LT_I64);
-  LStmt *wr = emit_loop(L, k, body, "store", I(0), I((tn * mb + threads - 1) / threads), &s);
-  ls_append(p, wr, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  ls_append(p, wr, ls_assign(p, vn, BIN(LB_ADD, V(n0), BIN(LB_DIV, V(flat), I(mb)))));
-  ls_append(p, wr, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_REM, V(flat), I(mb)))));
-  LStmt *okw = ls_when(p, wr, BIN(LB_AND, BIN(LB_LT, V(flat), I(tn * mb)),
-                                 BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M)))));
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, okw, ls_store(p, p->tensor_buf[tt->id], ti, lx_sload(p, k, out, V(flat))));
+  int flat = kernel_var(p, k, "flat", LT_I64);
+  store_event_tile(L, k, body,
+                   &(EventTile){.buf = p->tensor_buf[tt->id], .sh = out, .tn = tn, .mb = mb, .M = M,
+                                .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
   L->fast32 = 0;
   Alt *a = unit_add_alt(p, unit, "staged");
   if (!a) return;
