@@ -75,6 +75,10 @@ void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t);
  * of mb of the M components. */
 void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, int threads);
 
+/* [first, last) (kernel variables it declares) of this block's slice of the
+ * local events, block z of `slices`, its length a multiple of `align`. */
+void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last);
+
 /* Shared array sh at `at` = value where cond holds, else zero. */
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
 

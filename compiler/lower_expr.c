@@ -42,6 +42,18 @@ LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t
   return ls_when(p, loop, lx_binary(p, LB_LT, lx_var(p, k, flat), lx_int(p, count)));
 }
 
+void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last) {
+  int len = kernel_var(p, k, "slice_len", LT_I64);
+  *first = kernel_var(p, k, "first", LT_I64);
+  *last = kernel_var(p, k, "last", LT_I64);
+  LExpr *raw = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, lx_nlocal(p), lx_int(p, slices - 1)), lx_int(p, slices));
+  LExpr *up = lx_binary(p, LB_ADD, raw, lx_int(p, align - 1));
+  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_MUL, lx_binary(p, LB_DIV, up, lx_int(p, align)), lx_int(p, align))));
+  ls_append(p, block, ls_assign(p, *first, lx_binary(p, LB_MUL, lx_sreg(p, SR_CTAID_Z), lx_var(p, k, len))));
+  ls_append(p, block, ls_assign(p, *last, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *first), lx_var(p, k, len)),
+                                                     lx_nlocal(p))));
+}
+
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value) {
   LStmt *ok = ls_block(p), *no = ls_block(p);
   ls_append(p, block, ls_if(p, cond, ok, no));

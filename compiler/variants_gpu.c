@@ -87,18 +87,6 @@ static int64_t slices(Lower *L, int64_t blocks, int64_t elems) {
   return g;
 }
 
-/* [first, last) of this block's slice of events, a multiple of `align`. */
-static void slice_bounds(KB *b, LStmt *blk, int64_t g, int64_t align, int *first, int *last) {
-  Program *p = b->p;
-  int len = var(b, "slice_len", LT_I64);
-  LExpr *raw = bin(b, LB_DIV, bin(b, LB_ADD, lx_nlocal(p), I(b, g - 1)), I(b, g));
-  set(b, blk, len, bin(b, LB_MUL, bin(b, LB_DIV, bin(b, LB_ADD, raw, I(b, align - 1)), I(b, align)), I(b, align)));
-  *first = var(b, "first", LT_I64);
-  *last = var(b, "last", LT_I64);
-  set(b, blk, *first, bin(b, LB_MUL, lx_sreg(p, SR_CTAID_Z), V(b, len)));
-  set(b, blk, *last, bin(b, LB_MIN, bin(b, LB_ADD, V(b, *first), V(b, len)), lx_nlocal(p)));
-}
-
 static LExpr *product(KB *b, LStmt *blk, Expr **f, int n, Env *env) {
   LExpr *v = NULL;
   LType t = b->p->real;
@@ -185,7 +173,7 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   if (h->symmetric && t.bi == t.bj) /* the combine reads i <= j only */
     body = when(&b, body, bin(&b, LB_LE, V(&b, i0), V(&b, j0)));
   int first, last;
-  slice_bounds(&b, body, g, t.kc, &first, &last);
+  event_slice_bounds(p, b.k, body, g, t.kc, &first, &last);
   int acc[64], acc64[64];
   for (int r = 0; r < t.ri * t.rj; r++) {
     acc[r] = var(&b, arena_printf(&p->arena, "acc%d_%d", r / t.rj, r % t.rj), T);
@@ -309,7 +297,7 @@ static void lanes(Lower *L, Stmt *st, Hoisted *h, int bj) {
     jok = bin(&b, LB_LT, V(&b, jv), I(&b, ej));
   }
   int first, last;
-  slice_bounds(&b, body, g, ty, &first, &last);
+  event_slice_bounds(p, b.k, body, g, ty, &first, &last);
   int acc = var(&b, "acc", T), acc64 = var(&b, "sum", LT_F64);
   set(&b, body, acc, lx_const(p, T, 0));
   set(&b, body, acc64, lx_const(p, LT_F64, 0));

@@ -182,12 +182,8 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
     stage_or_zero(p, k, inm, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ms, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[mu->id], mi)));
   }
   /* the slice of events */
-  int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
-      last = kernel_var(p, k, "last", LT_I64);
-  LExpr *raw = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(g - 1)), I(g));
-  ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(kc - 1)), I(kc)), I(kc))));
-  ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
-  ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
+  int first, last;
+  event_slice_bounds(p, k, body, g, kc, &first, &last);
   int acc[16], acc64[16];
   for (int r = 0; r < 16; r++) {
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / 4, r % 4), T);

@@ -103,12 +103,8 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   for (int r = 0; r < TILE * TILE; r++)
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / TILE, r % TILE), T);
   /* the slice of events */
-  int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
-      last = kernel_var(p, k, "last", LT_I64);
-  LExpr *raw = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(g - 1)), I(g));
-  ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(KC - 1)), I(KC)), I(KC))));
-  ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
-  ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
+  int first, last;
+  event_slice_bounds(p, k, body, g, KC, &first, &last);
   /* groups of FLUSH_CHUNKS chunks (at least one, so that an empty slice
    * still writes its zeros), each ending in one flush: a single copy of the
    * flush code keeps the kernel small for LLVM (its alias queries grow with

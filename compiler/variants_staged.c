@@ -272,12 +272,8 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, mi, BIN(LB_DIV, V(tid), I(D))));
   ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(mg))));
-  int len = kernel_var(p, k, "slice_len", LT_I64), first = kernel_var(p, k, "first", LT_I64),
-      last = kernel_var(p, k, "last", LT_I64);
-  LExpr *raw = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(g - 1)), I(g));
-  ls_append(p, body, ls_assign(p, len, BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, raw, I(kc - 1)), I(kc)), I(kc))));
-  ls_append(p, body, ls_assign(p, first, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Z), V(len))));
-  ls_append(p, body, ls_assign(p, last, BIN(LB_MIN, BIN(LB_ADD, V(first), V(len)), lx_nlocal(p))));
+  int first, last;
+  event_slice_bounds(p, k, body, g, kc, &first, &last);
   for (int i = 0; i < ops.n; i++) {
     Operand *o = &ops.op[i];
     if (o->role == ROLE_MD) {
