@@ -26,6 +26,11 @@ typedef struct {
  * everywhere when the form has no mu). */
 void estep_stage_mu(Lower *L, Kernel *k, LStmt *blk, const Centered *cf, int ms, int at, int vm, int vd, int64_t D);
 
+/* Into blk: the shared W[vd, ve] = the product of the form's W factors
+ * (lowered with env), at index `at`, zero outside D x E. */
+void estep_stage_w(Lower *L, Kernel *k, LStmt *blk, const QuadForm *qf, Env *env, int ws, int at, int vd, int ve,
+                   int64_t D, int64_t E);
+
 /* The lane-tiled forms (balanced, wide): a warp's lanes are event lanes x
  * cln column lanes; a block takes tn events from n0 and mb components from
  * m0, with the data tile transposed in shared array xs (rows of tn events,

@@ -177,6 +177,21 @@ void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, c
                                 .n0 = v->n0, .m0 = v->m0, .vn = v->vn, .vm = v->vm});
 }
 
+void estep_stage_w(Lower *L, Kernel *k, LStmt *blk, const QuadForm *qf, Env *env, int ws, int at, int vd, int ve,
+                   int64_t D, int64_t E) {
+  Program *p = L->p;
+  LType T = k->shared[ws].type;
+  LStmt *ok = ls_block(p), *no = ls_block(p);
+  ls_append(p, blk, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vd), I(D)), BIN(LB_LT, V(ve), I(E))), ok, no));
+  LExpr *v = NULL;
+  for (int i = 0; i < qf->nw; i++) {
+    LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fw[i], env));
+    v = v ? BIN(LB_MUL, v, x) : x;
+  }
+  ls_append(p, ok, ls_sstore(p, k, ws, V(at), v));
+  ls_append(p, no, ls_sstore(p, k, ws, V(at), lx_const(p, T, 0)));
+}
+
 static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
@@ -395,17 +410,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   LStmt *inw = emit_strided(L, k, cm, "stage_w", dp * dp, threads, tid, flat);
   ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, inw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
-  {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, inw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vd), I(D)), BIN(LB_LT, V(ve), I(E))), ok, no));
-    LExpr *v = NULL;
-    for (int i = 0; i < qf->nw; i++) {
-      LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fw[i], &env));
-      v = v ? BIN(LB_MUL, v, x) : x;
-    }
-    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
-    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
-  }
+  estep_stage_w(L, k, inw, qf, &env, ws, flat, vd, ve, D, E);
   LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
   estep_stage_mu(L, k, lm, cf, ms, tid, vm, vd, D);
   ls_append(p, cm, ls_sync(p));
@@ -511,17 +516,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
   ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
   ls_append(p, lw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
-  {
-    LStmt *ok = ls_block(p), *no = ls_block(p);
-    ls_append(p, lw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vd), I(D)), BIN(LB_LT, V(ve), I(E))), ok, no));
-    LExpr *v = NULL;
-    for (int i = 0; i < qf->nw; i++) {
-      LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fw[i], &env));
-      v = v ? BIN(LB_MUL, v, x) : x;
-    }
-    ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
-    ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
-  }
+  estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
   LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
   estep_stage_mu(L, k, lm, cf, ms, tid, vm, vd, D);
   ls_append(p, cm, ls_sync(p));

@@ -70,17 +70,7 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
     LStmt *lw = emit_strided(L, k, cm, "stage_w", rows * pw, threads, tid, flat);
     ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(pw))));
     ls_append(p, lw, ls_assign(p, ve, BIN(LB_ADD, I(h * pw), BIN(LB_REM, V(flat), I(pw)))));
-    {
-      LStmt *ok = ls_block(p), *no = ls_block(p);
-      ls_append(p, lw, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vd), I(D)), BIN(LB_LT, V(ve), I(E))), ok, no));
-      LExpr *v = NULL;
-      for (int i = 0; i < qf->nw; i++) {
-        LExpr *x = lx_cast(p, T, lower_expr(L, k, ok, qf->fw[i], &env));
-        v = v ? BIN(LB_MUL, v, x) : x;
-      }
-      ls_append(p, ok, ls_sstore(p, k, ws, V(flat), v));
-      ls_append(p, no, ls_sstore(p, k, ws, V(flat), lx_const(p, T, 0)));
-    }
+    estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
     ls_append(p, cm, ls_sync(p));
     for (int r = 0; r < RN * RC; r++) {
       y[r] = kernel_var(p, k, arena_printf(&p->arena, "y%d_%d", r / RC, r % RC), T);
