@@ -28,6 +28,7 @@ gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MP
   s = ctx_create(out, backend, device, threads < 1 ? 1 : threads);
   gmmc_context *ctx = *out;
   ctx->dist = d;
+  d->profile = ctx->profile; /* GMMC_PROFILE, read once by ctx_create */
   double kind[2] = {s ? 0 : (double)ctx->kind, s ? 0 : -(double)ctx->kind};
   if ((s = ctx_agree(ctx, s, kind, 2))) return s;
   if (kind[0] != -kind[1])

@@ -258,8 +258,6 @@ gmmc_status mpi_dist_create(MPI_Comm comm, Dist **out, char **err) {
     md->base.local_size = 1;
   }
   MPI_Op_create(packed_op, 1, &md->packed);
-  const char *prof = getenv("GMMC_PROFILE");
-  md->base.profile = prof && *prof && strcmp(prof, "0") != 0;
   md->fault_rank = -1;
   const char *fault = getenv("GMMC_TEST_FAIL");
   long long k = 0;
