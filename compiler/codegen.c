@@ -26,6 +26,96 @@ typedef struct {
 
 int program_arg_slots(const Program *p) { return p->nbufs + 2 + p->spec->scalars.len; }
 
+int kernel_param_slots(const Program *p, const Kernel *k, int *slots) {
+  int n = 0;
+  for (int i = 0; i < p->nbufs; i++)
+    if (k->reads[i] || k->writes[i]) {
+      if (slots) slots[n] = i;
+      n++;
+    }
+  for (int i = p->nbufs; i < program_arg_slots(p); i++) {
+    if (slots) slots[n] = i;
+    n++;
+  }
+  return n;
+}
+
+/* ---- what a kernel's code depends on ---- */
+
+typedef struct {
+  uint64_t h;
+  const int *param; /* buffer id -> parameter position */
+} Digest;
+
+static void mix(Digest *d, const int64_t *v, size_t n) { d->h = fnv1a(d->h, v, n * sizeof *v); }
+
+static void digest_expr(Digest *d, const LExpr *e) {
+  if (!e) {
+    mix(d, (int64_t[]){-1}, 1);
+    return;
+  }
+  int64_t bits;
+  memcpy(&bits, &e->num, 8);
+  int64_t f[] = {e->kind,   e->type,   e->op, bits, e->inum, e->var, e->kind == LX_LOAD ? d->param[e->buf] : e->buf,
+                 e->scalar, e->reassoc};
+  mix(d, f, sizeof f / sizeof *f);
+  for (int i = 0; e->kind == LX_LOAD && e->idx && e->idx[i]; i++) digest_expr(d, e->idx[i]);
+  digest_expr(d, e->a);
+  digest_expr(d, e->b);
+  digest_expr(d, e->c);
+}
+
+static void digest_stmt(Digest *d, const LStmt *s) {
+  if (!s) {
+    mix(d, (int64_t[]){-1}, 1);
+    return;
+  }
+  int64_t f[] = {s->kind, s->nbody, s->var, s->kind == LS_STORE ? d->param[s->buf] : s->buf,
+                 s->kind == LS_FAIL ? d->param[s->status_buf] : -1, s->slot};
+  mix(d, f, sizeof f / sizeof *f);
+  for (int i = 0; s->kind == LS_BLOCK && i < s->nbody; i++) digest_stmt(d, s->body[i]);
+  for (int i = 0; (s->kind == LS_STORE || s->kind == LS_SSTORE) && s->idx && s->idx[i]; i++) {
+    digest_expr(d, s->idx[i]);
+    if (s->kind == LS_SSTORE) break;
+  }
+  digest_expr(d, s->lo);
+  digest_expr(d, s->hi);
+  digest_expr(d, s->value);
+  digest_expr(d, s->cond);
+  digest_stmt(d, s->then);
+  digest_stmt(d, s->els);
+}
+
+uint64_t kernel_code_digest(const Program *p, const Kernel *k) {
+  int slots = program_arg_slots(p);
+  int *slot = calloc((size_t)slots + 1, sizeof(int)), *param = calloc((size_t)p->nbufs + 1, sizeof(int));
+  int n = kernel_param_slots(p, k, slot);
+  Digest d = {.h = fnv1a(FNV1A_INIT, k->name, strlen(k->name) + 1), .param = param};
+  for (int i = 0; i < p->nbufs; i++) param[i] = -1;
+  for (int j = 0; j < n; j++) {
+    int i = slot[j];
+    if (i >= p->nbufs) continue;
+    const Buffer *b = p->bufs[i];
+    param[i] = j;
+    int64_t f[4 + GMMC_MAX_RANK + 1] = {b->elem, b->rank, b->event, k->writes[i]};
+    for (int a = 0; a < b->rank; a++) f[4 + a] = b->dims[a];
+    mix(&d, f, 4 + (size_t)b->rank);
+  }
+  int64_t f[] = {n, slots - p->nbufs, k->launch, k->block_size, k->block[0], k->block[1], k->min_blocks, k->pvar,
+                 k->nvars, k->nshared};
+  mix(&d, f, sizeof f / sizeof *f);
+  for (int i = 0; i < k->nvars; i++) mix(&d, (int64_t[]){k->vars[i].type}, 1);
+  for (int i = 0; i < k->nshared; i++) {
+    d.h = fnv1a(d.h, k->shared[i].name, strlen(k->shared[i].name) + 1);
+    mix(&d, (int64_t[]){k->shared[i].type, k->shared[i].count}, 2);
+  }
+  digest_expr(&d, k->count);
+  digest_stmt(&d, k->body);
+  free(slot);
+  free(param);
+  return d.h;
+}
+
 static LLVMTypeRef ty(CG *g, LType t) {
   switch (t) {
   case LT_BOOL: return g->i1;
@@ -300,36 +390,36 @@ static void gen_kernel(CG *g, const Kernel *k) {
   const Program *p = g->p;
   g->k = k;
   int slots = program_arg_slots(p);
+  int *slot = calloc((size_t)slots + 1, sizeof(int));
+  int nslot = kernel_param_slots(p, k, slot), nused = nslot - (slots - p->nbufs);
   int host = g->target == TARGET_HOST;
-  int nparams = slots + (host ? 2 : 0);
-  LLVMTypeRef *pt = calloc((size_t)nparams, sizeof(LLVMTypeRef));
-  for (int i = 0; i < p->nbufs; i++) pt[i] = g->ptr;
-  pt[p->nbufs] = g->i64;
-  pt[p->nbufs + 1] = g->i64;
-  for (int i = p->nbufs + 2; i < slots; i++) pt[i] = g->f64;
-  if (host) pt[slots] = pt[slots + 1] = g->i64;
+  int nparams = nslot + (host ? 2 : 0);
+  LLVMTypeRef *pt = calloc((size_t)nparams + 1, sizeof(LLVMTypeRef));
+  for (int i = 0; i < nslot; i++) pt[i] = slot[i] < p->nbufs ? g->ptr : slot[i] < p->nbufs + 2 ? g->i64 : g->f64;
+  if (host) pt[nslot] = pt[nslot + 1] = g->i64;
   LLVMTypeRef fty = LLVMFunctionType(g->vd, pt, (unsigned)nparams, 0);
   char *impl_name = host ? xasprintf("%s.impl", k->name) : xstrdup(k->name);
   LLVMValueRef fn = LLVMAddFunction(g->mod, impl_name, fty);
   free(impl_name);
   g->fn = fn;
   g->buf = calloc((size_t)p->nbufs + 1, sizeof(LLVMValueRef));
-  for (int i = 0; i < p->nbufs; i++) {
-    LLVMValueRef prm = g->buf[i] = LLVMGetParam(fn, (unsigned)i);
+  for (int j = 0; j < nused; j++) {
+    int i = slot[j];
+    LLVMValueRef prm = g->buf[i] = LLVMGetParam(fn, (unsigned)j);
     LLVMSetValueName2(prm, p->bufs[i]->name, strlen(p->bufs[i]->name));
-    unsigned ai = (unsigned)i + 1;
+    unsigned ai = (unsigned)j + 1;
     add_attr(g, fn, ai, "noalias", 0);
     add_attr(g, fn, ai, "nocapture", 0);
     add_attr(g, fn, ai, "align", 16);
-    if (!k->writes[i]) add_attr(g, fn, ai, k->reads[i] ? "readonly" : "readnone", 0);
+    if (!k->writes[i]) add_attr(g, fn, ai, "readonly", 0);
   }
-  g->n_local = LLVMGetParam(fn, (unsigned)p->nbufs);
-  g->n_total = LLVMGetParam(fn, (unsigned)p->nbufs + 1);
+  g->n_local = LLVMGetParam(fn, (unsigned)nused);
+  g->n_total = LLVMGetParam(fn, (unsigned)nused + 1);
   LLVMSetValueName2(g->n_local, "n_local", 7);
   LLVMSetValueName2(g->n_total, "n_total", 7);
   g->scalar = calloc((size_t)p->spec->scalars.len + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < p->spec->scalars.len; i++) {
-    g->scalar[i] = LLVMGetParam(fn, (unsigned)(p->nbufs + 2 + i));
+    g->scalar[i] = LLVMGetParam(fn, (unsigned)(nused + 2 + i));
     const char *nm = spec_scalar(p->spec, i)->name;
     LLVMSetValueName2(g->scalar[i], nm, strlen(nm));
   }
@@ -358,13 +448,14 @@ static void gen_kernel(CG *g, const Kernel *k) {
     free(g->buf);
     free(g->shared);
     free(pt);
+    free(slot);
     return;
   }
   LLVMValueRef count = gen_expr(g, k->count);
   if (host) {
     /* for item in [lo, hi) */
     LStmt loop = {.kind = LS_FOR, .var = k->pvar, .then = k->body};
-    LLVMValueRef lo = LLVMGetParam(fn, (unsigned)slots), hi = LLVMGetParam(fn, (unsigned)slots + 1);
+    LLVMValueRef lo = LLVMGetParam(fn, (unsigned)nslot), hi = LLVMGetParam(fn, (unsigned)nslot + 1);
     LLVMSetValueName2(lo, "lo", 2);
     LLVMSetValueName2(hi, "hi", 2);
     LLVMValueRef hic = call_intrinsic(g, "llvm.smin", g->i64, (LLVMValueRef[]){hi, count}, 2);
@@ -411,18 +502,19 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, w, "entry"));
     LLVMValueRef *args = calloc((size_t)nparams, sizeof(LLVMValueRef));
     LLVMValueRef base = LLVMGetParam(w, 0);
-    for (int i = 0; i < slots; i++) {
-      LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)i, 0);
-      LLVMValueRef slot = LLVMBuildInBoundsGEP2(g->b, g->i64, base, &off, 1, "");
-      args[i] = LLVMBuildLoad2(g->b, pt[i], slot, i < p->nbufs ? p->bufs[i]->name : "");
+    for (int i = 0; i < nslot; i++) {
+      LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)slot[i], 0);
+      LLVMValueRef at = LLVMBuildInBoundsGEP2(g->b, g->i64, base, &off, 1, "");
+      args[i] = LLVMBuildLoad2(g->b, pt[i], at, slot[i] < p->nbufs ? p->bufs[slot[i]]->name : "");
     }
-    args[slots] = LLVMGetParam(w, 1);
-    args[slots + 1] = LLVMGetParam(w, 2);
+    args[nslot] = LLVMGetParam(w, 1);
+    args[nslot + 1] = LLVMGetParam(w, 2);
     LLVMBuildCall2(g->b, fty, fn, args, (unsigned)nparams, "");
     LLVMBuildRetVoid(g->b);
     free(args);
   }
   free(pt);
+  free(slot);
 }
 
 LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target,

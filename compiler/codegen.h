@@ -1,13 +1,16 @@
 /* LLVM IR generation from the loop IR, through the LLVM C API only.
  *
- * Every kernel of a program has the same parameters, in this order:
- *   one pointer per buffer (noalias; readonly where the kernel only reads it),
- *   i64 n_local, i64 n_total, one double per run-time scalar.
+ * A program's argument slots are, in this order: one pointer per buffer,
+ * i64 n_local, i64 n_total, one double per run-time scalar. A kernel takes
+ * the slots of the buffers it reads or writes (noalias; readonly where it
+ * only reads), in buffer order, then the others (kernel_param_slots): its
+ * code does not depend on how many buffers the program has, so the same
+ * kernel lowered in a program with fewer variants is the same code.
  * On the GPU the kernel is a PTX entry and the parallel loop is the global
  * thread index. On the host the kernel is an internal function with two more
  * parameters [lo, hi) of the parallel loop, called by an exported wrapper
  *   void NAME(uint64_t *args, int64_t lo, int64_t hi)
- * whose args array holds the parameters above as 8-byte slots. */
+ * whose args array holds all of the program's slots. */
 #ifndef GMMC_CODEGEN_H
 #define GMMC_CODEGEN_H
 
@@ -18,8 +21,15 @@
 
 typedef enum { TARGET_HOST, TARGET_NVPTX } TargetKind;
 
-/* Number of 8-byte argument slots of every kernel of p. */
+/* Number of 8-byte argument slots of p. */
 int program_arg_slots(const Program *p);
+/* The slots kernel k takes, in parameter order, into `slots` (room for
+ * program_arg_slots(p); may be NULL); returns how many. */
+int kernel_param_slots(const Program *p, const Kernel *k, int *slots);
+/* A digest of everything gen_kernel reads to make kernel k: equal digests
+ * (from one build of gmmc, for one target) mean the same code, whatever
+ * else the program holds. */
+uint64_t kernel_code_digest(const Program *p, const Kernel *k);
 
 /* Builds the module (triple and data layout taken from tm) with every
  * kernel, or only those marked in `only` (NULL: all). */

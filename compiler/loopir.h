@@ -219,6 +219,8 @@ typedef struct Program {
   int chunks;      /* partial results per event reduction */
   const char *variant_summary;
   uint64_t digest; /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
+  int known_bucket; /* lowered for known choices (LowerOptions.keep): 1 + the event-count bucket they were
+                       made for; 0 for a program with every variant */
 } Program;
 
 typedef struct {
@@ -229,6 +231,12 @@ typedef struct {
   int sm_count;   /* GPU multiprocessors (0: 132, an H100) */
   int smem_per_block; /* usable shared memory per block in bytes (0: 96 KiB) */
   int variants;   /* 0: only the simple variant; 1: every applicable variant */
+  /* With variants: NULL lowers every applicable one; else only those for
+   * which keep(keep_user, unit, variant_hash(name)) is nonzero, besides the
+   * simple one (a program for choices already made: its kernels are those
+   * of the full program, at a fraction of the lowering time). */
+  int (*keep)(void *keep_user, int unit, uint32_t variant);
+  void *keep_user;
 } LowerOptions;
 
 /* The hash of a variant's name, as the autotuner's table of choices holds it. */

@@ -111,6 +111,9 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot);
 int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant);
 const char *stmt_text(Lower *L, Stmt *st);
 void env_init(Env *env);
+/* Whether the variant of this name is to be lowered for the unit
+ * (LowerOptions.keep); a generator asks before it makes anything. */
+int lower_keeps(Lower *L, int unit, const char *variant);
 /* The spec's schedule: fixes a unit's alternative by name. */
 void apply_schedule(Lower *L);
 

@@ -9,6 +9,10 @@ void add_reduction_variants(Lower *L, Stmt *st, Hoisted *h) { variants_reduction
 
 void add_map_variants(Lower *L, Stmt *st, int unit) { variants_map(L, st, unit); }
 
+int lower_keeps(Lower *L, int unit, const char *variant) {
+  return !L->opt->keep || L->opt->keep(L->opt->keep_user, unit, variant_hash(variant));
+}
+
 void apply_schedule(Lower *L) {
   Program *p = L->p;
   Spec *s = L->s;

@@ -32,6 +32,7 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   if (D < 4 || D > MAX_D) return;
   int64_t matrices = 1;
   for (int a = 0; a < nb; a++) matrices *= p->size_values[in->dims[a]];
+  if (!lower_keeps(L, unit, "block")) return;
   int cbuf = p->tensor_buf[in->id], ubuf = p->tensor_buf[out->id];
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_block", L->s->model, out->name));
   k->what = arena_printf(&p->arena, "%s = precision_cholesky(%s) [one block of %d threads per matrix]", out->name,

@@ -205,6 +205,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   if (smem > 48 * 1024) return; /* static shared memory */
   if (c.stage_x && (!data || data->rank != 2)) return;
   const char *variant = arena_printf(&p->arena, "tiled-%dx%d%s", c.tn, c.mb, c.stage_x ? "-x" : "");
+  if (!lower_keeps(L, unit, variant)) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_tiled%dx%d%s", L->s->model, tg->name, c.tn, c.mb,
                                                  c.stage_x ? "x" : ""));
   k->what = arena_printf(&p->arena, "%s [%s: per component Y = A W on %d events, %dx%d register tiles, %s]",
@@ -362,6 +363,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (tn * dp + dp * dp + dp + warps * tn + tn * mb);
   if (rn < 1 || rn > 8 || tn % 32 || smem > 48 * 1024) return;
   const char *variant = arena_printf(&p->arena, "centered-%dx%d", tn, mb);
+  if (!lower_keeps(L, unit, variant)) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_centered%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [%s: x - mu in registers, per component Y = (x - mu) W on %d events, %dx%d register tiles%s]",
                          stmt_text(L, st), variant, tn, rn, re, qf->upper ? ", upper-triangular W" : "");
@@ -491,6 +493,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (2 * tn * dp + dp * dp + dp + tn * mb);
   if (smem > 48 * 1024) return;
   const char *variant = arena_printf(&p->arena, "balanced-%dx%d", tn, mb);
+  if (!lower_keeps(L, unit, variant)) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]", stmt_text(L, st),
                          variant, (long long)passes, qf->upper ? " ending at the triangle" : "");

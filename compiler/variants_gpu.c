@@ -145,6 +145,7 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   for (int i = 0; i < nf - 2; i++) outer *= index_extent(L, h->free[i]), elems *= index_extent(L, h->free[i]);
   int64_t g = slices(L, ti * tj * outer, elems);
   const char *variant = arena_printf(&p->arena, "tiled-%dx%d", t.bi, t.bj);
+  if (!lower_keeps(L, h->unit, variant)) return;
   int pbuf = new_partial(L, h, g, variant);
   Kernel *k = program_add_kernel(
       p, arena_printf(&p->arena, "%s_%s_tiled%dx%d", L->s->model, p->bufs[h->stat_buf]->name, t.bi, t.bj));
@@ -266,6 +267,7 @@ static void lanes(Lower *L, Stmt *st, Hoisted *h, int bj) {
   for (int i = 0; i < nf - 1; i++) outer *= index_extent(L, h->free[i]), elems *= index_extent(L, h->free[i]);
   int64_t tj = ceil_div(ej, bj), g = slices(L, tj * outer, elems);
   const char *variant = arena_printf(&p->arena, "lanes-%d", bj);
+  if (!lower_keeps(L, h->unit, variant)) return;
   int pbuf = new_partial(L, h, g, variant);
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, p->bufs[h->stat_buf]->name, bj));
   k->what = arena_printf(&p->arena, "%s [%s: %d lanes over %s x %d over events, %lld slices]", stmt_text(L, st), variant,

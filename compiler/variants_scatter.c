@@ -139,6 +139,7 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   int64_t g = scatter_one_wave(L, smem, threads, groups, &per_sm);
   while (g > 1 && g * M * D * D > (1 << 22)) g--;
   const char *variant = "scatter";
+  if (!lower_keeps(L, h->unit, variant)) return;
   int64_t pdims[4] = {g, M, D, D};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_scatter_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
                                 LT_F64, 4, pdims, 0);

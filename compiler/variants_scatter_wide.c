@@ -57,6 +57,7 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   while (g > 1 && g * M * dp * dp > (1 << 23)) g--; /* partials up to 64 MB */
   /* padded to whole tiles: every cell of a tile is written, no guards to
    * keep in registers; the combine reads the upper triangle inside D */
+  if (!lower_keeps(L, h->unit, "scatter-wide")) return;
   int64_t pdims[4] = {g, M, dp, dp};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_wide_partial", p->bufs[h->stat_buf]->name),
                                 BK_PARTIAL, LT_F64, 4, pdims, 0);

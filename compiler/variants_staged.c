@@ -127,7 +127,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
   for (int i = 0; i < ops.n; i++)
     smem += ops.op[i].role == ROLE_ND ? tn * dp : ops.op[i].role == ROLE_MD ? mb * dp : ops.op[i].role == ROLE_NM ? tn * mb : mb;
   smem = (smem + tn * mb) * esz;
-  if (smem > 48 * 1024) return;
+  if (smem > 48 * 1024 || !lower_keeps(L, unit, "staged")) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name));
   k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
                          stmt_text(L, st), tn, mb, rn, rm);
@@ -253,6 +253,7 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   int64_t g = (8 * (int64_t)sm + groups - 1) / groups;
   if (g > 1024) g = 1024;
   while (g > 1 && g * M * D > (1 << 22)) g--;
+  if (!lower_keeps(L, h->unit, "staged")) return;
   int64_t pdims[3] = {g, M, D};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_staged_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
                                 LT_F64, 3, pdims, 0);

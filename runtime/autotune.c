@@ -98,6 +98,12 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
  * Stored as [nunits, nentries, (bucket, variant_hash x nunits) x nentries]:
  * by name, so that an entry outlives a change in the number or order of a
  * unit's alternatives; in memory the hashes become alternative indices. */
+static uint64_t table_key_of(gmmc_context *ctx, uint64_t digest) {
+  char target[320];
+  snprintf(target, sizeof target, "choices %s", ctx->be->description);
+  return kcache_digest_key(digest, target);
+}
+
 static uint64_t table_key(gmmc_context *ctx, const Program *p) {
   char target[320];
   snprintf(target, sizeof target, "choices %s", ctx->be->description);
@@ -150,6 +156,54 @@ static int bucket_of(int64_t n) {
   int b = 0;
   for (; n > 1; n >>= 1) b++;
   return b;
+}
+
+struct KnownChoices {
+  int nunits;
+  int bucket;
+  uint32_t *variant; /* per unit: the hash of the chosen variant */
+};
+
+KnownChoices *autotune_known_choices(gmmc_context *ctx, uint64_t digest, int64_t events) {
+  if (!digest || events <= 0 || autotune_verifying()) return NULL;
+  size_t size = 0;
+  int *t = load_raw_table(ctx, table_key_of(ctx, digest), &size);
+  KnownChoices *k = NULL;
+  int bucket = bucket_of(events);
+  for (int i = 0; t && i < t[1] && !k; i++) {
+    const int *entry = t + 2 + (size_t)i * (1 + (size_t)t[0]);
+    if (entry[0] != bucket) continue;
+    k = xcalloc(1, sizeof *k);
+    k->nunits = t[0];
+    k->bucket = bucket;
+    k->variant = xcalloc((size_t)t[0] + 1, sizeof(uint32_t));
+    for (int u = 0; u < t[0]; u++) k->variant[u] = (uint32_t)entry[1 + u];
+  }
+  free(t);
+  return k;
+}
+
+int autotune_keep_known(void *known, int unit, uint32_t variant) {
+  const KnownChoices *k = known;
+  return unit < k->nunits && k->variant[unit] == variant;
+}
+
+int autotune_known_lowered(const KnownChoices *k, const Program *p) {
+  if (p->nunits != k->nunits) return 0;
+  for (int u = 0; u < p->nunits; u++) {
+    int found = 0;
+    for (int a = 0; a < p->units[u].nalts && !found; a++) found = variant_hash(p->units[u].alts[a].variant) == k->variant[u];
+    if (!found) return 0;
+  }
+  return 1;
+}
+
+int autotune_known_bucket(const KnownChoices *k) { return k->bucket; }
+
+void autotune_known_free(KnownChoices *k) {
+  if (!k) return;
+  free(k->variant);
+  free(k);
 }
 
 unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p) {
@@ -263,6 +317,11 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
   if (tunable(p) && !autotune_verifying()) {
     int n, bucket = bucket_of(e->n_local);
     int *table = load_table(ctx, p, &n);
+    /* a program lowered for the choices of another bucket than this
+     * launch's (streamed chunks) runs those: it has no others */
+    int found = 0;
+    for (int i = 0; i < n; i++) found |= table_entry(table, p, i)[0] == bucket;
+    if (!found && p->known_bucket) bucket = p->known_bucket - 1;
     for (int i = 0; i < n && !*applied; i++) {
       const int *entry = table_entry(table, p, i);
       if (entry[0] != bucket) continue;
@@ -289,7 +348,8 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
 
 gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   const Program *p = e->p;
-  if (!tunable(p)) return GMMC_OK;
+  /* a program lowered for known choices has only those to run */
+  if (!tunable(p) || p->known_bucket) return GMMC_OK;
   int applied = 0, checking = autotune_verifying();
   gmmc_status s;
   if ((s = autotune_apply_known(ctx, e, &applied)) || applied) return s;

@@ -26,6 +26,20 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
  * when nothing is known and everything must be compiled for tuning. */
 unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p);
 
+/* Lowering for choices already made (LowerOptions.keep): the choices cached
+ * on this device for the program whose source digest (kcache.h) is
+ * `digest`, for the bucket of `events`; NULL when none are (or under
+ * GMMC_VERIFY_VARIANTS): then every variant is lowered, to be tuned. */
+typedef struct KnownChoices KnownChoices;
+KnownChoices *autotune_known_choices(gmmc_context *ctx, uint64_t digest, int64_t events);
+/* The LowerOptions.keep callback, with the KnownChoices as its user. */
+int autotune_keep_known(void *known, int unit, uint32_t variant);
+/* p, lowered with them, has every unit's chosen variant (else lower again
+ * with every variant: the table is stale). */
+int autotune_known_lowered(const KnownChoices *k, const Program *p);
+int autotune_known_bucket(const KnownChoices *k);
+void autotune_known_free(KnownChoices *k);
+
 /* GMMC_VERIFY_VARIANTS is set: tune and check every variant every time. */
 int autotune_verifying(void);
 

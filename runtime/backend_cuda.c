@@ -77,13 +77,13 @@ typedef struct {
 } CudaBackend;
 
 struct BackendProgram {
-  CUmodule *modules; /* one per compile group; kernel i lives in modules[i % nmodules] */
-  int nmodules;
+  CUmodule *modules; /* per kernel: its own module, NULL until loaded */
   CUfunction *fns;
   int *block; /* threads per block: x * y for grid kernels */
   int *block_y;
+  int **params; /* per kernel: the argument slots it takes (kernel_param_slots) */
+  int *nparams;
   int nfns;
-  int nslots; /* argument slots of every kernel */
 };
 
 static char *cu_message(const Driver *d, CUresult r, const char *call) {
@@ -202,267 +202,175 @@ static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, si
   return s;
 }
 
-/* Kernels are compiled in groups, one LLVM context and one driver link per
- * group, the groups in parallel threads: the cold compile of a program with
- * many variants takes a fraction of the serial time. */
+/* Every kernel is compiled alone (its own LLVM context and driver link) and
+ * cached alone, under the digest of what its code depends on
+ * (kernel_code_digest): any set of kernels — every variant for tuning, the
+ * tuned few, the same kernel in a program lowered with fewer variants — is
+ * served from the cache kernel by kernel. The cold compile spreads the
+ * kernels over threads, heaviest first (it takes as long as its slowest
+ * kernel: per-kernel LLVM setup measured nothing against compiling the
+ * kernels together). */
 typedef struct {
   CudaBackend *cb;
   const Program *p;
   TargetOptions topt;
-  unsigned char *only;
-  void *cubin;
-  size_t size;
-  gmmc_status status;
-  char *err;
+  const int *order; /* kernels to compile, heaviest first */
+  int n;
+  int next; /* next position of order to take, under lock */
+  pthread_mutex_t lock;
   CUcontext ctx;
-  double llvm_ms, link_ms; /* for GMMC_PROFILE */
-} Group;
+  void **cubin;   /* per kernel of the program */
+  size_t *size;
+  gmmc_status status;
+  char *err;      /* the first failure's message */
+  double llvm_ms, link_ms; /* the slowest kernel's, for GMMC_PROFILE */
+} Work;
 
-static void *compile_group(void *arg) {
-  Group *g = arg;
-  g->cb->d.CtxSetCurrent(g->ctx);
-  double t0 = monotonic_ms();
-  char *ptx = target_emit_kernels(g->p, &g->topt, EMIT_ASM, g->only, &g->err);
-  if (!ptx) {
-    g->status = GMMC_ERR_COMPILE;
-    return NULL;
+static void *compile_worker(void *arg) {
+  Work *w = arg;
+  w->cb->d.CtxSetCurrent(w->ctx);
+  unsigned char *only = xcalloc((size_t)w->p->nkernels + 1, 1);
+  for (;;) {
+    pthread_mutex_lock(&w->lock);
+    int at = w->status ? w->n : w->next++;
+    pthread_mutex_unlock(&w->lock);
+    if (at >= w->n) break;
+    int k = w->order[at];
+    only[k] = 1;
+    char *err = NULL;
+    double t0 = monotonic_ms();
+    char *ptx = target_emit_kernels(w->p, &w->topt, EMIT_ASM, only, &err);
+    double t1 = monotonic_ms();
+    gmmc_status s = ptx ? link_cubin(w->cb, ptx, &w->cubin[k], &w->size[k], &err) : GMMC_ERR_COMPILE;
+    double t2 = monotonic_ms();
+    only[k] = 0;
+    free(ptx);
+    pthread_mutex_lock(&w->lock);
+    if (s && !w->status) {
+      w->status = s;
+      w->err = xasprintf("kernel %s: %s", w->p->kernels[k]->name, err ? err : "compilation failed");
+    }
+    if (t2 - t0 > w->llvm_ms + w->link_ms) w->llvm_ms = t1 - t0, w->link_ms = t2 - t1;
+    pthread_mutex_unlock(&w->lock);
+    free(err);
   }
-  double t1 = monotonic_ms();
-  g->status = link_cubin(g->cb, ptx, &g->cubin, &g->size, &g->err);
-  g->llvm_ms = t1 - t0;
-  g->link_ms = monotonic_ms() - t1;
-  free(ptx);
+  free(only);
   return NULL;
 }
 
-/* One group per CPU, at most 16. (Fewer, fuller groups were tried: a
- * group of many small kernels compiled slower than the largest kernel alone,
- * doubling the cold compile, and loading fewer modules saved nothing on a
- * cache hit: the time goes with the bytes loaded, not the modules.) */
-static int group_count(int nt) {
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  int g = cpus > 0 ? (int)cpus : 1;
-  if (g > 16) g = 16;
-  if (g > nt) g = nt;
-  return g < 1 ? 1 : g;
-}
-
-/* Kernels to groups, heaviest first onto the lightest group (by loop-IR
- * size): the cold compile takes as long as its slowest group, and a round
- * robin could pair the two largest kernels. Deterministic, so that a cached
- * set unpacks into the same groups. */
-static int *assign_groups(const Program *p, const int *todo, int nt, int ng) {
-  int *order = xcalloc((size_t)nt + 1, sizeof(int)), *grp = xcalloc((size_t)nt + 1, sizeof(int));
-  int64_t *load = xcalloc((size_t)ng + 1, sizeof(int64_t));
-  for (int i = 0; i < nt; i++) order[i] = i;
-  for (int i = 1; i < nt; i++) /* insertion sort by weight, descending; ties by position */
-    for (int j = i; j > 0 && p->kernels[todo[order[j]]]->weight > p->kernels[todo[order[j - 1]]]->weight; j--) {
+/* Compiles p's kernels listed in `order` into cubin[k], in parallel. */
+static gmmc_status compile_kernels(CudaBackend *cb, const Program *p, int *order, int n, void **cubin, size_t *size,
+                                   double *llvm_ms, double *link_ms, char **err) {
+  for (int i = 1; i < n; i++) /* insertion sort by weight, descending */
+    for (int j = i; j > 0 && p->kernels[order[j]]->weight > p->kernels[order[j - 1]]->weight; j--) {
       int t = order[j];
       order[j] = order[j - 1];
       order[j - 1] = t;
     }
-  for (int i = 0; i < nt; i++) {
-    int best = 0;
-    for (int g = 1; g < ng; g++)
-      if (load[g] < load[best]) best = g;
-    grp[order[i]] = best;
-    load[best] += p->kernels[todo[order[i]]]->weight + 1;
-  }
-  free(order);
-  free(load);
-  return grp;
-}
-
-/* The cache entry: the group count, then each group's cubin size and bytes. */
-static void *pack_groups(Group *gs, int n, size_t *size) {
-  size_t total = 4;
-  for (int i = 0; i < n; i++) total += 8 + gs[i].size;
-  char *b = xmalloc(total), *at = b;
-  uint32_t cnt = (uint32_t)n;
-  memcpy(at, &cnt, 4);
-  at += 4;
-  for (int i = 0; i < n; i++) {
-    uint64_t sz = gs[i].size;
-    memcpy(at, &sz, 8);
-    memcpy(at + 8, gs[i].cubin, gs[i].size);
-    at += 8 + gs[i].size;
-  }
-  *size = total;
-  return b;
-}
-
-static int unpack_groups(const char *b, size_t size, Group *gs, int n) {
-  uint32_t cnt;
-  if (size < 4) return -1;
-  memcpy(&cnt, b, 4);
-  if ((int)cnt != n) return -1;
-  size_t at = 4;
-  for (int i = 0; i < n; i++) {
-    uint64_t sz;
-    if (at + 8 > size) return -1;
-    memcpy(&sz, b + at, 8);
-    if (sz > size - at - 8) return -1;
-    gs[i].cubin = xmalloc((size_t)sz);
-    memcpy(gs[i].cubin, b + at + 8, (size_t)sz);
-    gs[i].size = (size_t)sz;
-    at += 8 + (size_t)sz;
-  }
-  return at == size ? 0 : -1;
+  Work w = {.cb = cb, .p = p, .order = order, .n = n, .ctx = cb->ctx, .cubin = cubin, .size = size};
+  w.topt = (TargetOptions){.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = ptx_version_for(cb)};
+  pthread_mutex_init(&w.lock, NULL);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int nth = cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus;
+  if (nth > n) nth = n;
+  pthread_t *th = xcalloc((size_t)nth + 1, sizeof(pthread_t));
+  int *started = xcalloc((size_t)nth + 1, sizeof(int));
+  for (int t = 1; t < nth; t++) started[t] = pthread_create(&th[t], NULL, compile_worker, &w) == 0;
+  compile_worker(&w);
+  for (int t = 1; t < nth; t++)
+    if (started[t]) pthread_join(th[t], NULL);
+  free(th);
+  free(started);
+  pthread_mutex_destroy(&w.lock);
+  *llvm_ms = w.llvm_ms;
+  *link_ms = w.link_ms;
+  if (w.status) *err = w.err;
+  return w.status;
 }
 
 static void free_program(CudaBackend *cb, BackendProgram *bp) {
-  for (int i = 0; i < bp->nmodules; i++)
+  for (int i = 0; i < bp->nfns; i++) {
     if (bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
+    free(bp->params[i]);
+  }
   free(bp->modules);
+  free(bp->params);
+  free(bp->nparams);
   free(bp->fns);
   free(bp->block);
   free(bp->block_y);
   free(bp);
 }
 
-/* The cubin cache's key of a set of kernels compiled in ng groups. */
-static uint64_t set_key(CudaBackend *cb, const Program *p, int ptxv, const int *todo, int nt, int ng) {
-  uint64_t set = FNV1A_INIT;
-  for (int i = 0; i < nt; i++) set = fnv1a(set, &todo[i], sizeof(int));
-  char target[128];
-  snprintf(target, sizeof target, "%s+ptx%d+driver%d+lpt-groups%d+set%016llx", cb->arch, ptxv, cb->driver, ng,
-           (unsigned long long)set);
-  return kcache_key(p, target);
+static gmmc_status load_module(CudaBackend *cb, BackendProgram *bp, const Program *p, int k, const void *cubin,
+                               char **err) {
+  char error_log[8192] = "";
+  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
+  const Kernel *kk = p->kernels[k];
+  CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[k], cubin, 2, opts, vals);
+  if (r != CUDA_SUCCESS) {
+    char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
+    *err = xasprintf("%s (kernel %s)%s%s", m, kk->name, error_log[0] ? "\n" : "", error_log);
+    free(m);
+    bp->modules[k] = NULL;
+    return GMMC_ERR_DEVICE;
+  }
+  r = cb->d.ModuleGetFunction(&bp->fns[k], bp->modules[k], kk->name);
+  if (r != CUDA_SUCCESS) {
+    char *what = xasprintf("cuModuleGetFunction(%s)", kk->name);
+    *err = cu_message(&cb->d, r, what);
+    free(what);
+    bp->fns[k] = NULL;
+    return GMMC_ERR_DEVICE;
+  }
+  bp->block[k] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
+  bp->block_y[k] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
+  bp->params[k] = xcalloc((size_t)program_arg_slots(p) + 1, sizeof(int));
+  bp->nparams[k] = kernel_param_slots(p, kk, bp->params[k]);
+  return GMMC_OK;
 }
 
-/* Compiles and loads the kernels of `want` that bp lacks, in parallel groups,
- * through the cubin cache (keyed by the program, the target and the set). */
+/* Loads the kernels of `want` (NULL: all) that bp lacks: from the cache,
+ * else compiled (then cached). */
 static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Program *p, const unsigned char *want,
                                 int *cached, char **err) {
   Backend *be = &cb->base;
-  int ptxv = ptx_version_for(cb);
-  int *todo = xcalloc((size_t)p->nkernels + 1, sizeof(int)), nt = 0;
-  for (int i = 0; i < p->nkernels; i++)
-    if ((!want || want[i]) && !bp->fns[i]) todo[nt++] = i;
-  *cached = 1;
-  if (!nt) {
-    free(todo);
-    return GMMC_OK;
-  }
-  int ng = group_count(nt);
+  int nk = p->nkernels;
   double t_start = monotonic_ms();
-  uint64_t key = set_key(cb, p, ptxv, todo, nt, ng);
+  char target[128];
+  snprintf(target, sizeof target, "cuda %s+ptx%d+driver%d", cb->arch, ptx_version_for(cb), cb->driver);
+  uint64_t *key = xcalloc((size_t)nk + 1, sizeof(uint64_t));
+  void **cubin = xcalloc((size_t)nk + 1, sizeof(void *));
+  size_t *size = xcalloc((size_t)nk + 1, sizeof(size_t));
+  int *todo = xcalloc((size_t)nk + 1, sizeof(int)), *miss = xcalloc((size_t)nk + 1, sizeof(int)), nt = 0, nm = 0;
+  for (int i = 0; i < nk; i++)
+    if ((!want || want[i]) && !bp->fns[i]) todo[nt++] = i;
+  for (int t = 0; t < nt; t++) key[todo[t]] = kcache_code_key(kernel_code_digest(p, p->kernels[todo[t]]), target);
   double t_key = monotonic_ms();
-  char *blob = NULL;
-  size_t size = 0;
-  if (be->cache_dir) {
-    blob = kcache_get(be->cache_dir, key, "cubin", &size);
-    /* a subset missed: a wider set cached by an earlier run (every kernel
-     * the program lacks, or every kernel of the program, as a first fit
-     * compiles before its choices are known) serves it without compiling */
-    for (int wide = 0; wide < 2 && !blob && (want || bp->nmodules); wide++) {
-      int *all = xcalloc((size_t)p->nkernels + 1, sizeof(int)), na = 0;
-      for (int i = 0; i < p->nkernels; i++)
-        if (wide || !bp->fns[i]) all[na++] = i;
-      int nga = group_count(na);
-      uint64_t akey = set_key(cb, p, ptxv, all, na, nga);
-      if (na > nt && (blob = kcache_get(be->cache_dir, akey, "cubin", &size))) {
-        free(todo);
-        todo = all, nt = na, ng = nga, key = akey;
-      } else {
-        free(all);
-      }
-    }
+  for (int t = 0; t < nt; t++) {
+    int k = todo[t];
+    if (be->cache_dir) cubin[k] = kcache_get(be->cache_dir, key[k], "cubin", &size[k]);
+    if (!cubin[k]) miss[nm++] = k;
   }
-  Group *gs = xcalloc((size_t)ng, sizeof(Group));
-  for (int g = 0; g < ng; g++) {
-    gs[g].cb = cb;
-    gs[g].p = p;
-    gs[g].topt = (TargetOptions){.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = ptxv};
-    gs[g].only = xcalloc((size_t)p->nkernels + 1, 1);
-    gs[g].ctx = cb->ctx;
-  }
-  int *grp = assign_groups(p, todo, nt, ng);
-  for (int i = 0; i < nt; i++) gs[grp[i]].only[todo[i]] = 1;
-  *cached = blob && unpack_groups(blob, size, gs, ng) == 0;
-  free(blob);
-  double t_read = monotonic_ms();
-  gmmc_status s = GMMC_OK;
-  if (!*cached) {
-    for (int g = 0; g < ng; g++) {
-      free(gs[g].cubin);
-      gs[g].cubin = NULL;
-    }
-    pthread_t *th = xcalloc((size_t)ng, sizeof(pthread_t));
-    for (int g = 1; g < ng; g++)
-      if (pthread_create(&th[g], NULL, compile_group, &gs[g]) != 0) compile_group(&gs[g]), th[g] = 0;
-    compile_group(&gs[0]);
-    for (int g = 1; g < ng; g++)
-      if (th[g]) pthread_join(th[g], NULL);
-    free(th);
-    for (int g = 0; g < ng && !s; g++)
-      if (gs[g].status) {
-        s = gs[g].status;
-        *err = gs[g].err;
-        gs[g].err = NULL;
-      }
-    if (!s && be->cache_dir) {
-      void *packed = pack_groups(gs, ng, &size);
-      kcache_put(be->cache_dir, key, "cubin", packed, size);
-      free(packed);
-    }
-  }
+  *cached = nm == 0;
+  double t_read = monotonic_ms(), llvm_ms = 0, link_ms = 0;
+  gmmc_status s = nm ? compile_kernels(cb, p, miss, nm, cubin, size, &llvm_ms, &link_ms, err) : GMMC_OK;
+  for (int i = 0; i < nm && !s && be->cache_dir; i++) kcache_put(be->cache_dir, key[miss[i]], "cubin", cubin[miss[i]], size[miss[i]]);
   double t_built = monotonic_ms();
-  int first = bp->nmodules;
-  bp->modules = xrealloc(bp->modules, sizeof(CUmodule) * (size_t)(bp->nmodules + ng));
-  memset(bp->modules + first, 0, sizeof(CUmodule) * (size_t)ng);
-  bp->nmodules += ng;
-  char error_log[8192];
-  for (int g = 0; g < ng && !s; g++) {
-    error_log[0] = 0;
-    CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
-    void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
-    CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[first + g], gs[g].cubin, 2, opts, vals);
-    if (r != CUDA_SUCCESS) {
-      char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
-      *err = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
-      free(m);
-      s = GMMC_ERR_DEVICE;
-    }
-  }
-  double t_loaded = monotonic_ms();
-  for (int t = 0; t < nt && !s; t++) {
-    int i = todo[t];
-    /* a wider cached set served a subset: look up only what was asked for
-     * and is not loaded yet (the rest stays unloaded, its set still cached) */
-    if ((want && !want[i]) || bp->fns[i]) continue;
-    const Kernel *kk = p->kernels[i];
-    CUresult r = cb->d.ModuleGetFunction(&bp->fns[i], bp->modules[first + grp[t]], kk->name);
-    bp->block[i] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
-    bp->block_y[i] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
-    if (r != CUDA_SUCCESS) {
-      char *what = xasprintf("cuModuleGetFunction(%s)", kk->name);
-      *err = cu_message(&cb->d, r, what);
-      free(what);
-      bp->fns[i] = NULL;
-      s = GMMC_ERR_DEVICE;
-    }
-  }
-  if (be->profile) {
-    double llvm = 0, link = 0;
-    for (int g = 0; g < ng; g++) {
-      if (gs[g].llvm_ms > llvm) llvm = gs[g].llvm_ms;
-      if (gs[g].link_ms > link) link = gs[g].link_ms;
-    }
+  for (int t = 0; t < nt && !s; t++) s = load_module(cb, bp, p, todo[t], cubin[todo[t]], err);
+  if (be->profile)
     fprintf(stderr,
-            "gmmc profile: cuda: %d kernels in %d groups: key %.2f ms, cache read %.2f ms (%s), compile %.2f ms "
-            "(slowest group: LLVM %.1f ms, driver link %.1f ms), %d module loads %.2f ms, functions %.2f ms\n",
-            nt, ng, t_key - t_start, t_read - t_key, *cached ? "hit" : "miss", t_built - t_read, llvm, link, ng,
-            t_loaded - t_built, monotonic_ms() - t_loaded);
-  }
-  for (int g = 0; g < ng; g++) {
-    free(gs[g].only);
-    free(gs[g].cubin);
-    free(gs[g].err);
-  }
-  free(gs);
-  free(grp);
+            "gmmc profile: cuda: %d kernels: keys %.2f ms, cache read %.2f ms (%d hits), compile %.2f ms of %d "
+            "(slowest kernel: LLVM %.1f ms, driver link %.1f ms), module loads %.2f ms\n",
+            nt, t_key - t_start, t_read - t_key, nt - nm, t_built - t_read, nm, llvm_ms, link_ms,
+            monotonic_ms() - t_built);
+  for (int i = 0; i < nk; i++) free(cubin[i]);
+  free(cubin);
+  free(size);
+  free(key);
   free(todo);
+  free(miss);
   return s;
 }
 
@@ -470,11 +378,14 @@ static gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char 
                              int *cached, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
   BackendProgram *bp = xcalloc(1, sizeof *bp);
+  size_t n = (size_t)p->nkernels + 1;
   bp->nfns = p->nkernels;
-  bp->nslots = program_arg_slots(p);
-  bp->fns = xcalloc((size_t)p->nkernels + 1, sizeof(CUfunction));
-  bp->block = xcalloc((size_t)p->nkernels + 1, sizeof(int));
-  bp->block_y = xcalloc((size_t)p->nkernels + 1, sizeof(int));
+  bp->modules = xcalloc(n, sizeof(CUmodule));
+  bp->fns = xcalloc(n, sizeof(CUfunction));
+  bp->params = xcalloc(n, sizeof(int *));
+  bp->nparams = xcalloc(n, sizeof(int));
+  bp->block = xcalloc(n, sizeof(int));
+  bp->block_y = xcalloc(n, sizeof(int));
   gmmc_status s = load_kernels(cb, bp, p, mask, cached, err);
   if (s) {
     free_program(cb, bp);
@@ -552,13 +463,13 @@ static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t c
     return GMMC_ERR_DEVICE;
   }
   if (grid <= 0 || grid_y <= 0 || grid_z <= 0) return GMMC_OK;
-  /* every kernel takes every argument slot (codegen.h) */
+  /* the slots this kernel takes (codegen.h) */
   void *params[512];
-  if (bp->nslots > 512) {
-    *err = xasprintf("too many kernel arguments (%d)", bp->nslots);
+  if (bp->nparams[k] > 512) {
+    *err = xasprintf("too many kernel arguments (%d)", bp->nparams[k]);
     return GMMC_ERR_INTERNAL;
   }
-  for (int i = 0; i < bp->nslots; i++) params[i] = &args[i];
+  for (int i = 0; i < bp->nparams[k]; i++) params[i] = &args[bp->params[k][i]];
   CUresult r = cb->d.LaunchKernel(bp->fns[k], (unsigned)grid, (unsigned)grid_y, (unsigned)grid_z, (unsigned)block,
                                   (unsigned)block_y, 1, 0, cb->stream, params, NULL);
   if (r != CUDA_SUCCESS) {

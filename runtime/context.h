@@ -56,8 +56,10 @@ typedef struct {
 } SizeBinding;
 
 /* Loads, checks, lowers and compiles a spec for this backend, or takes it
- * from the context's cache. */
+ * from the context's cache. `events`: how many events a launch will hold
+ * (0: unknown); when the variant choices for them are cached, only those
+ * variants are lowered and loaded. */
 gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
-                        int nsizes, LType real, Compiled **out);
+                        int nsizes, LType real, int64_t events, Compiled **out);
 
 #endif

@@ -262,7 +262,9 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   /* everything local first; then every process agrees before the first collective step */
   s = check_data(ctx, &fd, o);
   if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft, NULL))) have_target = 1;
-  if (!s) s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, &c);
+  /* the events of a launch, unless streamed in smaller chunks than asked */
+  int64_t events = o->chunk_events > 0 && o->chunk_events < data->rows ? o->chunk_events : data->rows;
+  if (!s) s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, &c);
   if (!s) {
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
     if ((s = stream_create(ctx->be, c->p, c->bp, data, fd.n_total, fd.chunk, &fd.st, &err))) ctx_fail_take(ctx, s, err);

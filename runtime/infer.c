@@ -30,7 +30,7 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   LType real = m->dtype == GMMC_FLOAT64 ? LT_F64 : LT_F32;
   if (ctx->kind == GMMC_BACKEND_HOST && data->dtype == GMMC_FLOAT64) real = LT_F64;
   Compiled *cp;
-  gmmc_status s = ctx_compile(ctx, m->spec_file, m->spec_text, sizes, ns, real, &cp);
+  gmmc_status s = ctx_compile(ctx, m->spec_file, m->spec_text, sizes, ns, real, data->rows, &cp);
   if (s) return s;
   const Program *p = cp->p;
   Spec *spec = p->spec;

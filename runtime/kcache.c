@@ -40,6 +40,8 @@ uint64_t kcache_key(const Program *p, const char *target) {
   return kcache_key_of(h, target);
 }
 
+uint64_t kcache_digest_key(uint64_t digest, const char *target) { return kcache_key_of(digest, target); }
+
 
 typedef struct {
   uintptr_t code;  /* an address inside the object wanted */
@@ -74,11 +76,22 @@ static int find_build_id(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int nvalues, const LowerOptions *o) {
-  BuildIdSearch q = {.code = (uintptr_t)&kcache_source_digest};
+/* This library's build ID, hashed; 0 when it has none. */
+static uint64_t build_digest(void) {
+  BuildIdSearch q = {.code = (uintptr_t)&build_digest};
   dl_iterate_phdr(find_build_id, &q);
-  if (!q.digest) return 0;
-  uint64_t h = fnv1a(q.digest, spec_text, strlen(spec_text) + 1);
+  return q.digest;
+}
+
+uint64_t kcache_code_key(uint64_t code_digest, const char *target) {
+  uint64_t b = build_digest();
+  return kcache_key_of(fnv1a(code_digest, &b, sizeof b), target);
+}
+
+uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int nvalues, const LowerOptions *o) {
+  uint64_t b = build_digest();
+  if (!b) return 0;
+  uint64_t h = fnv1a(b, spec_text, strlen(spec_text) + 1);
   h = fnv1a(h, values, sizeof(int64_t) * (size_t)nvalues);
   int opts[] = {(int)o->real, o->host, o->chunks, o->block_size, o->sm_count, o->smem_per_block, o->variants};
   h = fnv1a(h, opts, sizeof opts);

@@ -1,7 +1,8 @@
-/* The on-disk kernel cache: compiled code (cubins) keyed by everything that
- * determines it — the program (its loop IR, or what it was lowered from and
- * the build that lowered it), the target, and the versions of gmmc and LLVM — so a second run
- * with the same shapes compiles nothing. Files are written to a temporary
+/* The on-disk kernel cache: compiled code keyed by everything that
+ * determines it — a GPU kernel's code digest or a host program (its loop IR,
+ * or what it was lowered from), the build that made it, the target, and the
+ * versions of gmmc and LLVM — so a second run with the same shapes compiles
+ * nothing. Files are written to a temporary
  * name and renamed; a damaged or missing entry is just a miss. */
 #ifndef GMMC_KCACHE_H
 #define GMMC_KCACHE_H
@@ -12,6 +13,11 @@
 #include "../compiler/loopir.h"
 
 uint64_t kcache_key(const Program *p, const char *target);
+/* kcache_key of a program whose digest is known before it is lowered. */
+uint64_t kcache_digest_key(uint64_t digest, const char *target);
+/* The key of one kernel's code: its kernel_code_digest, the build of this
+ * library that generates code from it (GNU build ID) and the target. */
+uint64_t kcache_code_key(uint64_t code_digest, const char *target);
 
 /* A digest of what a lowering starts from (the spec's text, the size values,
  * the options) and of the code that lowers it (this library's GNU build ID):

@@ -122,7 +122,7 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   KMeans *km = xcalloc(1, sizeof *km);
   Compiled *c = NULL;
   char *err = NULL;
-  gmmc_status s = ctx_compile(ctx, sh->file, sh->text, sizes, 2, real, &c);
+  gmmc_status s = ctx_compile(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, &c);
   if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd->data, fd->n_total, fd->chunk, &km->st, &err)))
     ctx_fail_take(ctx, s, err);
   if ((s = ctx_agree(ctx, s, NULL, 0))) {

@@ -3,9 +3,9 @@
 #   tests/gpu/jit_profile.sh N D M [gmmc]
 # Four fits of a random float32 mixture (full covariance, --max-iter 1) with
 # GMMC_PROFILE=1 and a fresh cache: every variant compiled and tuned; a
-# second fit (the cache as a first fit leaves it); the tuned set compiled
-# cold (cubins removed, choices kept); cached after that. Prints gmmc's
-# "profile:" lines for each.
+# second fit (only the chosen variants lowered, their kernels from the
+# cache); the chosen variants compiled cold (cubins removed, choices kept);
+# cached after that. Prints gmmc's "profile:" lines for each.
 set -eu
 n=$1 d=$2 m=$3 gmmc=${4:-gmmc}
 dir=$(mktemp -d)

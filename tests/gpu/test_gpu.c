@@ -214,9 +214,17 @@ static void kernel_cache(void) {
   g_n = 50000;
   g_d = 16;
   g_x = make_blobs(g_n, g_d, 8);
-  double t[2];
-  int compiled[2], cached[2];
-  for (int i = 0; i < 2; i++) {
+  double t[3], lb[3];
+  int compiled[3], cached[3], entries[3];
+  /* the third fit runs as a user's does (GMMC_VERIFY_VARIANTS off): only
+   * the variants the first fit chose are lowered, and their kernels must be
+   * the cached ones (nothing compiled, no new entry) */
+  char *verify = getenv("GMMC_VERIFY_VARIANTS") ? strdup(getenv("GMMC_VERIFY_VARIANTS")) : NULL;
+  for (int i = 0; i < 3; i++) {
+    if (i == 2) {
+      unsetenv("GMMC_VERIFY_VARIANTS");
+      setenv("GMMC_PROFILE", "1", 1);
+    }
     gmmc_context *ctx;
     gmmc_context_create(&ctx, GMMC_BACKEND_CUDA);
     gmmc_context_set_cache_dir(ctx, dir);
@@ -231,16 +239,26 @@ static void kernel_cache(void) {
     if (gmmc_fit(ctx, d, o, &m)) CHECK(0, "cache fit: %s", gmmc_last_error(ctx));
     t[i] = now_s() - t0;
     gmmc_context_compile_stats(ctx, &compiled[i], &cached[i], NULL);
+    entries[i] = count_entries(dir);
+    lb[i] = m ? gmmc_model_lower_bound(m) : NAN;
     gmmc_model_destroy(m);
     gmmc_fit_options_destroy(o);
     gmmc_data_destroy(d);
     gmmc_context_destroy(ctx);
   }
-  int n = count_entries(dir);
+  unsetenv("GMMC_PROFILE");
+  if (verify) setenv("GMMC_VERIFY_VARIANTS", verify, 1);
+  free(verify);
+  int n = entries[0];
   printf("  kernel cache: first fit %.1f ms (%d compiled, %d cached), second %.1f ms (%d compiled, %d cached), "
-         "%d entries\n", t[0] * 1e3, compiled[0], cached[0], t[1] * 1e3, compiled[1], cached[1], n);
+         "third (known choices) %.1f ms (%d compiled, %d cached), %d entries\n",
+         t[0] * 1e3, compiled[0], cached[0], t[1] * 1e3, compiled[1], cached[1], t[2] * 1e3, compiled[2], cached[2], n);
   CHECK(compiled[0] >= 1 && n >= 1, "the first fit wrote nothing to the kernel cache");
   CHECK(compiled[1] == 0 && cached[1] == compiled[0], "the second fit compiled %d specializations", compiled[1]);
+  CHECK(compiled[2] == 0 && cached[2] == compiled[0] && entries[2] == n,
+        "the fit with known choices compiled %d specializations, %d new kernels", compiled[2], entries[2] - n);
+  CHECK(fabs(lb[2] - lb[0]) <= 1e-4 * fabs(lb[0]), "the fit with known choices: lower bound %.9g, first fit %.9g",
+        lb[2], lb[0]);
   free(g_x);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
