@@ -311,6 +311,46 @@ int autotune_verifying(void) {
   return check && *check && strcmp(check, "0") != 0;
 }
 
+unsigned char *autotune_stand_in_mask(const Program *p) {
+  unsigned char *m = xcalloc((size_t)p->nkernels + 1, 1);
+  memset(m, 1, (size_t)p->nkernels); /* kernels outside units stay */
+  for (int u = 0; u < p->nunits; u++)
+    for (int a = 0; a < p->units[u].nalts; a++)
+      for (int j = 0; j < p->units[u].alts[a].nkernels; j++) m[p->units[u].alts[a].kernels[j]] = 0;
+  for (int u = 0; u < p->nunits; u++) {
+    const Alt *a = &p->units[u].alts[p->units[u].forced >= 0 ? p->units[u].forced : 0];
+    for (int j = 0; j < a->nkernels; j++) m[a->kernels[j]] = 1;
+  }
+  return m;
+}
+
+static unsigned char *choice_mask(const Program *p, const int *choice) {
+  unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
+  for (int u = 0; u < p->nunits; u++) {
+    const Alt *a = &p->units[u].alts[choice[u]];
+    for (int j = 0; j < a->nkernels; j++) mask[a->kernels[j]] = 1;
+  }
+  return mask;
+}
+
+/* The background compile of this exec's program is still running. */
+static int compiling(gmmc_context *ctx, Exec *e) {
+  return ctx->be->ops->pending && ctx->be->ops->pending(ctx->be, e->bp);
+}
+
+gmmc_status autotune_poll(gmmc_context *ctx, Exec *e) {
+  if (!e->deferred || compiling(ctx, e)) return GMMC_OK;
+  unsigned char *mask = choice_mask(e->p, e->deferred);
+  char *err = NULL;
+  gmmc_status s = ctx->be->ops->load_more(ctx->be, e->bp, e->p, mask, &err);
+  free(mask);
+  if (s) return ctx_fail_take(ctx, s, err);
+  memcpy(e->choice, e->deferred, sizeof(int) * (size_t)e->p->nunits);
+  free(e->deferred);
+  e->deferred = NULL;
+  return GMMC_OK;
+}
+
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
   const Program *p = e->p;
   *applied = 0;
@@ -332,14 +372,18 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
     free(table);
   }
   if (!ctx->be->ops->load_more) return GMMC_OK;
+  if (*applied && !ctx->dist && compiling(ctx, e)) {
+    /* the choices' kernels compile in the background: the stand-ins (loaded)
+     * run until autotune_poll finds them done; a data-parallel fit waits,
+     * so that every process runs the same kernels */
+    e->deferred = xmalloc(sizeof(int) * (size_t)(p->nunits + 1));
+    memcpy(e->deferred, e->choice, sizeof(int) * (size_t)p->nunits);
+    for (int u = 0; u < p->nunits; u++) e->choice[u] = p->units[u].forced >= 0 ? p->units[u].forced : 0;
+  }
   /* the kernels of the choices in force: the cached ones (in case the table
    * grew since the program was loaded), else the simple ones, which the
    * program may have been loaded without (autotune_known_mask) */
-  unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
-  for (int u = 0; u < p->nunits; u++) {
-    const Alt *a = &p->units[u].alts[e->choice[u]];
-    for (int j = 0; j < a->nkernels; j++) mask[a->kernels[j]] = 1;
-  }
+  unsigned char *mask = choice_mask(p, e->choice);
   char *err = NULL;
   gmmc_status s = ctx->be->ops->load_more(ctx->be, e->bp, p, mask, &err);
   free(mask);
@@ -355,10 +399,13 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   if ((s = autotune_apply_known(ctx, e, &applied)) || applied) return s;
   int bucket = bucket_of(e->n_local);
   char *err = NULL;
-  /* measuring needs every alternative compiled */
+  /* measuring needs every alternative compiled: the wait for the
+   * background compile is compile time */
+  double t0 = monotonic_ms();
   if (ctx->be->ops->load_more && (s = ctx->be->ops->load_more(ctx->be, e->bp, p, NULL, &err))) {
     return ctx_fail_take(ctx, s, err);
   }
+  ctx->compile_ms += monotonic_ms() - t0;
   Snapshot sn = {{0}};
   s = snapshot(e, &sn, 0, &err);
   if (s) {

@@ -21,6 +21,15 @@ gmmc_status autotune_stream(gmmc_context *ctx, Stream *st);
  * which tunes and checks every time. */
 gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied);
 
+/* Applies cached choices that waited for the background compile of their
+ * kernels (autotune_apply_known deferred them), once it is done; call
+ * between iterations. */
+gmmc_status autotune_poll(gmmc_context *ctx, Exec *e);
+
+/* The kernels that run while the others compile in the background: each
+ * unit's simple (or spec-fixed) alternative and the kernels outside units. */
+unsigned char *autotune_stand_in_mask(const Program *p);
+
 /* The kernels a fit needs when the choices for this program and device are
  * already known (every cached winner and the kernels outside units), or NULL
  * when nothing is known and everything must be compiled for tuning. */

@@ -17,12 +17,18 @@ typedef struct BackendProgram BackendProgram; /* a program's code loaded on a ba
 typedef struct {
   const char *name; /* "host", "cuda" */
   /* Compiles (or takes from the on-disk cache, then *cached = 1) and loads
-   * the kernels of p marked in mask (NULL: all of them). */
-  gmmc_status (*load)(Backend *be, const Program *p, const unsigned char *mask, BackendProgram **out, int *cached,
-                      char **err);
+   * the kernels of p marked in mask (NULL: all of them). When some must be
+   * compiled and `stand_in` is given (kernels that can run meanwhile, the
+   * simple variants), a backend may load the stand-ins now and compile the
+   * rest of mask in the background (pending; load_more waits for it). */
+  gmmc_status (*load)(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
+                      BackendProgram **out, int *cached, char **err);
   /* Adds the kernels marked in mask to a loaded program (those already
-   * loaded are skipped); NULL on backends that always load everything. */
+   * loaded are skipped), after the background compile if one runs; NULL on
+   * backends that always load everything. */
   gmmc_status (*load_more)(Backend *be, BackendProgram *bp, const Program *p, const unsigned char *mask, char **err);
+  /* A background compile of bp is still running (NULL: never). */
+  int (*pending)(Backend *be, BackendProgram *bp);
   void (*unload)(Backend *be, BackendProgram *bp);
   gmmc_status (*alloc)(Backend *be, size_t bytes, void **ptr, char **err);
   void (*release)(Backend *be, void *ptr);

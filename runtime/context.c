@@ -270,8 +270,11 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   int cached = 0;
   /* with known choices, only the kernels they use (gmmc bench: all) */
   unsigned char *mask = ctx->every_variant ? NULL : autotune_known_mask(ctx, p);
-  gmmc_status s = ctx->be->ops->load(ctx->be, p, mask, &bp, &cached, &err);
+  /* the variants may compile in the background while the simple kernels run */
+  unsigned char *stand_in = ctx->every_variant ? NULL : autotune_stand_in_mask(p);
+  gmmc_status s = ctx->be->ops->load(ctx->be, p, mask, stand_in, &bp, &cached, &err);
   free(mask);
+  free(stand_in);
   if (s) {
     program_free(p);
     return ctx_fail_take(ctx, s, err);

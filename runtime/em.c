@@ -306,6 +306,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
        * unless cached; every process takes part in the agreement either way */
       if (init == 0 && iter == 1 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, fd.st), NULL, 0)))
         break;
+      /* cached choices whose kernels were compiling take over once loaded */
+      if ((s = autotune_poll(ctx, e))) break;
       double change = lb - prev;
       profile_iter(ctx, &pf, init + 1, iter, monotonic_ms() * 1e-3 - t0);
       if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, monotonic_ms() * 1e-3 - t0);

@@ -45,6 +45,7 @@ void exec_destroy(Exec *e) {
   free(e->owned);
   free(e->args);
   free(e->choice);
+  free(e->deferred);
   free(e);
 }
 

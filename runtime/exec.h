@@ -29,6 +29,7 @@ struct Exec {
   int64_t n_local, n_total;
   ReduceHook hook;
   int *choice;          /* per unit: the alternative that runs */
+  int *deferred;        /* cached choices waiting for their kernels to compile (autotune_poll), or NULL */
 };
 
 /* Allocates every buffer but the data for up to `capacity` events. */

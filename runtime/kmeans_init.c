@@ -154,6 +154,7 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
     if ((s = ctx_agree(ctx, s, &obj, 1))) break;
     /* otherwise chosen on real data once the buffers hold an iteration */
     if (it == 0 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, km->st), NULL, 0))) break;
+    if ((s = autotune_poll(ctx, e))) break;
     /* the objective is -inertia: it only grows; stop when it barely does */
     if (obj - prev <= 1e-6 * fabs(obj)) break;
     prev = obj;

@@ -208,22 +208,37 @@ static int count_entries(const char *dir) {
   return n;
 }
 
+/* Slows the iterations down so that a background compile ends mid-fit. */
+static void slow_progress(void *user, int init, int iter, double lb, double change, double seconds) {
+  (void)user, (void)init, (void)iter, (void)lb, (void)change, (void)seconds;
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
 static void kernel_cache(void) {
   char dir[] = "/tmp/gmmc-cache-XXXXXX";
   if (!mkdtemp(dir)) return;
   g_n = 50000;
   g_d = 16;
   g_x = make_blobs(g_n, g_d, 8);
-  double t[3], lb[3];
-  int compiled[3], cached[3], entries[3];
+  double t[5], lb[5];
+  int compiled[5], cached[5], entries[5];
   /* the third fit runs as a user's does (GMMC_VERIFY_VARIANTS off): only
    * the variants the first fit chose are lowered, and their kernels must be
-   * the cached ones (nothing compiled, no new entry) */
+   * the cached ones (nothing compiled, no new entry). The fourth has the
+   * choices but no cubins: it runs the simple kernels while the chosen ones
+   * compile in the background, then switches (30 slowed iterations); the
+   * fifth, all cached, must end where it did. */
   char *verify = getenv("GMMC_VERIFY_VARIANTS") ? strdup(getenv("GMMC_VERIFY_VARIANTS")) : NULL;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 5; i++) {
     if (i == 2) {
       unsetenv("GMMC_VERIFY_VARIANTS");
       setenv("GMMC_PROFILE", "1", 1);
+    }
+    if (i == 3) {
+      char cmd[128];
+      snprintf(cmd, sizeof cmd, "rm -f %s/*.cubin", dir);
+      CHECK(system(cmd) == 0, "could not empty the kernel cache");
     }
     gmmc_context *ctx;
     gmmc_context_create(&ctx, GMMC_BACKEND_CUDA);
@@ -234,17 +249,22 @@ static void kernel_cache(void) {
     gmmc_fit_options_set_n_components(o, 8);
     gmmc_fit_options_set_max_iter(o, 1);
     gmmc_fit_options_set_init(o, GMMC_INIT_RANDOM_FROM_DATA);
+    if (i >= 3) {
+      gmmc_fit_options_set_max_iter(o, 30);
+      gmmc_fit_options_set_tol(o, 0);
+      gmmc_fit_options_set_progress(o, slow_progress, NULL);
+    }
     gmmc_model *m = NULL;
     double t0 = now_s();
     if (gmmc_fit(ctx, d, o, &m)) CHECK(0, "cache fit: %s", gmmc_last_error(ctx));
     t[i] = now_s() - t0;
     gmmc_context_compile_stats(ctx, &compiled[i], &cached[i], NULL);
-    entries[i] = count_entries(dir);
     lb[i] = m ? gmmc_model_lower_bound(m) : NAN;
     gmmc_model_destroy(m);
     gmmc_fit_options_destroy(o);
     gmmc_data_destroy(d);
-    gmmc_context_destroy(ctx);
+    gmmc_context_destroy(ctx); /* waits for a background compile */
+    entries[i] = count_entries(dir);
   }
   unsetenv("GMMC_PROFILE");
   if (verify) setenv("GMMC_VERIFY_VARIANTS", verify, 1);
@@ -259,6 +279,13 @@ static void kernel_cache(void) {
         "the fit with known choices compiled %d specializations, %d new kernels", compiled[2], entries[2] - n);
   CHECK(fabs(lb[2] - lb[0]) <= 1e-4 * fabs(lb[0]), "the fit with known choices: lower bound %.9g, first fit %.9g",
         lb[2], lb[0]);
+  printf("  background compile: fit without cubins %.1f ms (%d compiled), %d entries after it; cached %.1f ms\n",
+         t[3] * 1e3, compiled[3], entries[3], t[4] * 1e3);
+  CHECK(compiled[3] == 1 && entries[3] >= 1 && entries[3] <= n && compiled[4] == 0,
+        "the fit without cubins compiled %d specializations (%d entries), the next %d", compiled[3], entries[3],
+        compiled[4]);
+  CHECK(fabs(lb[3] - lb[4]) <= 1e-4 * fabs(lb[4]),
+        "switching to the chosen variants mid-fit: lower bound %.9g, all cached %.9g", lb[3], lb[4]);
   free(g_x);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

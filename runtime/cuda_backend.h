@@ -1,0 +1,87 @@
+/* The CUDA backend's insides, shared by backend_cuda.c (the driver, memory,
+ * launches) and cuda_load.c (compiling, caching and loading kernels). Only
+ * where cuda.h was found at build time. */
+#ifndef GMMC_CUDA_BACKEND_H
+#define GMMC_CUDA_BACKEND_H
+
+#include <cuda.h>
+#include <pthread.h>
+
+#include "backend.h"
+
+/* The driver entry points, resolved once per backend. */
+typedef struct {
+  void *lib;
+  CUresult (*Init)(unsigned);
+  CUresult (*DriverGetVersion)(int *);
+  CUresult (*DeviceGetCount)(int *);
+  CUresult (*DeviceGet)(CUdevice *, int);
+  CUresult (*DeviceGetName)(char *, int, CUdevice);
+  CUresult (*DeviceGetAttribute)(int *, CUdevice_attribute, CUdevice);
+  CUresult (*DeviceTotalMem)(size_t *, CUdevice);
+  CUresult (*DevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*DevicePrimaryCtxRelease)(CUdevice);
+  CUresult (*CtxSetCurrent)(CUcontext);
+  CUresult (*StreamCreate)(CUstream *, unsigned);
+  CUresult (*StreamDestroy)(CUstream);
+  CUresult (*StreamSynchronize)(CUstream);
+  CUresult (*MemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*MemFree)(CUdeviceptr);
+  CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*MemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*LinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
+  CUresult (*LinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *, unsigned, CUjit_option *,
+                          void **);
+  CUresult (*LinkComplete)(CUlinkState, void **, size_t *);
+  CUresult (*LinkDestroy)(CUlinkState);
+  CUresult (*ModuleLoadDataEx)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
+  CUresult (*ModuleUnload)(CUmodule);
+  CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                           CUstream, void **, void **);
+  CUresult (*GetErrorName)(CUresult, const char **);
+  CUresult (*GetErrorString)(CUresult, const char **);
+} Driver;
+
+typedef struct {
+  Backend base;
+  Driver d;
+  CUdevice dev;
+  CUcontext ctx;
+  CUstream stream;
+  int sm;          /* compute capability as 90 */
+  int driver;      /* driver version as 12040 */
+  char arch[16];   /* the PTX target, sm_XY */
+} CudaBackend;
+
+typedef struct Load Load;
+
+struct BackendProgram {
+  CUmodule *modules; /* per kernel: its own module, NULL until loaded */
+  CUfunction *fns;
+  int *block; /* threads per block: x * y for grid kernels */
+  int *block_y;
+  int **params; /* per kernel: the argument slots it takes (kernel_param_slots) */
+  int *nparams;
+  int nfns;
+  /* kernels compiling in the background (cuda_load.c), NULL when none */
+  Load *bg;
+  pthread_t bg_thread;
+  int bg_done; /* under bg_lock */
+  pthread_mutex_t bg_lock;
+};
+
+/* "CALL failed: NAME (description)" for a driver error. */
+char *cu_message(const Driver *d, CUresult r, const char *call);
+/* The PTX ISA version to emit for this driver. */
+int cuda_ptx_version(const CudaBackend *cb);
+
+/* The BackendOps that deal with code (cuda_load.c). */
+gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
+                      BackendProgram **out, int *cached, char **err);
+gmmc_status cuda_load_more(Backend *be, BackendProgram *bp, const Program *p, const unsigned char *mask, char **err);
+int cuda_pending(Backend *be, BackendProgram *bp);
+void cuda_unload(Backend *be, BackendProgram *bp);
+
+#endif

@@ -1,0 +1,401 @@
+/* The CUDA backend's code: kernels compiled (LLVM NVPTX to PTX, the
+ * driver's JIT linker to a cubin), cached on disk and loaded as modules.
+ *
+ * Every kernel is compiled alone (its own LLVM context and driver link) and
+ * cached alone, under the digest of what its code depends on
+ * (kernel_code_digest): any set of kernels — every variant for tuning, the
+ * tuned few, the same kernel in a program lowered with fewer variants — is
+ * served from the cache kernel by kernel. Cold, the kernels are spread over
+ * threads heaviest first (the compile takes as long as its slowest kernel;
+ * per-kernel LLVM setup measured nothing against compiling kernels
+ * together), and the kernels that have stand-ins (a variant, while the
+ * simple form of its unit can run) compile in the background: a first fit
+ * starts on the simple kernels instead of waiting for the slowest variant.
+ * A cache hit reads and loads its modules on the calling thread: on an H200
+ * host, 2, 4 and 8 threads loaded 21 modules no faster than one (1.4-2.1 ms)
+ * or slower (up to 3.2 ms): the driver serializes them. */
+#ifdef GMMC_HAVE_CUDA_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../compiler/codegen.h"
+#include "../compiler/target.h"
+#include "cuda_backend.h"
+#include "kcache.h"
+
+static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, char **err) {
+  char *info = xcalloc(1, 16384), *error_log = xcalloc(1, 16384);
+  CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
+                         CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {info, (void *)(uintptr_t)16384, error_log, (void *)(uintptr_t)16384};
+  CUlinkState state;
+  gmmc_status s = GMMC_OK;
+  CUresult r = cb->d.LinkCreate(4, opts, vals, &state);
+  if (r != CUDA_SUCCESS) {
+    *err = cu_message(&cb->d, r, "cuLinkCreate");
+    s = GMMC_ERR_DEVICE;
+  } else {
+    r = cb->d.LinkAddData(state, CU_JIT_INPUT_PTX, (void *)ptx, strlen(ptx) + 1, "gmmc.ptx", 0, NULL, NULL);
+    void *image = NULL;
+    if (r == CUDA_SUCCESS) r = cb->d.LinkComplete(state, &image, size);
+    if (r != CUDA_SUCCESS) {
+      char *m = cu_message(&cb->d, r, "linking the generated PTX");
+      *err = xasprintf("%s\n%s%s", m, error_log, info);
+      free(m);
+      s = GMMC_ERR_DEVICE;
+    } else {
+      /* the image belongs to the link state: copy it out */
+      *cubin = xmalloc(*size);
+      memcpy(*cubin, image, *size);
+    }
+    cb->d.LinkDestroy(state);
+  }
+  free(info);
+  free(error_log);
+  return s;
+}
+
+/* Runs fn(arg, i) for every i in [0, n) on up to `threads` threads, this
+ * one included, each with the backend's context current. */
+typedef struct {
+  CudaBackend *cb;
+  void (*fn)(void *arg, int i);
+  void *arg;
+  int n, next;
+  int nice; /* a background compile yields to the foreground's */
+  pthread_mutex_t lock;
+} ParallelFor;
+
+static void *parallel_worker(void *v) {
+  ParallelFor *pf = v;
+  pf->cb->d.CtxSetCurrent(pf->cb->ctx);
+  if (pf->nice) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), pf->nice); /* this thread only (Linux) */
+  for (;;) {
+    pthread_mutex_lock(&pf->lock);
+    int i = pf->next++;
+    pthread_mutex_unlock(&pf->lock);
+    if (i >= pf->n) return NULL;
+    pf->fn(pf->arg, i);
+  }
+}
+
+static void parallel_for(CudaBackend *cb, int n, int threads, int nice, void (*fn)(void *, int), void *arg) {
+  ParallelFor pf = {.cb = cb, .fn = fn, .arg = arg, .n = n, .nice = nice};
+  pthread_mutex_init(&pf.lock, NULL);
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus > 0 && threads > cpus) threads = (int)cpus;
+  if (threads > n) threads = n;
+  if (threads > 16) threads = 16;
+  pthread_t th[16];
+  int started[16] = {0};
+  for (int t = 1; t < threads; t++) started[t] = pthread_create(&th[t], NULL, parallel_worker, &pf) == 0;
+  parallel_worker(&pf);
+  for (int t = 1; t < threads; t++)
+    if (started[t]) pthread_join(th[t], NULL);
+  pthread_mutex_destroy(&pf.lock);
+}
+
+/* The kernels of one load: per-kernel slots indexed by kernel, so that
+ * threads never write the same one. */
+struct Load {
+  CudaBackend *cb;
+  BackendProgram *bp;
+  const Program *p;
+  char target[128]; /* the cache key's target part */
+  TargetOptions topt;
+  int *list, n; /* the kernels to compile, heaviest first */
+  uint64_t *key;
+  void **cubin;
+  size_t *size;
+  gmmc_status *status;
+  char **err;
+  double *llvm_ms, *link_ms;
+  double key_ms, read_ms, module_ms; /* cache hits, for GMMC_PROFILE */
+  double started;                    /* monotonic_ms when compiling began */
+};
+
+static Load *load_new(CudaBackend *cb, BackendProgram *bp, const Program *p) {
+  size_t n1 = (size_t)p->nkernels + 1;
+  Load *l = xcalloc(1, sizeof *l);
+  l->cb = cb;
+  l->bp = bp;
+  l->p = p;
+  snprintf(l->target, sizeof l->target, "cuda %s+ptx%d+driver%d", cb->arch, cuda_ptx_version(cb), cb->driver);
+  l->topt = (TargetOptions){.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = cuda_ptx_version(cb)};
+  l->list = xcalloc(n1, sizeof(int));
+  l->key = xcalloc(n1, sizeof(uint64_t));
+  l->cubin = xcalloc(n1, sizeof(void *));
+  l->size = xcalloc(n1, sizeof(size_t));
+  l->status = xcalloc(n1, sizeof(gmmc_status));
+  l->err = xcalloc(n1, sizeof(char *));
+  l->llvm_ms = xcalloc(n1, sizeof(double));
+  l->link_ms = xcalloc(n1, sizeof(double));
+  return l;
+}
+
+static void load_free(Load *l) {
+  for (int i = 0; i < l->p->nkernels; i++) {
+    free(l->cubin[i]);
+    free(l->err[i]);
+  }
+  free(l->list);
+  free(l->key);
+  free(l->cubin);
+  free(l->size);
+  free(l->status);
+  free(l->err);
+  free(l->llvm_ms);
+  free(l->link_ms);
+  free(l);
+}
+
+static gmmc_status load_module(Load *l, int k) {
+  CudaBackend *cb = l->cb;
+  BackendProgram *bp = l->bp;
+  const Kernel *kk = l->p->kernels[k];
+  char error_log[8192] = "";
+  CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+  void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
+  CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[k], l->cubin[k], 2, opts, vals);
+  if (r != CUDA_SUCCESS) {
+    char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
+    l->err[k] = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
+    free(m);
+    bp->modules[k] = NULL;
+    return GMMC_ERR_DEVICE;
+  }
+  r = cb->d.ModuleGetFunction(&bp->fns[k], bp->modules[k], kk->name);
+  if (r != CUDA_SUCCESS) {
+    l->err[k] = cu_message(&cb->d, r, "cuModuleGetFunction");
+    bp->fns[k] = NULL;
+    return GMMC_ERR_DEVICE;
+  }
+  bp->block[k] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
+  bp->block_y[k] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
+  bp->params[k] = xcalloc((size_t)program_arg_slots(l->p) + 1, sizeof(int));
+  bp->nparams[k] = kernel_param_slots(l->p, kk, bp->params[k]);
+  return GMMC_OK;
+}
+
+/* A kernel's key, its cubin from the cache and, found, its module. */
+static void fetch(Load *l, int k) {
+  double t0 = monotonic_ms();
+  l->key[k] = kcache_code_key(kernel_code_digest(l->p, l->p->kernels[k]), l->target);
+  const char *dir = l->cb->base.cache_dir;
+  double t1 = monotonic_ms();
+  l->cubin[k] = dir ? kcache_get(dir, l->key[k], "cubin", &l->size[k]) : NULL;
+  double t2 = monotonic_ms();
+  if (l->cubin[k]) l->status[k] = load_module(l, k);
+  l->key_ms += t1 - t0;
+  l->read_ms += t2 - t1;
+  l->module_ms += monotonic_ms() - t2;
+}
+
+/* PTX, cubin and cache entry of list[i] (modules are loaded by the caller). */
+static void compile_one(void *arg, int i) {
+  Load *l = arg;
+  int k = l->list[i];
+  unsigned char *only = xcalloc((size_t)l->p->nkernels + 1, 1);
+  only[k] = 1;
+  double t0 = monotonic_ms();
+  char *ptx = target_emit_kernels(l->p, &l->topt, EMIT_ASM, only, &l->err[k]);
+  double t1 = monotonic_ms();
+  free(only);
+  l->status[k] = ptx ? link_cubin(l->cb, ptx, &l->cubin[k], &l->size[k], &l->err[k]) : GMMC_ERR_COMPILE;
+  l->llvm_ms[k] = t1 - t0;
+  l->link_ms[k] = monotonic_ms() - t1;
+  free(ptx);
+  if (!l->status[k] && l->cb->base.cache_dir)
+    kcache_put(l->cb->base.cache_dir, l->key[k], "cubin", l->cubin[k], l->size[k]);
+}
+
+static void compile_list(Load *l, int background) {
+  for (int i = 1; i < l->n; i++) /* heaviest first: insertion sort by loop-IR size */
+    for (int j = i; j > 0 && l->p->kernels[l->list[j]]->weight > l->p->kernels[l->list[j - 1]]->weight; j--) {
+      int t = l->list[j];
+      l->list[j] = l->list[j - 1];
+      l->list[j - 1] = t;
+    }
+  l->started = monotonic_ms();
+  /* in the background at a lower priority: the stand-ins of the next
+   * program (k-means) compile meanwhile, on as many threads as cores */
+  parallel_for(l->cb, l->n, 16, background ? 10 : 0, compile_one, l);
+}
+
+/* Loads the modules of the compiled list; the first failure, named, into *err. */
+static gmmc_status load_compiled(Load *l, char **err) {
+  gmmc_status s = GMMC_OK;
+  for (int i = 0; i < l->n && !s; i++) {
+    int k = l->list[i];
+    if (!l->status[k]) l->status[k] = load_module(l, k);
+    if ((s = l->status[k]))
+      *err = xasprintf("kernel %s: %s", l->p->kernels[k]->name, l->err[k] ? l->err[k] : "compilation failed");
+  }
+  return s;
+}
+
+static int slowest(const Load *l) {
+  int w = -1;
+  for (int i = 0; i < l->n; i++) {
+    int k = l->list[i];
+    if (w < 0 || l->llvm_ms[k] + l->link_ms[k] > l->llvm_ms[w] + l->link_ms[w]) w = k;
+  }
+  return w;
+}
+
+static void *background_main(void *arg) {
+  BackendProgram *bp = arg;
+  compile_list(bp->bg, 1);
+  pthread_mutex_lock(&bp->bg_lock);
+  bp->bg_done = 1;
+  pthread_mutex_unlock(&bp->bg_lock);
+  return NULL;
+}
+
+/* Waits for the background compile, if any, and loads what it made. */
+static gmmc_status join_background(CudaBackend *cb, BackendProgram *bp, char **err) {
+  Load *l = bp->bg;
+  if (!l) return GMMC_OK;
+  double t0 = monotonic_ms();
+  pthread_join(bp->bg_thread, NULL);
+  pthread_mutex_destroy(&bp->bg_lock);
+  double waited = monotonic_ms() - t0;
+  gmmc_status s = load_compiled(l, err);
+  if (cb->base.profile) {
+    int w = slowest(l);
+    fprintf(stderr,
+            "gmmc profile: cuda: %d kernels compiled in the background in %.2f ms (slowest kernel: LLVM %.1f ms, "
+            "driver link %.1f ms); waited %.2f ms for them, %.2f ms to load them\n",
+            l->n, t0 + waited - l->started, w < 0 ? 0 : l->llvm_ms[w], w < 0 ? 0 : l->link_ms[w], waited,
+            monotonic_ms() - t0 - waited);
+  }
+  load_free(l);
+  bp->bg = NULL;
+  return s;
+}
+
+/* Loads the kernels of `want` (NULL: all) that bp lacks, from the cache or
+ * compiled; with stand-ins, those of want that have none are loaded now
+ * and the rest compile in the background. No background compile runs. */
+static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Program *p, const unsigned char *want,
+                                const unsigned char *stand_in, int *cached, char **err) {
+  int nk = p->nkernels;
+  double t_start = monotonic_ms();
+  Load *now = load_new(cb, bp, p), *later = load_new(cb, bp, p);
+  int nt = 0;
+  for (int k = 0; k < nk; k++)
+    if ((!want || want[k]) && !bp->fns[k]) {
+      fetch(now, k);
+      nt++;
+      if (now->cubin[k]) continue;
+      if (stand_in && !stand_in[k]) later->list[later->n++] = k;
+      else now->list[now->n++] = k;
+    }
+  /* something waits for the background: its stand-ins must run meanwhile */
+  for (int k = 0; k < nk && later->n; k++)
+    if (stand_in[k] && want && !want[k] && !bp->fns[k]) {
+      fetch(now, k);
+      nt++;
+      if (!now->cubin[k]) now->list[now->n++] = k;
+    }
+  *cached = now->n == 0 && later->n == 0;
+  double t_fetched = monotonic_ms();
+  compile_list(now, 0);
+  gmmc_status s = load_compiled(now, err);
+  if (cb->base.profile && nt) {
+    int w = slowest(now);
+    fprintf(stderr,
+            "gmmc profile: cuda: %d kernels: %d from the cache %.2f ms (keys %.2f, reads %.2f, module loads %.2f), "
+            "%d compiled and loaded %.2f ms (slowest kernel: LLVM %.1f ms, driver link %.1f ms), %d in the "
+            "background\n",
+            nt, nt - now->n - later->n, t_fetched - t_start, now->key_ms, now->read_ms, now->module_ms, now->n,
+            monotonic_ms() - t_fetched, w < 0 ? 0 : now->llvm_ms[w], w < 0 ? 0 : now->link_ms[w], later->n);
+  }
+  if (!s && later->n) {
+    memcpy(later->key, now->key, sizeof(uint64_t) * (size_t)nk);
+    bp->bg = later;
+    bp->bg_done = 0;
+    pthread_mutex_init(&bp->bg_lock, NULL);
+    if (pthread_create(&bp->bg_thread, NULL, background_main, bp) != 0) {
+      bp->bg = NULL; /* no thread: compile here */
+      pthread_mutex_destroy(&bp->bg_lock);
+      compile_list(later, 0);
+      s = load_compiled(later, err);
+      load_free(later);
+    }
+  } else {
+    load_free(later);
+  }
+  load_free(now);
+  return s;
+}
+
+static void free_program(CudaBackend *cb, BackendProgram *bp) {
+  char *err = NULL;
+  join_background(cb, bp, &err); /* its modules are unloaded with the others */
+  free(err);
+  for (int i = 0; i < bp->nfns; i++) {
+    if (bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
+    free(bp->params[i]);
+  }
+  free(bp->modules);
+  free(bp->params);
+  free(bp->nparams);
+  free(bp->fns);
+  free(bp->block);
+  free(bp->block_y);
+  free(bp);
+}
+
+gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
+                      BackendProgram **out, int *cached, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  BackendProgram *bp = xcalloc(1, sizeof *bp);
+  size_t n = (size_t)p->nkernels + 1;
+  bp->nfns = p->nkernels;
+  bp->modules = xcalloc(n, sizeof(CUmodule));
+  bp->fns = xcalloc(n, sizeof(CUfunction));
+  bp->params = xcalloc(n, sizeof(int *));
+  bp->nparams = xcalloc(n, sizeof(int));
+  bp->block = xcalloc(n, sizeof(int));
+  bp->block_y = xcalloc(n, sizeof(int));
+  gmmc_status s = load_kernels(cb, bp, p, mask, stand_in, cached, err);
+  if (s) {
+    free_program(cb, bp);
+    return s;
+  }
+  *out = bp;
+  return GMMC_OK;
+}
+
+gmmc_status cuda_load_more(Backend *be, BackendProgram *bp, const Program *p, const unsigned char *mask, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  /* wait for the background only for a kernel it compiles */
+  int wait = 0;
+  for (int i = 0; bp->bg && i < bp->bg->n; i++) wait |= !mask || mask[bp->bg->list[i]];
+  gmmc_status s = wait ? join_background(cb, bp, err) : GMMC_OK;
+  int cached;
+  return s ? s : load_kernels(cb, bp, p, mask, NULL, &cached, err);
+}
+
+int cuda_pending(Backend *be, BackendProgram *bp) {
+  (void)be;
+  if (!bp->bg) return 0;
+  pthread_mutex_lock(&bp->bg_lock);
+  int done = bp->bg_done;
+  pthread_mutex_unlock(&bp->bg_lock);
+  return !done;
+}
+
+void cuda_unload(Backend *be, BackendProgram *bp) {
+  if (bp) free_program((CudaBackend *)be, bp);
+}
+
+#else
+typedef int gmmc_no_cuda_load; /* built without cuda.h: nothing here (ISO C wants a declaration) */
+#endif
