@@ -127,8 +127,8 @@ uint64_t kernel_code_digest(const Program *p, const Kernel *k) {
     for (int a = 0; a < b->rank; a++) f[4 + a] = b->dims[a];
     mix(&d, f, 4 + (size_t)b->rank);
   }
-  int64_t f[] = {n, slots - p->nbufs, k->launch, k->block_size, k->block[0], k->block[1], k->min_blocks, k->pvar,
-                 k->nvars, k->nshared};
+  int64_t f[] = {n, slots - p->nbufs, k->launch, k->block_size, k->block[0], k->block[1], k->min_blocks, k->compact,
+                 k->pvar, k->nvars, k->nshared};
   mix(&d, f, sizeof f / sizeof *f);
   for (int i = 0; i < k->nvars; i++) mix(&d, (int64_t[]){k->vars[i].type}, 1);
   for (int i = 0; i < k->nshared; i++) {
@@ -450,6 +450,10 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMSetValueName2(g->scalar[i], nm, strlen(nm));
   }
   add_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind", 0);
+  if (k->compact) { /* the unroller and vectorizers hold back */
+    add_attr(g, fn, LLVMAttributeFunctionIndex, "optsize", 0);
+    add_attr(g, fn, LLVMAttributeFunctionIndex, "minsize", 0);
+  }
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
   g->var = calloc((size_t)k->nvars + 1, sizeof(LLVMValueRef));
   for (int i = 0; i < k->nvars; i++) g->var[i] = LLVMBuildAlloca(g->b, ty(g, k->vars[i].type), k->vars[i].name);

@@ -138,6 +138,7 @@ typedef struct {
   LExpr *grid[3];    /* GRID */
   int block[2];      /* GRID */
   int min_blocks;    /* GPU: blocks per multiprocessor the code must allow (caps registers), 0: any */
+  int compact;       /* compiled for size (no loop unrolling): little work, compile time first */
   SharedArray *shared;
   int nshared;
   unsigned char *reads, *writes; /* per buffer */
