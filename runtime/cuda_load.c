@@ -13,7 +13,8 @@
  * starts on the simple kernels instead of waiting for the slowest variant.
  * A cache hit reads and loads its modules on the calling thread: on an H200
  * host, 2, 4 and 8 threads loaded 21 modules no faster than one (1.4-2.1 ms)
- * or slower (up to 3.2 ms): the driver serializes them. */
+ * or slower (up to 3.2 ms): the driver serializes them. A load costs ~40 us
+ * with or without JIT options, with CUDA_MODULE_LOADING lazy or eager. */
 #ifdef GMMC_HAVE_CUDA_H
 
 #include <stdio.h>

@@ -207,7 +207,9 @@ def main():
             init = os.path.join(tmp, "init.yaml")
             try:
                 # 1st run: compiles every variant and tunes; 2nd: compiles the
-                # tuned set only (the cold JIT of the specialization); 3rd: cached
+                # tuned set only (the cold JIT of the specialization); 3rd: cached.
+                # "compile" is what a fit waited for: on the GPU the variants
+                # compile in the background once the simple kernels can run
                 row["gmmc_ms"], row["compile_all_ms"], _, out = gmmc_iteration_ms(args.gmmc, path, m, cov, args.iters)
                 drop_cubins()  # keep the tuned choices, compile their kernels cold
                 _, row["compile_ms"], _, _ = gmmc_iteration_ms(args.gmmc, path, m, cov, 0, out=init)
