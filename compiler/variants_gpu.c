@@ -9,6 +9,10 @@
  *                in shared memory, every thread accumulates an RI x RJ
  *                register tile; float32 products, float64 flushes every 128
  *                events; per-slice partials then the usual combine.
+ *   tiled-sq-BIxBJ  the same for sum(n, A(n, i) * sq(U(n, j) - W(i, j)))
+ *                (diagonal covariances: R[n,m] sq(X[n,d] - means[m,d])): U
+ *                staged as B, W a register tile loaded once per block, the
+ *                difference centered in registers.
  *   lanes-BJ     S[o.., j] = sum(n, f(n, j)): threads over j (coalesced) and
  *                over event lanes; a shared-memory tree across lanes.
  *                Also the scalar case (no j).
@@ -120,19 +124,34 @@ typedef struct {
   int bi, bj, ri, rj, kc;
 } Tile;
 
+/* sq(U - W) with U of the events and j but not i, W of i and j but not the
+ * events: the one factor of both i and j that the tiled form takes. */
+static int sq_diff(Expr *f, int nid, int iid, int jid, Expr **u, Expr **w) {
+  if (f->kind != E_CALL || f->op != F_SQ || f->nargs != 1) return 0;
+  Expr *d = f->args[0];
+  if (d->kind != E_BINARY || d->op != B_SUB) return 0;
+  *u = d->args[0];
+  *w = d->args[1];
+  return uses(*u, nid) && uses(*u, jid) && !uses(*u, iid) && !uses(*w, nid) && uses(*w, iid) && uses(*w, jid);
+}
+
 static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   Program *p = L->p;
   int nf = h->nfree;
   int iid = h->free[nf - 2], jid = h->free[nf - 1], nid = h->red->red.id;
-  Expr *f[32], *fa[32], *fb[32];
+  Expr *f[32], *fa[32], *fb[32], *su = NULL, *sw = NULL;
   int nfac = 0, na = 0, nb = 0;
   factors(h->red->args[0], f, &nfac, 32);
   for (int i = 0; i < nfac; i++) {
     int ui = uses(f[i], iid), uj = uses(f[i], jid);
+    if (ui && uj && !su && sq_diff(f[i], nid, iid, jid, &su, &sw)) continue;
     if (ui && uj) return; /* not separable */
     if (uj) fb[nb++] = f[i];
     else fa[na++] = f[i];
   }
+  /* the squared difference: U is the staged B side (no other j factor) */
+  if (su && (nb || h->symmetric)) return;
+  if (su) fb[nb++] = su;
   if (!nb) return;
   int64_t ei = index_extent(L, iid), ej = index_extent(L, jid);
   int64_t ti = ceil_div(ei, t.bi), tj = ceil_div(ej, t.bj);
@@ -144,11 +163,12 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   int64_t outer = 1, elems = ei * ej;
   for (int i = 0; i < nf - 2; i++) outer *= index_extent(L, h->free[i]), elems *= index_extent(L, h->free[i]);
   int64_t g = slices(L, ti * tj * outer, elems);
-  const char *variant = arena_printf(&p->arena, "tiled-%dx%d", t.bi, t.bj);
+  const char *form = su ? "tiled-sq" : "tiled", *tag = su ? "tiledsq" : "tiled";
+  const char *variant = arena_printf(&p->arena, "%s-%dx%d", form, t.bi, t.bj);
   if (!lower_keeps(L, h->unit, variant)) return;
   int pbuf = new_partial(L, h, g, variant);
   Kernel *k = program_add_kernel(
-      p, arena_printf(&p->arena, "%s_%s_tiled%dx%d", L->s->model, p->bufs[h->stat_buf]->name, t.bi, t.bj));
+      p, arena_printf(&p->arena, "%s_%s_%s%dx%d", L->s->model, p->bufs[h->stat_buf]->name, tag, t.bi, t.bj));
   k->what = arena_printf(&p->arena, "%s [%s: %dx%d register tiles of %d threads, %d events staged, %lld slices]",
                          stmt_text(L, st), variant, t.ri, t.rj, threads, t.kc, (long long)g);
   k->launch = LAUNCH_GRID;
@@ -175,12 +195,24 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
     body = when(&b, body, bin(&b, LB_LE, V(&b, i0), V(&b, j0)));
   int first, last;
   event_slice_bounds(p, b.k, body, g, t.kc, &first, &last);
-  int acc[64], acc64[64];
+  int acc[64], acc64[64], wv[64];
   for (int r = 0; r < t.ri * t.rj; r++) {
     acc[r] = var(&b, arena_printf(&p->arena, "acc%d_%d", r / t.rj, r % t.rj), T);
     acc64[r] = var(&b, arena_printf(&p->arena, "sum%d_%d", r / t.rj, r % t.rj), LT_F64);
     set(&b, body, acc[r], lx_const(p, T, 0));
     set(&b, body, acc64[r], lx_const(p, LT_F64, 0));
+  }
+  /* W's tile, once per block (zero outside the output) */
+  for (int r = 0; su && r < t.ri * t.rj; r++) {
+    wv[r] = var(&b, arena_printf(&p->arena, "w%d_%d", r / t.rj, r % t.rj), T);
+    int iv = var(&b, spec_index(L->s, iid)->name, LT_I64), jv = var(&b, spec_index(L->s, jid)->name, LT_I64);
+    set(&b, body, iv, bin(&b, LB_ADD, V(&b, i0), bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vy), I(&b, t.ri)), I(&b, r / t.rj))));
+    set(&b, body, jv, bin(&b, LB_ADD, V(&b, j0), bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vx), I(&b, t.rj)), I(&b, r % t.rj))));
+    env.var[iid] = iv;
+    env.var[jid] = jv;
+    set(&b, body, wv[r], lx_const(p, T, 0));
+    LStmt *in = when(&b, body, bin(&b, LB_AND, bin(&b, LB_LT, V(&b, iv), I(&b, ei)), bin(&b, LB_LT, V(&b, jv), I(&b, ej))));
+    set(&b, in, wv[r], lx_cast(p, T, lower_expr(L, k, in, sw, &env)));
   }
   /* for each chunk of kc events */
   int c;
@@ -227,7 +259,13 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
                                                   bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vx), I(&b, t.rj)), I(&b, r)))));
   }
   for (int r = 0; r < t.ri * t.rj; r++) {
-    LExpr *upd = bin(&b, LB_ADD, V(&b, acc[r]), bin(&b, LB_MUL, V(&b, av[r / t.rj]), V(&b, bv[r % t.rj])));
+    LExpr *bj = V(&b, bv[r % t.rj]);
+    if (su) { /* (u - w)^2 */
+      int dv = var(&b, "diff", T);
+      set(&b, inner, dv, bin(&b, LB_SUB, bj, V(&b, wv[r])));
+      bj = bin(&b, LB_MUL, V(&b, dv), V(&b, dv));
+    }
+    LExpr *upd = bin(&b, LB_ADD, V(&b, acc[r]), bin(&b, LB_MUL, V(&b, av[r / t.rj]), bj));
     set(&b, inner, acc[r], upd);
   }
   /* float64 every 4 chunks keeps float32 sums short */
@@ -250,7 +288,7 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   Alt *a = unit_add_alt(p, h->unit, variant);
   if (!a) return;
   a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, arena_printf(&p->arena, "tiled%dx%d", t.bi, t.bj));
+  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, arena_printf(&p->arena, "%s%dx%d", tag, t.bi, t.bj));
   /* cost: the product's flops over the block's threads, plus the staging */
   a->cost = (double)ei * ej * outer * (1.0 + (double)(t.bi + t.bj) / ((double)t.bi * t.bj));
 }
