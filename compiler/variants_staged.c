@@ -106,7 +106,13 @@ static void stage_rows(Lower *L, Kernel *k, LStmt *blk, int tid, int threads, Te
   ls_append(p, no, ls_sstore(p, k, sh, at, lx_const(p, p->real, 0)));
 }
 
-void variants_staged_map(Lower *L, Stmt *st, int unit) {
+/* A block's tile: tn events x mb components, rn x rm outputs per thread. */
+typedef struct {
+  int tn, mb, rn, rm;
+  const char *variant;
+} StagedTile;
+
+static void staged_map(Lower *L, Stmt *st, int unit, StagedTile c) {
   Program *p = L->p;
   Target *tg = &st->targets[0];
   Tensor *tt = tg->tensor;
@@ -122,13 +128,15 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
   if (!have_nd || D > 128) return;
   LType T = p->real;
   int esz = T == LT_F64 ? 8 : 4;
-  const int tn = 64, mb = 32, rn = 4, rm = 2, threads = (tn / rn) * (mb / rm);
+  const int tn = c.tn, mb = c.mb, rn = c.rn, rm = c.rm, threads = (tn / rn) * (mb / rm);
   int64_t dp = D, smem = 0;
   for (int i = 0; i < ops.n; i++)
     smem += ops.op[i].role == ROLE_ND ? tn * dp : ops.op[i].role == ROLE_MD ? mb * dp : ops.op[i].role == ROLE_NM ? tn * mb : mb;
   smem = (smem + tn * mb) * esz;
-  if (smem > 48 * 1024 || !lower_keeps(L, unit, "staged")) return;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name));
+  if (smem > 48 * 1024 || !lower_keeps(L, unit, c.variant)) return;
+  Kernel *k = program_add_kernel(p, strcmp(c.variant, "staged") == 0
+                                        ? arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name)
+                                        : arena_printf(&p->arena, "%s_%s_staged%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
                          stmt_text(L, st), tn, mb, rn, rm);
   event_tile_grid(p, k, tn, mb, M, threads);
@@ -174,7 +182,7 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
   }
   int out = kernel_shared(p, k, "out", T, tn * mb);
   ls_append(p, body, ls_sync(p));
-  int acc[8];
+  int acc[64];
   for (int r = 0; r < rn * rm; r++) {
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / rm, r % rm), T);
     ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
@@ -221,10 +229,18 @@ void variants_staged_map(Lower *L, Stmt *st, int unit) {
                    &(EventTile){.buf = p->tensor_buf[tt->id], .sh = out, .tn = tn, .mb = mb, .M = M,
                                 .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
   L->fast32 = 0;
-  Alt *a = unit_add_alt(p, unit, "staged");
+  Alt *a = unit_add_alt(p, unit, c.variant);
   if (!a) return;
   a->kernels[a->nkernels++] = p->nkernels - 1;
   a->cost = (double)D;
+}
+
+void variants_staged_map(Lower *L, Stmt *st, int unit) {
+  /* 4 x 2 outputs per thread read 8 shared values per 8 outputs and d; the
+   * 8 x 4 tiles 16 per 32 (the diagonal E-step was shared-memory-bound) */
+  static const StagedTile tiles[] = {
+      {64, 32, 4, 2, "staged"}, {128, 32, 8, 4, "staged-128x32"}, {64, 32, 8, 4, "staged-64x32"}};
+  for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) staged_map(L, st, unit, tiles[i]);
 }
 
 void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
