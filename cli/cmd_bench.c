@@ -1,7 +1,9 @@
 /* gmmc bench SPEC (DATA | --sizes N=..,M=..,D=..): times every code variant
  * of every unit of the specialization on real buffers (after one EM
- * iteration), marks the one `auto` chooses, and times whole iterations with
- * the automatic choice and with the simple variants only. */
+ * iteration), marks the one `auto` runs — the choice the fit tuned and
+ * cached, from measurements of its own — and, where this run's fastest
+ * differs, that one; then times whole iterations with the automatic choice
+ * and with the simple variants only. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -173,24 +175,42 @@ int cmd_bench(int argc, char **argv) {
          (long long)data->rows, (long long)data->cols, k, gmmc_context_device(ctx));
   printf("compile %.1f ms, first fit (compile, initialisation, tuning, one iteration) %.1f ms\n\n", ctx->compile_ms,
          fit_ms);
+  /* what `auto` runs: the choices the fit made and cached (its own
+   * measurement), against this one's fastest */
+  int applied = 0, unit_of[64], nu = 0;
+  if (autotune_apply_known(ctx, e, &applied)) {
+    cli_error("%s", gmmc_last_error(ctx));
+    gmmc_model_destroy(model);
+    gmmc_fit_options_destroy(o);
+    free(text);
+    goto done;
+  }
+  for (int u = 0; u < cp->p->nunits && nu < 64; u++)
+    if (cp->p->units[u].nalts > 1) unit_of[nu++] = u;
   UnitTiming t[64];
   int nt = 0;
   if (autotune_measure(ctx, e, t, 64, &nt)) {
     cli_error("%s", gmmc_last_error(ctx));
   } else {
     printf("%-28s %-16s %10s\n", "unit", "variant", "ms/run");
+    int *autoc = xcalloc((size_t)cp->p->nunits + 1, sizeof(int));
+    memcpy(autoc, e->choice, sizeof(int) * (size_t)cp->p->nunits);
+    for (int i = 0; i < nt && i < nu && !applied; i++) autoc[unit_of[i]] = t[i].chosen; /* no cache: this run's */
     for (int i = 0; i < nt; i++)
       for (int a = 0; a < t[i].nalts; a++) {
-        if (t[i].ms[a] < 0) printf("%-28s %-16s %10s\n", a ? "" : t[i].unit, t[i].variant[a], "pruned");
-        else
-          printf("%-28s %-16s %10.4f%s\n", a ? "" : t[i].unit, t[i].variant[a], t[i].ms[a],
-                 a == t[i].chosen ? "  <- auto" : "");
+        int chosen = i < nu && a == autoc[unit_of[i]];
+        const char *mark = chosen && a == t[i].chosen ? "  <- auto"
+                           : chosen                   ? "  <- auto (cached)"
+                           : a == t[i].chosen         ? "  <- fastest here"
+                                                      : "";
+        if (t[i].ms[a] < 0) printf("%-28s %-16s %10s%s\n", a ? "" : t[i].unit, t[i].variant[a], "pruned", mark);
+        else printf("%-28s %-16s %10.4f%s\n", a ? "" : t[i].unit, t[i].variant[a], t[i].ms[a], mark);
       }
     double simple_ms, auto_ms;
     for (int u = 0; u < cp->p->nunits; u++) e->choice[u] = 0;
     gmmc_status s = time_iterations(e, iters, &simple_ms, &err);
-    for (int i = 0, u = 0; u < cp->p->nunits && !s; u++)
-      if (cp->p->units[u].nalts > 1 && i < nt) e->choice[u] = t[i++].chosen;
+    memcpy(e->choice, autoc, sizeof(int) * (size_t)cp->p->nunits);
+    free(autoc);
     if (!s) s = time_iterations(e, iters, &auto_ms, &err);
     if (s) cli_error("%s", err);
     else {
