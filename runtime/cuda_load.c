@@ -173,6 +173,8 @@ static gmmc_status load_module(Load *l, int k) {
   r = cb->d.ModuleGetFunction(&bp->fns[k], bp->modules[k], kk->name);
   if (r != CUDA_SUCCESS) {
     l->err[k] = cu_message(&cb->d, r, "cuModuleGetFunction");
+    cb->d.ModuleUnload(bp->modules[k]);
+    bp->modules[k] = NULL;
     bp->fns[k] = NULL;
     return GMMC_ERR_DEVICE;
   }
@@ -191,7 +193,12 @@ static void fetch(Load *l, int k) {
   double t1 = monotonic_ms();
   l->cubin[k] = dir ? kcache_get(dir, l->key[k], "cubin", &l->size[k]) : NULL;
   double t2 = monotonic_ms();
-  if (l->cubin[k]) l->status[k] = load_module(l, k);
+  if (l->cubin[k] && load_module(l, k)) { /* a cubin the driver refuses: compile it again */
+    free(l->cubin[k]);
+    free(l->err[k]);
+    l->cubin[k] = NULL;
+    l->err[k] = NULL;
+  }
   l->key_ms += t1 - t0;
   l->read_ms += t2 - t1;
   l->module_ms += monotonic_ms() - t2;
@@ -258,15 +265,16 @@ static void *background_main(void *arg) {
   return NULL;
 }
 
-/* Waits for the background compile, if any, and loads what it made. */
-static gmmc_status join_background(CudaBackend *cb, BackendProgram *bp, char **err) {
+/* Waits for the background compile, if any, and loads what it made (unless
+ * the program is being freed: the cache has it). */
+static gmmc_status join_background(CudaBackend *cb, BackendProgram *bp, int load, char **err) {
   Load *l = bp->bg;
   if (!l) return GMMC_OK;
   double t0 = monotonic_ms();
   pthread_join(bp->bg_thread, NULL);
   pthread_mutex_destroy(&bp->bg_lock);
   double waited = monotonic_ms() - t0;
-  gmmc_status s = load_compiled(l, err);
+  gmmc_status s = load ? load_compiled(l, err) : GMMC_OK;
   if (cb->base.profile) {
     int w = slowest(l);
     fprintf(stderr,
@@ -337,9 +345,7 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
 }
 
 static void free_program(CudaBackend *cb, BackendProgram *bp) {
-  char *err = NULL;
-  join_background(cb, bp, &err); /* its modules are unloaded with the others */
-  free(err);
+  join_background(cb, bp, 0, NULL);
   for (int i = 0; i < bp->nfns; i++) {
     if (bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
     free(bp->params[i]);
@@ -379,7 +385,7 @@ gmmc_status cuda_load_more(Backend *be, BackendProgram *bp, const Program *p, co
   /* wait for the background only for a kernel it compiles */
   int wait = 0;
   for (int i = 0; bp->bg && i < bp->bg->n; i++) wait |= !mask || mask[bp->bg->list[i]];
-  gmmc_status s = wait ? join_background(cb, bp, err) : GMMC_OK;
+  gmmc_status s = wait ? join_background(cb, bp, 1, err) : GMMC_OK;
   int cached;
   return s ? s : load_kernels(cb, bp, p, mask, NULL, &cached, err);
 }
