@@ -20,20 +20,27 @@ LExpr *lx_const(Program *p, LType t, double v) {
 }
 
 LExpr *lx_int(Program *p, int64_t v) {
+  if (v >= 0 && v < SMALL_INTS) {
+    if (!p->small_ints) p->small_ints = new0(p, sizeof(LExpr *) * SMALL_INTS);
+    if (p->small_ints[v]) return p->small_ints[v];
+  }
   LExpr *e = new0(p, sizeof *e);
   e->kind = LX_CONST;
   e->type = LT_I64;
   e->num = (double)v;
   e->inum = v;
+  if (v >= 0 && v < SMALL_INTS) p->small_ints[v] = e;
   return e;
 }
 
 LExpr *lx_var(Program *p, Kernel *k, int var) {
+  LVar *lv = &k->vars[var];
+  if (lv->node) return lv->node;
   LExpr *e = new0(p, sizeof *e);
   e->kind = LX_VAR;
   e->var = var;
-  e->type = k->vars[var].type;
-  return e;
+  e->type = lv->type;
+  return lv->node = e;
 }
 
 LExpr *lx_load(Program *p, int buf, LExpr **idx) {
@@ -56,9 +63,14 @@ static LType promote(LType a, LType b) {
 LExpr *lx_cast(Program *p, LType t, LExpr *a) {
   if (a->type == t) return a;
   if (a->kind == LX_CONST) {
-    LExpr *c = ltype_is_float(t) ? lx_const(p, t, a->kind == LX_CONST && !ltype_is_float(a->type) ? (double)a->inum : a->num)
-                                 : lx_int(p, ltype_is_float(a->type) ? real_to_i64(a->num) : a->inum);
+    if (ltype_is_float(t)) return lx_const(p, t, ltype_is_float(a->type) ? a->num : (double)a->inum);
+    int64_t v = ltype_is_float(a->type) ? real_to_i64(a->num) : a->inum;
+    if (t == LT_I64) return lx_int(p, v);
+    LExpr *c = new0(p, sizeof *c); /* not lx_int's shared node: it has another type */
+    c->kind = LX_CONST;
     c->type = t;
+    c->num = (double)v;
+    c->inum = v;
     return c;
   }
   LExpr *e = new0(p, sizeof *e);

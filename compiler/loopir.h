@@ -40,7 +40,11 @@ typedef struct {
   RedOp stat_op;                   /* BK_STAT/BK_PARTIAL: how values combine */
 } Buffer;
 
-/* ---- expressions ---- */
+/* ---- expressions ----
+ * Nodes are never modified once made, so that lx_var and lx_int can hand
+ * out one node for every read of a variable and every small integer (the
+ * wide variants read them by the thousand); a tree may share subtrees. */
+enum { SMALL_INTS = 1024 };
 typedef enum {
   LX_CONST,   /* num (real) or inum (integer) */
   LX_VAR,     /* local variable */
@@ -111,6 +115,7 @@ struct LStmt {
 typedef struct {
   const char *name;
   LType type;
+  LExpr *node; /* the LX_VAR node every read of it shares (lx_var) */
 } LVar;
 
 typedef struct {
@@ -220,6 +225,7 @@ typedef struct Program {
   int chunks;      /* partial results per event reduction */
   const char *variant_summary;
   uint64_t digest; /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
+  LExpr **small_ints; /* lx_int's shared nodes for [0, SMALL_INTS) */
   int known_bucket; /* lowered for known choices (LowerOptions.keep): 1 + the event-count bucket they were
                        made for; 0 for a program with every variant */
 } Program;
