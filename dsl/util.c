@@ -1,10 +1,13 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct ArenaBlock {
   ArenaBlock *next;
@@ -79,7 +82,7 @@ char *arena_strndup(Arena *a, const char *s, size_t n) {
 
 char *arena_strdup(Arena *a, const char *s) { return arena_strndup(a, s, strlen(s)); }
 
-/* Writes v in decimal at the end of buf (pos from the end); returns the first digit. */
+/* Writes v in decimal into the characters before `end`; returns its first. */
 static char *decimal(char *end, long long v) {
   unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
   char *at = end;
@@ -207,25 +210,35 @@ void sb_free(StrBuf *sb) {
   sb->len = sb->cap = 0;
 }
 
+/* One allocation of the file's size where fstat knows it (a cache hit reads
+ * a file per kernel), growing only for pipes and the like. */
 char *read_file(const char *path, size_t *len, char **err) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
     *err = xasprintf("cannot open '%s': %s", path, strerror(errno));
     return NULL;
   }
-  StrBuf sb = {0};
-  char buf[65536];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_putn(&sb, buf, n);
-  if (ferror(f)) {
-    *err = xasprintf("cannot read '%s': %s", path, strerror(errno));
-    fclose(f);
-    sb_free(&sb);
-    return NULL;
+  struct stat st;
+  int sized = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0; /* /proc files say 0 */
+  size_t want = sized ? (size_t)st.st_size : 0, cap = sized ? want + 1 : 65536, n = 0;
+  char *buf = xmalloc(cap);
+  while (!sized || n < want) {
+    if (n + 1 == cap) buf = xrealloc(buf, cap *= 2);
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      *err = xasprintf("cannot read '%s': %s", path, strerror(errno));
+      close(fd);
+      free(buf);
+      return NULL;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
   }
-  fclose(f);
-  if (len) *len = sb.len;
-  return sb_take(&sb);
+  close(fd);
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
 }
 
 uint64_t fnv1a(uint64_t h, const void *data, size_t n) {

@@ -117,37 +117,12 @@ static char *entry_path(const char *dir, uint64_t key, const char *ext) {
   return xasprintf("%s/%016llx.%s", dir, (unsigned long long)key, ext);
 }
 
-/* The whole file in one allocation, its size from fstat: a cache hit reads
- * a file per kernel, and stdio's buffering copied each twice. */
-static char *slurp(const char *path, size_t *len) {
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return NULL;
-  struct stat st;
-  char *bytes = NULL;
-  if (fstat(fd, &st) == 0 && st.st_size > 0) {
-    size_t n = (size_t)st.st_size, got = 0;
-    bytes = xmalloc(n + 1);
-    while (got < n) {
-      ssize_t r = read(fd, bytes + got, n - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-      got += (size_t)r;
-    }
-    if (got != n) {
-      free(bytes);
-      bytes = NULL;
-    }
-    *len = n;
-  }
-  close(fd);
-  return bytes;
-}
-
 void *kcache_get(const char *dir, uint64_t key, const char *ext, size_t *size) {
-  char *path = entry_path(dir, key, ext);
+  char *path = entry_path(dir, key, ext), *err = NULL;
   size_t len = 0;
-  char *bytes = slurp(path, &len);
+  char *bytes = read_file(path, &len, &err);
   free(path);
+  free(err);
   if (!bytes) return NULL;
   EntryHeader h;
   if (len < sizeof h) goto miss;
