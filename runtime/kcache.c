@@ -22,7 +22,7 @@ typedef struct {
   uint64_t check;
 } EntryHeader;
 
-static uint64_t kcache_key_of(uint64_t h, const char *target) {
+uint64_t kcache_digest_key(uint64_t h, const char *target) {
   unsigned major, minor, patch;
   LLVMGetVersion(&major, &minor, &patch);
   char versions[128];
@@ -37,11 +37,8 @@ uint64_t kcache_key(const Program *p, const char *target) {
     h = fnv1a(FNV1A_INIT, ir, strlen(ir));
     free(ir);
   }
-  return kcache_key_of(h, target);
+  return kcache_digest_key(h, target);
 }
-
-uint64_t kcache_digest_key(uint64_t digest, const char *target) { return kcache_key_of(digest, target); }
-
 
 typedef struct {
   uintptr_t code;  /* an address inside the object wanted */
@@ -83,10 +80,12 @@ static uint64_t build_digest(void) {
   return q.digest;
 }
 
-uint64_t kcache_code_key(uint64_t code_digest, const char *target) {
+uint64_t kcache_code_salt(const char *target) {
   uint64_t b = build_digest();
-  return kcache_key_of(fnv1a(code_digest, &b, sizeof b), target);
+  return kcache_digest_key(fnv1a(FNV1A_INIT, &b, sizeof b), target);
 }
+
+uint64_t kcache_code_key(uint64_t salt, uint64_t code_digest) { return fnv1a(salt, &code_digest, sizeof code_digest); }
 
 uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int nvalues, const LowerOptions *o) {
   uint64_t b = build_digest();

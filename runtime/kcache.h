@@ -15,9 +15,12 @@
 uint64_t kcache_key(const Program *p, const char *target);
 /* kcache_key of a program whose digest is known before it is lowered. */
 uint64_t kcache_digest_key(uint64_t digest, const char *target);
-/* The key of one kernel's code: its kernel_code_digest, the build of this
- * library that generates code from it (GNU build ID) and the target. */
-uint64_t kcache_code_key(uint64_t code_digest, const char *target);
+/* The key of one kernel's code: its kernel_code_digest salted with what
+ * every kernel of a load shares — the build of this library that generates
+ * code (GNU build ID), the versions and the target (kcache_code_salt, found
+ * once per load, not per kernel). */
+uint64_t kcache_code_salt(const char *target);
+uint64_t kcache_code_key(uint64_t salt, uint64_t code_digest);
 
 /* A digest of what a lowering starts from (the spec's text, the size values,
  * the options) and of the code that lowers it (this library's GNU build ID):
