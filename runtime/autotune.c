@@ -98,16 +98,12 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
  * Stored as [nunits, nentries, (bucket, variant_hash x nunits) x nentries]:
  * by name, so that an entry outlives a change in the number or order of a
  * unit's alternatives; in memory the hashes become alternative indices. */
-static uint64_t table_key_of(gmmc_context *ctx, uint64_t digest) {
+/* The table's key: of program p, or (p NULL) of the program whose source
+ * digest is known before it is lowered. */
+static uint64_t table_key(gmmc_context *ctx, const Program *p, uint64_t digest) {
   char target[320];
   snprintf(target, sizeof target, "choices %s", ctx->be->description);
-  return kcache_digest_key(digest, target);
-}
-
-static uint64_t table_key(gmmc_context *ctx, const Program *p) {
-  char target[320];
-  snprintf(target, sizeof target, "choices %s", ctx->be->description);
-  return kcache_key(p, target);
+  return p ? kcache_key(p, target) : kcache_digest_key(digest, target);
 }
 
 /* The table as stored, checked for shape only; NULL when absent. */
@@ -122,30 +118,31 @@ static int *load_raw_table(gmmc_context *ctx, uint64_t key, size_t *size) {
   return t;
 }
 
-/* Entry i of a table: its bucket, then the choice of every unit. */
-static int *table_entry(int *t, const Program *p, int i) { return t + 2 + (size_t)i * (1 + (size_t)p->nunits); }
+/* Entry i of a table: its bucket, then the choice of every unit (t[0] units). */
+static int *table_entry(int *t, int i) { return t + 2 + (size_t)i * (1 + (size_t)t[0]); }
+
+/* The unit's alternative whose variant name hashes to h, or -1. */
+static int alt_of(const Unit *u, uint32_t h) {
+  for (int a = 0; a < u->nalts; a++)
+    if (variant_hash(u->alts[a].variant) == h) return a;
+  return -1;
+}
 
 /* The table with this program's alternative indices; entries naming a
  * variant the program lacks are left out. */
 static int *load_table(gmmc_context *ctx, const Program *p, int *nentries) {
   *nentries = 0;
   size_t size = 0;
-  int *t = load_raw_table(ctx, table_key(ctx, p), &size);
+  int *t = load_raw_table(ctx, table_key(ctx, p, 0), &size);
   if (!t || t[0] != p->nunits) {
     free(t);
     return NULL;
   }
   int kept = 0;
   for (int i = 0; i < t[1]; i++) {
-    int *from = table_entry(t, p, i), *to = table_entry(t, p, kept), ok = 1;
+    int *from = table_entry(t, i), *to = table_entry(t, kept), ok = 1;
     to[0] = from[0];
-    for (int u = 0; u < p->nunits && ok; u++) {
-      int c = -1;
-      for (int a = 0; a < p->units[u].nalts && c < 0; a++)
-        if ((int)variant_hash(p->units[u].alts[a].variant) == from[1 + u]) c = a;
-      ok = c >= 0;
-      to[1 + u] = c;
-    }
+    for (int u = 0; u < p->nunits && ok; u++) ok = (to[1 + u] = alt_of(&p->units[u], (uint32_t)from[1 + u])) >= 0;
     kept += ok;
   }
   *nentries = kept;
@@ -167,11 +164,11 @@ struct KnownChoices {
 KnownChoices *autotune_known_choices(gmmc_context *ctx, uint64_t digest, int64_t events) {
   if (!digest || events <= 0 || autotune_verifying()) return NULL;
   size_t size = 0;
-  int *t = load_raw_table(ctx, table_key_of(ctx, digest), &size);
+  int *t = load_raw_table(ctx, table_key(ctx, NULL, digest), &size);
   KnownChoices *k = NULL;
   int bucket = bucket_of(events);
   for (int i = 0; t && i < t[1] && !k; i++) {
-    const int *entry = t + 2 + (size_t)i * (1 + (size_t)t[0]);
+    const int *entry = table_entry(t, i);
     if (entry[0] != bucket) continue;
     k = xcalloc(1, sizeof *k);
     k->nunits = t[0];
@@ -190,11 +187,8 @@ int autotune_keep_known(void *known, int unit, uint32_t variant) {
 
 int autotune_known_lowered(const KnownChoices *k, const Program *p) {
   if (p->nunits != k->nunits) return 0;
-  for (int u = 0; u < p->nunits; u++) {
-    int found = 0;
-    for (int a = 0; a < p->units[u].nalts && !found; a++) found = variant_hash(p->units[u].alts[a].variant) == k->variant[u];
-    if (!found) return 0;
-  }
+  for (int u = 0; u < p->nunits; u++)
+    if (alt_of(&p->units[u], k->variant[u]) < 0) return 0;
   return 1;
 }
 
@@ -218,7 +212,7 @@ unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p) {
   for (int u = 0; u < p->nunits; u++)
     for (int a = 0; a < p->units[u].nalts; a++) {
       int used = 0;
-      for (int i = 0; i < n; i++) used |= table_entry(t, p, i)[1 + u] == a;
+      for (int i = 0; i < n; i++) used |= table_entry(t, i)[1 + u] == a;
       if (used) continue;
       const Alt *c = &p->units[u].alts[a];
       for (int j = 0; j < c->nkernels; j++) mask[c->kernels[j]] = 0;
@@ -360,10 +354,10 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
     /* a program lowered for the choices of another bucket than this
      * launch's (streamed chunks) runs those: it has no others */
     int found = 0;
-    for (int i = 0; i < n; i++) found |= table_entry(table, p, i)[0] == bucket;
+    for (int i = 0; i < n; i++) found |= table_entry(table, i)[0] == bucket;
     if (!found && p->known_bucket) bucket = p->known_bucket - 1;
     for (int i = 0; i < n && !*applied; i++) {
-      const int *entry = table_entry(table, p, i);
+      const int *entry = table_entry(table, i);
       if (entry[0] != bucket) continue;
       for (int u = 0; u < p->nunits; u++)
         if (p->units[u].forced < 0) e->choice[u] = entry[1 + u];
@@ -429,16 +423,16 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   if (ctx->be->cache_dir) {
     /* this bucket's entry into the table as stored, replacing an older one */
     size_t per = 1 + (size_t)p->nunits, size = 0;
-    int *raw = load_raw_table(ctx, table_key(ctx, p), &size), nr = raw && raw[0] == p->nunits ? raw[1] : 0;
+    int *raw = load_raw_table(ctx, table_key(ctx, p, 0), &size), nr = raw && raw[0] == p->nunits ? raw[1] : 0;
     int *nt2 = xmalloc(sizeof(int) * (2 + per * (size_t)(nr + 1))), kept = 0;
     nt2[0] = p->nunits;
     for (int i = 0; i < nr; i++)
-      if (table_entry(raw, p, i)[0] != bucket) memcpy(table_entry(nt2, p, kept++), table_entry(raw, p, i), sizeof(int) * per);
+      if (table_entry(raw, i)[0] != bucket) memcpy(table_entry(nt2, kept++), table_entry(raw, i), sizeof(int) * per);
     nt2[1] = kept + 1;
-    int *entry = table_entry(nt2, p, kept);
+    int *entry = table_entry(nt2, kept);
     entry[0] = bucket;
     for (int u = 0; u < p->nunits; u++) entry[1 + u] = (int)variant_hash(p->units[u].alts[e->choice[u]].variant);
-    kcache_put(ctx->be->cache_dir, table_key(ctx, p), "choice", nt2, sizeof(int) * (2 + per * (size_t)(kept + 1)));
+    kcache_put(ctx->be->cache_dir, table_key(ctx, p, 0), "choice", nt2, sizeof(int) * (2 + per * (size_t)(kept + 1)));
     free(nt2);
     free(raw);
   }
