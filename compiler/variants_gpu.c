@@ -124,6 +124,20 @@ typedef struct {
   int bi, bj, ri, rj, kc;
 } Tile;
 
+/* Cell r of a thread's RI x RJ register tile (thread (tx, ty) of the block
+ * at (i0, j0)): binds the output indices in env and returns a block that
+ * runs only inside the output. */
+static LStmt *tile_cell(KB *b, LStmt *blk, Tile t, int r, const int at[4], int iid, int jid, Env *env) {
+  int i0 = at[0], j0 = at[1], vx = at[2], vy = at[3];
+  int iv = var(b, spec_index(b->L->s, iid)->name, LT_I64), jv = var(b, spec_index(b->L->s, jid)->name, LT_I64);
+  set(b, blk, iv, bin(b, LB_ADD, V(b, i0), bin(b, LB_ADD, bin(b, LB_MUL, V(b, vy), I(b, t.ri)), I(b, r / t.rj))));
+  set(b, blk, jv, bin(b, LB_ADD, V(b, j0), bin(b, LB_ADD, bin(b, LB_MUL, V(b, vx), I(b, t.rj)), I(b, r % t.rj))));
+  env->var[iid] = iv;
+  env->var[jid] = jv;
+  return when(b, blk, bin(b, LB_AND, bin(b, LB_LT, V(b, iv), I(b, index_extent(b->L, iid))),
+                          bin(b, LB_LT, V(b, jv), I(b, index_extent(b->L, jid)))));
+}
+
 /* sq(U - W) with U of the events and j but not i, W of i and j but not the
  * events: the one factor of both i and j that the tiled form takes. */
 static int sq_diff(Expr *f, int nid, int iid, int jid, Expr **u, Expr **w) {
@@ -203,15 +217,11 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
     set(&b, body, acc64[r], lx_const(p, LT_F64, 0));
   }
   /* W's tile, once per block (zero outside the output) */
+  const int at[4] = {i0, j0, vx, vy};
   for (int r = 0; su && r < t.ri * t.rj; r++) {
     wv[r] = var(&b, arena_printf(&p->arena, "w%d_%d", r / t.rj, r % t.rj), T);
-    int iv = var(&b, spec_index(L->s, iid)->name, LT_I64), jv = var(&b, spec_index(L->s, jid)->name, LT_I64);
-    set(&b, body, iv, bin(&b, LB_ADD, V(&b, i0), bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vy), I(&b, t.ri)), I(&b, r / t.rj))));
-    set(&b, body, jv, bin(&b, LB_ADD, V(&b, j0), bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vx), I(&b, t.rj)), I(&b, r % t.rj))));
-    env.var[iid] = iv;
-    env.var[jid] = jv;
     set(&b, body, wv[r], lx_const(p, T, 0));
-    LStmt *in = when(&b, body, bin(&b, LB_AND, bin(&b, LB_LT, V(&b, iv), I(&b, ei)), bin(&b, LB_LT, V(&b, jv), I(&b, ej))));
+    LStmt *in = tile_cell(&b, body, t, r, at, iid, jid, &env);
     set(&b, in, wv[r], lx_cast(p, T, lower_expr(L, k, in, sw, &env)));
   }
   /* for each chunk of kc events */
@@ -276,12 +286,7 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   }
   /* write the tile */
   for (int r = 0; r < t.ri * t.rj; r++) {
-    int iv = var(&b, spec_index(L->s, iid)->name, LT_I64), jv = var(&b, spec_index(L->s, jid)->name, LT_I64);
-    set(&b, body, iv, bin(&b, LB_ADD, V(&b, i0), bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vy), I(&b, t.ri)), I(&b, r / t.rj))));
-    set(&b, body, jv, bin(&b, LB_ADD, V(&b, j0), bin(&b, LB_ADD, bin(&b, LB_MUL, V(&b, vx), I(&b, t.rj)), I(&b, r % t.rj))));
-    env.var[iid] = iv;
-    env.var[jid] = jv;
-    LStmt *in = when(&b, body, bin(&b, LB_AND, bin(&b, LB_LT, V(&b, iv), I(&b, ei)), bin(&b, LB_LT, V(&b, jv), I(&b, ej))));
+    LStmt *in = tile_cell(&b, body, t, r, at, iid, jid, &env);
     ls_append(p, in, ls_store(p, pbuf, partial_index(&b, h, &env),
                               bin(&b, LB_ADD, V(&b, acc64[r]), lx_cast(p, LT_F64, V(&b, acc[r])))));
   }
