@@ -8,19 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dsl/util.h"
+#include "io/io_test.h"
 
 static int failures;
-static uint64_t state;
-
-static uint64_t next(void) { /* splitmix64 */
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 static void same(const char *got, const char *want, const char *what) {
   if (strcmp(got, want) == 0) return;
@@ -29,9 +21,8 @@ static void same(const char *got, const char *want, const char *what) {
 }
 
 int main(void) {
-  const char *seed = getenv("GMMC_TEST_SEED");
-  state = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-  printf("front_util: seed %llu (GMMC_TEST_SEED=N replays a run)\n", (unsigned long long)state);
+  io_init("front_util");
+  printf("front_util: seed %llu (GMMC_TEST_SEED=N replays a run)\n", (unsigned long long)io_seed());
   Arena a = {0};
   char want[256];
   static const int ints[] = {0, 1, -1, 9, 10, -10, INT_MAX, INT_MIN};
@@ -46,22 +37,22 @@ int main(void) {
   }
   same(arena_printf(&a, "%s|%s|", "", "x"), "|x|", "empty strings");
   for (int r = 0; r < 20000; r++) {
-    int d = (int)next();
-    long long l = (long long)next();
+    int d = (int)io_rand();
+    long long l = (long long)io_rand();
     char name[12];
-    int len = (int)(next() % 11);
-    for (int c = 0; c < len; c++) name[c] = (char)('a' + next() % 26);
+    int len = (int)(io_rand() % 11);
+    for (int c = 0; c < len; c++) name[c] = (char)('a' + io_rand() % 26);
     name[len] = 0;
     snprintf(want, sizeof want, "%s_%s_tiled%dx%d_%lld", name, "L", d, d % 97, l);
     same(arena_printf(&a, "%s_%s_tiled%dx%d_%lld", name, "L", d, d % 97, l), want, "names");
     /* conversions it leaves to vsnprintf: width, precision, other types */
-    double x = (double)(int64_t)next() / 1e9;
+    double x = (double)(int64_t)io_rand() / 1e9;
     snprintf(want, sizeof want, "%5d|%-3s|%.3g|%x|%zu", d % 1000, name, x, (unsigned)d, (size_t)len);
     same(arena_printf(&a, "%5d|%-3s|%.3g|%x|%zu", d % 1000, name, x, (unsigned)d, (size_t)len), want, "fallback");
   }
   /* zeroed memory, across block boundaries and beyond a block's size */
   for (int r = 0; r < 2000; r++) {
-    size_t n = r % 100 == 0 ? 70000 + next() % 70000 : 1 + next() % 300;
+    size_t n = r % 100 == 0 ? 70000 + io_rand() % 70000 : 1 + io_rand() % 300;
     unsigned char *p = arena_alloc(&a, n);
     for (size_t i = 0; i < n; i++)
       if (p[i]) {
@@ -72,6 +63,9 @@ int main(void) {
     memset(p, 0xa5, n); /* the next allocation must not see this */
   }
   arena_free(&a);
-  printf("front_util: %d failures\n", failures);
-  return failures != 0;
+  if (failures) {
+    printf("front_util: %d failures\n", failures);
+    return 1;
+  }
+  return io_done();
 }
