@@ -1,6 +1,7 @@
 /* Code variants: alternative implementations of a unit (a statement's map or
  * a reduction over events), added next to the simple one that lower.c makes,
  * and the spec's `schedule:` that may fix one by name. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lower.h"
@@ -13,6 +14,40 @@ int lower_keeps(Lower *L, int unit, const char *variant) {
   return !L->opt->keep || L->opt->keep(L->opt->keep_user, unit, variant_hash(variant));
 }
 
+/* Whether a unit belongs to the statement that defines `target`: its map
+ * (named after the target) or one of its reductions over events ("T__s..."). */
+static int unit_of_statement(const Unit *un, const char *target) {
+  size_t n = strlen(target);
+  return strncmp(un->name, target, n) == 0 && (!un->name[n] || strncmp(un->name + n, "__s", 3) == 0);
+}
+
+/* `variant` names the alternative itself or its family ("tiled" for "tiled-64x32"). */
+static int variant_matches(const char *alt, const char *variant) {
+  size_t n = strlen(variant);
+  return strncmp(alt, variant, n) == 0 && (!alt[n] || alt[n] == '-');
+}
+
+/* The statement's variants for the error message, each once, in the program's
+ * arena: lower_fail does not return, so nothing may be left on the heap. */
+static const char *available_variants(Program *p, const char *target) {
+  StrBuf sb = {0};
+  sb_printf(&sb, "simple");
+  for (int u = 0; u < p->nunits; u++) {
+    if (!unit_of_statement(&p->units[u], target)) continue;
+    for (int a = 0; a < p->units[u].nalts; a++) {
+      const char *v = p->units[u].alts[a].variant;
+      size_t n = strlen(v);
+      int seen = 0;
+      for (const char *at = sb.data; !seen && (at = strstr(at, v)); at += n)
+        seen = (at == sb.data || at[-1] == ' ') && (!at[n] || at[n] == ',');
+      if (!seen) sb_printf(&sb, ", %s", v);
+    }
+  }
+  char *list = arena_strdup(&p->arena, sb.data);
+  free(sb.data);
+  return list;
+}
+
 void apply_schedule(Lower *L) {
   Program *p = L->p;
   Spec *s = L->s;
@@ -20,33 +55,21 @@ void apply_schedule(Lower *L) {
     ScheduleEntry *e = s->schedule.items[i];
     if (strcmp(e->variant, "auto") == 0) continue;
     int found = 0;
-    /* the statement's units: its map and its reductions over events */
     for (int u = 0; u < p->nunits; u++) {
       Unit *un = &p->units[u];
-      size_t n = strlen(e->target);
-      if (strncmp(un->name, e->target, n) != 0 || (un->name[n] && strncmp(un->name + n, "__s", 3) != 0)) continue;
+      if (!unit_of_statement(un, e->target)) continue;
       for (int a = 0; a < un->nalts; a++)
-        if (strcmp(un->alts[a].variant, e->variant) == 0 ||
-            (strncmp(un->alts[a].variant, e->variant, strlen(e->variant)) == 0 &&
-             un->alts[a].variant[strlen(e->variant)] == '-')) {
+        if (variant_matches(un->alts[a].variant, e->variant)) {
           un->forced = a;
           found = 1;
           break;
         }
     }
     if (!found) {
-      StrBuf avail = {0};
-      for (int u = 0; u < p->nunits; u++) {
-        Unit *un = &p->units[u];
-        size_t n = strlen(e->target);
-        if (strncmp(un->name, e->target, n) != 0) continue;
-        for (int a = 0; a < un->nalts; a++) sb_printf(&avail, "%s%s", avail.len ? ", " : "", un->alts[a].variant);
-      }
       int line, col;
       source_line_col(&s->src, e->begin, &line, &col);
-      char *list = sb_take(&avail);
       lower_fail(L, "%s:%d:%d: error: no variant '%s' for '%s' on this target (available: %s, auto)", s->src.name,
-                 line, col, e->variant, e->target, *list ? list : "simple");
+                 line, col, e->variant, e->target, available_variants(p, e->target));
     }
   }
 }

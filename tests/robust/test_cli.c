@@ -19,6 +19,7 @@
 
 #include "robust_test.h"
 #include "dsl/shipped.h"
+#include "dsl/util.h"
 #include "runtime/data.h"
 
 static const char *gmmc;
@@ -139,6 +140,25 @@ static void test_bad_data(void) {
   free(x);
 }
 
+/* A schedule naming a variant the statement lacks: refused when the spec is
+ * specialized, at the entry's position, listing what exists (each once). */
+static void test_bad_schedule(void) {
+  printf("bad schedule\n");
+  const ShippedSpec *diag = shipped_spec("diag");
+  StrBuf spec = {0};
+  sb_printf(&spec, "%.*s", (int)diag->len, diag->text);
+  int line = 2; /* the entry's line: after the shipped text and "schedule:" */
+  for (size_t i = 0; i < diag->len; i++) line += diag->text[i] == '\n';
+  sb_printf(&spec, "schedule:\n  covariances: nonesuch\n");
+  const char *path = text("sched.yaml", spec.data);
+  free(spec.data);
+  char where[96];
+  snprintf(where, sizeof where, "sched.yaml:%d:3: error: no variant 'nonesuch' for 'covariances'", line);
+  FAILS(TEXTS(where, "(available: simple, staged, "), "compile", path, "--sizes", "M=64,D=32", "--emit", "loops");
+  CHECK(!strstr(err_text, "simple, simple") && !strstr(err_text, "lanes-32, simple"));
+  FAILS(TEXTS(where, "(available: simple, auto)"), "compile", path, "--sizes", "M=4,D=3", "--target", "host");
+}
+
 static void test_models(void) {
   printf("models and predict/score\n");
   double *x4 = rb_blobs(80, 4, 2, 8), *x3 = rb_blobs(80, 3, 2, 8);
@@ -236,6 +256,7 @@ int main(int argc, char **argv) {
   setenv("GMMC_CACHE", "0", 1);
   io_init("robust_cli");
   test_bad_data();
+  test_bad_schedule();
   test_models();
   test_safe_outputs();
   free(out_text);
