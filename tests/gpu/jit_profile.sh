@@ -5,7 +5,10 @@
 # GMMC_PROFILE=1 and a fresh cache: every variant compiled and tuned; a
 # second fit (only the chosen variants lowered, their kernels from the
 # cache); the chosen variants compiled cold (cubins removed, choices kept);
-# cached after that. Prints gmmc's "profile:" lines for each.
+# cached after that. Prints gmmc's "profile:" lines for each. Then the
+# cache hit in fresh processes against warm ones (jit_rounds, when built by
+# pack.sh), and what loading many modules costs against one module
+# (module_load_probe, built here when gcc and cuda.h are at hand).
 set -eu
 n=$1 d=$2 m=$3 gmmc=${4:-gmmc}
 dir=$(mktemp -d)
@@ -21,4 +24,15 @@ for run in "all variants" "second fit" "tuned, cold" "cached tuned set"; do
   "$gmmc" fit "$dir/x.npy" -k "$m" --max-iter 1 --tol 0 --dtype float32 -v 2>&1 |
     grep -E "profile: (cuda|.*yaml)|compile [0-9.]+ ms" || true
 done
+if command -v jit_rounds >/dev/null; then
+  echo "--- N=$n D=$d M=$m: cache hits, four contexts in one process"
+  jit_rounds "$n" "$d" "$m" 4 2>&1 | grep -E "^round|profile: (cuda|.*yaml)"
+fi
+cuda_inc=${CUDA_HOME:-/usr/local/cuda}/include
+if command -v gcc >/dev/null && [ -f "$cuda_inc/cuda.h" ] &&
+  gcc -O2 -std=gnu11 -I"$cuda_inc" "$(dirname "$0")/module_load_probe.c" -o "$dir/probe" -l:libcuda.so.1; then
+  echo "--- modules: the cached cubins one by one, against every kernel of the program in one module"
+  "$gmmc" compile full --sizes "M=$m,D=$d" --emit ptx -o "$dir/all.ptx"
+  "$dir/probe" "$dir/all.ptx" "$dir"/cache/*.cubin
+fi
 rm -rf "$dir"

@@ -11,7 +11,7 @@ cmake --build $build -j "$(nproc)" --target gmmc_cli gmmc
 stage=$(mktemp -d)
 cp $build/gmmc $stage/
 cp -P $build/libgmmc.so* $stage/
-for t in tests/gpu/test_gpu.c tests/em/test_sklearn_agreement.c; do
+for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c; do
   cc -O2 -std=gnu11 -Iinclude -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
      -o "$stage/$(basename "$t" .c)"
 done
