@@ -52,6 +52,10 @@ void lanes_begin(Lower *L, Kernel *k, const Stmt *st, const QuadForm *qf, const 
 void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, const LaneShape *sh, LStmt *cm,
                   const int *q, int rn, LExpr *evbase, int mm);
 
+/* Ends an E-step variant's kernel (the last one made) and adds it to the
+ * unit as `variant`, with the device model's cost. */
+void add_estep_alt(Lower *L, int unit, const char *variant, double cost);
+
 /* Register tiles of 8 events x 8 columns per lane, x - mu formed in
  * registers, W staged per pass: el event lanes per warp (32 / el column
  * lanes), warps per block, mb components per block. */

@@ -87,6 +87,10 @@ void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr
 
 /* Whether expression e is unchanged when indices i and j are swapped. */
 int expr_symmetric(Expr *e, int i, int j);
+/* Whether e mentions the index (a name, a subscript or a reduction over it). */
+int expr_uses_index(const Expr *e, int index);
+/* The factors of a product (a * b * ...), up to cap of them, appended to out. */
+void expr_product_factors(Expr *e, Expr **out, int *n, int cap);
 
 void lower_builtin(Lower *L, Stmt *st);
 /* Helpers of the builtins and their variants (builtins.c): the index

@@ -95,6 +95,29 @@ Hoisted *find_hoisted(Lower *L, const Expr *red) {
   return NULL;
 }
 
+/* ---- inspection, for the variant generators ------------------------------- */
+
+int expr_uses_index(const Expr *e, int index) {
+  if (!e) return 0;
+  if (e->kind == E_NAME && e->ref == REF_INDEX && e->ref_id == index) return 1;
+  if (e->kind == E_ACCESS)
+    for (int i = 0; i < e->nidx; i++)
+      if (e->idx[i].id == index) return 1;
+  if (e->kind == E_REDUCE && e->red.id == index) return 1;
+  for (int i = 0; i < e->nargs; i++)
+    if (expr_uses_index(e->args[i], index)) return 1;
+  return 0;
+}
+
+void expr_product_factors(Expr *e, Expr **out, int *n, int cap) {
+  if (e->kind == E_BINARY && e->op == B_MUL) {
+    expr_product_factors(e->args[0], out, n, cap);
+    expr_product_factors(e->args[1], out, n, cap);
+  } else if (*n < cap) {
+    out[(*n)++] = e;
+  }
+}
+
 /* ---- structure-aware ranges ------------------------------------------------ */
 
 static void collect_factors(Expr *e, Expr **out, int *n, int cap) {

@@ -17,28 +17,6 @@
 
 #include "estep.h"
 
-static int uses(const Expr *e, int index) {
-  if (!e) return 0;
-  if (e->kind == E_NAME && e->ref == REF_INDEX && e->ref_id == index) return 1;
-  if (e->kind == E_ACCESS)
-    for (int i = 0; i < e->nidx; i++)
-      if (e->idx[i].id == index) return 1;
-  if (e->kind == E_REDUCE && e->red.id == index) return 1;
-  for (int i = 0; i < e->nargs; i++)
-    if (uses(e->args[i], index)) return 1;
-  return 0;
-}
-
-static void factors(Expr *e, Expr **out, int *n, int cap) {
-  if (e->kind == E_BINARY && e->op == B_MUL) {
-    factors(e->args[0], out, n, cap);
-    factors(e->args[1], out, n, cap);
-  } else if (*n < cap) {
-    out[(*n)++] = e;
-  }
-}
-
-
 static int find_quadform(Expr *x, int nid, QuadForm *q) {
   if (!x) return 0;
   if (x->kind == E_REDUCE && x->op == R_SUM && x->args[0]->kind == E_CALL && x->args[0]->op == F_SQ &&
@@ -50,9 +28,9 @@ static int find_quadform(Expr *x, int nid, QuadForm *q) {
     q->d = inner->red.id;
     Expr *f[32];
     int nf = 0;
-    factors(inner->args[0], f, &nf, 32);
+    expr_product_factors(inner->args[0], f, &nf, 32);
     for (int i = 0; i < nf; i++) {
-      int un = uses(f[i], nid), ue = uses(f[i], q->e);
+      int un = expr_uses_index(f[i], nid), ue = expr_uses_index(f[i], q->e);
       if (un && ue) return 0; /* not a product A(n, d) W(d, e) */
       if (un) {
         if (q->na == 16) return 0;
@@ -76,7 +54,6 @@ static int find_quadform(Expr *x, int nid, QuadForm *q) {
 typedef struct {
   int tn, mb, stage_x;
 } EConfig;
-
 
 static int centered_form(const QuadForm *qf, int nid, int mid, Centered *c) {
   if (qf->na != 1) return 0;
@@ -190,6 +167,39 @@ void estep_stage_w(Lower *L, Kernel *k, LStmt *blk, const QuadForm *qf, Env *env
   }
   ls_append(p, ok, ls_sstore(p, k, ws, V(at), v));
   ls_append(p, no, ls_sstore(p, k, ws, V(at), lx_const(p, T, 0)));
+}
+
+/* The end of an E-step variant: the last kernel made is the alternative. */
+void add_estep_alt(Lower *L, int unit, const char *variant, double cost) {
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(L->p, unit, variant);
+  if (!a) return;
+  a->kernels[a->nkernels++] = L->p->nkernels - 1;
+  a->cost = cost;
+}
+
+/* The end of the tiled and centered forms, once every warp has stored its
+ * partial sums of squares (`squares`, warps x tn): each event's quadratic
+ * form summed over the warps, g(n, m, Q) into the shared tile, the tile
+ * written to T. */
+static void finish_squares(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Env *env, LStmt *cm, int squares,
+                           int warps, int mm, const EventTile *t) {
+  Program *p = L->p;
+  int tid = t->tid, vn = t->vn;
+  ls_append(p, cm, ls_sync(p));
+  LStmt *ep = ls_when(p, cm, BIN(LB_LT, V(tid), I(t->tn)));
+  int qv = kernel_var(p, k, "quadratic_form", p->real);
+  ls_append(p, ep, ls_assign(p, qv, lx_const(p, p->real, 0)));
+  for (int w = 0; w < warps; w++)
+    ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, squares, BIN(LB_ADD, I(w * t->tn), V(tid))))));
+  ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(t->n0), V(tid))));
+  LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  L->subst_expr = qf->q;
+  L->subst_val = V(qv);
+  LExpr *val = lower_expr(L, k, live, st->rhs, env);
+  L->subst_expr = NULL;
+  ls_append(p, live, ls_sstore(p, k, t->sh, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(t->mb)), V(mm)), val));
+  store_event_tile(L, k, k->body, t);
 }
 
 static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
@@ -322,29 +332,10 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
     ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(c.tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))),
                                sum));
   }
-  ls_append(p, cm, ls_sync(p));
-  /* g(n, m, Q) for one event per thread */
-  LStmt *ep = ls_when(p, cm, BIN(LB_LT, V(tid), I(c.tn)));
-  int qv = kernel_var(p, k, "quadratic_form", T);
-  ls_append(p, ep, ls_assign(p, qv, lx_const(p, T, 0)));
-  for (int w = 0; w < warps; w++)
-    ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, ts, BIN(LB_ADD, I(w * c.tn), V(tid))))));
-  ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(tid))));
-  LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
-  L->subst_expr = qf->q;
-  L->subst_val = V(qv);
-  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-  L->subst_expr = NULL;
-  ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(c.mb)), V(mm)), val));
-  /* write the tile of T */
-  store_event_tile(L, k, body,
-                   &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = c.tn, .mb = c.mb, .M = M,
-                                .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, unit, variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->cost = (qf->upper ? 0.5 : 1.0) * (double)D * E;
+  finish_squares(L, k, st, qf, &env, cm, ts, warps, mm,
+                 &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = c.tn, .mb = c.mb, .M = M,
+                              .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
+  add_estep_alt(L, unit, variant, (qf->upper ? 0.5 : 1.0) * (double)D * E);
 }
 
 /* The centered form: X staged once per block, transposed x[d][nn] (rows
@@ -452,27 +443,10 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     }
     ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))), sum));
   }
-  ls_append(p, cm, ls_sync(p));
-  LStmt *ep = ls_when(p, cm, BIN(LB_LT, V(tid), I(tn)));
-  int qv = kernel_var(p, k, "quadratic_form", T);
-  ls_append(p, ep, ls_assign(p, qv, lx_const(p, T, 0)));
-  for (int w = 0; w < warps; w++)
-    ls_append(p, ep, ls_assign(p, qv, BIN(LB_ADD, V(qv), lx_sload(p, k, ts, BIN(LB_ADD, I(w * tn), V(tid))))));
-  ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(tid))));
-  LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
-  L->subst_expr = qf->q;
-  L->subst_val = V(qv);
-  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-  L->subst_expr = NULL;
-  ls_append(p, live, ls_sstore(p, k, ls, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(mb)), V(mm)), val));
-  store_event_tile(L, k, body,
-                   &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = tn, .mb = mb, .M = M,
-                                .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, unit, variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->cost = (qf->upper ? 0.5 : 1.0) * (double)D * E;
+  finish_squares(L, k, st, qf, &env, cm, ts, warps, mm,
+                 &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = tn, .mb = mb, .M = M,
+                              .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
+  add_estep_alt(L, unit, variant, (qf->upper ? 0.5 : 1.0) * (double)D * E);
 }
 
 /* Balanced form of the centered E-step. Warps are alike: each owns 32 events
@@ -569,11 +543,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
         ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * 4 + c]), V(y[r * 4 + c])))));
   }
   lanes_finish(L, k, st, qf, &lv, &sh, cm, q, 4, evbase, mm);
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, unit, variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->cost = (double)passes * d4;
+  add_estep_alt(L, unit, variant, (double)passes * d4);
 }
 
 void variants_estep(Lower *L, Stmt *st, int unit) {

@@ -101,9 +101,5 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
         ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * RC + c]), V(y[r * RC + c])))));
   }
   lanes_finish(L, k, st, qf, &lv, &sh, cm, q, RN, evbase, mm);
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, unit, variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->cost = 0; /* outside the device model's units: never pruned, measured */
+  add_estep_alt(L, unit, variant, 0); /* cost 0: outside the device model's units, never pruned, measured */
 }

@@ -21,29 +21,6 @@
 
 #include "lower.h"
 
-/* ---- expression inspection ------------------------------------------------ */
-
-static int uses(const Expr *e, int index) {
-  if (!e) return 0;
-  if (e->kind == E_NAME && e->ref == REF_INDEX && e->ref_id == index) return 1;
-  if (e->kind == E_ACCESS)
-    for (int i = 0; i < e->nidx; i++)
-      if (e->idx[i].id == index) return 1;
-  if (e->kind == E_REDUCE && e->red.id == index) return 1;
-  for (int i = 0; i < e->nargs; i++)
-    if (uses(e->args[i], index)) return 1;
-  return 0;
-}
-
-static void factors(Expr *e, Expr **out, int *n, int cap) {
-  if (e->kind == E_BINARY && e->op == B_MUL) {
-    factors(e->args[0], out, n, cap);
-    factors(e->args[1], out, n, cap);
-  } else if (*n < cap) {
-    out[(*n)++] = e;
-  }
-}
-
 /* ---- small builders --------------------------------------------------------------------- */
 
 typedef struct {
@@ -146,7 +123,7 @@ static int sq_diff(Expr *f, int nid, int iid, int jid, Expr **u, Expr **w) {
   if (d->kind != E_BINARY || d->op != B_SUB) return 0;
   *u = d->args[0];
   *w = d->args[1];
-  return uses(*u, nid) && uses(*u, jid) && !uses(*u, iid) && !uses(*w, nid) && uses(*w, iid) && uses(*w, jid);
+  return expr_uses_index(*u, nid) && expr_uses_index(*u, jid) && !expr_uses_index(*u, iid) && !expr_uses_index(*w, nid) && expr_uses_index(*w, iid) && expr_uses_index(*w, jid);
 }
 
 static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
@@ -155,9 +132,9 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   int iid = h->free[nf - 2], jid = h->free[nf - 1], nid = h->red->red.id;
   Expr *f[32], *fa[32], *fb[32], *su = NULL, *sw = NULL;
   int nfac = 0, na = 0, nb = 0;
-  factors(h->red->args[0], f, &nfac, 32);
+  expr_product_factors(h->red->args[0], f, &nfac, 32);
   for (int i = 0; i < nfac; i++) {
-    int ui = uses(f[i], iid), uj = uses(f[i], jid);
+    int ui = expr_uses_index(f[i], iid), uj = expr_uses_index(f[i], jid);
     if (ui && uj && !su && sq_diff(f[i], nid, iid, jid, &su, &sw)) continue;
     if (ui && uj) return; /* not separable */
     if (uj) fb[nb++] = f[i];

@@ -18,26 +18,6 @@
 #define I(x) lx_int(p, x)
 #define BIN(op, a, b) lx_binary(p, op, a, b)
 
-static int uses(const Expr *e, int index) {
-  if (!e) return 0;
-  if (e->kind == E_NAME && e->ref == REF_INDEX && e->ref_id == index) return 1;
-  if (e->kind == E_ACCESS)
-    for (int i = 0; i < e->nidx; i++)
-      if (e->idx[i].id == index) return 1;
-  for (int i = 0; i < e->nargs; i++)
-    if (uses(e->args[i], index)) return 1;
-  return 0;
-}
-
-static void factors(Expr *e, Expr **out, int *n, int cap) {
-  if (e->kind == E_BINARY && e->op == B_MUL) {
-    factors(e->args[0], out, n, cap);
-    factors(e->args[1], out, n, cap);
-  } else if (*n < cap) {
-    out[(*n)++] = e;
-  }
-}
-
 /* X[n, i] - P[m, i] with X the data: the data and the parameter. */
 static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu) {
   if (f->kind != E_BINARY || f->op != B_SUB) return 0;
@@ -91,7 +71,7 @@ int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf) {
   int mid = h->free[0], did = h->free[1], eid = h->free[2], nid = h->red->red.id;
   Expr *f[8];
   int nf = 0;
-  factors(h->red->args[0], f, &nf, 8);
+  expr_product_factors(h->red->args[0], f, &nf, 8);
   if (nf != 3) return 0;
   Tensor *x = NULL, *mu = NULL, *x2, *mu2, *wt = NULL;
   int have_d = 0, have_e = 0;
@@ -103,7 +83,7 @@ int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf) {
       if (x && (x != x2 || mu != mu2)) return 0;
       x = x2, mu = mu2, have_e = 1;
     } else if (f[i]->kind == E_ACCESS && f[i]->tensor && f[i]->nidx == 2 && f[i]->idx[0].id == nid &&
-               f[i]->idx[1].id == mid && !uses(f[i], did) && !uses(f[i], eid)) {
+               f[i]->idx[1].id == mid && !expr_uses_index(f[i], did) && !expr_uses_index(f[i], eid)) {
       wt = f[i]->tensor;
     } else {
       return 0;

@@ -35,32 +35,16 @@ uint64_t cg_seed(const char *test) {
   return seed;
 }
 
-void rng_init(Rng *r, uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+void cg_rng(Rng *r, uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   uint64_t x = seed;
   uint64_t mix[4] = {a, b, c, d};
-  for (int i = 0; i < 4; i++) {
-    x ^= splitmix(&x) + mix[i] * 0x2545f4914f6cdd1dULL;
-  }
-  for (int i = 0; i < 4; i++) r->s[i] = splitmix(&x);
+  for (int i = 0; i < 4; i++) x ^= splitmix(&x) + mix[i] * 0x2545f4914f6cdd1dULL;
+  rng_seed(r, x);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+double cg_uniform(Rng *r, double lo, double hi) { return lo + (hi - lo) * rng_uniform(r); }
 
-uint64_t rng_next(Rng *r) {
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-double rng_uniform(Rng *r, double lo, double hi) { return lo + (hi - lo) * ((double)(rng_next(r) >> 11) * 0x1.0p-53); }
-
-int64_t rng_int(Rng *r, int64_t lo, int64_t hi) { return lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
+int64_t cg_int(Rng *r, int64_t lo, int64_t hi) { return lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
 
 /* ---- programs ---- */
 

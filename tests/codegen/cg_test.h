@@ -9,19 +9,16 @@
 
 #include "compiler/loopir.h"
 #include "compiler/target.h"
+#include "runtime/rng.h"
 
-/* ---- random numbers (xoshiro256**), seeded per test case ---- */
-typedef struct {
-  uint64_t s[4];
-} Rng;
+/* ---- random numbers (the runtime's Rng), seeded per test case ---- */
 /* The run's seed: GMMC_TEST_SEED if set, else from the clock; printed once. */
 uint64_t cg_seed(const char *test);
 /* A generator for one test case, from the run's seed and the case's numbers,
  * so that a case replays alike whatever other cases run. */
-void rng_init(Rng *r, uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
-uint64_t rng_next(Rng *r);
-double rng_uniform(Rng *r, double lo, double hi); /* [lo, hi) */
-int64_t rng_int(Rng *r, int64_t lo, int64_t hi);  /* [lo, hi] */
+void cg_rng(Rng *r, uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+double cg_uniform(Rng *r, double lo, double hi); /* [lo, hi) */
+int64_t cg_int(Rng *r, int64_t lo, int64_t hi);  /* [lo, hi] */
 
 /* ---- programs ---- */
 /* Loads a shipped or inline spec (exits on an error) and lowers it with

@@ -137,21 +137,21 @@ static long double ulp_of(long double y, int f32) {
 
 static double gen(Rng *r, const Range *rg, int f32) {
   switch (rg->gen) {
-  case GEN_UNIFORM: return rng_uniform(r, rg->lo, rg->hi);
+  case GEN_UNIFORM: return cg_uniform(r, rg->lo, rg->hi);
   case GEN_LOG_UNIFORM: {
-    double v = pow(10.0, rng_uniform(r, rg->lo, rg->hi));
+    double v = pow(10.0, cg_uniform(r, rg->lo, rg->hi));
     if (f32 && v > FLT_MAX) v = FLT_MAX;
     return v;
   }
-  case GEN_NEAR_ONE: return 1.0 + rng_uniform(r, rg->lo, rg->hi);
+  case GEN_NEAR_ONE: return 1.0 + cg_uniform(r, rg->lo, rg->hi);
   case GEN_SUBNORMAL:
     if (f32) {
-      uint32_t bits = (uint32_t)rng_int(r, 1, (1 << 23) - 1);
+      uint32_t bits = (uint32_t)cg_int(r, 1, (1 << 23) - 1);
       float v;
       memcpy(&v, &bits, 4);
       return v;
     } else {
-      uint64_t bits = (uint64_t)rng_int(r, 1, (INT64_C(1) << 52) - 1);
+      uint64_t bits = (uint64_t)cg_int(r, 1, (INT64_C(1) << 52) - 1);
       double v;
       memcpy(&v, &bits, 8);
       return v;
@@ -235,7 +235,7 @@ int main(void) {
     printf("%s (limit %d ulp):\n", f32 ? "float32" : "float64", f32 ? 2 : 4);
     for (int i = 0; i < nr; i++) {
       Rng r;
-      rng_init(&r, seed, (uint64_t)f, (uint64_t)i, 0, 0);
+      cg_rng(&r, seed, (uint64_t)f, (uint64_t)i, 0, 0);
       measure(&g, &rs[i], f32, &r, INT64_C(1) << 19, f32 ? 2.0 : 4.0);
     }
     special(&g, f32);

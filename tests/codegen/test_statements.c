@@ -145,7 +145,7 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
   int64_t n = buffer_elems(p->bufs[id], b->n);
   if (t->elem == VT_INT) {
     int64_t m = label_range(p);
-    for (int64_t i = 0; i < n; i++) buf_set(b, id, i, (double)rng_int(r, 0, m - 1));
+    for (int64_t i = 0; i < n; i++) buf_set(b, id, i, (double)cg_int(r, 0, m - 1));
     return;
   }
   int64_t d = t->rank >= 2 ? p->size_values[t->dims[t->rank - 1]] : 1; /* never the event axis */
@@ -154,7 +154,7 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
     for (int64_t i = 0; i < n; i++) {
       int64_t row = (i / d) % d, col = i % d;
       int inside = st == ST_UPPER ? row <= col : st == ST_LOWER ? row >= col : row == col;
-      double v = !inside ? 0.0 : row == col ? rng_uniform(r, 0.5, 2.0) : rng_uniform(r, -0.5, 0.5);
+      double v = !inside ? 0.0 : row == col ? cg_uniform(r, 0.5, 2.0) : cg_uniform(r, -0.5, 0.5);
       buf_set(b, id, i, v);
     }
     return;
@@ -162,7 +162,7 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
   if (st == ST_SYMMETRIC || (fl & F_SPD)) {
     double *a = malloc(sizeof(double) * (size_t)(d * d));
     for (int64_t m0 = 0; m0 < n; m0 += d * d) {
-      for (int64_t i = 0; i < d * d; i++) a[i] = rng_uniform(r, -1.0, 1.0);
+      for (int64_t i = 0; i < d * d; i++) a[i] = cg_uniform(r, -1.0, 1.0);
       for (int64_t i = 0; i < d; i++)
         for (int64_t j = 0; j < d; j++) {
           double x = i == j ? 0.5 : 0.0;
@@ -180,7 +180,7 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
     int64_t m = p->size_values[t->dims[1]];
     for (int64_t row = 0; row < n / m; row++) {
       double v[4096], sum = 0;
-      for (int64_t j = 0; j < m; j++) sum += v[j % 4096] = rng_uniform(r, 0.05, 1.0);
+      for (int64_t j = 0; j < m; j++) sum += v[j % 4096] = cg_uniform(r, 0.05, 1.0);
       for (int64_t j = 0; j < m; j++) buf_set(b, id, row * m + j, v[j % 4096] / sum);
     }
     return;
@@ -188,13 +188,13 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
   for (int64_t i = 0; i < n; i++) {
     double v;
     if ((fl & F_POS) && (fl & F_GUARD))
-      v = rng_int(r, 0, 3) == 0 ? 0.0 : rng_uniform(r, 0.5, 2.0);
+      v = cg_int(r, 0, 3) == 0 ? 0.0 : cg_uniform(r, 0.5, 2.0);
     else if (fl & F_POS)
-      v = rng_uniform(r, 0.5, 2.0);
+      v = cg_uniform(r, 0.5, 2.0);
     else if (t->kind == TK_DATA)
-      v = rng_uniform(r, -2.0, 2.0);
+      v = cg_uniform(r, -2.0, 2.0);
     else
-      v = rng_uniform(r, -3.0, 3.0);
+      v = cg_uniform(r, -3.0, 3.0);
     buf_set(b, id, i, v);
   }
 }
@@ -395,7 +395,7 @@ static void check_builtin_failure(const Case *c, const HostJit *jit, Bufs *b, vo
     fail_msg(c, text, "no status slot names '%s'", t->name);
     goto done;
   }
-  int64_t bad = rng_int(r, 0, nblocks - 1);
+  int64_t bad = cg_int(r, 0, nblocks - 1);
   int64_t expect = in->rank > matrix_axes ? bad / (nblocks / lead) : 0;
   /* the good output first */
   for (int i = 0; i < p->nbufs; i++) memcpy(b->buf[i], pristine[i], b->bytes[i]);
@@ -439,16 +439,16 @@ done:
 
 static void run_case(Case *c, const Program *p, const HostJit *jit, const unsigned *flags) {
   Rng r;
-  rng_init(&r, g_seed, c->case_seed[0], c->case_seed[1], c->case_seed[2], c->case_seed[3]);
+  cg_rng(&r, g_seed, c->case_seed[0], c->case_seed[1], c->case_seed[2], c->case_seed[3]);
   const Spec *s = p->spec;
   Bufs b;
   bufs_alloc(&b, p, c->n);
-  for (int i = 0; i < s->scalars.len; i++) b.scalars[i] = rng_uniform(&r, 0.1, 1.0);
+  for (int i = 0; i < s->scalars.len; i++) b.scalars[i] = cg_uniform(&r, 0.1, 1.0);
   bufs_args(&b);
   for (int i = 0; i < s->tensors.len; i++) fill_tensor(&r, &b, spec_tensor(s, i), flags[i]);
   if (p->init_labels_buf >= 0) {
     int64_t m = label_range(p);
-    for (int64_t i = 0; i < c->n; i++) buf_set(&b, p->init_labels_buf, i, (double)rng_int(&r, 0, m - 1));
+    for (int64_t i = 0; i < c->n; i++) buf_set(&b, p->init_labels_buf, i, (double)cg_int(&r, 0, m - 1));
   }
   void **pristine = calloc((size_t)p->nbufs + 1, sizeof(void *));
   for (int i = 0; i < p->nbufs; i++) {

@@ -62,7 +62,7 @@ static int structurally_zero(const Buffer *b, int64_t flat) {
 static void fill_spd(SimVal *v, int64_t elems, int64_t dim, LType elem, Rng *r) {
   double *b = malloc(sizeof(double) * (size_t)(dim * dim));
   for (int64_t m0 = 0; m0 + dim * dim <= elems; m0 += dim * dim) {
-    for (int64_t i = 0; i < dim * dim; i++) b[i] = rng_uniform(r, -1, 1);
+    for (int64_t i = 0; i < dim * dim; i++) b[i] = cg_uniform(r, -1, 1);
     for (int64_t i = 0; i < dim; i++)
       for (int64_t j = 0; j < dim; j++) {
         double a = i == j;
@@ -89,7 +89,7 @@ static void fill(Sim *s, Rng *r) {
         continue;
       }
       double lo = bf->kind == BK_DATA ? -2 : bf->kind == BK_EVENT ? 0.05 : 0.5, hi = bf->kind == BK_DATA ? 2 : 1.5;
-      v->f = structurally_zero(bf, j) ? 0 : rng_uniform(r, lo, hi);
+      v->f = structurally_zero(bf, j) ? 0 : cg_uniform(r, lo, hi);
       if (bf->elem == LT_F32) v->f = (double)(float)v->f;
     }
   }
@@ -231,7 +231,7 @@ static void check_case(const Case *c, uint64_t seed, int index) {
   Sim s;
   sim_init(&s, p, c->n);
   Rng r;
-  rng_init(&r, seed, (uint64_t)index, (uint64_t)c->m, (uint64_t)c->d, (uint64_t)c->n);
+  cg_rng(&r, seed, (uint64_t)index, (uint64_t)c->m, (uint64_t)c->d, (uint64_t)c->n);
   fill(&s, &r);
   Snap sn;
   snap_take(&s, &sn);
@@ -354,12 +354,12 @@ int main(int argc, char **argv) {
     /* and sizes drawn from the run's seed (the work bounded for the executor) */
     static const char *const specs[] = {"full", "diag", "spherical", "tied", "kmeans"};
     Rng r;
-    rng_init(&r, seed, 0x5153, 0, 0, 0);
+    cg_rng(&r, seed, 0x5153, 0, 0, 0);
     for (int i = 0; i < 4; i++) {
-      Case c = {specs[rng_int(&r, 0, 4)], rng_int(&r, 1, 40), rng_int(&r, 1, 70), 0,
-                rng_int(&r, 0, 1) ? LT_F64 : LT_F32};
+      Case c = {specs[cg_int(&r, 0, 4)], cg_int(&r, 1, 40), cg_int(&r, 1, 70), 0,
+                cg_int(&r, 0, 1) ? LT_F64 : LT_F32};
       int64_t work = c.m * c.d * c.d;
-      c.n = rng_int(&r, 1, 1500);
+      c.n = cg_int(&r, 1, 1500);
       if (c.n * work > 15000000) c.n = 15000000 / work > 0 ? 15000000 / work : 1;
       check_case(&c, seed, nd + i);
     }
