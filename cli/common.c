@@ -99,14 +99,7 @@ int cli_same_file(const char *a, const char *b) {
  * error and returns 1, or returns 0. */
 int cli_check_output_dir(const char *path) {
   if (!path || strcmp(path, "-") == 0) return 0;
-  char *dir = xstrdup(path);
-  char *slash = strrchr(dir, '/');
-  if (slash == dir)
-    slash[1] = 0;
-  else if (slash)
-    *slash = 0;
-  else
-    strcpy(dir, ".");
+  char *dir = path_dir(path);
   struct stat st;
   int rc = 0;
   if (stat(dir, &st) != 0)

@@ -255,3 +255,15 @@ double monotonic_ms(void) {
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
 }
+
+char *path_dir(const char *path) {
+  char *dir = xstrdup(path);
+  char *slash = strrchr(dir, '/');
+  if (slash == dir)
+    slash[1] = 0;
+  else if (slash)
+    *slash = 0;
+  else
+    strcpy(dir, ".");
+  return dir;
+}

@@ -46,6 +46,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Reads a whole file; returns NULL and sets *err (malloc'd) on failure. */
 char *read_file(const char *path, size_t *len, char **err);
+/* The directory part of a path, malloc'd: "a/b" -> "a", "/b" -> "/", "b" -> ".". */
+char *path_dir(const char *path);
 
 /* 64-bit FNV-1a, used for cache keys. */
 uint64_t fnv1a(uint64_t h, const void *data, size_t n);

@@ -284,14 +284,7 @@ static mode_t new_file_mode(const char *path) {
 }
 
 static void sync_dir(const char *path) {
-  char *dir = xstrdup(path);
-  char *slash = strrchr(dir, '/');
-  if (slash == dir)
-    slash[1] = 0;
-  else if (slash)
-    *slash = 0;
-  else
-    strcpy(dir, ".");
+  char *dir = path_dir(path);
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     fsync(fd); /* best effort: makes the rename itself durable */

@@ -2,7 +2,8 @@
  * %lld itself (the lowering makes thousands of names) and everything else
  * through vsnprintf; both must give exactly what snprintf gives, on fresh
  * random values and on the extremes. Arena memory comes back zeroed, from
- * small allocations to ones larger than a block. */
+ * small allocations to ones larger than a block. path_dir gives the
+ * directory part of a path as dirname(1) does for the forms gmmc writes. */
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,6 +64,13 @@ int main(void) {
     memset(p, 0xa5, n); /* the next allocation must not see this */
   }
   arena_free(&a);
+  static const char *const paths[][2] = {{"a/b", "a"}, {"/b", "/"}, {"b", "."},
+                                         {"/x/y/model.yaml", "/x/y"}, {"./m.yaml", "."}, {"d/", "d"}};
+  for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+    char *dir = path_dir(paths[i][0]);
+    same(dir, paths[i][1], paths[i][0]);
+    free(dir);
+  }
   if (failures) {
     printf("front_util: %d failures\n", failures);
     return 1;
