@@ -336,6 +336,15 @@ Kernel *program_add_kernel(Program *p, const char *name) {
   return k;
 }
 
+void kernel_launch_grid(Program *p, Kernel *k, int64_t x, int64_t y, int64_t z, int threads) {
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = lx_int(p, x);
+  k->grid[1] = lx_int(p, y);
+  k->grid[2] = lx_int(p, z);
+  k->block[0] = threads;
+  k->block[1] = 1;
+}
+
 int program_add_buffer(Program *p, const char *name, BufKind kind, LType elem, int rank, const int64_t *dims,
                        int event) {
   Buffer *b = new0(p, sizeof *b);

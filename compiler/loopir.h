@@ -288,6 +288,8 @@ Alt *unit_add_alt(Program *p, int unit, const char *variant);
 
 int kernel_var(Program *p, Kernel *k, const char *name, LType t);
 Kernel *program_add_kernel(Program *p, const char *name);
+/* A grid kernel of x * y * z blocks of `threads` threads (one dimension). */
+void kernel_launch_grid(Program *p, Kernel *k, int64_t x, int64_t y, int64_t z, int threads);
 int program_add_buffer(Program *p, const char *name, BufKind kind, LType elem, int rank, const int64_t *dims,
                        int event);
 void seq_push(Program *p, SeqId s, Step step);

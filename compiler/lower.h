@@ -61,6 +61,12 @@ LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo,
  * `flat` (a kernel variable) set to tid + trip * threads and below count. */
 LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
                     int flat);
+/* The events [first, last) (kernel variables) in chunks of kc: returns the
+ * chunk's body (chunk number *chunk_out), which sets *base_out (a new
+ * variable: the chunk's first event) and then waits at a barrier, so that
+ * staging the chunk's data does not overwrite what the previous chunk reads. */
+LStmt *emit_event_chunks(Lower *L, Kernel *k, LStmt *block, int first, int last, int64_t kc, int *chunk_out,
+                         int *base_out);
 /* A block's tile of a per-(event, component) result, held in shared array
  * sh as [event * mb + component]: after a barrier the threads store it to
  * buf[n0 + f / mb, m0 + f % mb] for f in [0, tn * mb), inside the events

@@ -32,6 +32,22 @@ LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo,
   return body;
 }
 
+LStmt *emit_event_chunks(Lower *L, Kernel *k, LStmt *block, int first, int last, int64_t kc, int *chunk_out,
+                         int *base_out) {
+  Program *p = L->p;
+  int c;
+  LExpr *span = lx_binary(p, LB_SUB, lx_var(p, k, last), lx_var(p, k, first));
+  LExpr *nchunks = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, span, lx_int(p, kc - 1)), lx_int(p, kc));
+  LStmt *chunk = emit_loop(L, k, block, "chunk", lx_int(p, 0), nchunks, &c);
+  int base = kernel_var(p, k, "base", LT_I64);
+  ls_append(p, chunk, ls_assign(p, base, lx_binary(p, LB_ADD, lx_var(p, k, first),
+                                                   lx_binary(p, LB_MUL, lx_var(p, k, c), lx_int(p, kc)))));
+  ls_append(p, chunk, ls_sync(p));
+  *chunk_out = c;
+  *base_out = base;
+  return chunk;
+}
+
 LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
                     int flat) {
   Program *p = L->p;

@@ -37,11 +37,7 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_block", L->s->model, out->name));
   k->what = arena_printf(&p->arena, "%s = precision_cholesky(%s) [one block of %d threads per matrix]", out->name,
                          in->name, THREADS);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = I(matrices);
-  k->grid[1] = k->grid[2] = I(1);
-  k->block[0] = THREADS;
-  k->block[1] = 1;
+  kernel_launch_grid(p, k, matrices, 1, 1, THREADS);
   LStmt *body = k->body;
   int tid = kernel_var(p, k, "tid", LT_I64), mat = kernel_var(p, k, "matrix", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));

@@ -162,12 +162,7 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
       p, arena_printf(&p->arena, "%s_%s_%s%dx%d", L->s->model, p->bufs[h->stat_buf]->name, tag, t.bi, t.bj));
   k->what = arena_printf(&p->arena, "%s [%s: %dx%d register tiles of %d threads, %d events staged, %lld slices]",
                          stmt_text(L, st), variant, t.ri, t.rj, threads, t.kc, (long long)g);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = lx_int(p, ti * tj);
-  k->grid[1] = lx_int(p, outer);
-  k->grid[2] = lx_int(p, g);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  kernel_launch_grid(p, k, ti * tj, outer, g, threads);
   KB b = {L, p, k};
   LStmt *body = k->body;
   L->rt = T;
@@ -202,12 +197,8 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
     set(&b, in, wv[r], lx_cast(p, T, lower_expr(L, k, in, sw, &env)));
   }
   /* for each chunk of kc events */
-  int c;
-  LExpr *nchunks = bin(&b, LB_DIV, bin(&b, LB_ADD, bin(&b, LB_SUB, V(&b, last), V(&b, first)), I(&b, t.kc - 1)), I(&b, t.kc));
-  LStmt *chunk = loop(&b, body, "chunk", I(&b, 0), nchunks, &c);
-  int base = var(&b, "base", LT_I64);
-  set(&b, chunk, base, bin(&b, LB_ADD, V(&b, first), bin(&b, LB_MUL, V(&b, c), I(&b, t.kc))));
-  ls_append(p, chunk, ls_sync(p));
+  int c, base;
+  LStmt *chunk = emit_event_chunks(L, k, body, first, last, t.kc, &c, &base);
   /* stage both operands: consecutive threads take consecutive i (or j) */
   for (int side = 0; side < 2; side++) {
     int extent = side ? t.bj : t.bi, sh = side ? bs : as, org = side ? j0 : i0, id = side ? jid : iid;
@@ -292,12 +283,7 @@ static void lanes(Lower *L, Stmt *st, Hoisted *h, int bj) {
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, p->bufs[h->stat_buf]->name, bj));
   k->what = arena_printf(&p->arena, "%s [%s: %d lanes over %s x %d over events, %lld slices]", stmt_text(L, st), variant,
                          bj, nf ? spec_index(L->s, jid)->name : "nothing", ty, (long long)g);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = lx_int(p, tj);
-  k->grid[1] = lx_int(p, outer);
-  k->grid[2] = lx_int(p, g);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  kernel_launch_grid(p, k, tj, outer, g, threads);
   KB b = {L, p, k};
   LStmt *body = k->body;
   LType T = p->real;

@@ -46,12 +46,7 @@ int64_t scatter_one_wave(Lower *L, int64_t smem, int threads, int64_t groups, in
 }
 
 void scatter_grid(Program *p, Kernel *k, int64_t groups, int64_t slices, int threads, int per_sm) {
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = I(groups);
-  k->grid[1] = I(1);
-  k->grid[2] = I(slices);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  kernel_launch_grid(p, k, groups, 1, slices, threads);
   k->min_blocks = per_sm;
 }
 
@@ -172,12 +167,8 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
     ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
     ls_append(p, body, ls_assign(p, acc64[r], lx_const(p, LT_F64, 0)));
   }
-  int c;
-  LExpr *nchunks = BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(kc - 1)), I(kc));
-  LStmt *chunk = emit_loop(L, k, body, "chunk", I(0), nchunks, &c);
-  int base = kernel_var(p, k, "base", LT_I64);
-  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(kc)))));
-  ls_append(p, chunk, ls_sync(p));
+  int c, base;
+  LStmt *chunk = emit_event_chunks(L, k, body, first, last, kc, &c, &base);
   /* the data chunk (coalesced along d) and the weights of the group */
   LStmt *inx = emit_strided(L, k, chunk, "stage_x", kc * dp, threads, tid, flat);
   ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(dp)))));

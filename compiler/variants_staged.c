@@ -276,11 +276,7 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, p->bufs[h->stat_buf]->name));
   k->what = arena_printf(&p->arena, "%s [staged: %d components x %lld features per block, %d events staged, %lld slices]",
                          stmt_text(L, st), mg, (long long)D, kc, (long long)g);
-  k->launch = LAUNCH_GRID;
-  k->grid[0] = I(groups);
-  k->grid[2] = I(g);
-  k->block[0] = threads;
-  k->block[1] = 1;
+  kernel_launch_grid(p, k, groups, 1, g, threads);
   L->rt = T;
   L->fast32 = T == LT_F32;
   LStmt *body = k->body;
@@ -313,12 +309,8 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   int acc = kernel_var(p, k, "acc", T), acc64 = kernel_var(p, k, "sum", LT_F64);
   ls_append(p, body, ls_assign(p, acc, lx_const(p, T, 0)));
   ls_append(p, body, ls_assign(p, acc64, lx_const(p, LT_F64, 0)));
-  int c;
-  LExpr *nchunks = BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(kc - 1)), I(kc));
-  LStmt *chunk = emit_loop(L, k, body, "chunk", I(0), nchunks, &c);
-  int base = kernel_var(p, k, "base", LT_I64);
-  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(kc)))));
-  ls_append(p, chunk, ls_sync(p));
+  int c, base;
+  LStmt *chunk = emit_event_chunks(L, k, body, first, last, kc, &c, &base);
   for (int i = 0; i < ops.n; i++) {
     Operand *o = &ops.op[i];
     if (o->role == ROLE_ND) stage_rows(L, k, chunk, tid, threads, o->t, o->sh, vn, V(base), kc, V(last), D, D, vd, I(0));
