@@ -106,6 +106,20 @@ static void stage_rows(Lower *L, Kernel *k, LStmt *blk, int tid, int threads, Te
   ls_append(p, no, ls_sstore(p, k, sh, at, lx_const(p, p->real, 0)));
 }
 
+/* A per-component operand (ROLE_M) for the block's components [m0, m0 + mb):
+ * sh[c] = t[m0 + c], zero beyond M. */
+static void stage_components(Lower *L, Kernel *k, LStmt *blk, Operand *o, int tid, int vm, int m0, int64_t mb,
+                             int64_t M) {
+  Program *p = L->p;
+  o->sh = kernel_shared(p, k, o->t->name, p->real, mb);
+  LStmt *in = ls_when(p, blk, BIN(LB_LT, V(tid), I(mb)));
+  ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
+  LExpr **xi = idx_vec(p, 1);
+  xi[0] = V(vm);
+  stage_or_zero(p, k, in, BIN(LB_LT, V(vm), I(M)), o->sh, V(tid),
+                lx_cast(p, p->real, lx_load(p, p->tensor_buf[o->t->id], xi)));
+}
+
 /* A block's tile: tn events x mb components, rn x rm outputs per thread. */
 typedef struct {
   int tn, mb, rn, rm;
@@ -166,18 +180,7 @@ static void staged_map(Lower *L, Stmt *st, int unit, StagedTile c) {
       o->sh = kernel_shared(p, k, o->t->name, T, tn * mb);
       stage_rows(L, k, body, tid, threads, o->t, o->sh, vn, V(n0), tn, lx_nlocal(p), mb, M, vm, V(m0));
       break;
-    case ROLE_M: {
-      o->sh = kernel_shared(p, k, o->t->name, T, mb);
-      LStmt *in = ls_when(p, body, BIN(LB_LT, V(tid), I(mb)));
-      ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
-      LStmt *ok = ls_block(p), *no = ls_block(p);
-      ls_append(p, in, ls_if(p, BIN(LB_LT, V(vm), I(M)), ok, no));
-      LExpr **xi = idx_vec(p, 1);
-      xi[0] = V(vm);
-      ls_append(p, ok, ls_sstore(p, k, o->sh, V(tid), lx_cast(p, T, lx_load(p, p->tensor_buf[o->t->id], xi))));
-      ls_append(p, no, ls_sstore(p, k, o->sh, V(tid), lx_const(p, T, 0)));
-      break;
-    }
+    case ROLE_M: stage_components(L, k, body, o, tid, vm, m0, mb, M); break;
     }
   }
   int out = kernel_shared(p, k, "out", T, tn * mb);
@@ -293,15 +296,7 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
       o->sh = kernel_shared(p, k, o->t->name, T, mg * D);
       stage_rows(L, k, body, tid, threads, o->t, o->sh, vm, V(m0), mg, I(M), D, D, vd, I(0));
     } else if (o->role == ROLE_M) {
-      o->sh = kernel_shared(p, k, o->t->name, T, mg);
-      LStmt *in = ls_when(p, body, BIN(LB_LT, V(tid), I(mg)));
-      ls_append(p, in, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(tid))));
-      LStmt *ok = ls_block(p), *no = ls_block(p);
-      ls_append(p, in, ls_if(p, BIN(LB_LT, V(vm), I(M)), ok, no));
-      LExpr **xi = idx_vec(p, 1);
-      xi[0] = V(vm);
-      ls_append(p, ok, ls_sstore(p, k, o->sh, V(tid), lx_cast(p, T, lx_load(p, p->tensor_buf[o->t->id], xi))));
-      ls_append(p, no, ls_sstore(p, k, o->sh, V(tid), lx_const(p, T, 0)));
+      stage_components(L, k, body, o, tid, vm, m0, mg, M);
     } else {
       o->sh = kernel_shared(p, k, o->t->name, T, o->role == ROLE_ND ? kc * D : kc * mg);
     }
