@@ -52,6 +52,9 @@ void lanes_begin(Lower *L, Kernel *k, const Stmt *st, const QuadForm *qf, const 
 void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, const LaneShape *sh, LStmt *cm,
                   const int *q, int rn, LExpr *evbase, int mm);
 
+/* The block's components vm = m0 + mm for mm < mb, vm < M (m0, vm: kernel
+ * variables): returns the body, which starts at a barrier; *mm_out is mm. */
+LStmt *estep_components(Lower *L, Kernel *k, LStmt *body, int m0, int vm, int64_t mb, int64_t M, int *mm_out);
 /* Ends an E-step variant's kernel (the last one made) and adds it to the
  * unit as `variant`, with the device model's cost. */
 void add_estep_alt(Lower *L, int unit, const char *variant, double cost);

@@ -169,6 +169,15 @@ void estep_stage_w(Lower *L, Kernel *k, LStmt *blk, const QuadForm *qf, Env *env
   ls_append(p, no, ls_sstore(p, k, ws, V(at), lx_const(p, T, 0)));
 }
 
+LStmt *estep_components(Lower *L, Kernel *k, LStmt *body, int m0, int vm, int64_t mb, int64_t M, int *mm_out) {
+  Program *p = L->p;
+  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), mm_out);
+  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(*mm_out))));
+  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
+  ls_append(p, cm, ls_sync(p)); /* every read of the previous component's staged data is done */
+  return cm;
+}
+
 /* The end of an E-step variant: the last kernel made is the alternative. */
 void add_estep_alt(Lower *L, int unit, const char *variant, double cost) {
   L->fast32 = 0;
@@ -260,10 +269,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   }
   /* per component of the block */
   int mm;
-  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(c.mb), &mm);
-  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
-  ls_append(p, cm, ls_sync(p));
+  LStmt *cm = estep_components(L, k, body, m0, vm, c.mb, M, &mm);
   if (c.stage_x) {
     L->stage_tensor = data;
     L->stage_sh = xs;
@@ -395,10 +401,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
     stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi));
   }
   int mm;
-  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
-  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
-  ls_append(p, cm, ls_sync(p));
+  LStmt *cm = estep_components(L, k, body, m0, vm, mb, M, &mm);
   /* W (padded with zeros) and mu for this component */
   LStmt *inw = emit_strided(L, k, cm, "stage_w", dp * dp, threads, tid, flat);
   ls_append(p, inw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
@@ -484,10 +487,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
       flat = lv.flat, s;
   Env env = lv.env;
   int mm;
-  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
-  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
-  ls_append(p, cm, ls_sync(p));
+  LStmt *cm = estep_components(L, k, body, m0, vm, mb, M, &mm);
   /* W and mu of the component, zero-padded */
   LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
   ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));

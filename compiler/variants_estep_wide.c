@@ -51,11 +51,7 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
       flat = lv.flat;
   Env env = lv.env;
   int mm;
-  LStmt *comp = emit_loop(L, k, body, "component", I(0), I(mb), &mm);
-  ls_append(p, comp, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
-  LStmt *cm = ls_when(p, comp, BIN(LB_LT, V(vm), I(M)));
-  /* every read of the previous component's mu and W is done */
-  ls_append(p, cm, ls_sync(p));
+  LStmt *cm = estep_components(L, k, body, m0, vm, mb, M, &mm);
   LStmt *lm = emit_strided(L, k, cm, "stage_mu", d4, threads, tid, flat);
   estep_stage_mu(L, k, lm, cf, ms, flat, vm, vd, D);
   int q[RN], y[RN * RC], av[RN], wv[RC];
