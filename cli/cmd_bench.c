@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../dsl/shipped.h"
 #include "../runtime/autotune.h"
@@ -30,12 +29,6 @@ static const char usage[] =
     "  --dtype T              float32 (default) or float64\n"
     "  --seed S               random seed (default 0)\n";
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
 static float *random_mixture(int64_t n, int64_t d, int m, Rng *rng) {
   float *x = malloc(sizeof(float) * (size_t)(n * d));
   double *c = malloc(sizeof(double) * (size_t)(m * d));
@@ -52,10 +45,10 @@ static float *random_mixture(int64_t n, int64_t d, int m, Rng *rng) {
 static gmmc_status time_iterations(Exec *e, int iters, double *ms, char **err) {
   gmmc_status s = exec_run(e, SEQ_ITERATE, err); /* warm-up */
   if (!s) s = e->be->ops->synchronize(e->be, err);
-  double t0 = now_ms();
+  double t0 = monotonic_ms();
   for (int i = 0; i < iters && !s; i++) s = exec_run(e, SEQ_ITERATE, err);
   if (!s) s = e->be->ops->synchronize(e->be, err);
-  *ms = (now_ms() - t0) / iters;
+  *ms = (monotonic_ms() - t0) / iters;
   return s;
 }
 
@@ -153,14 +146,14 @@ int cmd_bench(int argc, char **argv) {
   gmmc_fit_options_set_max_iter(o, 1);
   ctx->every_variant = 1;
   gmmc_model *model = NULL;
-  double t0 = now_ms();
+  double t0 = monotonic_ms();
   if (gmmc_fit(ctx, data, o, &model)) {
     cli_error("%s", gmmc_last_error(ctx));
     gmmc_fit_options_destroy(o);
     free(text);
     goto done;
   }
-  double fit_ms = now_ms() - t0;
+  double fit_ms = monotonic_ms() - t0;
   Compiled *cp = ctx->compiled[ctx->ncompiled - 1];
   if (exec_create(ctx->be, cp->p, cp->bp, data->rows, &e, &err) || exec_bind_data(e, data, 0, &err) ||
       em_load_params(ctx, e, model) || exec_run(e, SEQ_ITERATE, &err)) {

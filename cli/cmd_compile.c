@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../compiler/target.h"
 #include "cli.h"
@@ -26,12 +25,6 @@ static const char usage[] =
     "  --simple           only the simple variant of each statement (no GPU variants)\n"
     "  --time             print the compile time to stderr\n"
     "  -o FILE            write to FILE instead of standard output\n";
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 int cmd_compile(int argc, char **argv) {
   static const struct option opts[] = {
@@ -79,7 +72,7 @@ int cmd_compile(int argc, char **argv) {
   else if (strcmp(emit, "ptx") == 0 || strcmp(emit, "asm") == 0) what = EMIT_ASM;
   else return cli_error("--emit: expected loops, ir, ptx or asm, found '%s'", emit);
   if (strcmp(emit, "ptx") == 0 && topt.kind != TARGET_NVPTX) return cli_error("--emit ptx needs --target nvptx");
-  double t0 = now_ms();
+  double t0 = monotonic_ms();
   Spec *s = cli_load_spec(argv[optind]);
   if (!s) return 1;
   int64_t values[64];
@@ -95,9 +88,9 @@ int cmd_compile(int argc, char **argv) {
     free(err);
     return 1;
   }
-  double t1 = now_ms();
+  double t1 = monotonic_ms();
   char *text = what < 0 ? program_dump(p) : target_emit(p, &topt, (EmitKind)what, &err);
-  double t2 = now_ms();
+  double t2 = monotonic_ms();
   int rc = 0;
   if (!text) {
     rc = cli_error("%s", err);
