@@ -1,6 +1,8 @@
 /* A trained model: the spec it was trained with, the sizes of its
  * specialization and every parameter as float64. The definition behind the
- * public gmmc_model handle. Model files (model_file.c) hold exactly this. */
+ * public gmmc_model handle. Model files hold exactly this (written by
+ * model_file_save.c, read by model_file_load.c, checked against their spec
+ * by model_file_check.c). */
 #ifndef GMMC_RUNTIME_MODEL_H
 #define GMMC_RUNTIME_MODEL_H
 

@@ -1,4 +1,4 @@
-/* Fuzz target: the model file loader (runtime/model_file.c).
+/* Fuzz target: the model file loader (runtime/model_file_load.c, model_file_check.c).
  *
  * Properties beyond "no crash, no leak, no undefined behaviour":
  *   - a failure has a message naming the file;

@@ -1,6 +1,6 @@
 /* Model files survive a process killed in the middle of saving: the model is
  * written to a temporary name in the same directory and renamed over the
- * target (runtime/model_file.c), so the target holds the old model or the
+ * target (runtime/model_file_save.c), so the target holds the old model or the
  * new one, complete, never a mixture or a truncated file.
  *
  *   1. A child saving a large model over an existing one is killed by
