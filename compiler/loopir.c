@@ -66,11 +66,8 @@ LExpr *lx_cast(Program *p, LType t, LExpr *a) {
     if (ltype_is_float(t)) return lx_const(p, t, ltype_is_float(a->type) ? a->num : (double)a->inum);
     int64_t v = ltype_is_float(a->type) ? real_to_i64(a->num) : a->inum;
     if (t == LT_I64) return lx_int(p, v);
-    LExpr *c = new0(p, sizeof *c); /* not lx_int's shared node: it has another type */
-    c->kind = LX_CONST;
-    c->type = t;
-    c->num = (double)v;
-    c->inum = v;
+    LExpr *c = lx_const(p, t, (double)v); /* not lx_int's shared node: it has another type */
+    c->inum = v; /* exact, where (double)v rounds; the node is not handed out yet */
     return c;
   }
   LExpr *e = new0(p, sizeof *e);
