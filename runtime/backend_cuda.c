@@ -25,6 +25,7 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
 
 #include "../compiler/target.h"
 #include "cuda_backend.h"
+#include "kcache.h"
 
 char *cu_message(const Driver *d, CUresult r, const char *call) {
   const char *name = NULL, *text = NULL;
@@ -266,6 +267,9 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   }
   cb->sm = major * 10 + minor;
   pick_arch(cb);
+  char target[128];
+  snprintf(target, sizeof target, "cuda %s+ptx%d+driver%d", cb->arch, cuda_ptx_version(cb), cb->driver);
+  cb->code_salt = kcache_code_salt(target);
   llvm_init_once();
   cb->base.ops = &cuda_ops;
   cb->base.memory_bytes = mem;

@@ -53,6 +53,7 @@ typedef struct {
   int sm;          /* compute capability as 90 */
   int driver;      /* driver version as 12040 */
   char arch[16];   /* the PTX target, sm_XY */
+  uint64_t code_salt; /* what every kernel's cache key shares (kcache_code_salt), found once */
 } CudaBackend;
 
 typedef struct Load Load;

@@ -107,7 +107,6 @@ struct Load {
   CudaBackend *cb;
   BackendProgram *bp;
   const Program *p;
-  uint64_t salt;    /* what every kernel's cache key shares (kcache_code_salt) */
   TargetOptions topt;
   int *list, n; /* the kernels to compile, heaviest first */
   uint64_t *key;
@@ -126,9 +125,6 @@ static Load *load_new(CudaBackend *cb, BackendProgram *bp, const Program *p) {
   l->cb = cb;
   l->bp = bp;
   l->p = p;
-  char target[128];
-  snprintf(target, sizeof target, "cuda %s+ptx%d+driver%d", cb->arch, cuda_ptx_version(cb), cb->driver);
-  l->salt = kcache_code_salt(target);
   l->topt = (TargetOptions){.kind = TARGET_NVPTX, .arch = cb->arch, .ptx_version = cuda_ptx_version(cb)};
   l->list = xcalloc(n1, sizeof(int));
   l->key = xcalloc(n1, sizeof(uint64_t));
@@ -190,7 +186,7 @@ static gmmc_status load_module(Load *l, int k) {
 /* A kernel's key, its cubin from the cache and, found, its module. */
 static void fetch(Load *l, int k) {
   double t0 = monotonic_ms();
-  l->key[k] = kcache_code_key(l->salt, kernel_code_digest(l->p, l->p->kernels[k]));
+  l->key[k] = kcache_code_key(l->cb->code_salt, kernel_code_digest(l->p, l->p->kernels[k]));
   const char *dir = l->cb->base.cache_dir;
   double t1 = monotonic_ms();
   l->cubin[k] = dir ? kcache_get(dir, l->key[k], "cubin", &l->size[k]) : NULL;

@@ -18,7 +18,7 @@ uint64_t kcache_digest_key(uint64_t digest, const char *target);
 /* The key of one kernel's code: its kernel_code_digest salted with what
  * every kernel of a load shares — the build of this library that generates
  * code (GNU build ID), the versions and the target (kcache_code_salt, found
- * once per load, not per kernel). */
+ * once per backend, not per kernel). */
 uint64_t kcache_code_salt(const char *target);
 uint64_t kcache_code_key(uint64_t salt, uint64_t code_digest);
 
