@@ -170,7 +170,7 @@ int cmd_bench(int argc, char **argv) {
          fit_ms);
   /* what `auto` runs: the choices the fit made and cached (its own
    * measurement), against this one's fastest */
-  int applied = 0, unit_of[64], nu = 0;
+  int applied = 0;
   if (autotune_apply_known(ctx, e, &applied)) {
     cli_error("%s", gmmc_last_error(ctx));
     gmmc_model_destroy(model);
@@ -178,8 +178,6 @@ int cmd_bench(int argc, char **argv) {
     free(text);
     goto done;
   }
-  for (int u = 0; u < cp->p->nunits && nu < 64; u++)
-    if (cp->p->units[u].nalts > 1) unit_of[nu++] = u;
   UnitTiming t[64];
   int nt = 0;
   if (autotune_measure(ctx, e, t, 64, &nt)) {
@@ -188,10 +186,10 @@ int cmd_bench(int argc, char **argv) {
     printf("%-28s %-16s %10s\n", "unit", "variant", "ms/run");
     int *autoc = xcalloc((size_t)cp->p->nunits + 1, sizeof(int));
     memcpy(autoc, e->choice, sizeof(int) * (size_t)cp->p->nunits);
-    for (int i = 0; i < nt && i < nu && !applied; i++) autoc[unit_of[i]] = t[i].chosen; /* no cache: this run's */
+    for (int i = 0; i < nt && !applied; i++) autoc[t[i].index] = t[i].chosen; /* no cache: this run's */
     for (int i = 0; i < nt; i++)
       for (int a = 0; a < t[i].nalts; a++) {
-        int chosen = i < nu && a == autoc[unit_of[i]];
+        int chosen = a == autoc[t[i].index];
         const char *mark = chosen && a == t[i].chosen ? "  <- auto"
                            : chosen                   ? "  <- auto (cached)"
                            : a == t[i].chosen         ? "  <- fastest here"

@@ -61,6 +61,7 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
     if (un->nalts < 2) continue;
     UnitTiming *t = &out[n++];
     t->unit = un->name;
+    t->index = u;
     t->nalts = un->nalts;
     t->chosen = un->forced >= 0 ? un->forced : 0;
     double first[16], best = INFINITY;
@@ -416,10 +417,7 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
   if (s || r) {
     return s ? s : ctx_fail_take(ctx, r, err);
   }
-  for (int i = 0, u = 0; u < p->nunits; u++) {
-    if (p->units[u].nalts < 2) continue;
-    if (i < nt) e->choice[u] = t[i++].chosen;
-  }
+  for (int i = 0; i < nt; i++) e->choice[t[i].index] = t[i].chosen;
   if (ctx->be->cache_dir) {
     /* this bucket's entry into the table as stored, replacing an older one */
     size_t per = 1 + (size_t)p->nunits, size = 0;

@@ -56,6 +56,7 @@ int autotune_verifying(void);
  * `gmmc bench`. */
 typedef struct {
   const char *unit;
+  int index; /* the unit's position in the program (only units with alternatives are timed) */
   int nalts;
   const char *variant[16];
   double ms[16];
