@@ -123,7 +123,8 @@ static int sq_diff(Expr *f, int nid, int iid, int jid, Expr **u, Expr **w) {
   if (d->kind != E_BINARY || d->op != B_SUB) return 0;
   *u = d->args[0];
   *w = d->args[1];
-  return expr_uses_index(*u, nid) && expr_uses_index(*u, jid) && !expr_uses_index(*u, iid) && !expr_uses_index(*w, nid) && expr_uses_index(*w, iid) && expr_uses_index(*w, jid);
+  return expr_uses_index(*u, nid) && expr_uses_index(*u, jid) && !expr_uses_index(*u, iid) &&
+         !expr_uses_index(*w, nid) && expr_uses_index(*w, iid) && expr_uses_index(*w, jid);
 }
 
 static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
