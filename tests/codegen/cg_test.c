@@ -58,15 +58,15 @@ Spec *cg_load(const char *name, const char *text, size_t len) {
   return s;
 }
 
-Program *cg_lower(Spec *s, const char *const *size_names, const int64_t *size_vals, int nsizes, LType real, int host,
-                  char **err) {
+Program *cg_lower(Spec *s, const char *const *size_names, const int64_t *size_vals, int nsizes,
+                  const LowerOptions *opt, char **err) {
   int64_t *sizes = calloc((size_t)s->sizes.len + 1, sizeof(int64_t));
   for (int i = 0; i < s->sizes.len; i++) {
     sizes[i] = 1;
     for (int k = 0; k < nsizes; k++)
       if (strcmp(spec_size(s, i)->name, size_names[k]) == 0) sizes[i] = size_vals[k];
   }
-  Program *p = lower_program(s, sizes, &(LowerOptions){.real = real, .host = host}, err);
+  Program *p = lower_program(s, sizes, opt, err);
   free(sizes);
   return p;
 }

@@ -96,7 +96,7 @@ static Prog compile(LType real) {
   Prog g;
   char *err = NULL;
   Spec *s = cg_load("mathtest.yaml", spec_text, sizeof spec_text - 1);
-  g.p = cg_lower(s, (const char *[]){"D"}, (const int64_t[]){1}, 1, real, 1, &err);
+  g.p = cg_lower(s, (const char *[]){"D"}, (const int64_t[]){1}, 1, &(LowerOptions){.real = real, .host = 1}, &err);
   if (!g.p) {
     fprintf(stderr, "lowering failed: %s\n", err);
     exit(1);

@@ -37,16 +37,11 @@ static int keep_chosen(void *user, int unit, uint32_t variant) {
 static Program *lower(const Case *c, int64_t d, const int64_t *want, double *ms) {
   const ShippedSpec *ss = shipped_spec(c->spec);
   Spec *s = cg_load(ss->file, ss->text, ss->len);
-  int64_t sizes[64];
-  for (int i = 0; i < s->sizes.len && i < 64; i++) {
-    const char *nm = spec_size(s, i)->name;
-    sizes[i] = strcmp(nm, "M") == 0 ? c->m : strcmp(nm, "D") == 0 ? d : 1;
-  }
   LowerOptions o = {.real = c->real, .sm_count = 132, .variants = 1};
   if (want) o.keep = keep_chosen, o.keep_user = (void *)want;
   char *err = NULL;
   double t0 = monotonic_ms();
-  Program *p = lower_program(s, sizes, &o, &err);
+  Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){c->m, d}, 2, &o, &err);
   if (ms) *ms = monotonic_ms() - t0;
   if (!p) {
     printf("  FAIL: %s M=%lld D=%lld: lowering failed: %s\n", c->spec, (long long)c->m, (long long)d, err);

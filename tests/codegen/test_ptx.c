@@ -86,14 +86,8 @@ static void check(const char *ptxas, const char *arch, const ShippedSpec *ss, in
            real == LT_F32 ? "float32" : "float64", arch);
   char *err = NULL;
   Spec *s = cg_load(ss->file, ss->text, ss->len);
-  int64_t sizes_md[2] = {m, d};
-  int64_t *sizes = calloc((size_t)s->sizes.len + 1, sizeof(int64_t));
-  for (int i = 0; i < s->sizes.len; i++) {
-    const char *nm = spec_size(s, i)->name;
-    sizes[i] = strcmp(nm, "M") == 0 ? sizes_md[0] : strcmp(nm, "D") == 0 ? sizes_md[1] : 1;
-  }
-  Program *p = lower_program(s, sizes, &(LowerOptions){.real = real, .host = 0, .variants = 1}, &err);
-  free(sizes);
+  Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){m, d}, 2,
+                        &(LowerOptions){.real = real, .variants = 1}, &err);
   if (!p) {
     printf("FAIL %s: lowering: %s\n", what, err);
     free(err);

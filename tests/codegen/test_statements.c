@@ -492,7 +492,7 @@ static void run_spec(int si, const char *name, const char *file, const char *tex
       Spec *s = cg_load(file, text, len);
       unsigned *flags = tensor_flags(s);
       char *err = NULL;
-      Program *p = cg_lower(s, (const char *[]){"M", "D"}, md[zi], 2, real, 1, &err);
+      Program *p = cg_lower(s, (const char *[]){"M", "D"}, md[zi], 2, &(LowerOptions){.real = real, .host = 1}, &err);
       Case c = {.model = name, .m = md[zi][0], .d = md[zi][1], .real = real};
       if (!p) {
         fail_msg(&c, "lower_program", "%s", err);

@@ -215,14 +215,9 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     spec = cg_load(c->spec, text, len);
     free(text);
   }
-  int64_t *sizes = calloc((size_t)spec->sizes.len + 1, sizeof(int64_t));
-  for (int i = 0; i < spec->sizes.len; i++) {
-    const char *nm = spec_size(spec, i)->name;
-    sizes[i] = strcmp(nm, "D") == 0 ? c->d : strcmp(nm, "M") == 0 ? c->m : 1;
-  }
   char *err = NULL;
-  Program *p = lower_program(spec, sizes, &(LowerOptions){.real = c->real, .variants = 1, .sm_count = 132}, &err);
-  free(sizes);
+  Program *p = cg_lower(spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
+                        &(LowerOptions){.real = c->real, .variants = 1, .sm_count = 132}, &err);
   if (!p) {
     fail_case(c, "lowering failed: %s%s", err ? err : "?", "");
     free(err);
