@@ -115,6 +115,24 @@ void diag_error(Diag *d, size_t begin, size_t end, const char *fmt, ...) {
   diag_verror(d, begin, end, fmt, ap);
 }
 
+/* The message on one line: text quoted from the spec (a key may hold a line
+ * break) has its control characters written as escapes, so that the source
+ * line and the caret line always follow it. */
+static void put_message(StrBuf *sb, const char *fmt, va_list ap) {
+  StrBuf m = {0};
+  sb_vprintf(&m, fmt, ap);
+  for (size_t i = 0; i < m.len; i++) {
+    unsigned char c = (unsigned char)m.data[i];
+    if (c == '\n') sb_puts(sb, "\\n");
+    else if (c == '\t') sb_puts(sb, "\\t");
+    else if (c == '\r') sb_puts(sb, "\\r");
+    else if (c < 0x20 || c == 0x7f) sb_printf(sb, "\\x%02x", c);
+    else sb_putc(sb, (char)c);
+  }
+  sb_free(&m);
+  sb_putc(sb, '\n');
+}
+
 void diag_verror(Diag *d, size_t begin, size_t end, const char *fmt, va_list ap) {
   const Source *src = d->src;
   if (begin > src->len) begin = src->len;
@@ -122,8 +140,7 @@ void diag_verror(Diag *d, size_t begin, size_t end, const char *fmt, va_list ap)
   source_line_col(src, begin, &line, &col);
   StrBuf sb = {0};
   sb_printf(&sb, "%s:%d:%d: error: ", src->name, line, col);
-  sb_vprintf(&sb, fmt, ap);
-  sb_putc(&sb, '\n');
+  put_message(&sb, fmt, ap);
   /* the source line and a caret line under [begin, end), one column per
    * character; an empty line (an error at the end of the file) still gets
    * both, so every diagnostic has the same shape */
