@@ -49,6 +49,10 @@ typedef struct {
 } Env;
 
 _Noreturn void lower_fail(Lower *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An error at [begin, end) of the spec's text, shown as the front end shows
+ * its errors (diag_message): position, source line, caret. */
+_Noreturn void lower_fail_at(Lower *L, size_t begin, size_t end, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 int64_t index_extent(Lower *L, int index_id); /* size value of an index */
 LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env);

@@ -19,6 +19,14 @@ _Noreturn void lower_fail(Lower *L, const char *fmt, ...) {
   longjmp(*L->escape, 1);
 }
 
+_Noreturn void lower_fail_at(Lower *L, size_t begin, size_t end, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  L->err = diag_message(&L->s->src, begin, end, fmt, ap);
+  va_end(ap);
+  longjmp(*L->escape, 1);
+}
+
 int64_t index_extent(Lower *L, int index_id) { return L->p->size_values[spec_index(L->s, index_id)->size]; }
 
 LExpr **idx_vec(Program *p, int n) { return arena_alloc(&p->arena, sizeof(LExpr *) * (size_t)(n + 1)); }

@@ -65,11 +65,8 @@ void apply_schedule(Lower *L) {
           break;
         }
     }
-    if (!found) {
-      int line, col;
-      source_line_col(&s->src, e->begin, &line, &col);
-      lower_fail(L, "%s:%d:%d: error: no variant '%s' for '%s' on this target (available: %s, auto)", s->src.name,
-                 line, col, e->variant, e->target, available_variants(p, e->target));
-    }
+    if (!found)
+      lower_fail_at(L, e->begin, e->end, "no variant '%s' for '%s' on this target (available: %s, auto)", e->variant,
+                    e->target, available_variants(p, e->target));
   }
 }

@@ -134,7 +134,11 @@ static void put_message(StrBuf *sb, const char *fmt, va_list ap) {
 }
 
 void diag_verror(Diag *d, size_t begin, size_t end, const char *fmt, va_list ap) {
-  const Source *src = d->src;
+  d->message = diag_message(d->src, begin, end, fmt, ap);
+  longjmp(*d->escape, 1);
+}
+
+char *diag_message(const Source *src, size_t begin, size_t end, const char *fmt, va_list ap) {
   if (begin > src->len) begin = src->len;
   int line, col;
   source_line_col(src, begin, &line, &col);
@@ -167,6 +171,5 @@ void diag_verror(Diag *d, size_t begin, size_t end, const char *fmt, va_list ap)
   for (size_t i = begin + 1; i < end && i < we; i++)
     if (!is_continuation(src, i)) sb_putc(&sb, '~');
   sb_putc(&sb, '\n');
-  d->message = sb_take(&sb);
-  longjmp(*d->escape, 1);
+  return sb_take(&sb);
 }

@@ -39,6 +39,9 @@ _Noreturn void diag_error(Diag *d, size_t begin, size_t end, const char *fmt, ..
     __attribute__((format(printf, 4, 5)));
 
 _Noreturn void diag_verror(Diag *d, size_t begin, size_t end, const char *fmt, va_list ap);
+/* The whole diagnostic that diag_verror reports (malloc'd), for an error in
+ * the spec's text found after the front end, by the lowering. */
+char *diag_message(const Source *src, size_t begin, size_t end, const char *fmt, va_list ap);
 
 /* The text of [begin, end), whitespace runs collapsed, clipped to 60 bytes;
  * for quoting the offending text in a message. Returns a malloc'd string. */

@@ -156,7 +156,16 @@ static void test_bad_schedule(void) {
   snprintf(where, sizeof where, "sched.yaml:%d:3: error: no variant 'nonesuch' for 'covariances'", line);
   FAILS(TEXTS(where, "(available: simple, staged, "), "compile", path, "--sizes", "M=64,D=32", "--emit", "loops");
   CHECK(!strstr(err_text, "simple, simple") && !strstr(err_text, "lanes-32, simple"));
+  /* shown as the front end shows its errors: the source line, a caret under the statement's name */
+  CHECK(strstr(err_text, "\n    covariances: nonesuch\n    ^~~~~~~~~~~\n") != NULL);
   FAILS(TEXTS(where, "(available: simple, auto)"), "compile", path, "--sizes", "M=4,D=3", "--target", "host");
+  /* a variant name with a line break stays on the message's line, escaped */
+  spec = (StrBuf){0};
+  sb_printf(&spec, "%.*sschedule:\n  covariances: \"non\\nesuch\"\n", (int)diag->len, diag->text);
+  path = text("sched2.yaml", spec.data);
+  free(spec.data);
+  snprintf(where, sizeof where, "sched2.yaml:%d:3: error: no variant 'non\\nesuch' for 'covariances'", line);
+  FAILS(TEXTS(where), "compile", path, "--sizes", "M=4,D=3", "--target", "host");
 }
 
 static void test_models(void) {
