@@ -162,10 +162,38 @@ static LLVMValueRef call_intrinsic(CG *g, const char *name, LLVMTypeRef overload
   return LLVMBuildCall2(g->b, fty, fn, args, n, "");
 }
 
-static LLVMValueRef fp_flags(LLVMValueRef v, int reassoc) {
-  if (LLVMCanValueUseFastMathFlags(v))
-    LLVMSetFastMathFlags(v, LLVMFastMathAllowContract | (reassoc ? LLVMFastMathAllowReassoc : 0));
+static LLVMValueRef gen_expr(CG *g, const LExpr *e);
+
+/* Multiply-adds. On the GPU LLVM may contract any a*b + c into an FMA:
+ * every event runs the same code. On the host one event may run in a loop's
+ * vector body and another in its scalar remainder, and LLVM's contractions
+ * of the two need not agree (seen: x86-64-v3, one ulp), so an event's value
+ * would depend on where a chunk or a thread's range ends. There the lowering
+ * decides instead: exactly the a*b + c and a*b - c that the loop IR holds
+ * become llvm.fmuladd, which a CPU with FMA fuses in scalar and vector code
+ * alike, and nothing else is contracted (docs/limits.md). */
+static LLVMValueRef fp_flags(CG *g, LLVMValueRef v, int reassoc) {
+  unsigned contract = g->target == TARGET_NVPTX ? LLVMFastMathAllowContract : 0;
+  if (LLVMCanValueUseFastMathFlags(v)) LLVMSetFastMathFlags(v, contract | (reassoc ? LLVMFastMathAllowReassoc : 0));
   return v;
+}
+
+static int is_fmul(const LExpr *e) {
+  return e->kind == LX_BINARY && e->op == LB_MUL && ltype_is_float(e->type);
+}
+
+/* The host's a*b + c, c + a*b, a*b - c and c - a*b as one llvm.fmuladd
+ * (NULL when e is none of them). */
+static LLVMValueRef gen_muladd(CG *g, const LExpr *e) {
+  if (g->target != TARGET_HOST || !ltype_is_float(e->type) || (e->op != LB_ADD && e->op != LB_SUB)) return NULL;
+  int left = is_fmul(e->a);
+  if (!left && !is_fmul(e->b)) return NULL;
+  const LExpr *mul = left ? e->a : e->b, *other = left ? e->b : e->a;
+  LLVMValueRef x = gen_expr(g, mul->a), y = gen_expr(g, mul->b), c = gen_expr(g, other);
+  if (e->op == LB_SUB && left) c = LLVMBuildFNeg(g->b, c, ""); /* a*b - c */
+  if (e->op == LB_SUB && !left) x = LLVMBuildFNeg(g->b, x, ""); /* c - a*b = (-a)*b + c, exactly */
+  LLVMValueRef args[3] = {x, y, c};
+  return fp_flags(g, call_intrinsic(g, "llvm.fmuladd", ty(g, e->type), args, 3), e->reassoc);
 }
 
 static LLVMValueRef cast(CG *g, LLVMValueRef v, LType from, LType to) {
@@ -186,7 +214,6 @@ static LLVMValueRef cast(CG *g, LLVMValueRef v, LType from, LType to) {
   return LLVMBuildTrunc(g->b, v, t, "");
 }
 
-static LLVMValueRef gen_expr(CG *g, const LExpr *e);
 
 static LLVMValueRef nvvm_sreg(CG *g, const char *name) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
@@ -235,14 +262,16 @@ static LLVMValueRef gen_unary(CG *g, const LExpr *e) {
 }
 
 static LLVMValueRef gen_binary(CG *g, const LExpr *e) {
+  LLVMValueRef fused = gen_muladd(g, e);
+  if (fused) return fused;
   LLVMValueRef a = gen_expr(g, e->a), b = gen_expr(g, e->b);
   int fl = ltype_is_float(e->a->type);
   LLVMTypeRef t = ty(g, e->a->type);
   switch (e->op) {
-  case LB_ADD: return fl ? fp_flags(LLVMBuildFAdd(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWAdd(g->b, a, b, "");
-  case LB_SUB: return fl ? fp_flags(LLVMBuildFSub(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWSub(g->b, a, b, "");
-  case LB_MUL: return fl ? fp_flags(LLVMBuildFMul(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWMul(g->b, a, b, "");
-  case LB_DIV: return fl ? fp_flags(LLVMBuildFDiv(g->b, a, b, ""), 0) : LLVMBuildSDiv(g->b, a, b, "");
+  case LB_ADD: return fl ? fp_flags(g, LLVMBuildFAdd(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWAdd(g->b, a, b, "");
+  case LB_SUB: return fl ? fp_flags(g, LLVMBuildFSub(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWSub(g->b, a, b, "");
+  case LB_MUL: return fl ? fp_flags(g, LLVMBuildFMul(g->b, a, b, ""), e->reassoc) : LLVMBuildNSWMul(g->b, a, b, "");
+  case LB_DIV: return fl ? fp_flags(g, LLVMBuildFDiv(g->b, a, b, ""), 0) : LLVMBuildSDiv(g->b, a, b, "");
   case LB_REM: return fl ? LLVMBuildFRem(g->b, a, b, "") : LLVMBuildSRem(g->b, a, b, "");
   case LB_MIN:
   case LB_MAX: {

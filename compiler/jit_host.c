@@ -23,9 +23,9 @@ static char *take_error(LLVMErrorRef e, const char *what) {
   return r;
 }
 
-/* The program's kernels as a native object file: LLVM IR, O3 for this CPU. */
-static LLVMMemoryBufferRef compile_object(const Program *p, char **err) {
-  TargetOptions topt = {.kind = TARGET_HOST};
+/* The program's kernels as a native object file: LLVM IR, O3 for the CPU. */
+static LLVMMemoryBufferRef compile_object(const Program *p, const char *cpu, char **err) {
+  TargetOptions topt = {.kind = TARGET_HOST, .arch = cpu, .jit = 1};
   LLVMTargetMachineRef tm = make_target_machine(&topt, err);
   if (!tm) return NULL;
   LLVMContextRef ctx = LLVMContextCreate();
@@ -47,13 +47,13 @@ static LLVMMemoryBufferRef compile_object(const Program *p, char **err) {
   return obj;
 }
 
-HostJit *host_jit_create(const Program *p, const void *object, size_t object_size, void **made, size_t *made_size,
-                         char **err) {
+HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, size_t object_size, void **made,
+                         size_t *made_size, char **err) {
   LLVMMemoryBufferRef obj;
   if (object) {
     obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(object, object_size, "gmmc-kernels");
   } else {
-    if (!(obj = compile_object(p, err))) return NULL;
+    if (!(obj = compile_object(p, cpu, err))) return NULL;
     if (made) {
       *made_size = LLVMGetBufferSize(obj);
       *made = xmalloc(*made_size + 1);
@@ -61,8 +61,8 @@ HostJit *host_jit_create(const Program *p, const void *object, size_t object_siz
     }
   }
   /* the JIT links the object into this process; its target machine is the
-   * one the object was made for (the same native CPU) */
-  TargetOptions topt = {.kind = TARGET_HOST};
+   * one the object was made for */
+  TargetOptions topt = {.kind = TARGET_HOST, .arch = cpu, .jit = 1};
   HostJit *j = xcalloc(1, sizeof(HostJit));
   LLVMTargetMachineRef jtm = make_target_machine(&topt, err);
   if (!jtm) goto fail;

@@ -1,6 +1,8 @@
 /* Target machines and text emission (`gmmc compile --emit ir|ptx|asm`). */
 #include "target.h"
 
+#include "host_cpu.h"
+
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
 #include <pthread.h>
@@ -46,12 +48,11 @@ LLVMTargetMachineRef make_target_machine(const TargetOptions *t, char **err) {
     int v = t->ptx_version ? t->ptx_version : default_ptx_version(arch);
     features = xasprintf("+ptx%d", v);
   } else {
+    HostCpu hc;
+    if (host_cpu_resolve(t->arch, t->jit, &hc, err)) return NULL;
+    cpu = hc.name;
+    features = hc.features;
     triple = LLVMGetDefaultTargetTriple();
-    char *c = LLVMGetHostCPUName(), *f = LLVMGetHostCPUFeatures();
-    cpu = xstrdup(t->arch ? t->arch : c);
-    features = xstrdup(t->arch ? "" : f);
-    LLVMDisposeMessage(c);
-    LLVMDisposeMessage(f);
     char *tr = xstrdup(triple);
     LLVMDisposeMessage(triple);
     triple = tr;

@@ -9,9 +9,10 @@
 
 typedef struct {
   TargetKind kind;
-  const char *arch; /* NVPTX: "sm_90" (default); host: NULL for the native CPU */
+  const char *arch; /* NVPTX: "sm_90" (default); host: NULL for the native CPU, or a name (host_cpu.h) */
   int ptx_version;  /* NVPTX: PTX ISA version as 78 for 7.8; 0 picks the arch's default */
   int no_opt;       /* skip the O3 pipeline (for reading the raw IR) */
+  int jit;          /* host: the code runs on this machine, so arch must be one it can run */
 } TargetOptions;
 
 typedef enum { EMIT_IR, EMIT_ASM } EmitKind; /* ASM is PTX for NVPTX */
@@ -32,11 +33,12 @@ int default_ptx_version(const char *arch);
  *   fn(args, lo, hi) with args laid out as in codegen.h. */
 typedef void (*HostKernelFn)(uint64_t *args, int64_t lo, int64_t hi);
 typedef struct HostJit HostJit;
-/* object: the object file of an earlier compilation of p for this CPU (the
+/* cpu: NULL for this machine's CPU, or a level it runs (host_cpu.h).
+ * object: the object file of an earlier compilation of p for that CPU (the
  * kernel cache), or NULL to compile; then, when made is not NULL, *made
  * receives the new object file (malloc'd) for the cache. */
-HostJit *host_jit_create(const Program *p, const void *object, size_t object_size, void **made, size_t *made_size,
-                         char **err);
+HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, size_t object_size, void **made,
+                         size_t *made_size, char **err);
 HostKernelFn host_jit_kernel(const HostJit *j, int kernel);
 void host_jit_free(HostJit *j);
 

@@ -58,6 +58,7 @@ typedef struct {
   const char *cache_dir; /* NULL: no on-disk kernel cache */
   int device;            /* CUDA: device ordinal */
   int profile;           /* Backend.profile */
+  const char *host_cpu;  /* host: NULL or "native", else an x86-64 level (compiler/host_cpu.h) */
 } BackendConfig;
 
 gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err);

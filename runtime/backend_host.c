@@ -1,10 +1,12 @@
-/* The host backend: kernels compiled by ORC LLJIT for the native CPU; the
- * parallel loop of each kernel is split over a thread pool. */
+/* The host backend: kernels compiled by ORC LLJIT for the native CPU or a
+ * level of it (host_cpu.h); the parallel loop of each kernel is split over
+ * a thread pool. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <llvm-c/TargetMachine.h>
 
+#include "../compiler/host_cpu.h"
 #include "../compiler/target.h"
 #include "backend.h"
 #include "kcache.h"
@@ -13,6 +15,8 @@
 typedef struct {
   Backend base;
   ThreadPool *pool;
+  HostCpu cpu;     /* what the kernels are compiled for */
+  char *cpu_arch;  /* the name asked for, NULL for native: what host_jit_create takes */
 } HostBackend;
 
 struct BackendProgram {
@@ -32,27 +36,25 @@ static void run_range(void *ctx, int64_t lo, int64_t hi) {
 static gmmc_status host_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
                              BackendProgram **out, int *cached, char **err) {
   (void)mask, (void)stand_in; /* the host has one variant per unit: everything is compiled at once */
+  HostBackend *h = (HostBackend *)be;
   /* the object file is cached per program and CPU (its name and features) */
   uint64_t key = 0;
   size_t size = 0;
   void *object = NULL;
   if (be->cache_dir) {
-    char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
-    char *target = xasprintf("host-object %s %s", cpu, features);
+    char *target = xasprintf("host-object %s %s", h->cpu.name, h->cpu.features);
     key = kcache_key(p, target);
     free(target);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(features);
     object = kcache_get(be->cache_dir, key, "o", &size);
   }
   void *made = NULL;
   size_t made_size = 0;
-  HostJit *j = object ? host_jit_create(p, object, size, NULL, NULL, err) : NULL;
+  HostJit *j = object ? host_jit_create(p, h->cpu_arch, object, size, NULL, NULL, err) : NULL;
   *cached = j != NULL;
   if (!j) { /* no entry, or one that does not link: compile */
     free(*err);
     *err = NULL;
-    j = host_jit_create(p, NULL, 0, be->cache_dir ? &made : NULL, &made_size, err);
+    j = host_jit_create(p, h->cpu_arch, NULL, 0, be->cache_dir ? &made : NULL, &made_size, err);
   }
   free(object);
   if (!j) return GMMC_ERR_COMPILE;
@@ -113,6 +115,8 @@ static gmmc_status host_sync(Backend *be, char **err) { return GMMC_OK; }
 static void host_destroy(Backend *be) {
   HostBackend *h = (HostBackend *)be;
   pool_destroy(h->pool);
+  host_cpu_free(&h->cpu);
+  free(h->cpu_arch);
   free(be->description);
   free(be->cache_dir);
   free(h);
@@ -133,21 +137,29 @@ static const BackendOps host_ops = {
 };
 
 gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err) {
+  llvm_init_once();
+  const char *arch = cfg && cfg->host_cpu && *cfg->host_cpu && strcmp(cfg->host_cpu, "native") != 0 ? cfg->host_cpu
+                                                                                                     : NULL;
+  HostCpu cpu;
+  if (host_cpu_resolve(arch, 1, &cpu, err)) return GMMC_ERR_INVALID_ARGUMENT;
   HostBackend *h = xcalloc(1, sizeof *h);
   h->pool = pool_create(cfg ? cfg->threads : 0);
   if (!h->pool) {
+    host_cpu_free(&cpu);
     free(h);
     *err = xstrdup("cannot start the host worker threads");
     return GMMC_ERR_INTERNAL;
   }
-  llvm_init_once();
-  char *cpu = LLVMGetHostCPUName();
+  h->cpu = cpu;
+  h->cpu_arch = arch ? xstrdup(arch) : NULL;
   h->base.ops = &host_ops;
   h->base.host_memory = 1;
-  h->base.description = xasprintf("host: %d threads, %s", pool_threads(h->pool), cpu);
+  char *native = LLVMGetHostCPUName();
+  h->base.description = arch ? xasprintf("host: %d threads, %s (on %s)", pool_threads(h->pool), arch, native)
+                             : xasprintf("host: %d threads, %s", pool_threads(h->pool), native);
+  LLVMDisposeMessage(native);
   h->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
   h->base.profile = cfg && cfg->profile;
-  LLVMDisposeMessage(cpu);
   *out = &h->base;
   return GMMC_OK;
 }

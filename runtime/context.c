@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../compiler/host_cpu.h"
 #include "../compiler/target.h"
 #include "autotune.h"
 #include "kcache.h"
@@ -53,6 +54,14 @@ static char *default_cache_dir(void) {
   return NULL;
 }
 
+/* A host CPU refused at context creation came from the environment: say so. */
+static char *env_named(char *err, int from_env) {
+  if (!from_env) return err;
+  char *m = xasprintf("GMMC_HOST_CPU: %s", err);
+  free(err);
+  return m;
+}
+
 gmmc_status gmmc_context_create(gmmc_context **out, gmmc_backend backend) {
   return ctx_create(out, backend, -1, 0);
 }
@@ -74,7 +83,13 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   ctx->threads = threads;
   const char *prof = getenv("GMMC_PROFILE");
   ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
-  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir, .device = device, .profile = ctx->profile};
+  const char *cpu = getenv("GMMC_HOST_CPU");
+  ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+  BackendConfig cfg = {.threads = threads,
+                       .cache_dir = ctx->cache_dir,
+                       .device = device,
+                       .profile = ctx->profile,
+                       .host_cpu = ctx->host_cpu};
   char *err = NULL;
   gmmc_status s;
   if (backend == GMMC_BACKEND_CUDA || backend == GMMC_BACKEND_AUTO) {
@@ -90,7 +105,7 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "unknown backend %d", (int)backend);
   }
   s = backend_host_create(&cfg, &ctx->be, &err);
-  if (s) return ctx_fail_take(ctx, s, err);
+  if (s) return ctx_fail_take(ctx, s, env_named(err, cpu && *cpu));
   ctx->kind = GMMC_BACKEND_HOST;
   return GMMC_OK;
 }
@@ -116,6 +131,7 @@ void gmmc_context_destroy(gmmc_context *ctx) {
   free(ctx->error);
   free(ctx->note);
   free(ctx->cache_dir);
+  free(ctx->host_cpu);
   free(ctx);
 }
 
@@ -141,12 +157,10 @@ const char *gmmc_context_device(const gmmc_context *ctx) {
 
 const char *gmmc_context_note(const gmmc_context *ctx) { return ctx ? ctx->note : NULL; }
 
-gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads) {
-  if (!ctx || !ctx->be) return GMMC_ERR_INVALID_ARGUMENT;
-  if (threads < 0) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "threads must be >= 0, got %d", threads);
-  if (ctx->kind != GMMC_BACKEND_HOST) return GMMC_OK;
-  /* a new pool: the compiled programs stay valid, they belong to the JIT */
-  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir};
+/* A new host backend with these threads and CPU in place of the old one;
+ * the old one stays when the new one cannot be made. */
+static gmmc_status rebuild_host(gmmc_context *ctx, int threads, const char *cpu) {
+  BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir, .profile = ctx->profile, .host_cpu = cpu};
   Backend *be;
   char *err = NULL;
   gmmc_status s = backend_host_create(&cfg, &be, &err);
@@ -155,7 +169,34 @@ gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads) {
   ctx->be->ops->destroy(ctx->be);
   ctx->be = be;
   ctx->threads = threads;
+  if (cpu != ctx->host_cpu) {
+    free(ctx->host_cpu);
+    ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+  }
   return GMMC_OK;
+}
+
+gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads) {
+  if (!ctx || !ctx->be) return GMMC_ERR_INVALID_ARGUMENT;
+  if (threads < 0) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "threads must be >= 0, got %d", threads);
+  if (ctx->kind != GMMC_BACKEND_HOST) return GMMC_OK;
+  return rebuild_host(ctx, threads, ctx->host_cpu);
+}
+
+gmmc_status gmmc_context_set_host_cpu(gmmc_context *ctx, const char *cpu) {
+  if (!ctx || !ctx->be) return GMMC_ERR_INVALID_ARGUMENT;
+  if (ctx->kind != GMMC_BACKEND_HOST) {
+    /* checked all the same, so that a bad name is never silently kept */
+    HostCpu hc;
+    char *err = NULL;
+    if (host_cpu_resolve(cpu && strcmp(cpu, "native") != 0 ? cpu : NULL, 1, &hc, &err))
+      return ctx_fail_take(ctx, GMMC_ERR_INVALID_ARGUMENT, err);
+    host_cpu_free(&hc);
+    free(ctx->host_cpu);
+    ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+    return GMMC_OK;
+  }
+  return rebuild_host(ctx, ctx->threads, cpu);
 }
 
 gmmc_status gmmc_context_set_cache_dir(gmmc_context *ctx, const char *dir) {

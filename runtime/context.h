@@ -23,6 +23,7 @@ struct gmmc_context {
   char *note; /* why AUTO chose the host, if it did */
   char *cache_dir;
   int threads;
+  char *host_cpu; /* the host backend's CPU (compiler/host_cpu.h), NULL: native */
   gmmc_message_fn warn;
   void *warn_user;
   Compiled **compiled;

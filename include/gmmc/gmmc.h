@@ -66,6 +66,14 @@ const char *gmmc_context_device(const gmmc_context *ctx);
 const char *gmmc_context_note(const gmmc_context *ctx);
 /* Host worker threads (0: one per core). */
 gmmc_status gmmc_context_set_threads(gmmc_context *ctx, int threads);
+/* The CPU the host backend compiles for: NULL or "native" (the default:
+ * this machine's), or an x86-64 level this machine can run: "x86-64",
+ * "x86-64-v2", "x86-64-v3" (AVX2, FMA), "x86-64-v4" (AVX-512), so that
+ * results match those of a machine of that level bit for bit
+ * (docs/limits.md). The default is $GMMC_HOST_CPU when set. Fails with
+ * GMMC_ERR_INVALID_ARGUMENT for an unknown name or a level this machine
+ * lacks; the kernels compiled so far are dropped. */
+gmmc_status gmmc_context_set_host_cpu(gmmc_context *ctx, const char *cpu);
 /* Directory of the on-disk kernel cache; NULL disables it. The default is
  * $GMMC_CACHE_DIR, else $XDG_CACHE_HOME/gmmc, else ~/.cache/gmmc;
  * GMMC_CACHE=0 in the environment disables it. */

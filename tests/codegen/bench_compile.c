@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
         program_free(p);
         Program *hp = lower(ss, md[zi][0], md[zi][1], 1, 0);
         double t3 = monotonic_ms();
-        HostJit *j = host_jit_create(hp, NULL, 0, NULL, NULL, &err);
+        HostJit *j = host_jit_create(hp, NULL, NULL, 0, NULL, NULL, &err);
         double t4 = monotonic_ms();
         if (!j) {
           fprintf(stderr, "%s: host JIT failed: %s\n", ss->name, err);

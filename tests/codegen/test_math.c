@@ -101,7 +101,7 @@ static Prog compile(LType real) {
     fprintf(stderr, "lowering failed: %s\n", err);
     exit(1);
   }
-  g.jit = host_jit_create(g.p, NULL, 0, NULL, NULL, &err);
+  g.jit = host_jit_create(g.p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err);
   if (!g.jit) {
     fprintf(stderr, "host JIT failed: %s\n", err);
     exit(1);

@@ -500,7 +500,7 @@ static void run_spec(int si, const char *name, const char *file, const char *tex
         free(flags);
         continue;
       }
-      HostJit *jit = host_jit_create(p, NULL, 0, NULL, NULL, &err);
+      HostJit *jit = host_jit_create(p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err);
       if (!jit) {
         fail_msg(&c, "host_jit_create", "%s", err);
         free(err);

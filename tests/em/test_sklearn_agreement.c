@@ -246,9 +246,14 @@ int main(int argc, char **argv) {
   const char *b = getenv("GMMC_TEST_BACKEND");
   if (b && strcmp(b, "cuda") == 0) backend = GMMC_BACKEND_CUDA;
   if (gmmc_context_create(&io, GMMC_BACKEND_HOST)) {
-    fprintf(stderr, "%s\n", gmmc_last_error(io));
-    return 1;
+    /* GMMC_HOST_CPU names an x86-64 level this machine lacks: skipped */
+    const char *e = gmmc_last_error(io);
+    int skip = strstr(e, "GMMC_HOST_CPU") && (strstr(e, "cannot run") || strstr(e, "is for x86-64"));
+    printf("%s%s\n", skip ? "test_sklearn_agreement: skipped: " : "", e);
+    gmmc_context_destroy(io);
+    return skip ? 77 : 1;
   }
+  printf("host backend: %s\n", gmmc_context_device(io));
   struct dirent **list;
   int n = scandir(argv[1], &list, NULL, by_name);
   if (n < 0) {

@@ -1,0 +1,89 @@
+/* Host CPU names: native, or an x86-64 psABI level checked against what
+ * this machine has (host_cpu.h). */
+#include "host_cpu.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dsl/util.h"
+
+/* Each level with the features it adds to the one before, in LLVM's names:
+ * a machine runs a level when its feature list has all of them. */
+static const struct {
+  const char *name;
+  const char *adds;
+} levels[] = {
+    {"x86-64", "sse2"},
+    {"x86-64-v2", "cx16 popcnt sse3 sse4.1 sse4.2 ssse3 sahf"},
+    {"x86-64-v3", "avx avx2 bmi bmi2 f16c fma lzcnt movbe xsave"},
+    {"x86-64-v4", "avx512f avx512bw avx512cd avx512dq avx512vl"},
+};
+enum { NLEVELS = sizeof levels / sizeof *levels };
+
+static int has_feature(const char *features, const char *f, size_t len) {
+  /* the list is "+sse2,-avx512fp16,+avx2,...": look for ",+f," at a boundary */
+  size_t n = strlen(features);
+  for (size_t i = 0; i + len + 1 <= n; i++)
+    if ((i == 0 || features[i - 1] == ',') && features[i] == '+' && strncmp(features + i + 1, f, len) == 0 &&
+        (features[i + 1 + len] == ',' || features[i + 1 + len] == 0))
+      return 1;
+  return 0;
+}
+
+/* The first feature of levels[0..upto] that `features` lacks, or NULL. */
+static char *missing_feature(const char *features, int upto) {
+  for (int l = 0; l <= upto; l++)
+    for (const char *p = levels[l].adds; *p;) {
+      size_t len = strcspn(p, " ");
+      if (!has_feature(features, p, len)) return xasprintf("%.*s", (int)len, p);
+      p += len;
+      p += *p == ' ';
+    }
+  return NULL;
+}
+
+int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err) {
+  out->name = out->features = NULL;
+  char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+  int rc = 0;
+  if (!request || !*request || strcmp(request, "native") == 0) {
+    out->name = xstrdup(cpu);
+    out->features = xstrdup(features);
+    goto done;
+  }
+  int level = -1;
+  for (int l = 0; l < NLEVELS; l++)
+    if (strcmp(request, levels[l].name) == 0) level = l;
+  if (level < 0 && runnable) {
+    *err = xasprintf("unknown host CPU '%s' (expected native, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4)", request);
+    rc = 1;
+    goto done;
+  }
+  if (level >= 0 && runnable) {
+    char *triple = LLVMGetDefaultTargetTriple();
+    int x86 = strncmp(triple, "x86_64", 6) == 0;
+    LLVMDisposeMessage(triple);
+    char *lacks = x86 ? missing_feature(features, level) : NULL;
+    if (!x86 || lacks) {
+      *err = x86 ? xasprintf("this CPU (%s) cannot run host CPU level '%s': it lacks %s", cpu, request, lacks)
+                 : xasprintf("host CPU level '%s' is for x86-64 machines; this one is %s", request, cpu);
+      free(lacks);
+      rc = 1;
+      goto done;
+    }
+  }
+  out->name = xstrdup(request);
+  out->features = xstrdup("");
+done:
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(features);
+  return rc;
+}
+
+void host_cpu_free(HostCpu *c) {
+  free(c->name);
+  free(c->features);
+  c->name = c->features = NULL;
+}
