@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds what tests/gpu/run.sh needs on a GPU host that has no LLVM 19: the
 # self-contained gmmc and libgmmc.so of a static-LLVM build, and the GPU test
-# programs (public API, linked to that libgmmc.so), packed into
+# programs and the host-level soak's (public API, linked to that libgmmc.so),
+# packed into
 # .carry/gpu.tar.xz for the device tool to carry.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -11,8 +12,8 @@ cmake --build $build -j "$(nproc)" --target gmmc_cli gmmc
 stage=$(mktemp -d)
 cp $build/gmmc $stage/
 cp -P $build/libgmmc.so* $stage/
-for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c; do
-  cc -O2 -std=gnu11 -Iinclude -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
+for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c tests/stream/test_stream.c; do
+  cc -O2 -std=gnu11 -Iinclude -Itests -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
      -o "$stage/$(basename "$t" .c)"
 done
 mkdir -p .carry
