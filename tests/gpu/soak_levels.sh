@@ -4,6 +4,7 @@
 # from the binaries tests/gpu/pack.sh made. Every x86-64 level the machine
 # runs, and its native CPU; fresh seeds, as many runs at once as it has cores.
 #   tests/gpu/soak_levels.sh [STREAM_SEEDS [AGREEMENT_SEEDS]]   (200, 50)
+# SOAK_LEVELS="x86-64-v3 native" restricts the levels.
 # One line per failure, then runs and failures per test and level.
 set -u
 cd "$(dirname "$0")/../.."
@@ -19,7 +20,7 @@ for p in /usr/bin/python3 python3; do # the first with scikit-learn (make_fixtur
 done
 [ -n "$py" ] || { echo "soak_levels: no python3 with scikit-learn"; exit 1; }
 levels=""
-for l in x86-64 x86-64-v2 x86-64-v3 x86-64-v4 native; do
+for l in ${SOAK_LEVELS:-x86-64 x86-64-v2 x86-64-v3 x86-64-v4 native}; do
   if GMMC_CACHE=0 GMMC_HOST_CPU=$l gmmc fit examples/data/iris.csv -k 2 --max-iter 1 -o "$work/p.yaml" >/dev/null 2>&1
   then levels="$levels $l"; else echo "level $l: this machine cannot run it"; fi
 done
