@@ -32,8 +32,14 @@ static int has_feature(const char *features, const char *f, size_t len) {
   return 0;
 }
 
-/* The first feature of levels[0..upto] that `features` lacks, or NULL. */
-static char *missing_feature(const char *features, int upto) {
+static int level_index(const char *name) {
+  for (int l = 0; l < NLEVELS; l++)
+    if (strcmp(name, levels[l].name) == 0) return l;
+  return -1;
+}
+
+char *host_cpu_lacks(const char *features, const char *level) {
+  int upto = level_index(level);
   for (int l = 0; l <= upto; l++)
     for (const char *p = levels[l].adds; *p;) {
       size_t len = strcspn(p, " ");
@@ -53,9 +59,7 @@ int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err
     out->features = xstrdup(features);
     goto done;
   }
-  int level = -1;
-  for (int l = 0; l < NLEVELS; l++)
-    if (strcmp(request, levels[l].name) == 0) level = l;
+  int level = level_index(request);
   if (level < 0 && runnable) {
     *err = xasprintf("unknown host CPU '%s' (expected native, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4)", request);
     rc = 1;
@@ -65,7 +69,7 @@ int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err
     char *triple = LLVMGetDefaultTargetTriple();
     int x86 = strncmp(triple, "x86_64", 6) == 0;
     LLVMDisposeMessage(triple);
-    char *lacks = x86 ? missing_feature(features, level) : NULL;
+    char *lacks = x86 ? host_cpu_lacks(features, request) : NULL;
     if (!x86 || lacks) {
       *err = x86 ? xasprintf("this CPU (%s) cannot run host CPU level '%s': it lacks %s", cpu, request, lacks)
                  : xasprintf("host CPU level '%s' is for x86-64 machines; this one is %s", request, cpu);

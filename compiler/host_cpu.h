@@ -22,5 +22,9 @@ typedef struct {
  * of an illegal instruction). Returns 0, or 1 with a malloc'd *err. */
 int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err);
 void host_cpu_free(HostCpu *c);
+/* The first feature of `level` (with those of the levels below it) that an
+ * LLVM feature list ("+sse2,-avx512f,...") lacks, malloc'd; NULL when it
+ * has them all or when level is not a level. */
+char *host_cpu_lacks(const char *features, const char *level);
 
 #endif
