@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "covariance_condition.h"
 #include "gmmc/gmmc.h"
 
 static int failures;
@@ -83,55 +84,6 @@ static double array_diff(const double *a, const double *ref, int64_t n) {
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
 
-/* Largest condition number of the covariance matrices (full: [k, d, d];
- * tied: [d, d]; diag and spherical: ratio of extreme variances). */
-static double condition(const double *c, int64_t count, int k, const char *type) {
-  if (strcmp(type, "full") == 0 || strcmp(type, "tied") == 0) {
-    int mats = strcmp(type, "full") == 0 ? k : 1;
-    int d = (int)lround(sqrt((double)(count / mats)));
-    double worst = 1, *a = malloc(sizeof(double) * (size_t)(d * d));
-    for (int m = 0; m < mats; m++) {
-      /* extreme eigenvalues by Jacobi rotations: small matrices, exact enough */
-      memcpy(a, c + (size_t)m * d * d, sizeof(double) * (size_t)(d * d));
-      for (int sweep = 0; sweep < 60; sweep++) {
-        double off = 0;
-        for (int p = 0; p < d; p++)
-          for (int q = p + 1; q < d; q++) off += a[p * d + q] * a[p * d + q];
-        if (off < 1e-30) break;
-        for (int p = 0; p < d; p++)
-          for (int q = p + 1; q < d; q++) {
-            if (fabs(a[p * d + q]) < 1e-300) continue;
-            double th = (a[q * d + q] - a[p * d + p]) / (2 * a[p * d + q]);
-            double t = (th >= 0 ? 1 : -1) / (fabs(th) + sqrt(th * th + 1)), cs = 1 / sqrt(t * t + 1), sn = t * cs;
-            for (int r = 0; r < d; r++) {
-              double x = a[r * d + p], y = a[r * d + q];
-              a[r * d + p] = cs * x - sn * y;
-              a[r * d + q] = sn * x + cs * y;
-            }
-            for (int r = 0; r < d; r++) {
-              double x = a[p * d + r], y = a[q * d + r];
-              a[p * d + r] = cs * x - sn * y;
-              a[q * d + r] = sn * x + cs * y;
-            }
-          }
-      }
-      double lo = INFINITY, hi = 0;
-      for (int i = 0; i < d; i++) {
-        lo = fmin(lo, fabs(a[i * d + i]));
-        hi = fmax(hi, fabs(a[i * d + i]));
-      }
-      worst = fmax(worst, hi / lo);
-    }
-    free(a);
-    return worst;
-  }
-  double lo = INFINITY, hi = 0;
-  for (int64_t i = 0; i < count; i++) {
-    lo = fmin(lo, c[i]);
-    hi = fmax(hi, c[i]);
-  }
-  return hi / lo;
-}
 
 static void compare_param(const gmmc_model *m, const char *name, const Npy *ref, double tol) {
   int rank;
@@ -157,7 +109,7 @@ static void run_case(const char *dir, const char *name) {
     return;
   int k = (int)count(&w0);
   const double *settings = values(&st);
-  double kappa = condition(values(&rc), count(&rc), k, type);
+  double kappa = covariance_condition(values(&rc), count(&rc), k, type);
   int f32_resolvable = kappa <= 1e7;
   for (int pass = 0; pass < 2; pass++) {
     gmmc_dtype dt = pass == 0 ? GMMC_FLOAT64 : GMMC_FLOAT32;

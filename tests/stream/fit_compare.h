@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "covariance_condition.h"
 #include "gmmc/gmmc.h"
 
 static uint64_t tc_next(uint64_t *s) {
@@ -59,67 +60,17 @@ static void tc_mixture(uint64_t seed, int64_t n, int d, int m, double *x) {
   free(a);
 }
 
-/* The largest eigenvalue ratio of the symmetric d x d matrix a (Jacobi
- * rotations; a is overwritten). */
-static inline double tc_sym_condition(double *a, int d) {
-  for (int sweep = 0; sweep < 60; sweep++) {
-    double off = 0;
-    for (int p = 0; p < d; p++)
-      for (int q = p + 1; q < d; q++) off += a[p * d + q] * a[p * d + q];
-    if (off < 1e-30) break;
-    for (int p = 0; p < d; p++)
-      for (int q = p + 1; q < d; q++) {
-        if (a[p * d + q] == 0) continue;
-        double th = (a[q * d + q] - a[p * d + p]) / (2 * a[p * d + q]);
-        double t = (th >= 0 ? 1 : -1) / (fabs(th) + sqrt(th * th + 1)), c = 1 / sqrt(t * t + 1), s = t * c;
-        for (int k = 0; k < d; k++) { /* columns p, q */
-          double akp = a[k * d + p], akq = a[k * d + q];
-          a[k * d + p] = c * akp - s * akq;
-          a[k * d + q] = s * akp + c * akq;
-        }
-        for (int k = 0; k < d; k++) { /* rows p, q */
-          double apk = a[p * d + k], aqk = a[q * d + k];
-          a[p * d + k] = c * apk - s * aqk;
-          a[q * d + k] = s * apk + c * aqk;
-        }
-      }
-  }
-  double lo = INFINITY, hi = 0;
-  for (int k = 0; k < d; k++) {
-    lo = fmin(lo, fabs(a[k * d + k]));
-    hi = fmax(hi, fabs(a[k * d + k]));
-  }
-  return lo > 0 ? hi / lo : INFINITY;
-}
-
-/* The largest condition number of a fitted model's covariance matrices
- * (cov: full, tied, diag, spherical; 1 for a model without covariances). */
+/* The largest condition number of a fitted model's covariances
+ * (covariance_condition.h; 1 for a model without covariances). */
 static inline double tc_condition(const gmmc_model *m, const char *cov) {
   int rank;
   const int64_t *shape;
   const double *v = gmmc_model_param(m, "covariances", &rank, &shape);
-  if (!v || strcmp(cov, "spherical") == 0) return 1;
-  double worst = 1;
-  if (strcmp(cov, "diag") == 0) {
-    for (int64_t k = 0; k < shape[0]; k++) {
-      double lo = INFINITY, hi = 0;
-      for (int64_t j = 0; j < shape[1]; j++) {
-        lo = fmin(lo, v[k * shape[1] + j]);
-        hi = fmax(hi, v[k * shape[1] + j]);
-      }
-      worst = fmax(worst, hi / lo);
-    }
-    return worst;
-  }
-  int d = (int)shape[rank - 1];
-  int64_t blocks = rank == 3 ? shape[0] : 1;
-  double *a = malloc(sizeof(double) * (size_t)(d * d));
-  for (int64_t k = 0; k < blocks; k++) {
-    memcpy(a, v + k * d * d, sizeof(double) * (size_t)(d * d));
-    worst = fmax(worst, tc_sym_condition(a, d));
-  }
-  free(a);
-  return worst;
+  if (!v) return 1;
+  int64_t n = 1;
+  for (int k = 0; k < rank; k++) n *= shape[k];
+  int k = strcmp(cov, "tied") == 0 ? 1 : (int)shape[0];
+  return covariance_condition(v, n, k, cov);
 }
 
 /* 0 when every lower bound agrees within lb_tol (relative) and every

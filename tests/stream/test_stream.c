@@ -21,7 +21,8 @@
  *   at most its condition number kappa; T iterations add T such steps:
  *     float64: T * 2 (n-1) u * kappa
  *   for the lower bounds and the parameters (relative to each array's
- *   largest value), kappa the largest of the in-memory fit's covariances.
+ *   largest value), kappa the largest condition number of the in-memory
+ *   fit's covariances (diag, spherical: the ratio of the extreme variances).
  *   float32 kernels read the float64 parameters rounded to float32, and a
  *   parameter that differs at all may round to the neighbouring float32:
  *     float32: T * 2 (2^-24 + (n-1) u) * kappa.
