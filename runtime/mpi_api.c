@@ -9,6 +9,7 @@
 #include "data.h"
 #include "gmmc/gmmc_mpi.h"
 #include "mpi_dist.h"
+#include "threadpool.h"
 
 gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MPI_Comm comm) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
@@ -23,8 +24,7 @@ gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MP
   /* one GPU per rank of a host; host threads shared among its ranks */
   const char *dev = getenv("GMMC_DEVICE");
   int device = dev && *dev ? atoi(dev) : d->local_rank;
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  int threads = cpus > 0 ? (int)(cpus / d->local_size) : 1;
+  int threads = pool_cpus() / d->local_size;
   s = ctx_create(out, backend, device, threads < 1 ? 1 : threads);
   gmmc_context *ctx = *out;
   ctx->dist = d;

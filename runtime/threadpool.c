@@ -1,6 +1,9 @@
+/* sched_getaffinity, CPU_COUNT */
+#define _GNU_SOURCE
 #include "threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -46,11 +49,17 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+int pool_cpus(void) {
+  /* the affinity mask, not the machine: taskset, cpusets and containers
+   * give a process fewer CPUs than are online */
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
 ThreadPool *pool_create(int threads) {
-  if (threads <= 0) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = n > 0 ? (int)n : 1;
-  }
+  if (threads <= 0) threads = pool_cpus();
   ThreadPool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   pthread_mutex_init(&p->lock, NULL);

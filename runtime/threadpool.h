@@ -8,7 +8,9 @@
 typedef struct ThreadPool ThreadPool;
 typedef void (*PoolFn)(void *ctx, int64_t lo, int64_t hi);
 
-/* threads <= 0: one per online CPU. Returns NULL if no thread could start. */
+/* The CPUs this process may run on (its affinity mask; else those online). */
+int pool_cpus(void);
+/* threads <= 0: one per pool_cpus(). Returns NULL if no thread could start. */
 ThreadPool *pool_create(int threads);
 int pool_threads(const ThreadPool *p);
 /* Runs fn over [0, count) in chunks of at least `grain` items; returns when

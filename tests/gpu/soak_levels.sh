@@ -26,15 +26,27 @@ for l in ${SOAK_LEVELS:-x86-64 x86-64-v2 x86-64-v3 x86-64-v4 native}; do
 done
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); levels:$levels; $(nproc) cores"
 jobs=$(mktemp)
-for l in $levels; do
-  i=0; while [ $i -lt "$stream_seeds" ]; do i=$((i + 1)); echo "stream $l $(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"; done
-  i=0; while [ $i -lt "$agree_seeds" ]; do i=$((i + 1)); echo "agree $l $(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"; done
+# seeds outermost, so that a run cut short has covered every level alike
+fresh() { od -An -N4 -tu4 /dev/urandom | tr -d ' '; }
+i=0
+while [ $i -lt "$stream_seeds" ] || [ $i -lt "$agree_seeds" ]; do
+  for l in $levels; do
+    [ $i -lt "$stream_seeds" ] && echo "stream $l $(fresh)"
+    [ $i -lt "$agree_seeds" ] && echo "agree $l $(fresh)"
+  done
+  i=$((i + 1))
 done >"$jobs"
 # one job: "test level seed" -> "test level seed status"; a failure's log
 # is kept under $OUT. Runs of a level share a kernel cache: the first
 # compiles, the rest load.
 export work out py
-xargs -P "$(nproc)" -L 1 sh -c 'run_one() { d=$work/run-$1-$2-$3; mkdir -p "$d"; export GMMC_CACHE_DIR=$work/cache-$2 GMMC_HOST_CPU=$2 GMMC_TEST_SEED=$3;
+# each job pinned to its own core (xargs' slot), so that its thread pool is
+# one thread (pool_cpus: the affinity mask) instead of one per core per job
+pin=""
+command -v taskset >/dev/null && pin=1
+export pin
+xargs -P "$(nproc)" --process-slot-var=SLOT -L 1 sh -c 'run_one() { d=$work/run-$1-$2-$3; mkdir -p "$d"; export GMMC_CACHE_DIR=$work/cache-$2 GMMC_HOST_CPU=$2 GMMC_TEST_SEED=$3;
+  if [ -n "$pin" ]; then taskset -pc "$SLOT" $$ >/dev/null; fi
   if [ "$1" = stream ]; then test_stream >"$d/log" 2>&1; else "$py" tests/em/make_fixtures.py "$d/fx" "$3" >"$d/log" 2>&1 && test_sklearn_agreement "$d/fx" >>"$d/log" 2>&1; fi
   rc=$?; if [ $rc -eq 0 ]; then st=passed; else st="FAILED($rc)"; cp "$d/log" "$out/fail-$1-$2-$3.log"; fi
   echo "$1 $2 $3 $st"; rm -rf "$d"; }; run_one "$@"' sh <"$jobs" >"$out/results.txt"
