@@ -9,8 +9,11 @@
 set -u
 cd "$(dirname "$0")/../.."
 stream_seeds=${1:-200} agree_seeds=${2:-50}
-work=/tmp/gmmc-soak
-out=${OUT:-$work/out}
+# a folder of its own: unpacking over binaries that another soak is running
+# kills those runs with SIGBUS
+work=$(mktemp -d /tmp/gmmc-soak.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+out=${OUT:-/tmp/gmmc-soak-out}
 mkdir -p "$work" "$out"
 tar -C "$work" -xJf .carry/gpu.tar.xz || exit 1
 export PATH="$work:$PATH" LD_LIBRARY_PATH="$work" GMMC_BACKEND=host
