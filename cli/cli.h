@@ -24,6 +24,12 @@ Spec *cli_load_spec(const char *arg);
 int cli_parse_sizes(const Spec *s, const char *text, int64_t *values);
 
 int cli_write_output(const char *path, const char *text);
+/* Whether two paths name the same existing file (an output that would
+ * overwrite an input). */
+int cli_same_file(const char *a, const char *b);
+/* Before any work: the directory of an output file must exist and be
+ * writable. Prints the error and returns 1, or returns 0. */
+int cli_check_output_dir(const char *path);
 
 /* MPI for `mpirun -np R gmmc fit` (mpi_launch.c; one process without MPI).
  * cli_mpi_begin starts MPI when a launcher started this process and returns

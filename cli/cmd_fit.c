@@ -77,8 +77,6 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-int cli_same_file(const char *a, const char *b);
-int cli_check_output_dir(const char *path);
 
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {

@@ -11,8 +11,6 @@
 #include "../runtime/data.h"
 #include "cli.h"
 
-int cli_same_file(const char *a, const char *b);
-int cli_check_output_dir(const char *path);
 
 static int open_all(const char *model_path, const char *data_path, const char *backend, long long raw_dims,
                     gmmc_context **ctx, gmmc_model **m, gmmc_data **d) {

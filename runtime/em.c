@@ -26,8 +26,7 @@
 #include "autotune.h"
 #include "data.h"
 #include "fit.h"
-
-double model_count_parameters(const Spec *s, const int64_t *size_values);
+#include "nparams.h"
 
 /* A NaN or infinite input (float32 overflow of huge data) also fails the
  * Cholesky test; it deserves its own advice rather than "increase reg_covar". */

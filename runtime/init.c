@@ -10,6 +10,7 @@
 
 #include "fit.h"
 #include "kmeans_init.h"
+#include "precisions.h"
 
 static gmmc_status fail_err(gmmc_context *ctx, gmmc_status s, char *err) { return ctx_fail_take(ctx, s, err); }
 
@@ -47,8 +48,6 @@ static void distinct_events(Rng *rng, int64_t n, int m, int64_t *out) {
   }
   free(set);
 }
-
-gmmc_status precisions_to_cholesky(const double *prec, double *out, const Buffer *b, char **err);
 
 static int param_buffer(const Exec *e, const char *name) {
   int b = exec_find_buffer(e, name);

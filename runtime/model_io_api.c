@@ -14,8 +14,7 @@
 #include <string.h>
 
 #include "fit.h"
-
-double model_count_parameters(const Spec *s, const int64_t *size_values);
+#include "nparams.h"
 
 /* The parameters of a created model: zeros of the spec's shapes. */
 static void add_params(gmmc_model *m, const Spec *s, const int64_t *sizes) {

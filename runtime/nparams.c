@@ -1,8 +1,6 @@
 /* The number of free parameters of a specialization: the spec's
  * n_parameters size expression evaluated with the sizes (bic and aic). */
-#include "../dsl/ast.h"
-
-double model_count_parameters(const Spec *s, const int64_t *size_values);
+#include "nparams.h"
 
 static double eval(const Expr *e, const int64_t *v) {
   switch (e->kind) {

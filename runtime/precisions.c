@@ -5,9 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "backend.h"
-
-gmmc_status precisions_to_cholesky(const double *prec, double *out, const Buffer *b, char **err);
+#include "precisions.h"
 
 static int upper_factor(const double *p, double *u, int64_t n) {
   /* q = J p J, then lower Cholesky of q into l */
