@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#include "../dsl/ast.h"
-#include "../include/gmmc/gmmc.h"
+#include "dsl/ast.h"
+#include "gmmc/gmmc.h"
 
 int cmd_compile(int argc, char **argv);
 int cmd_fit(int argc, char **argv);

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dsl/shipped.h"
-#include "../runtime/autotune.h"
-#include "../runtime/fit.h"
+#include "dsl/shipped.h"
+#include "runtime/autotune.h"
+#include "runtime/fit.h"
 #include "cli.h"
 
 static const char usage[] =

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../compiler/target.h"
+#include "compiler/target.h"
 #include "cli.h"
 
 static const char usage[] =

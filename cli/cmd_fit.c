@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../include/gmmc/gmmc.h"
+#include "gmmc/gmmc.h"
 #include "cli.h"
 
 static const char usage[] =

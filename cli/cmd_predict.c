@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../include/gmmc/gmmc.h"
-#include "../runtime/data.h"
+#include "gmmc/gmmc.h"
+#include "runtime/data.h"
 #include "cli.h"
 
 

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../dsl/shipped.h"
+#include "dsl/shipped.h"
 #include "cli.h"
 
 int cli_error(const char *fmt, ...) {

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../include/gmmc/gmmc.h"
+#include "gmmc/gmmc.h"
 #include "cli.h"
 
 static const char usage[] =

@@ -5,11 +5,11 @@
  * versions. */
 #include <stdlib.h>
 
-#include "../include/gmmc/gmmc.h"
+#include "gmmc/gmmc.h"
 #include "cli.h"
 
 #ifdef GMMC_CLI_MPI
-#include "../include/gmmc/gmmc_mpi.h"
+#include "gmmc/gmmc_mpi.h"
 
 static int launched(void) {
   static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dsl/util.h"
+#include "dsl/util.h"
 
 /* Each level with the features it adds to the one before, in LLVM's names:
  * a machine runs a level when its feature list has all of them. */

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "../dsl/ast.h"
+#include "dsl/ast.h"
 
 typedef enum { LT_VOID, LT_BOOL, LT_I32, LT_I64, LT_F32, LT_F64 } LType;
 

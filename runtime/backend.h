@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compiler/loopir.h"
+#include "compiler/loopir.h"
 #include "gmmc/gmmc.h"
 
 typedef struct Backend Backend;

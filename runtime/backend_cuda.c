@@ -23,7 +23,7 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
 
 #include <dlfcn.h>
 
-#include "../compiler/target.h"
+#include "compiler/target.h"
 #include "cuda_backend.h"
 #include "kcache.h"
 

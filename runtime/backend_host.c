@@ -6,8 +6,8 @@
 
 #include <llvm-c/TargetMachine.h>
 
-#include "../compiler/host_cpu.h"
-#include "../compiler/target.h"
+#include "compiler/host_cpu.h"
+#include "compiler/target.h"
 #include "backend.h"
 #include "kcache.h"
 #include "threadpool.h"

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../compiler/host_cpu.h"
-#include "../compiler/target.h"
+#include "compiler/host_cpu.h"
+#include "compiler/target.h"
 #include "autotune.h"
 #include "kcache.h"
 

@@ -24,8 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../compiler/codegen.h"
-#include "../compiler/target.h"
+#include "compiler/codegen.h"
+#include "compiler/target.h"
 #include "cuda_backend.h"
 #include "kcache.h"
 

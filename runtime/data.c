@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../dsl/util.h"
+#include "dsl/util.h"
 
 gmmc_status data_fail(char **err, gmmc_status s, const char *fmt, ...) {
   StrBuf sb = {0};

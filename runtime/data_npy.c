@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../dsl/util.h"
+#include "dsl/util.h"
 #include "data.h"
 
 #define NPY_MAX_HEADER (1u << 20) /* numpy.load refuses more than 10000 bytes unless told otherwise */

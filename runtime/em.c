@@ -22,7 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "../dsl/shipped.h"
+#include "dsl/shipped.h"
 #include "autotune.h"
 #include "data.h"
 #include "fit.h"

@@ -1,6 +1,6 @@
 #include "exec.h"
 
-#include "../compiler/codegen.h"
+#include "compiler/codegen.h"
 
 #include <stdlib.h>
 #include <string.h>

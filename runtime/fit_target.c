@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dsl/shipped.h"
+#include "dsl/shipped.h"
 #include "fit.h"
 
 /* The single data tensor of a spec. */

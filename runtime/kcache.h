@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compiler/loopir.h"
+#include "compiler/loopir.h"
 
 uint64_t kcache_key(const Program *p, const char *target);
 /* kcache_key of a program whose digest is known before it is lowered. */

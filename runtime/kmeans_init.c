@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dsl/shipped.h"
+#include "dsl/shipped.h"
 #include "autotune.h"
 
 void data_row(const gmmc_data *d, int64_t row, double *out) {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dsl/util.h"
+#include "dsl/util.h"
 
 gmmc_model *model_new(void) {
   gmmc_model *m = xcalloc(1, sizeof *m);

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../dsl/ast.h"
-#include "../dsl/util.h"
+#include "dsl/ast.h"
+#include "dsl/util.h"
 #include "data.h"
 #include "model.h"
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "../dsl/util.h"
+#include "dsl/util.h"
 #include "data.h"
 #include "model.h"
 #include "model_file.h"

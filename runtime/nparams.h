@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "../dsl/ast.h"
+#include "dsl/ast.h"
 
 /* The spec's n_parameters size expression evaluated with the sizes (one
  * value per size symbol): what bic and aic count. */
