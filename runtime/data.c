@@ -165,3 +165,13 @@ int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col) {
   if (col) *col = i % d->cols;
   return 1;
 }
+
+/* float32 data widened here: k-means initialisation works in float64 */
+void data_row_f64(const gmmc_data *d, int64_t row, double *out) {
+  if (d->dtype == GMMC_FLOAT32) {
+    const float *x = (const float *)d->values + row * d->cols;
+    for (int64_t j = 0; j < d->cols; j++) out[j] = x[j];
+  } else {
+    memcpy(out, (const double *)d->values + row * d->cols, sizeof(double) * (size_t)d->cols);
+  }
+}

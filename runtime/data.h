@@ -62,6 +62,8 @@ gmmc_status data_write_npy_f64(const char *path, const double *values, int64_t r
 /* First row/column holding NaN or infinity, for a clear error; returns 0
  * when every value is finite. Row and column are 0-based. */
 int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col);
+/* Event `row` of d as float64 (d->cols values into out). */
+void data_row_f64(const gmmc_data *d, int64_t row, double *out);
 
 /* Shared by the readers (data*.c): a malloc'd message in *err; opening a
  * non-empty regular file; mapping [offset, offset + len) of it read-only

@@ -7,15 +7,6 @@
 #include "dsl/shipped.h"
 #include "autotune.h"
 
-void data_row(const gmmc_data *d, int64_t row, double *out) {
-  if (d->dtype == GMMC_FLOAT32) {
-    const float *x = (const float *)d->values + row * d->cols;
-    for (int64_t j = 0; j < d->cols; j++) out[j] = x[j];
-  } else {
-    memcpy(out, (const double *)d->values + row * d->cols, sizeof(double) * (size_t)d->cols);
-  }
-}
-
 static double dist2(const double *a, const double *b, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
@@ -32,7 +23,7 @@ gmmc_status gather_rows(gmmc_context *ctx, const FitData *fd, const int64_t *row
   for (int64_t i = 0; i < n; i++) {
     int64_t local = rows[i] - fd->row0;
     if (local >= 0 && local < d->rows) {
-      data_row(d, local, out + i * d->cols);
+      data_row_f64(d, local, out + i * d->cols);
       int64_t lo = local > near ? local - near : 0, hi = local + near < d->rows ? local + near : d->rows;
       if (drop) data_drop_pages(d, lo, hi - lo);
     } else {

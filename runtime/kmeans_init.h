@@ -28,7 +28,4 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
 gmmc_status kmeans_labels(KMeans *km, int64_t row0, int64_t n, int32_t *labels, char **err);
 void kmeans_free(KMeans *km);
 
-/* One event as float64. */
-void data_row(const gmmc_data *d, int64_t row, double *out);
-
 #endif
