@@ -86,6 +86,14 @@ done:
   return rc;
 }
 
+int host_cpu_vector_bytes(const HostCpu *c) {
+  int level = level_index(c->name);
+  if (level >= 0) return level >= 3 ? 64 : level == 2 ? 32 : 16;
+  if (has_feature(c->features, "avx512f", 7)) return 64;
+  if (has_feature(c->features, "avx", 3)) return 32;
+  return 16;
+}
+
 void host_cpu_free(HostCpu *c) {
   free(c->name);
   free(c->features);

@@ -26,5 +26,8 @@ void host_cpu_free(HostCpu *c);
  * LLVM feature list ("+sse2,-avx512f,...") lacks, malloc'd; NULL when it
  * has them all or when level is not a level. */
 char *host_cpu_lacks(const char *features, const char *level);
+/* The widest vector register the resolved CPU's code may use, in bytes:
+ * 64 with AVX-512, 32 with AVX, else 16 (SSE, NEON). */
+int host_cpu_vector_bytes(const HostCpu *c);
 
 #endif

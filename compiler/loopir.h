@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "dsl/ast.h"
+#include "target_desc.h"
 
 typedef enum { LT_VOID, LT_BOOL, LT_I32, LT_I64, LT_F32, LT_F64 } LType;
 
@@ -234,9 +235,7 @@ typedef struct {
   LType real;     /* LT_F32 or LT_F64 */
   int host;       /* lowering for the host target (else GPU) */
   int chunks;     /* 0: default */
-  int block_size; /* 0: default */
-  int sm_count;   /* GPU multiprocessors (0: 132, an H100) */
-  int smem_per_block; /* usable shared memory per block in bytes (0: 96 KiB) */
+  TargetDesc target; /* the machine's limits (target_desc.h); zero: the default GPU */
   int variants;   /* 0: only the simple variant; 1: every applicable variant */
   /* With variants: NULL lowers every applicable one; else only those for
    * which keep(keep_user, unit, variant_hash(name)) is nonzero, besides the

@@ -433,7 +433,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   p->init_labels_buf = -1;
   p->init_resp_kernel = -1;
   jmp_buf escape;
-  Lower L = {.p = p, .s = spec, .opt = opt, .escape = &escape};
+  Lower L = {.p = p, .s = spec, .opt = opt, .dev = target_desc_or_default(&opt->target), .escape = &escape};
   if (setjmp(escape)) {
     *err = L.err;
     program_free(p);

@@ -26,6 +26,7 @@ typedef struct {
   Program *p;
   Spec *s;
   const LowerOptions *opt;
+  TargetDesc dev; /* opt->target, or the default GPU where it was not filled */
   jmp_buf *escape;
   char *err;
   LType rt;          /* arithmetic type of the kernel being lowered: the data's

@@ -221,7 +221,7 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   if (rn < 1 || rn > 8 || c.tn % 32) return;
   LType T = p->real;
   int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * ((c.stage_x ? c.tn * D : 0) + c.tn * D + D * E + warps * c.tn + c.tn * c.mb);
-  if (smem > 48 * 1024) return; /* static shared memory */
+  if (smem > L->dev.smem_static_per_block) return; /* static shared memory */
   if (c.stage_x && (!data || data->rank != 2)) return;
   const char *variant = arena_printf(&p->arena, "tiled-%dx%d%s", c.tn, c.mb, c.stage_x ? "-x" : "");
   if (!lower_keeps(L, unit, variant)) return;
@@ -358,7 +358,7 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   int64_t dp = (int64_t)warps * re; /* padded dimension */
   LType T = p->real;
   int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (tn * dp + dp * dp + dp + warps * tn + tn * mb);
-  if (rn < 1 || rn > 8 || tn % 32 || smem > 48 * 1024) return;
+  if (rn < 1 || rn > 8 || tn % 32 || smem > L->dev.smem_static_per_block) return;
   const char *variant = arena_printf(&p->arena, "centered-%dx%d", tn, mb);
   if (!lower_keeps(L, unit, variant)) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_centered%dx%d", L->s->model, tg->name, tn, mb));
@@ -468,7 +468,7 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   int64_t dp = (D + 15) / 16 * 16, d4 = (D + 3) / 4 * 4, passes = dp / 16;
   LType T = p->real;
   int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (2 * tn * dp + dp * dp + dp + tn * mb);
-  if (smem > 48 * 1024) return;
+  if (smem > L->dev.smem_static_per_block) return;
   const char *variant = arena_printf(&p->arena, "balanced-%dx%d", tn, mb);
   if (!lower_keeps(L, unit, variant)) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));

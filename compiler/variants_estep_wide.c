@@ -31,7 +31,7 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
   int64_t d4 = (D + 3) / 4 * 4, passes = (E + pw - 1) / pw;
   LType T = p->real;
   int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (tn * d4 + d4 * pw + d4 + tn * mb);
-  if (smem > 48 * 1024) return;
+  if (smem > L->dev.smem_static_per_block) return;
   const char *variant = arena_printf(&p->arena, "wide-%dx%d-el%d", tn, mb, el);
   if (!lower_keeps(L, unit, variant)) return;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_wide%dx%del%d", L->s->model, tg->name, tn, mb, el));

@@ -60,8 +60,7 @@ static void split(KB *b, LStmt *blk, LExpr *flat, const int *ids, int n, Env *en
 /* Event slices per block column so that the grid has a few blocks per
  * multiprocessor; partials stay small. */
 static int64_t slices(Lower *L, int64_t blocks, int64_t elems) {
-  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
-  int64_t g = ceil_div(8 * (int64_t)sm, blocks);
+  int64_t g = ceil_div(8 * (int64_t)L->dev.sm_count, blocks);
   if (g < 1) g = 1;
   if (g > 1024) g = 1024;
   while (g > 1 && g * elems > (1 << 22)) g--;
@@ -148,10 +147,10 @@ static void tiled2d(Lower *L, Stmt *st, Hoisted *h, Tile t) {
   int64_t ei = index_extent(L, iid), ej = index_extent(L, jid);
   int64_t ti = ceil_div(ei, t.bi), tj = ceil_div(ej, t.bj);
   int tx = t.bj / t.rj, ty = t.bi / t.ri, threads = tx * ty;
-  if (threads < 32 || threads > 1024 || threads % 32) return;
+  if (threads < 32 || threads > L->dev.max_threads_per_block || threads % 32) return;
   LType T = p->real; /* the data's type: float32 products, or float64 throughout */
   int64_t smem = (int64_t)t.kc * (t.bi + t.bj) * (T == LT_F64 ? 8 : 4);
-  if (smem > (L->opt->smem_per_block > 0 ? L->opt->smem_per_block : 96 << 10)) return;
+  if (smem > L->dev.smem_static_per_block) return;
   int64_t outer = 1, elems = ei * ej;
   for (int i = 0; i < nf - 2; i++) outer *= index_extent(L, h->free[i]), elems *= index_extent(L, h->free[i]);
   int64_t g = slices(L, ti * tj * outer, elems);

@@ -37,11 +37,13 @@ static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu)
  * its row bi and column bj (bi <= bj). Selects, not branches, so that the
  * compiler still sees the tile offsets' alignment. */
 int64_t scatter_one_wave(Lower *L, int64_t smem, int threads, int64_t groups, int *per_sm) {
-  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
-  int b = (int)(227 * 1024 / (smem + 1024));
-  if (b > 65536 / (threads * 128)) b = 65536 / (threads * 128);
+  /* resident blocks per multiprocessor: by shared memory, and by registers
+   * at 128 a thread */
+  const TargetDesc *t = &L->dev;
+  int b = (int)((t->smem_per_sm - t->smem_reserved_per_block) / (smem + t->smem_reserved_per_block));
+  if (b > t->regs_per_sm / (threads * 128)) b = t->regs_per_sm / (threads * 128);
   *per_sm = b < 1 ? 1 : b;
-  int64_t g = (int64_t)sm * *per_sm / groups;
+  int64_t g = (int64_t)t->sm_count * *per_sm / groups;
   return g < 1 ? 1 : g;
 }
 
@@ -105,10 +107,10 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
   int cg = 256 / lanes_per;
   if (cg < 1) cg = 1;
   if (cg > 8) cg = 8;
-  while (cg > 1 && (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp) > 48 * 1024) cg--;
+  while (cg > 1 && (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp) > L->dev.smem_static_per_block) cg--;
   int64_t smem = (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp);
   int threads = (cg * lanes_per + 31) / 32 * 32;
-  if (smem > 48 * 1024 || threads > 1024) return;
+  if (smem > L->dev.smem_static_per_block || threads > L->dev.max_threads_per_block) return;
   int64_t groups = (M + cg - 1) / cg;
   int per_sm;
   int64_t g = scatter_one_wave(L, smem, threads, groups, &per_sm);

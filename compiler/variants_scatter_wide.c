@@ -48,7 +48,7 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
   if (cg > M) cg = M;
   int threads = (int)((cg * tiles + 31) / 32 * 32);
   int64_t smem = (int64_t)esz * (KC * row + KC * cg);
-  if (smem > 48 * 1024) return;
+  if (smem > L->dev.smem_static_per_block) return;
   int64_t groups = (M + cg - 1) / cg;
   /* (registers capped at 128, a few spills: two blocks per multiprocessor
    * ran 1.2-1.3x faster on an H200 than one block with 190-206 registers) */

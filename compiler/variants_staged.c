@@ -147,7 +147,7 @@ static void staged_map(Lower *L, Stmt *st, int unit, StagedTile c) {
   for (int i = 0; i < ops.n; i++)
     smem += ops.op[i].role == ROLE_ND ? tn * dp : ops.op[i].role == ROLE_MD ? mb * dp : ops.op[i].role == ROLE_NM ? tn * mb : mb;
   smem = (smem + tn * mb) * esz;
-  if (smem > 48 * 1024 || !lower_keeps(L, unit, c.variant)) return;
+  if (smem > L->dev.smem_static_per_block || !lower_keeps(L, unit, c.variant)) return;
   Kernel *k = program_add_kernel(p, strcmp(c.variant, "staged") == 0
                                         ? arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name)
                                         : arena_printf(&p->arena, "%s_%s_staged%dx%d", L->s->model, tg->name, tn, mb));
@@ -266,10 +266,9 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   int64_t smem = 0;
   for (int i = 0; i < ops.n; i++)
     smem += ops.op[i].role == ROLE_ND ? kc * D : ops.op[i].role == ROLE_NM ? kc * mg : ops.op[i].role == ROLE_MD ? mg * D : mg;
-  if (smem * esz > 48 * 1024) return;
+  if (smem * esz > L->dev.smem_static_per_block) return;
   int64_t groups = (M + mg - 1) / mg;
-  int sm = L->opt->sm_count > 0 ? L->opt->sm_count : 132;
-  int64_t g = (8 * (int64_t)sm + groups - 1) / groups;
+  int64_t g = (8 * (int64_t)L->dev.sm_count + groups - 1) / groups;
   if (g > 1024) g = 1024;
   while (g > 1 && g * M * D > (1 << 22)) g--;
   if (!lower_keeps(L, h->unit, "staged")) return;

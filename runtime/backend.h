@@ -49,7 +49,7 @@ struct Backend {
   int host_memory;   /* device pointers are host pointers (no copies needed) */
   size_t memory_bytes; /* device memory, 0 if unknown */
   char *cache_dir;     /* on-disk kernel cache (kcache.h), NULL when off */
-  int sm_count;        /* GPU multiprocessors, 0 on the host */
+  TargetDesc target;   /* the device's limits, for the lowering (compiler/target_desc.h) */
   int profile;         /* GMMC_PROFILE: print where compile/load time goes */
 };
 

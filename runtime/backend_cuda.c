@@ -6,6 +6,7 @@
  *
  * Built only where cuda.h is found (its types); elsewhere the backend
  * reports that this gmmc has no CUDA support. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,8 +254,30 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   TRY(cb->d.DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev), "cuDeviceGetAttribute");
   TRY(cb->d.DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev), "cuDeviceGetAttribute");
   TRY(cb->d.DeviceTotalMem(&mem, cb->dev), "cuDeviceTotalMem");
-  TRY(cb->d.DeviceGetAttribute(&cb->base.sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, cb->dev),
-      "cuDeviceGetAttribute(multiprocessors)");
+  /* the target description the lowering specializes for (target_desc.h) */
+  TargetDesc *t = &cb->base.target;
+  static const struct {
+    CUdevice_attribute attr;
+    size_t field; /* offset in TargetDesc */
+    const char *what;
+  } limits[] = {
+      {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, offsetof(TargetDesc, sm_count), "cuDeviceGetAttribute(multiprocessors)"},
+      {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, offsetof(TargetDesc, smem_static_per_block),
+       "cuDeviceGetAttribute(shared memory per block)"},
+      {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, offsetof(TargetDesc, smem_per_sm),
+       "cuDeviceGetAttribute(shared memory per multiprocessor)"},
+      {CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK, offsetof(TargetDesc, smem_reserved_per_block),
+       "cuDeviceGetAttribute(reserved shared memory per block)"},
+      {CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR, offsetof(TargetDesc, regs_per_sm),
+       "cuDeviceGetAttribute(registers per multiprocessor)"},
+      {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(TargetDesc, max_threads_per_block), "cuDeviceGetAttribute(threads per block)"},
+  };
+  for (size_t i = 0; i < sizeof limits / sizeof *limits; i++)
+    TRY(cb->d.DeviceGetAttribute((int *)((char *)t + limits[i].field), limits[i].attr, cb->dev), limits[i].what);
+  t->cc_major = major;
+  t->cc_minor = minor;
+  t->cores = 1;
+  t->vector_bytes = 16;
   TRY(cb->d.DriverGetVersion(&cb->driver), "cuDriverGetVersion");
   TRY(cb->d.DevicePrimaryCtxRetain(&cb->ctx, cb->dev), "cuDevicePrimaryCtxRetain");
   TRY(cb->d.CtxSetCurrent(cb->ctx), "cuCtxSetCurrent");

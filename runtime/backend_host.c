@@ -158,6 +158,7 @@ gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **
   h->base.description = arch ? xasprintf("host: %d threads, %s (on %s)", pool_threads(h->pool), arch, native)
                              : xasprintf("host: %d threads, %s", pool_threads(h->pool), native);
   LLVMDisposeMessage(native);
+  h->base.target = target_desc_host(pool_threads(h->pool), host_cpu_vector_bytes(&h->cpu));
   h->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
   h->base.profile = cfg && cfg->profile;
   *out = &h->base;

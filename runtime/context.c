@@ -263,7 +263,7 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   const char *only_simple = getenv("GMMC_VARIANTS");
   LowerOptions lopt = {.real = real,
                        .host = ctx->kind == GMMC_BACKEND_HOST,
-                       .sm_count = ctx->be->sm_count,
+                       .target = ctx->be->target,
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0)};
   int64_t values[64];
   Spec *spec = load_spec(ctx, spec_file, spec_text, sizes, nsizes, values);

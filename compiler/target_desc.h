@@ -1,0 +1,32 @@
+/* The one description of the machine a program is lowered for: what the
+ * lowering and the variants may assume of it. The backend fills it from
+ * the CUDA driver (runtime/backend_cuda.c) or from the CPU level
+ * (runtime/backend_host.c); without a device (gmmc compile, the codegen
+ * tests) the defaults below stand in. No device limit is written anywhere
+ * else in the compiler. */
+#ifndef GMMC_TARGET_DESC_H
+#define GMMC_TARGET_DESC_H
+
+typedef struct {
+  /* GPU */
+  int sm_count;                /* multiprocessors */
+  int smem_static_per_block;   /* bytes of statically declared shared memory a block may use */
+  int smem_per_sm;             /* bytes of shared memory of a multiprocessor */
+  int smem_reserved_per_block; /* bytes of it the driver keeps for each resident block */
+  int regs_per_sm;             /* 32-bit registers of a multiprocessor */
+  int max_threads_per_block;
+  int cc_major, cc_minor; /* compute capability */
+  /* host */
+  int cores;        /* worker threads of the host backend */
+  int vector_bytes; /* the widest vector register of the CPU level: 16, 32 or 64 */
+} TargetDesc;
+
+/* An H100 SXM (sm_90, 132 multiprocessors): the GPU lowered for when none
+ * is present. */
+TargetDesc target_desc_gpu_default(void);
+/* A host of `cores` threads whose CPU level has `vector_bytes` registers. */
+TargetDesc target_desc_host(int cores, int vector_bytes);
+/* d itself, or the GPU default when d was never filled (sm_count 0). */
+TargetDesc target_desc_or_default(const TargetDesc *d);
+
+#endif
