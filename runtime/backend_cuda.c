@@ -261,7 +261,8 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
     size_t field; /* offset in TargetDesc */
     const char *what;
   } limits[] = {
-      {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, offsetof(TargetDesc, sm_count), "cuDeviceGetAttribute(multiprocessors)"},
+      {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, offsetof(TargetDesc, sm_count),
+       "cuDeviceGetAttribute(multiprocessors)"},
       {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, offsetof(TargetDesc, smem_static_per_block),
        "cuDeviceGetAttribute(shared memory per block)"},
       {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, offsetof(TargetDesc, smem_per_sm),
@@ -270,7 +271,8 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
        "cuDeviceGetAttribute(reserved shared memory per block)"},
       {CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR, offsetof(TargetDesc, regs_per_sm),
        "cuDeviceGetAttribute(registers per multiprocessor)"},
-      {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(TargetDesc, max_threads_per_block), "cuDeviceGetAttribute(threads per block)"},
+      {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(TargetDesc, max_threads_per_block),
+       "cuDeviceGetAttribute(threads per block)"},
   };
   for (size_t i = 0; i < sizeof limits / sizeof *limits; i++)
     TRY(cb->d.DeviceGetAttribute((int *)((char *)t + limits[i].field), limits[i].attr, cb->dev), limits[i].what);
