@@ -52,6 +52,7 @@ char *host_cpu_lacks(const char *features, const char *level) {
 
 int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err) {
   out->name = out->features = NULL;
+  out->level = -1;
   char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
   int rc = 0;
   if (!request || !*request || strcmp(request, "native") == 0) {
@@ -80,6 +81,7 @@ int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err
   }
   out->name = xstrdup(request);
   out->features = xstrdup("");
+  out->level = level;
 done:
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(features);
@@ -87,8 +89,7 @@ done:
 }
 
 int host_cpu_vector_bytes(const HostCpu *c) {
-  int level = level_index(c->name);
-  if (level >= 0) return level >= 3 ? 64 : level == 2 ? 32 : 16;
+  if (c->level >= 0) return c->level >= 3 ? 64 : c->level == 2 ? 32 : 16;
   if (has_feature(c->features, "avx512f", 7)) return 64;
   if (has_feature(c->features, "avx", 3)) return 32;
   return 16;

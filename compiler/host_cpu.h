@@ -13,6 +13,7 @@
 typedef struct {
   char *name;     /* LLVM's CPU name: "znver4", "x86-64-v3" */
   char *features; /* LLVM's feature string: this machine's for native, "" for a level */
+  int level;      /* the x86-64 level's index (0: x86-64 ... 3: x86-64-v4), -1 for native or another name */
 } HostCpu;
 
 /* request NULL, "" or "native": this machine's CPU. A level: its name. Any

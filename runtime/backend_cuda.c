@@ -254,8 +254,10 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   TRY(cb->d.DeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, cb->dev), "cuDeviceGetAttribute");
   TRY(cb->d.DeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, cb->dev), "cuDeviceGetAttribute");
   TRY(cb->d.DeviceTotalMem(&mem, cb->dev), "cuDeviceTotalMem");
-  /* the target description the lowering specializes for (target_desc.h) */
+  /* the target description the lowering specializes for (target_desc.h):
+   * the driver's limits over the defaults, so that every field is defined */
   TargetDesc *t = &cb->base.target;
+  *t = target_desc_gpu_default();
   static const struct {
     CUdevice_attribute attr;
     size_t field; /* offset in TargetDesc */
@@ -278,8 +280,6 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
     TRY(cb->d.DeviceGetAttribute((int *)((char *)t + limits[i].field), limits[i].attr, cb->dev), limits[i].what);
   t->cc_major = major;
   t->cc_minor = minor;
-  t->cores = 1;
-  t->vector_bytes = 16;
   TRY(cb->d.DriverGetVersion(&cb->driver), "cuDriverGetVersion");
   TRY(cb->d.DevicePrimaryCtxRetain(&cb->ctx, cb->dev), "cuDevicePrimaryCtxRetain");
   TRY(cb->d.CtxSetCurrent(cb->ctx), "cuCtxSetCurrent");

@@ -15,9 +15,11 @@
 typedef struct {
   Backend base;
   ThreadPool *pool;
-  HostCpu cpu;     /* what the kernels are compiled for */
-  char *cpu_arch;  /* the name asked for, NULL for native: what host_jit_create takes */
+  HostCpu cpu; /* what the kernels are compiled for */
 } HostBackend;
+
+/* What host_jit_create takes: the level's name, NULL for the native CPU. */
+static const char *jit_cpu(const HostBackend *h) { return h->cpu.level >= 0 ? h->cpu.name : NULL; }
 
 struct BackendProgram {
   HostJit *jit;
@@ -49,12 +51,12 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
   }
   void *made = NULL;
   size_t made_size = 0;
-  HostJit *j = object ? host_jit_create(p, h->cpu_arch, object, size, NULL, NULL, err) : NULL;
+  HostJit *j = object ? host_jit_create(p, jit_cpu(h), object, size, NULL, NULL, err) : NULL;
   *cached = j != NULL;
   if (!j) { /* no entry, or one that does not link: compile */
     free(*err);
     *err = NULL;
-    j = host_jit_create(p, h->cpu_arch, NULL, 0, be->cache_dir ? &made : NULL, &made_size, err);
+    j = host_jit_create(p, jit_cpu(h), NULL, 0, be->cache_dir ? &made : NULL, &made_size, err);
   }
   free(object);
   if (!j) return GMMC_ERR_COMPILE;
@@ -116,7 +118,6 @@ static void host_destroy(Backend *be) {
   HostBackend *h = (HostBackend *)be;
   pool_destroy(h->pool);
   host_cpu_free(&h->cpu);
-  free(h->cpu_arch);
   free(be->description);
   free(be->cache_dir);
   free(h);
@@ -138,10 +139,8 @@ static const BackendOps host_ops = {
 
 gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err) {
   llvm_init_once();
-  const char *arch = cfg && cfg->host_cpu && *cfg->host_cpu && strcmp(cfg->host_cpu, "native") != 0 ? cfg->host_cpu
-                                                                                                     : NULL;
   HostCpu cpu;
-  if (host_cpu_resolve(arch, 1, &cpu, err)) return GMMC_ERR_INVALID_ARGUMENT;
+  if (host_cpu_resolve(cfg ? cfg->host_cpu : NULL, 1, &cpu, err)) return GMMC_ERR_INVALID_ARGUMENT;
   HostBackend *h = xcalloc(1, sizeof *h);
   h->pool = pool_create(cfg ? cfg->threads : 0);
   if (!h->pool) {
@@ -151,12 +150,12 @@ gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **
     return GMMC_ERR_INTERNAL;
   }
   h->cpu = cpu;
-  h->cpu_arch = arch ? xstrdup(arch) : NULL;
   h->base.ops = &host_ops;
   h->base.host_memory = 1;
   char *native = LLVMGetHostCPUName();
-  h->base.description = arch ? xasprintf("host: %d threads, %s (on %s)", pool_threads(h->pool), arch, native)
-                             : xasprintf("host: %d threads, %s", pool_threads(h->pool), native);
+  h->base.description = cpu.level >= 0
+                            ? xasprintf("host: %d threads, %s (on %s)", pool_threads(h->pool), cpu.name, native)
+                            : xasprintf("host: %d threads, %s", pool_threads(h->pool), native);
   LLVMDisposeMessage(native);
   h->base.target = target_desc_host(pool_threads(h->pool), host_cpu_vector_bytes(&h->cpu));
   h->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;

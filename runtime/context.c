@@ -189,7 +189,7 @@ gmmc_status gmmc_context_set_host_cpu(gmmc_context *ctx, const char *cpu) {
     /* checked all the same, so that a bad name is never silently kept */
     HostCpu hc;
     char *err = NULL;
-    if (host_cpu_resolve(cpu && strcmp(cpu, "native") != 0 ? cpu : NULL, 1, &hc, &err))
+    if (host_cpu_resolve(cpu, 1, &hc, &err))
       return ctx_fail_take(ctx, GMMC_ERR_INVALID_ARGUMENT, err);
     host_cpu_free(&hc);
     free(ctx->host_cpu);

@@ -92,12 +92,12 @@ uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int 
   if (!b) return 0;
   uint64_t h = fnv1a(b, spec_text, strlen(spec_text) + 1);
   h = fnv1a(h, values, sizeof(int64_t) * (size_t)nvalues);
-  /* the description as the lowering sees it: an unfilled one is the default */
-  TargetDesc t = target_desc_or_default(&o->target);
-  int opts[] = {(int)o->real, o->host, o->chunks, o->variants, t.sm_count, t.smem_static_per_block, t.smem_per_sm,
-                t.smem_reserved_per_block, t.regs_per_sm, t.max_threads_per_block, t.cc_major, t.cc_minor,
-                t.cores, t.vector_bytes};
+  int opts[] = {(int)o->real, o->host, o->chunks, o->variants};
   h = fnv1a(h, opts, sizeof opts);
+  /* the description as the lowering sees it (an unfilled one is the
+   * default), every field: it holds ints only, so no padding */
+  TargetDesc t = target_desc_or_default(&o->target);
+  h = fnv1a(h, &t, sizeof t);
   return h ? h : 1;
 }
 

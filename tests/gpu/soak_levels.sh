@@ -28,7 +28,7 @@ for l in ${SOAK_LEVELS:-x86-64 x86-64-v2 x86-64-v3 x86-64-v4 native}; do
   then levels="$levels $l"; else echo "level $l: this machine cannot run it"; fi
 done
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); levels:$levels; $(nproc) cores"
-jobs=$(mktemp)
+jobs=$work/jobs
 # seeds outermost, so that a run cut short has covered every level alike
 fresh() { od -An -N4 -tu4 /dev/urandom | tr -d ' '; }
 i=0

@@ -33,12 +33,6 @@ static uint64_t tc_seed(void) {
   return s;
 }
 
-/* Whether a context's error says that GMMC_HOST_CPU names a level this
- * machine cannot run (a test then reports itself skipped, not passed). */
-static inline int tc_level_unavailable(const char *error) {
-  return strstr(error, "GMMC_HOST_CPU") && (strstr(error, "cannot run") || strstr(error, "is for x86-64"));
-}
-
 /* n events of a mixture of m Gaussians in d dimensions (random centers,
  * scales and correlations), row-major. */
 static void tc_mixture(uint64_t seed, int64_t n, int d, int m, double *x) {

@@ -28,6 +28,7 @@
  *     float32: T * 2 (2^-24 + (n-1) u) * kappa.
  *   k-means' hard assignments are the exception no bound covers: an event
  *   within that distance of a tie may change sides (never seen). */
+#include "host_cpu_skip.h"
 #include "stream/fit_compare.h"
 
 static const double U64 = 0x1p-53, U32 = 0x1p-24;
@@ -110,7 +111,7 @@ int main(void) {
   unsetenv("GMMC_CHUNK_EVENTS");
   gmmc_context *ctx;
   if (gmmc_context_create(&ctx, GMMC_BACKEND_HOST)) {
-    int skip = tc_level_unavailable(gmmc_last_error(ctx));
+    int skip = host_level_unavailable(gmmc_last_error(ctx));
     printf("%s: %s\n", skip ? "test_stream: skipped" : "FAIL", gmmc_last_error(ctx));
     gmmc_context_destroy(ctx);
     return skip ? 77 : 1;
