@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Per-iteration time of two gmmc builds on the same data and the same GPU:
+the regression check of a refactor (docs/performance.md). Each point's data
+is drawn once (fresh seed, printed) and both builds fit it `--rounds` times,
+alternating, each with its own kernel cache (so neither reuses the other's
+tuning); a round's figure is bench.py's median of iterations 3..max; the
+build's figure is the best of its rounds.
+
+  compare.py --base PATH/TO/gmmc --new PATH/TO/gmmc [--grid quick|full] [--types full,diag]
+             [--rounds 3] [--iters 8] [--out DIR]
+
+Prints a table (ms per iteration, new / base) and writes compare.json.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (same folder)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--new", required=True)
+    ap.add_argument("--grid", default="full")
+    ap.add_argument("--types", default="full,diag")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--out", default=".")
+    a = ap.parse_args()
+    grid = bench.GRID_FULL if a.grid == "full" else bench.GRID_QUICK
+    seed = int.from_bytes(os.urandom(4), "little")
+    print(f"compare.py: seed {seed}", flush=True)
+    rng = np.random.default_rng(seed)
+    tmp = tempfile.mkdtemp(prefix="gmmc-compare-")
+    caches = {"base": os.path.join(tmp, "cache-base"), "new": os.path.join(tmp, "cache-new")}
+    rows = []
+    for n, d, m in grid:
+        x = bench.make_data(n, d, m, rng)
+        path = os.path.join(tmp, "x.npy")
+        np.save(path, x)
+        for cov in a.types.split(","):
+            best = {}
+            for _ in range(a.rounds):
+                for name in ("base", "new"):
+                    os.environ["GMMC_CACHE_DIR"] = caches[name]
+                    ms, _, _, _ = bench.gmmc_iteration_ms(getattr(a, name), path, m, cov, a.iters)
+                    best[name] = min(best.get(name, float("inf")), ms)
+            ratio = best["new"] / best["base"]
+            rows.append({"N": n, "D": d, "M": m, "cov": cov, "base_ms": best["base"], "new_ms": best["new"],
+                         "ratio": ratio})
+            print(f"N={n:>8} D={d:>3} M={m:>4} {cov:5}  base {best['base']:9.3f} ms  new {best['new']:9.3f} ms"
+                  f"  new/base {ratio:6.3f}", flush=True)
+    worst = max(r["ratio"] for r in rows)
+    print(f"compare.py: worst new/base {worst:.3f} over {len(rows)} points")
+    with open(os.path.join(a.out, "compare.json"), "w") as f:
+        json.dump({"seed": seed, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
