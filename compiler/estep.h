@@ -3,7 +3,7 @@
 #ifndef GMMC_ESTEP_H
 #define GMMC_ESTEP_H
 
-#include "lower.h"
+#include "variant.h"
 
 /* The quadratic form inside a statement's right-hand side, if any. */
 typedef struct {
@@ -21,6 +21,35 @@ typedef struct {
 typedef struct {
   Tensor *x, *mu; /* mu may be NULL */
 } Centered;
+
+/* What the E-step families match: a per-event statement T[n, m] = g(n, m, Q)
+ * holding a quadratic form, and whether its A is centered data. */
+typedef struct {
+  QuadForm qf;
+  Centered cf;
+  int centered;
+  Tensor *data; /* the spec's data tensor, for staging */
+  int nid, mid;
+  int64_t D, E, M;
+} EstepForm;
+int match_estep(Lower *L, const Site *site, void *form);
+int match_estep_centered(Lower *L, const Site *site, void *form);
+
+/* The shapes the E-step plans work out for their builders. */
+typedef struct {
+  int warps, threads, tn, rn, re, cln, pw, epw;
+  int64_t dp, d4, passes;
+} EstepShape;
+
+/* Bytes of the data's type. */
+int estep_esz(Lower *L);
+/* Multiply-adds per (event, component) of `passes` passes of `width`
+ * columns over d4 rows (ending at the triangle when W is upper). */
+double estep_pass_madds(const EstepForm *f, int64_t passes, int64_t width, int64_t d4);
+/* The work of an E-step variant with blocks of tn events x mb components,
+ * the data read once per block (or once per component), `madds` per
+ * (event, component), register tiles of r events x c columns. */
+Work estep_work(Lower *L, const EstepForm *f, int64_t tn, int64_t mb, int x_per_component, double madds, int r, int c);
 
 /* Into blk: vd = at; the shared mu[at] of component vm (zero past D, or
  * everywhere when the form has no mu). */
@@ -55,13 +84,5 @@ void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, c
 /* The block's components vm = m0 + mm for mm < mb, vm < M (m0, vm: kernel
  * variables): returns the body, which starts at a barrier; *mm_out is mm. */
 LStmt *estep_components(Lower *L, Kernel *k, LStmt *body, int m0, int vm, int64_t mb, int64_t M, int *mm_out);
-/* Ends an E-step variant's kernel (the last one made) and adds it to the
- * unit as `variant`, with the device model's cost. */
-void add_estep_alt(Lower *L, int unit, const char *variant, double cost);
-
-/* Register tiles of 8 events x 8 columns per lane, x - mu formed in
- * registers, W staged per pass: el event lanes per warp (32 / el column
- * lanes), warps per block, mb components per block. */
-void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int el, int warps, int mb);
 
 #endif

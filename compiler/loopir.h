@@ -5,7 +5,7 @@
  * tree of statements over mutable local variables, loops, loads and stores.
  * How the parallel loop is spread over the hardware (threads on the GPU,
  * thread-pool tasks on the host) is the target's business; everything inside
- * the body is explicit. Variants (variants.c) decide how a statement becomes
+ * the body is explicit. Variants (variant.h) decide how a statement becomes
  * kernels: which index is parallel, which loops are serial, how a reduction
  * over events is split into partial results and combined. */
 #ifndef GMMC_LOOPIR_H
@@ -158,7 +158,7 @@ typedef struct {
   const char *variant; /* "simple", "tiled-32x32", ... */
   int kernels[8];
   int nkernels;
-  double cost;         /* the device model's estimate, arbitrary units */
+  double cost;         /* the cost model's estimate in microseconds (compiler/variant_cost.c); 0 for the simple one, which is always measured */
 } Alt;
 
 typedef struct {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "variant.h"
 
 /* ---- buffers ------------------------------------------------------------------- */
 
@@ -121,129 +122,8 @@ static void hoist(Lower *L, StmtInfo *si, Expr *e, int *bound, int nbound) {
 
 /* ---- kernels -------------------------------------------------------------------------- */
 
-/* Splits the parallel variable into the variables of `ids` (row-major). */
-static void decompose(Lower *L, Kernel *k, LExpr *flat, const int *ids, int n, Env *env) {
-  Program *p = L->p;
-  int64_t stride = 1;
-  for (int i = n - 1; i >= 0; i--) {
-    int64_t ext = index_extent(L, ids[i]);
-    int v = kernel_var(p, k, spec_index(L->s, ids[i])->name, LT_I64);
-    LExpr *x = stride == 1 ? flat : lx_binary(p, LB_DIV, flat, lx_int(p, stride));
-    if (i > 0) x = lx_binary(p, LB_REM, x, lx_int(p, ext));
-    ls_append(p, k->body, ls_assign(p, v, x));
-    env->var[ids[i]] = v;
-    stride *= ext;
-  }
-}
-
 void env_init(Env *env) {
   for (int i = 0; i < 64; i++) env->var[i] = -1;
-}
-
-const char *stmt_text(Lower *L, Stmt *st) {
-  char *x = source_excerpt(&L->s->src, st->begin, st->end);
-  const char *r = arena_printf(&L->p->arena, "%s: %s", section_names[st->section], x);
-  free(x);
-  return r;
-}
-
-static LExpr *stat_init(Program *p, RedOp op) {
-  return lx_const(p, LT_F64, op == R_SUM ? 0.0 : op == R_MAX ? -__builtin_inf() : __builtin_inf());
-}
-
-static LExpr *stat_combine(Program *p, RedOp op, LExpr *acc, LExpr *v) {
-  LExpr *e = lx_binary(p, op == R_SUM ? LB_ADD : op == R_MAX ? LB_MAX : LB_MIN, acc, v);
-  e->reassoc = 1;
-  return e;
-}
-
-/* Partial kernel: one work item per (chunk, result element) sums its chunk
- * of events serially, in float64. */
-static int partial_kernel(Lower *L, StmtInfo *si, Hoisted *h) {
-  Program *p = L->p;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, p->bufs[h->partial_buf]->name));
-  k->what = arena_printf(&p->arena, "%s [reduction over events: per-chunk partials]", stmt_text(L, si->stmt));
-  int64_t elems = 1;
-  for (int i = 0; i < h->nfree; i++) elems *= index_extent(L, h->free[i]);
-  k->pvar = kernel_var(p, k, "item", LT_I64);
-  k->count = lx_int(p, elems * h->chunks);
-  Env env;
-  env_init(&env);
-  LExpr *item = lx_var(p, k, k->pvar);
-  int chunk = kernel_var(p, k, "chunk", LT_I64);
-  ls_append(p, k->body, ls_assign(p, chunk, lx_binary(p, LB_DIV, item, lx_int(p, elems))));
-  decompose(L, k, lx_binary(p, LB_REM, item, lx_int(p, elems)), h->free, h->nfree, &env);
-  LStmt *block = k->body;
-  if (h->symmetric) {
-    LExpr *a = lx_var(p, k, env.var[h->free[h->nfree - 2]]), *b = lx_var(p, k, env.var[h->free[h->nfree - 1]]);
-    block = ls_block(p);
-    ls_append(p, k->body, ls_if(p, lx_binary(p, LB_LE, a, b), block, NULL));
-  }
-  int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
-      hi = kernel_var(p, k, "last", LT_I64);
-  LExpr *nl = lx_nlocal(p);
-  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, h->chunks - 1)),
-                                                  lx_int(p, h->chunks))));
-  ls_append(p, block, ls_assign(p, lo, lx_binary(p, LB_MUL, lx_var(p, k, chunk), lx_var(p, k, len))));
-  ls_append(p, block, ls_assign(p, hi, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, lo), lx_var(p, k, len)),
-                                                 lx_nlocal(p))));
-  RedOp op = (RedOp)h->red->op;
-  int acc = kernel_var(p, k, "acc", LT_F64);
-  ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
-  int nv;
-  const char *nname = spec_index(L->s, h->red->red.id)->name;
-  LStmt *body = emit_loop(L, k, block, nname, lx_var(p, k, lo), lx_var(p, k, hi), &nv);
-  env.var[h->red->red.id] = nv;
-  L->rt = p->real;
-  LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
-  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), v)));
-  LExpr **idx = idx_vec(p, h->nfree + 1);
-  idx[0] = lx_var(p, k, chunk);
-  for (int i = 0; i < h->nfree; i++) idx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
-  ls_append(p, block, ls_store(p, h->partial_buf, idx, lx_var(p, k, acc)));
-  return p->nkernels - 1;
-}
-
-/* Combine kernel: one work item per result element adds the chunks of a
- * partial buffer [chunks, free...] (any variant's) into the stat buffer. */
-int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant) {
-  Program *p = L->p;
-  const char *name = p->bufs[h->stat_buf]->name;
-  Kernel *k = program_add_kernel(p, variant ? arena_printf(&p->arena, "%s_%s_%s_combine", L->s->model, name, variant)
-                                            : arena_printf(&p->arena, "%s_%s_combine", L->s->model, name));
-  k->what = arena_printf(&p->arena, "%s [reduction over events: combine %d partials]", stmt_text(L, st), chunks);
-  int64_t elems = 1;
-  for (int i = 0; i < h->nfree; i++) elems *= index_extent(L, h->free[i]);
-  k->pvar = kernel_var(p, k, "item", LT_I64);
-  k->count = lx_int(p, elems);
-  Env env;
-  env_init(&env);
-  decompose(L, k, lx_var(p, k, k->pvar), h->free, h->nfree, &env);
-  LStmt *block = k->body;
-  if (h->symmetric) {
-    LExpr *a = lx_var(p, k, env.var[h->free[h->nfree - 2]]), *b = lx_var(p, k, env.var[h->free[h->nfree - 1]]);
-    block = ls_block(p);
-    ls_append(p, k->body, ls_if(p, lx_binary(p, LB_LE, a, b), block, NULL));
-  }
-  RedOp op = (RedOp)h->red->op;
-  int acc = kernel_var(p, k, "acc", LT_F64), c;
-  ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
-  LStmt *body = emit_loop(L, k, block, "chunk", lx_int(p, 0), lx_int(p, chunks), &c);
-  LExpr **pidx = idx_vec(p, h->nfree + 1);
-  pidx[0] = lx_var(p, k, c);
-  for (int i = 0; i < h->nfree; i++) pidx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
-  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), lx_load(p, partial_buf, pidx))));
-  LExpr **idx = idx_vec(p, h->nfree);
-  for (int i = 0; i < h->nfree; i++) idx[i] = lx_var(p, k, env.var[h->free[i]]);
-  ls_append(p, block, ls_store(p, h->stat_buf, idx, lx_var(p, k, acc)));
-  if (h->symmetric) {
-    LExpr **mirror = idx_vec(p, h->nfree);
-    for (int i = 0; i < h->nfree; i++) mirror[i] = idx[i];
-    mirror[h->nfree - 2] = idx[h->nfree - 1];
-    mirror[h->nfree - 1] = idx[h->nfree - 2];
-    ls_append(p, block, ls_store(p, h->stat_buf, mirror, lx_var(p, k, acc)));
-  }
-  return p->nkernels - 1;
 }
 
 /* Map kernel: one work item per element of the statement's target. */
@@ -265,7 +145,7 @@ static int map_kernel(Lower *L, Stmt *st) {
   k->count = event ? lx_binary(p, LB_MUL, lx_nlocal(p), lx_int(p, fixed)) : lx_int(p, fixed);
   Env env;
   env_init(&env);
-  decompose(L, k, lx_var(p, k, k->pvar), ids, tg->nidx, &env);
+  decompose_flat(L, k, k->body, lx_var(p, k, k->pvar), ids, tg->nidx, &env);
   int b = p->tensor_buf[t->id];
   LExpr **idx = idx_vec(p, tg->nidx);
   for (int i = 0; i < tg->nidx; i++) idx[i] = lx_var(p, k, env.var[ids[i]]);
@@ -485,7 +365,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     sk->stmt = si->stmt;
     for (int h = 0; h < si->nh; h++) {
       Hoisted *hh = si->h[h];
-      hh->partial_kernel = sk->kernels[sk->nkernels++] = partial_kernel(&L, si, hh);
+      hh->partial_kernel = sk->kernels[sk->nkernels++] = partial_kernel(&L, si->stmt, hh);
       hh->combine_kernel = sk->kernels[sk->nkernels++] =
           combine_kernel_for(&L, si->stmt, hh, hh->partial_buf, hh->chunks, NULL);
       hh->unit = program_add_unit(p, p->bufs[hh->stat_buf]->name);
@@ -493,7 +373,8 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
       Alt *a = unit_add_alt(p, hh->unit, "simple");
       a->kernels[a->nkernels++] = hh->partial_kernel;
       a->kernels[a->nkernels++] = hh->combine_kernel;
-      if (!opt->host && opt->variants) add_reduction_variants(&L, si->stmt, hh);
+      if (!opt->host && opt->variants)
+        variants_add(&L, &(Site){.kind = SITE_REDUCTION, .st = si->stmt, .unit = hh->unit, .h = hh});
     }
     if (si->stmt->builtin) {
       lower_builtin(&L, si->stmt);
@@ -506,8 +387,9 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     p->units[si->map_unit].out_buf = p->tensor_buf[si->stmt->targets[0].tensor->id];
     Alt *a = unit_add_alt(p, si->map_unit, "simple");
     a->kernels[a->nkernels++] = si->map_kernel;
-    if (!opt->host && opt->variants && !si->stmt->builtin) add_map_variants(&L, si->stmt, si->map_unit);
-    if (!opt->host && opt->variants && si->stmt->builtin) variants_cholesky(&L, si->stmt, si->map_unit, p->nbuiltins - 1);
+    if (!opt->host && opt->variants)
+      variants_add(&L, &(Site){.kind = si->stmt->builtin ? SITE_BUILTIN : SITE_MAP, .st = si->stmt,
+                                .unit = si->map_unit, .slot = p->nbuiltins - 1});
   }
   apply_schedule(&L);
   if (spec->predict_proba) init_resp_kernel(&L);

@@ -62,37 +62,6 @@ LExpr **idx_vec(Program *p, int n);
 
 /* Loop over [lo, hi) with a fresh variable; returns the body block. */
 LStmt *emit_loop(Lower *L, Kernel *k, LStmt *block, const char *name, LExpr *lo, LExpr *hi, int *var_out);
-/* The threads of a block stride over [0, count): returns the body, run with
- * `flat` (a kernel variable) set to tid + trip * threads and below count. */
-LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
-                    int flat);
-/* The events [first, last) (kernel variables) in chunks of kc: returns the
- * chunk's body (chunk number *chunk_out), which sets *base_out (a new
- * variable: the chunk's first event) and then waits at a barrier, so that
- * staging the chunk's data does not overwrite what the previous chunk reads. */
-LStmt *emit_event_chunks(Lower *L, Kernel *k, LStmt *block, int first, int last, int64_t kc, int *chunk_out,
-                         int *base_out);
-/* A block's tile of a per-(event, component) result, held in shared array
- * sh as [event * mb + component]: after a barrier the threads store it to
- * buf[n0 + f / mb, m0 + f % mb] for f in [0, tn * mb), inside the events
- * and the M components. tid, flat, n0, m0, vn, vm are kernel variables. */
-typedef struct {
-  int buf, sh;
-  int64_t tn, mb, M;
-  int threads, tid, flat, n0, m0, vn, vm;
-} EventTile;
-void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t);
-/* The grid of such a kernel: blocks of threads over tiles of tn events and
- * of mb of the M components. */
-void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, int threads);
-
-/* [first, last) (kernel variables it declares) of this block's slice of the
- * local events, block z of `slices`, its length a multiple of `align`. */
-void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last);
-
-/* Shared array sh at `at` = value where cond holds, else zero. */
-void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
-
 /* Structure-aware range of a reduction index inside `body`. */
 void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr **hi);
 
@@ -100,6 +69,9 @@ void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr
 int expr_symmetric(Expr *e, int i, int j);
 /* Whether e mentions the index (a name, a subscript or a reduction over it). */
 int expr_uses_index(const Expr *e, int index);
+/* X[n, d] - P[m, d] (or X[n, d] alone: *mu NULL) with X the data and P
+ * another tensor: 1, with both. */
+int centered_data(const Expr *a, int nid, int mid, int did, Tensor **x, Tensor **mu);
 /* The factors of a product (a * b * ...), up to cap of them, appended to out. */
 void expr_product_factors(Expr *e, Expr **out, int *n, int cap);
 
@@ -110,26 +82,18 @@ void lower_builtin(Lower *L, Stmt *st);
 LExpr **builtin_mat_idx(Program *p, Kernel *k, const int *batch, int nb, LExpr *i, LExpr *j);
 void builtin_batch_vars(Lower *L, Kernel *k, Tensor *t, int nb, int flat_var, int *batch);
 
-/* GPU code variants (variants.c): alternatives added to a unit. */
-void add_reduction_variants(Lower *L, Stmt *st, Hoisted *h);
-void add_map_variants(Lower *L, Stmt *st, int unit);
-/* The generators (variants_gpu.c). */
-void variants_reduction(Lower *L, Stmt *st, Hoisted *h);
-void variants_map(Lower *L, Stmt *st, int unit);
-void variants_estep(Lower *L, Stmt *st, int unit);
-void variants_scatter(Lower *L, Stmt *st, Hoisted *h);
-void variants_staged_map(Lower *L, Stmt *st, int unit);
-void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h);
-/* A block per matrix for precision_cholesky (variants_cholesky.c); slot: the builtin's status slot. */
-void variants_cholesky(Lower *L, Stmt *st, int unit, int slot);
-/* A combine kernel over a partial buffer [chunks, free...]. */
+/* The simple kernels of reduction h (lower_reduce.c): its per-chunk
+ * partials, and a combine kernel over a partial buffer [chunks, free...]
+ * (the simple one's, variant NULL, or a variant's). Return kernel numbers. */
+int partial_kernel(Lower *L, Stmt *st, Hoisted *h);
 int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant);
+/* "section: source text" of a statement, for kernel descriptions. */
 const char *stmt_text(Lower *L, Stmt *st);
 void env_init(Env *env);
-/* Whether the variant of this name is to be lowered for the unit
- * (LowerOptions.keep); a generator asks before it makes anything. */
-int lower_keeps(Lower *L, int unit, const char *variant);
-/* The spec's schedule: fixes a unit's alternative by name. */
+/* Binds the indices `ids` (row-major) to new variables set in blk from the
+ * flat value, in env. */
+void decompose_flat(Lower *L, Kernel *k, LStmt *blk, LExpr *flat, const int *ids, int n, Env *env);
+/* The spec's schedule: fixes a unit's alternative by name (variant_schedule.c). */
 void apply_schedule(Lower *L);
 
 

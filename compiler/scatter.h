@@ -1,9 +1,12 @@
 /* The weighted scatter S[m,d,e] = sum(n, w[n,m] (X[n,d] - mu[m,d]) (X[n,e] - mu[m,e]))
- * as its GPU variants see it (variants_scatter.c finds it). */
+ * as its GPU variants see it: two families of the registry (variant.h),
+ * scatter (variants_scatter.c, which finds the form) and scatter-wide
+ * (8 x 8 register tiles of the upper triangle, x - mu formed in registers,
+ * variants_scatter_wide.c). */
 #ifndef GMMC_SCATTER_H
 #define GMMC_SCATTER_H
 
-#include "lower.h"
+#include "variant.h"
 
 typedef struct {
   Tensor *x, *mu, *w; /* the data, the centers, the weights w[n, m] */
@@ -27,8 +30,11 @@ void scatter_grid(Program *p, Kernel *k, int64_t groups, int64_t slices, int thr
  * upper triangle of nb x nb tiles, numbered row by row. */
 void upper_tile_coords(Program *p, Kernel *k, LStmt *body, int blk, int64_t nb, int bi, int bj);
 
-/* 8 x 8 register tiles of the upper triangle, x - mu formed in registers
- * (variants_scatter_wide.c). */
-void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf);
+/* The registry's matcher of both scatter families: scatter_form on the site's reduction. */
+int match_scatter(Lower *L, const Site *site, void *form);
+/* The work of a scatter variant: groups of components, per-slice partials
+ * of pd x pd per component, `cells` multiply-adds per (event, component)
+ * in register tiles of tile x tile. */
+Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile);
 
 #endif

@@ -13,8 +13,35 @@ TargetDesc target_desc_gpu_default(void) {
                       .max_threads_per_block = 1024,
                       .cc_major = 9,
                       .cc_minor = 0,
+                      .clock_khz = 1980000,
+                      .mem_clock_khz = 2619000,
+                      .mem_bus_bits = 5120,
+                      .fp32_lanes_per_sm = 128,
+                      .fp64_lanes_per_sm = 64,
+                      .smem_bytes_per_clock = 128,
+                      .launch_us = 2.5,
                       .cores = 1,
                       .vector_bytes = 16};
+}
+
+void target_desc_set_cc(TargetDesc *d, int major, int minor) {
+  d->cc_major = major;
+  d->cc_minor = minor;
+  /* float32 and float64 multiply-adds per clock of a multiprocessor, from
+   * the CUDA programming guide's arithmetic throughput table */
+  static const struct {
+    int cc, fp32, fp64;
+  } lanes[] = {{60, 64, 32}, {70, 64, 32}, {75, 64, 2}, {80, 64, 32}, {86, 128, 2}, {87, 128, 2},
+               {89, 128, 2}, {90, 128, 64}, {100, 128, 64}};
+  int cc = major * 10 + minor;
+  d->fp32_lanes_per_sm = 128; /* later consumer parts */
+  d->fp64_lanes_per_sm = 2;
+  for (size_t i = 0; i < sizeof lanes / sizeof *lanes; i++)
+    if (lanes[i].cc == cc) {
+      d->fp32_lanes_per_sm = lanes[i].fp32;
+      d->fp64_lanes_per_sm = lanes[i].fp64;
+    }
+  d->smem_bytes_per_clock = 128; /* 32 banks of 4 bytes since Maxwell */
 }
 
 TargetDesc target_desc_host(int cores, int vector_bytes) {

@@ -16,6 +16,14 @@ typedef struct {
   int regs_per_sm;             /* 32-bit registers of a multiprocessor */
   int max_threads_per_block;
   int cc_major, cc_minor; /* compute capability */
+  /* throughput, for the variants' cost model (compiler/variant_cost.c) */
+  int clock_khz;           /* multiprocessor clock */
+  int mem_clock_khz;       /* device memory clock (two transfers a clock) */
+  int mem_bus_bits;        /* device memory bus width */
+  int fp32_lanes_per_sm;   /* float32 multiply-adds a multiprocessor issues per clock */
+  int fp64_lanes_per_sm;   /* float64 likewise */
+  int smem_bytes_per_clock; /* shared-memory bandwidth of a multiprocessor */
+  double launch_us;        /* one kernel launch on a busy stream */
   /* host */
   int cores;        /* worker threads of the host backend */
   int vector_bytes; /* the widest vector register of the CPU level: 16, 32 or 64 */
@@ -24,6 +32,8 @@ typedef struct {
 /* An H100 SXM (sm_90, 132 multiprocessors): the GPU lowered for when none
  * is present. */
 TargetDesc target_desc_gpu_default(void);
+/* The compute capability and the arithmetic lanes it implies. */
+void target_desc_set_cc(TargetDesc *d, int major, int minor);
 /* A host of `cores` threads whose CPU level has `vector_bytes` registers. */
 TargetDesc target_desc_host(int cores, int vector_bytes);
 /* d itself, or the GPU default when d was never filled (sm_count 0). */

@@ -14,25 +14,48 @@
  *      the diagonal.
  *
  * The sums run in the simple form's order, so both agree to rounding. */
-#include "lower.h"
+#include "kernel_build.h"
+#include "variant.h"
 
 #define THREADS 128
 #define MAX_D 64 /* D² float64 in shared memory: 32 KiB */
 
-#define V(x) lx_var(p, k, x)
-#define I(x) lx_int(p, x)
-#define BIN(op, a, b) lx_binary(p, op, a, b)
+typedef struct {
+  int64_t D, matrices;
+} Matrices;
 
-void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
+static int match(Lower *L, const Site *site, void *form) {
   Program *p = L->p;
-  if (st->builtin != BI_PRECISION_CHOLESKY) return;
+  Stmt *st = site->st;
+  if (st->builtin != BI_PRECISION_CHOLESKY) return 0;
+  Tensor *in = st->rhs->args[0]->tensor;
+  Matrices *m = form;
+  m->D = p->size_values[in->dims[in->rank - 1]];
+  m->matrices = 1;
+  for (int a = 0; a < in->rank - 2; a++) m->matrices *= p->size_values[in->dims[a]];
+  return m->D >= 4 && m->D <= MAX_D;
+}
+
+static int plan(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)L, (void)site, (void)config;
+  const Matrices *m = form;
+  double D = (double)m->D;
+  pl->variant = "block";
+  /* C in, U out; the factorization and the inverse, D^3/3 + D^3/6 float64
+   * multiply-adds a matrix */
+  pl->work = (Work){.global_bytes = 2.0 * m->matrices * D * D * 8, .fmas64 = m->matrices * D * D * D / 2,
+                    .launches = 1};
+  return 1;
+}
+
+static void build(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out_) {
+  (void)config, (void)pl, (void)out_;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  int slot = site->slot;
   Tensor *in = st->rhs->args[0]->tensor, *out = st->targets[0].tensor;
   int nb = in->rank - 2;
-  int64_t D = p->size_values[in->dims[in->rank - 1]];
-  if (D < 4 || D > MAX_D) return;
-  int64_t matrices = 1;
-  for (int a = 0; a < nb; a++) matrices *= p->size_values[in->dims[a]];
-  if (!lower_keeps(L, unit, "block")) return;
+  int64_t D = ((const Matrices *)form)->D, matrices = ((const Matrices *)form)->matrices;
   int cbuf = p->tensor_buf[in->id], ubuf = p->tensor_buf[out->id];
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_block", L->s->model, out->name));
   k->what = arena_printf(&p->arena, "%s = precision_cholesky(%s) [one block of %d threads per matrix]", out->name,
@@ -106,7 +129,7 @@ void variants_cholesky(Lower *L, Stmt *st, int unit, int slot) {
   LStmt *zeros = emit_loop(L, k, mine, "i", I(0), V(c), &i);
   ls_append(p, zeros, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(c), V(i)), lx_const(p, LT_F64, 0.0)));
 #undef AT
-  Alt *a = unit_add_alt(p, unit, "block");
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
 }
+
+const VariantFamily family_cholesky_block = {
+    .name = "cholesky-block", .site = SITE_BUILTIN, .match = match, .plan = plan, .build = build};

@@ -12,10 +12,14 @@
  * triangular the warp stops at its last column (half the flops). Warps sum
  * their squares in shared memory, g is applied per (n, m), and the tile of
  * T is written row by row, coalesced along m. Optionally the data tile X is
- * staged once per block for every component. */
+ * staged once per block for every component.
+ *
+ * Three families of the registry (variant.h): tiled, centered, balanced;
+ * variants_estep_wide.c holds the fourth. */
 #include <string.h>
 
 #include "estep.h"
+#include "kernel_build.h"
 
 static int find_quadform(Expr *x, int nid, QuadForm *q) {
   if (!x) return 0;
@@ -51,32 +55,9 @@ static int find_quadform(Expr *x, int nid, QuadForm *q) {
   return 0;
 }
 
-typedef struct {
-  int tn, mb, stage_x;
-} EConfig;
-
 static int centered_form(const QuadForm *qf, int nid, int mid, Centered *c) {
-  if (qf->na != 1) return 0;
-  Expr *a = qf->fa[0];
-  Expr *x = a, *mu = NULL;
-  if (a->kind == E_BINARY && a->op == B_SUB) {
-    x = a->args[0];
-    mu = a->args[1];
-  }
-  if (x->kind != E_ACCESS || !x->tensor || x->tensor->kind != TK_DATA || x->nidx != 2 || x->idx[0].id != nid ||
-      x->idx[1].id != qf->d)
-    return 0;
-  if (mu && (mu->kind != E_ACCESS || !mu->tensor || mu->tensor->kind == TK_DATA || mu->nidx != 2 ||
-             mu->idx[0].id != mid || mu->idx[1].id != qf->d))
-    return 0;
-  c->x = x->tensor;
-  c->mu = mu ? mu->tensor : NULL;
-  return 1;
+  return qf->na == 1 && centered_data(qf->fa[0], nid, mid, qf->d, &c->x, &c->mu);
 }
-
-#define V(x) lx_var(p, k, x)
-#define I(x) lx_int(p, x)
-#define BIN(op, a, b) lx_binary(p, op, a, b)
 
 void estep_stage_mu(Lower *L, Kernel *k, LStmt *blk, const Centered *cf, int ms, int at, int vm, int vd, int64_t D) {
   Program *p = L->p;
@@ -178,15 +159,6 @@ LStmt *estep_components(Lower *L, Kernel *k, LStmt *body, int m0, int vm, int64_
   return cm;
 }
 
-/* The end of an E-step variant: the last kernel made is the alternative. */
-void add_estep_alt(Lower *L, int unit, const char *variant, double cost) {
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(L->p, unit, variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = L->p->nkernels - 1;
-  a->cost = cost;
-}
-
 /* The end of the tiled and centered forms, once every warp has stored its
  * partial sums of squares (`squares`, warps x tn): each event's quadratic
  * form summed over the warps, g(n, m, Q) into the shared tile, the tile
@@ -211,28 +183,49 @@ static void finish_squares(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, En
   store_event_tile(L, k, k->body, t);
 }
 
-static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor *data, EConfig c) {
+typedef struct {
+  int tn, mb, stage_x;
+} TiledConfig;
+
+static int plan_tiled(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const EstepForm *f = form;
+  const TiledConfig *c = config;
+  EstepShape *s = (EstepShape *)pl->shape;
+  int64_t D = f->D, E = f->E;
+  if (D != E || D > 64 || D < 2) return 0;
+  s->warps = 8, s->threads = 32 * s->warps, s->re = (int)ceil_div(E, s->warps), s->rn = c->tn / 32;
+  if (s->rn < 1 || s->rn > 8 || c->tn % 32) return 0;
+  int64_t smem = (int64_t)estep_esz(L) *
+                 ((c->stage_x ? c->tn * D : 0) + c->tn * D + D * E + s->warps * c->tn + c->tn * c->mb);
+  if (smem > L->dev.smem_static_per_block) return 0; /* static shared memory */
+  if (c->stage_x && (!f->data || f->data->rank != 2)) return 0;
+  pl->variant = arena_printf(&L->p->arena, "tiled-%dx%d%s", c->tn, c->mb, c->stage_x ? "-x" : "");
+  /* A staged per component (from the data tile, or from memory) */
+  pl->work = estep_work(L, f, c->tn, c->mb, !c->stage_x, (f->qf.upper ? 0.5 : 1.0) * (double)(D * E), s->rn, s->re);
+  return 1;
+}
+
+static void build_tiled(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
+  (void)out;
   Program *p = L->p;
+  Stmt *st = site->st;
+  const EstepForm *f = form;
+  const QuadForm *qf = &f->qf;
+  const EstepShape *sp = (const EstepShape *)pl->shape;
+  TiledConfig c = *(const TiledConfig *)config;
   Target *tg = &st->targets[0];
-  int nid = tg->idx[0].id, mid = tg->idx[1].id;
-  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
-  if (D != E || D > 64 || D < 2) return;
-  int warps = 8, threads = 32 * warps, re = (int)((E + warps - 1) / warps), rn = c.tn / 32;
-  if (rn < 1 || rn > 8 || c.tn % 32) return;
+  Tensor *data = f->data;
+  int nid = f->nid, mid = f->mid, warps = sp->warps, threads = sp->threads, re = sp->re, rn = sp->rn;
+  int64_t D = f->D, E = f->E, M = f->M;
   LType T = p->real;
-  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * ((c.stage_x ? c.tn * D : 0) + c.tn * D + D * E + warps * c.tn + c.tn * c.mb);
-  if (smem > L->dev.smem_static_per_block) return; /* static shared memory */
-  if (c.stage_x && (!data || data->rank != 2)) return;
-  const char *variant = arena_printf(&p->arena, "tiled-%dx%d%s", c.tn, c.mb, c.stage_x ? "-x" : "");
-  if (!lower_keeps(L, unit, variant)) return;
+  const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_tiled%dx%d%s", L->s->model, tg->name, c.tn, c.mb,
                                                  c.stage_x ? "x" : ""));
   k->what = arena_printf(&p->arena, "%s [%s: per component Y = A W on %d events, %dx%d register tiles, %s]",
                          stmt_text(L, st), variant, c.tn, rn, re, qf->upper ? "upper-triangular W" : "full W");
   event_tile_grid(p, k, c.tn, c.mb, M, threads);
   LStmt *body = k->body;
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   int xs = c.stage_x ? kernel_shared(p, k, "x", T, c.tn * D) : -1;
   int as = kernel_shared(p, k, "a", T, c.tn * D), ws = kernel_shared(p, k, "w", T, D * E),
       ts = kernel_shared(p, k, "squares", T, warps * c.tn), ls = kernel_shared(p, k, "out", T, c.tn * c.mb);
@@ -341,33 +334,55 @@ static void estep_tiled(Lower *L, Stmt *st, int unit, const QuadForm *qf, Tensor
   finish_squares(L, k, st, qf, &env, cm, ts, warps, mm,
                  &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = c.tn, .mb = c.mb, .M = M,
                               .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
-  add_estep_alt(L, unit, variant, (qf->upper ? 0.5 : 1.0) * (double)D * E);
 }
 
 /* The centered form: X staged once per block, transposed x[d][nn] (rows
  * padded to dp = 8 * re, zero beyond D) so that a lane reads its rn events
  * with one vector load; per component W (padded likewise) and mu in shared
  * memory; the d loop runs in steps of re to the warp's last column. */
-static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int tn, int mb) {
+typedef struct {
+  int tn, mb;
+} CenteredConfig;
+
+static int plan_centered(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const EstepForm *f = form;
+  const CenteredConfig *c = config;
+  EstepShape *s = (EstepShape *)pl->shape;
+  int64_t D = f->D, E = f->E;
+  if (D != E || D > 64 || D < 2) return 0;
+  int tn = c->tn, mb = c->mb;
+  s->warps = 8, s->threads = 32 * s->warps, s->re = (int)ceil_div(E, s->warps), s->rn = tn / 32;
+  s->dp = (int64_t)s->warps * s->re; /* padded dimension */
+  int64_t dp = s->dp, smem = (int64_t)estep_esz(L) * (tn * dp + dp * dp + dp + s->warps * tn + tn * mb);
+  if (s->rn < 1 || s->rn > 8 || tn % 32 || smem > L->dev.smem_static_per_block) return 0;
+  pl->variant = arena_printf(&L->p->arena, "centered-%dx%d", tn, mb);
+  /* warp w's rows end at its last column when W is upper */
+  double rows = f->qf.upper ? (double)s->re * s->warps * (s->warps + 1) / 2 : (double)dp * s->warps;
+  pl->work = estep_work(L, f, tn, mb, 0, rows * s->re, s->rn, s->re);
+  return 1;
+}
+
+static void build_centered(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                           Built *out) {
+  (void)out;
   Program *p = L->p;
+  Stmt *st = site->st;
+  const EstepForm *f = form;
+  const QuadForm *qf = &f->qf;
+  const Centered *cf = &f->cf;
+  const EstepShape *sp = (const EstepShape *)pl->shape;
   Target *tg = &st->targets[0];
-  int nid = tg->idx[0].id, mid = tg->idx[1].id;
-  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
-  if (D != E || D > 64 || D < 2) return;
-  int warps = 8, threads = 32 * warps, re = (int)((E + warps - 1) / warps), rn = tn / 32;
-  int64_t dp = (int64_t)warps * re; /* padded dimension */
+  int tn = ((const CenteredConfig *)config)->tn, mb = ((const CenteredConfig *)config)->mb;
+  int nid = f->nid, mid = f->mid, warps = sp->warps, threads = sp->threads, re = sp->re, rn = sp->rn;
+  int64_t D = f->D, E = f->E, M = f->M, dp = sp->dp;
   LType T = p->real;
-  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (tn * dp + dp * dp + dp + warps * tn + tn * mb);
-  if (rn < 1 || rn > 8 || tn % 32 || smem > L->dev.smem_static_per_block) return;
-  const char *variant = arena_printf(&p->arena, "centered-%dx%d", tn, mb);
-  if (!lower_keeps(L, unit, variant)) return;
+  const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_centered%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [%s: x - mu in registers, per component Y = (x - mu) W on %d events, %dx%d register tiles%s]",
                          stmt_text(L, st), variant, tn, rn, re, qf->upper ? ", upper-triangular W" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   int xs = kernel_shared(p, k, "x", T, tn * dp), ws = kernel_shared(p, k, "w", T, dp * dp),
       ms = kernel_shared(p, k, "mu", T, dp), ts = kernel_shared(p, k, "squares", T, warps * tn),
       ls = kernel_shared(p, k, "out", T, tn * mb);
@@ -449,7 +464,6 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
   finish_squares(L, k, st, qf, &env, cm, ts, warps, mm,
                  &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = tn, .mb = mb, .M = M,
                               .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
-  add_estep_alt(L, unit, variant, (qf->upper ? 0.5 : 1.0) * (double)D * E);
 }
 
 /* Balanced form of the centered E-step. Warps are alike: each owns 32 events
@@ -458,26 +472,46 @@ static void estep_centered(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
  * of W); with W upper triangular, pass h stops at row 16 (h + 1). The block
  * stages x - mu per component (vector loads and stores), sums squares over
  * the column lanes with shuffles, and writes its tile coalesced along m. */
-static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int warps, int mb) {
+typedef struct {
+  int warps, mb;
+} BalancedConfig;
+
+static int plan_balanced(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const EstepForm *f = form;
+  const BalancedConfig *c = config;
+  EstepShape *s = (EstepShape *)pl->shape;
+  int64_t D = f->D, E = f->E;
+  if (D != E || D > 64) return 0;
+  s->tn = 32 * c->warps, s->threads = 32 * c->warps;
+  s->dp = ceil_div(D, 16) * 16, s->d4 = ceil_div(D, 4) * 4, s->passes = s->dp / 16;
+  int64_t tn = s->tn, dp = s->dp, smem = (int64_t)estep_esz(L) * (2 * tn * dp + dp * dp + dp + tn * c->mb);
+  if (smem > L->dev.smem_static_per_block) return 0;
+  pl->variant = arena_printf(&L->p->arena, "balanced-%lldx%d", (long long)tn, c->mb);
+  pl->work = estep_work(L, f, s->tn, c->mb, 0, estep_pass_madds(f, s->passes, 16, s->d4), 4, 4);
+  return 1;
+}
+
+static void build_balanced(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                           Built *out) {
+  (void)out;
   Program *p = L->p;
+  Stmt *st = site->st;
+  const EstepForm *f = form;
+  const QuadForm *qf = &f->qf;
+  const Centered *cf = &f->cf;
+  const EstepShape *sp = (const EstepShape *)pl->shape;
   Target *tg = &st->targets[0];
-  int mid = tg->idx[1].id;
-  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
-  if (D != E || D > 64) return;
-  int tn = 32 * warps, threads = 32 * warps;
-  int64_t dp = (D + 15) / 16 * 16, d4 = (D + 3) / 4 * 4, passes = dp / 16;
+  int mb = ((const BalancedConfig *)config)->mb;
+  int tn = sp->tn, threads = sp->threads;
+  int64_t D = f->D, E = f->E, M = f->M, dp = sp->dp, d4 = sp->d4, passes = sp->passes;
   LType T = p->real;
-  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (2 * tn * dp + dp * dp + dp + tn * mb);
-  if (smem > L->dev.smem_static_per_block) return;
-  const char *variant = arena_printf(&p->arena, "balanced-%dx%d", tn, mb);
-  if (!lower_keeps(L, unit, variant)) return;
+  const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]", stmt_text(L, st),
                          variant, (long long)passes, qf->upper ? " ending at the triangle" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   int xs = kernel_shared(p, k, "x", T, dp * tn), as = kernel_shared(p, k, "centered", T, dp * tn),
       ws = kernel_shared(p, k, "w", T, dp * dp), ms = kernel_shared(p, k, "mu", T, dp), ls = kernel_shared(p, k, "out", T, tn * mb);
   LaneShape sh = {.cln = 4, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = dp, .D = D, .M = M};
@@ -543,30 +577,82 @@ static void estep_balanced(Lower *L, Stmt *st, int unit, const QuadForm *qf, con
         ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * 4 + c]), V(y[r * 4 + c])))));
   }
   lanes_finish(L, k, st, qf, &lv, &sh, cm, q, 4, evbase, mm);
-  add_estep_alt(L, unit, variant, (double)passes * d4);
 }
 
-void variants_estep(Lower *L, Stmt *st, int unit) {
+int match_estep(Lower *L, const Site *site, void *form) {
+  Stmt *st = site->st;
   Target *tg = &st->targets[0];
   Tensor *t = tg->tensor;
-  if (t->kind != TK_TEMP || tg->nidx != 2 || t->elem != VT_REAL) return;
-  int nid = tg->idx[0].id;
-  if (spec_index(L->s, nid)->size != L->s->event_size) return;
-  QuadForm qf;
-  if (!find_quadform(st->rhs, nid, &qf)) return;
+  EstepForm *f = form;
+  if (t->kind != TK_TEMP || tg->nidx != 2 || t->elem != VT_REAL) return 0;
+  f->nid = tg->idx[0].id, f->mid = tg->idx[1].id;
+  if (spec_index(L->s, f->nid)->size != L->s->event_size) return 0;
+  if (!find_quadform(st->rhs, f->nid, &f->qf)) return 0;
   /* the data tensor, for staging */
-  Tensor *data = NULL;
   for (int i = 0; i < L->s->tensors.len; i++)
-    if (spec_tensor(L->s, i)->kind == TK_DATA) data = spec_tensor(L->s, i);
-  Centered cf;
-  if (centered_form(&qf, nid, tg->idx[1].id, &cf)) {
-    estep_balanced(L, st, unit, &qf, &cf, 4, 16);
-    estep_balanced(L, st, unit, &qf, &cf, 2, 32);
-    static const int wide[][3] = {{16, 2, 8}, {16, 1, 8}, {8, 2, 8}};
-    for (size_t i = 0; i < sizeof wide / sizeof *wide; i++) estep_wide(L, st, unit, &qf, &cf, wide[i][0], wide[i][1], wide[i][2]);
-    static const int tns[][2] = {{128, 16}, {128, 32}, {64, 32}, {256, 8}};
-    for (size_t i = 0; i < sizeof tns / sizeof *tns; i++) estep_centered(L, st, unit, &qf, &cf, tns[i][0], tns[i][1]);
-  }
-  static const EConfig configs[] = {{128, 16, 1}, {64, 32, 0}};
-  for (size_t i = 0; i < sizeof configs / sizeof *configs; i++) estep_tiled(L, st, unit, &qf, data, configs[i]);
+    if (spec_tensor(L->s, i)->kind == TK_DATA) f->data = spec_tensor(L->s, i);
+  f->D = index_extent(L, f->qf.d), f->E = index_extent(L, f->qf.e), f->M = index_extent(L, f->mid);
+  f->centered = centered_form(&f->qf, f->nid, f->mid, &f->cf);
+  return 1;
 }
+
+int match_estep_centered(Lower *L, const Site *site, void *form) {
+  return match_estep(L, site, form) && ((EstepForm *)form)->centered;
+}
+
+int estep_esz(Lower *L) { return L->p->real == LT_F64 ? 8 : 4; }
+
+double estep_pass_madds(const EstepForm *f, int64_t passes, int64_t width, int64_t d4) {
+  double madds = 0;
+  for (int64_t h = 0; h < passes; h++) {
+    int64_t rows = f->qf.upper ? ((h + 1) * width < d4 ? (h + 1) * width : d4) : d4;
+    madds += (double)rows * width;
+  }
+  return madds;
+}
+
+Work estep_work(Lower *L, const EstepForm *f, int64_t tn, int64_t mb, int x_per_component, double madds, int r, int c) {
+  double n = VARIANT_COST_EVENTS, M = (double)f->M, esz = estep_esz(L);
+  double blocks = (double)ceil_div(VARIANT_COST_EVENTS, tn) * (double)ceil_div(f->M, mb);
+  double x = n * (double)f->D * esz * (x_per_component ? M : (double)ceil_div(f->M, mb));
+  double w = blocks * (double)mb * (double)(f->D * f->E) * esz; /* W per component of every block */
+  double fmas = n * M * madds;
+  return (Work){.global_bytes = x + w + n * M * esz,
+                .shared_bytes = x + w + fmas * (r + c) / ((double)r * c) * esz,
+                .fmas = fmas,
+                .launches = 1};
+}
+
+static const BalancedConfig balanced_configs[] = {{4, 16}, {2, 32}};
+static const CenteredConfig centered_configs[] = {{128, 16}, {128, 32}, {64, 32}, {256, 8}};
+static const TiledConfig tiled_configs[] = {{128, 16, 1}, {64, 32, 0}};
+
+const VariantFamily family_balanced = {.name = "balanced",
+                                       .site = SITE_MAP,
+                                       .fast32 = 1,
+                                       .match = match_estep_centered,
+                                       .configs = balanced_configs,
+                                       .nconfigs = sizeof balanced_configs / sizeof *balanced_configs,
+                                       .config_size = sizeof *balanced_configs,
+                                       .plan = plan_balanced,
+                                       .build = build_balanced};
+
+const VariantFamily family_centered = {.name = "centered",
+                                       .site = SITE_MAP,
+                                       .fast32 = 1,
+                                       .match = match_estep_centered,
+                                       .configs = centered_configs,
+                                       .nconfigs = sizeof centered_configs / sizeof *centered_configs,
+                                       .config_size = sizeof *centered_configs,
+                                       .plan = plan_centered,
+                                       .build = build_centered};
+
+const VariantFamily family_estep_tiled = {.name = "estep-tiled",
+                                          .site = SITE_MAP,
+                                          .fast32 = 1,
+                                          .match = match_estep,
+                                          .configs = tiled_configs,
+                                          .nconfigs = sizeof tiled_configs / sizeof *tiled_configs,
+                                          .config_size = sizeof *tiled_configs,
+                                          .plan = plan_tiled,
+                                          .build = build_tiled};

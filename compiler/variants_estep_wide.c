@@ -14,34 +14,52 @@
  * (h + 1) * pass width. Column lanes sum their squares with shuffles; the
  * block writes its tile of T coalesced along m. */
 #include "estep.h"
-
-#define V(x) lx_var(p, k, x)
-#define I(x) lx_int(p, x)
-#define BIN(op, a, b) lx_binary(p, op, a, b)
+#include "kernel_build.h"
 
 enum { RN = 8, RC = 8 };
 
-void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered *cf, int el, int warps, int mb) {
+/* el event lanes per warp (32 / el column lanes), warps per block, mb
+ * components per block */
+typedef struct {
+  int el, warps, mb;
+} WideConfig;
+
+static int plan_wide(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const EstepForm *f = form;
+  const WideConfig *c = config;
+  EstepShape *s = (EstepShape *)pl->shape;
+  int64_t D = f->D, E = f->E;
+  if (D != E || D > 64 || D < 8 || 32 % c->el) return 0;
+  s->cln = 32 / c->el, s->pw = s->cln * RC, s->epw = c->el * RN, s->tn = c->warps * s->epw, s->threads = 32 * c->warps;
+  s->d4 = ceil_div(D, 4) * 4, s->passes = ceil_div(E, s->pw);
+  int64_t tn = s->tn, d4 = s->d4, smem = (int64_t)estep_esz(L) * (tn * d4 + d4 * s->pw + d4 + tn * c->mb);
+  if (smem > L->dev.smem_static_per_block) return 0;
+  pl->variant = arena_printf(&L->p->arena, "wide-%dx%d-el%d", s->tn, c->mb, c->el);
+  pl->work = estep_work(L, f, tn, c->mb, 0, estep_pass_madds(f, s->passes, s->pw, d4), RN, RC);
+  return 1;
+}
+
+static void build_wide(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
+  (void)out;
   Program *p = L->p;
+  Stmt *st = site->st;
+  const EstepForm *f = form;
+  const QuadForm *qf = &f->qf;
+  const Centered *cf = &f->cf;
+  const EstepShape *sp = (const EstepShape *)pl->shape;
   Target *tg = &st->targets[0];
-  int mid = tg->idx[1].id;
-  int64_t D = index_extent(L, qf->d), E = index_extent(L, qf->e), M = index_extent(L, mid);
-  if (D != E || D > 64 || D < 8 || 32 % el) return;
-  int cln = 32 / el, pw = cln * RC, epw = el * RN, tn = warps * epw, threads = 32 * warps;
-  int64_t d4 = (D + 3) / 4 * 4, passes = (E + pw - 1) / pw;
+  int el = ((const WideConfig *)config)->el, mb = ((const WideConfig *)config)->mb;
+  int cln = sp->cln, pw = sp->pw, epw = sp->epw, tn = sp->tn, threads = sp->threads;
+  int64_t D = f->D, E = f->E, M = f->M, d4 = sp->d4, passes = sp->passes;
   LType T = p->real;
-  int64_t smem = (int64_t)(T == LT_F64 ? 8 : 4) * (tn * d4 + d4 * pw + d4 + tn * mb);
-  if (smem > L->dev.smem_static_per_block) return;
-  const char *variant = arena_printf(&p->arena, "wide-%dx%d-el%d", tn, mb, el);
-  if (!lower_keeps(L, unit, variant)) return;
+  const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_wide%dx%del%d", L->s->model, tg->name, tn, mb, el));
   k->what = arena_printf(&p->arena,
                          "%s [%s: 8 x 8 register tiles, x - mu in registers, %lld passes of %d columns%s]",
                          stmt_text(L, st), variant, (long long)passes, pw, qf->upper ? " ending at the triangle" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   int xs = kernel_shared(p, k, "x", T, tn * d4), ws = kernel_shared(p, k, "w", T, d4 * pw),
       ms = kernel_shared(p, k, "mu", T, d4), ls = kernel_shared(p, k, "out", T, tn * mb);
   LaneShape sh = {.cln = cln, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = d4, .D = D, .M = M};
@@ -97,5 +115,16 @@ void estep_wide(Lower *L, Stmt *st, int unit, const QuadForm *qf, const Centered
         ls_append(p, cm, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, V(y[r * RC + c]), V(y[r * RC + c])))));
   }
   lanes_finish(L, k, st, qf, &lv, &sh, cm, q, RN, evbase, mm);
-  add_estep_alt(L, unit, variant, 0); /* cost 0: outside the device model's units, never pruned, measured */
 }
+
+static const WideConfig wide_configs[] = {{16, 2, 8}, {16, 1, 8}, {8, 2, 8}};
+
+const VariantFamily family_wide = {.name = "wide",
+                                   .site = SITE_MAP,
+                                   .fast32 = 1,
+                                   .match = match_estep_centered,
+                                   .configs = wide_configs,
+                                   .nconfigs = sizeof wide_configs / sizeof *wide_configs,
+                                   .config_size = sizeof *wide_configs,
+                                   .plan = plan_wide,
+                                   .build = build_wide};

@@ -12,25 +12,12 @@
  * usual combine. */
 #include <string.h>
 
+#include "kernel_build.h"
 #include "scatter.h"
-
-#define V(x) lx_var(p, k, x)
-#define I(x) lx_int(p, x)
-#define BIN(op, a, b) lx_binary(p, op, a, b)
 
 /* X[n, i] - P[m, i] with X the data: the data and the parameter. */
 static int centered(Expr *f, int nid, int mid, int iid, Tensor **x, Tensor **mu) {
-  if (f->kind != E_BINARY || f->op != B_SUB) return 0;
-  Expr *a = f->args[0], *b = f->args[1];
-  if (a->kind != E_ACCESS || !a->tensor || a->tensor->kind != TK_DATA || a->nidx != 2 || a->idx[0].id != nid ||
-      a->idx[1].id != iid)
-    return 0;
-  if (b->kind != E_ACCESS || !b->tensor || b->tensor->kind == TK_DATA || b->nidx != 2 || b->idx[0].id != mid ||
-      b->idx[1].id != iid)
-    return 0;
-  *x = a->tensor;
-  *mu = b->tensor;
-  return 1;
+  return f->kind == E_BINARY && centered_data(f, nid, mid, iid, x, mu);
 }
 
 /* Tile `blk` of the upper triangle of nb x nb tiles, numbered row by row:
@@ -93,30 +80,61 @@ int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf) {
   return 1;
 }
 
-void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
-  Program *p = L->p;
-  ScatterForm sf;
-  if (!scatter_form(L, h, &sf)) return;
-  scatter_wide(L, st, h, &sf);
-  Tensor *x = sf.x, *mu = sf.mu, *wt = sf.w;
-  int64_t D = sf.D, M = sf.M;
-  LType T = p->real;
-  int esz = T == LT_F64 ? 8 : 4;
-  int64_t dp = (D + 15) / 16 * 16, nb = dp / 16, blocks = nb * (nb + 1) / 2;
-  int lanes_per = (int)(16 * blocks), kc = 32;
+int match_scatter(Lower *L, const Site *site, void *form) { return scatter_form(L, site->h, form); }
+
+Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile) {
+  double n = VARIANT_COST_EVENTS, esz = L->p->real == LT_F64 ? 8 : 4, M = (double)sf->M;
+  /* the data once per group of components, the weights once; a lane
+   * reads 2 tile values per tile x tile multiply-adds */
+  double staged = n * ((double)groups * (double)sf->D + M) * esz;
+  double partials = (double)slices * M * (double)(pd * pd) * 8;
+  double fmas = n * M * cells;
+  return (Work){.global_bytes = staged + 2 * partials + M * (double)(sf->D * sf->D) * 8,
+                .shared_bytes = staged + fmas * 2.0 / tile * esz,
+                .fmas = fmas,
+                .launches = 2};
+}
+
+typedef struct {
+  int cg, threads, per_sm;
+  int64_t dp, nb, blocks, groups, slices;
+} ScatterShape;
+
+static int plan_scatter(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site, (void)config;
+  const ScatterForm *sf = form;
+  ScatterShape *s = (ScatterShape *)pl->shape;
+  int64_t D = sf->D, M = sf->M;
+  int esz = L->p->real == LT_F64 ? 8 : 4;
+  s->dp = ceil_div(D, 16) * 16, s->nb = s->dp / 16, s->blocks = s->nb * (s->nb + 1) / 2;
+  int64_t dp = s->dp;
+  int lanes_per = (int)(16 * s->blocks), kc = 32;
   int cg = 256 / lanes_per;
   if (cg < 1) cg = 1;
   if (cg > 8) cg = 8;
   while (cg > 1 && (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp) > L->dev.smem_static_per_block) cg--;
   int64_t smem = (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp);
-  int threads = (cg * lanes_per + 31) / 32 * 32;
-  if (smem > L->dev.smem_static_per_block || threads > L->dev.max_threads_per_block) return;
-  int64_t groups = (M + cg - 1) / cg;
-  int per_sm;
-  int64_t g = scatter_one_wave(L, smem, threads, groups, &per_sm);
-  while (g > 1 && g * M * D * D > (1 << 22)) g--;
-  const char *variant = "scatter";
-  if (!lower_keeps(L, h->unit, variant)) return;
+  s->cg = cg, s->threads = (cg * lanes_per + 31) / 32 * 32;
+  if (smem > L->dev.smem_static_per_block || s->threads > L->dev.max_threads_per_block) return 0;
+  s->groups = ceil_div(M, cg);
+  s->slices = scatter_one_wave(L, smem, s->threads, s->groups, &s->per_sm);
+  while (s->slices > 1 && s->slices * M * D * D > (1 << 22)) s->slices--;
+  pl->variant = "scatter";
+  pl->work = scatter_work(L, sf, s->groups, s->slices, D, (double)s->blocks * 256, 4);
+  return 1;
+}
+
+static void build_scatter(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *made) {
+  (void)config;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  Hoisted *h = site->h;
+  const ScatterForm *sf = form;
+  const ScatterShape *sp = (const ScatterShape *)pl->shape;
+  Tensor *x = sf->x, *mu = sf->mu, *wt = sf->w;
+  int64_t D = sf->D, M = sf->M, dp = sp->dp, nb = sp->nb, blocks = sp->blocks, groups = sp->groups, g = sp->slices;
+  LType T = p->real;
+  int kc = 32, cg = sp->cg, threads = sp->threads, per_sm = sp->per_sm, lanes_per = (int)(16 * blocks);
   int64_t pdims[4] = {g, M, D, D};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_scatter_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
                                 LT_F64, 4, pdims, 0);
@@ -126,8 +144,6 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
                          "staged, %lld slices]",
                          stmt_text(L, st), cg, (long long)blocks, (long long)(nb * nb), kc, (long long)g);
   scatter_grid(p, k, groups, g, threads, per_sm);
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", T, kc * dp), ws = kernel_shared(p, k, "w", T, kc * cg),
       ms = kernel_shared(p, k, "mu", T, cg * dp), cs = kernel_shared(p, k, "centered", T, cg * kc * dp),
@@ -249,10 +265,12 @@ void variants_scatter(Lower *L, Stmt *st, Hoisted *h) {
     pi[3] = j;
     ls_append(p, w, ls_store(p, pbuf, pi, BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));
   }
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, h->unit, variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, "scatter");
-  a->cost = (double)M * blocks * 256;
+  *made = (Built){.partial_buf = pbuf, .slices = (int)g, .combine_tag = "scatter"};
 }
+
+const VariantFamily family_scatter = {.name = "scatter",
+                                      .site = SITE_REDUCTION,
+                                      .fast32 = 1,
+                                      .match = match_scatter,
+                                      .plan = plan_scatter,
+                                      .build = build_scatter};

@@ -15,11 +15,9 @@
  * meet in a shared-memory bank. Products are accumulated in the data's type
  * and added every 128 events into the block's own float64 partial, then the
  * usual combine. */
+#include "kernel_build.h"
 #include "scatter.h"
 
-#define V(x) lx_var(p, k, x)
-#define I(x) lx_int(p, x)
-#define BIN(op, a, b) lx_binary(p, op, a, b)
 
 enum { TILE = 8, KC = 32, FLUSH_CHUNKS = 4 };
 
@@ -36,28 +34,49 @@ static LExpr **cell_index(Program *p, Kernel *k, int i0, int j0, int vm, int r) 
   return pi;
 }
 
-void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
-  Program *p = L->p;
+typedef struct {
+  int threads, per_sm;
+  int64_t dp, nb, tiles, row, cg, groups, slices;
+} WideShape;
+
+static int plan_scatter_wide(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site, (void)config;
+  const ScatterForm *sf = form;
+  WideShape *s = (WideShape *)pl->shape;
   int64_t D = sf->D, M = sf->M;
-  LType T = p->real;
-  int esz = T == LT_F64 ? 8 : 4;
-  int64_t dp = (D + TILE - 1) / TILE * TILE, nb = dp / TILE, tiles = nb * (nb + 1) / 2;
-  int64_t row = dp + (dp - 1) / 32 * 4; /* skewed row length, a multiple of 4 */
-  if (tiles > 256 || D < 8) return;
-  int64_t cg = 256 / tiles;
-  if (cg > M) cg = M;
-  int threads = (int)((cg * tiles + 31) / 32 * 32);
-  int64_t smem = (int64_t)esz * (KC * row + KC * cg);
-  if (smem > L->dev.smem_static_per_block) return;
-  int64_t groups = (M + cg - 1) / cg;
+  int esz = L->p->real == LT_F64 ? 8 : 4;
+  s->dp = ceil_div(D, TILE) * TILE, s->nb = s->dp / TILE, s->tiles = s->nb * (s->nb + 1) / 2;
+  s->row = s->dp + (s->dp - 1) / 32 * 4; /* skewed row length, a multiple of 4 */
+  if (s->tiles > 256 || D < 8) return 0;
+  s->cg = 256 / s->tiles;
+  if (s->cg > M) s->cg = M;
+  s->threads = (int)((s->cg * s->tiles + 31) / 32 * 32);
+  int64_t smem = (int64_t)esz * (KC * s->row + KC * s->cg);
+  if (smem > L->dev.smem_static_per_block) return 0;
+  s->groups = ceil_div(M, s->cg);
   /* (registers capped at 128, a few spills: two blocks per multiprocessor
    * ran 1.2-1.3x faster on an H200 than one block with 190-206 registers) */
-  int per_sm;
-  int64_t g = scatter_one_wave(L, smem, threads, groups, &per_sm);
-  while (g > 1 && g * M * dp * dp > (1 << 23)) g--; /* partials up to 64 MB */
+  s->slices = scatter_one_wave(L, smem, s->threads, s->groups, &s->per_sm);
+  while (s->slices > 1 && s->slices * M * s->dp * s->dp > (1 << 23)) s->slices--; /* partials up to 64 MB */
+  pl->variant = "scatter-wide";
+  pl->work = scatter_work(L, sf, s->groups, s->slices, s->dp, (double)s->tiles * TILE * TILE, TILE);
+  return 1;
+}
+
+static void build_scatter_wide(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                               Built *out) {
+  (void)config;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  Hoisted *h = site->h;
+  const ScatterForm *sf = form;
+  const WideShape *sp = (const WideShape *)pl->shape;
+  int64_t D = sf->D, M = sf->M, dp = sp->dp, nb = sp->nb, tiles = sp->tiles, row = sp->row, cg = sp->cg, groups = sp->groups,
+          g = sp->slices;
+  LType T = p->real;
+  int threads = sp->threads, per_sm = sp->per_sm;
   /* padded to whole tiles: every cell of a tile is written, no guards to
    * keep in registers; the combine reads the upper triangle inside D */
-  if (!lower_keeps(L, h->unit, "scatter-wide")) return;
   int64_t pdims[4] = {g, M, dp, dp};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_wide_partial", p->bufs[h->stat_buf]->name),
                                 BK_PARTIAL, LT_F64, 4, pdims, 0);
@@ -67,8 +86,6 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
                          "registers, %d events staged, %lld slices]",
                          stmt_text(L, st), (long long)cg, (long long)tiles, KC, (long long)g);
   scatter_grid(p, k, groups, g, threads, per_sm);
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", T, KC * row), ws = kernel_shared(p, k, "w", T, KC * cg);
   int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64), blk = kernel_var(p, k, "tile", LT_I64);
@@ -175,10 +192,12 @@ void scatter_wide(Lower *L, Stmt *st, Hoisted *h, const ScatterForm *sf) {
     LExpr *prev = lx_select(p, BIN(LB_EQ, V(grp), I(0)), lx_const(p, LT_F64, 0), lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)));
     ls_append(p, flush, ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), BIN(LB_ADD, prev, lx_cast(p, LT_F64, V(acc[r])))));
   }
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, h->unit, "scatter-wide");
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, "scatterwide");
-  a->cost = 0; /* outside the device model's units: never pruned, measured */
+  *out = (Built){.partial_buf = pbuf, .slices = (int)g, .combine_tag = "scatterwide"};
 }
+
+const VariantFamily family_scatter_wide = {.name = "scatter-wide",
+                                           .site = SITE_REDUCTION,
+                                           .fast32 = 1,
+                                           .match = match_scatter,
+                                           .plan = plan_scatter_wide,
+                                           .build = build_scatter_wide};

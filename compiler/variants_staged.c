@@ -12,14 +12,13 @@
  *   staged-red   S[m, d] = sum(n, f(n, m, d)) (and S[m] = sum(n, sum(d,..))
  *                is not handled): a block takes MG components and all d, and
  *                a slice of events; per chunk of KC events the [n, d] and
- *                [n, m] tiles are staged once for the whole group. */
+ *                [n, m] tiles are staged once for the whole group.
+ *
+ * Two families of the registry (variant.h). */
 #include <string.h>
 
-#include "lower.h"
-
-#define V(x) lx_var(p, k, x)
-#define I(x) lx_int(p, x)
-#define BIN(op, a, b) lx_binary(p, op, a, b)
+#include "kernel_build.h"
+#include "variant.h"
 
 typedef enum { ROLE_ND, ROLE_NM, ROLE_MD, ROLE_M } Role;
 
@@ -126,36 +125,78 @@ typedef struct {
   const char *variant;
 } StagedTile;
 
-static void staged_map(Lower *L, Stmt *st, int unit, StagedTile c) {
-  Program *p = L->p;
+/* T[n, m] = g(n, m, sum(d, f)) with every read of f staged-able. */
+typedef struct {
+  int nid, mid, did;
+  Expr *sum;
+  Operands ops;
+  int64_t D, M;
+} StagedMap;
+
+static int match_staged_map(Lower *L, const Site *site, void *form) {
+  Stmt *st = site->st;
   Target *tg = &st->targets[0];
   Tensor *tt = tg->tensor;
-  if (tt->kind != TK_TEMP || tg->nidx != 2 || tt->elem != VT_REAL) return;
-  int nid = tg->idx[0].id, mid = tg->idx[1].id, did;
-  if (spec_index(L->s, nid)->size != L->s->event_size) return;
-  Operands ops;
-  Expr *sum = find_sum(st->rhs, nid, mid, &did, &ops);
-  if (!sum || reductions(st->rhs) != 1) return;
-  int64_t D = index_extent(L, did), M = index_extent(L, mid);
+  StagedMap *f = form;
+  if (tt->kind != TK_TEMP || tg->nidx != 2 || tt->elem != VT_REAL) return 0;
+  f->nid = tg->idx[0].id, f->mid = tg->idx[1].id;
+  if (spec_index(L->s, f->nid)->size != L->s->event_size) return 0;
+  f->sum = find_sum(st->rhs, f->nid, f->mid, &f->did, &f->ops);
+  if (!f->sum || reductions(st->rhs) != 1) return 0;
+  f->D = index_extent(L, f->did), f->M = index_extent(L, f->mid);
   int have_nd = 0;
-  for (int i = 0; i < ops.n; i++) have_nd |= ops.op[i].role == ROLE_ND;
-  if (!have_nd || D > 128) return;
-  LType T = p->real;
-  int esz = T == LT_F64 ? 8 : 4;
-  const int tn = c.tn, mb = c.mb, rn = c.rn, rm = c.rm, threads = (tn / rn) * (mb / rm);
-  int64_t dp = D, smem = 0;
-  for (int i = 0; i < ops.n; i++)
-    smem += ops.op[i].role == ROLE_ND ? tn * dp : ops.op[i].role == ROLE_MD ? mb * dp : ops.op[i].role == ROLE_NM ? tn * mb : mb;
+  for (int i = 0; i < f->ops.n; i++) have_nd |= f->ops.op[i].role == ROLE_ND;
+  return have_nd && f->D <= 128;
+}
+
+static int plan_staged_map(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const StagedMap *f = form;
+  const StagedTile *c = config;
+  int esz = L->p->real == LT_F64 ? 8 : 4;
+  int64_t tn = c->tn, mb = c->mb, smem = 0, D = f->D;
+  double nd = 0, md = 0; /* staged [n, d] and [m, d] operands */
+  for (int i = 0; i < f->ops.n; i++) {
+    Role r = f->ops.op[i].role;
+    smem += r == ROLE_ND ? tn * D : r == ROLE_MD ? mb * D : r == ROLE_NM ? tn * mb : mb;
+    nd += r == ROLE_ND, md += r == ROLE_MD;
+  }
   smem = (smem + tn * mb) * esz;
-  if (smem > L->dev.smem_static_per_block || !lower_keeps(L, unit, c.variant)) return;
+  if (smem > L->dev.smem_static_per_block) return 0;
+  pl->variant = c->variant;
+  /* the data tile read once per block of components; per d a thread reads
+   * rn values of each [n, d] operand and rm of each [m, d] for rn x rm outputs */
+  double n = VARIANT_COST_EVENTS, cells = n * (double)f->M * (double)D;
+  double blocks_m = (double)ceil_div(f->M, mb);
+  pl->work = (Work){.global_bytes = (n * (double)D * nd * blocks_m + n * (double)f->M) * esz,
+                    .shared_bytes = cells * (nd * c->rn + md * c->rm) / (c->rn * c->rm) * esz,
+                    .fmas = cells * (double)f->ops.n,
+                    .launches = 1};
+  return 1;
+}
+
+static void build_staged_map(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                             Built *out_) {
+  (void)pl, (void)out_;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  const StagedMap *f = form;
+  StagedTile c = *(const StagedTile *)config;
+  Target *tg = &st->targets[0];
+  Tensor *tt = tg->tensor;
+  int nid = f->nid, mid = f->mid, did = f->did;
+  Expr *sum = f->sum;
+  Operands ops = f->ops; /* the builder notes each operand's shared array */
+  int64_t D = f->D, M = f->M;
+  LType T = p->real;
+  const int tn = c.tn, mb = c.mb, rn = c.rn, rm = c.rm, threads = (tn / rn) * (mb / rm);
+  int64_t dp = D;
   Kernel *k = program_add_kernel(p, strcmp(c.variant, "staged") == 0
                                         ? arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name)
                                         : arena_printf(&p->arena, "%s_%s_staged%dx%d", L->s->model, tg->name, tn, mb));
   k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
                          stmt_text(L, st), tn, mb, rn, rm);
   event_tile_grid(p, k, tn, mb, M, threads);
-  L->rt = T;
-  L->fast32 = T == LT_F32;
   LStmt *body = k->body;
   int tid = kernel_var(p, k, "tid", LT_I64), tx = kernel_var(p, k, "tx", LT_I64), ty = kernel_var(p, k, "ty", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
@@ -231,56 +272,102 @@ static void staged_map(Lower *L, Stmt *st, int unit, StagedTile c) {
   store_event_tile(L, k, body,
                    &(EventTile){.buf = p->tensor_buf[tt->id], .sh = out, .tn = tn, .mb = mb, .M = M,
                                 .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, unit, c.variant);
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->cost = (double)D;
 }
 
-void variants_staged_map(Lower *L, Stmt *st, int unit) {
-  /* 4 x 2 outputs per thread read 8 shared values per 8 outputs and d; the
-   * 8 x 4 tiles 16 per 32 (the diagonal E-step was shared-memory-bound) */
-  static const StagedTile tiles[] = {
-      {64, 32, 4, 2, "staged"}, {128, 32, 8, 4, "staged-128x32"}, {64, 32, 8, 4, "staged-64x32"}};
-  for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) staged_map(L, st, unit, tiles[i]);
-}
+/* 4 x 2 outputs per thread read 8 shared values per 8 outputs and d; the
+ * 8 x 4 tiles 16 per 32 (the diagonal E-step was shared-memory-bound) */
+static const StagedTile map_tiles[] = {
+    {64, 32, 4, 2, "staged"}, {128, 32, 8, 4, "staged-128x32"}, {64, 32, 8, 4, "staged-64x32"}};
 
-void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
-  Program *p = L->p;
-  if (h->red->op != R_SUM || h->nfree != 2) return;
-  int mid = h->free[0], did = h->free[1], nid = h->red->red.id;
-  Operands ops = {0};
-  if (!collect(h->red->args[0], nid, mid, did, &ops)) return;
+const VariantFamily family_staged_map = {.name = "staged-map",
+                                         .site = SITE_MAP,
+                                         .fast32 = 1,
+                                         .match = match_staged_map,
+                                         .configs = map_tiles,
+                                         .nconfigs = sizeof map_tiles / sizeof *map_tiles,
+                                         .config_size = sizeof *map_tiles,
+                                         .plan = plan_staged_map,
+                                         .build = build_staged_map};
+
+/* S[m, d] = sum(n, f(n, m, d)) with per-component weights among f's reads. */
+typedef struct {
+  int mid, did, nid;
+  Operands ops;
+  int64_t D, M;
+} StagedReduction;
+
+static int match_staged_reduction(Lower *L, const Site *site, void *form) {
+  Hoisted *h = site->h;
+  StagedReduction *f = form;
+  if (h->red->op != R_SUM || h->nfree != 2) return 0;
+  f->mid = h->free[0], f->did = h->free[1], f->nid = h->red->red.id;
+  if (!collect(h->red->args[0], f->nid, f->mid, f->did, &f->ops)) return 0;
   int have_nm = 0;
-  for (int i = 0; i < ops.n; i++) have_nm |= ops.op[i].role == ROLE_NM;
-  if (!have_nm) return; /* without per-component weights the tiled contraction fits better */
-  int64_t D = index_extent(L, did), M = index_extent(L, mid);
-  if (D > 256) return;
-  LType T = p->real;
-  int esz = T == LT_F64 ? 8 : 4, kc = 32;
-  int mg = (int)(256 / D);
-  if (mg < 1) mg = 1;
-  if (mg > M) mg = (int)M;
-  int threads = (int)((mg * D + 31) / 32 * 32);
+  for (int i = 0; i < f->ops.n; i++) have_nm |= f->ops.op[i].role == ROLE_NM;
+  if (!have_nm) return 0; /* without per-component weights the tiled contraction fits better */
+  f->D = index_extent(L, f->did), f->M = index_extent(L, f->mid);
+  return f->D <= 256;
+}
+
+enum { STAGED_KC = 32 }; /* events staged per chunk */
+
+typedef struct {
+  int mg, threads;
+  int64_t groups, slices;
+} StagedShape;
+
+static int plan_staged_reduction(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site, (void)config;
+  const StagedReduction *f = form;
+  StagedShape *s = (StagedShape *)pl->shape;
+  int64_t D = f->D, M = f->M, kc = STAGED_KC;
+  int esz = L->p->real == LT_F64 ? 8 : 4;
+  s->mg = (int)(256 / D);
+  if (s->mg < 1) s->mg = 1;
+  if (s->mg > M) s->mg = (int)M;
+  int64_t mg = s->mg;
+  s->threads = (int)((mg * D + 31) / 32 * 32);
   int64_t smem = 0;
-  for (int i = 0; i < ops.n; i++)
-    smem += ops.op[i].role == ROLE_ND ? kc * D : ops.op[i].role == ROLE_NM ? kc * mg : ops.op[i].role == ROLE_MD ? mg * D : mg;
-  if (smem * esz > L->dev.smem_static_per_block) return;
-  int64_t groups = (M + mg - 1) / mg;
-  int64_t g = (8 * (int64_t)L->dev.sm_count + groups - 1) / groups;
-  if (g > 1024) g = 1024;
-  while (g > 1 && g * M * D > (1 << 22)) g--;
-  if (!lower_keeps(L, h->unit, "staged")) return;
-  int64_t pdims[3] = {g, M, D};
-  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_staged_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
-                                LT_F64, 3, pdims, 0);
+  double nd = 0, nm = 0;
+  for (int i = 0; i < f->ops.n; i++) {
+    Role r = f->ops.op[i].role;
+    smem += r == ROLE_ND ? kc * D : r == ROLE_NM ? kc * mg : r == ROLE_MD ? mg * D : mg;
+    nd += r == ROLE_ND, nm += r == ROLE_NM;
+  }
+  if (smem * esz > L->dev.smem_static_per_block) return 0;
+  s->groups = ceil_div(M, mg);
+  s->slices = event_slices(L, s->groups, M * D);
+  pl->variant = "staged";
+  /* the event operands staged once per group of components; every output
+   * reads each operand from shared memory once per event */
+  double n = VARIANT_COST_EVENTS, cells = n * (double)M * (double)D;
+  double staged = n * (double)s->groups * (nd * (double)D + nm * (double)mg) * esz;
+  double partials = (double)s->slices * (double)(M * D) * 8;
+  pl->work = (Work){.global_bytes = staged + 2 * partials + (double)(M * D) * 8,
+                    .shared_bytes = staged + cells * f->ops.n * esz,
+                    .fmas = cells * f->ops.n,
+                    .launches = 2};
+  return 1;
+}
+
+static void build_staged_reduction(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                                   Built *out_) {
+  (void)config;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  Hoisted *h = site->h;
+  const StagedReduction *f = form;
+  const StagedShape *s = (const StagedShape *)pl->shape;
+  int mid = f->mid, did = f->did, nid = f->nid;
+  Operands ops = f->ops; /* the builder notes each operand's shared array */
+  int64_t D = f->D, M = f->M, g = s->slices;
+  LType T = p->real;
+  int kc = STAGED_KC, mg = s->mg, threads = s->threads;
+  int pbuf = new_partial(L, h, g, "staged");
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, p->bufs[h->stat_buf]->name));
   k->what = arena_printf(&p->arena, "%s [staged: %d components x %lld features per block, %d events staged, %lld slices]",
                          stmt_text(L, st), mg, (long long)D, kc, (long long)g);
-  kernel_launch_grid(p, k, groups, 1, g, threads);
-  L->rt = T;
-  L->fast32 = T == LT_F32;
+  kernel_launch_grid(p, k, s->groups, 1, g, threads);
   LStmt *body = k->body;
   int tid = kernel_var(p, k, "tid", LT_I64), mi = kernel_var(p, k, "mi", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
   int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64);
@@ -348,10 +435,12 @@ void variants_staged_reduction(Lower *L, Stmt *st, Hoisted *h) {
   pi[1] = V(vm);
   pi[2] = V(vd);
   ls_append(p, out, ls_store(p, pbuf, pi, BIN(LB_ADD, V(acc64), lx_cast(p, LT_F64, V(acc)))));
-  L->fast32 = 0;
-  Alt *a = unit_add_alt(p, h->unit, "staged");
-  if (!a) return;
-  a->kernels[a->nkernels++] = p->nkernels - 1;
-  a->kernels[a->nkernels++] = combine_kernel_for(L, st, h, pbuf, (int)g, "staged");
-  a->cost = (double)M * D;
+  *out_ = (Built){.partial_buf = pbuf, .slices = (int)g, .combine_tag = "staged"};
 }
+
+const VariantFamily family_staged_reduction = {.name = "staged-reduction",
+                                               .site = SITE_REDUCTION,
+                                               .fast32 = 1,
+                                               .match = match_staged_reduction,
+                                               .plan = plan_staged_reduction,
+                                               .build = build_staged_reduction};

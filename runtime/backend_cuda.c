@@ -275,11 +275,15 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
        "cuDeviceGetAttribute(registers per multiprocessor)"},
       {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(TargetDesc, max_threads_per_block),
        "cuDeviceGetAttribute(threads per block)"},
+      {CU_DEVICE_ATTRIBUTE_CLOCK_RATE, offsetof(TargetDesc, clock_khz), "cuDeviceGetAttribute(clock)"},
+      {CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, offsetof(TargetDesc, mem_clock_khz),
+       "cuDeviceGetAttribute(memory clock)"},
+      {CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, offsetof(TargetDesc, mem_bus_bits),
+       "cuDeviceGetAttribute(memory bus width)"},
   };
   for (size_t i = 0; i < sizeof limits / sizeof *limits; i++)
     TRY(cb->d.DeviceGetAttribute((int *)((char *)t + limits[i].field), limits[i].attr, cb->dev), limits[i].what);
-  t->cc_major = major;
-  t->cc_minor = minor;
+  target_desc_set_cc(t, major, minor);
   TRY(cb->d.DriverGetVersion(&cb->driver), "cuDriverGetVersion");
   TRY(cb->d.DevicePrimaryCtxRetain(&cb->ctx, cb->dev), "cuDevicePrimaryCtxRetain");
   TRY(cb->d.CtxSetCurrent(cb->ctx), "cuCtxSetCurrent");

@@ -1,18 +1,9 @@
-/* Code variants: alternative implementations of a unit (a statement's map or
- * a reduction over events), added next to the simple one that lower.c makes,
- * and the spec's `schedule:` that may fix one by name. */
+/* The spec's `schedule:`: fixes a unit's alternative (a code variant, or
+ * the simple one that lower.c makes) by name, or says which there are. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lower.h"
-
-void add_reduction_variants(Lower *L, Stmt *st, Hoisted *h) { variants_reduction(L, st, h); }
-
-void add_map_variants(Lower *L, Stmt *st, int unit) { variants_map(L, st, unit); }
-
-int lower_keeps(Lower *L, int unit, const char *variant) {
-  return !L->opt->keep || L->opt->keep(L->opt->keep_user, unit, variant_hash(variant));
-}
 
 /* Whether a unit belongs to the statement that defines `target`: its map
  * (named after the target) or one of its reductions over events ("T__s..."). */

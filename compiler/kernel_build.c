@@ -1,0 +1,109 @@
+/* The GPU kernel builders the variant families share (kernel_build.h). */
+#include "kernel_build.h"
+
+LStmt *emit_event_chunks(Lower *L, Kernel *k, LStmt *block, int first, int last, int64_t kc, int *chunk_out,
+                         int *base_out) {
+  Program *p = L->p;
+  int c;
+  LExpr *span = lx_binary(p, LB_SUB, lx_var(p, k, last), lx_var(p, k, first));
+  LExpr *nchunks = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, span, lx_int(p, kc - 1)), lx_int(p, kc));
+  LStmt *chunk = emit_loop(L, k, block, "chunk", lx_int(p, 0), nchunks, &c);
+  int base = kernel_var(p, k, "base", LT_I64);
+  ls_append(p, chunk, ls_assign(p, base, lx_binary(p, LB_ADD, lx_var(p, k, first),
+                                                   lx_binary(p, LB_MUL, lx_var(p, k, c), lx_int(p, kc)))));
+  ls_append(p, chunk, ls_sync(p));
+  *chunk_out = c;
+  *base_out = base;
+  return chunk;
+}
+
+LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
+                    int flat) {
+  Program *p = L->p;
+  int s;
+  LStmt *loop = emit_loop(L, k, block, name, lx_int(p, 0), lx_int(p, (count + threads - 1) / threads), &s);
+  ls_append(p, loop, ls_assign(p, flat, lx_binary(p, LB_ADD, lx_var(p, k, tid),
+                                                 lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, threads)))));
+  return ls_when(p, loop, lx_binary(p, LB_LT, lx_var(p, k, flat), lx_int(p, count)));
+}
+
+void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last) {
+  int len = kernel_var(p, k, "slice_len", LT_I64);
+  *first = kernel_var(p, k, "first", LT_I64);
+  *last = kernel_var(p, k, "last", LT_I64);
+  LExpr *raw = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, lx_nlocal(p), lx_int(p, slices - 1)), lx_int(p, slices));
+  LExpr *up = lx_binary(p, LB_ADD, raw, lx_int(p, align - 1));
+  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_MUL, lx_binary(p, LB_DIV, up, lx_int(p, align)), lx_int(p, align))));
+  ls_append(p, block, ls_assign(p, *first, lx_binary(p, LB_MUL, lx_sreg(p, SR_CTAID_Z), lx_var(p, k, len))));
+  ls_append(p, block, ls_assign(p, *last, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *first), lx_var(p, k, len)),
+                                                     lx_nlocal(p))));
+}
+
+void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value) {
+  LStmt *ok = ls_block(p), *no = ls_block(p);
+  ls_append(p, block, ls_if(p, cond, ok, no));
+  ls_append(p, ok, ls_sstore(p, k, sh, at, value));
+  ls_append(p, no, ls_sstore(p, k, sh, at, lx_const(p, k->shared[sh].type, 0)));
+}
+
+void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, int threads) {
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, lx_nlocal(p), lx_int(p, tn - 1)), lx_int(p, tn));
+  k->grid[1] = lx_int(p, (M + mb - 1) / mb);
+  k->block[0] = threads;
+  k->block[1] = 1;
+}
+
+void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t) {
+  Program *p = L->p;
+  int s;
+  ls_append(p, body, ls_sync(p));
+  LStmt *wr = emit_loop(L, k, body, "store", lx_int(p, 0), lx_int(p, (t->tn * t->mb + t->threads - 1) / t->threads), &s);
+  ls_append(p, wr, ls_assign(p, t->flat, lx_binary(p, LB_ADD, lx_var(p, k, t->tid),
+                                                   lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, t->threads)))));
+  ls_append(p, wr, ls_assign(p, t->vn, lx_binary(p, LB_ADD, lx_var(p, k, t->n0),
+                                                 lx_binary(p, LB_DIV, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
+  ls_append(p, wr, ls_assign(p, t->vm, lx_binary(p, LB_ADD, lx_var(p, k, t->m0),
+                                                 lx_binary(p, LB_REM, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
+  LExpr *inside = lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->vn), lx_nlocal(p)),
+                            lx_binary(p, LB_LT, lx_var(p, k, t->vm), lx_int(p, t->M)));
+  LStmt *okw = ls_when(p, wr, lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->flat), lx_int(p, t->tn * t->mb)), inside));
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = lx_var(p, k, t->vn);
+  ti[1] = lx_var(p, k, t->vm);
+  ls_append(p, okw, ls_store(p, t->buf, ti, lx_sload(p, k, t->sh, lx_var(p, k, t->flat))));
+}
+
+int64_t event_slices(Lower *L, int64_t blocks, int64_t elems) {
+  int64_t g = ceil_div(8 * (int64_t)L->dev.sm_count, blocks);
+  if (g < 1) g = 1;
+  if (g > 1024) g = 1024;
+  while (g > 1 && g * elems > (1 << 22)) g--;
+  return g;
+}
+
+int new_partial(Lower *L, Hoisted *h, int64_t slices, const char *variant) {
+  Program *p = L->p;
+  int64_t dims[GMMC_MAX_RANK + 1];
+  dims[0] = slices;
+  for (int i = 0; i < h->nfree; i++) dims[i + 1] = index_extent(L, h->free[i]);
+  return program_add_buffer(p, arena_printf(&p->arena, "%s_%s_partial", p->bufs[h->stat_buf]->name, variant),
+                            BK_PARTIAL, LT_F64, h->nfree + 1, dims, 0);
+}
+
+LExpr **partial_index(Program *p, Kernel *k, Hoisted *h, Env *env) {
+  LExpr **idx = idx_vec(p, h->nfree + 1);
+  idx[0] = lx_sreg(p, SR_CTAID_Z);
+  for (int i = 0; i < h->nfree; i++) idx[i + 1] = V(env->var[h->free[i]]);
+  return idx;
+}
+
+LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, Env *env) {
+  Program *p = L->p;
+  LExpr *v = NULL;
+  for (int i = 0; i < n; i++) {
+    LExpr *x = lx_cast(p, p->real, lower_expr(L, k, blk, f[i], env));
+    v = v ? BIN(LB_MUL, v, x) : x;
+  }
+  return v ? v : lx_const(p, p->real, 1.0);
+}

@@ -1,0 +1,63 @@
+/* The GPU kernel builders: the pieces of grid kernels that the variant
+ * families share (staging loops, event chunks and slices, event tiles,
+ * per-slice partials), over the loop IR's constructors (loopir.h).
+ *
+ * One idiom for every family: code that builds a kernel has `p` (the
+ * Program) and `k` (the Kernel) in scope and writes V(var), I(int) and
+ * BIN(op, a, b) for the loop IR's variables, integer constants and binary
+ * operations. */
+#ifndef GMMC_KERNEL_BUILD_H
+#define GMMC_KERNEL_BUILD_H
+
+#include "lower.h"
+
+#define V(x) lx_var(p, k, x)
+#define I(x) lx_int(p, x)
+#define BIN(op, a, b) lx_binary(p, op, a, b)
+
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The threads of a block stride over [0, count): returns the body, run with
+ * `flat` (a kernel variable) set to tid + trip * threads and below count. */
+LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
+                    int flat);
+/* The events [first, last) (kernel variables) in chunks of kc: returns the
+ * chunk's body (chunk number *chunk_out), which sets *base_out (a new
+ * variable: the chunk's first event) and then waits at a barrier, so that
+ * staging the chunk's data does not overwrite what the previous chunk reads. */
+LStmt *emit_event_chunks(Lower *L, Kernel *k, LStmt *block, int first, int last, int64_t kc, int *chunk_out,
+                         int *base_out);
+/* A block's tile of a per-(event, component) result, held in shared array
+ * sh as [event * mb + component]: after a barrier the threads store it to
+ * buf[n0 + f / mb, m0 + f % mb] for f in [0, tn * mb), inside the events
+ * and the M components. tid, flat, n0, m0, vn, vm are kernel variables. */
+typedef struct {
+  int buf, sh;
+  int64_t tn, mb, M;
+  int threads, tid, flat, n0, m0, vn, vm;
+} EventTile;
+void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t);
+/* The grid of such a kernel: blocks of threads over tiles of tn events and
+ * of mb of the M components. */
+void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, int threads);
+
+/* [first, last) (kernel variables it declares) of this block's slice of the
+ * local events, block z of `slices`, its length a multiple of `align`. */
+void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last);
+
+/* Shared array sh at `at` = value where cond holds, else zero. */
+void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
+
+
+/* Event slices for a reduction kernel of `blocks` blocks (beside the
+ * slices) writing partials of `elems` values each: a few blocks per
+ * multiprocessor, the partials within 2^22 values. */
+int64_t event_slices(Lower *L, int64_t blocks, int64_t elems);
+/* A per-slice partial buffer [slices, free...] of reduction h for variant. */
+int new_partial(Lower *L, Hoisted *h, int64_t slices, const char *variant);
+/* The index [slice (block z), free...] of h's partial, the free indices from env. */
+LExpr **partial_index(Program *p, Kernel *k, Hoisted *h, Env *env);
+/* The product of factors f[0..n) lowered in the data's type (1 when n = 0). */
+LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, Env *env);
+
+#endif

@@ -1,0 +1,107 @@
+/* The variant registry: GPU code variants as data.
+ *
+ * A family is one entry of the registry (variant_registry.c): a matcher
+ * that recognizes the pattern it implements in a statement, tiling
+ * configurations as a table, a plan that decides whether one configuration
+ * is legal on the target (target_desc.h) and what work it does, and a
+ * builder that emits its kernels into the loop IR. One driver loop
+ * (variants_add) owns everything around them: the matcher's call, the
+ * configurations in order, LowerOptions.keep, the float32 parameter reads
+ * (Lower.fast32), the alternative's registration with its kernels and its
+ * combine, and the cost, in one unit for every family (variant_cost.c).
+ *
+ * Adding a variant: a matcher, a plan and a builder in a family file, its
+ * configurations, and a row in variant_registry.c (declared below). */
+#ifndef GMMC_VARIANT_H
+#define GMMC_VARIANT_H
+
+#include <stdalign.h>
+#include <stddef.h>
+
+#include "lower.h"
+
+/* The place a variant may replace: a statement's map, one of its
+ * reductions over events, or a builtin. */
+typedef enum { SITE_MAP, SITE_REDUCTION, SITE_BUILTIN } SiteKind;
+
+typedef struct {
+  SiteKind kind;
+  Stmt *st;
+  int unit;   /* the unit whose alternative the variant becomes */
+  Hoisted *h; /* SITE_REDUCTION: the reduction */
+  int slot;   /* SITE_BUILTIN: the builtin's status slot */
+} Site;
+
+/* What one run of a variant moves and computes at the cost model's event
+ * count (VARIANT_COST_EVENTS): the estimated time is the longest of its
+ * bytes against the memory's bandwidth, its shared-memory bytes against the
+ * multiprocessors', and its multiply-adds against the arithmetic lanes,
+ * plus a launch per kernel. */
+typedef struct {
+  double global_bytes; /* device memory read and written */
+  double shared_bytes; /* shared memory read and written */
+  double fmas;         /* multiply-adds (and other arithmetic) in the data's type */
+  double fmas64;       /* ... in float64 */
+  int launches;        /* kernels per run */
+} Work;
+
+enum { VARIANT_COST_EVENTS = 1 << 20 };
+
+/* A configuration that is legal on the target: the alternative's name and
+ * its work. Filled by the family's plan. */
+enum { VARIANT_SHAPE_BYTES = 256 };
+typedef struct {
+  const char *variant; /* "tiled-64x32", "scatter", ... (the schedule's names) */
+  Work work;
+  /* the family's own struct of derived numbers (threads, slices, ...), so
+   * that the builder does not work them out a second time */
+  alignas(max_align_t) unsigned char shape[VARIANT_SHAPE_BYTES];
+} Plan;
+
+/* What a builder made besides its kernels: a reduction's per-slice partial
+ * buffer, which the driver combines into the statistic. */
+typedef struct {
+  int partial_buf;         /* -1: none */
+  int slices;              /* the partial's first extent */
+  const char *combine_tag; /* in the combine kernel's name */
+} Built;
+
+/* A matcher's findings (QuadForm, ScatterForm, ...), kept between the
+ * match and the builds in storage of this size. */
+enum { VARIANT_FORM_BYTES = 1024 };
+typedef union {
+  alignas(max_align_t) unsigned char bytes[VARIANT_FORM_BYTES];
+} VariantForm;
+
+typedef struct {
+  const char *name; /* the family, unique in the registry */
+  SiteKind site;
+  int fast32; /* reads parameters as float32 when the data is float32 */
+  /* 1 when the pattern is in the site; fills form */
+  int (*match)(Lower *L, const Site *site, void *form);
+  /* the tiling configurations, tried in order (NULL: one, with config NULL) */
+  const void *configs;
+  int nconfigs;
+  size_t config_size;
+  /* 1 when the configuration is legal on L->dev; fills plan */
+  int (*plan)(Lower *L, const Site *site, const void *form, const void *config, Plan *plan);
+  /* emits the kernels (the last one made is the variant's, or all made) */
+  void (*build)(Lower *L, const Site *site, const void *form, const void *config, const Plan *plan, Built *out);
+} VariantFamily;
+
+/* Every family whose site is site->kind, in the registry's order: the
+ * alternatives they add to site->unit. */
+void variants_add(Lower *L, const Site *site);
+
+/* The estimated time in microseconds of work w on L's target, data of
+ * type real (variant_cost.c). */
+double variant_cost(const TargetDesc *t, LType real, const Work *w);
+
+/* The families (one file each, or a few of one kind). */
+extern const VariantFamily family_scatter_wide, family_scatter;    /* variants_scatter*.c */
+extern const VariantFamily family_staged_reduction, family_staged_map; /* variants_staged.c */
+extern const VariantFamily family_tiled, family_lanes;             /* variants_tiled.c */
+extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
+extern const VariantFamily family_cholesky_block;                  /* variants_cholesky.c */
+
+#endif

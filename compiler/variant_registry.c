@@ -1,0 +1,66 @@
+/* The variant registry (variant.h): the families in the order their
+ * alternatives are added, and the one loop that runs them. */
+#include "variant.h"
+
+#include <string.h>
+
+static const VariantFamily *const registry[] = {
+    /* reductions over events */
+    &family_scatter_wide,
+    &family_scatter,
+    &family_staged_reduction,
+    &family_tiled,
+    &family_lanes,
+    /* per-event maps */
+    &family_balanced,
+    &family_wide,
+    &family_centered,
+    &family_estep_tiled,
+    &family_staged_map,
+    /* builtins */
+    &family_cholesky_block,
+};
+
+/* Whether the variant of this name is to be lowered for the unit
+ * (LowerOptions.keep: the autotuner's choice, or every variant). */
+static int lower_keeps(Lower *L, int unit, const char *variant) {
+  return !L->opt->keep || L->opt->keep(L->opt->keep_user, unit, variant_hash(variant));
+}
+
+/* One legal configuration, planned: its kernels built and added to the
+ * site's unit as an alternative (kernels, combine, cost). */
+static void build_one(Lower *L, const VariantFamily *f, const Site *site, const void *form, const void *config,
+                      const Plan *plan) {
+  Program *p = L->p;
+  int first = p->nkernels;
+  Built built = {.partial_buf = -1};
+  L->rt = p->real;
+  L->fast32 = f->fast32 && p->real == LT_F32;
+  f->build(L, site, form, config, plan, &built);
+  L->fast32 = 0;
+  Alt *a = unit_add_alt(p, site->unit, plan->variant);
+  if (!a) return;
+  for (int k = first; k < p->nkernels; k++) a->kernels[a->nkernels++] = k;
+  if (built.partial_buf >= 0)
+    a->kernels[a->nkernels++] =
+        combine_kernel_for(L, site->st, site->h, built.partial_buf, built.slices, built.combine_tag);
+  a->cost = variant_cost(&L->dev, p->real, &plan->work);
+}
+
+void variants_add(Lower *L, const Site *site) {
+  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
+    const VariantFamily *f = registry[i];
+    if (f->site != site->kind) continue;
+    VariantForm form;
+    memset(&form, 0, sizeof form);
+    if (!f->match(L, site, form.bytes)) continue;
+    int n = f->configs ? f->nconfigs : 1;
+    for (int c = 0; c < n; c++) {
+      const void *config = f->configs ? (const char *)f->configs + (size_t)c * f->config_size : NULL;
+      Plan plan;
+      memset(&plan, 0, sizeof plan);
+      if (!f->plan(L, site, form.bytes, config, &plan) || !lower_keeps(L, site->unit, plan.variant)) continue;
+      build_one(L, f, site, form.bytes, config, &plan);
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/* The variant registry's cost model (compiler/variant_cost.c): every GPU
+ * variant of every shipped spec, at sizes from the benchmark grid, has an
+ * estimate in one unit (microseconds on the target), at least its
+ * kernels' launches and finite; names are unique within a unit; and the
+ * model ranks as its definition says: with the same data traffic, a wider
+ * register tile reads less shared memory (the full E-step's 8 x 8 "wide"
+ * tiles below the 4 x 4 "balanced" ones). Prints each unit's estimates and
+ * which the autotuner's pruning (within 4x of the best) keeps. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cg_test.h"
+#include "dsl/shipped.h"
+
+typedef struct {
+  const char *spec;
+  int64_t m, d;
+  LType real;
+} Case;
+
+static const Case cases[] = {
+    {"full", 16, 19, LT_F32},  {"full", 128, 32, LT_F32},  {"full", 100, 24, LT_F32}, {"full", 64, 64, LT_F32},
+    {"full", 32, 16, LT_F32},  {"full", 8, 8, LT_F32},     {"full", 5, 33, LT_F64},   {"diag", 128, 32, LT_F32},
+    {"diag", 100, 24, LT_F32}, {"diag", 3, 5, LT_F64},     {"spherical", 32, 16, LT_F32}, {"tied", 16, 19, LT_F32},
+    {"kmeans", 128, 32, LT_F32}, {"kmeans", 4, 5, LT_F64},
+};
+
+static int failures;
+
+static double best_of(const Unit *u, const char *prefix) {
+  double best = INFINITY;
+  for (int a = 0; a < u->nalts; a++)
+    if (strncmp(u->alts[a].variant, prefix, strlen(prefix)) == 0 && u->alts[a].cost < best) best = u->alts[a].cost;
+  return best;
+}
+
+int main(void) {
+  TargetDesc t = target_desc_gpu_default();
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    const Case *cs = &cases[c];
+    const ShippedSpec *ss = shipped_spec(cs->spec);
+    Spec *s = cg_load(ss->file, ss->text, ss->len);
+    LowerOptions o = {.real = cs->real, .target = t, .variants = 1};
+    char *err = NULL;
+    Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){cs->m, cs->d}, 2, &o, &err);
+    if (!p) {
+      printf("FAIL: %s M=%lld D=%lld: %s\n", cs->spec, (long long)cs->m, (long long)cs->d, err);
+      return 1;
+    }
+    printf("%s M=%lld D=%lld %s\n", cs->spec, (long long)cs->m, (long long)cs->d, cs->real == LT_F32 ? "float32" : "float64");
+    for (int u = 0; u < p->nunits; u++) {
+      const Unit *un = &p->units[u];
+      if (un->nalts < 2) continue;
+      double best = INFINITY;
+      for (int a = 1; a < un->nalts; a++) best = fmin(best, un->alts[a].cost);
+      printf("  %-28s", un->name);
+      for (int a = 0; a < un->nalts; a++) {
+        const Alt *al = &un->alts[a];
+        if (a == 0) {
+          if (strcmp(al->variant, "simple") != 0 || al->cost != 0) {
+            printf("\n  FAIL: alternative 0 is '%s' with cost %g (the simple one, unpriced)\n", al->variant, al->cost);
+            failures++;
+          }
+          continue;
+        }
+        printf(" %s %.1f%s", al->variant, al->cost, al->cost > 4 * best ? " (pruned)" : "");
+        if (!(isfinite(al->cost) && al->cost >= al->nkernels * t.launch_us)) {
+          printf("\n  FAIL: %s's estimate %g us is not at least its %d launches\n", al->variant, al->cost, al->nkernels);
+          failures++;
+        }
+        for (int b = 0; b < a; b++)
+          if (strcmp(un->alts[b].variant, al->variant) == 0) {
+            printf("\n  FAIL: two alternatives named %s\n", al->variant);
+            failures++;
+          }
+      }
+      printf("\n");
+      double wide = best_of(un, "wide-"), balanced = best_of(un, "balanced-");
+      if (strcmp(cs->spec, "full") == 0 && cs->d >= 16 && isfinite(wide) && isfinite(balanced) && !(wide < balanced)) {
+        printf("  FAIL: the 8x8 tiles (%.1f us) are not estimated below the 4x4 ones (%.1f us)\n", wide, balanced);
+        failures++;
+      }
+    }
+    program_free(p);
+  }
+  printf(failures ? "FAILED: %d\n" : "ok\n", failures);
+  return failures != 0;
+}
