@@ -2,6 +2,7 @@
 #ifndef GMMC_FIT_H
 #define GMMC_FIT_H
 
+#include "compile.h"
 #include "context.h"
 #include "model.h"
 #include "rng.h"
