@@ -14,6 +14,7 @@
 #include "dsl/shipped.h"
 #include "runtime/autotune.h"
 #include "runtime/fit.h"
+#include "runtime/params.h"
 #include "cli.h"
 
 static const char usage[] =

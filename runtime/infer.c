@@ -10,6 +10,7 @@
 #include "autotune.h"
 #include "data.h"
 #include "fit.h"
+#include "params.h"
 
 typedef enum { OUT_LABELS, OUT_PROBA, OUT_SAMPLES, OUT_OBJECTIVE } Output;
 

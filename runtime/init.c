@@ -10,6 +10,7 @@
 
 #include "fit.h"
 #include "kmeans_init.h"
+#include "params.h"
 #include "precisions.h"
 
 static gmmc_status fail_err(gmmc_context *ctx, gmmc_status s, char *err) { return ctx_fail_take(ctx, s, err); }
