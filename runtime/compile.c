@@ -132,3 +132,9 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   *out = c;
   return GMMC_OK;
 }
+
+void ctx_set_every_variant(gmmc_context *ctx, int on) { ctx->every_variant = on; }
+
+const Compiled *ctx_last_compiled(const gmmc_context *ctx) {
+  return ctx->ncompiled ? ctx->compiled[ctx->ncompiled - 1] : NULL;
+}

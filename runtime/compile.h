@@ -19,4 +19,12 @@ typedef struct {
 gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
                         int nsizes, LType real, int64_t events, Compiled **out);
 
+/* gmmc bench: every variant is lowered and loaded even where the choices
+ * are cached (on = 1), so that all of them can be timed. */
+void ctx_set_every_variant(gmmc_context *ctx, int on);
+
+/* The program the context compiled (or took from the disk cache) last, NULL
+ * when none. */
+const Compiled *ctx_last_compiled(const gmmc_context *ctx);
+
 #endif

@@ -153,6 +153,8 @@ const char *gmmc_context_device(const gmmc_context *ctx) {
 
 const char *gmmc_context_note(const gmmc_context *ctx) { return ctx ? ctx->note : NULL; }
 
+Backend *ctx_backend(const gmmc_context *ctx) { return ctx->be; }
+
 /* A new host backend with these threads and CPU in place of the old one;
  * the old one stays when the new one cannot be made. */
 static gmmc_status rebuild_host(gmmc_context *ctx, int threads, const char *cpu) {

@@ -51,4 +51,8 @@ gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) __a
 gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg);
 void ctx_warn(gmmc_context *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The backend the context runs on, for code outside the library that makes
+ * its own execs (gmmc bench). */
+Backend *ctx_backend(const gmmc_context *ctx);
+
 #endif
