@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "dsl/shipped.h"
-#include "runtime/autotune.h"
-#include "runtime/compile.h"
-#include "runtime/params.h"
-#include "runtime/rng.h"
+#include "runtime/exec/autotune.h"
+#include "runtime/exec/compile.h"
+#include "runtime/fit/params.h"
+#include "runtime/fit/rng.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -158,8 +158,8 @@ int cmd_bench(int argc, char **argv) {
   double fit_ms = monotonic_ms() - t0, compile_ms;
   gmmc_context_compile_stats(ctx, NULL, NULL, &compile_ms);
   const Compiled *cp = ctx_last_compiled(ctx);
-  if (exec_create(ctx_backend(ctx), cp->p, cp->bp, gmmc_data_rows(data), &e, &err) || exec_bind_data(e, data, 0, &err) ||
-      em_load_params(ctx, e, model) || exec_run(e, SEQ_ITERATE, &err)) {
+  if (exec_create(ctx_backend(ctx), cp->p, cp->bp, gmmc_data_rows(data), &e, &err) ||
+      exec_bind_data(e, data, 0, &err) || em_load_params(ctx, e, model) || exec_run(e, SEQ_ITERATE, &err)) {
     cli_error("%s", err ? err : gmmc_last_error(ctx));
     free(err);
     gmmc_model_destroy(model);

@@ -3,8 +3,8 @@
 #ifndef GMMC_PARAMS_H
 #define GMMC_PARAMS_H
 
-#include "context.h"
-#include "model.h"
+#include "runtime/exec/context.h"
+#include "runtime/model/model.h"
 
 /* Writes every parameter of a model into an exec and runs the derived step. */
 gmmc_status em_load_params(gmmc_context *ctx, Exec *e, const gmmc_model *m);

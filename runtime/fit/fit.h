@@ -2,11 +2,11 @@
 #ifndef GMMC_FIT_H
 #define GMMC_FIT_H
 
-#include "compile.h"
-#include "context.h"
-#include "model.h"
+#include "runtime/exec/compile.h"
+#include "runtime/exec/context.h"
+#include "runtime/exec/stream.h"
+#include "runtime/model/model.h"
 #include "rng.h"
-#include "stream.h"
 
 typedef struct {
   char *name;

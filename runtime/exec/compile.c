@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/device/kcache.h"
 #include "autotune.h"
-#include "kcache.h"
 
 /* The spec loaded and its size values in spec order; NULL after recording an error. */
 static Spec *load_spec(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,

@@ -11,7 +11,7 @@
  *   warn when that initialisation did not converge
  *
  * Events that do not fit in the device's memory are streamed in chunks
- * (stream.h). With MPI (dist.h) each process holds a slice of the events,
+ * (exec/stream.h). With MPI (exec/dist.h) each process holds a slice of the events,
  * the stat buffers are all-reduced at every reduce point, and the processes
  * agree on failures and on the lower bound after every iteration, so that
  * all take the same decisions and leave together. */
@@ -23,10 +23,11 @@
 #include <time.h>
 
 #include "dsl/shipped.h"
-#include "autotune.h"
-#include "data.h"
+#include "runtime/exec/autotune.h"
+#include "runtime/exec/compile.h"
+#include "runtime/io/data.h"
+#include "runtime/model/nparams.h"
 #include "fit.h"
-#include "nparams.h"
 #include "params.h"
 
 static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
