@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "dsl/shipped.h"
-#include "runtime/autotune.h"
-#include "runtime/fit.h"
+#include "runtime/exec/autotune.h"
+#include "runtime/exec/compile.h"
+#include "runtime/fit/params.h"
+#include "runtime/fit/rng.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -144,7 +146,7 @@ int cmd_bench(int argc, char **argv) {
   /* one fit iteration compiles and tunes; then the exec runs again here,
    * with every variant loaded even where choices are cached */
   gmmc_fit_options_set_max_iter(o, 1);
-  ctx->every_variant = 1;
+  ctx_set_every_variant(ctx, 1);
   gmmc_model *model = NULL;
   double t0 = monotonic_ms();
   if (gmmc_fit(ctx, data, o, &model)) {
@@ -153,10 +155,11 @@ int cmd_bench(int argc, char **argv) {
     free(text);
     goto done;
   }
-  double fit_ms = monotonic_ms() - t0;
-  Compiled *cp = ctx->compiled[ctx->ncompiled - 1];
-  if (exec_create(ctx->be, cp->p, cp->bp, data->rows, &e, &err) || exec_bind_data(e, data, 0, &err) ||
-      em_load_params(ctx, e, model) || exec_run(e, SEQ_ITERATE, &err)) {
+  double fit_ms = monotonic_ms() - t0, compile_ms;
+  gmmc_context_compile_stats(ctx, NULL, NULL, &compile_ms);
+  const Compiled *cp = ctx_last_compiled(ctx);
+  if (exec_create(ctx_backend(ctx), cp->p, cp->bp, gmmc_data_rows(data), &e, &err) ||
+      exec_bind_data(e, data, 0, &err) || em_load_params(ctx, e, model) || exec_run(e, SEQ_ITERATE, &err)) {
     cli_error("%s", err ? err : gmmc_last_error(ctx));
     free(err);
     gmmc_model_destroy(model);
@@ -165,8 +168,8 @@ int cmd_bench(int argc, char **argv) {
     goto done;
   }
   printf("gmmc bench: %s, %lld events x %lld dimensions, %d components, %s\n", cp->p->spec->model,
-         (long long)data->rows, (long long)data->cols, k, gmmc_context_device(ctx));
-  printf("compile %.1f ms, first fit (compile, initialisation, tuning, one iteration) %.1f ms\n\n", ctx->compile_ms,
+         (long long)gmmc_data_rows(data), (long long)gmmc_data_cols(data), k, gmmc_context_device(ctx));
+  printf("compile %.1f ms, first fit (compile, initialisation, tuning, one iteration) %.1f ms\n\n", compile_ms,
          fit_ms);
   /* what `auto` runs: the choices the fit made and cached (its own
    * measurement), against this one's fastest */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "gmmc/gmmc.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 #include "cli.h"
 
 

@@ -4,7 +4,9 @@ cycle (docs/architecture.md: a folder per responsibility, dependencies one
 way). Reads the #include "..." lines of every .c and .h below the given
 folders, resolves each the way the build does (the including file's folder,
 then the project root, then include/), and reports every cycle between
-folders with one include line per edge.
+folders with one include line per edge. A file's folder is the directory it
+sits in: every subfolder (runtime/exec, runtime/fit, ...) is a folder of its
+own, checked against its siblings and its parent alike.
 
   tools/check_include_cycles.py [ROOT]      (default: this checkout)
 """

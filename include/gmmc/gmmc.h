@@ -176,7 +176,7 @@ gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *model, int64_t n, u
 
 /* ---- used by the Python package ----------------------------------------------------------
  * Models built from arrays, for scikit-learn's habit of keeping fitted
- * parameters as attributes that users may assign (runtime/model_io_api.c). */
+ * parameters as attributes that users may assign (runtime/api/model_io_api.c). */
 /* The model gmmc_fit would train with these options on data of n_features
  * columns (same spec, sizes, scalars, n_parameters; dtype: the options', else
  * float32 on the GPU and float64 on the host), before any training: every

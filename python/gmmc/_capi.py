@@ -95,7 +95,7 @@ REQUIRED = {
     "gmmc_sample": (_status, [_ctx, _model, c_int64, c_uint64, POINTER(c_double), POINTER(c_int32)]),
 }
 
-# ---- used by the Python package ---- (runtime/model_io_api.c)
+# ---- used by the Python package ---- (runtime/api/model_io_api.c)
 OPTIONAL = {
     "gmmc_model_create": (_status, [_ctx, _opts, c_int, POINTER(c_void_p)]),
     "gmmc_model_set_param": (_status, [_ctx, _model, c_char_p, POINTER(c_double), c_size_t]),

@@ -9,7 +9,7 @@
 
 #include "compiler/loopir.h"
 #include "compiler/target.h"
-#include "runtime/rng.h"
+#include "runtime/fit/rng.h"
 
 /* ---- random numbers (the runtime's Rng), seeded per test case ---- */
 /* The run's seed: GMMC_TEST_SEED if set, else from the clock; printed once. */

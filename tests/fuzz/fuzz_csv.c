@@ -1,5 +1,5 @@
-/* Fuzz target: the CSV reader (runtime/data_csv.c), and on the same bytes
- * the raw float32 reader with 1..8 columns (runtime/data_raw.c).
+/* Fuzz target: the CSV reader (runtime/io/data_csv.c), and on the same bytes
+ * the raw float32 reader with 1..8 columns (runtime/io/data_raw.c).
  *
  * Properties beyond "no crash, no leak, no undefined behaviour":
  *   - a failure has a message naming the file; the CSV messages that place
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(data, size);

@@ -1,4 +1,4 @@
-/* Fuzz target: the model file loader (runtime/model_file_load.c, model_file_check.c).
+/* Fuzz target: the model file loader (runtime/model/model_file_load.c, model_file_check.c).
  *
  * Properties beyond "no crash, no leak, no undefined behaviour":
  *   - a failure has a message naming the file;
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **err);
 

@@ -1,4 +1,4 @@
-/* Fuzz target: the .npy reader (runtime/data_npy.c).
+/* Fuzz target: the .npy reader (runtime/io/data_npy.c).
  *
  * The input is the whole file. Properties beyond "no crash, no leak, no
  * undefined behaviour, no read outside the mapping" (every value is read):
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 static size_t item(const gmmc_data *d) { return d->dtype == GMMC_FLOAT32 ? 4 : 8; }
 

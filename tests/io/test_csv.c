@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "io_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 typedef struct {
   char *s;

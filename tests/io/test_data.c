@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "io_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 static void test_read_any(void) {
   double x[6] = {1, 2, 3, 4, 5, 6};

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "io_test.h"
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 static char *dup_str(const char *s) {
   char *p = malloc(strlen(s) + 1);

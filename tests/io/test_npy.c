@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "io_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 /* Builds a .npy file: preamble, dict padded with spaces to `align` (0: no
  * padding) and ended by '\n', then the payload. Returns the header offset. */

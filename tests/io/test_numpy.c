@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 
 #include "io_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 #define SKIP 77
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "io_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 static void test_round_trips(void) {
   for (int iter = 0; iter < 30; iter++) {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "robust_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 int main(int argc, char **argv) {
   if (argc < 5) {

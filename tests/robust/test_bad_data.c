@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "robust_test.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 static gmmc_context *ctx;
 

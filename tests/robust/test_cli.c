@@ -20,7 +20,7 @@
 #include "robust_test.h"
 #include "dsl/shipped.h"
 #include "dsl/util.h"
-#include "runtime/data.h"
+#include "runtime/io/data.h"
 
 static const char *gmmc;
 static char *out_text, *err_text;

@@ -1,6 +1,6 @@
 /* Model files survive a process killed in the middle of saving: the model is
  * written to a temporary name in the same directory and renamed over the
- * target (runtime/model_file_save.c), so the target holds the old model or the
+ * target (runtime/model/model_file_save.c), so the target holds the old model or the
  * new one, complete, never a mixture or a truncated file.
  *
  *   1. A child saving a large model over an existing one is killed by
@@ -27,7 +27,7 @@
 
 #include "robust_test.h"
 #include "dsl/shipped.h"
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 /* A model of a real spec with `count` values in one extra-large parameter
  * (the file is then about 24 bytes per value). */

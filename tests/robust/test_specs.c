@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "robust_test.h"
-#include "runtime/model.h"
+#include "runtime/model/model.h"
 
 gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **err);
 

@@ -36,7 +36,7 @@ unsigned char *autotune_stand_in_mask(const Program *p);
 unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p);
 
 /* Lowering for choices already made (LowerOptions.keep): the choices cached
- * on this device for the program whose source digest (kcache.h) is
+ * on this device for the program whose source digest (device/kcache.h) is
  * `digest`, for the bucket of `events`; NULL when none are (or under
  * GMMC_VERIFY_VARIANTS): then every variant is lowered, to be tuned. */
 typedef struct KnownChoices KnownChoices;

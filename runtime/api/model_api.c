@@ -1,8 +1,8 @@
 /* The public accessors of gmmc_model and its file I/O through a context. */
 #include <stdlib.h>
 
-#include "context.h"
-#include "model.h"
+#include "runtime/exec/context.h"
+#include "runtime/model/model.h"
 
 void gmmc_model_destroy(gmmc_model *m) { model_free(m); }
 

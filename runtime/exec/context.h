@@ -3,12 +3,13 @@
 #ifndef GMMC_CONTEXT_H
 #define GMMC_CONTEXT_H
 
-#include "backend.h"
+#include "gmmc/gmmc.h"
+#include "runtime/device/backend.h"
 #include "dist.h"
 #include "exec.h"
-#include "gmmc/gmmc.h"
 
-/* A program compiled for this context's backend, reused across calls. */
+/* A program compiled for this context's backend, reused across calls
+ * (compile.h makes them, the context releases them). */
 typedef struct {
   uint64_t key;
   Program *p;
@@ -50,17 +51,8 @@ gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) __a
 gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg);
 void ctx_warn(gmmc_context *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A size binding by name, for compiling a spec. */
-typedef struct {
-  const char *name;
-  int64_t value;
-} SizeBinding;
-
-/* Loads, checks, lowers and compiles a spec for this backend, or takes it
- * from the context's cache. `events`: how many events a launch will hold
- * (0: unknown); when the variant choices for them are cached, only those
- * variants are lowered and loaded. */
-gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
-                        int nsizes, LType real, int64_t events, Compiled **out);
+/* The backend the context runs on, for code outside the library that makes
+ * its own execs (gmmc bench). */
+Backend *ctx_backend(const gmmc_context *ctx);
 
 #endif

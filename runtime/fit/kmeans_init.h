@@ -5,8 +5,8 @@
 #ifndef GMMC_KMEANS_INIT_H
 #define GMMC_KMEANS_INIT_H
 
-#include "context.h"
-#include "data.h"
+#include "runtime/exec/context.h"
+#include "runtime/io/data.h"
 #include "fit.h"
 #include "rng.h"
 

@@ -2,10 +2,11 @@
 #ifndef GMMC_FIT_H
 #define GMMC_FIT_H
 
-#include "context.h"
-#include "model.h"
+#include "runtime/exec/compile.h"
+#include "runtime/exec/context.h"
+#include "runtime/exec/stream.h"
+#include "runtime/model/model.h"
 #include "rng.h"
-#include "stream.h"
 
 typedef struct {
   char *name;
@@ -71,14 +72,5 @@ typedef struct {
  * statements. Collective with MPI: every process returns the same status. */
 gmmc_status em_initialize(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o, const FitTarget *ft,
                           Rng *rng);
-
-/* Writes every parameter of a model into an exec and runs the derived step. */
-gmmc_status em_load_params(gmmc_context *ctx, Exec *e, const gmmc_model *m);
-
-/* Reads every parameter of the exec into a model (replacing its values). */
-gmmc_status em_store_params(gmmc_context *ctx, Exec *e, gmmc_model *m);
-
-/* Converts builtin failures into an error naming the component. */
-gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when);
 
 #endif

@@ -2,7 +2,7 @@
  * method yields responsibilities (from labels, or random), the spec's M-step
  * turns them into parameters; user-given parameters then replace what they
  * name, and the derived statements run. The responsibilities are made chunk
- * by chunk as the M-step streams over the events (stream.h), from global
+ * by chunk as the M-step streams over the events (exec/stream.h), from global
  * event indices: the same model for any number of processes or chunks. */
 #include <math.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include "fit.h"
 #include "kmeans_init.h"
+#include "params.h"
 #include "precisions.h"
 
 static gmmc_status fail_err(gmmc_context *ctx, gmmc_status s, char *err) { return ctx_fail_take(ctx, s, err); }

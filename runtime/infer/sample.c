@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context.h"
-#include "model.h"
-#include "rng.h"
+#include "runtime/exec/context.h"
+#include "runtime/fit/rng.h"
+#include "runtime/model/model.h"
 
 typedef enum { COV_FULL, COV_TIED, COV_DIAG, COV_SPHERICAL } CovKind;
 

@@ -1,8 +1,8 @@
-/* The public gmmc_data calls over the readers of data.h. */
+/* The public gmmc_data calls over the readers of runtime/io/data.h. */
 #include <stdlib.h>
 
-#include "context.h"
-#include "data.h"
+#include "runtime/exec/context.h"
+#include "runtime/io/data.h"
 
 gmmc_status gmmc_data_load(gmmc_context *ctx, const char *path, int64_t raw_dims, gmmc_data **out) {
   if (!path || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_data_load: a NULL argument");

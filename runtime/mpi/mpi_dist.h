@@ -1,10 +1,10 @@
-/* The Dist of dist.h over MPI (built with GMMC_MPI only). */
+/* The Dist of runtime/exec/dist.h over MPI (built with GMMC_MPI only). */
 #ifndef GMMC_MPI_DIST_H
 #define GMMC_MPI_DIST_H
 
 #include <mpi.h>
 
-#include "dist.h"
+#include "runtime/exec/dist.h"
 
 /* A Dist over a duplicate of comm (the library's messages never mix with
  * the application's). Reads GMMC_PROFILE and the test hook GMMC_TEST_FAIL

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kcache.h"
+#include "runtime/device/kcache.h"
 #include "stream.h"
 
 /* Median time of `reps` runs of one alternative, synchronized. */

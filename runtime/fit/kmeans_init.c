@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "dsl/shipped.h"
-#include "autotune.h"
+#include "runtime/exec/autotune.h"
+#include "runtime/exec/compile.h"
 
 static double dist2(const double *a, const double *b, int64_t n) {
   double s = 0;

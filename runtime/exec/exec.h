@@ -3,8 +3,8 @@
 #ifndef GMMC_EXEC_H
 #define GMMC_EXEC_H
 
-#include "backend.h"
-#include "data.h"
+#include "runtime/device/backend.h"
+#include "runtime/io/data.h"
 
 typedef struct Exec Exec;
 

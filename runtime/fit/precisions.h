@@ -3,7 +3,8 @@
 #ifndef GMMC_PRECISIONS_H
 #define GMMC_PRECISIONS_H
 
-#include "backend.h"
+#include "compiler/loopir.h"
+#include "gmmc/gmmc.h"
 
 /* prec: the precisions as scikit-learn takes them for buffer b's shape
  * (matrices, or per-dimension / per-component precisions); out: the upper

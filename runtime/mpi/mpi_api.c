@@ -5,11 +5,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "context.h"
-#include "data.h"
 #include "gmmc/gmmc_mpi.h"
+#include "runtime/device/threadpool.h"
+#include "runtime/exec/context.h"
+#include "runtime/io/data.h"
 #include "mpi_dist.h"
-#include "threadpool.h"
 
 gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MPI_Comm comm) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;

@@ -1,5 +1,5 @@
 /* Inference with a trained model: the spec's E-step over the data in chunks
- * (stream.h: bounded memory whatever the number of events), reading the
+ * (exec/stream.h: bounded memory whatever the number of events), reading the
  * outputs the spec names: predict (labels), predict_proba
  * (responsibilities), score_samples (per-event log-likelihood), each
  * computed with only the steps it needs, and the objective. */
@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autotune.h"
-#include "data.h"
-#include "fit.h"
+#include "runtime/exec/autotune.h"
+#include "runtime/exec/compile.h"
+#include "runtime/exec/stream.h"
+#include "runtime/fit/params.h"
+#include "runtime/io/data.h"
+#include "runtime/model/model.h"
 
 typedef enum { OUT_LABELS, OUT_PROBA, OUT_SAMPLES, OUT_OBJECTIVE } Output;
 

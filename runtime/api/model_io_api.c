@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fit.h"
-#include "nparams.h"
+#include "runtime/fit/fit.h"
+#include "runtime/model/nparams.h"
 
 /* The parameters of a created model: zeros of the spec's shapes. */
 static void add_params(gmmc_model *m, const Spec *s, const int64_t *sizes) {

@@ -15,7 +15,7 @@
 #include <yaml.h>
 
 #include "dsl/util.h"
-#include "data.h"
+#include "runtime/io/data.h"
 #include "model.h"
 #include "model_file.h"
 

@@ -14,7 +14,7 @@
 
 #include "dsl/ast.h"
 #include "dsl/util.h"
-#include "data.h"
+#include "runtime/io/data.h"
 #include "model.h"
 
 static int spec_size_id(const Spec *s, const char *name) {

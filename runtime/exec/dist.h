@@ -1,7 +1,7 @@
 /* The processes that train one model together, data-parallel: each holds a
  * slice of the events, runs the same sequences on it, and at every reduce
  * point the stat buffers are combined across processes so that all hold the
- * same parameters. MPI implements it (mpi_dist.c, built with GMMC_MPI); the
+ * same parameters. MPI implements it (runtime/mpi/mpi_dist.c, built with GMMC_MPI); the
  * EM driver sees only this table. A NULL Dist is one process alone: every
  * helper below then does the single-process thing. */
 #ifndef GMMC_DIST_H
