@@ -1,6 +1,6 @@
 /* The host target: the program's module, optimized for the native CPU, is
  * compiled to a native object file, which ORC LLJIT links into this process.
- * The object can come from the kernel cache instead (runtime/backend_host.c). */
+ * The object can come from the kernel cache instead (runtime/device/backend_host.c). */
 #include <llvm-c/Analysis.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>

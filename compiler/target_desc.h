@@ -1,7 +1,7 @@
 /* The one description of the machine a program is lowered for: what the
  * lowering and the variants may assume of it. The backend fills it from
- * the CUDA driver (runtime/backend_cuda.c) or from the CPU level
- * (runtime/backend_host.c); without a device (gmmc compile, the codegen
+ * the CUDA driver (runtime/device/backend_cuda.c) or from the CPU level
+ * (runtime/device/backend_host.c); without a device (gmmc compile, the codegen
  * tests) the defaults below stand in. No device limit is written anywhere
  * else in the compiler. */
 #ifndef GMMC_TARGET_DESC_H

@@ -1,5 +1,5 @@
 /* The variants' cost model (variant.h): one unit, microseconds on the
- * target, so that the autotuner's pruning (runtime/autotune.c: within 4x
+ * target, so that the autotuner's pruning (runtime/exec/autotune.c: within 4x
  * of the best estimate) compares like with like across families. A
  * roofline: a run takes as long as its slowest resource (device memory,
  * shared memory, arithmetic lanes) plus its launches. It ranks; the
