@@ -62,7 +62,7 @@ static int parse_init(const char *s, gmmc_init *out) {
 static void on_progress(void *user, int init, int iter, double lb, double change, double seconds) {
   (void)user;
   if (iter == 1) printf("init %d\n  %5s  %18s  %12s  %9s\n", init, "iter", "lower bound", "change", "time");
-  printf("  %5d  %18.10f  %12.4e  %7.2fms\n", iter, lb, iter == 1 ? NAN : change, seconds * 1e3);
+  printf("  %5d  %18.10f  %12.4e  %8.3fms\n", iter, lb, iter == 1 ? NAN : change, seconds * 1e3);
   fflush(stdout);
 }
 

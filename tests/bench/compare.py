@@ -3,8 +3,10 @@
 the regression check of a refactor (docs/performance.md). Each point's data
 is drawn once (fresh seed, printed) and both builds fit it `--rounds` times,
 alternating, each with its own kernel cache (so neither reuses the other's
-tuning); a round's figure is bench.py's median of iterations 3..max; the
-build's figure is the best of its rounds.
+tuning); a round's figure is the mean of iterations 3..max without their
+fastest and slowest fifth (gmmc fit -v prints 10 us steps: a mean over many
+iterations resolves below that); the build's figure is the best of its
+rounds.
 
   compare.py --base PATH/TO/gmmc --new PATH/TO/gmmc [--grid quick|full] [--types full,diag]
              [--rounds 3] [--iters 8] [--out DIR]
@@ -14,6 +16,8 @@ Prints a table (ms per iteration, new / base) and writes compare.json.
 import argparse
 import json
 import os
+import re
+import subprocess
 import sys
 import tempfile
 
@@ -23,6 +27,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (same folder)
 
 
+def iteration_ms(gmmc, path, m, cov, iters):
+    cmd = [gmmc, "fit", path, "-k", str(m), "--covariance-type", cov, "--tol", "0", "--max-iter", str(iters),
+           "--init", "kmeans", "--seed", "0", "--dtype", "float32", "-v"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"gmmc failed: {p.stderr.strip()}")
+    times = sorted(float(x) for x in re.findall(r"^\s+\d+\s+\S+\s+\S+\s+([0-9.]+)ms$", p.stdout, re.M)[2:])
+    cut = len(times) // 5
+    kept = times[cut:len(times) - cut] or times
+    return sum(kept) / len(kept)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
@@ -30,7 +46,7 @@ def main():
     ap.add_argument("--grid", default="full")
     ap.add_argument("--types", default="full,diag")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--iters", type=int, default=8)
+    ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--out", default=".")
     a = ap.parse_args()
     grid = bench.GRID_FULL if a.grid == "full" else bench.GRID_QUICK
@@ -49,7 +65,7 @@ def main():
             for _ in range(a.rounds):
                 for name in ("base", "new"):
                     os.environ["GMMC_CACHE_DIR"] = caches[name]
-                    ms, _, _, _ = bench.gmmc_iteration_ms(getattr(a, name), path, m, cov, a.iters)
+                    ms = iteration_ms(getattr(a, name), path, m, cov, a.iters)
                     best[name] = min(best.get(name, float("inf")), ms)
             ratio = best["new"] / best["base"]
             rows.append({"N": n, "D": d, "M": m, "cov": cov, "base_ms": best["base"], "new_ms": best["new"],
