@@ -11,25 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "dsl/shipped.h"
 #include "runtime/exec/autotune.h"
 #include "runtime/exec/compile.h"
 #include "runtime/fit/params.h"
 #include "runtime/fit/rng.h"
-#include "cli.h"
 
-static const char usage[] =
-    "usage: gmmc bench SPEC (DATA [-k M] | --sizes N=..,M=..,D=..) [options]\n"
-    "\n"
-    "Times every code variant of each statement of SPEC (full, diag, spherical,\n"
-    "tied, kmeans or a spec file) on DATA or on random events of the given sizes.\n"
-    "\n"
-    "  -k, --n-components M   components (with DATA)\n"
-    "  --sizes LIST           N=events,M=components,D=dimensions (random data)\n"
-    "  --iters K              iterations timed per configuration (default 10)\n"
-    "  --backend B            auto (default), host or cuda\n"
-    "  --dtype T              float32 (default) or float64\n"
-    "  --seed S               random seed (default 0)\n";
+static const char usage[] = "usage: gmmc bench SPEC (DATA [-k M] | --sizes N=..,M=..,D=..) [options]\n"
+                            "\n"
+                            "Times every code variant of each statement of SPEC (full, diag, spherical,\n"
+                            "tied, kmeans or a spec file) on DATA or on random events of the given sizes.\n"
+                            "\n"
+                            "  -k, --n-components M   components (with DATA)\n"
+                            "  --sizes LIST           N=events,M=components,D=dimensions (random data)\n"
+                            "  --iters K              iterations timed per configuration (default 10)\n"
+                            "  --backend B            auto (default), host or cuda\n"
+                            "  --dtype T              float32 (default) or float64\n"
+                            "  --seed S               random seed (default 0)\n";
 
 static float *random_mixture(int64_t n, int64_t d, int m, Rng *rng) {
   float *x = malloc(sizeof(float) * (size_t)(n * d));
@@ -55,10 +54,14 @@ static gmmc_status time_iterations(Exec *e, int iters, double *ms, char **err) {
 }
 
 int cmd_bench(int argc, char **argv) {
-  static const struct option opts[] = {{"n-components", required_argument, 0, 'k'}, {"sizes", required_argument, 0, 's'},
-                                       {"iters", required_argument, 0, 'i'},        {"backend", required_argument, 0, 'b'},
-                                       {"dtype", required_argument, 0, 'd'},        {"seed", required_argument, 0, 'S'},
-                                       {"help", no_argument, 0, 'h'},               {0, 0, 0, 0}};
+  static const struct option opts[] = {{"n-components", required_argument, 0, 'k'},
+                                       {"sizes", required_argument, 0, 's'},
+                                       {"iters", required_argument, 0, 'i'},
+                                       {"backend", required_argument, 0, 'b'},
+                                       {"dtype", required_argument, 0, 'd'},
+                                       {"seed", required_argument, 0, 'S'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   const char *sizes = NULL, *backend = "auto", *dtype = "float32";
   int k = 0, iters = 10, c;
   unsigned long long seed = 0;
@@ -80,7 +83,7 @@ int cmd_bench(int argc, char **argv) {
     fputs(usage, stderr);
     return 2;
   }
-  gmmc_backend be = strcmp(backend, "host") == 0 ? GMMC_BACKEND_HOST
+  gmmc_backend be = strcmp(backend, "host") == 0   ? GMMC_BACKEND_HOST
                     : strcmp(backend, "cuda") == 0 ? GMMC_BACKEND_CUDA
                                                    : GMMC_BACKEND_AUTO;
   gmmc_context *ctx;
@@ -101,9 +104,12 @@ int cmd_bench(int argc, char **argv) {
       char name = *p;
       if (p[1] != '=') break;
       long long v = strtoll(p + 2, (char **)&p, 10);
-      if (name == 'N') n = v;
-      else if (name == 'M') m = v;
-      else if (name == 'D') d = v;
+      if (name == 'N')
+        n = v;
+      else if (name == 'M')
+        m = v;
+      else if (name == 'D')
+        d = v;
       if (*p == ',') p++;
     }
     if (n < 1 || m < 1 || d < 1) {
@@ -169,8 +175,7 @@ int cmd_bench(int argc, char **argv) {
   }
   printf("gmmc bench: %s, %lld events x %lld dimensions, %d components, %s\n", cp->p->spec->model,
          (long long)gmmc_data_rows(data), (long long)gmmc_data_cols(data), k, gmmc_context_device(ctx));
-  printf("compile %.1f ms, first fit (compile, initialisation, tuning, one iteration) %.1f ms\n\n", compile_ms,
-         fit_ms);
+  printf("compile %.1f ms, first fit (compile, initialisation, tuning, one iteration) %.1f ms\n\n", compile_ms, fit_ms);
   /* what `auto` runs: the choices the fit made and cached (its own
    * measurement), against this one's fastest */
   int applied = 0;
@@ -197,8 +202,10 @@ int cmd_bench(int argc, char **argv) {
                            : chosen                   ? "  <- auto (cached)"
                            : a == t[i].chosen         ? "  <- fastest here"
                                                       : "";
-        if (t[i].ms[a] < 0) printf("%-28s %-16s %10s%s\n", a ? "" : t[i].unit, t[i].variant[a], "pruned", mark);
-        else printf("%-28s %-16s %10.4f%s\n", a ? "" : t[i].unit, t[i].variant[a], t[i].ms[a], mark);
+        if (t[i].ms[a] < 0)
+          printf("%-28s %-16s %10s%s\n", a ? "" : t[i].unit, t[i].variant[a], "pruned", mark);
+        else
+          printf("%-28s %-16s %10.4f%s\n", a ? "" : t[i].unit, t[i].variant[a], t[i].ms[a], mark);
       }
     double simple_ms, auto_ms;
     for (int u = 0; u < cp->p->nunits; u++) e->choice[u] = 0;
@@ -206,7 +213,8 @@ int cmd_bench(int argc, char **argv) {
     memcpy(e->choice, autoc, sizeof(int) * (size_t)cp->p->nunits);
     free(autoc);
     if (!s) s = time_iterations(e, iters, &auto_ms, &err);
-    if (s) cli_error("%s", err);
+    if (s)
+      cli_error("%s", err);
     else {
       printf("\nEM iteration: %.3f ms with the automatic choice, %.3f ms with the simple variants (%.1fx)\n", auto_ms,
              simple_ms, simple_ms / auto_ms);

@@ -5,35 +5,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compiler/target.h"
 #include "cli.h"
+#include "compiler/target.h"
 
-static const char usage[] =
-    "usage: gmmc compile SPEC --sizes M=..,D=.. [options]\n"
-    "\n"
-    "Specializes SPEC (a file, or a shipped spec: full, diag, spherical, tied, kmeans)\n"
-    "for the given sizes and prints what the compiler generates.\n"
-    "\n"
-    "  --sizes LIST       values of the fixed sizes, e.g. M=16,D=4\n"
-    "  --target T         nvptx (default) or host\n"
-    "  --arch A           GPU architecture (default sm_90) or host CPU name\n"
-    "  --ptx-version V    PTX ISA version, e.g. 78 (default: lowest that knows --arch)\n"
-    "  --dtype T          float32 (default) or float64\n"
-    "  --emit WHAT        loops (loop IR), ir (LLVM IR), ptx or asm (default: ptx for\n"
-    "                     nvptx, asm for host)\n"
-    "  --no-opt           show the LLVM IR before optimization\n"
-    "  --simple           only the simple variant of each statement (no GPU variants)\n"
-    "  --time             print the compile time to stderr\n"
-    "  -o FILE            write to FILE instead of standard output\n";
+static const char usage[] = "usage: gmmc compile SPEC --sizes M=..,D=.. [options]\n"
+                            "\n"
+                            "Specializes SPEC (a file, or a shipped spec: full, diag, spherical, tied, kmeans)\n"
+                            "for the given sizes and prints what the compiler generates.\n"
+                            "\n"
+                            "  --sizes LIST       values of the fixed sizes, e.g. M=16,D=4\n"
+                            "  --target T         nvptx (default) or host\n"
+                            "  --arch A           GPU architecture (default sm_90) or host CPU name\n"
+                            "  --ptx-version V    PTX ISA version, e.g. 78 (default: lowest that knows --arch)\n"
+                            "  --dtype T          float32 (default) or float64\n"
+                            "  --emit WHAT        loops (loop IR), ir (LLVM IR), ptx or asm (default: ptx for\n"
+                            "                     nvptx, asm for host)\n"
+                            "  --no-opt           show the LLVM IR before optimization\n"
+                            "  --simple           only the simple variant of each statement (no GPU variants)\n"
+                            "  --time             print the compile time to stderr\n"
+                            "  -o FILE            write to FILE instead of standard output\n";
 
 int cmd_compile(int argc, char **argv) {
-  static const struct option opts[] = {
-      {"sizes", required_argument, 0, 's'}, {"target", required_argument, 0, 't'},
-      {"arch", required_argument, 0, 'a'},  {"ptx-version", required_argument, 0, 'p'},
-      {"dtype", required_argument, 0, 'd'}, {"emit", required_argument, 0, 'e'},
-      {"no-opt", no_argument, 0, 'n'},      {"time", no_argument, 0, 'T'},
-      {"simple", no_argument, 0, 'S'},
-      {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+  static const struct option opts[] = {{"sizes", required_argument, 0, 's'},
+                                       {"target", required_argument, 0, 't'},
+                                       {"arch", required_argument, 0, 'a'},
+                                       {"ptx-version", required_argument, 0, 'p'},
+                                       {"dtype", required_argument, 0, 'd'},
+                                       {"emit", required_argument, 0, 'e'},
+                                       {"no-opt", no_argument, 0, 'n'},
+                                       {"time", no_argument, 0, 'T'},
+                                       {"simple", no_argument, 0, 'S'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   const char *sizes = NULL, *target = "nvptx", *arch = NULL, *dtype = "float32", *emit = NULL, *out = NULL;
   int ptxv = 0, no_opt = 0, timing = 0, simple = 0, c;
   optind = 1;
@@ -58,19 +61,29 @@ int cmd_compile(int argc, char **argv) {
     return 2;
   }
   TargetOptions topt = {.arch = arch, .ptx_version = ptxv, .no_opt = no_opt};
-  if (strcmp(target, "nvptx") == 0) topt.kind = TARGET_NVPTX;
-  else if (strcmp(target, "host") == 0) topt.kind = TARGET_HOST;
-  else return cli_error("--target: expected nvptx or host, found '%s'", target);
+  if (strcmp(target, "nvptx") == 0)
+    topt.kind = TARGET_NVPTX;
+  else if (strcmp(target, "host") == 0)
+    topt.kind = TARGET_HOST;
+  else
+    return cli_error("--target: expected nvptx or host, found '%s'", target);
   LType real;
-  if (strcmp(dtype, "float32") == 0) real = LT_F32;
-  else if (strcmp(dtype, "float64") == 0) real = LT_F64;
-  else return cli_error("--dtype: expected float32 or float64, found '%s'", dtype);
+  if (strcmp(dtype, "float32") == 0)
+    real = LT_F32;
+  else if (strcmp(dtype, "float64") == 0)
+    real = LT_F64;
+  else
+    return cli_error("--dtype: expected float32 or float64, found '%s'", dtype);
   if (!emit) emit = topt.kind == TARGET_NVPTX ? "ptx" : "asm";
   int what;
-  if (strcmp(emit, "loops") == 0) what = -1;
-  else if (strcmp(emit, "ir") == 0) what = EMIT_IR;
-  else if (strcmp(emit, "ptx") == 0 || strcmp(emit, "asm") == 0) what = EMIT_ASM;
-  else return cli_error("--emit: expected loops, ir, ptx or asm, found '%s'", emit);
+  if (strcmp(emit, "loops") == 0)
+    what = -1;
+  else if (strcmp(emit, "ir") == 0)
+    what = EMIT_IR;
+  else if (strcmp(emit, "ptx") == 0 || strcmp(emit, "asm") == 0)
+    what = EMIT_ASM;
+  else
+    return cli_error("--emit: expected loops, ir, ptx or asm, found '%s'", emit);
   if (strcmp(emit, "ptx") == 0 && topt.kind != TARGET_NVPTX) return cli_error("--emit ptx needs --target nvptx");
   double t0 = monotonic_ms();
   Spec *s = cli_load_spec(argv[optind]);
@@ -99,8 +112,7 @@ int cmd_compile(int argc, char **argv) {
     rc = cli_write_output(out, text);
   }
   if (timing)
-    fprintf(stderr, "gmmc: front end and lowering %.2f ms, LLVM %.2f ms, %d kernels\n", t1 - t0, t2 - t1,
-            p->nkernels);
+    fprintf(stderr, "gmmc: front end and lowering %.2f ms, LLVM %.2f ms, %d kernels\n", t1 - t0, t2 - t1, p->nkernels);
   free(text);
   program_free(p);
   return rc;

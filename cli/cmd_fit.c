@@ -14,43 +14,46 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "gmmc/gmmc.h"
 #include "cli.h"
+#include "gmmc/gmmc.h"
 
-static const char usage[] =
-    "usage: gmmc fit DATA [options]\n"
-    "\n"
-    "Trains a mixture model on DATA (.npy float32/float64, .csv, or raw float32 with\n"
-    "--raw-dims) with EM, as scikit-learn's GaussianMixture.fit does.\n"
-    "\n"
-    "  -k, --n-components K    number of components (default 1)\n"
-    "  --covariance-type T     full (default), diag, spherical or tied\n"
-    "  --spec FILE             train the model written in FILE (a gmmc DSL spec)\n"
-    "  --tol T                 stop when the lower bound changes less (default 1e-3)\n"
-    "  --reg-covar R           added to the covariance diagonals (default 1e-6)\n"
-    "  --max-iter N            EM iterations per initialisation (default 100)\n"
-    "  --n-init N              initialisations; the best is kept (default 1)\n"
-    "  --init M                kmeans (default), k-means++, random, random_from_data\n"
-    "  --seed S                random seed (default 0)\n"
-    "  --set NAME=VALUE        a run-time scalar of the spec\n"
-    "  -o, --output MODEL      write the model (YAML) to MODEL\n"
-    "  -v, --verbose           one line per EM iteration\n"
-    "  --backend B             auto (default: the GPU if there is one), host or cuda\n"
-    "  --dtype T               float32 or float64 (default: the data's on the host,\n"
-    "                          float32 on the GPU)\n"
-    "  --threads N             host worker threads (default: one per CPU)\n"
-    "  --raw-dims D            DATA is raw float32 with D values per event\n"
-    "  --chunk-events N        stream the events through the device N at a time\n"
-    "                          (default: $GMMC_CHUNK_EVENTS, else what fits)\n"
-    "  --no-cache              do not use the on-disk kernel cache\n"
-    "\n"
-    "Under MPI (`mpirun -np R gmmc fit DATA ...`) every rank trains on its share of\n"
-    "DATA, on the GPU of its local rank; see docs/mpi.md.\n";
+static const char usage[] = "usage: gmmc fit DATA [options]\n"
+                            "\n"
+                            "Trains a mixture model on DATA (.npy float32/float64, .csv, or raw float32 with\n"
+                            "--raw-dims) with EM, as scikit-learn's GaussianMixture.fit does.\n"
+                            "\n"
+                            "  -k, --n-components K    number of components (default 1)\n"
+                            "  --covariance-type T     full (default), diag, spherical or tied\n"
+                            "  --spec FILE             train the model written in FILE (a gmmc DSL spec)\n"
+                            "  --tol T                 stop when the lower bound changes less (default 1e-3)\n"
+                            "  --reg-covar R           added to the covariance diagonals (default 1e-6)\n"
+                            "  --max-iter N            EM iterations per initialisation (default 100)\n"
+                            "  --n-init N              initialisations; the best is kept (default 1)\n"
+                            "  --init M                kmeans (default), k-means++, random, random_from_data\n"
+                            "  --seed S                random seed (default 0)\n"
+                            "  --set NAME=VALUE        a run-time scalar of the spec\n"
+                            "  -o, --output MODEL      write the model (YAML) to MODEL\n"
+                            "  -v, --verbose           one line per EM iteration\n"
+                            "  --backend B             auto (default: the GPU if there is one), host or cuda\n"
+                            "  --dtype T               float32 or float64 (default: the data's on the host,\n"
+                            "                          float32 on the GPU)\n"
+                            "  --threads N             host worker threads (default: one per CPU)\n"
+                            "  --raw-dims D            DATA is raw float32 with D values per event\n"
+                            "  --chunk-events N        stream the events through the device N at a time\n"
+                            "                          (default: $GMMC_CHUNK_EVENTS, else what fits)\n"
+                            "  --no-cache              do not use the on-disk kernel cache\n"
+                            "\n"
+                            "Under MPI (`mpirun -np R gmmc fit DATA ...`) every rank trains on its share of\n"
+                            "DATA, on the GPU of its local rank; see docs/mpi.md.\n";
 
 static int parse_init(const char *s, gmmc_init *out) {
-  static const struct { const char *name; gmmc_init v; } t[] = {
-      {"kmeans", GMMC_INIT_KMEANS}, {"k-means++", GMMC_INIT_KMEANS_PLUSPLUS},
-      {"random", GMMC_INIT_RANDOM}, {"random_from_data", GMMC_INIT_RANDOM_FROM_DATA}};
+  static const struct {
+    const char *name;
+    gmmc_init v;
+  } t[] = {{"kmeans", GMMC_INIT_KMEANS},
+           {"k-means++", GMMC_INIT_KMEANS_PLUSPLUS},
+           {"random", GMMC_INIT_RANDOM},
+           {"random_from_data", GMMC_INIT_RANDOM_FROM_DATA}};
   for (size_t i = 0; i < sizeof t / sizeof *t; i++)
     if (strcmp(s, t[i].name) == 0) {
       *out = t[i].v;
@@ -77,18 +80,17 @@ static double now_s(void) {
   return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {
       {"n-components", required_argument, 0, 'k'}, {"covariance-type", required_argument, 0, 'c'},
-      {"spec", required_argument, 0, 'S'},          {"tol", required_argument, 0, 't'},
-      {"reg-covar", required_argument, 0, 'r'},     {"max-iter", required_argument, 0, 'm'},
-      {"n-init", required_argument, 0, 'n'},        {"init", required_argument, 0, 'i'},
-      {"seed", required_argument, 0, 's'},          {"set", required_argument, 0, 'x'},
-      {"output", required_argument, 0, 'o'},        {"verbose", no_argument, 0, 'v'},
-      {"backend", required_argument, 0, 'b'},       {"dtype", required_argument, 0, 'd'},
-      {"threads", required_argument, 0, 'T'},       {"raw-dims", required_argument, 0, 'R'},
-      {"no-cache", no_argument, 0, 'N'},            {"help", no_argument, 0, 'h'},
+      {"spec", required_argument, 0, 'S'},         {"tol", required_argument, 0, 't'},
+      {"reg-covar", required_argument, 0, 'r'},    {"max-iter", required_argument, 0, 'm'},
+      {"n-init", required_argument, 0, 'n'},       {"init", required_argument, 0, 'i'},
+      {"seed", required_argument, 0, 's'},         {"set", required_argument, 0, 'x'},
+      {"output", required_argument, 0, 'o'},       {"verbose", no_argument, 0, 'v'},
+      {"backend", required_argument, 0, 'b'},      {"dtype", required_argument, 0, 'd'},
+      {"threads", required_argument, 0, 'T'},      {"raw-dims", required_argument, 0, 'R'},
+      {"no-cache", no_argument, 0, 'N'},           {"help", no_argument, 0, 'h'},
       {"chunk-events", required_argument, 0, 'C'}, {0, 0, 0, 0}};
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
@@ -98,34 +100,49 @@ int cmd_fit(int argc, char **argv) {
   long long raw_dims = 0;
   char *end;
   optind = 1;
-#define NUM(parse, what)                                                     \
-  do {                                                                       \
-    errno = 0;                                                               \
-    parse;                                                                   \
-    if (*end || end == optarg) {                                             \
-      cli_error("--%s: '%s' is not a valid number", what, optarg);           \
-      goto done;                                                             \
-    }                                                                        \
+#define NUM(parse, what)                                                                                               \
+  do {                                                                                                                 \
+    errno = 0;                                                                                                         \
+    parse;                                                                                                             \
+    if (*end || end == optarg) {                                                                                       \
+      cli_error("--%s: '%s' is not a valid number", what, optarg);                                                     \
+      goto done;                                                                                                       \
+    }                                                                                                                  \
   } while (0)
-#define SET(call)                                                            \
-  do {                                                                       \
-    if (call) {                                                              \
-      cli_error("%s", gmmc_fit_options_error(fo));                           \
-      goto done;                                                             \
-    }                                                                        \
+#define SET(call)                                                                                                      \
+  do {                                                                                                                 \
+    if (call) {                                                                                                        \
+      cli_error("%s", gmmc_fit_options_error(fo));                                                                     \
+      goto done;                                                                                                       \
+    }                                                                                                                  \
   } while (0)
   while ((c = getopt_long(argc, argv, "k:o:vh", opts, NULL)) != -1) {
     long v;
     double d;
     unsigned long long u;
     switch (c) {
-    case 'k': NUM(v = strtol(optarg, &end, 10), "n-components"); SET(gmmc_fit_options_set_n_components(fo, (int)v)); break;
+    case 'k':
+      NUM(v = strtol(optarg, &end, 10), "n-components");
+      SET(gmmc_fit_options_set_n_components(fo, (int)v));
+      break;
     case 'c': SET(gmmc_fit_options_set_covariance_type(fo, optarg)); break;
     case 'S': spec_path = optarg; break;
-    case 't': NUM(d = strtod(optarg, &end), "tol"); SET(gmmc_fit_options_set_tol(fo, d)); break;
-    case 'r': NUM(d = strtod(optarg, &end), "reg-covar"); SET(gmmc_fit_options_set_reg_covar(fo, d)); break;
-    case 'm': NUM(v = strtol(optarg, &end, 10), "max-iter"); SET(gmmc_fit_options_set_max_iter(fo, (int)v)); break;
-    case 'n': NUM(v = strtol(optarg, &end, 10), "n-init"); SET(gmmc_fit_options_set_n_init(fo, (int)v)); break;
+    case 't':
+      NUM(d = strtod(optarg, &end), "tol");
+      SET(gmmc_fit_options_set_tol(fo, d));
+      break;
+    case 'r':
+      NUM(d = strtod(optarg, &end), "reg-covar");
+      SET(gmmc_fit_options_set_reg_covar(fo, d));
+      break;
+    case 'm':
+      NUM(v = strtol(optarg, &end, 10), "max-iter");
+      SET(gmmc_fit_options_set_max_iter(fo, (int)v));
+      break;
+    case 'n':
+      NUM(v = strtol(optarg, &end, 10), "n-init");
+      SET(gmmc_fit_options_set_n_init(fo, (int)v));
+      break;
     case 'i': {
       gmmc_init init;
       if (parse_init(optarg, &init)) {
@@ -135,7 +152,10 @@ int cmd_fit(int argc, char **argv) {
       SET(gmmc_fit_options_set_init(fo, init));
       break;
     }
-    case 's': NUM(u = strtoull(optarg, &end, 10), "seed"); SET(gmmc_fit_options_set_seed(fo, u)); break;
+    case 's':
+      NUM(u = strtoull(optarg, &end, 10), "seed");
+      SET(gmmc_fit_options_set_seed(fo, u));
+      break;
     case 'x': {
       char *eq = strchr(optarg, '=');
       if (!eq) {
@@ -156,7 +176,10 @@ int cmd_fit(int argc, char **argv) {
     case 'v': verbose = 1; break;
     case 'b': backend = optarg; break;
     case 'd': dtype = optarg; break;
-    case 'T': NUM(v = strtol(optarg, &end, 10), "threads"); threads = (int)v; break;
+    case 'T':
+      NUM(v = strtol(optarg, &end, 10), "threads");
+      threads = (int)v;
+      break;
     case 'R': NUM(raw_dims = strtoll(optarg, &end, 10), "raw-dims"); break;
     case 'N': no_cache = 1; break;
     case 'C': {
@@ -165,8 +188,14 @@ int cmd_fit(int argc, char **argv) {
       SET(gmmc_fit_options_set_chunk_events(fo, (int64_t)n));
       break;
     }
-    case 'h': fputs(usage, stdout); rc = 0; goto done;
-    default: fputs(usage, stderr); rc = 2; goto done;
+    case 'h':
+      fputs(usage, stdout);
+      rc = 0;
+      goto done;
+    default:
+      fputs(usage, stderr);
+      rc = 2;
+      goto done;
     }
   }
   if (optind != argc - 1) {
@@ -185,8 +214,10 @@ int cmd_fit(int argc, char **argv) {
   }
   if (out && cli_check_output_dir(out)) goto done;
   if (dtype) {
-    if (strcmp(dtype, "float32") == 0) gmmc_fit_options_set_dtype(fo, GMMC_FLOAT32);
-    else if (strcmp(dtype, "float64") == 0) gmmc_fit_options_set_dtype(fo, GMMC_FLOAT64);
+    if (strcmp(dtype, "float32") == 0)
+      gmmc_fit_options_set_dtype(fo, GMMC_FLOAT32);
+    else if (strcmp(dtype, "float64") == 0)
+      gmmc_fit_options_set_dtype(fo, GMMC_FLOAT64);
     else {
       cli_error("--dtype: expected float32 or float64, found '%s'", dtype);
       goto done;
@@ -205,9 +236,12 @@ int cmd_fit(int argc, char **argv) {
     free(text);
   }
   gmmc_backend be;
-  if (strcmp(backend, "auto") == 0) be = GMMC_BACKEND_AUTO;
-  else if (strcmp(backend, "host") == 0) be = GMMC_BACKEND_HOST;
-  else if (strcmp(backend, "cuda") == 0) be = GMMC_BACKEND_CUDA;
+  if (strcmp(backend, "auto") == 0)
+    be = GMMC_BACKEND_AUTO;
+  else if (strcmp(backend, "host") == 0)
+    be = GMMC_BACKEND_HOST;
+  else if (strcmp(backend, "cuda") == 0)
+    be = GMMC_BACKEND_CUDA;
   else {
     cli_error("--backend: expected auto, host or cuda, found '%s'", backend);
     goto done;

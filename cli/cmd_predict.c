@@ -7,28 +7,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "gmmc/gmmc.h"
 #include "runtime/io/data.h"
-#include "cli.h"
-
 
 static int open_all(const char *model_path, const char *data_path, const char *backend, long long raw_dims,
                     gmmc_context **ctx, gmmc_model **m, gmmc_data **d) {
   gmmc_backend be = GMMC_BACKEND_AUTO;
-  if (strcmp(backend, "host") == 0) be = GMMC_BACKEND_HOST;
-  else if (strcmp(backend, "cuda") == 0) be = GMMC_BACKEND_CUDA;
-  else if (strcmp(backend, "auto") != 0) return cli_error("--backend: expected auto, host or cuda, found '%s'", backend);
+  if (strcmp(backend, "host") == 0)
+    be = GMMC_BACKEND_HOST;
+  else if (strcmp(backend, "cuda") == 0)
+    be = GMMC_BACKEND_CUDA;
+  else if (strcmp(backend, "auto") != 0)
+    return cli_error("--backend: expected auto, host or cuda, found '%s'", backend);
   if (gmmc_context_create(ctx, be)) return cli_error("%s", gmmc_last_error(*ctx));
   if (gmmc_model_load(*ctx, model_path, m)) return cli_error("%s", gmmc_last_error(*ctx));
   if (gmmc_data_load(*ctx, data_path, raw_dims, d)) return cli_error("%s", gmmc_last_error(*ctx));
   return 0;
 }
 
-static const char predict_usage[] =
-    "usage: gmmc predict MODEL DATA [-o FILE] [--proba] [--backend auto|host|cuda]\n"
-    "\n"
-    "Writes the component of each event of DATA (one per line, or .npy int32 when\n"
-    "FILE ends in .npy); with --proba the responsibilities instead (float64).\n";
+static const char predict_usage[] = "usage: gmmc predict MODEL DATA [-o FILE] [--proba] [--backend auto|host|cuda]\n"
+                                    "\n"
+                                    "Writes the component of each event of DATA (one per line, or .npy int32 when\n"
+                                    "FILE ends in .npy); with --proba the responsibilities instead (float64).\n";
 
 static int ends_with(const char *s, const char *suffix) {
   size_t a = strlen(s), b = strlen(suffix);
@@ -36,9 +37,9 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 int cmd_predict(int argc, char **argv) {
-  static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {"proba", no_argument, 0, 'p'},
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},  {"proba", no_argument, 0, 'p'},
                                        {"backend", required_argument, 0, 'b'}, {"raw-dims", required_argument, 0, 'R'},
-                                       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+                                       {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
   const char *out = NULL, *backend = "auto";
   int proba = 0, c;
   long long raw_dims = 0;
@@ -70,7 +71,8 @@ int cmd_predict(int argc, char **argv) {
   char *err = NULL;
   if (proba) {
     double *p = malloc(sizeof(double) * (size_t)(n * k));
-    if (gmmc_predict_proba(ctx, m, d, p)) rc = cli_error("%s", gmmc_last_error(ctx));
+    if (gmmc_predict_proba(ctx, m, d, p))
+      rc = cli_error("%s", gmmc_last_error(ctx));
     else if (out && ends_with(out, ".npy")) {
       if (data_write_npy_f64(out, p, n, k, &err)) rc = cli_error("%s", err);
     } else {
@@ -83,7 +85,8 @@ int cmd_predict(int argc, char **argv) {
     free(p);
   } else {
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-    if (gmmc_predict(ctx, m, d, labels)) rc = cli_error("%s", gmmc_last_error(ctx));
+    if (gmmc_predict(ctx, m, d, labels))
+      rc = cli_error("%s", gmmc_last_error(ctx));
     else if (out && ends_with(out, ".npy")) {
       if (data_write_npy_i32(out, labels, n, &err)) rc = cli_error("%s", err);
     } else {
@@ -102,14 +105,15 @@ done:
   return rc;
 }
 
-static const char score_usage[] =
-    "usage: gmmc score MODEL DATA [--backend auto|host|cuda]\n"
-    "\n"
-    "Prints the mean log-likelihood of DATA's events under MODEL, with BIC and AIC.\n";
+static const char score_usage[] = "usage: gmmc score MODEL DATA [--backend auto|host|cuda]\n"
+                                  "\n"
+                                  "Prints the mean log-likelihood of DATA's events under MODEL, with BIC and AIC.\n";
 
 int cmd_score(int argc, char **argv) {
-  static const struct option opts[] = {{"backend", required_argument, 0, 'b'}, {"raw-dims", required_argument, 0, 'R'},
-                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  static const struct option opts[] = {{"backend", required_argument, 0, 'b'},
+                                       {"raw-dims", required_argument, 0, 'R'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
   const char *backend = "auto";
   long long raw_dims = 0;
   int c;

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dsl/shipped.h"
 #include "cli.h"
+#include "dsl/shipped.h"
 
 int cli_error(const char *fmt, ...) {
   va_list ap;

@@ -2,20 +2,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gmmc/gmmc.h"
 #include "cli.h"
+#include "gmmc/gmmc.h"
 
-static const char usage[] =
-    "usage: gmmc COMMAND [options]\n"
-    "\n"
-    "commands:\n"
-    "  fit DATA       train a mixture model on a data file (.npy, .csv, raw float32)\n"
-    "  predict MODEL DATA   label events with a trained model\n"
-    "  score MODEL DATA     mean log-likelihood of events under a model\n"
-    "  compile SPEC   dump the loop IR, LLVM IR, PTX or assembly of a specialization\n"
-    "  bench SPEC     time every code variant of a specialization\n"
-    "\n"
-    "`gmmc COMMAND --help` describes each command. `gmmc --version` prints the version.\n";
+static const char usage[] = "usage: gmmc COMMAND [options]\n"
+                            "\n"
+                            "commands:\n"
+                            "  fit DATA       train a mixture model on a data file (.npy, .csv, raw float32)\n"
+                            "  predict MODEL DATA   label events with a trained model\n"
+                            "  score MODEL DATA     mean log-likelihood of events under a model\n"
+                            "  compile SPEC   dump the loop IR, LLVM IR, PTX or assembly of a specialization\n"
+                            "  bench SPEC     time every code variant of a specialization\n"
+                            "\n"
+                            "`gmmc COMMAND --help` describes each command. `gmmc --version` prints the version.\n";
 
 typedef struct {
   const char *name;
@@ -23,11 +22,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
-    {"fit", cmd_fit},
-    {"predict", cmd_predict},
-    {"score", cmd_score},
-    {"compile", cmd_compile},
-    {"bench", cmd_bench},
+    {"fit", cmd_fit}, {"predict", cmd_predict}, {"score", cmd_score}, {"compile", cmd_compile}, {"bench", cmd_bench},
 };
 
 int main(int argc, char **argv) {

@@ -5,8 +5,8 @@
  * versions. */
 #include <stdlib.h>
 
-#include "gmmc/gmmc.h"
 #include "cli.h"
+#include "gmmc/gmmc.h"
 
 #ifdef GMMC_CLI_MPI
 #include "gmmc/gmmc_mpi.h"

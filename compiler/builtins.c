@@ -54,8 +54,8 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
   /* scratch for the lower Cholesky factor, float64 */
   int64_t dims[GMMC_MAX_RANK];
   for (int a = 0; a < in->rank; a++) dims[a] = p->size_values[in->dims[a]];
-  int lbuf = program_add_buffer(p, arena_printf(&p->arena, "%s__cholesky", out->name), BK_SMALL, LT_F64, in->rank,
-                                dims, 0);
+  int lbuf =
+      program_add_buffer(p, arena_printf(&p->arena, "%s__cholesky", out->name), BK_SMALL, LT_F64, in->rank, dims, 0);
   int cbuf = p->tensor_buf[in->id], ubuf = p->tensor_buf[out->id];
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, out->name));
   k->what = arena_printf(&p->arena, "%s = precision_cholesky(%s) [one work item per matrix]", out->name, in->name);
@@ -94,12 +94,14 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
   LExpr *prod = lx_binary(p, LB_MUL, lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(kk))),
                           lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(kk))));
   ls_append(p, acc2, ls_assign(p, t, lx_binary(p, LB_SUB, V(t), prod)));
-  ls_append(p, rowi, ls_store(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(j)), lx_binary(p, LB_DIV, V(t), V(diag))));
+  ls_append(p, rowi,
+            ls_store(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(j)), lx_binary(p, LB_DIV, V(t), V(diag))));
   /* W = L⁻¹ column by column, written transposed: U[j, i] = W[i, j] */
   LStmt *wj = emit_loop(L, k, k->body, "j", zero, dd, &j);
   LExpr *ljj = lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j)));
-  ls_append(p, wj, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j)),
-                            lx_binary(p, LB_DIV, lx_const(p, LT_F64, 1.0), ljj)));
+  ls_append(p, wj,
+            ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(j)),
+                     lx_binary(p, LB_DIV, lx_const(p, LT_F64, 1.0), ljj)));
   LStmt *wi = emit_loop(L, k, wj, "i", lx_binary(p, LB_ADD, V(j), lx_int(p, 1)), dd, &i);
   ls_append(p, wi, ls_assign(p, t, lx_const(p, LT_F64, 0.0)));
   LStmt *acc3 = emit_loop(L, k, wi, "k", V(j), V(i), &kk);
@@ -107,8 +109,9 @@ static void precision_cholesky(Lower *L, Stmt *st, Tensor *in, Tensor *out) {
                           F64(lx_load(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(kk)))));
   ls_append(p, acc3, ls_assign(p, t, lx_binary(p, LB_ADD, V(t), term)));
   LExpr *lii = lx_load(p, lbuf, builtin_mat_idx(p, k, batch, nb, V(i), V(i)));
-  ls_append(p, wi, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(i)),
-                            lx_binary(p, LB_DIV, lx_unary(p, LU_NEG, V(t)), lii)));
+  ls_append(p, wi,
+            ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(i)),
+                     lx_binary(p, LB_DIV, lx_unary(p, LU_NEG, V(t)), lii)));
   LStmt *zi = emit_loop(L, k, wj, "i", zero, V(j), &i);
   ls_append(p, zi, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(j), V(i)), lx_const(p, LT_F64, 0.0)));
 #undef V
@@ -120,8 +123,8 @@ static void precision_cholesky_diag(Lower *L, Stmt *st, Tensor *in, Tensor *out)
   int slot = next_slot(L, st, in, in->rank > 0);
   int cbuf = p->tensor_buf[in->id], ubuf = p->tensor_buf[out->id];
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, out->name));
-  k->what = arena_printf(&p->arena, "%s = precision_cholesky_diag(%s) [one work item per element]", out->name,
-                         in->name);
+  k->what =
+      arena_printf(&p->arena, "%s = precision_cholesky_diag(%s) [one work item per element]", out->name, in->name);
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = lx_int(p, batch_count(L, in, 0));
   int vars[GMMC_MAX_RANK];
@@ -133,14 +136,17 @@ static void precision_cholesky_diag(Lower *L, Stmt *st, Tensor *in, Tensor *out)
   LStmt *bad = ls_block(p);
   ls_append(p, bad, ls_fail(p, p->status_buf, slot, in->rank > 0 ? lx_var(p, k, vars[0]) : lx_int(p, 0)));
   ls_append(p, bad, ls_assign(p, c, lx_const(p, LT_F64, 1.0)));
-  ls_append(p, k->body, ls_if(p, lx_unary(p, LU_NOT, lx_binary(p, LB_GT, lx_var(p, k, c), lx_const(p, LT_F64, 0.0))),
-                              bad, NULL));
-  ls_append(p, k->body, ls_store(p, ubuf, idx,
-                                 lx_binary(p, LB_DIV, lx_const(p, LT_F64, 1.0), lx_unary(p, LU_SQRT, lx_var(p, k, c)))));
+  ls_append(p, k->body,
+            ls_if(p, lx_unary(p, LU_NOT, lx_binary(p, LB_GT, lx_var(p, k, c), lx_const(p, LT_F64, 0.0))), bad, NULL));
+  ls_append(
+      p, k->body,
+      ls_store(p, ubuf, idx, lx_binary(p, LB_DIV, lx_const(p, LT_F64, 1.0), lx_unary(p, LU_SQRT, lx_var(p, k, c)))));
 }
 
 void lower_builtin(Lower *L, Stmt *st) {
   Tensor *in = st->rhs->args[0]->tensor, *out = st->targets[0].tensor;
-  if (st->builtin == BI_PRECISION_CHOLESKY) precision_cholesky(L, st, in, out);
-  else precision_cholesky_diag(L, st, in, out);
+  if (st->builtin == BI_PRECISION_CHOLESKY)
+    precision_cholesky(L, st, in, out);
+  else
+    precision_cholesky_diag(L, st, in, out);
 }

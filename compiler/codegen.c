@@ -16,7 +16,7 @@ typedef struct {
   LLVMModuleRef mod;
   LLVMBuilderRef b;
   LLVMValueRef fn;
-  LLVMValueRef *buf;    /* buffer pointers */
+  LLVMValueRef *buf; /* buffer pointers */
   LLVMValueRef n_local, n_total;
   LLVMValueRef *scalar;
   LLVMValueRef *var;    /* allocas */
@@ -96,8 +96,8 @@ static void digest_stmt(Digest *d, const LStmt *s) {
     return;
   }
   int buf = s->kind == LS_STORE ? d->param[s->buf] : s->kind == LS_FAIL ? d->param[s->status_buf] : s->buf;
-  int64_t f[3] = {pack(s->kind, 0, 0, 0, s->var), (int64_t)((uint64_t)(uint32_t)s->nbody | (uint64_t)(uint32_t)buf << 32),
-                  s->slot};
+  int64_t f[3] = {pack(s->kind, 0, 0, 0, s->var),
+                  (int64_t)((uint64_t)(uint32_t)s->nbody | (uint64_t)(uint32_t)buf << 32), s->slot};
   mix(d, f, s->kind == LS_FAIL ? 3 : 2);
   for (int i = 0; s->kind == LS_BLOCK && i < s->nbody; i++) digest_stmt(d, s->body[i]);
   for (int i = 0; (s->kind == LS_STORE || s->kind == LS_SSTORE) && s->idx && s->idx[i]; i++) {
@@ -127,8 +127,8 @@ uint64_t kernel_code_digest(const Program *p, const Kernel *k) {
     for (int a = 0; a < b->rank; a++) f[4 + a] = b->dims[a];
     mix(&d, f, 4 + (size_t)b->rank);
   }
-  int64_t f[] = {n, slots - p->nbufs, k->launch, k->block_size, k->block[0], k->block[1], k->min_blocks, k->compact,
-                 k->pvar, k->nvars, k->nshared};
+  int64_t f[] = {n,          slots - p->nbufs, k->launch, k->block_size, k->block[0], k->block[1], k->min_blocks,
+                 k->compact, k->pvar,          k->nvars,  k->nshared};
   mix(&d, f, sizeof f / sizeof *f);
   for (int i = 0; i < k->nvars; i++) mix(&d, (int64_t[]){k->vars[i].type}, 1);
   for (int i = 0; i < k->nshared; i++) {
@@ -178,9 +178,7 @@ static LLVMValueRef fp_flags(CG *g, LLVMValueRef v, int reassoc) {
   return v;
 }
 
-static int is_fmul(const LExpr *e) {
-  return e->kind == LX_BINARY && e->op == LB_MUL && ltype_is_float(e->type);
-}
+static int is_fmul(const LExpr *e) { return e->kind == LX_BINARY && e->op == LB_MUL && ltype_is_float(e->type); }
 
 /* The host's a*b + c, c + a*b, a*b - c and c - a*b as one llvm.fmuladd
  * (NULL when e is none of them). */
@@ -190,7 +188,7 @@ static LLVMValueRef gen_muladd(CG *g, const LExpr *e) {
   if (!left && !is_fmul(e->b)) return NULL;
   const LExpr *mul = left ? e->a : e->b, *other = left ? e->b : e->a;
   LLVMValueRef x = gen_expr(g, mul->a), y = gen_expr(g, mul->b), c = gen_expr(g, other);
-  if (e->op == LB_SUB && left) c = LLVMBuildFNeg(g->b, c, ""); /* a*b - c */
+  if (e->op == LB_SUB && left) c = LLVMBuildFNeg(g->b, c, "");  /* a*b - c */
   if (e->op == LB_SUB && !left) x = LLVMBuildFNeg(g->b, x, ""); /* c - a*b = (-a)*b + c, exactly */
   LLVMValueRef args[3] = {x, y, c};
   return fp_flags(g, call_intrinsic(g, "llvm.fmuladd", ty(g, e->type), args, 3), e->reassoc);
@@ -214,7 +212,6 @@ static LLVMValueRef cast(CG *g, LLVMValueRef v, LType from, LType to) {
   return LLVMBuildTrunc(g->b, v, t, "");
 }
 
-
 static LLVMValueRef nvvm_sreg(CG *g, const char *name) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
@@ -228,7 +225,8 @@ static LLVMValueRef element_ptr(CG *g, int bufid, LExpr *const *idx) {
   int64_t stride = 1;
   for (int a = bf->rank - 1; a >= 0; a--) {
     LLVMValueRef i = gen_expr(g, idx[a]);
-    LLVMValueRef term = stride == 1 ? i : LLVMBuildNSWMul(g->b, i, LLVMConstInt(g->i64, (unsigned long long)stride, 0), "");
+    LLVMValueRef term =
+        stride == 1 ? i : LLVMBuildNSWMul(g->b, i, LLVMConstInt(g->i64, (unsigned long long)stride, 0), "");
     off = off ? LLVMBuildNSWAdd(g->b, off, term, "") : term;
     stride *= bf->dims[a];
   }
@@ -276,7 +274,8 @@ static LLVMValueRef gen_binary(CG *g, const LExpr *e) {
   case LB_MIN:
   case LB_MAX: {
     LLVMValueRef args[2] = {a, b};
-    const char *name = fl ? (e->op == LB_MIN ? "llvm.minnum" : "llvm.maxnum") : (e->op == LB_MIN ? "llvm.smin" : "llvm.smax");
+    const char *name =
+        fl ? (e->op == LB_MIN ? "llvm.minnum" : "llvm.maxnum") : (e->op == LB_MIN ? "llvm.smin" : "llvm.smax");
     return call_intrinsic(g, name, t, args, 2);
   }
   case LB_AND: return LLVMBuildAnd(g->b, a, b, "");
@@ -310,7 +309,7 @@ static LLVMValueRef gen_expr(CG *g, const LExpr *e) {
   }
   case LX_CAST: return cast(g, gen_expr(g, e->a), e->a->type, e->type);
   case LX_SREG: {
-    static const char *names[] = {"llvm.nvvm.read.ptx.sreg.tid.x", "llvm.nvvm.read.ptx.sreg.tid.y",
+    static const char *names[] = {"llvm.nvvm.read.ptx.sreg.tid.x",   "llvm.nvvm.read.ptx.sreg.tid.y",
                                   "llvm.nvvm.read.ptx.sreg.ctaid.x", "llvm.nvvm.read.ptx.sreg.ctaid.y",
                                   "llvm.nvvm.read.ptx.sreg.ctaid.z", "llvm.nvvm.read.ptx.sreg.nctaid.z"};
     return nvvm_sreg(g, names[e->op]);
@@ -324,8 +323,8 @@ static LLVMValueRef gen_expr(CG *g, const LExpr *e) {
   case LX_SHFL_XOR: {
     /* 32-bit lanes; a double travels as two halves */
     LLVMValueRef v = gen_expr(g, e->a);
-    LLVMValueRef mask = LLVMConstInt(g->i32, 0xffffffffu, 0), lane = LLVMConstInt(g->i32, (unsigned long long)e->inum, 0),
-                 clamp = LLVMConstInt(g->i32, 31, 0);
+    LLVMValueRef mask = LLVMConstInt(g->i32, 0xffffffffu, 0),
+                 lane = LLVMConstInt(g->i32, (unsigned long long)e->inum, 0), clamp = LLVMConstInt(g->i32, 31, 0);
     const char *name = "llvm.nvvm.shfl.sync.bfly.i32";
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, NULL, 0);
@@ -337,8 +336,9 @@ static LLVMValueRef gen_expr(CG *g, const LExpr *e) {
       LLVMValueRef a1[4] = {mask, lo, lane, clamp}, a2[4] = {mask, hi, lane, clamp};
       lo = LLVMBuildCall2(g->b, fty, fn, a1, 4, "");
       hi = LLVMBuildCall2(g->b, fty, fn, a2, 4, "");
-      LLVMValueRef r = LLVMBuildOr(g->b, LLVMBuildZExt(g->b, lo, g->i64, ""),
-                                   LLVMBuildShl(g->b, LLVMBuildZExt(g->b, hi, g->i64, ""), LLVMConstInt(g->i64, 32, 0), ""), "");
+      LLVMValueRef r =
+          LLVMBuildOr(g->b, LLVMBuildZExt(g->b, lo, g->i64, ""),
+                      LLVMBuildShl(g->b, LLVMBuildZExt(g->b, hi, g->i64, ""), LLVMConstInt(g->i64, 32, 0), ""), "");
       return e->type == LT_F64 ? LLVMBuildBitCast(g->b, r, g->f64, "") : r;
     }
     LLVMValueRef bits = e->type == LT_F32 ? LLVMBuildBitCast(g->b, v, g->i32, "") : v;
@@ -350,7 +350,9 @@ static LLVMValueRef gen_expr(CG *g, const LExpr *e) {
   return NULL;
 }
 
-static LLVMBasicBlockRef new_block(CG *g, const char *name) { return LLVMAppendBasicBlockInContext(g->ctx, g->fn, name); }
+static LLVMBasicBlockRef new_block(CG *g, const char *name) {
+  return LLVMAppendBasicBlockInContext(g->ctx, g->fn, name);
+}
 
 static void gen_stmt(CG *g, const LStmt *s) {
   switch (s->kind) {
@@ -382,7 +384,8 @@ static void gen_stmt(CG *g, const LStmt *s) {
   }
   case LS_IF: {
     LLVMValueRef c = gen_expr(g, s->cond);
-    LLVMBasicBlockRef then = new_block(g, "then"), els = s->els ? new_block(g, "else") : NULL, done = new_block(g, "endif");
+    LLVMBasicBlockRef then = new_block(g, "then"), els = s->els ? new_block(g, "else") : NULL,
+                      done = new_block(g, "endif");
     LLVMBuildCondBr(g->b, c, then, els ? els : done);
     LLVMPositionBuilderAtEnd(g->b, then);
     gen_stmt(g, s->then);
@@ -423,21 +426,23 @@ static void add_attr(CG *g, LLVMValueRef fn, unsigned idx, const char *name, uin
   LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(g->ctx, kind, val));
 }
 
-
 static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size, int min_blocks) {
   LLVMSetFunctionCallConv(fn, LLVMPTXKernelCallConv);
   LLVMMetadataRef ops[3];
   ops[0] = LLVMValueAsMetadata(fn);
   ops[1] = LLVMMDStringInContext2(g->ctx, "kernel", 6);
   ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, 1, 0));
-  LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+  LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
+                              LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
   ops[1] = LLVMMDStringInContext2(g->ctx, "maxntidx", 8);
   ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, (unsigned long long)block_size, 0));
-  LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+  LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
+                              LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
   if (min_blocks > 0) {
     ops[1] = LLVMMDStringInContext2(g->ctx, "minctasm", 8);
     ops[2] = LLVMValueAsMetadata(LLVMConstInt(g->i32, (unsigned long long)min_blocks, 0));
-    LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations", LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
+    LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
+                                LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, ops, 3)));
   }
 }
 

@@ -13,7 +13,7 @@ typedef struct {
   int na;
   Expr *fw[16]; /* factors without it */
   int nw;
-  int upper;    /* W is zero below the diagonal in (d, e) */
+  int upper; /* W is zero below the diagonal in (d, e) */
 } QuadForm;
 
 /* A is X[n, d] - P[m, d] (or X[n, d]) with X the data and P a parameter:

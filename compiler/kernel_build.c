@@ -9,8 +9,9 @@ LStmt *emit_event_chunks(Lower *L, Kernel *k, LStmt *block, int first, int last,
   LExpr *nchunks = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, span, lx_int(p, kc - 1)), lx_int(p, kc));
   LStmt *chunk = emit_loop(L, k, block, "chunk", lx_int(p, 0), nchunks, &c);
   int base = kernel_var(p, k, "base", LT_I64);
-  ls_append(p, chunk, ls_assign(p, base, lx_binary(p, LB_ADD, lx_var(p, k, first),
-                                                   lx_binary(p, LB_MUL, lx_var(p, k, c), lx_int(p, kc)))));
+  ls_append(p, chunk,
+            ls_assign(p, base,
+                      lx_binary(p, LB_ADD, lx_var(p, k, first), lx_binary(p, LB_MUL, lx_var(p, k, c), lx_int(p, kc)))));
   ls_append(p, chunk, ls_sync(p));
   *chunk_out = c;
   *base_out = base;
@@ -22,8 +23,10 @@ LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t
   Program *p = L->p;
   int s;
   LStmt *loop = emit_loop(L, k, block, name, lx_int(p, 0), lx_int(p, (count + threads - 1) / threads), &s);
-  ls_append(p, loop, ls_assign(p, flat, lx_binary(p, LB_ADD, lx_var(p, k, tid),
-                                                 lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, threads)))));
+  ls_append(
+      p, loop,
+      ls_assign(p, flat,
+                lx_binary(p, LB_ADD, lx_var(p, k, tid), lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, threads)))));
   return ls_when(p, loop, lx_binary(p, LB_LT, lx_var(p, k, flat), lx_int(p, count)));
 }
 
@@ -33,10 +36,13 @@ void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int
   *last = kernel_var(p, k, "last", LT_I64);
   LExpr *raw = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, lx_nlocal(p), lx_int(p, slices - 1)), lx_int(p, slices));
   LExpr *up = lx_binary(p, LB_ADD, raw, lx_int(p, align - 1));
-  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_MUL, lx_binary(p, LB_DIV, up, lx_int(p, align)), lx_int(p, align))));
+  ls_append(p, block,
+            ls_assign(p, len, lx_binary(p, LB_MUL, lx_binary(p, LB_DIV, up, lx_int(p, align)), lx_int(p, align))));
   ls_append(p, block, ls_assign(p, *first, lx_binary(p, LB_MUL, lx_sreg(p, SR_CTAID_Z), lx_var(p, k, len))));
-  ls_append(p, block, ls_assign(p, *last, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *first), lx_var(p, k, len)),
-                                                     lx_nlocal(p))));
+  ls_append(
+      p, block,
+      ls_assign(p, *last,
+                lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *first), lx_var(p, k, len)), lx_nlocal(p))));
 }
 
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value) {
@@ -58,16 +64,24 @@ void store_event_tile(Lower *L, Kernel *k, LStmt *body, const EventTile *t) {
   Program *p = L->p;
   int s;
   ls_append(p, body, ls_sync(p));
-  LStmt *wr = emit_loop(L, k, body, "store", lx_int(p, 0), lx_int(p, (t->tn * t->mb + t->threads - 1) / t->threads), &s);
-  ls_append(p, wr, ls_assign(p, t->flat, lx_binary(p, LB_ADD, lx_var(p, k, t->tid),
-                                                   lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, t->threads)))));
-  ls_append(p, wr, ls_assign(p, t->vn, lx_binary(p, LB_ADD, lx_var(p, k, t->n0),
-                                                 lx_binary(p, LB_DIV, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
-  ls_append(p, wr, ls_assign(p, t->vm, lx_binary(p, LB_ADD, lx_var(p, k, t->m0),
-                                                 lx_binary(p, LB_REM, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
+  LStmt *wr =
+      emit_loop(L, k, body, "store", lx_int(p, 0), lx_int(p, (t->tn * t->mb + t->threads - 1) / t->threads), &s);
+  ls_append(p, wr,
+            ls_assign(p, t->flat,
+                      lx_binary(p, LB_ADD, lx_var(p, k, t->tid),
+                                lx_binary(p, LB_MUL, lx_var(p, k, s), lx_int(p, t->threads)))));
+  ls_append(p, wr,
+            ls_assign(p, t->vn,
+                      lx_binary(p, LB_ADD, lx_var(p, k, t->n0),
+                                lx_binary(p, LB_DIV, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
+  ls_append(p, wr,
+            ls_assign(p, t->vm,
+                      lx_binary(p, LB_ADD, lx_var(p, k, t->m0),
+                                lx_binary(p, LB_REM, lx_var(p, k, t->flat), lx_int(p, t->mb)))));
   LExpr *inside = lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->vn), lx_nlocal(p)),
                             lx_binary(p, LB_LT, lx_var(p, k, t->vm), lx_int(p, t->M)));
-  LStmt *okw = ls_when(p, wr, lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->flat), lx_int(p, t->tn * t->mb)), inside));
+  LStmt *okw = ls_when(
+      p, wr, lx_binary(p, LB_AND, lx_binary(p, LB_LT, lx_var(p, k, t->flat), lx_int(p, t->tn * t->mb)), inside));
   LExpr **ti = idx_vec(p, 2);
   ti[0] = lx_var(p, k, t->vn);
   ti[1] = lx_var(p, k, t->vm);

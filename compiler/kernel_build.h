@@ -19,8 +19,7 @@ static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* The threads of a block stride over [0, count): returns the body, run with
  * `flat` (a kernel variable) set to tid + trip * threads and below count. */
-LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid,
-                    int flat);
+LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t count, int threads, int tid, int flat);
 /* The events [first, last) (kernel variables) in chunks of kc: returns the
  * chunk's body (chunk number *chunk_out), which sets *base_out (a new
  * variable: the chunk's first event) and then waits at a barrier, so that
@@ -47,7 +46,6 @@ void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int
 
 /* Shared array sh at `at` = value where cond holds, else zero. */
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
-
 
 /* Event slices for a reduction kernel of `blocks` blocks (beside the
  * slices) writing partials of `elems` values each: a few blocks per

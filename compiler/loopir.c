@@ -67,7 +67,7 @@ LExpr *lx_cast(Program *p, LType t, LExpr *a) {
     int64_t v = ltype_is_float(a->type) ? real_to_i64(a->num) : a->inum;
     if (t == LT_I64) return lx_int(p, v);
     LExpr *c = lx_const(p, t, (double)v); /* not lx_int's shared node: it has another type */
-    c->inum = v; /* exact, where (double)v rounds; the node is not handed out yet */
+    c->inum = v;                          /* exact, where (double)v rounds; the node is not handed out yet */
     return c;
   }
   LExpr *e = new0(p, sizeof *e);
@@ -482,8 +482,10 @@ static void dump_expr(StrBuf *sb, const Program *p, const Kernel *k, const LExpr
   static const char *bin[] = {"+", "-", "*", "/", "%", "min", "max", "<", "<=", ">", ">=", "==", "!=", "&&", "||"};
   switch (e->kind) {
   case LX_CONST:
-    if (ltype_is_float(e->type)) sb_printf(sb, "%.17g", e->num);
-    else sb_printf(sb, "%lld", (long long)e->inum);
+    if (ltype_is_float(e->type))
+      sb_printf(sb, "%.17g", e->num);
+    else
+      sb_printf(sb, "%lld", (long long)e->inum);
     break;
   case LX_VAR: sb_puts(sb, k->vars[e->var].name); break;
   case LX_LOAD:
@@ -628,8 +630,10 @@ char *program_dump(const Program *p) {
     sb_printf(&sb, "  buffer %s: %s %s[", b->name, kinds[b->kind], type_name(b->elem));
     for (int a = 0; a < b->rank; a++) {
       if (a) sb_puts(&sb, ", ");
-      if (a == 0 && b->event) sb_puts(&sb, "n_local");
-      else sb_printf(&sb, "%lld", (long long)b->dims[a]);
+      if (a == 0 && b->event)
+        sb_puts(&sb, "n_local");
+      else
+        sb_printf(&sb, "%lld", (long long)b->dims[a]);
     }
     sb_puts(&sb, "]\n");
   }
@@ -643,8 +647,10 @@ char *program_dump(const Program *p) {
       sb_puts(&sb, "  grid (");
       for (int a = 0; a < 3; a++) {
         if (a) sb_puts(&sb, ", ");
-        if (k->grid[a]) dump_expr(&sb, p, k, k->grid[a]);
-        else sb_puts(&sb, "1");
+        if (k->grid[a])
+          dump_expr(&sb, p, k, k->grid[a]);
+        else
+          sb_puts(&sb, "1");
       }
       sb_printf(&sb, ") of %d x %d threads", k->block[0], k->block[1]);
       if (k->min_blocks) sb_printf(&sb, ", %d blocks per multiprocessor", k->min_blocks);
@@ -672,7 +678,8 @@ char *program_dump(const Program *p) {
     sb_printf(&sb, "\nsequence %s:", seqs[s]);
     for (int i = 0; i < p->seq[s].len; i++) {
       const Step *st = &p->seq[s].steps[i];
-      if (st->kind == STEP_UNIT) sb_printf(&sb, " %s", p->units[st->unit].name);
+      if (st->kind == STEP_UNIT)
+        sb_printf(&sb, " %s", p->units[st->unit].name);
       else {
         sb_puts(&sb, " reduce(");
         for (int j = 0; j < st->nbufs; j++) sb_printf(&sb, "%s%s", j ? "," : "", p->bufs[st->bufs[j]]->name);

@@ -47,16 +47,16 @@ typedef struct {
  * wide variants read them by the thousand); a tree may share subtrees. */
 enum { SMALL_INTS = 1024 };
 typedef enum {
-  LX_CONST,   /* num (real) or inum (integer) */
-  LX_VAR,     /* local variable */
-  LX_LOAD,    /* buf[idx...] */
-  LX_NLOCAL,  /* events held by this launch */
-  LX_NTOTAL,  /* events in the whole data set (all ranks) */
-  LX_SCALAR,  /* run-time scalar */
-  LX_UNARY,   /* op: LU_* */
-  LX_BINARY,  /* op: LB_* */
-  LX_SELECT,  /* a ? b : c */
-  LX_CAST,    /* to type */
+  LX_CONST,  /* num (real) or inum (integer) */
+  LX_VAR,    /* local variable */
+  LX_LOAD,   /* buf[idx...] */
+  LX_NLOCAL, /* events held by this launch */
+  LX_NTOTAL, /* events in the whole data set (all ranks) */
+  LX_SCALAR, /* run-time scalar */
+  LX_UNARY,  /* op: LU_* */
+  LX_BINARY, /* op: LB_* */
+  LX_SELECT, /* a ? b : c */
+  LX_CAST,   /* to type */
   /* GPU grid kernels only */
   LX_SREG,    /* op: special register (SReg) */
   LX_SLOAD,   /* shared array `buf` at flat index a */
@@ -67,8 +67,21 @@ typedef enum { SR_TID_X, SR_TID_Y, SR_CTAID_X, SR_CTAID_Y, SR_CTAID_Z, SR_NCTAID
 
 typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS } LUnOp;
 typedef enum {
-  LB_ADD, LB_SUB, LB_MUL, LB_DIV, LB_REM, LB_MIN, LB_MAX,
-  LB_LT, LB_LE, LB_GT, LB_GE, LB_EQ, LB_NE, LB_AND, LB_OR
+  LB_ADD,
+  LB_SUB,
+  LB_MUL,
+  LB_DIV,
+  LB_REM,
+  LB_MIN,
+  LB_MAX,
+  LB_LT,
+  LB_LE,
+  LB_GT,
+  LB_GE,
+  LB_EQ,
+  LB_NE,
+  LB_AND,
+  LB_OR
 } LBinOp;
 
 typedef struct LExpr LExpr;
@@ -78,9 +91,9 @@ struct LExpr {
   int op;
   double num;
   int64_t inum;
-  int var;    /* LX_VAR */
-  int buf;    /* LX_LOAD */
-  int scalar; /* LX_SCALAR */
+  int var;     /* LX_VAR */
+  int buf;     /* LX_LOAD */
+  int scalar;  /* LX_SCALAR */
   int reassoc; /* an accumulation: the target may reorder it (vector reductions) */
   LExpr *a, *b, *c;
   LExpr **idx; /* LX_LOAD: one per axis */
@@ -88,7 +101,12 @@ struct LExpr {
 
 /* ---- statements ---- */
 typedef enum {
-  LS_BLOCK, LS_FOR, LS_ASSIGN, LS_STORE, LS_IF, LS_FAIL,
+  LS_BLOCK,
+  LS_FOR,
+  LS_ASSIGN,
+  LS_STORE,
+  LS_IF,
+  LS_FAIL,
   LS_SSTORE, /* shared array `buf` at flat index idx[0] = value (grid kernels) */
   LS_SYNC    /* barrier across the block (grid kernels) */
 } LStmtKind;
@@ -132,23 +150,23 @@ typedef struct {
 typedef enum { LAUNCH_ITEMS, LAUNCH_GRID } LaunchKind;
 
 typedef struct {
-  const char *name;  /* symbol name, derived from the statement */
-  const char *what;  /* one line for dumps: the statement and variant */
-  LExpr *count;      /* trip count of the parallel loop */
-  int pvar;          /* the parallel loop's variable */
+  const char *name; /* symbol name, derived from the statement */
+  const char *what; /* one line for dumps: the statement and variant */
+  LExpr *count;     /* trip count of the parallel loop */
+  int pvar;         /* the parallel loop's variable */
   LStmt *body;
   LVar *vars;
   int nvars, capvars;
-  int block_size;    /* GPU threads per block (ITEMS) */
+  int block_size; /* GPU threads per block (ITEMS) */
   LaunchKind launch;
-  LExpr *grid[3];    /* GRID */
-  int block[2];      /* GRID */
-  int min_blocks;    /* GPU: blocks per multiprocessor the code must allow (caps registers), 0: any */
-  int compact;       /* compiled for size (no loop unrolling): little work, compile time first */
+  LExpr *grid[3]; /* GRID */
+  int block[2];   /* GRID */
+  int min_blocks; /* GPU: blocks per multiprocessor the code must allow (caps registers), 0: any */
+  int compact;    /* compiled for size (no loop unrolling): little work, compile time first */
   SharedArray *shared;
   int nshared;
   unsigned char *reads, *writes; /* per buffer */
-  int64_t weight;    /* loop-IR nodes: a compile-time estimate, for balancing compile groups */
+  int64_t weight;                /* loop-IR nodes: a compile-time estimate, for balancing compile groups */
 } Kernel;
 
 /* A unit of work with alternative implementations (code variants): one
@@ -158,22 +176,24 @@ typedef struct {
   const char *variant; /* "simple", "tiled-32x32", ... */
   int kernels[8];
   int nkernels;
-  double cost;         /* the cost model's estimate in microseconds (compiler/variant_cost.c); 0 for the simple one, which is always measured */
+  /* the cost model's estimate in microseconds (compiler/variant_cost.c);
+   * 0 for the simple one, which is always measured */
+  double cost;
 } Alt;
 
 typedef struct {
-  const char *name;    /* e.g. "covariances" or "covariances.sum_n" */
+  const char *name; /* e.g. "covariances" or "covariances.sum_n" */
   Alt alts[16];
   int nalts;
-  int forced;          /* index of an alternative fixed by the spec's schedule, or -1 */
-  int out_buf;         /* the buffer every alternative writes (for checking them) */
+  int forced;  /* index of an alternative fixed by the spec's schedule, or -1 */
+  int out_buf; /* the buffer every alternative writes (for checking them) */
 } Unit;
 
 typedef enum { STEP_UNIT, STEP_REDUCE } StepKind;
 typedef struct {
   StepKind kind;
-  int unit;     /* STEP_UNIT */
-  int *bufs;    /* STEP_REDUCE: stat buffers now complete locally (all-reduce point) */
+  int unit;  /* STEP_UNIT */
+  int *bufs; /* STEP_REDUCE: stat buffers now complete locally (all-reduce point) */
   int nbufs;
 } Step;
 
@@ -183,10 +203,10 @@ typedef struct {
 } Sequence;
 
 typedef enum {
-  SEQ_ITERATE,  /* E-step + M-step + derived: one EM iteration */
-  SEQ_ESTEP,    /* E-step and predict: scores and labels for the current parameters */
-  SEQ_MSTEP,    /* M-step + derived from given responsibilities (initialisation) */
-  SEQ_DERIVED,  /* derived only (after parameters were set from outside) */
+  SEQ_ITERATE, /* E-step + M-step + derived: one EM iteration */
+  SEQ_ESTEP,   /* E-step and predict: scores and labels for the current parameters */
+  SEQ_MSTEP,   /* M-step + derived from given responsibilities (initialisation) */
+  SEQ_DERIVED, /* derived only (after parameters were set from outside) */
   SEQ_COUNT
 } SeqId;
 
@@ -205,8 +225,8 @@ typedef struct {
 
 typedef struct Program {
   Arena arena;
-  Spec *spec;      /* owned */
-  LType real;      /* element type of real values */
+  Spec *spec;           /* owned */
+  LType real;           /* element type of real values */
   int64_t *size_values; /* per SizeSym; event size = -1 */
   Buffer **bufs;
   int nbufs, capbufs;
@@ -219,24 +239,24 @@ typedef struct Program {
   int status_buf;
   BuiltinInfo *builtins; /* one per status slot */
   int nbuiltins;
-  int init_labels_buf;   /* int32 [n_local] labels for initialisation, -1 when none */
-  int init_resp_kernel;  /* writes predict_proba[n,m] = (init_labels[n] == m); -1 when none */
+  int init_labels_buf;       /* int32 [n_local] labels for initialisation, -1 when none */
+  int init_resp_kernel;      /* writes predict_proba[n,m] = (init_labels[n] == m); -1 when none */
   StmtKernels *stmt_kernels; /* one per statement of the spec */
   int nstmts;
-  int chunks;      /* partial results per event reduction */
+  int chunks; /* partial results per event reduction */
   const char *variant_summary;
-  uint64_t digest; /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
+  uint64_t digest;    /* identifies the program for the disk caches (kcache.h); 0: hash its dump */
   LExpr **small_ints; /* lx_int's shared nodes for [0, SMALL_INTS) */
-  int known_bucket; /* lowered for known choices (LowerOptions.keep): 1 + the event-count bucket they were
+  int known_bucket;   /* lowered for known choices (LowerOptions.keep): 1 + the event-count bucket they were
                        made for; 0 for a program with every variant */
 } Program;
 
 typedef struct {
-  LType real;     /* LT_F32 or LT_F64 */
-  int host;       /* lowering for the host target (else GPU) */
-  int chunks;     /* 0: default */
+  LType real;        /* LT_F32 or LT_F64 */
+  int host;          /* lowering for the host target (else GPU) */
+  int chunks;        /* 0: default */
   TargetDesc target; /* the machine's limits (target_desc.h); zero: the default GPU */
-  int variants;   /* 0: only the simple variant; 1: every applicable variant */
+  int variants;      /* 0: only the simple variant; 1: every applicable variant */
   /* With variants: NULL lowers every applicable one; else only those for
    * which keep(keep_user, unit, variant_hash(name)) is nonzero, besides the
    * simple one (a program for choices already made: its kernels are those

@@ -21,10 +21,14 @@ static void make_buffers(Lower *L) {
     int event = t->rank > 0 && t->dims[0] == s->event_size;
     for (int a = 0; a < t->rank; a++) dims[a] = p->size_values[t->dims[a]];
     BufKind kind;
-    if (t->kind == TK_DATA) kind = BK_DATA;
-    else if (t->kind == TK_PARAM) kind = BK_PARAM;
-    else if (t->def && t->def->section == SEC_DERIVED) kind = BK_DERIVED;
-    else kind = event ? BK_EVENT : BK_SMALL;
+    if (t->kind == TK_DATA)
+      kind = BK_DATA;
+    else if (t->kind == TK_PARAM)
+      kind = BK_PARAM;
+    else if (t->def && t->def->section == SEC_DERIVED)
+      kind = BK_DERIVED;
+    else
+      kind = event ? BK_EVENT : BK_SMALL;
     /* events in the data's type; parameters and other small tensors in
      * float64: they cost nothing and keep ill-conditioned covariances exact */
     LType elem = t->elem == VT_INT ? LT_I32 : (event ? p->real : LT_F64);
@@ -73,7 +77,8 @@ static void add_hoisted(Lower *L, StmtInfo *si, Expr *red, const int *bound, int
   h->symmetric = 0;
   for (int a = 0; a + 1 < h->nfree && !h->symmetric; a++)
     for (int b = a + 1; b < h->nfree && !h->symmetric; b++)
-      if (index_extent(L, h->free[a]) == index_extent(L, h->free[b]) && expr_symmetric(red->args[0], h->free[a], h->free[b])) {
+      if (index_extent(L, h->free[a]) == index_extent(L, h->free[b]) &&
+          expr_symmetric(red->args[0], h->free[a], h->free[b])) {
         /* keep the pair as the last two free indices */
         int fa = h->free[a], fb = h->free[b], k = 0, rest[8];
         for (int i = 0; i < h->nfree; i++)
@@ -87,13 +92,14 @@ static void add_hoisted(Lower *L, StmtInfo *si, Expr *red, const int *bound, int
   int64_t dims[GMMC_MAX_RANK + 1], elems = 1;
   for (int i = 0; i < h->nfree; i++) elems *= dims[i + 1] = index_extent(L, h->free[i]);
   /* partial results stay within 2^24 values (128 MiB) */
-  h->chunks = (int)((int64_t)p->chunks * elems > (1 << 24) ? ((1 << 24) / elems > 0 ? (1 << 24) / elems : 1) : p->chunks);
+  h->chunks =
+      (int)((int64_t)p->chunks * elems > (1 << 24) ? ((1 << 24) / elems > 0 ? (1 << 24) / elems : 1) : p->chunks);
   dims[0] = h->chunks;
   if (h->nfree > GMMC_MAX_RANK) lower_fail(L, "a reduction over events in '%s' depends on too many indices", base);
   const char *name = arena_printf(&p->arena, "%s__s%d", base, si->nh);
   h->stat_buf = program_add_buffer(p, name, BK_STAT, LT_F64, h->nfree, dims + 1, 0);
-  h->partial_buf = program_add_buffer(p, arena_printf(&p->arena, "%s_partial", name), BK_PARTIAL, LT_F64,
-                                      h->nfree + 1, dims, 0);
+  h->partial_buf =
+      program_add_buffer(p, arena_printf(&p->arena, "%s_partial", name), BK_PARTIAL, LT_F64, h->nfree + 1, dims, 0);
   p->bufs[h->stat_buf]->stat_op = (RedOp)red->op;
   p->bufs[h->partial_buf]->stat_op = (RedOp)red->op;
   si->h[si->nh++] = h;
@@ -138,8 +144,10 @@ static int map_kernel(Lower *L, Stmt *st) {
   int64_t fixed = 1;
   for (int i = 0; i < tg->nidx; i++) {
     ids[i] = tg->idx[i].id;
-    if (spec_index(L->s, ids[i])->size == L->s->event_size) event = 1;
-    else fixed *= index_extent(L, ids[i]);
+    if (spec_index(L->s, ids[i])->size == L->s->event_size)
+      event = 1;
+    else
+      fixed *= index_extent(L, ids[i]);
   }
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = event ? lx_binary(p, LB_MUL, lx_nlocal(p), lx_int(p, fixed)) : lx_int(p, fixed);
@@ -388,8 +396,10 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     Alt *a = unit_add_alt(p, si->map_unit, "simple");
     a->kernels[a->nkernels++] = si->map_kernel;
     if (!opt->host && opt->variants)
-      variants_add(&L, &(Site){.kind = si->stmt->builtin ? SITE_BUILTIN : SITE_MAP, .st = si->stmt,
-                                .unit = si->map_unit, .slot = p->nbuiltins - 1});
+      variants_add(&L, &(Site){.kind = si->stmt->builtin ? SITE_BUILTIN : SITE_MAP,
+                               .st = si->stmt,
+                               .unit = si->map_unit,
+                               .slot = p->nbuiltins - 1});
   }
   apply_schedule(&L);
   if (spec->predict_proba) init_resp_kernel(&L);

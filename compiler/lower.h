@@ -12,12 +12,12 @@
  * index, computed as per-chunk partials, combined, then (across ranks)
  * all-reduced into a float64 stat buffer. */
 typedef struct {
-  Expr *red;       /* the E_REDUCE node */
-  int free[8];     /* index ids the result depends on, in order */
+  Expr *red;   /* the E_REDUCE node */
+  int free[8]; /* index ids the result depends on, in order */
   int nfree;
-  int symmetric;   /* result symmetric in its last two free indices */
+  int symmetric; /* result symmetric in its last two free indices */
   int stat_buf, partial_buf;
-  int chunks;      /* partials of the simple variant */
+  int chunks; /* partials of the simple variant */
   int partial_kernel, combine_kernel;
   int unit;
 } Hoisted;
@@ -29,14 +29,14 @@ typedef struct {
   TargetDesc dev; /* opt->target, or the default GPU where it was not filled */
   jmp_buf *escape;
   char *err;
-  LType rt;          /* arithmetic type of the kernel being lowered: the data's
+  LType rt;   /* arithmetic type of the kernel being lowered: the data's
                         type where events are involved, float64 for parameters */
-  int fast32;        /* GPU variants: parameters read as float32, no float64 sums */
+  int fast32; /* GPU variants: parameters read as float32, no float64 sums */
   /* substitutions while lowering one expression (GPU variants) */
-  const Expr *subst_expr; /* this node ... */
-  LExpr *subst_val;       /* ... is this value */
-  const Tensor *stage_tensor; /* accesses [n, d] to this event tensor ... */
-  int stage_sh, stage_n0;     /* ... read shared array stage_sh at (n - n0) * D + d */
+  const Expr *subst_expr;        /* this node ... */
+  LExpr *subst_val;              /* ... is this value */
+  const Tensor *stage_tensor;    /* accesses [n, d] to this event tensor ... */
+  int stage_sh, stage_n0;        /* ... read shared array stage_sh at (n - n0) * D + d */
   const Tensor *subst_tensor[8]; /* any access to these tensors ... */
   LExpr *subst_tensor_val[8];    /* ... is this value (staged operands) */
   int nsubst_tensor;
@@ -95,6 +95,5 @@ void env_init(Env *env);
 void decompose_flat(Lower *L, Kernel *k, LStmt *blk, LExpr *flat, const int *ids, int n, Env *env);
 /* The spec's schedule: fixes a unit's alternative by name (variant_schedule.c). */
 void apply_schedule(Lower *L);
-
 
 #endif

@@ -133,8 +133,8 @@ void reduction_range(Lower *L, Kernel *k, Expr *red, Env *env, LExpr **lo, LExpr
   collect_factors(red->args[0], f, &nf, 32);
   for (int i = 0; i < nf; i++) {
     Expr *x = f[i];
-    if (x->kind != E_ACCESS || !x->tensor || x->tensor->structure == ST_NONE ||
-        x->tensor->structure == ST_SYMMETRIC || x->nidx < 2)
+    if (x->kind != E_ACCESS || !x->tensor || x->tensor->structure == ST_NONE || x->tensor->structure == ST_SYMMETRIC ||
+        x->nidx < 2)
       continue;
     int a = x->idx[x->nidx - 2].id, b = x->idx[x->nidx - 1].id;
     Structure st = x->tensor->structure;
@@ -207,8 +207,10 @@ static void canon(const Expr *e, int i, int j, StrBuf *sb) {
   switch (e->kind) {
   case E_NUM: sb_printf(sb, "%.17g", e->num); break;
   case E_NAME:
-    if (e->ref == REF_INDEX) sb_printf(sb, "#%d", swap_id(e->ref_id, i, j));
-    else sb_puts(sb, e->name);
+    if (e->ref == REF_INDEX)
+      sb_printf(sb, "#%d", swap_id(e->ref_id, i, j));
+    else
+      sb_puts(sb, e->name);
     break;
   case E_ACCESS:
     sb_printf(sb, "%s%s[", e->prev ? "'" : "", e->tensor->name);
@@ -266,7 +268,9 @@ static LExpr *once(Lower *L, Kernel *k, LStmt *block, LExpr *x, const char *name
 
 /* eps is the machine epsilon of the data's type (scikit-learn's
  * finfo(resp.dtype).eps), whatever type the arithmetic is done in. */
-static double real_eps(Program *p) { return p->real == LT_F32 ? (double)1.1920928955078125e-07 : 2.220446049250313e-16; }
+static double real_eps(Program *p) {
+  return p->real == LT_F32 ? (double)1.1920928955078125e-07 : 2.220446049250313e-16;
+}
 
 static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
   Program *p = L->p;

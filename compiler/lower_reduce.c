@@ -38,11 +38,13 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
   int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
       hi = kernel_var(p, k, "last", LT_I64);
   LExpr *nl = lx_nlocal(p);
-  ls_append(p, block, ls_assign(p, len, lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, h->chunks - 1)),
-                                                  lx_int(p, h->chunks))));
+  ls_append(p, block,
+            ls_assign(p, len,
+                      lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, h->chunks - 1)), lx_int(p, h->chunks))));
   ls_append(p, block, ls_assign(p, lo, lx_binary(p, LB_MUL, lx_var(p, k, chunk), lx_var(p, k, len))));
-  ls_append(p, block, ls_assign(p, hi, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, lo), lx_var(p, k, len)),
-                                                 lx_nlocal(p))));
+  ls_append(
+      p, block,
+      ls_assign(p, hi, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, lo), lx_var(p, k, len)), lx_nlocal(p))));
   RedOp op = (RedOp)h->red->op;
   int acc = kernel_var(p, k, "acc", LT_F64);
   ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
@@ -101,4 +103,3 @@ int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chun
   }
   return p->nkernels - 1;
 }
-

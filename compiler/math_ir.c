@@ -98,8 +98,8 @@ LLVMValueRef math_exp_fn(LLVMModuleRef mod, LLVMTypeRef t) {
   /* 2^k = 2^h * 2^(k-h), h = floor(k/2): both halves are normal numbers */
   LLVMValueRef half = LLVMBuildFMul(m.b, k, fc(&m, 0.5), "");
   LLVMValueRef h = intrinsic(&m, "llvm.floor", &half, 1);
-  LLVMValueRef res = LLVMBuildFMul(m.b, LLVMBuildFMul(m.b, p, pow2(&m, h), ""),
-                                   pow2(&m, LLVMBuildFSub(m.b, k, h, "")), "");
+  LLVMValueRef res =
+      LLVMBuildFMul(m.b, LLVMBuildFMul(m.b, p, pow2(&m, h), ""), pow2(&m, LLVMBuildFSub(m.b, k, h, "")), "");
   LLVMValueRef big = LLVMBuildFCmp(m.b, LLVMRealOGT, x, fc(&m, hi_lim), "");
   LLVMValueRef small = LLVMBuildFCmp(m.b, LLVMRealOLT, x, fc(&m, lo_lim), "");
   LLVMValueRef nan = LLVMBuildFCmp(m.b, LLVMRealUNO, x, x, "");

@@ -31,8 +31,8 @@ void target_desc_set_cc(TargetDesc *d, int major, int minor) {
    * the CUDA programming guide's arithmetic throughput table */
   static const struct {
     int cc, fp32, fp64;
-  } lanes[] = {{60, 64, 32}, {70, 64, 32}, {75, 64, 2}, {80, 64, 32}, {86, 128, 2}, {87, 128, 2},
-               {89, 128, 2}, {90, 128, 64}, {100, 128, 64}};
+  } lanes[] = {{60, 64, 32}, {70, 64, 32}, {75, 64, 2},   {80, 64, 32},  {86, 128, 2},
+               {87, 128, 2}, {89, 128, 2}, {90, 128, 64}, {100, 128, 64}};
   int cc = major * 10 + minor;
   d->fp32_lanes_per_sm = 128; /* later consumer parts */
   d->fp64_lanes_per_sm = 2;
@@ -51,6 +51,4 @@ TargetDesc target_desc_host(int cores, int vector_bytes) {
   return d;
 }
 
-TargetDesc target_desc_or_default(const TargetDesc *d) {
-  return d && d->sm_count > 0 ? *d : target_desc_gpu_default();
-}
+TargetDesc target_desc_or_default(const TargetDesc *d) { return d && d->sm_count > 0 ? *d : target_desc_gpu_default(); }

@@ -17,13 +17,13 @@ typedef struct {
   int max_threads_per_block;
   int cc_major, cc_minor; /* compute capability */
   /* throughput, for the variants' cost model (compiler/variant_cost.c) */
-  int clock_khz;           /* multiprocessor clock */
-  int mem_clock_khz;       /* device memory clock (two transfers a clock) */
-  int mem_bus_bits;        /* device memory bus width */
-  int fp32_lanes_per_sm;   /* float32 multiply-adds a multiprocessor issues per clock */
-  int fp64_lanes_per_sm;   /* float64 likewise */
+  int clock_khz;            /* multiprocessor clock */
+  int mem_clock_khz;        /* device memory clock (two transfers a clock) */
+  int mem_bus_bits;         /* device memory bus width */
+  int fp32_lanes_per_sm;    /* float32 multiply-adds a multiprocessor issues per clock */
+  int fp64_lanes_per_sm;    /* float64 likewise */
   int smem_bytes_per_clock; /* shared-memory bandwidth of a multiprocessor */
-  double launch_us;        /* one kernel launch on a busy stream */
+  double launch_us;         /* one kernel launch on a busy stream */
   /* host */
   int cores;        /* worker threads of the host backend */
   int vector_bytes; /* the widest vector register of the CPU level: 16, 32 or 64 */

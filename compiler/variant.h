@@ -98,10 +98,10 @@ void variants_add(Lower *L, const Site *site);
 double variant_cost(const TargetDesc *t, LType real, const Work *w);
 
 /* The families (one file each, or a few of one kind). */
-extern const VariantFamily family_scatter_wide, family_scatter;    /* variants_scatter*.c */
-extern const VariantFamily family_staged_reduction, family_staged_map; /* variants_staged.c */
-extern const VariantFamily family_tiled, family_lanes;             /* variants_tiled.c */
+extern const VariantFamily family_scatter_wide, family_scatter;                               /* variants_scatter*.c */
+extern const VariantFamily family_staged_reduction, family_staged_map;                        /* variants_staged.c */
+extern const VariantFamily family_tiled, family_lanes;                                        /* variants_tiled.c */
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
-extern const VariantFamily family_cholesky_block;                  /* variants_cholesky.c */
+extern const VariantFamily family_cholesky_block;                                             /* variants_cholesky.c */
 
 #endif

@@ -43,8 +43,8 @@ static int plan(Lower *L, const Site *site, const void *form, const void *config
   pl->variant = "block";
   /* C in, U out; the factorization and the inverse, D^3/3 + D^3/6 float64
    * multiply-adds a matrix */
-  pl->work = (Work){.global_bytes = 2.0 * m->matrices * D * D * 8, .fmas64 = m->matrices * D * D * D / 2,
-                    .launches = 1};
+  pl->work =
+      (Work){.global_bytes = 2.0 * m->matrices * D * D * 8, .fmas64 = m->matrices * D * D * D / 2, .launches = 1};
   return 1;
 }
 
@@ -71,7 +71,8 @@ static void build(Lower *L, const Site *site, const void *form, const void *conf
 #define AT(i, j) BIN(LB_ADD, BIN(LB_MUL, i, I(D)), j)
   int s, i, j, kk;
   int below_j = kernel_var(p, k, "below", LT_I64), c = kernel_var(p, k, "c", LT_I64);
-  int flat = kernel_var(p, k, "flat", LT_I64), row = kernel_var(p, k, "row", LT_I64), col = kernel_var(p, k, "col", LT_I64);
+  int flat = kernel_var(p, k, "flat", LT_I64), row = kernel_var(p, k, "row", LT_I64),
+      col = kernel_var(p, k, "col", LT_I64);
   /* 1. the lower triangle of C */
   LStmt *stage = emit_loop(L, k, body, "stage", I(0), I((D * D + THREADS - 1) / THREADS), &s);
   ls_append(p, stage, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(THREADS)))));
@@ -79,8 +80,9 @@ static void build(Lower *L, const Site *site, const void *form, const void *conf
   ls_append(p, in_range, ls_assign(p, row, BIN(LB_DIV, V(flat), I(D))));
   ls_append(p, in_range, ls_assign(p, col, BIN(LB_REM, V(flat), I(D))));
   LStmt *lower = ls_when(p, in_range, BIN(LB_LE, V(col), V(row)));
-  ls_append(p, lower, ls_sstore(p, k, A, V(flat),
-                                lx_cast(p, LT_F64, lx_load(p, cbuf, builtin_mat_idx(p, k, batch, nb, V(row), V(col))))));
+  ls_append(p, lower,
+            ls_sstore(p, k, A, V(flat),
+                      lx_cast(p, LT_F64, lx_load(p, cbuf, builtin_mat_idx(p, k, batch, nb, V(row), V(col))))));
   ls_append(p, body, ls_sync(p));
   /* 2. Cholesky, column j */
   LStmt *colj = emit_loop(L, k, body, "j", I(0), I(D), &j);
@@ -95,8 +97,8 @@ static void build(Lower *L, const Site *site, const void *form, const void *conf
   ls_append(p, ls_when(p, colj, BIN(LB_EQ, V(tid), I(0))), ls_sstore(p, k, A, AT(V(j), V(j)), V(diag)));
   ls_append(p, colj, ls_assign(p, below_j, BIN(LB_ADD, BIN(LB_ADD, V(j), I(1)), V(tid))));
   LStmt *below = ls_when(p, colj, BIN(LB_LT, V(below_j), I(D)));
-  ls_append(p, below, ls_sstore(p, k, A, AT(V(below_j), V(j)),
-                                BIN(LB_DIV, lx_sload(p, k, A, AT(V(below_j), V(j))), V(diag))));
+  ls_append(p, below,
+            ls_sstore(p, k, A, AT(V(below_j), V(j)), BIN(LB_DIV, lx_sload(p, k, A, AT(V(below_j), V(j))), V(diag))));
   ls_append(p, colj, ls_sync(p));
   /* the trailing lower triangle: A[r, c] -= A[r, j] A[c, j] for j < c <= r */
   int rest = kernel_var(p, k, "rest", LT_I64);
@@ -121,8 +123,10 @@ static void build(Lower *L, const Site *site, const void *form, const void *conf
   LStmt *rows = emit_loop(L, k, mine, "i", BIN(LB_ADD, V(c), I(1)), I(D), &i);
   ls_append(p, rows, ls_assign(p, t, BIN(LB_MUL, lx_sload(p, k, A, AT(V(i), V(c))), V(wcc))));
   LStmt *acc = emit_loop(L, k, rows, "k", BIN(LB_ADD, V(c), I(1)), V(i), &kk);
-  ls_append(p, acc, ls_assign(p, t, BIN(LB_ADD, V(t), BIN(LB_MUL, lx_sload(p, k, A, AT(V(i), V(kk))),
-                                                              lx_sload(p, k, A, AT(V(c), V(kk)))))));
+  ls_append(p, acc,
+            ls_assign(p, t,
+                      BIN(LB_ADD, V(t),
+                          BIN(LB_MUL, lx_sload(p, k, A, AT(V(i), V(kk))), lx_sload(p, k, A, AT(V(c), V(kk)))))));
   ls_append(p, rows, ls_assign(p, w, BIN(LB_DIV, lx_unary(p, LU_NEG, V(t)), lx_sload(p, k, A, AT(V(i), V(i))))));
   ls_append(p, rows, ls_sstore(p, k, A, AT(V(c), V(i)), V(w)));
   ls_append(p, rows, ls_store(p, ubuf, builtin_mat_idx(p, k, batch, nb, V(c), V(i)), V(w)));

@@ -108,7 +108,8 @@ void lanes_begin(Lower *L, Kernel *k, const Stmt *st, const QuadForm *qf, const 
   xi[1] = V(v->vd);
   LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(v->vd), I(sh->tn)), V(nn));
   LExpr *inside = BIN(LB_AND, BIN(LB_LT, V(v->vn), lx_nlocal(p)), BIN(LB_LT, V(v->vd), I(sh->D)));
-  stage_or_zero(p, k, lx, inside, sh->xs, at, lx_cast(p, k->shared[sh->xs].type, lx_load(p, p->tensor_buf[cf->x->id], xi)));
+  stage_or_zero(p, k, lx, inside, sh->xs, at,
+                lx_cast(p, k->shared[sh->xs].type, lx_load(p, p->tensor_buf[cf->x->id], xi)));
 }
 
 void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, const LaneShape *sh, LStmt *cm,
@@ -130,9 +131,18 @@ void lanes_finish(Lower *L, Kernel *k, Stmt *st, const QuadForm *qf, Lanes *v, c
     ls_append(p, live, ls_sstore(p, k, sh->ls, BIN(LB_ADD, BIN(LB_MUL, ev, I(sh->mb)), V(mm)), val));
   }
   store_event_tile(L, k, k->body,
-                   &(EventTile){.buf = p->tensor_buf[st->targets[0].tensor->id], .sh = sh->ls, .tn = sh->tn,
-                                .mb = sh->mb, .M = sh->M, .threads = sh->threads, .tid = v->tid, .flat = v->flat,
-                                .n0 = v->n0, .m0 = v->m0, .vn = v->vn, .vm = v->vm});
+                   &(EventTile){.buf = p->tensor_buf[st->targets[0].tensor->id],
+                                .sh = sh->ls,
+                                .tn = sh->tn,
+                                .mb = sh->mb,
+                                .M = sh->M,
+                                .threads = sh->threads,
+                                .tid = v->tid,
+                                .flat = v->flat,
+                                .n0 = v->n0,
+                                .m0 = v->m0,
+                                .vn = v->vn,
+                                .vm = v->vm});
 }
 
 void estep_stage_w(Lower *L, Kernel *k, LStmt *blk, const QuadForm *qf, Env *env, int ws, int at, int vd, int ve,
@@ -196,8 +206,8 @@ static int plan_tiled(Lower *L, const Site *site, const void *form, const void *
   if (D != E || D > 64 || D < 2) return 0;
   s->warps = 8, s->threads = 32 * s->warps, s->re = (int)ceil_div(E, s->warps), s->rn = c->tn / 32;
   if (s->rn < 1 || s->rn > 8 || c->tn % 32) return 0;
-  int64_t smem = (int64_t)estep_esz(L) *
-                 ((c->stage_x ? c->tn * D : 0) + c->tn * D + D * E + s->warps * c->tn + c->tn * c->mb);
+  int64_t smem =
+      (int64_t)estep_esz(L) * ((c->stage_x ? c->tn * D : 0) + c->tn * D + D * E + s->warps * c->tn + c->tn * c->mb);
   if (smem > L->dev.smem_static_per_block) return 0; /* static shared memory */
   if (c->stage_x && (!f->data || f->data->rank != 2)) return 0;
   pl->variant = arena_printf(&L->p->arena, "tiled-%dx%d%s", c->tn, c->mb, c->stage_x ? "-x" : "");
@@ -220,8 +230,8 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   int64_t D = f->D, E = f->E, M = f->M;
   LType T = p->real;
   const char *variant = pl->variant;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_tiled%dx%d%s", L->s->model, tg->name, c.tn, c.mb,
-                                                 c.stage_x ? "x" : ""));
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_tiled%dx%d%s", L->s->model, tg->name, c.tn, c.mb, c.stage_x ? "x" : ""));
   k->what = arena_printf(&p->arena, "%s [%s: per component Y = A W on %d events, %dx%d register tiles, %s]",
                          stmt_text(L, st), variant, c.tn, rn, re, qf->upper ? "upper-triangular W" : "full W");
   event_tile_grid(p, k, c.tn, c.mb, M, threads);
@@ -229,7 +239,8 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   int xs = c.stage_x ? kernel_shared(p, k, "x", T, c.tn * D) : -1;
   int as = kernel_shared(p, k, "a", T, c.tn * D), ws = kernel_shared(p, k, "w", T, D * E),
       ts = kernel_shared(p, k, "squares", T, warps * c.tn), ls = kernel_shared(p, k, "out", T, c.tn * c.mb);
-  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64), warp = kernel_var(p, k, "warp", LT_I64);
+  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64),
+      warp = kernel_var(p, k, "warp", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
   ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
@@ -238,8 +249,10 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(c.mb))));
   Env env;
   env_init(&env);
-  int vn = kernel_var(p, k, spec_index(L->s, nid)->name, LT_I64), vm = kernel_var(p, k, spec_index(L->s, mid)->name, LT_I64),
-      vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64), ve = kernel_var(p, k, spec_index(L->s, qf->e)->name, LT_I64);
+  int vn = kernel_var(p, k, spec_index(L->s, nid)->name, LT_I64),
+      vm = kernel_var(p, k, spec_index(L->s, mid)->name, LT_I64),
+      vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64),
+      ve = kernel_var(p, k, spec_index(L->s, qf->e)->name, LT_I64);
   env.var[nid] = vn;
   env.var[mid] = vm;
   env.var[qf->d] = vd;
@@ -310,8 +323,11 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   LStmt *kd = emit_loop(L, k, cm, "d", I(0), dmax, &dd);
   for (int r = 0; r < rn; r++) {
     av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-    ls_append(p, kd, ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(dd), I(c.tn)),
-                                                                  BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))))));
+    ls_append(
+        p, kd,
+        ls_assign(p, av[r],
+                  lx_sload(p, k, as,
+                           BIN(LB_ADD, BIN(LB_MUL, V(dd), I(c.tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))))));
   }
   for (int r = 0; r < re; r++) {
     wv[r] = kernel_var(p, k, arena_printf(&p->arena, "w%d", r), T);
@@ -328,12 +344,24 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
       LExpr *sq = BIN(LB_MUL, V(y[r * re + j]), V(y[r * re + j]));
       sum = sum ? BIN(LB_ADD, sum, sq) : sq;
     }
-    ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(c.tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))),
-                               sum));
+    ls_append(p, cm,
+              ls_sstore(p, k, ts,
+                        BIN(LB_ADD, BIN(LB_MUL, V(warp), I(c.tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))),
+                        sum));
   }
   finish_squares(L, k, st, qf, &env, cm, ts, warps, mm,
-                 &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = c.tn, .mb = c.mb, .M = M,
-                              .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
+                 &(EventTile){.buf = p->tensor_buf[tg->tensor->id],
+                              .sh = ls,
+                              .tn = c.tn,
+                              .mb = c.mb,
+                              .M = M,
+                              .threads = threads,
+                              .tid = tid,
+                              .flat = flat,
+                              .n0 = n0,
+                              .m0 = m0,
+                              .vn = vn,
+                              .vm = vm});
 }
 
 /* The centered form: X staged once per block, transposed x[d][nn] (rows
@@ -379,14 +407,16 @@ static void build_centered(Lower *L, const Site *site, const void *form, const v
   LType T = p->real;
   const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_centered%dx%d", L->s->model, tg->name, tn, mb));
-  k->what = arena_printf(&p->arena, "%s [%s: x - mu in registers, per component Y = (x - mu) W on %d events, %dx%d register tiles%s]",
-                         stmt_text(L, st), variant, tn, rn, re, qf->upper ? ", upper-triangular W" : "");
+  k->what = arena_printf(
+      &p->arena, "%s [%s: x - mu in registers, per component Y = (x - mu) W on %d events, %dx%d register tiles%s]",
+      stmt_text(L, st), variant, tn, rn, re, qf->upper ? ", upper-triangular W" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", T, tn * dp), ws = kernel_shared(p, k, "w", T, dp * dp),
       ms = kernel_shared(p, k, "mu", T, dp), ts = kernel_shared(p, k, "squares", T, warps * tn),
       ls = kernel_shared(p, k, "out", T, tn * mb);
-  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64), warp = kernel_var(p, k, "warp", LT_I64);
+  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64),
+      warp = kernel_var(p, k, "warp", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
   ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
@@ -395,8 +425,10 @@ static void build_centered(Lower *L, const Site *site, const void *form, const v
   ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
   Env env;
   env_init(&env);
-  int vn = kernel_var(p, k, spec_index(L->s, nid)->name, LT_I64), vm = kernel_var(p, k, spec_index(L->s, mid)->name, LT_I64),
-      vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64), ve = kernel_var(p, k, spec_index(L->s, qf->e)->name, LT_I64);
+  int vn = kernel_var(p, k, spec_index(L->s, nid)->name, LT_I64),
+      vm = kernel_var(p, k, spec_index(L->s, mid)->name, LT_I64),
+      vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64),
+      ve = kernel_var(p, k, spec_index(L->s, qf->e)->name, LT_I64);
   env.var[nid] = vn;
   env.var[mid] = vm;
   env.var[qf->d] = vd;
@@ -413,7 +445,8 @@ static void build_centered(Lower *L, const Site *site, const void *form, const v
     xi[0] = V(vn);
     xi[1] = V(vd);
     LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), V(nn));
-    stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_load(p, p->tensor_buf[cf->x->id], xi));
+    stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), xs, at,
+                  lx_load(p, p->tensor_buf[cf->x->id], xi));
   }
   int mm;
   LStmt *cm = estep_components(L, k, body, m0, vm, mb, M, &mm);
@@ -443,12 +476,15 @@ static void build_centered(Lower *L, const Site *site, const void *form, const v
     ls_append(p, kd, ls_assign(p, mu, lx_sload(p, k, ms, V(d))));
     for (int r = 0; r < rn; r++) {
       av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-      LExpr *x = lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))));
+      LExpr *x =
+          lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))));
       ls_append(p, kd, ls_assign(p, av[r], BIN(LB_SUB, x, V(mu))));
     }
     for (int r = 0; r < re; r++) {
       wv[r] = kernel_var(p, k, arena_printf(&p->arena, "w%d", r), T);
-      ls_append(p, kd, ls_assign(p, wv[r], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(d), I(dp)), BIN(LB_ADD, V(e0), I(r))))));
+      ls_append(
+          p, kd,
+          ls_assign(p, wv[r], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(d), I(dp)), BIN(LB_ADD, V(e0), I(r))))));
     }
     for (int r = 0; r < rn * re; r++)
       ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / re]), V(wv[r % re])))));
@@ -459,11 +495,23 @@ static void build_centered(Lower *L, const Site *site, const void *form, const v
       LExpr *sq = BIN(LB_MUL, V(y[r * re + j]), V(y[r * re + j]));
       sum = sum ? BIN(LB_ADD, sum, sq) : sq;
     }
-    ls_append(p, cm, ls_sstore(p, k, ts, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))), sum));
+    ls_append(p, cm,
+              ls_sstore(p, k, ts,
+                        BIN(LB_ADD, BIN(LB_MUL, V(warp), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(lane), I(rn)), I(r))), sum));
   }
   finish_squares(L, k, st, qf, &env, cm, ts, warps, mm,
-                 &(EventTile){.buf = p->tensor_buf[tg->tensor->id], .sh = ls, .tn = tn, .mb = mb, .M = M,
-                              .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
+                 &(EventTile){.buf = p->tensor_buf[tg->tensor->id],
+                              .sh = ls,
+                              .tn = tn,
+                              .mb = mb,
+                              .M = M,
+                              .threads = threads,
+                              .tid = tid,
+                              .flat = flat,
+                              .n0 = n0,
+                              .m0 = m0,
+                              .vn = vn,
+                              .vm = vm});
 }
 
 /* Balanced form of the centered E-step. Warps are alike: each owns 32 events
@@ -508,12 +556,13 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
   LType T = p->real;
   const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));
-  k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]", stmt_text(L, st),
-                         variant, (long long)passes, qf->upper ? " ending at the triangle" : "");
+  k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]",
+                         stmt_text(L, st), variant, (long long)passes, qf->upper ? " ending at the triangle" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", T, dp * tn), as = kernel_shared(p, k, "centered", T, dp * tn),
-      ws = kernel_shared(p, k, "w", T, dp * dp), ms = kernel_shared(p, k, "mu", T, dp), ls = kernel_shared(p, k, "out", T, tn * mb);
+      ws = kernel_shared(p, k, "w", T, dp * dp), ms = kernel_shared(p, k, "mu", T, dp),
+      ls = kernel_shared(p, k, "out", T, tn * mb);
   LaneShape sh = {.cln = 4, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = dp, .D = D, .M = M};
   Lanes lv;
   lanes_begin(L, k, st, qf, cf, &sh, &lv);
@@ -539,8 +588,9 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
     int mu = kernel_var(p, k, "mu_d", T);
     ls_append(p, inc, ls_assign(p, mu, lx_sload(p, k, ms, BIN(LB_DIV, V(flat), I(tn)))));
     for (int u = 0; u < 4; u++)
-      ls_append(p, inc, ls_sstore(p, k, as, BIN(LB_ADD, V(flat), I(u)),
-                                  BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, V(flat), I(u))), V(mu))));
+      ls_append(p, inc,
+                ls_sstore(p, k, as, BIN(LB_ADD, V(flat), I(u)),
+                          BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, V(flat), I(u))), V(mu))));
   }
   ls_append(p, cm, ls_sync(p));
   /* passes over 16 columns each */
@@ -562,7 +612,9 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
       LExpr *d = BIN(LB_ADD, BIN(LB_MUL, V(d4v), I(4)), I(u));
       for (int r = 0; r < 4; r++) {
         av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-        ls_append(p, kd, ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))))));
+        ls_append(
+            p, kd,
+            ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))))));
       }
       for (int c = 0; c < 4; c++) {
         wv[c] = kernel_var(p, k, arena_printf(&p->arena, "w%d", c), T);

@@ -55,8 +55,7 @@ static void build_wide(Lower *L, const Site *site, const void *form, const void 
   LType T = p->real;
   const char *variant = pl->variant;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_wide%dx%del%d", L->s->model, tg->name, tn, mb, el));
-  k->what = arena_printf(&p->arena,
-                         "%s [%s: 8 x 8 register tiles, x - mu in registers, %lld passes of %d columns%s]",
+  k->what = arena_printf(&p->arena, "%s [%s: 8 x 8 register tiles, x - mu in registers, %lld passes of %d columns%s]",
                          stmt_text(L, st), variant, (long long)passes, pw, qf->upper ? " ending at the triangle" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;

@@ -112,7 +112,9 @@ static int plan_scatter(Lower *L, const Site *site, const void *form, const void
   int cg = 256 / lanes_per;
   if (cg < 1) cg = 1;
   if (cg > 8) cg = 8;
-  while (cg > 1 && (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp) > L->dev.smem_static_per_block) cg--;
+  while (cg > 1 &&
+         (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp) > L->dev.smem_static_per_block)
+    cg--;
   int64_t smem = (int64_t)esz * (kc * dp + kc * cg + cg * dp + 2 * (int64_t)cg * kc * dp);
   s->cg = cg, s->threads = (cg * lanes_per + 31) / 32 * 32;
   if (smem > L->dev.smem_static_per_block || s->threads > L->dev.max_threads_per_block) return 0;
@@ -124,7 +126,8 @@ static int plan_scatter(Lower *L, const Site *site, const void *form, const void
   return 1;
 }
 
-static void build_scatter(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *made) {
+static void build_scatter(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                          Built *made) {
   (void)config;
   Program *p = L->p;
   Stmt *st = site->st;
@@ -136,8 +139,8 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
   LType T = p->real;
   int kc = 32, cg = sp->cg, threads = sp->threads, per_sm = sp->per_sm, lanes_per = (int)(16 * blocks);
   int64_t pdims[4] = {g, M, D, D};
-  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_scatter_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
-                                LT_F64, 4, pdims, 0);
+  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_scatter_partial", p->bufs[h->stat_buf]->name),
+                                BK_PARTIAL, LT_F64, 4, pdims, 0);
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatter", L->s->model, p->bufs[h->stat_buf]->name));
   k->what = arena_printf(&p->arena,
                          "%s [scatter: %d components per block, %lld of %lld 16x16 blocks (upper triangle), %d events "
@@ -148,7 +151,8 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
   int xs = kernel_shared(p, k, "x", T, kc * dp), ws = kernel_shared(p, k, "w", T, kc * cg),
       ms = kernel_shared(p, k, "mu", T, cg * dp), cs = kernel_shared(p, k, "centered", T, cg * kc * dp),
       rs = kernel_shared(p, k, "weighted", T, cg * kc * dp);
-  int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64), lane = kernel_var(p, k, "lane", LT_I64);
+  int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64),
+      lane = kernel_var(p, k, "lane", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, comp, BIN(LB_DIV, V(tid), I(lanes_per))));
   ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(lanes_per))));
@@ -159,13 +163,17 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
   ls_append(p, body, ls_assign(p, blk, BIN(LB_DIV, V(lane), I(16))));
   upper_tile_coords(p, k, body, blk, nb, bi, bj);
   int i0 = kernel_var(p, k, "i0", LT_I64), j0 = kernel_var(p, k, "j0", LT_I64);
-  ls_append(p, body, ls_assign(p, i0, BIN(LB_ADD, BIN(LB_MUL, V(bi), I(16)), BIN(LB_MUL, BIN(LB_DIV, BIN(LB_REM, V(lane), I(16)), I(4)), I(4)))));
-  ls_append(p, body, ls_assign(p, j0, BIN(LB_ADD, BIN(LB_MUL, V(bj), I(16)), BIN(LB_MUL, BIN(LB_REM, V(lane), I(4)), I(4)))));
+  ls_append(p, body,
+            ls_assign(p, i0,
+                      BIN(LB_ADD, BIN(LB_MUL, V(bi), I(16)),
+                          BIN(LB_MUL, BIN(LB_DIV, BIN(LB_REM, V(lane), I(16)), I(4)), I(4)))));
+  ls_append(p, body,
+            ls_assign(p, j0, BIN(LB_ADD, BIN(LB_MUL, V(bj), I(16)), BIN(LB_MUL, BIN(LB_REM, V(lane), I(4)), I(4)))));
   int m0 = kernel_var(p, k, "m0", LT_I64);
   ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg))));
   /* mu of the group, once */
-  int s, flat = kernel_var(p, k, "flat", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
-         vn = kernel_var(p, k, "n", LT_I64);
+  int s, flat = kernel_var(p, k, "flat", LT_I64), vm = kernel_var(p, k, "m", LT_I64),
+         vd = kernel_var(p, k, "d", LT_I64), vn = kernel_var(p, k, "n", LT_I64);
   LStmt *inm = emit_strided(L, k, body, "stage_mu", cg * dp, threads, tid, flat);
   ls_append(p, inm, ls_assign(p, vm, BIN(LB_ADD, V(m0), BIN(LB_DIV, V(flat), I(dp)))));
   ls_append(p, inm, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
@@ -173,7 +181,8 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
     LExpr **mi = idx_vec(p, 2);
     mi[0] = V(vm);
     mi[1] = V(vd);
-    stage_or_zero(p, k, inm, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ms, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[mu->id], mi)));
+    stage_or_zero(p, k, inm, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ms, V(flat),
+                  lx_cast(p, T, lx_load(p, p->tensor_buf[mu->id], mi)));
   }
   /* the slice of events */
   int first, last;
@@ -195,7 +204,8 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
-    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[x->id], xi)));
+    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, V(flat),
+                  lx_cast(p, T, lx_load(p, p->tensor_buf[x->id], xi)));
   }
   LStmt *inw = emit_strided(L, k, chunk, "stage_w", kc * cg, threads, tid, flat);
   ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
@@ -204,7 +214,8 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
     LExpr **wi = idx_vec(p, 2);
     wi[0] = V(vn);
     wi[1] = V(vm);
-    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vm), I(M))), ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[wt->id], wi)));
+    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vm), I(M))), ws, V(flat),
+                  lx_cast(p, T, lx_load(p, p->tensor_buf[wt->id], wi)));
   }
   ls_append(p, chunk, ls_sync(p));
   /* centered and weighted tiles of every component of the group, four
@@ -221,8 +232,11 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
     for (int u = 0; u < 4; u++) {
       int v = kernel_var(p, k, arena_printf(&p->arena, "dx%d", u), T);
       /* padded events carry weight 0, padded columns x = mu = 0 */
-      ls_append(p, inc, ls_assign(p, v, BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(dp)), BIN(LB_ADD, V(vd), I(u)))),
-                                           lx_sload(p, k, ms, BIN(LB_ADD, BIN(LB_MUL, V(cc), I(dp)), BIN(LB_ADD, V(vd), I(u)))))));
+      ls_append(
+          p, inc,
+          ls_assign(p, v,
+                    BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(dp)), BIN(LB_ADD, V(vd), I(u)))),
+                        lx_sload(p, k, ms, BIN(LB_ADD, BIN(LB_MUL, V(cc), I(dp)), BIN(LB_ADD, V(vd), I(u)))))));
       ls_append(p, inc, ls_sstore(p, k, cs, BIN(LB_ADD, V(flat), I(u)), V(v)));
       ls_append(p, inc, ls_sstore(p, k, rs, BIN(LB_ADD, V(flat), I(u)), BIN(LB_MUL, V(v), V(wv))));
     }
@@ -235,7 +249,8 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
   LStmt *inner = emit_loop(L, k, active, "kk", I(0), I(kc / 4), &k4);
   int av[4], bv[4];
   for (int u = 0; u < 4; u++) {
-    LExpr *rowbase = BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(comp), I(kc)), BIN(LB_ADD, BIN(LB_MUL, V(k4), I(4)), I(u))), I(dp));
+    LExpr *rowbase =
+        BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(comp), I(kc)), BIN(LB_ADD, BIN(LB_MUL, V(k4), I(4)), I(u))), I(dp));
     for (int r = 0; r < 4; r++) {
       av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
       ls_append(p, inner, ls_assign(p, av[r], lx_sload(p, k, rs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(i0), I(r))))));

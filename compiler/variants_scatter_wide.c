@@ -18,7 +18,6 @@
 #include "kernel_build.h"
 #include "scatter.h"
 
-
 enum { TILE = 8, KC = 32, FLUSH_CHUNKS = 4 };
 
 /* column i of a staged data row */
@@ -71,16 +70,17 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   Hoisted *h = site->h;
   const ScatterForm *sf = form;
   const WideShape *sp = (const WideShape *)pl->shape;
-  int64_t D = sf->D, M = sf->M, dp = sp->dp, nb = sp->nb, tiles = sp->tiles, row = sp->row, cg = sp->cg, groups = sp->groups,
-          g = sp->slices;
+  int64_t D = sf->D, M = sf->M, dp = sp->dp, nb = sp->nb, tiles = sp->tiles, row = sp->row, cg = sp->cg,
+          groups = sp->groups, g = sp->slices;
   LType T = p->real;
   int threads = sp->threads, per_sm = sp->per_sm;
   /* padded to whole tiles: every cell of a tile is written, no guards to
    * keep in registers; the combine reads the upper triangle inside D */
   int64_t pdims[4] = {g, M, dp, dp};
-  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_wide_partial", p->bufs[h->stat_buf]->name),
-                                BK_PARTIAL, LT_F64, 4, pdims, 0);
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatterwide", L->s->model, p->bufs[h->stat_buf]->name));
+  int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_wide_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
+                                LT_F64, 4, pdims, 0);
+  Kernel *k =
+      program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatterwide", L->s->model, p->bufs[h->stat_buf]->name));
   k->what = arena_printf(&p->arena,
                          "%s [scatter-wide: %lld components per block, %lld 8x8 tiles (upper triangle), x - mu in "
                          "registers, %d events staged, %lld slices]",
@@ -88,7 +88,8 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   scatter_grid(p, k, groups, g, threads, per_sm);
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", T, KC * row), ws = kernel_shared(p, k, "w", T, KC * cg);
-  int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64), blk = kernel_var(p, k, "tile", LT_I64);
+  int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64),
+      blk = kernel_var(p, k, "tile", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, comp, BIN(LB_DIV, V(tid), I(tiles))));
   ls_append(p, body, ls_assign(p, blk, BIN(LB_REM, V(tid), I(tiles))));
@@ -148,18 +149,21 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);
-    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, at, lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi)));
+    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, at,
+                  lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi)));
   }
   /* the weights of the group's components */
   LStmt *inw = emit_strided(L, k, chunk, "stage_w", KC * cg, threads, tid, flat);
   int wm = kernel_var(p, k, "wm", LT_I64);
   ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
-  ls_append(p, inw, ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
+  ls_append(p, inw,
+            ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
   {
     LExpr **wi = idx_vec(p, 2);
     wi[0] = V(vn);
     wi[1] = V(wm);
-    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ws, V(flat), lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi)));
+    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ws, V(flat),
+                  lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi)));
   }
   ls_append(p, chunk, ls_sync(p));
   /* the register tile, four events per trip */
@@ -189,8 +193,10 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
    * group's load of the not yet written partial is discarded) */
   LStmt *flush = ls_when(p, group, V(act));
   for (int r = 0; r < TILE * TILE; r++) {
-    LExpr *prev = lx_select(p, BIN(LB_EQ, V(grp), I(0)), lx_const(p, LT_F64, 0), lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)));
-    ls_append(p, flush, ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), BIN(LB_ADD, prev, lx_cast(p, LT_F64, V(acc[r])))));
+    LExpr *prev = lx_select(p, BIN(LB_EQ, V(grp), I(0)), lx_const(p, LT_F64, 0),
+                            lx_load(p, pbuf, cell_index(p, k, i0, j0, vm, r)));
+    ls_append(p, flush,
+              ls_store(p, pbuf, cell_index(p, k, i0, j0, vm, r), BIN(LB_ADD, prev, lx_cast(p, LT_F64, V(acc[r])))));
   }
   *out = (Built){.partial_buf = pbuf, .slices = (int)g, .combine_tag = "scatterwide"};
 }

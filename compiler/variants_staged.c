@@ -40,11 +40,16 @@ static int collect(Expr *e, int nid, int mid, int did, Operands *ops) {
   if (e->kind == E_ACCESS && e->tensor) {
     Role r;
     int a0 = e->nidx > 0 ? e->idx[0].id : -1, a1 = e->nidx > 1 ? e->idx[1].id : -1;
-    if (e->nidx == 2 && a0 == nid && a1 == did) r = ROLE_ND;
-    else if (e->nidx == 2 && a0 == nid && a1 == mid) r = ROLE_NM;
-    else if (e->nidx == 2 && a0 == mid && a1 == did && e->tensor->kind != TK_DATA) r = ROLE_MD;
-    else if (e->nidx == 1 && a0 == mid && e->tensor->kind != TK_DATA) r = ROLE_M;
-    else return 0;
+    if (e->nidx == 2 && a0 == nid && a1 == did)
+      r = ROLE_ND;
+    else if (e->nidx == 2 && a0 == nid && a1 == mid)
+      r = ROLE_NM;
+    else if (e->nidx == 2 && a0 == mid && a1 == did && e->tensor->kind != TK_DATA)
+      r = ROLE_MD;
+    else if (e->nidx == 1 && a0 == mid && e->tensor->kind != TK_DATA)
+      r = ROLE_M;
+    else
+      return 0;
     if (e->prev) return 0;
     for (int i = 0; i < ops->n; i++)
       if (ops->op[i].t == e->tensor) return ops->op[i].role == r;
@@ -244,7 +249,7 @@ static void build_staged_map(Lower *L, const Site *site, const void *form, const
     L->nsubst_tensor = 0;
     for (int i = 0; i < ops.n; i++) {
       Operand *o = &ops.op[i];
-      LExpr *at = o->role == ROLE_ND ? BIN(LB_ADD, BIN(LB_MUL, V(dd), I(tn)), row)
+      LExpr *at = o->role == ROLE_ND   ? BIN(LB_ADD, BIN(LB_MUL, V(dd), I(tn)), row)
                   : o->role == ROLE_MD ? BIN(LB_ADD, BIN(LB_MUL, V(dd), I(mb)), col)
                   : o->role == ROLE_NM ? BIN(LB_ADD, BIN(LB_MUL, col, I(tn)), row)
                                        : col;
@@ -270,8 +275,18 @@ static void build_staged_map(Lower *L, const Site *site, const void *form, const
   }
   int flat = kernel_var(p, k, "flat", LT_I64);
   store_event_tile(L, k, body,
-                   &(EventTile){.buf = p->tensor_buf[tt->id], .sh = out, .tn = tn, .mb = mb, .M = M,
-                                .threads = threads, .tid = tid, .flat = flat, .n0 = n0, .m0 = m0, .vn = vn, .vm = vm});
+                   &(EventTile){.buf = p->tensor_buf[tt->id],
+                                .sh = out,
+                                .tn = tn,
+                                .mb = mb,
+                                .M = M,
+                                .threads = threads,
+                                .tid = tid,
+                                .flat = flat,
+                                .n0 = n0,
+                                .m0 = m0,
+                                .vn = vn,
+                                .vm = vm});
 }
 
 /* 4 x 2 outputs per thread read 8 shared values per 8 outputs and d; the
@@ -365,8 +380,9 @@ static void build_staged_reduction(Lower *L, const Site *site, const void *form,
   int kc = STAGED_KC, mg = s->mg, threads = s->threads;
   int pbuf = new_partial(L, h, g, "staged");
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_staged", L->s->model, p->bufs[h->stat_buf]->name));
-  k->what = arena_printf(&p->arena, "%s [staged: %d components x %lld features per block, %d events staged, %lld slices]",
-                         stmt_text(L, st), mg, (long long)D, kc, (long long)g);
+  k->what =
+      arena_printf(&p->arena, "%s [staged: %d components x %lld features per block, %d events staged, %lld slices]",
+                   stmt_text(L, st), mg, (long long)D, kc, (long long)g);
   kernel_launch_grid(p, k, s->groups, 1, g, threads);
   LStmt *body = k->body;
   int tid = kernel_var(p, k, "tid", LT_I64), mi = kernel_var(p, k, "mi", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
@@ -394,7 +410,8 @@ static void build_staged_reduction(Lower *L, const Site *site, const void *form,
   LStmt *chunk = emit_event_chunks(L, k, body, first, last, kc, &c, &base);
   for (int i = 0; i < ops.n; i++) {
     Operand *o = &ops.op[i];
-    if (o->role == ROLE_ND) stage_rows(L, k, chunk, tid, threads, o->t, o->sh, vn, V(base), kc, V(last), D, D, vd, I(0));
+    if (o->role == ROLE_ND)
+      stage_rows(L, k, chunk, tid, threads, o->t, o->sh, vn, V(base), kc, V(last), D, D, vd, I(0));
     if (o->role == ROLE_NM)
       stage_rows(L, k, chunk, tid, threads, o->t, o->sh, vn, V(base), kc, V(last), mg, M, vm, V(m0));
   }
@@ -414,7 +431,7 @@ static void build_staged_reduction(Lower *L, const Site *site, const void *form,
   L->nsubst_tensor = 0;
   for (int i = 0; i < ops.n; i++) {
     Operand *o = &ops.op[i];
-    LExpr *at = o->role == ROLE_ND ? BIN(LB_ADD, BIN(LB_MUL, V(vd), I(kc)), V(kk))
+    LExpr *at = o->role == ROLE_ND   ? BIN(LB_ADD, BIN(LB_MUL, V(vd), I(kc)), V(kk))
                 : o->role == ROLE_NM ? BIN(LB_ADD, BIN(LB_MUL, V(mi), I(kc)), V(kk))
                 : o->role == ROLE_MD ? BIN(LB_ADD, BIN(LB_MUL, V(vd), I(mg)), V(mi))
                                      : V(mi);

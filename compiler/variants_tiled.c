@@ -33,12 +33,14 @@ typedef struct {
 static LStmt *tile_cell(Lower *L, Kernel *k, LStmt *blk, Tile t, int r, const int at[4], int iid, int jid, Env *env) {
   Program *p = L->p;
   int i0 = at[0], j0 = at[1], vx = at[2], vy = at[3];
-  int iv = kernel_var(p, k, spec_index(L->s, iid)->name, LT_I64), jv = kernel_var(p, k, spec_index(L->s, jid)->name, LT_I64);
+  int iv = kernel_var(p, k, spec_index(L->s, iid)->name, LT_I64),
+      jv = kernel_var(p, k, spec_index(L->s, jid)->name, LT_I64);
   ls_append(p, blk, ls_assign(p, iv, BIN(LB_ADD, V(i0), BIN(LB_ADD, BIN(LB_MUL, V(vy), I(t.ri)), I(r / t.rj)))));
   ls_append(p, blk, ls_assign(p, jv, BIN(LB_ADD, V(j0), BIN(LB_ADD, BIN(LB_MUL, V(vx), I(t.rj)), I(r % t.rj)))));
   env->var[iid] = iv;
   env->var[jid] = jv;
-  return ls_when(p, blk, BIN(LB_AND, BIN(LB_LT, V(iv), I(index_extent(L, iid))), BIN(LB_LT, V(jv), I(index_extent(L, jid)))));
+  return ls_when(p, blk,
+                 BIN(LB_AND, BIN(LB_LT, V(iv), I(index_extent(L, iid))), BIN(LB_LT, V(jv), I(index_extent(L, jid)))));
 }
 
 /* sq(U - W) with U of the events and j but not i, W of i and j but not the
@@ -74,8 +76,10 @@ static int match_tiled(Lower *L, const Site *site, void *form) {
     int ui = expr_uses_index(f[i], c->iid), uj = expr_uses_index(f[i], c->jid);
     if (ui && uj && !su && sq_diff(f[i], c->nid, c->iid, c->jid, &su, &c->sw)) continue;
     if (ui && uj) return 0; /* not separable */
-    if (uj) c->fb[c->nb++] = f[i];
-    else c->fa[c->na++] = f[i];
+    if (uj)
+      c->fb[c->nb++] = f[i];
+    else
+      c->fa[c->na++] = f[i];
   }
   /* the squared difference: U is the staged B side (no other j factor) */
   if (su && (c->nb || h->symmetric)) return 0;
@@ -183,8 +187,7 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
     LStmt *in = ls_when(p, st_loop, BIN(LB_LT, V(flat), I(total)));
     ls_append(p, in, ls_assign(p, nn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(extent)))));
     ls_append(p, in, ls_assign(p, ii, BIN(LB_ADD, V(org), BIN(LB_REM, V(flat), I(extent)))));
-    LExpr *ok = BIN(LB_AND, BIN(LB_LT, V(nn), V(last)),
-                    BIN(LB_LT, V(ii), I(index_extent(L, id))));
+    LExpr *ok = BIN(LB_AND, BIN(LB_LT, V(nn), V(last)), BIN(LB_LT, V(ii), I(index_extent(L, id))));
     LStmt *valid = ls_block(p), *zero = ls_block(p);
     ls_append(p, in, ls_if(p, ok, valid, zero));
     env.var[nid] = nn;
@@ -200,13 +203,19 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   int av[16], bv[16];
   for (int r = 0; r < t.ri; r++) {
     av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-    ls_append(p, inner, ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(t.bi)),
-                                                  BIN(LB_ADD, BIN(LB_MUL, V(vy), I(t.ri)), I(r))))));
+    ls_append(
+        p, inner,
+        ls_assign(p, av[r],
+                  lx_sload(p, k, as,
+                           BIN(LB_ADD, BIN(LB_MUL, V(kk), I(t.bi)), BIN(LB_ADD, BIN(LB_MUL, V(vy), I(t.ri)), I(r))))));
   }
   for (int r = 0; r < t.rj; r++) {
     bv[r] = kernel_var(p, k, arena_printf(&p->arena, "b%d", r), T);
-    ls_append(p, inner, ls_assign(p, bv[r], lx_sload(p, k, bs, BIN(LB_ADD, BIN(LB_MUL, V(kk), I(t.bj)),
-                                                  BIN(LB_ADD, BIN(LB_MUL, V(vx), I(t.rj)), I(r))))));
+    ls_append(
+        p, inner,
+        ls_assign(p, bv[r],
+                  lx_sload(p, k, bs,
+                           BIN(LB_ADD, BIN(LB_MUL, V(kk), I(t.bj)), BIN(LB_ADD, BIN(LB_MUL, V(vx), I(t.rj)), I(r))))));
   }
   for (int r = 0; r < t.ri * t.rj; r++) {
     LExpr *bj = V(bv[r % t.rj]);
@@ -227,10 +236,11 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   /* write the tile */
   for (int r = 0; r < t.ri * t.rj; r++) {
     LStmt *in = tile_cell(L, k, body, t, r, at, iid, jid, &env);
-    ls_append(p, in, ls_store(p, pbuf, partial_index(p, k, h, &env),
-                              BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));
+    ls_append(p, in,
+              ls_store(p, pbuf, partial_index(p, k, h, &env), BIN(LB_ADD, V(acc64[r]), lx_cast(p, LT_F64, V(acc[r])))));
   }
-  *out = (Built){.partial_buf = pbuf, .slices = (int)g, .combine_tag = arena_printf(&p->arena, "%s%dx%d", tag, t.bi, t.bj)};
+  *out = (Built){
+      .partial_buf = pbuf, .slices = (int)g, .combine_tag = arena_printf(&p->arena, "%s%dx%d", tag, t.bi, t.bj)};
 }
 
 /* the tiles: bi x bj outputs, ri x rj a thread, kc events staged */
@@ -272,9 +282,8 @@ static int plan_lanes(Lower *L, const Site *site, const void *form, const void *
   pl->variant = arena_printf(&L->p->arena, "lanes-%d", s->bj);
   /* the body's reads as issued, one value per event and output (cache reuse not modelled) */
   double cells = (double)VARIANT_COST_EVENTS * (double)s->elems, esz = L->p->real == LT_F64 ? 8 : 4;
-  pl->work = (Work){.global_bytes = cells * esz + 2.0 * (double)s->slices * (double)s->elems * 8,
-                    .fmas = cells,
-                    .launches = 2};
+  pl->work = (Work){
+      .global_bytes = cells * esz + 2.0 * (double)s->slices * (double)s->elems * 8, .fmas = cells, .launches = 2};
   return 1;
 }
 
@@ -289,7 +298,8 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   int64_t ej = nf ? index_extent(L, jid) : 1, g = s->slices;
   int threads = 256, ty = threads / bj;
   int pbuf = new_partial(L, h, g, pl->variant);
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, p->bufs[h->stat_buf]->name, bj));
+  Kernel *k =
+      program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, p->bufs[h->stat_buf]->name, bj));
   k->what = arena_printf(&p->arena, "%s [%s: %d lanes over %s x %d over events, %lld slices]", stmt_text(L, st),
                          pl->variant, bj, nf ? spec_index(L->s, jid)->name : "nothing", ty, (long long)g);
   kernel_launch_grid(p, k, s->tj, s->outer, g, threads);
@@ -333,9 +343,9 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   for (int s = ty / 2; s >= 1; s /= 2) {
     ls_append(p, body, ls_sync(p));
     LStmt *lo = ls_when(p, body, BIN(LB_LT, V(vy), I(s)));
-    ls_append(p, lo, ls_sstore(p, k, red, V(tid),
-                               BIN(LB_ADD, lx_sload(p, k, red, V(tid)),
-                                   lx_sload(p, k, red, BIN(LB_ADD, V(tid), I(s * bj))))));
+    ls_append(p, lo,
+              ls_sstore(p, k, red, V(tid),
+                        BIN(LB_ADD, lx_sload(p, k, red, V(tid)), lx_sload(p, k, red, BIN(LB_ADD, V(tid), I(s * bj))))));
   }
   ls_append(p, body, ls_sync(p));
   LStmt *out = ls_when(p, body, BIN(LB_AND, BIN(LB_EQ, V(vy), I(0)), jok));

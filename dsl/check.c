@@ -18,13 +18,12 @@
 typedef struct {
   Front *f;
   Spec *s;
-  Stmt *stmt;      /* statement being checked */
-  int bound[64];   /* index ids bound at this point */
+  Stmt *stmt;    /* statement being checked */
+  int bound[64]; /* index ids bound at this point */
   int nbound;
 } Ctx;
 
-static _Noreturn __attribute__((format(printf, 4, 5))) void fail(Ctx *c, size_t b, size_t e, const char *fmt,
-                                                                   ...) {
+static _Noreturn __attribute__((format(printf, 4, 5))) void fail(Ctx *c, size_t b, size_t e, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   diag_verror(&c->f->diag, b, e, fmt, ap);
@@ -164,21 +163,21 @@ static void define_targets(Ctx *c, Stmt *st) {
   Spec *s = c->s;
   c->stmt = st;
   if (st->rhs->kind == E_CALL && is_builtin_name(st->rhs->name)) {
-    st->builtin = strcmp(st->rhs->name, "precision_cholesky") == 0 ? BI_PRECISION_CHOLESKY
-                                                                    : BI_PRECISION_CHOLESKY_DIAG;
+    st->builtin = strcmp(st->rhs->name, "precision_cholesky") == 0 ? BI_PRECISION_CHOLESKY : BI_PRECISION_CHOLESKY_DIAG;
     if (st->ntargets != 1)
-      fail(c, st->targets[1].begin, st->targets[st->ntargets - 1].end, "%s returns one tensor: assign it to one parameter, as in 'U = %s(C)'", st->rhs->name, st->rhs->name);
+      fail(c, st->targets[1].begin, st->targets[st->ntargets - 1].end,
+           "%s returns one tensor: assign it to one parameter, as in 'U = %s(C)'", st->rhs->name, st->rhs->name);
   } else if (st->ntargets > 1) {
     fail(c, st->targets[1].begin, st->targets[1].end,
-          "only a builtin call can assign several tensors; '%s' is the second target", st->targets[1].name);
+         "only a builtin call can assign several tensors; '%s' is the second target", st->targets[1].name);
   }
   for (int i = 0; i < st->ntargets; i++) {
     Target *tg = &st->targets[i];
     Tensor *t = find_tensor(s, tg->name);
     if (!t) {
       /* a new intermediate; its shape comes from the indices */
-      const char *what = find_index(s, tg->name) >= 0 ? "an index"
-                         : find_size(s, tg->name) >= 0 ? "a size"
+      const char *what = find_index(s, tg->name) >= 0    ? "an index"
+                         : find_size(s, tg->name) >= 0   ? "a size"
                          : find_scalar(s, tg->name) >= 0 ? "a scalar (its value is set when the model is fitted)"
                                                          : NULL;
       if (what) fail(c, tg->begin, tg->end, "cannot assign to '%s': it is %s, not a tensor", tg->name, what);
@@ -186,7 +185,7 @@ static void define_targets(Ctx *c, Stmt *st) {
         fail(c, tg->begin, tg->end, "cannot assign to '%s': it is a reserved name (%s)", tg->name, what);
       if (st->builtin)
         fail(c, tg->begin, tg->end, "the result of %s must be a declared parameter; '%s' is not declared",
-              st->rhs->name, tg->name);
+             st->rhs->name, tg->name);
       t = arena_alloc(&s->arena, sizeof(Tensor));
       t->name = tg->name;
       t->kind = TK_TEMP;
@@ -205,7 +204,7 @@ static void define_targets(Ctx *c, Stmt *st) {
     }
     if (t->kind == TK_PARAM && st->section != SEC_MSTEP)
       fail(c, tg->begin, tg->end, "parameter '%s' can only be assigned in mstep, not in %s", tg->name,
-            section_names[st->section]);
+           section_names[st->section]);
     t->def = st;
     tg->tensor = t;
     if (st->builtin) {
@@ -270,11 +269,10 @@ static void check_visible(Ctx *c, Expr *e, Tensor *t) {
     return;
   }
   Section there = t->def->section;
-  int ok = there == here || there == SEC_DERIVED ||
-           (there == SEC_ESTEP && (here == SEC_MSTEP || here == SEC_PREDICT));
+  int ok = there == here || there == SEC_DERIVED || (there == SEC_ESTEP && (here == SEC_MSTEP || here == SEC_PREDICT));
   if (!ok)
-    fail(c, e->begin, e->end, "'%s' is computed in %s and cannot be used in %s (%s)", t->name,
-         section_names[there], section_names[here], reads[here]);
+    fail(c, e->begin, e->end, "'%s' is computed in %s and cannot be used in %s (%s)", t->name, section_names[there],
+         section_names[here], reads[here]);
 }
 
 static void resolve(Ctx *c, Expr *e);
@@ -283,7 +281,7 @@ static void resolve(Ctx *c, Expr *e);
  * about the name itself puts its caret. */
 static size_t name_end(const Expr *e) { return e->begin + strlen(e->name); }
 
-#define SELF_MSG \
+#define SELF_MSG                                                                                                       \
   "'%s' is used in its own definition: only a parameter may read its previous value, in its mstep statement"
 
 static int uses_index(Expr *e, int id) {
@@ -305,8 +303,7 @@ static void resolve_index_ref(Ctx *c, IndexRef *r) {
     fail(c, r->begin, r->end, "unknown index '%s' (declare it under 'indices')", r->name);
   }
   if (!is_bound(c, r->id))
-    fail(c, r->begin, r->end, "unbound index '%s': it is neither on the left-hand side nor reduced over",
-          r->name);
+    fail(c, r->begin, r->end, "unbound index '%s': it is neither on the left-hand side nor reduced over", r->name);
 }
 
 static void resolve_name(Ctx *c, Expr *e) {
@@ -314,8 +311,7 @@ static void resolve_name(Ctx *c, Expr *e) {
   int id;
   if ((id = find_index(s, e->name)) >= 0) {
     if (!is_bound(c, id))
-      fail(c, e->begin, e->end, "unbound index '%s': it is neither on the left-hand side nor reduced over",
-            e->name);
+      fail(c, e->begin, e->end, "unbound index '%s': it is neither on the left-hand side nor reduced over", e->name);
     e->ref = REF_INDEX;
     e->ref_id = id;
     e->type = VT_INT;
@@ -394,8 +390,8 @@ static void resolve_access(Ctx *c, Expr *e) {
     for (int i = 0; same && i < e->nidx; i++) same = e->idx[i].id == tg->idx[i].id;
     if (!same)
       fail(c, e->begin, e->end,
-            "'%s' may read its own previous value only at the element it assigns (the same indices as on the left)",
-            t->name);
+           "'%s' may read its own previous value only at the element it assigns (the same indices as on the left)",
+           t->name);
     e->prev = 1;
   }
 }
@@ -407,7 +403,7 @@ static void resolve_call(Ctx *c, Expr *e) {
   if (fn < 0) {
     if (is_builtin_name(e->name))
       fail(c, e->begin, name_end(e), "%s is a builtin: use it as a whole statement, as in 'U = %s(C)'", e->name,
-            e->name);
+           e->name);
     for (int i = 0; i <= R_ARGMAX; i++)
       if (strcmp(e->name, reduce_names[i]) == 0)
         fail(c, e->begin, name_end(e), "%s needs an index and an expression, as in %s(d, X[n,d])", e->name, e->name);
@@ -450,8 +446,8 @@ static void resolve_reduce(Ctx *c, Expr *e) {
     if (!find_tensor(s, e->red.name) && find_size(s, e->red.name) < 0 && find_scalar(s, e->red.name) < 0 &&
         !reserved_kind(e->red.name))
       fail(c, e->red.begin, e->red.end, "unknown index '%s' (declare it under 'indices')", e->red.name);
-    fail(c, e->red.begin, e->red.end, "'%s' is not an index: %s needs an index as its first argument",
-          e->red.name, e->name);
+    fail(c, e->red.begin, e->red.end, "'%s' is not an index: %s needs an index as its first argument", e->red.name,
+         e->name);
   }
   if (is_bound(c, id)) {
     const char *why = on_lhs(c, id) ? "it is on the left-hand side" : "an enclosing reduction binds it";
@@ -465,8 +461,8 @@ static void resolve_reduce(Ctx *c, Expr *e) {
   e->red.id = id;
   int size = spec_index(s, id)->size;
   if (size == s->event_size && (e->op == R_LOGSUMEXP || e->op == R_ARGMIN || e->op == R_ARGMAX))
-    fail(c, e->red.begin, e->red.end, "%s over the event index '%s' is not supported (only sum, max and min)",
-         e->name, e->red.name);
+    fail(c, e->red.begin, e->red.end, "%s over the event index '%s' is not supported (only sum, max and min)", e->name,
+         e->red.name);
   if (c->nbound == 64) fail(c, e->begin, e->end, "%s", "reductions nested too deeply");
   c->bound[c->nbound++] = id;
   resolve(c, e->args[0]);
@@ -489,9 +485,12 @@ static void resolve(Ctx *c, Expr *e) {
   case E_BINARY:
     resolve(c, e->args[0]);
     resolve(c, e->args[1]);
-    if (e->op >= B_LT) e->type = VT_BOOL;
-    else if (e->op != B_DIV && e->args[0]->type == VT_INT && e->args[1]->type == VT_INT) e->type = VT_INT;
-    else e->type = VT_REAL;
+    if (e->op >= B_LT)
+      e->type = VT_BOOL;
+    else if (e->op != B_DIV && e->args[0]->type == VT_INT && e->args[1]->type == VT_INT)
+      e->type = VT_INT;
+    else
+      e->type = VT_REAL;
     break;
   case E_CALL: resolve_call(c, e); break;
   case E_REDUCE: resolve_reduce(c, e); break;
@@ -520,16 +519,16 @@ static void check_builtin(Ctx *c, Stmt *st) {
   int same = in->rank == out->rank;
   for (int i = 0; same && i < in->rank; i++) same = in->dims[i] == out->dims[i];
   if (!same)
-    fail(c, a->begin, a->end, "%s returns a tensor of its argument's shape, but '%s' is %s and '%s' is %s",
-         call->name, out->name, shape_str(s, out), in->name, shape_str(s, in));
+    fail(c, a->begin, a->end, "%s returns a tensor of its argument's shape, but '%s' is %s and '%s' is %s", call->name,
+         out->name, shape_str(s, out), in->name, shape_str(s, in));
   if (st->builtin == BI_PRECISION_CHOLESKY) {
     if (in->rank < 2 || in->dims[in->rank - 1] != in->dims[in->rank - 2])
-      fail(c, a->begin, a->end, "precision_cholesky needs square matrices in the last two axes; '%s' is %s",
-           in->name, shape_str(s, in));
+      fail(c, a->begin, a->end, "precision_cholesky needs square matrices in the last two axes; '%s' is %s", in->name,
+           shape_str(s, in));
     if (out->structure != ST_NONE && out->structure != ST_UPPER)
       fail(c, st->targets[0].begin, st->targets[0].end,
-            "precision_cholesky returns an upper-triangular factor, but '%s' is declared %s", out->name,
-            structure_names[out->structure]);
+           "precision_cholesky returns an upper-triangular factor, but '%s' is declared %s", out->name,
+           structure_names[out->structure]);
   }
 }
 
@@ -615,8 +614,10 @@ static Tensor *bind_output(Ctx *c, Tensor *placeholder, const char *role) {
   if (!t) {
     const char *near = suggest(c->s, placeholder->name, SUG_TENSORS);
     if (near)
-      fail(c, placeholder->begin, placeholder->end, "output %s names '%s', which no statement defines: did you mean "
-           "'%s'?", role, placeholder->name, near);
+      fail(c, placeholder->begin, placeholder->end,
+           "output %s names '%s', which no statement defines: did you mean "
+           "'%s'?",
+           role, placeholder->name, near);
     fail(c, placeholder->begin, placeholder->end, "output %s names '%s', which no statement defines", role,
          placeholder->name);
   }
@@ -731,7 +732,8 @@ void check_spec(Front *f) {
       for (int k = 0; k < tg->nidx; k++) c.bound[c.nbound++] = tg->idx[k].id;
       resolve(&c, st->rhs);
       Tensor *t = tg->tensor;
-      if (t->kind == TK_TEMP) t->elem = st->rhs->type == VT_INT ? VT_INT : VT_REAL;
+      if (t->kind == TK_TEMP)
+        t->elem = st->rhs->type == VT_INT ? VT_INT : VT_REAL;
       else if (st->rhs->type == VT_INT && t->kind == TK_PARAM) {
         /* integer values stored into a real parameter: fine, converted */
       }

@@ -21,9 +21,7 @@ static size_t line_break(const Source *src, size_t i) {
 }
 
 /* A UTF-8 byte order mark, which libyaml skips without counting a column. */
-static size_t bom(const Source *src) {
-  return src->len >= 3 && memcmp(src->text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-}
+static size_t bom(const Source *src) { return src->len >= 3 && memcmp(src->text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0; }
 
 static int is_continuation(const Source *src, size_t i) {
   return i < src->len && ((unsigned char)src->text[i] & 0xC0) == 0x80;
@@ -123,11 +121,16 @@ static void put_message(StrBuf *sb, const char *fmt, va_list ap) {
   sb_vprintf(&m, fmt, ap);
   for (size_t i = 0; i < m.len; i++) {
     unsigned char c = (unsigned char)m.data[i];
-    if (c == '\n') sb_puts(sb, "\\n");
-    else if (c == '\t') sb_puts(sb, "\\t");
-    else if (c == '\r') sb_puts(sb, "\\r");
-    else if (c < 0x20 || c == 0x7f) sb_printf(sb, "\\x%02x", c);
-    else sb_putc(sb, (char)c);
+    if (c == '\n')
+      sb_puts(sb, "\\n");
+    else if (c == '\t')
+      sb_puts(sb, "\\t");
+    else if (c == '\r')
+      sb_puts(sb, "\\r");
+    else if (c < 0x20 || c == 0x7f)
+      sb_printf(sb, "\\x%02x", c);
+    else
+      sb_putc(sb, (char)c);
   }
   sb_free(&m);
   sb_putc(sb, '\n');

@@ -48,9 +48,7 @@ typedef struct {
 
 enum { MAX_DEPTH = 256, MAX_NODES = 10000 };
 
-static _Noreturn void perr(Parser *p, size_t b, size_t e, const char *msg) {
-  diag_error(&p->f->diag, b, e, "%s", msg);
-}
+static _Noreturn void perr(Parser *p, size_t b, size_t e, const char *msg) { diag_error(&p->f->diag, b, e, "%s", msg); }
 
 /* The quoted text of a message, kept in the spec's arena: a message is
  * reported by a longjmp, which would leak a malloc'd string. */
@@ -63,8 +61,7 @@ static const char *excerpt(Front *f, size_t b, size_t e) {
 
 static int is_punct(Parser *p, const char *s) {
   size_t n = strlen(s);
-  return p->tok.kind == T_PUNCT && p->tok.end - p->tok.begin == n &&
-         memcmp(p->text + p->tok.begin, s, n) == 0;
+  return p->tok.kind == T_PUNCT && p->tok.end - p->tok.begin == n && memcmp(p->text + p->tok.begin, s, n) == 0;
 }
 
 /* A character that starts no token: quoted whole (a UTF-8 sequence is one
@@ -78,14 +75,18 @@ static _Noreturn void bad_char(Parser *p) {
   case '&': hint = " (the logical and is '&&')"; break;
   case '|': hint = " (the logical or is '||')"; break;
   case '^': hint = " (there is no power operator: write sq(x) or x*x)"; break;
-  case '{': case '}': hint = " (group with '(' and ')')"; break;
+  case '{':
+  case '}': hint = " (group with '(' and ')')"; break;
   case ';': hint = " (one statement per list item)"; break;
-  case '\'': case '"': hint = " (quote a statement as a whole, or not at all)"; break;
+  case '\'':
+  case '"': hint = " (quote a statement as a whole, or not at all)"; break;
   default: break;
   }
   if (t[b] < 0x20 || t[b] == 0x7F)
-    diag_error(&p->f->diag, b, e, "unexpected control character 0x%02X: expected an operator, a name, a number, "
-               "'(' or ')'", t[b]);
+    diag_error(&p->f->diag, b, e,
+               "unexpected control character 0x%02X: expected an operator, a name, a number, "
+               "'(' or ')'",
+               t[b]);
   diag_error(&p->f->diag, b, e, "unexpected character '%.*s'%s", (int)(e - b), p->text + b, hint);
 }
 
@@ -116,8 +117,10 @@ static void next(Parser *p) {
     errno = 0;
     double v = strtod(buf, &stop);
     if (*stop || stop == buf || buf[strspn(buf, "0123456789.eE+-")])
-      diag_error(&p->f->diag, b, e, "malformed number '%s': expected digits with an optional fraction and exponent, "
-                 "as in 12, 0.5 or 1.0e-6", buf);
+      diag_error(&p->f->diag, b, e,
+                 "malformed number '%s': expected digits with an optional fraction and exponent, "
+                 "as in 12, 0.5 or 1.0e-6",
+                 buf);
     if (errno == ERANGE && (v > 1 || v < -1))
       diag_error(&p->f->diag, b, e, "number '%s' is out of range (beyond about 1.8e308)", buf);
     tok.kind = T_NUM;
@@ -356,16 +359,17 @@ static Expr *parse_add(Parser *p) {
 
 static Expr *parse_cmp(Parser *p) {
   Expr *x = parse_add(p);
-  static const struct { const char *s; int op; } ops[] = {
-      {"<", B_LT}, {"<=", B_LE}, {">", B_GT}, {">=", B_GE}, {"==", B_EQ}, {"!=", B_NE}};
+  static const struct {
+    const char *s;
+    int op;
+  } ops[] = {{"<", B_LT}, {"<=", B_LE}, {">", B_GT}, {">=", B_GE}, {"==", B_EQ}, {"!=", B_NE}};
   for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
     if (is_punct(p, ops[i].s)) {
       next(p);
       x = binary(p, ops[i].op, x, parse_add(p));
       for (size_t j = 0; j < sizeof ops / sizeof *ops; j++)
         if (is_punct(p, ops[j].s))
-          perr(p, p->tok.begin, p->tok.end,
-               "comparisons do not chain: write 'a < b && b < c' instead of 'a < b < c'");
+          perr(p, p->tok.begin, p->tok.end, "comparisons do not chain: write 'a < b && b < c' instead of 'a < b < c'");
       return x;
     }
   }
@@ -403,8 +407,8 @@ static void init_parser(Parser *p, Front *f, size_t begin, size_t end) {
 static void expect_end(Parser *p) {
   if (p->tok.kind != T_EOF) {
     const char *x = excerpt(p->f, p->tok.begin, p->tok.end);
-    diag_error(&p->f->diag, p->tok.begin, p->tok.end,
-               "expected an operator or the end of the statement, found '%s'", x);
+    diag_error(&p->f->diag, p->tok.begin, p->tok.end, "expected an operator or the end of the statement, found '%s'",
+               x);
   }
 }
 

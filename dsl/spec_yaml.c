@@ -23,9 +23,23 @@ typedef struct {
  * libyaml's recursive, and on deep nesting quadratic, loader sees it. */
 enum { MAX_YAML_DEPTH = 16 };
 
-static const char *const reserved[] = {
-    "sum", "max", "min", "logsumexp", "argmin", "argmax", "exp", "log", "sqrt", "sq", "abs", "select",
-    "pi", "eps", "precision_cholesky", "precision_cholesky_diag", NULL};
+static const char *const reserved[] = {"sum",
+                                       "max",
+                                       "min",
+                                       "logsumexp",
+                                       "argmin",
+                                       "argmax",
+                                       "exp",
+                                       "log",
+                                       "sqrt",
+                                       "sq",
+                                       "abs",
+                                       "select",
+                                       "pi",
+                                       "eps",
+                                       "precision_cholesky",
+                                       "precision_cholesky_diag",
+                                       NULL};
 
 static void span(Loader *l, yaml_node_t *n, size_t *b, size_t *e) {
   const Source *src = &l->f->spec->src;
@@ -93,10 +107,22 @@ static const void *find_decl(Spec *s, const char *name, size_t *at, const char *
       const char *dn;
       size_t b;
       switch (t) {
-      case 0: dn = ((const SizeSym *)d)->name; b = ((const SizeSym *)d)->begin; break;
-      case 1: dn = ((const IndexSym *)d)->name; b = ((const IndexSym *)d)->begin; break;
-      case 2: dn = ((const Tensor *)d)->name; b = ((const Tensor *)d)->begin; break;
-      default: dn = ((const ScalarSym *)d)->name; b = ((const ScalarSym *)d)->begin; break;
+      case 0:
+        dn = ((const SizeSym *)d)->name;
+        b = ((const SizeSym *)d)->begin;
+        break;
+      case 1:
+        dn = ((const IndexSym *)d)->name;
+        b = ((const IndexSym *)d)->begin;
+        break;
+      case 2:
+        dn = ((const Tensor *)d)->name;
+        b = ((const Tensor *)d)->begin;
+        break;
+      default:
+        dn = ((const ScalarSym *)d)->name;
+        b = ((const ScalarSym *)d)->begin;
+        break;
       }
       if (strcmp(dn, name) == 0) {
         static const char *const kinds[] = {"a size", "an index", "a tensor", "a scalar"};
@@ -142,8 +168,8 @@ static int find_size(Loader *l, yaml_node_t *n) {
 }
 
 /* Iterates the pairs of a mapping, rejecting duplicate keys. */
-#define FOR_PAIRS(l, map, pair)                                                      \
-  for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start;                    \
+#define FOR_PAIRS(l, map, pair)                                                                                        \
+  for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start;                                                       \
        pair < (map)->data.mapping.pairs.top && (check_dup(l, map, pair), 1); pair++)
 
 static void check_dup(Loader *l, yaml_node_t *map, yaml_node_pair_t *pair) {
@@ -220,8 +246,7 @@ static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ..
 static void check_axes(Loader *l, Tensor *t, yaml_node_t *shape, yaml_node_t *structure) {
   Spec *s = l->f->spec;
   if (t->kind == TK_DATA) {
-    if (t->rank == 0)
-      node_error(l, shape, "data '%s' needs at least one axis, the events, as in [N, D]", t->name);
+    if (t->rank == 0) node_error(l, shape, "data '%s' needs at least one axis, the events, as in [N, D]", t->name);
     if (!l->first_data) {
       l->first_data = t->name;
       s->event_size = t->dims[0];
@@ -235,8 +260,10 @@ static void check_axes(Loader *l, Tensor *t, yaml_node_t *shape, yaml_node_t *st
     if (!l->first_data || t->dims[a] != s->event_size) continue;
     const char *ev = spec_size(s, s->event_size)->name;
     if (t->kind == TK_PARAM)
-      axis_error(l, shape, a, "parameter '%s' cannot have an axis of the event size %s: parameters do not grow with "
-                 "the data", t->name, ev);
+      axis_error(l, shape, a,
+                 "parameter '%s' cannot have an axis of the event size %s: parameters do not grow with "
+                 "the data",
+                 t->name, ev);
     if (a > 0) axis_error(l, shape, a, "the event size %s can only be the first axis of '%s'", ev, t->name);
   }
   if (structure) {
@@ -253,7 +280,8 @@ static void check_axes(Loader *l, Tensor *t, yaml_node_t *shape, yaml_node_t *st
 }
 
 static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
-  expect_type(l, n, YAML_MAPPING_NODE, kind == TK_DATA ? "a mapping from data names to shapes" : "a mapping from parameter names to shapes");
+  expect_type(l, n, YAML_MAPPING_NODE,
+              kind == TK_DATA ? "a mapping from data names to shapes" : "a mapping from parameter names to shapes");
   Spec *s = l->f->spec;
   FOR_PAIRS(l, n, p) {
     Tensor *t = arena_alloc(&s->arena, sizeof(Tensor));
@@ -268,9 +296,12 @@ static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
       FOR_PAIRS(l, v, q) {
         yaml_node_t *qk = node(l, q->key);
         const char *key = scalar(l, qk, "a key");
-        if (strcmp(key, "shape") == 0) shape = node(l, q->value);
-        else if (strcmp(key, "structure") == 0) t->structure = parse_structure(l, structure = node(l, q->value));
-        else node_error(l, qk, "unknown key '%s' (expected shape or structure)", key);
+        if (strcmp(key, "shape") == 0)
+          shape = node(l, q->value);
+        else if (strcmp(key, "structure") == 0)
+          t->structure = parse_structure(l, structure = node(l, q->value));
+        else
+          node_error(l, qk, "unknown key '%s' (expected shape or structure)", key);
       }
       if (!shape)
         node_error(l, v, "missing 'shape' in the declaration of '%s', as in {shape: [M, D, D], structure: upper}",
@@ -354,9 +385,12 @@ static void load_outputs(Loader *l, yaml_node_t *n, PtrVec *pending) {
     int known = 0;
     for (int i = 0; roles[i]; i++) known |= strcmp(roles[i], role) == 0;
     if (!known)
-      node_error(l, k, "unknown output '%s' (expected objective, score_samples, predict_proba, predict or n_parameters)", role);
+      node_error(l, k,
+                 "unknown output '%s' (expected objective, score_samples, predict_proba, predict or n_parameters)",
+                 role);
     int is_np = strcmp(role, "n_parameters") == 0;
-    expect_type(l, v, YAML_SCALAR_NODE, is_np ? "an expression in the fixed sizes, such as M*D + M - 1" : "a tensor name");
+    expect_type(l, v, YAML_SCALAR_NODE,
+                is_np ? "an expression in the fixed sizes, such as M*D + M - 1" : "a tensor name");
     Pending *q = arena_alloc(&s->arena, sizeof(Pending));
     q->role = role;
     text_span(l, v, &q->begin, &q->end);
@@ -489,10 +523,13 @@ void load_yaml(Front *f) {
     longjmp(*outer, 1);
   }
   yaml_node_t *root = yaml_document_get_root_node(&l.doc);
-  if (!root) diag_error(&f->diag, 0, 1, "empty spec: expected a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
+  if (!root)
+    diag_error(&f->diag, 0, 1,
+               "empty spec: expected a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
   expect_type(&l, root, YAML_MAPPING_NODE, "a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
-  static const char *const order[] = {"gmmc", "model", "description", "sizes", "indices", "data", "params",
-                                      "scalars", "estep", "mstep", "derived", "predict", "outputs", "schedule", NULL};
+  static const char *const order[] = {"gmmc",    "model",   "description", "sizes",    "indices",
+                                      "data",    "params",  "scalars",     "estep",    "mstep",
+                                      "derived", "predict", "outputs",     "schedule", NULL};
   yaml_node_t *value[14] = {0}, *key[14] = {0};
   FOR_PAIRS(&l, root, p) {
     yaml_node_t *k = node(&l, p->key);
@@ -531,15 +568,18 @@ void load_yaml(Front *f) {
   if (value[4]) load_indices(&l, value[4]);
   if (!value[5]) missing(&l, root, "missing 'data', the input tensors, such as 'data: {X: [N, D]}'");
   load_tensors(&l, value[5], TK_DATA);
-  if (!l.first_data) node_error(&l, value[5], "%s", "no data declared: expected at least one tensor, as in {X: [N, D]}");
+  if (!l.first_data)
+    node_error(&l, value[5], "%s", "no data declared: expected at least one tensor, as in {X: [N, D]}");
   if (value[6]) load_tensors(&l, value[6], TK_PARAM);
   if (value[7]) load_scalars(&l, value[7]);
   for (int sec = 0; sec < SEC_COUNT; sec++)
     if (value[8 + sec]) load_statements(&l, value[8 + sec], (Section)sec);
   if (!value[8]) missing(&l, root, "missing 'estep', the list of E-step statements");
   PtrVec pending = {0};
-  if (value[12]) load_outputs(&l, value[12], &pending);
-  else missing(&l, root, "missing 'outputs', the roles of the computed tensors, at least 'objective: NAME'");
+  if (value[12])
+    load_outputs(&l, value[12], &pending);
+  else
+    missing(&l, root, "missing 'outputs', the roles of the computed tensors, at least 'objective: NAME'");
   if (value[13]) load_schedule(&l, value[13]);
   resolve_outputs(&l, &pending);
   (void)key;

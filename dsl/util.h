@@ -13,7 +13,7 @@ typedef struct {
   ArenaBlock *head;
 } Arena;
 
-void *arena_alloc(Arena *a, size_t size);            /* zeroed */
+void *arena_alloc(Arena *a, size_t size); /* zeroed */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

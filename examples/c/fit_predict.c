@@ -9,12 +9,12 @@
 #include <stdlib.h>
 
 /* Every gmmc call returns a status; the context holds the message. */
-#define TRY(call)                                                                       \
-  do {                                                                                  \
-    if ((call) != GMMC_OK) {                                                            \
-      fprintf(stderr, "fit_predict: %s: %s\n", #call, gmmc_last_error(ctx));           \
-      goto done;                                                                        \
-    }                                                                                   \
+#define TRY(call)                                                                                                      \
+  do {                                                                                                                 \
+    if ((call) != GMMC_OK) {                                                                                           \
+      fprintf(stderr, "fit_predict: %s: %s\n", #call, gmmc_last_error(ctx));                                           \
+      goto done;                                                                                                       \
+    }                                                                                                                  \
   } while (0)
 
 static void progress(void *user, int init, int iter, double lower_bound, double change, double seconds) {

@@ -35,10 +35,10 @@ typedef enum {
 typedef enum { GMMC_BACKEND_AUTO = 0, GMMC_BACKEND_HOST = 1, GMMC_BACKEND_CUDA = 2 } gmmc_backend;
 typedef enum { GMMC_DTYPE_AUTO = 0, GMMC_FLOAT32 = 1, GMMC_FLOAT64 = 2 } gmmc_dtype;
 typedef enum {
-  GMMC_INIT_KMEANS = 0,           /* k-means (k-means++ seeding, Lloyd iterations); the default */
-  GMMC_INIT_KMEANS_PLUSPLUS = 1,  /* k-means++ seeds as one-point responsibilities */
-  GMMC_INIT_RANDOM = 2,           /* random responsibilities */
-  GMMC_INIT_RANDOM_FROM_DATA = 3  /* random events as one-point responsibilities */
+  GMMC_INIT_KMEANS = 0,          /* k-means (k-means++ seeding, Lloyd iterations); the default */
+  GMMC_INIT_KMEANS_PLUSPLUS = 1, /* k-means++ seeds as one-point responsibilities */
+  GMMC_INIT_RANDOM = 2,          /* random responsibilities */
+  GMMC_INIT_RANDOM_FROM_DATA = 3 /* random events as one-point responsibilities */
 } gmmc_init;
 
 typedef struct gmmc_context gmmc_context;
@@ -110,13 +110,13 @@ gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *opts, int n);
 gmmc_status gmmc_fit_options_set_covariance_type(gmmc_fit_options *opts, const char *type);
 /* A user's own spec: its text, and the name used in messages. */
 gmmc_status gmmc_fit_options_set_spec(gmmc_fit_options *opts, const char *name, const char *text);
-gmmc_status gmmc_fit_options_set_tol(gmmc_fit_options *opts, double tol);             /* 1e-3 */
-gmmc_status gmmc_fit_options_set_reg_covar(gmmc_fit_options *opts, double reg);       /* 1e-6 */
-gmmc_status gmmc_fit_options_set_max_iter(gmmc_fit_options *opts, int max_iter);      /* 100 */
-gmmc_status gmmc_fit_options_set_n_init(gmmc_fit_options *opts, int n_init);          /* 1 */
-gmmc_status gmmc_fit_options_set_init(gmmc_fit_options *opts, gmmc_init init);        /* kmeans */
-gmmc_status gmmc_fit_options_set_seed(gmmc_fit_options *opts, uint64_t seed);         /* 0 */
-gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *opts, gmmc_dtype dtype);     /* auto */
+gmmc_status gmmc_fit_options_set_tol(gmmc_fit_options *opts, double tol);         /* 1e-3 */
+gmmc_status gmmc_fit_options_set_reg_covar(gmmc_fit_options *opts, double reg);   /* 1e-6 */
+gmmc_status gmmc_fit_options_set_max_iter(gmmc_fit_options *opts, int max_iter);  /* 100 */
+gmmc_status gmmc_fit_options_set_n_init(gmmc_fit_options *opts, int n_init);      /* 1 */
+gmmc_status gmmc_fit_options_set_init(gmmc_fit_options *opts, gmmc_init init);    /* kmeans */
+gmmc_status gmmc_fit_options_set_seed(gmmc_fit_options *opts, uint64_t seed);     /* 0 */
+gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *opts, gmmc_dtype dtype); /* auto */
 /* A run-time scalar of the spec by name (reg_covar is one). */
 gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *opts, const char *name, double value);
 /* Initial values of a parameter, by name, replacing what the initialisation
@@ -126,8 +126,7 @@ gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *opts, const char *name
 gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *opts, const char *name, const double *values,
                                             size_t count);
 /* Progress: called after every EM iteration. */
-typedef void (*gmmc_progress_fn)(void *user, int init, int iter, double lower_bound, double change,
-                                 double seconds);
+typedef void (*gmmc_progress_fn)(void *user, int init, int iter, double lower_bound, double change, double seconds);
 gmmc_status gmmc_fit_options_set_progress(gmmc_fit_options *opts, gmmc_progress_fn fn, void *user);
 /* Starting parameters from a model (scikit-learn's warm_start). */
 gmmc_status gmmc_fit_options_set_warm_start(gmmc_fit_options *opts, const gmmc_model *model);

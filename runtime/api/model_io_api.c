@@ -64,8 +64,9 @@ gmmc_status gmmc_model_set_param(gmmc_context *ctx, gmmc_model *m, const char *n
   if ((int64_t)count != p->count) {
     StrBuf shape = {0};
     for (int a = 0; a < p->rank; a++) sb_printf(&shape, "%s%lld", a ? ", " : "", (long long)p->shape[a]);
-    gmmc_status s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "parameter '%s': expected %lld values (shape [%s]), got %zu",
-                             name, (long long)p->count, shape.data ? shape.data : "", count);
+    gmmc_status s =
+        ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "parameter '%s': expected %lld values (shape [%s]), got %zu", name,
+                 (long long)p->count, shape.data ? shape.data : "", count);
     sb_free(&shape);
     return s;
   }

@@ -45,8 +45,8 @@ typedef struct {
 
 struct Backend {
   const BackendOps *ops;
-  char *description; /* for gmmc_context_device */
-  int host_memory;   /* device pointers are host pointers (no copies needed) */
+  char *description;   /* for gmmc_context_device */
+  int host_memory;     /* device pointers are host pointers (no copies needed) */
   size_t memory_bytes; /* device memory, 0 if unknown */
   char *cache_dir;     /* on-disk kernel cache (kcache.h), NULL when off */
   TargetDesc target;   /* the device's limits, for the lowering (compiler/target_desc.h) */

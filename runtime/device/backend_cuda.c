@@ -35,13 +35,13 @@ char *cu_message(const Driver *d, CUresult r, const char *call) {
   return xasprintf("%s failed: %s (%s)", call, name ? name : "unknown error", text ? text : "no description");
 }
 
-#define CU_CHECK(cb, call, what)                                  \
-  do {                                                            \
-    CUresult r_ = (call);                                         \
-    if (r_ != CUDA_SUCCESS) {                                     \
-      *err = cu_message(&(cb)->d, r_, what);                      \
-      return r_ == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE; \
-    }                                                             \
+#define CU_CHECK(cb, call, what)                                                                                       \
+  do {                                                                                                                 \
+    CUresult r_ = (call);                                                                                              \
+    if (r_ != CUDA_SUCCESS) {                                                                                          \
+      *err = cu_message(&(cb)->d, r_, what);                                                                           \
+      return r_ == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE;                                \
+    }                                                                                                                  \
   } while (0)
 
 static int resolve(Driver *d, char **err) {
@@ -230,7 +230,8 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   int count = 0;
   if (r == CUDA_SUCCESS) r = cb->d.DeviceGetCount(&count);
   if (r != CUDA_SUCCESS || count == 0) {
-    *err = r != CUDA_SUCCESS ? cu_message(&cb->d, r, "no usable GPU: cuInit") : xstrdup("no GPU: the CUDA driver sees no device");
+    *err = r != CUDA_SUCCESS ? cu_message(&cb->d, r, "no usable GPU: cuInit")
+                             : xstrdup("no GPU: the CUDA driver sees no device");
     free(cb);
     return GMMC_ERR_NO_DEVICE;
   }
@@ -244,10 +245,10 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   int major = 0, minor = 0;
   size_t mem = 0;
   gmmc_status s = GMMC_OK;
-#define TRY(call, what)                          \
-  if (!s && (r = (call)) != CUDA_SUCCESS) {      \
-    *err = cu_message(&cb->d, r, what);          \
-    s = GMMC_ERR_DEVICE;                         \
+#define TRY(call, what)                                                                                                \
+  if (!s && (r = (call)) != CUDA_SUCCESS) {                                                                            \
+    *err = cu_message(&cb->d, r, what);                                                                                \
+    s = GMMC_ERR_DEVICE;                                                                                               \
   }
   TRY(cb->d.DeviceGet(&cb->dev, ordinal), "cuDeviceGet");
   TRY(cb->d.DeviceGetName(name, sizeof name, cb->dev), "cuDeviceGetName");

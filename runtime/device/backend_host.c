@@ -6,9 +6,9 @@
 
 #include <llvm-c/TargetMachine.h>
 
+#include "backend.h"
 #include "compiler/host_cpu.h"
 #include "compiler/target.h"
-#include "backend.h"
 #include "kcache.h"
 #include "threadpool.h"
 

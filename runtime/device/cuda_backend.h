@@ -31,15 +31,14 @@ typedef struct {
   CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*MemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
   CUresult (*LinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
-  CUresult (*LinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *, unsigned, CUjit_option *,
-                          void **);
+  CUresult (*LinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *, unsigned, CUjit_option *, void **);
   CUresult (*LinkComplete)(CUlinkState, void **, size_t *);
   CUresult (*LinkDestroy)(CUlinkState);
   CUresult (*ModuleLoadDataEx)(CUmodule *, const void *, unsigned, CUjit_option *, void **);
   CUresult (*ModuleUnload)(CUmodule);
   CUresult (*ModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                           CUstream, void **, void **);
+  CUresult (*LaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, CUstream,
+                           void **, void **);
   CUresult (*GetErrorName)(CUresult, const char **);
   CUresult (*GetErrorString)(CUresult, const char **);
 } Driver;
@@ -50,9 +49,9 @@ typedef struct {
   CUdevice dev;
   CUcontext ctx;
   CUstream stream;
-  int sm;          /* compute capability as 90 */
-  int driver;      /* driver version as 12040 */
-  char arch[16];   /* the PTX target, sm_XY */
+  int sm;             /* compute capability as 90 */
+  int driver;         /* driver version as 12040 */
+  char arch[16];      /* the PTX target, sm_XY */
   uint64_t code_salt; /* what every kernel's cache key shares (kcache_code_salt), found once */
 } CudaBackend;
 

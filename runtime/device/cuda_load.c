@@ -300,8 +300,10 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
       fetch(now, k);
       nt++;
       if (now->cubin[k]) continue;
-      if (stand_in && !stand_in[k]) later->list[later->n++] = k;
-      else now->list[now->n++] = k;
+      if (stand_in && !stand_in[k])
+        later->list[later->n++] = k;
+      else
+        now->list[now->n++] = k;
     }
   /* something waits for the background: its stand-ins must run meanwhile */
   for (int k = 0; k < nk && later->n; k++)

@@ -451,8 +451,10 @@ gmmc_status autotune_stream(gmmc_context *ctx, Stream *st) {
     keep[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(p->bufs[i], 0) + 1));
     s = exec_read(e, i, keep[i], &err);
   }
-  if (s) ctx_fail_take(ctx, s, err);
-  else s = autotune_exec(ctx, e);
+  if (s)
+    ctx_fail_take(ctx, s, err);
+  else
+    s = autotune_exec(ctx, e);
   for (int i = 0; i < p->nbufs; i++) {
     if (!s && keep[i] && (s = exec_write(e, i, keep[i], &err))) ctx_fail_take(ctx, s, err);
     free(keep[i]);

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/device/kcache.h"
 #include "autotune.h"
+#include "runtime/device/kcache.h"
 
 /* The spec loaded and its size values in spec order; NULL after recording an error. */
 static Spec *load_spec(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
@@ -124,8 +124,10 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
     fprintf(stderr, "gmmc profile: %s: spec %.2f ms, lowering %.2f ms (%d kernels%s), %s %.2f ms; %.2f ms in all\n",
             spec_file, t_spec - t0, t_lower - t_spec, p->nkernels, p->known_bucket ? ", known choices" : "",
             cached ? "cached code" : "code generation", t0 + c->compile_ms - t_lower, c->compile_ms);
-  if (cached) ctx->n_cached++;
-  else ctx->n_compiled++;
+  if (cached)
+    ctx->n_cached++;
+  else
+    ctx->n_compiled++;
   ctx->compile_ms += c->compile_ms;
   ctx->compiled = xrealloc(ctx->compiled, sizeof(Compiled *) * (size_t)(ctx->ncompiled + 1));
   ctx->compiled[ctx->ncompiled++] = c;

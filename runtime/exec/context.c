@@ -58,9 +58,7 @@ static char *env_named(char *err, int from_env) {
   return m;
 }
 
-gmmc_status gmmc_context_create(gmmc_context **out, gmmc_backend backend) {
-  return ctx_create(out, backend, -1, 0);
-}
+gmmc_status gmmc_context_create(gmmc_context **out, gmmc_backend backend) { return ctx_create(out, backend, -1, 0); }
 
 gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int threads) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
@@ -69,8 +67,10 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   ctx->cache_dir = default_cache_dir();
   const char *env = getenv("GMMC_BACKEND");
   if (backend == GMMC_BACKEND_AUTO && env && *env) {
-    if (strcmp(env, "host") == 0) backend = GMMC_BACKEND_HOST;
-    else if (strcmp(env, "cuda") == 0) backend = GMMC_BACKEND_CUDA;
+    if (strcmp(env, "host") == 0)
+      backend = GMMC_BACKEND_HOST;
+    else if (strcmp(env, "cuda") == 0)
+      backend = GMMC_BACKEND_CUDA;
     else if (strcmp(env, "auto") != 0)
       return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "GMMC_BACKEND='%s': expected auto, host or cuda", env);
   }
@@ -147,9 +147,7 @@ const char *gmmc_last_error(const gmmc_context *ctx) {
 
 gmmc_backend gmmc_context_backend(const gmmc_context *ctx) { return ctx ? ctx->kind : GMMC_BACKEND_AUTO; }
 
-const char *gmmc_context_device(const gmmc_context *ctx) {
-  return ctx && ctx->be ? ctx->be->description : "none";
-}
+const char *gmmc_context_device(const gmmc_context *ctx) { return ctx && ctx->be ? ctx->be->description : "none"; }
 
 const char *gmmc_context_note(const gmmc_context *ctx) { return ctx ? ctx->note : NULL; }
 
@@ -187,8 +185,7 @@ gmmc_status gmmc_context_set_host_cpu(gmmc_context *ctx, const char *cpu) {
     /* checked all the same, so that a bad name is never silently kept */
     HostCpu hc;
     char *err = NULL;
-    if (host_cpu_resolve(cpu, 1, &hc, &err))
-      return ctx_fail_take(ctx, GMMC_ERR_INVALID_ARGUMENT, err);
+    if (host_cpu_resolve(cpu, 1, &hc, &err)) return ctx_fail_take(ctx, GMMC_ERR_INVALID_ARGUMENT, err);
     host_cpu_free(&hc);
     free(ctx->host_cpu);
     ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;

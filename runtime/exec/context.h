@@ -3,10 +3,10 @@
 #ifndef GMMC_CONTEXT_H
 #define GMMC_CONTEXT_H
 
-#include "gmmc/gmmc.h"
-#include "runtime/device/backend.h"
 #include "dist.h"
 #include "exec.h"
+#include "gmmc/gmmc.h"
+#include "runtime/device/backend.h"
 
 /* A program compiled for this context's backend, reused across calls
  * (compile.h makes them, the context releases them). */

@@ -26,8 +26,8 @@ typedef struct {
 
 /* Time spent combining stat buffers, for GMMC_PROFILE and docs/mpi.md. */
 typedef struct {
-  double reduce_s;   /* in the all-reduce calls */
-  double wait_s;     /* waiting for the slowest process first (GMMC_PROFILE only) */
+  double reduce_s; /* in the all-reduce calls */
+  double wait_s;   /* waiting for the slowest process first (GMMC_PROFILE only) */
   int64_t calls, bytes;
 } DistProfile;
 

@@ -7,8 +7,7 @@
 
 static size_t elem_size(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
 
-gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out,
-                        char **err) {
+gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out, char **err) {
   Exec *e = xcalloc(1, sizeof *e);
   e->be = be;
   e->p = p;
@@ -75,8 +74,8 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
   const Buffer *buf = p->bufs[b];
   int64_t per_event = buffer_elems(buf, 1);
   if (per_event != data->cols) {
-    *err = xasprintf("the data has %lld columns but the model expects %lld", (long long)data->cols,
-                     (long long)per_event);
+    *err =
+        xasprintf("the data has %lld columns but the model expects %lld", (long long)data->cols, (long long)per_event);
     return GMMC_ERR_INVALID_ARGUMENT;
   }
   LType want = buf->elem;
@@ -109,7 +108,8 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
       for (int64_t i = 0; i < n; i++) ((float *)tmp)[i] = (float)((const double *)src)[at + i];
     else
       for (int64_t i = 0; i < n; i++) ((double *)tmp)[i] = (double)((const float *)src)[at + i];
-    s = e->be->ops->upload(e->be, (char *)e->dev[b] + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want), err);
+    s = e->be->ops->upload(e->be, (char *)e->dev[b] + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want),
+                           err);
   }
   free(tmp);
   return s;
@@ -143,8 +143,10 @@ static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, vo
       case LT_I32: v = ((int32_t *)tmp)[i]; break;
       default: v = (double)((int64_t *)tmp)[i]; break;
       }
-      if (as_int) ((int32_t *)host)[i] = (int32_t)v;
-      else ((double *)host)[i] = v;
+      if (as_int)
+        ((int32_t *)host)[i] = (int32_t)v;
+      else
+        ((double *)host)[i] = v;
     }
   }
   free(tmp);
@@ -174,9 +176,7 @@ gmmc_status exec_read(Exec *e, int buf, double *values, char **err) { return tra
 gmmc_status exec_write_i32(Exec *e, int buf, const int32_t *values, char **err) {
   return transfer(e, buf, (void *)values, 1, 1, err);
 }
-gmmc_status exec_read_i32(Exec *e, int buf, int32_t *values, char **err) {
-  return transfer(e, buf, values, 0, 1, err);
-}
+gmmc_status exec_read_i32(Exec *e, int buf, int32_t *values, char **err) { return transfer(e, buf, values, 0, 1, err); }
 
 gmmc_status exec_run_kernel(Exec *e, int kernel, char **err) {
   const Kernel *k = e->p->kernels[kernel];

@@ -25,16 +25,15 @@ struct Exec {
   void **dev;           /* device address of every buffer */
   unsigned char *owned; /* allocated here (else borrowed, e.g. mapped data) */
   uint64_t *args;
-  int64_t capacity;     /* events the per-event buffers hold */
+  int64_t capacity; /* events the per-event buffers hold */
   int64_t n_local, n_total;
   ReduceHook hook;
-  int *choice;          /* per unit: the alternative that runs */
-  int *deferred;        /* cached choices waiting for their kernels to compile (autotune_poll), or NULL */
+  int *choice;   /* per unit: the alternative that runs */
+  int *deferred; /* cached choices waiting for their kernels to compile (autotune_poll), or NULL */
 };
 
 /* Allocates every buffer but the data for up to `capacity` events. */
-gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out,
-                        char **err);
+gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out, char **err);
 void exec_destroy(Exec *e);
 
 /* Events of this launch and of the whole data set (all ranks). */

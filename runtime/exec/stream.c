@@ -13,12 +13,12 @@ typedef struct {
 
 /* A sequence's steps from one reduce point to the next. */
 typedef struct {
-  int *small, nsmall;  /* positions of the units run once, in order */
-  int *event, nevent;  /* positions of the units run per chunk (recomputed ones too), in order */
-  int *swap_off;       /* per event unit: its snapshots are swaps[swap_off[j] .. swap_off[j + 1]) */
+  int *small, nsmall; /* positions of the units run once, in order */
+  int *event, nevent; /* positions of the units run per chunk (recomputed ones too), in order */
+  int *swap_off;      /* per event unit: its snapshots are swaps[swap_off[j] .. swap_off[j + 1]) */
   int *swaps;
-  int reduce;          /* position of the reduce step ending the phase, -1 for the last phase */
-  int fill;            /* reads per-event values no step produces */
+  int reduce; /* position of the reduce step ending the phase, -1 for the last phase */
+  int fill;   /* reads per-event values no step produces */
 } Phase;
 
 typedef struct {
@@ -33,7 +33,7 @@ struct Stream {
   Exec *e;
   const gmmc_data *data;
   int64_t n_local, n_total, chunk;
-  int64_t bound_row0, bound_n; /* rows bound to the data buffer now; bound_n < 0: none */
+  int64_t bound_row0, bound_n;   /* rows bound to the data buffer now; bound_n < 0: none */
   unsigned char *reads, *writes; /* per unit and buffer, over all of the unit's alternatives */
   unsigned char *event;          /* per unit: touches a per-event buffer */
   Plan plans[SEQ_COUNT];
@@ -53,8 +53,7 @@ size_t stream_event_bytes(const Backend *be, const Program *p) {
   return per;
 }
 
-int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local,
-                            size_t cap_bytes) {
+int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local, size_t cap_bytes) {
   int64_t c = requested;
   const char *env = getenv("GMMC_CHUNK_EVENTS");
   if (c <= 0 && env && *env) {
@@ -146,8 +145,10 @@ static void plan_build(Stream *s, SeqId id) {
     memset(inlist, 0, (size_t)q->len + 1);
     int nw = 0;
     for (int i = start; i < end; i++) {
-      if (s->event[q->steps[i].unit]) inlist[i] = 1, work[nw++] = i;
-      else ph->small[ph->nsmall++] = i;
+      if (s->event[q->steps[i].unit])
+        inlist[i] = 1, work[nw++] = i;
+      else
+        ph->small[ph->nsmall++] = i;
     }
     /* per-event inputs of this phase's per-event units: produced in this
      * phase, recomputed from an earlier one, or supplied from outside */
@@ -157,8 +158,10 @@ static void plan_build(Stream *s, SeqId id) {
         const Buffer *buf = p->bufs[b];
         if (!s->reads[(size_t)u * nb + b] || !buf->event || buf->kind == BK_DATA) continue;
         int w = last_writer(s, q, i, (int)b, 1);
-        if (w < 0) ph->fill = 1;
-        else if (!inlist[w]) inlist[w] = 1, work[nw++] = w;
+        if (w < 0)
+          ph->fill = 1;
+        else if (!inlist[w])
+          inlist[w] = 1, work[nw++] = w;
       }
     }
     for (int i = 0; i < end; i++)
@@ -266,7 +269,8 @@ static gmmc_status accumulate(Stream *s, const Step *red, int first, char **err)
     double *acc = s->acc + off, *v = s->tmp + off;
     gmmc_status r = exec_read(e, red->bufs[i], v, err);
     if (r) return r;
-    if (first) memcpy(acc, v, sizeof(double) * (size_t)n);
+    if (first)
+      memcpy(acc, v, sizeof(double) * (size_t)n);
     else if (b->stat_op == R_SUM)
       for (int64_t j = 0; j < n; j++) acc[j] += v[j];
     else if (b->stat_op == R_MAX)

@@ -30,8 +30,7 @@ typedef gmmc_status (*StreamFill)(void *user, Exec *e, int64_t row0, int64_t n, 
  * else what fits in 40% of the backend's memory (no limit on the host,
  * whose memory_bytes is 0) and in `cap_bytes` of per-event buffers when
  * cap_bytes > 0. At most n_local, at least 64. */
-int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local,
-                            size_t cap_bytes);
+int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local, size_t cap_bytes);
 
 /* Per-event bytes of a program's buffers (the data's included unless the
  * backend reads it in place). */

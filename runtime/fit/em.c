@@ -23,12 +23,12 @@
 #include <time.h>
 
 #include "dsl/shipped.h"
+#include "fit.h"
+#include "params.h"
 #include "runtime/exec/autotune.h"
 #include "runtime/exec/compile.h"
 #include "runtime/io/data.h"
 #include "runtime/model/nparams.h"
-#include "fit.h"
-#include "params.h"
 
 static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
   const Program *p = e->p;
@@ -62,8 +62,8 @@ static gmmc_status check_data(gmmc_context *ctx, const FitData *fd, const gmmc_f
                     (long long)data->cols);
   if (fd->n_total < o->n_components)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
-                    "expected n_samples >= n_components but got n_components = %d, n_samples = %lld",
-                    o->n_components, (long long)fd->n_total);
+                    "expected n_samples >= n_components but got n_components = %d, n_samples = %lld", o->n_components,
+                    (long long)fd->n_total);
   return GMMC_OK;
 }
 
@@ -75,7 +75,9 @@ static gmmc_status check_finite(gmmc_context *ctx, const FitData *fd) {
   size_t esz = d->dtype == GMMC_FLOAT32 ? 4 : 8;
   for (int64_t row0 = 0; row0 < d->rows; row0 += fd->chunk) {
     int64_t n = d->rows - row0 < fd->chunk ? d->rows - row0 : fd->chunk, r, c;
-    gmmc_data part = {.rows = n, .cols = d->cols, .dtype = d->dtype,
+    gmmc_data part = {.rows = n,
+                      .cols = d->cols,
+                      .dtype = d->dtype,
                       .values = (const char *)d->values + (size_t)row0 * (size_t)d->cols * esz};
     int found = data_find_nonfinite(&part, &r, &c);
     if (drop) data_drop_pages(d, row0, n);
@@ -112,7 +114,6 @@ static gmmc_status locate_events(gmmc_context *ctx, const gmmc_data *data, FitDa
   return s;
 }
 
-
 /* GMMC_PROFILE: per iteration, the time and the share of the all-reduce. */
 typedef struct {
   int on;
@@ -133,7 +134,8 @@ static void profile_iter(gmmc_context *ctx, Profile *pf, int init, int iter, dou
     pf->last = now;
     return;
   }
-  fprintf(stderr, "gmmc profile: init %d iter %d: %.3f ms; all-reduce %.3f ms in %lld calls (%lld bytes), waiting %.3f ms\n",
+  fprintf(stderr,
+          "gmmc profile: init %d iter %d: %.3f ms; all-reduce %.3f ms in %lld calls (%lld bytes), waiting %.3f ms\n",
           init, iter, seconds * 1e3, (now.reduce_s - pf->last.reduce_s) * 1e3, (long long)(now.calls - pf->last.calls),
           (long long)(now.bytes - pf->last.bytes), (now.wait_s - pf->last.wait_s) * 1e3);
   pf->last = now;
@@ -224,8 +226,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
       lbs[iter - 1] = lb;
       /* variants are chosen on real data once the buffers hold an iteration,
        * unless cached; every process takes part in the agreement either way */
-      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, fd.st), NULL, 0)))
-        break;
+      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, fd.st), NULL, 0))) break;
       /* cached choices whose kernels were compiling take over once loaded */
       if ((s = autotune_poll(ctx, e))) break;
       double change = lb - prev;

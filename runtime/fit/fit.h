@@ -2,11 +2,11 @@
 #ifndef GMMC_FIT_H
 #define GMMC_FIT_H
 
+#include "rng.h"
 #include "runtime/exec/compile.h"
 #include "runtime/exec/context.h"
 #include "runtime/exec/stream.h"
 #include "runtime/model/model.h"
-#include "rng.h"
 
 typedef struct {
   char *name;
@@ -16,7 +16,7 @@ typedef struct {
 
 struct gmmc_fit_options {
   int n_components;
-  char *covariance_type; /* or a shipped spec name */
+  char *covariance_type;       /* or a shipped spec name */
   char *spec_name, *spec_text; /* a user's spec */
   double tol;
   int max_iter;

@@ -147,8 +147,7 @@ gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *o, gmmc_dtype dtype) {
   return GMMC_OK;
 }
 
-gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *o, const char *name, const double *values,
-                                            size_t count) {
+gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *o, const char *name, const double *values, size_t count) {
   if (!o || !name || (!values && count)) return GMMC_ERR_INVALID_ARGUMENT;
   for (size_t i = 0; i < count; i++)
     if (!isfinite(values[i])) return bad(o, "initial %s: value %zu is not finite", name, i);

@@ -47,8 +47,7 @@ static gmmc_status bind_sizes(gmmc_context *ctx, const Spec *s, const gmmc_fit_o
     const SizeSym *z = spec_size(s, i);
     if (z->is_event) continue;
     if (i == feature && i == comp && cols != o->n_components)
-      return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: size %s is both features and components", ft->file,
-                      z->name);
+      return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: size %s is both features and components", ft->file, z->name);
     if (i != feature && i != comp)
       return ctx_fail(ctx, GMMC_ERR_SPEC, "%s: size %s is neither the data's feature count nor the component count",
                       ft->file, z->name);

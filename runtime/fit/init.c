@@ -169,17 +169,23 @@ static gmmc_status responsibilities(gmmc_context *ctx, const FitData *fd, const 
       s = kmeans_fit(ctx, fd, m, ft->real, rng, &rs.km);
     } else {
       rs.seeds = xmalloc(sizeof(int64_t) * (size_t)m);
-      if (o->init == GMMC_INIT_KMEANS_PLUSPLUS) s = kmeans_plusplus(ctx, fd, m, rng, rs.seeds, NULL);
-      else distinct_events(rng, fd->n_total, m, rs.seeds);
+      if (o->init == GMMC_INIT_KMEANS_PLUSPLUS)
+        s = kmeans_plusplus(ctx, fd, m, rng, rs.seeds, NULL);
+      else
+        distinct_events(rng, fd->n_total, m, rs.seeds);
     }
   }
   if (!s) {
     Exec *e = stream_exec(fd->st);
     char *err = NULL;
-    if ((s = exec_reset_status(e, &err))) s = stream_skip(fd->st, SEQ_MSTEP, s, &err);
-    else s = stream_run(fd->st, SEQ_MSTEP, fill_resp, &rs, &err);
-    if (s) ctx_fail_take(ctx, s, err);
-    else s = em_check_builtins(ctx, e, "initialisation failed");
+    if ((s = exec_reset_status(e, &err)))
+      s = stream_skip(fd->st, SEQ_MSTEP, s, &err);
+    else
+      s = stream_run(fd->st, SEQ_MSTEP, fill_resp, &rs, &err);
+    if (s)
+      ctx_fail_take(ctx, s, err);
+    else
+      s = em_check_builtins(ctx, e, "initialisation failed");
   }
   kmeans_free(rs.km);
   free(rs.seeds);

@@ -5,10 +5,10 @@
 #ifndef GMMC_KMEANS_INIT_H
 #define GMMC_KMEANS_INIT_H
 
-#include "runtime/exec/context.h"
-#include "runtime/io/data.h"
 #include "fit.h"
 #include "rng.h"
+#include "runtime/exec/context.h"
+#include "runtime/io/data.h"
 
 /* Greedy k-means++ (several trials per center, as scikit-learn does) over a
  * systematic sample of at most max(10000, 50 m) of all events; writes m

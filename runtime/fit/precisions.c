@@ -49,14 +49,15 @@ gmmc_status precisions_to_cholesky(const double *prec, double *out, const Buffer
     for (int64_t i = 0; i < n; i++)
       for (int64_t j = 0; j < i; j++)
         if (fabs(p[i * n + j] - p[j * n + i]) > 1e-10 * (fabs(p[i * n + j]) + fabs(p[j * n + i]) + 1e-300)) {
-          *err = batch > 1 ? xasprintf("initial precisions: the matrix of component %lld is not symmetric", (long long)k)
-                           : xstrdup("initial precisions: the matrix is not symmetric");
+          *err = batch > 1
+                     ? xasprintf("initial precisions: the matrix of component %lld is not symmetric", (long long)k)
+                     : xstrdup("initial precisions: the matrix is not symmetric");
           return GMMC_ERR_INVALID_ARGUMENT;
         }
     if (upper_factor(p, out + k * n * n, n)) {
-      *err = batch > 1 ? xasprintf("initial precisions: the matrix of component %lld is not positive definite",
-                                   (long long)k)
-                       : xstrdup("initial precisions: the matrix is not positive definite");
+      *err = batch > 1
+                 ? xasprintf("initial precisions: the matrix of component %lld is not positive definite", (long long)k)
+                 : xstrdup("initial precisions: the matrix is not positive definite");
       return GMMC_ERR_INVALID_ARGUMENT;
     }
   }

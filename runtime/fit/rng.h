@@ -13,9 +13,9 @@ typedef struct {
 
 void rng_seed(Rng *r, uint64_t seed);
 uint64_t rng_next(Rng *r);
-double rng_uniform(Rng *r);              /* [0, 1) */
-uint64_t rng_below(Rng *r, uint64_t n);  /* [0, n), unbiased */
-double rng_normal(Rng *r);               /* standard normal */
+double rng_uniform(Rng *r);             /* [0, 1) */
+uint64_t rng_below(Rng *r, uint64_t n); /* [0, n), unbiased */
+double rng_normal(Rng *r);              /* standard normal */
 
 /* Counter-based: a uniform [0, 1) value that depends only on (key, counter),
  * so that a value per event indexed by the event's global index is the same

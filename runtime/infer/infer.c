@@ -37,8 +37,10 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   if (s) return s;
   const Program *p = cp->p;
   Spec *spec = p->spec;
-  Tensor *t = what == OUT_LABELS ? spec->predict : what == OUT_PROBA ? spec->predict_proba
-              : what == OUT_SAMPLES ? spec->score_samples : spec->objective;
+  Tensor *t = what == OUT_LABELS    ? spec->predict
+              : what == OUT_PROBA   ? spec->predict_proba
+              : what == OUT_SAMPLES ? spec->score_samples
+                                    : spec->objective;
   static const char *const role[] = {"predict", "predict_proba", "score_samples", "objective"};
   if (!t) return ctx_fail(ctx, GMMC_ERR_SPEC, "the spec %s has no '%s' output", spec->model, role[what]);
   /* chunks of at most 256 MiB of per-event buffers, whatever the number of events */
@@ -64,8 +66,10 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
     int64_t n = data->rows - row0 < chunk ? data->rows - row0 : chunk;
     s = stream_eval(st, SEQ_ESTEP, b, row0, n, &err);
     if (s) break;
-    if (what == OUT_LABELS) s = exec_read_i32(e, b, (int32_t *)out + row0, &err);
-    else s = exec_read(e, b, (double *)out + row0 * per_event, &err);
+    if (what == OUT_LABELS)
+      s = exec_read_i32(e, b, (int32_t *)out + row0, &err);
+    else
+      s = exec_read(e, b, (double *)out + row0 * per_event, &err);
   }
   stream_destroy(st);
   if (s) return ctx_fail_take(ctx, s, err);

@@ -23,11 +23,16 @@ static int cov_kind(const gmmc_model *m, const ModelParam *cov, CovKind *k) {
       if (strcmp(spec_tensor(s, i)->name, "covariances") == 0) st = spec_tensor(s, i)->structure;
     spec_free(s);
   }
-  if (cov->rank == 3 && cov->shape[0] == mm && cov->shape[1] == d && cov->shape[2] == d) *k = COV_FULL;
-  else if (cov->rank == 2 && st == ST_SYMMETRIC && cov->shape[0] == d && cov->shape[1] == d) *k = COV_TIED;
-  else if (cov->rank == 2 && cov->shape[0] == mm && cov->shape[1] == d) *k = COV_DIAG;
-  else if (cov->rank == 1 && cov->shape[0] == mm) *k = COV_SPHERICAL;
-  else return -1;
+  if (cov->rank == 3 && cov->shape[0] == mm && cov->shape[1] == d && cov->shape[2] == d)
+    *k = COV_FULL;
+  else if (cov->rank == 2 && st == ST_SYMMETRIC && cov->shape[0] == d && cov->shape[1] == d)
+    *k = COV_TIED;
+  else if (cov->rank == 2 && cov->shape[0] == mm && cov->shape[1] == d)
+    *k = COV_DIAG;
+  else if (cov->rank == 1 && cov->shape[0] == mm)
+    *k = COV_SPHERICAL;
+  else
+    return -1;
   return 0;
 }
 
@@ -49,8 +54,8 @@ static int cholesky_lower(const double *a, double *l, int n) {
 
 gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint64_t seed, double *X, int32_t *labels) {
   if (!m || !X) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_sample: a NULL argument");
-  if (n < 1) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "invalid value for n_samples: %lld; it must be >= 1",
-                             (long long)n);
+  if (n < 1)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "invalid value for n_samples: %lld; it must be >= 1", (long long)n);
   const ModelParam *w = model_find_param(m, "weights"), *mu = model_find_param(m, "means"),
                    *cov = model_find_param(m, "covariances");
   CovKind kind;
@@ -92,8 +97,10 @@ gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint6
         double v = mu->values[k * d + a];
         if (kind == COV_FULL || kind == COV_TIED)
           for (int b = 0; b <= a; b++) v += l[a * d + b] * z[b];
-        else if (kind == COV_DIAG) v += sqrt(cov->values[k * d + a]) * z[a];
-        else v += sqrt(cov->values[k]) * z[a];
+        else if (kind == COV_DIAG)
+          v += sqrt(cov->values[k * d + a]) * z[a];
+        else
+          v += sqrt(cov->values[k]) * z[a];
         x[a] = v;
       }
       if (labels) labels[row] = k;

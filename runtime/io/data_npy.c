@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dsl/util.h"
 #include "data.h"
+#include "dsl/util.h"
 
 #define NPY_MAX_HEADER (1u << 20) /* numpy.load refuses more than 10000 bytes unless told otherwise */
 #define NPY_MAX_DIMS 64           /* NumPy's NPY_MAXDIMS */

@@ -21,14 +21,14 @@ typedef struct {
 } ModelParam;
 
 struct gmmc_model {
-  char *spec_name;   /* the spec's model name, e.g. "gmm_full" */
-  char *spec_file;   /* name used in messages, e.g. "gmm_full.yaml" */
-  char *spec_text;   /* the whole spec, so that the model can be compiled again */
-  int shipped;       /* the spec is one of the shipped ones (text kept anyway) */
-  int nsizes;        /* fixed sizes of the specialization (not the event count) */
+  char *spec_name; /* the spec's model name, e.g. "gmm_full" */
+  char *spec_file; /* name used in messages, e.g. "gmm_full.yaml" */
+  char *spec_text; /* the whole spec, so that the model can be compiled again */
+  int shipped;     /* the spec is one of the shipped ones (text kept anyway) */
+  int nsizes;      /* fixed sizes of the specialization (not the event count) */
   char **size_names;
   int64_t *size_values;
-  gmmc_dtype dtype;  /* GMMC_FLOAT32 or GMMC_FLOAT64 */
+  gmmc_dtype dtype; /* GMMC_FLOAT32 or GMMC_FLOAT64 */
   int nscalars;
   char **scalar_names;
   double *scalar_values;

@@ -14,8 +14,8 @@
 
 #include "dsl/ast.h"
 #include "dsl/util.h"
-#include "runtime/io/data.h"
 #include "model.h"
+#include "runtime/io/data.h"
 
 static int spec_size_id(const Spec *s, const char *name) {
   for (int i = 0; i < s->sizes.len; i++)
@@ -38,15 +38,14 @@ static void shape_text(StrBuf *sb, const int64_t *dims, int rank) {
 gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **err) {
   if (!m || !path) return data_fail(err, GMMC_ERR_INVALID_ARGUMENT, "model_file_check_spec: a NULL argument");
   const char *sname = m->spec_file && *m->spec_file ? m->spec_file : m->spec_name ? m->spec_name : "spec";
-  if (!m->spec_text || !m->spec_name)
-    return data_fail(err, GMMC_ERR_DATA, "%s: the model has no spec", path);
+  if (!m->spec_text || !m->spec_name) return data_fail(err, GMMC_ERR_DATA, "%s: the model has no spec", path);
   char *serr = NULL;
   Spec *s = spec_load(sname, m->spec_text, strlen(m->spec_text), &serr);
   if (!s) {
     char *nl = serr ? strchr(serr, '\n') : NULL;
     if (nl) *nl = 0; /* the first line: the diagnostic without its source excerpt */
-    gmmc_status st = data_fail(err, GMMC_ERR_DATA, "%s: the model's spec does not load: %s", path,
-                               serr ? serr : "(no message)");
+    gmmc_status st =
+        data_fail(err, GMMC_ERR_DATA, "%s: the model's spec does not load: %s", path, serr ? serr : "(no message)");
     free(serr);
     return st;
   }
@@ -80,8 +79,8 @@ gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **
   if (!bad) {
     int64_t d = feature >= 0 ? values[feature] : 1;
     if (m->n_features != d)
-      bad = feature >= 0 ? MISMATCH("n_features is %d, but size %s is %lld", m->n_features,
-                                    spec_size(s, feature)->name, (long long)d)
+      bad = feature >= 0 ? MISMATCH("n_features is %d, but size %s is %lld", m->n_features, spec_size(s, feature)->name,
+                                    (long long)d)
                          : MISMATCH("n_features is %d, but the spec's data has one value per event", m->n_features);
   }
   int comp = s->component_size;
@@ -94,8 +93,7 @@ gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **
     bad = MISMATCH("n_components is %d, but size %s is %lld", m->n_components, spec_size(s, comp)->name,
                    (long long)values[comp]);
   /* scalars: the spec's, in its order (they are passed by position) */
-  if (!bad && m->nscalars != s->scalars.len)
-    bad = MISMATCH("%d scalars, the spec has %d", m->nscalars, s->scalars.len);
+  if (!bad && m->nscalars != s->scalars.len) bad = MISMATCH("%d scalars, the spec has %d", m->nscalars, s->scalars.len);
   for (int i = 0; !bad && i < m->nscalars; i++)
     if (strcmp(m->scalar_names[i], spec_scalar(s, i)->name) != 0)
       bad = MISMATCH("scalar %d is '%s', the spec's is '%s'", i + 1, m->scalar_names[i], spec_scalar(s, i)->name);
@@ -142,4 +140,3 @@ gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **
   spec_free(s);
   return st;
 }
-

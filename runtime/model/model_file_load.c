@@ -15,9 +15,9 @@
 #include <yaml.h>
 
 #include "dsl/util.h"
-#include "runtime/io/data.h"
 #include "model.h"
 #include "model_file.h"
+#include "runtime/io/data.h"
 
 /* ---- loading ---------------------------------------------------------------------------- */
 
@@ -330,55 +330,43 @@ static gmmc_status load_field(const Ld *l, int f, const yaml_node_t *v, gmmc_mod
   int64_t i;
   gmmc_status s = GMMC_OK;
   switch (f) {
-    case F_FORMAT:
-      break; /* checked first */
-    case F_VERSION:
-      return get_string(l, v, what, 1, NULL);
-    case F_SPEC_NAME:
-      return get_string(l, v, what, 1, &m->spec_name);
-    case F_SPEC_FILE:
-      return get_string(l, v, what, 0, &m->spec_file);
-    case F_SHIPPED:
-      return get_bool(l, v, what, &m->shipped);
-    case F_SPEC:
-      return get_string(l, v, what, 1, &m->spec_text);
-    case F_SIZES:
-      return load_sizes(l, v, m);
-    case F_DTYPE:
-      if ((s = want(l, v, YAML_SCALAR_NODE, what, "float32 or float64"))) return s;
-      if (!strcmp(text(v), "float32"))
-        m->dtype = GMMC_FLOAT32;
-      else if (!strcmp(text(v), "float64"))
-        m->dtype = GMMC_FLOAT64;
-      else {
-        char ex[64];
-        excerpt(v, ex);
-        return at_fail(l, v, "'dtype' must be float32 or float64, found '%s'", ex);
-      }
-      break;
-    case F_SCALARS:
-      return load_scalars(l, v, m);
-    case F_CONVERGED:
-      return get_bool(l, v, what, &m->converged);
-    case F_N_ITER:
-      if (!(s = get_int(l, v, what, 0, INT_MAX, &i))) m->n_iter = (int)i;
-      break;
-    case F_LOWER_BOUND:
-      return get_double(l, v, what, 0, &m->lower_bound);
-    case F_LOWER_BOUNDS:
-      return load_lower_bounds(l, v, m);
-    case F_N_COMPONENTS:
-      if (!(s = get_int(l, v, what, 1, INT_MAX, &i))) m->n_components = (int)i;
-      break;
-    case F_N_FEATURES:
-      if (!(s = get_int(l, v, what, 1, INT_MAX, &i))) m->n_features = (int)i;
-      break;
-    case F_N_PARAMETERS:
-      if ((s = get_double(l, v, what, 1, &m->n_parameters))) return s;
-      if (m->n_parameters < 0) return at_fail(l, v, "'n_parameters' must be >= 0");
-      break;
-    case F_PARAMS:
-      return load_params(l, v, m);
+  case F_FORMAT: break; /* checked first */
+  case F_VERSION: return get_string(l, v, what, 1, NULL);
+  case F_SPEC_NAME: return get_string(l, v, what, 1, &m->spec_name);
+  case F_SPEC_FILE: return get_string(l, v, what, 0, &m->spec_file);
+  case F_SHIPPED: return get_bool(l, v, what, &m->shipped);
+  case F_SPEC: return get_string(l, v, what, 1, &m->spec_text);
+  case F_SIZES: return load_sizes(l, v, m);
+  case F_DTYPE:
+    if ((s = want(l, v, YAML_SCALAR_NODE, what, "float32 or float64"))) return s;
+    if (!strcmp(text(v), "float32"))
+      m->dtype = GMMC_FLOAT32;
+    else if (!strcmp(text(v), "float64"))
+      m->dtype = GMMC_FLOAT64;
+    else {
+      char ex[64];
+      excerpt(v, ex);
+      return at_fail(l, v, "'dtype' must be float32 or float64, found '%s'", ex);
+    }
+    break;
+  case F_SCALARS: return load_scalars(l, v, m);
+  case F_CONVERGED: return get_bool(l, v, what, &m->converged);
+  case F_N_ITER:
+    if (!(s = get_int(l, v, what, 0, INT_MAX, &i))) m->n_iter = (int)i;
+    break;
+  case F_LOWER_BOUND: return get_double(l, v, what, 0, &m->lower_bound);
+  case F_LOWER_BOUNDS: return load_lower_bounds(l, v, m);
+  case F_N_COMPONENTS:
+    if (!(s = get_int(l, v, what, 1, INT_MAX, &i))) m->n_components = (int)i;
+    break;
+  case F_N_FEATURES:
+    if (!(s = get_int(l, v, what, 1, INT_MAX, &i))) m->n_features = (int)i;
+    break;
+  case F_N_PARAMETERS:
+    if ((s = get_double(l, v, what, 1, &m->n_parameters))) return s;
+    if (m->n_parameters < 0) return at_fail(l, v, "'n_parameters' must be >= 0");
+    break;
+  case F_PARAMS: return load_params(l, v, m);
   }
   return s;
 }
@@ -526,4 +514,3 @@ gmmc_status model_file_load(const char *path, gmmc_model **out, char **err) {
   *out = m;
   return GMMC_OK;
 }
-

@@ -19,14 +19,14 @@
 #include <yaml.h>
 
 #include "dsl/util.h"
-#include "runtime/io/data.h"
 #include "model.h"
 #include "model_file.h"
+#include "runtime/io/data.h"
 
 const char *const FIELD[NFIELDS] = {"gmmc_model",   "gmmc_version", "spec_name",    "spec_file",    "shipped",
-                                           "spec",         "sizes",        "dtype",        "scalars",      "converged",
-                                           "n_iter",       "lower_bound",  "lower_bounds", "n_components", "n_features",
-                                           "n_parameters", "params"};
+                                    "spec",         "sizes",        "dtype",        "scalars",      "converged",
+                                    "n_iter",       "lower_bound",  "lower_bounds", "n_components", "n_features",
+                                    "n_parameters", "params"};
 
 /* ---- numbers as text ------------------------------------------------------------------- */
 
@@ -341,4 +341,3 @@ fail:
   free(tmp);
   return s;
 }
-

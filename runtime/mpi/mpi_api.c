@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include "gmmc/gmmc_mpi.h"
+#include "mpi_dist.h"
 #include "runtime/device/threadpool.h"
 #include "runtime/exec/context.h"
 #include "runtime/io/data.h"
-#include "mpi_dist.h"
 
 gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MPI_Comm comm) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
@@ -70,8 +70,10 @@ static gmmc_status raw_part(const Dist *d, const char *path, int64_t cols, gmmc_
   uint64_t row = 4 * (uint64_t)cols;
   int64_t first = 0, end = 0;
   if (size % row)
-    s = data_fail(err, GMMC_ERR_DATA, "%s: the file size of %llu bytes is not a multiple of %llu bytes (%lld float32 "
-                  "columns per row)", path, (unsigned long long)size, (unsigned long long)row, (long long)cols);
+    s = data_fail(err, GMMC_ERR_DATA,
+                  "%s: the file size of %llu bytes is not a multiple of %llu bytes (%lld float32 "
+                  "columns per row)",
+                  path, (unsigned long long)size, (unsigned long long)row, (long long)cols);
   if (!s) s = my_rows(d, path, (int64_t)(size / row), &first, &end, err);
   if (!s) s = data_map_range(path, fd, (uint64_t)first * row, (uint64_t)(end - first) * row, out, err);
   close(fd);

@@ -18,8 +18,8 @@
 typedef struct {
   Dist base;
   MPI_Comm comm;
-  MPI_Op packed;       /* sums then maxima, see packed_op */
-  int fault_rank;      /* GMMC_TEST_FAIL, -1 when unset */
+  MPI_Op packed;  /* sums then maxima, see packed_op */
+  int fault_rank; /* GMMC_TEST_FAIL, -1 when unset */
   char fault_where[16];
   int64_t fault_point;
   int64_t points;      /* reduce points so far */
@@ -137,8 +137,10 @@ static gmmc_status reduce_point(void *user, Exec *e, const int *bufs, int nbufs,
   int64_t nsum = 0, nmax = 0;
   for (int i = 0; i < nbufs; i++) {
     int64_t n = buffer_elems(p->bufs[bufs[i]], 0);
-    if (p->bufs[bufs[i]]->stat_op == R_SUM) nsum += n;
-    else nmax += n;
+    if (p->bufs[bufs[i]]->stat_op == R_SUM)
+      nsum += n;
+    else
+      nmax += n;
   }
   int mixed = nmax > 0;
   int64_t total = mixed + nsum + 1 + nmax;
@@ -161,8 +163,10 @@ static gmmc_status reduce_point(void *user, Exec *e, const int *bufs, int nbufs,
     failed = exec_read(e, bufs[i], at, err);
     if (b->stat_op == R_MIN)
       for (int64_t j = 0; j < n; j++) at[j] = -at[j];
-    if (b->stat_op == R_SUM) s += (int)n;
-    else m += (int)n;
+    if (b->stat_op == R_SUM)
+      s += (int)n;
+    else
+      m += (int)n;
   }
   *flag = failed ? 1 : 0;
   if (md->base.profile) { /* waiting for the slowest process, apart from the transfer */
@@ -202,8 +206,10 @@ static gmmc_status reduce_point(void *user, Exec *e, const int *bufs, int nbufs,
     } else {
       free(werr);
     }
-    if (b->stat_op == R_SUM) s += (int)n;
-    else m += (int)n;
+    if (b->stat_op == R_SUM)
+      s += (int)n;
+    else
+      m += (int)n;
   }
   return GMMC_OK;
 }

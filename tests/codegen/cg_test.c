@@ -58,8 +58,8 @@ Spec *cg_load(const char *name, const char *text, size_t len) {
   return s;
 }
 
-Program *cg_lower(Spec *s, const char *const *size_names, const int64_t *size_vals, int nsizes,
-                  const LowerOptions *opt, char **err) {
+Program *cg_lower(Spec *s, const char *const *size_names, const int64_t *size_vals, int nsizes, const LowerOptions *opt,
+                  char **err) {
   int64_t *sizes = calloc((size_t)s->sizes.len + 1, sizeof(int64_t));
   for (int i = 0; i < s->sizes.len; i++) {
     sizes[i] = 1;

@@ -25,8 +25,8 @@ int64_t cg_int(Rng *r, int64_t lo, int64_t hi);  /* [lo, hi] */
  * sizes given by name ("M", "D", ...); sizes not named get 1. Returns NULL
  * with *err on a lowering error. */
 Spec *cg_load(const char *name, const char *text, size_t len);
-Program *cg_lower(Spec *s, const char *const *size_names, const int64_t *size_vals, int nsizes,
-                  const LowerOptions *opt, char **err);
+Program *cg_lower(Spec *s, const char *const *size_names, const int64_t *size_vals, int nsizes, const LowerOptions *opt,
+                  char **err);
 
 /* ---- buffers and kernels ---- */
 typedef struct {

@@ -27,13 +27,13 @@ typedef struct {
 typedef struct {
   Sim *S;
   const Kernel *k;
-  int nt, bx;             /* lanes per block; block[0] */
-  int grid;               /* LAUNCH_GRID, else ITEMS */
+  int nt, bx; /* lanes per block; block[0] */
+  int grid;   /* LAUNCH_GRID, else ITEMS */
   int64_t ctaid[3], nctaid[3], block_id, item0, count;
-  SimVal *vars;           /* [var * nt + lane] */
-  SimVal **sh;            /* per shared array */
+  SimVal *vars; /* [var * nt + lane] */
+  SimVal **sh;  /* per shared array */
   Track **sh_track;
-  Track **g_track;        /* per buffer the kernel writes */
+  Track **g_track; /* per buffer the kernel writes */
   int64_t epoch;
   SimVal *stack;
   size_t sp, cap;
@@ -110,8 +110,8 @@ static void track_write(Launch *l, Track *t, int lane, const char *what, int64_t
   if (t->w_owner >= 0 && t->w_owner != me && !same_value && (t->w_block != l->block_id || t->w_epoch == l->epoch))
     fail(l, "%s[%lld] written by lane %d and by another thread with no barrier between", what, (long long)at, lane);
   if (t->r_owner != -1 && t->r_owner != me && (t->r_block != l->block_id || t->r_epoch == l->epoch))
-    fail(l, "%s[%lld] written by lane %d while another thread reads it with no barrier between", what,
-         (long long)at, lane);
+    fail(l, "%s[%lld] written by lane %d while another thread reads it with no barrier between", what, (long long)at,
+         lane);
   t->w_owner = me;
   t->w_block = l->block_id;
   t->w_epoch = l->epoch;
@@ -151,16 +151,20 @@ static void eval_unary(const LExpr *e, SimVal *r, const SimVal *a, const uint8_t
     double x = a[t].f;
     switch (e->op) {
     case LU_NEG:
-      if (fl) r[t].f = -x;
-      else r[t].i = -a[t].i;
+      if (fl)
+        r[t].f = -x;
+      else
+        r[t].i = -a[t].i;
       break;
     case LU_NOT: r[t].i = e->type == LT_BOOL ? !a[t].i : ~a[t].i; break;
     case LU_EXP: r[t].f = e->type == LT_F32 ? (double)expf((float)x) : exp(x); break;
     case LU_LOG: r[t].f = e->type == LT_F32 ? (double)logf((float)x) : log(x); break;
     case LU_SQRT: r[t].f = round_to(e->type, sqrt(x)); break;
     case LU_ABS:
-      if (fl) r[t].f = fabs(x);
-      else r[t].i = a[t].i < 0 ? -a[t].i : a[t].i;
+      if (fl)
+        r[t].f = fabs(x);
+      else
+        r[t].i = a[t].i < 0 ? -a[t].i : a[t].i;
       break;
     }
   }
@@ -226,10 +230,14 @@ static void eval_cast(const LExpr *e, SimVal *r, const SimVal *a, const uint8_t 
   LType from = e->a->type, to = e->type;
   for (int t = 0; t < nt; t++) {
     if (!m[t]) continue;
-    if (to == LT_BOOL) r[t].i = ltype_is_float(from) ? a[t].f != 0 : a[t].i != 0;
-    else if (ltype_is_float(to)) r[t].f = round_to(to, ltype_is_float(from) ? a[t].f : (double)a[t].i);
-    else if (ltype_is_float(from)) r[t].i = isfinite(a[t].f) && fabs(a[t].f) < 9e18 ? (int64_t)a[t].f : UNSET;
-    else r[t].i = to == LT_I32 && a[t].i != UNSET ? (int64_t)(int32_t)a[t].i : a[t].i;
+    if (to == LT_BOOL)
+      r[t].i = ltype_is_float(from) ? a[t].f != 0 : a[t].i != 0;
+    else if (ltype_is_float(to))
+      r[t].f = round_to(to, ltype_is_float(from) ? a[t].f : (double)a[t].i);
+    else if (ltype_is_float(from))
+      r[t].i = isfinite(a[t].f) && fabs(a[t].f) < 9e18 ? (int64_t)a[t].f : UNSET;
+    else
+      r[t].i = to == LT_I32 && a[t].i != UNSET ? (int64_t)(int32_t)a[t].i : a[t].i;
   }
 }
 
@@ -251,8 +259,10 @@ static SimVal *eval(Launch *l, const LExpr *e, const uint8_t *m) {
   switch (e->kind) {
   case LX_CONST:
     for (int t = 0; t < nt; t++) {
-      if (ltype_is_float(e->type)) r[t].f = round_to(e->type, e->num);
-      else r[t].i = e->inum;
+      if (ltype_is_float(e->type))
+        r[t].f = round_to(e->type, e->num);
+      else
+        r[t].i = e->inum;
     }
     break;
   case LX_VAR:
@@ -296,8 +306,8 @@ static SimVal *eval(Launch *l, const LExpr *e, const uint8_t *m) {
     for (int t = 0; t < nt; t++) {
       if (!m[t]) continue;
       if (i[t].i < 0 || i[t].i >= sa->count) {
-        fail(l, "shared %s: index %lld outside [0, %lld) in lane %d", sa->name, (long long)i[t].i,
-             (long long)sa->count, t);
+        fail(l, "shared %s: index %lld outside [0, %lld) in lane %d", sa->name, (long long)i[t].i, (long long)sa->count,
+             t);
         break;
       }
       r[t] = l->sh[e->buf][i[t].i];
@@ -437,8 +447,10 @@ static void run_block(Launch *l, uint8_t *alive) {
   for (int v = 0; v < k->nvars; v++)
     for (int t = 0; t < nt; t++) {
       SimVal *x = &l->vars[(size_t)v * nt + t];
-      if (ltype_is_float(k->vars[v].type)) x->f = NAN;
-      else x->i = UNSET;
+      if (ltype_is_float(k->vars[v].type))
+        x->f = NAN;
+      else
+        x->i = UNSET;
     }
   for (int i = 0; i < k->nshared; i++) {
     for (int64_t j = 0; j < k->shared[i].count; j++) {

@@ -24,10 +24,10 @@ typedef union {
 typedef struct {
   const Program *p;
   int64_t n_local, n_total;
-  SimVal **buf;     /* per buffer, buffer_elems(b, n_local) values of its element type */
-  int64_t *elems;   /* per buffer */
-  double *scalars;  /* per ScalarSym */
-  char err[600];    /* the first problem found ("" when none) */
+  SimVal **buf;    /* per buffer, buffer_elems(b, n_local) values of its element type */
+  int64_t *elems;  /* per buffer */
+  double *scalars; /* per ScalarSym */
+  char err[600];   /* the first problem found ("" when none) */
 } Sim;
 
 void sim_init(Sim *s, const Program *p, int64_t n);

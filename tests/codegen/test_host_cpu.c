@@ -14,14 +14,14 @@
 #include "gmmc/gmmc.h"
 
 static int failures;
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (!(cond)) {                        \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-      failures++;                         \
-    }                                     \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                      \
+      printf(__VA_ARGS__);                                                                                             \
+      printf("\n");                                                                                                    \
+      failures++;                                                                                                      \
+    }                                                                                                                  \
   } while (0)
 
 static void lacks(const char *features, const char *level, const char *want) {
@@ -58,10 +58,10 @@ int main(void) {
   lacks("+sse2,+cx16,+popcnt,+sse3,+sse4.1,+sse4.2,+ssse3,+sahf,+avx,+avx2,+bmi,+bmi2,+f16c,+fma,+lzcnt,+movbe,"
         "+xsave,+avx512f,-avx512bw",
         "x86-64-v4", "avx512bw");
-  lacks("+sse2,+sse4.2", "x86-64-v2", "cx16");  /* the lower levels' features count too */
-  lacks("+sse4.1,+sse2", "x86-64", NULL);       /* a feature's name is matched whole */
+  lacks("+sse2,+sse4.2", "x86-64-v2", "cx16"); /* the lower levels' features count too */
+  lacks("+sse4.1,+sse2", "x86-64", NULL);      /* a feature's name is matched whole */
   lacks("+sse4.2", "x86-64", "sse2");
-  lacks("+sse2", "pentium", NULL);              /* not a level */
+  lacks("+sse2", "pentium", NULL); /* not a level */
 
   /* resolution on this machine */
   HostCpu c;
@@ -88,8 +88,8 @@ int main(void) {
     gmmc_status s = gmmc_context_set_host_cpu(ctx, levels[i]);
     if (s != GMMC_OK) {
       /* allowed only where this machine lacks the level, and then it says so */
-      CHECK(s == GMMC_ERR_INVALID_ARGUMENT && (strstr(gmmc_last_error(ctx), "cannot run") ||
-                                               strstr(gmmc_last_error(ctx), "is for x86-64")),
+      CHECK(s == GMMC_ERR_INVALID_ARGUMENT &&
+                (strstr(gmmc_last_error(ctx), "cannot run") || strstr(gmmc_last_error(ctx), "is for x86-64")),
             "%s refused: %s", levels[i], gmmc_last_error(ctx));
       printf("  %-10s refused here: %s\n", levels[i], gmmc_last_error(ctx));
       continue;

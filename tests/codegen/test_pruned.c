@@ -21,8 +21,8 @@ typedef struct {
 } Case;
 
 static const Case cases[] = {
-    {"full", 16, 19, LT_F32}, {"full", 128, 32, LT_F32}, {"full", 64, 64, LT_F32}, {"full", 8, 8, LT_F32},
-    {"full", 5, 33, LT_F64},  {"diag", 100, 24, LT_F32}, {"diag", 3, 5, LT_F64},   {"spherical", 32, 16, LT_F32},
+    {"full", 16, 19, LT_F32}, {"full", 128, 32, LT_F32},   {"full", 64, 64, LT_F32}, {"full", 8, 8, LT_F32},
+    {"full", 5, 33, LT_F64},  {"diag", 100, 24, LT_F32},   {"diag", 3, 5, LT_F64},   {"spherical", 32, 16, LT_F32},
     {"tied", 16, 19, LT_F32}, {"kmeans", 128, 32, LT_F32}, {"kmeans", 4, 5, LT_F64},
 };
 
@@ -102,7 +102,8 @@ static void check_case(const Case *c) {
       checked++;
     }
   /* the last alternative of every unit at once: the usual tuned program */
-  for (int u = 0; u < nu; u++) want[u] = full->units[u].nalts > 1 ? variant_hash(full->units[u].alts[full->units[u].nalts - 1].variant) : 0;
+  for (int u = 0; u < nu; u++)
+    want[u] = full->units[u].nalts > 1 ? variant_hash(full->units[u].alts[full->units[u].nalts - 1].variant) : 0;
   Program *pr = lower(c, c->d, want, &t_pruned);
   check_same_kernels(c, full, pr, "one variant of every unit");
   int kernels_pruned = pr->nkernels;
@@ -130,7 +131,8 @@ static void check_case(const Case *c) {
            resized == before ? "block size" : "body");
     failures++;
   }
-  printf("%-9s M=%-3lld D=%-3lld %s: %2d alternatives kept alone; lowering %6.2f ms (%d kernels), pruned %5.2f ms (%d kernels)\n",
+  printf("%-9s M=%-3lld D=%-3lld %s: %2d alternatives kept alone; lowering %6.2f ms (%d kernels), pruned %5.2f ms (%d "
+         "kernels)\n",
          c->spec, (long long)c->m, (long long)c->d, c->real == LT_F32 ? "float32" : "float64", checked, t_full,
          full->nkernels, t_pruned, kernels_pruned);
   free(want);

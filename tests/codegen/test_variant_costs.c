@@ -20,9 +20,9 @@ typedef struct {
 } Case;
 
 static const Case cases[] = {
-    {"full", 16, 19, LT_F32},  {"full", 128, 32, LT_F32},  {"full", 100, 24, LT_F32}, {"full", 64, 64, LT_F32},
-    {"full", 32, 16, LT_F32},  {"full", 8, 8, LT_F32},     {"full", 5, 33, LT_F64},   {"diag", 128, 32, LT_F32},
-    {"diag", 100, 24, LT_F32}, {"diag", 3, 5, LT_F64},     {"spherical", 32, 16, LT_F32}, {"tied", 16, 19, LT_F32},
+    {"full", 16, 19, LT_F32},    {"full", 128, 32, LT_F32}, {"full", 100, 24, LT_F32},     {"full", 64, 64, LT_F32},
+    {"full", 32, 16, LT_F32},    {"full", 8, 8, LT_F32},    {"full", 5, 33, LT_F64},       {"diag", 128, 32, LT_F32},
+    {"diag", 100, 24, LT_F32},   {"diag", 3, 5, LT_F64},    {"spherical", 32, 16, LT_F32}, {"tied", 16, 19, LT_F32},
     {"kmeans", 128, 32, LT_F32}, {"kmeans", 4, 5, LT_F64},
 };
 
@@ -48,7 +48,8 @@ int main(void) {
       printf("FAIL: %s M=%lld D=%lld: %s\n", cs->spec, (long long)cs->m, (long long)cs->d, err);
       return 1;
     }
-    printf("%s M=%lld D=%lld %s\n", cs->spec, (long long)cs->m, (long long)cs->d, cs->real == LT_F32 ? "float32" : "float64");
+    printf("%s M=%lld D=%lld %s\n", cs->spec, (long long)cs->m, (long long)cs->d,
+           cs->real == LT_F32 ? "float32" : "float64");
     for (int u = 0; u < p->nunits; u++) {
       const Unit *un = &p->units[u];
       if (un->nalts < 2) continue;
@@ -66,7 +67,8 @@ int main(void) {
         }
         printf(" %s %.1f%s", al->variant, al->cost, al->cost > 4 * best ? " (pruned)" : "");
         if (!(isfinite(al->cost) && al->cost >= al->nkernels * t.launch_us)) {
-          printf("\n  FAIL: %s's estimate %g us is not at least its %d launches\n", al->variant, al->cost, al->nkernels);
+          printf("\n  FAIL: %s's estimate %g us is not at least its %d launches\n", al->variant, al->cost,
+                 al->nkernels);
           failures++;
         }
         for (int b = 0; b < a; b++)

@@ -27,11 +27,11 @@ typedef struct {
 } Case;
 
 static const Case default_cases[] = {
-    {"full", 3, 5, 1237, LT_F32},      {"full", 8, 19, 1000, LT_F32},   {"full", 4, 33, 300, LT_F32},
-    {"full", 2, 3, 37, LT_F64},        {"full", 5, 19, 700, LT_F64},    {"diag", 3, 5, 1237, LT_F32},
-    {"diag", 16, 19, 1000, LT_F32},    {"diag", 5, 64, 500, LT_F32},    {"diag", 4, 7, 300, LT_F64},
+    {"full", 3, 5, 1237, LT_F32},      {"full", 8, 19, 1000, LT_F32},     {"full", 4, 33, 300, LT_F32},
+    {"full", 2, 3, 37, LT_F64},        {"full", 5, 19, 700, LT_F64},      {"diag", 3, 5, 1237, LT_F32},
+    {"diag", 16, 19, 1000, LT_F32},    {"diag", 5, 64, 500, LT_F32},      {"diag", 4, 7, 300, LT_F64},
     {"spherical", 3, 5, 1237, LT_F32}, {"spherical", 9, 19, 600, LT_F64}, {"tied", 3, 5, 1237, LT_F32},
-    {"tied", 6, 19, 800, LT_F64},      {"kmeans", 4, 5, 1237, LT_F32},  {"kmeans", 33, 19, 600, LT_F32},
+    {"tied", 6, 19, 800, LT_F64},      {"kmeans", 4, 5, 1237, LT_F32},    {"kmeans", 33, 19, 600, LT_F32},
 };
 
 static int failures;
@@ -168,7 +168,8 @@ static int compare_unit(const Case *c, Sim *s, const Snap *sn, int u, double tol
     checked++;
     char what[300];
     if (!(d <= tol)) {
-      snprintf(what, sizeof what, "variant '%s' of '%s' disagrees with the simple one: element %lld is %.9g, "
+      snprintf(what, sizeof what,
+               "variant '%s' of '%s' disagrees with the simple one: element %lld is %.9g, "
                "expected %.9g (%.2e of the largest value)",
                un->alts[a].variant, un->name, (long long)at, s->buf[un->out_buf][at].f, ref[at].f, d);
       fail_case(c, "%s%s", what, "");
@@ -301,8 +302,8 @@ static Kernel *fault_kernel(Program *p, Fault f, int stat_buf) {
 }
 
 static void executor_self_checks(void) {
-  static const char *expect[] = {"no barrier between", NULL, "outside [0, 64)", "does not reach",
-                                 "inactive lane", "no barrier between"};
+  static const char *expect[] = {"no barrier between", NULL, "outside [0, 64)", "does not reach", "inactive lane",
+                                 "no barrier between"};
   const ShippedSpec *ss = shipped_spec("diag");
   Spec *spec = cg_load(ss->file, ss->text, ss->len);
   int64_t sizes[8] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -351,8 +352,7 @@ int main(int argc, char **argv) {
     Rng r;
     cg_rng(&r, seed, 0x5153, 0, 0, 0);
     for (int i = 0; i < 4; i++) {
-      Case c = {specs[cg_int(&r, 0, 4)], cg_int(&r, 1, 40), cg_int(&r, 1, 70), 0,
-                cg_int(&r, 0, 1) ? LT_F64 : LT_F32};
+      Case c = {specs[cg_int(&r, 0, 4)], cg_int(&r, 1, 40), cg_int(&r, 1, 70), 0, cg_int(&r, 0, 1) ? LT_F64 : LT_F32};
       int64_t work = c.m * c.d * c.d;
       c.n = cg_int(&r, 1, 1500);
       if (c.n * work > 15000000) c.n = 15000000 / work > 0 ? 15000000 / work : 1;

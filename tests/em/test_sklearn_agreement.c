@@ -31,18 +31,18 @@
 #include <string.h>
 
 #include "covariance_condition.h"
-#include "host_cpu_skip.h"
 #include "gmmc/gmmc.h"
+#include "host_cpu_skip.h"
 
 static int failures;
 
-#define CHECK(cond, ...)               \
-  do {                                 \
-    if (!(cond)) {                     \
-      printf("  FAIL: " __VA_ARGS__);  \
-      printf("\n");                    \
-      failures++;                      \
-    }                                  \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      printf("  FAIL: " __VA_ARGS__);                                                                                  \
+      printf("\n");                                                                                                    \
+      failures++;                                                                                                      \
+    }                                                                                                                  \
   } while (0)
 
 static gmmc_backend backend = GMMC_BACKEND_HOST;
@@ -84,7 +84,6 @@ static double array_diff(const double *a, const double *ref, int64_t n) {
 }
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
-
 
 static void compare_param(const gmmc_model *m, const char *name, const Npy *ref, double tol) {
   int rank;
@@ -150,7 +149,8 @@ static void run_case(const char *dir, const char *name) {
       int64_t rows = gmmc_data_rows(x.d);
       int32_t *pred = malloc(sizeof(int32_t) * (size_t)rows);
       int64_t same = 0;
-      if (gmmc_predict(ctx, m, x.d, pred)) CHECK(0, "predict: %s", gmmc_last_error(ctx));
+      if (gmmc_predict(ctx, m, x.d, pred))
+        CHECK(0, "predict: %s", gmmc_last_error(ctx));
       else
         for (int64_t i = 0; i < rows; i++) same += pred[i] == (int32_t)values(&rpred)[i];
       double agree = (double)same / (double)rows;
@@ -177,8 +177,8 @@ static void run_case(const char *dir, const char *name) {
         if (f32_resolvable)
           CHECK(worst <= 1e-4, "float32 lower bounds differ by %.3g (relative)", worst);
         else
-          printf("    covariance condition number %.2g > 1/eps(float32): lower bounds not compared (%.2e)\n",
-                 kappa, worst);
+          printf("    covariance condition number %.2g > 1/eps(float32): lower bounds not compared (%.2e)\n", kappa,
+                 worst);
       }
     }
     gmmc_model_destroy(m);

@@ -24,12 +24,12 @@
 
 static int failures;
 
-#define FAIL(...)                 \
-  do {                            \
-    fprintf(stderr, "FAIL: ");    \
-    fprintf(stderr, __VA_ARGS__); \
-    fputc('\n', stderr);          \
-    failures++;                   \
+#define FAIL(...)                                                                                                      \
+  do {                                                                                                                 \
+    fprintf(stderr, "FAIL: ");                                                                                         \
+    fprintf(stderr, __VA_ARGS__);                                                                                      \
+    fputc('\n', stderr);                                                                                               \
+    failures++;                                                                                                        \
   } while (0)
 
 /* Line `n` (1-based) of `text`, or NULL: a malloc'd copy without its break. */
@@ -55,8 +55,8 @@ static void show_diff(const char *name, const char *want, const char *got) {
   size_t i = 0;
   while (want[i] && want[i] == got[i]) i++;
   fprintf(stderr, "FAIL: %s: wrong first line of the message\n", name);
-  fprintf(stderr, "  expected: %s\n  found:    %s\n            %*s^ (first difference, byte %zu)\n", want, got,
-          (int)i, "", i);
+  fprintf(stderr, "  expected: %s\n  found:    %s\n            %*s^ (first difference, byte %zu)\n", want, got, (int)i,
+          "", i);
   failures++;
 }
 
@@ -96,8 +96,10 @@ static void check_shape(const char *name, const char *text, const char *msg) {
       if (blen >= 3 && !strcmp(body + blen - 3, "...") && strlen(src) > (size_t)(body - shown)) blen -= 3;
       char *part = strndup(body, blen);
       const char *at = strstr(src, part);
-      if (!at) FAIL("%s: the window '%s' is not part of source line %d", name, part, line);
-      else skipped = char_count(src, (size_t)(at - src)) - (lead ? 3 : 0);
+      if (!at)
+        FAIL("%s: the window '%s' is not part of source line %d", name, part, line);
+      else
+        skipped = char_count(src, (size_t)(at - src)) - (lead ? 3 : 0);
       free(part);
     }
     const char *hat = strchr(caret, '^');
@@ -222,11 +224,61 @@ static int tokenize(const char *t, size_t len, Tok *out, int cap) {
   return n;
 }
 
-static const char *const extra[] = {"[", "]", "(", ")", ",", ":", "- ", "\n", "  ", "'", "\"", "#", "|", ">",
-                                    "&&", "==", "<", "=", "*", "/", "+", "-", "!", "sum", "max(", "min", "argmax",
-                                    "logsumexp", "n", "m", "d", "N", "M", "D", "X", "eps", "pi", "1e400", "0.5", "{",
-                                    "}", "&a", "*a", "---", "\t", "\r\n", "\xc3\xa9", "\xe2\x80\xa8", "\xc2\x85",
-                                    "precision_cholesky(", "select(", "mstep:", "estep:\n  - ", "\xff", "\x01"};
+static const char *const extra[] = {"[",
+                                    "]",
+                                    "(",
+                                    ")",
+                                    ",",
+                                    ":",
+                                    "- ",
+                                    "\n",
+                                    "  ",
+                                    "'",
+                                    "\"",
+                                    "#",
+                                    "|",
+                                    ">",
+                                    "&&",
+                                    "==",
+                                    "<",
+                                    "=",
+                                    "*",
+                                    "/",
+                                    "+",
+                                    "-",
+                                    "!",
+                                    "sum",
+                                    "max(",
+                                    "min",
+                                    "argmax",
+                                    "logsumexp",
+                                    "n",
+                                    "m",
+                                    "d",
+                                    "N",
+                                    "M",
+                                    "D",
+                                    "X",
+                                    "eps",
+                                    "pi",
+                                    "1e400",
+                                    "0.5",
+                                    "{",
+                                    "}",
+                                    "&a",
+                                    "*a",
+                                    "---",
+                                    "\t",
+                                    "\r\n",
+                                    "\xc3\xa9",
+                                    "\xe2\x80\xa8",
+                                    "\xc2\x85",
+                                    "precision_cholesky(",
+                                    "select(",
+                                    "mstep:",
+                                    "estep:\n  - ",
+                                    "\xff",
+                                    "\x01"};
 
 static char *mutate(const char *text, size_t len, size_t *out_len) {
   enum { CAP = 8192 };
@@ -268,9 +320,7 @@ static char *mutate(const char *text, size_t len, size_t *out_len) {
       }
       break;
     }
-    default: /* replace */
-      tok[i] = tok[below((size_t)n)];
-      break;
+    default: /* replace */ tok[i] = tok[below((size_t)n)]; break;
     }
   }
   size_t total = 0;
@@ -291,9 +341,12 @@ static char *random_bytes(size_t *out_len) {
   int mode = (int)below(3);
   static const char yamlish[] = "abcXYZnmd01234 :-[]{},#'\"\n\n  |>&*!%@=+/()<>.";
   for (size_t i = 0; i < len; i++) {
-    if (mode == 0) out[i] = (char)below(256); /* anything */
-    else if (mode == 1) out[i] = (char)(32 + below(95)); /* printable ASCII */
-    else out[i] = yamlish[below(sizeof yamlish - 1)];
+    if (mode == 0)
+      out[i] = (char)below(256); /* anything */
+    else if (mode == 1)
+      out[i] = (char)(32 + below(95)); /* printable ASCII */
+    else
+      out[i] = yamlish[below(sizeof yamlish - 1)];
   }
   out[len] = 0;
   *out_len = len;
@@ -328,8 +381,8 @@ static int check_random(const char *name, const char *text, size_t len, uint64_t
 }
 
 static int run_random(int count, uint64_t seed) {
-  printf("random specs: seed %llu, %d inputs (replay: front_bad_specs --random %d %llu)\n",
-         (unsigned long long)seed, count, count, (unsigned long long)seed);
+  printf("random specs: seed %llu, %d inputs (replay: front_bad_specs --random %d %llu)\n", (unsigned long long)seed,
+         count, count, (unsigned long long)seed);
   fflush(stdout);
   rng_state = seed;
   int loaded = 0;
@@ -356,9 +409,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--random") == 0) {
     int count = argc >= 3 ? atoi(argv[2]) : 20000;
     const char *env = getenv("GMMC_TEST_SEED");
-    uint64_t seed = argc >= 4        ? strtoull(argv[3], NULL, 10)
-                    : env && *env    ? strtoull(env, NULL, 10)
-                                     : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+    uint64_t seed = argc >= 4     ? strtoull(argv[3], NULL, 10)
+                    : env && *env ? strtoull(env, NULL, 10)
+                                  : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
     return run_random(count, seed);
   }
   if (argc != 2) {

@@ -17,15 +17,15 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    checks++;                                     \
-    if (!(cond)) {                                \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);               \
-      fputc('\n', stderr);                        \
-      failures++;                                 \
-    }                                             \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    checks++;                                                                                                          \
+    if (!(cond)) {                                                                                                     \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                             \
+      fprintf(stderr, __VA_ARGS__);                                                                                    \
+      fputc('\n', stderr);                                                                                             \
+      failures++;                                                                                                      \
+    }                                                                                                                  \
   } while (0)
 
 static Spec *load(const char *name, const char *text, char **err) {
@@ -71,32 +71,30 @@ static void expect_error_at(const char *name, const char *text, const char *mark
   position_of(text, marker, &line, &col);
   char want[256];
   snprintf(want, sizeof want, "%s:%d:%d: error: ", name, line, col);
-  CHECK(strncmp(err, want, strlen(want)) == 0, "%s: expected the message to start with '%s', found:\n%s", name,
-        want, err);
+  CHECK(strncmp(err, want, strlen(want)) == 0, "%s: expected the message to start with '%s', found:\n%s", name, want,
+        err);
   CHECK(!words || strstr(err, words), "%s: expected the message to contain '%s', found:\n%s", name, words, err);
   free(err);
 }
 
 /* A small spec with the given estep and mstep statements (YAML list items). */
 static char *spec_with(const char *estep, const char *mstep) {
-  static const char head[] =
-      "gmmc: 1\n"
-      "model: t\n"
-      "sizes: [N, M, D]\n"
-      "indices: {n: N, m: M, k: M, d: D, e: D}\n"
-      "data:\n"
-      "  X: [N, D]\n"
-      "params:\n"
-      "  w: [M]\n"
-      "  mu: [M, D]\n"
-      "  t: []\n"
-      "scalars:\n"
-      "  tau: 0.5\n"
-      "estep:\n";
+  static const char head[] = "gmmc: 1\n"
+                             "model: t\n"
+                             "sizes: [N, M, D]\n"
+                             "indices: {n: N, m: M, k: M, d: D, e: D}\n"
+                             "data:\n"
+                             "  X: [N, D]\n"
+                             "params:\n"
+                             "  w: [M]\n"
+                             "  mu: [M, D]\n"
+                             "  t: []\n"
+                             "scalars:\n"
+                             "  tau: 0.5\n"
+                             "estep:\n";
   size_t n = strlen(head) + strlen(estep) + (mstep ? strlen(mstep) : 0) + 128;
   char *out = malloc(n);
-  snprintf(out, n, "%s%s%s%s\noutputs:\n  objective: ll\n", head, estep, mstep ? "\nmstep:\n" : "",
-           mstep ? mstep : "");
+  snprintf(out, n, "%s%s%s%s\noutputs:\n  objective: ll\n", head, estep, mstep ? "\nmstep:\n" : "", mstep ? mstep : "");
   return out;
 }
 
@@ -366,8 +364,8 @@ static Expr *rhs_of(const char *name, const char *estep, const char *target) {
 static void test_max_min(void) {
   Expr *e;
   /* an index first, one more argument: a reduction */
-  e = rhs_of("max_reduce.yaml", "  - L[n,m] = sum(d, X[n,d]) * w[m]\n  - P[n] = max(m, L[n,m])\n  - ll = sum(n, P[n])\n",
-             "P");
+  e = rhs_of("max_reduce.yaml",
+             "  - L[n,m] = sum(d, X[n,d]) * w[m]\n  - P[n] = max(m, L[n,m])\n  - ll = sum(n, P[n])\n", "P");
   CHECK(e && e->kind == E_REDUCE && e->op == R_MAX && e->red.id >= 0, "max(m, L[n,m]) is not a max reduction");
   e = rhs_of("min_reduce.yaml", "  - P[n] = min(d, X[n,d])\n  - ll = sum(n, P[n])\n", "P");
   CHECK(e && e->kind == E_REDUCE && e->op == R_MIN, "min(d, X[n,d]) is not a min reduction");

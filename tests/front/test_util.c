@@ -64,8 +64,8 @@ int main(void) {
     memset(p, 0xa5, n); /* the next allocation must not see this */
   }
   arena_free(&a);
-  static const char *const paths[][2] = {{"a/b", "a"}, {"/b", "/"}, {"b", "."},
-                                         {"/x/y/model.yaml", "/x/y"}, {"./m.yaml", "."}};
+  static const char *const paths[][2] = {
+      {"a/b", "a"}, {"/b", "/"}, {"b", "."}, {"/x/y/model.yaml", "/x/y"}, {"./m.yaml", "."}};
   for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
     char *dir = path_dir(paths[i][0]);
     same(dir, paths[i][1], paths[i][0]);

@@ -26,9 +26,9 @@ const char *fuzz_scratch_dir(void);
 uint64_t fuzz_hash(const uint8_t *data, size_t size);
 
 _Noreturn void fuzz_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define FUZZ_CHECK(cond, ...)                                 \
-  do {                                                        \
-    if (!(cond)) fuzz_fail(__FILE__, __LINE__, __VA_ARGS__);  \
+#define FUZZ_CHECK(cond, ...)                                                                                          \
+  do {                                                                                                                 \
+    if (!(cond)) fuzz_fail(__FILE__, __LINE__, __VA_ARGS__);                                                           \
   } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -49,7 +49,8 @@ static void check_same(const gmmc_model *a, const gmmc_model *b) {
   for (int i = 0; i < a->nsizes; i++)
     FUZZ_CHECK(!strcmp(a->size_names[i], b->size_names[i]) && a->size_values[i] == b->size_values[i], "sizes");
   for (int i = 0; i < a->nscalars; i++)
-    FUZZ_CHECK(!strcmp(a->scalar_names[i], b->scalar_names[i]) && !memcmp(&a->scalar_values[i], &b->scalar_values[i], 8),
+    FUZZ_CHECK(!strcmp(a->scalar_names[i], b->scalar_names[i]) &&
+                   !memcmp(&a->scalar_values[i], &b->scalar_values[i], 8),
                "scalars");
   if (a->n_lower_bounds)
     FUZZ_CHECK(!memcmp(a->lower_bounds, b->lower_bounds, sizeof(double) * (size_t)a->n_lower_bounds), "lower_bounds");
@@ -57,7 +58,8 @@ static void check_same(const gmmc_model *a, const gmmc_model *b) {
     const ModelParam *p = &a->params[i], *q = &b->params[i];
     FUZZ_CHECK(!strcmp(p->name, q->name) && p->rank == q->rank && p->count == q->count, "parameter '%s'", p->name);
     FUZZ_CHECK(!memcmp(p->shape, q->shape, sizeof(int64_t) * (size_t)p->rank), "parameter '%s': shape", p->name);
-    if (p->count) FUZZ_CHECK(!memcmp(p->values, q->values, sizeof(double) * (size_t)p->count), "parameter '%s': values", p->name);
+    if (p->count)
+      FUZZ_CHECK(!memcmp(p->values, q->values, sizeof(double) * (size_t)p->count), "parameter '%s': values", p->name);
   }
 }
 

@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned acc = 0;
   for (size_t i = 0; i < bytes; i++) acc += v[i];
   int64_t r, c;
-  if (data_find_nonfinite(&d, &r, &c)) FUZZ_CHECK(r >= 0 && r < d.rows && c >= 0 && c < d.cols, "nonfinite at %lld,%lld", (long long)r, (long long)c);
+  if (data_find_nonfinite(&d, &r, &c))
+    FUZZ_CHECK(r >= 0 && r < d.rows && c >= 0 && c < d.cols, "nonfinite at %lld,%lld", (long long)r, (long long)c);
   /* a slice of rows */
   uint64_t h = fuzz_hash(data, size) ^ acc;
   int64_t b = (int64_t)(h % (uint64_t)d.rows), e = b + 1 + (int64_t)((h >> 32) % (uint64_t)(d.rows - b));

@@ -26,13 +26,13 @@
 static int failures;
 static uint64_t rng_state;
 
-#define CHECK(cond, ...)                     \
-  do {                                       \
-    if (!(cond)) {                           \
-      printf("  FAIL: " __VA_ARGS__);        \
-      printf("\n");                          \
-      failures++;                            \
-    }                                        \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      printf("  FAIL: " __VA_ARGS__);                                                                                  \
+      printf("\n");                                                                                                    \
+      failures++;                                                                                                      \
+    }                                                                                                                  \
   } while (0)
 
 static double uniform(void) {
@@ -98,7 +98,8 @@ static Run fit(gmmc_backend be, gmmc_data *(*wrap)(gmmc_context *), const char *
   gmmc_fit_options_set_max_iter(o, iters);
   gmmc_fit_options_set_dtype(o, GMMC_FLOAT32);
   if (init_from) gmmc_fit_options_set_warm_start(o, init_from);
-  if (gmmc_fit(ctx, d, o, &r.model)) CHECK(0, "%s fit on %s: %s", type, be == GMMC_BACKEND_CUDA ? "cuda" : "host", gmmc_last_error(ctx));
+  if (gmmc_fit(ctx, d, o, &r.model))
+    CHECK(0, "%s fit on %s: %s", type, be == GMMC_BACKEND_CUDA ? "cuda" : "host", gmmc_last_error(ctx));
   if (r.model) {
     const double *lb = gmmc_model_lower_bounds(r.model, &r.n);
     r.lbs = malloc(sizeof(double) * (size_t)(r.n + 1));
@@ -154,7 +155,8 @@ static void agree(const char *type, int64_t n, int d, int m) {
     const char *pname = strcmp(type, "kmeans") == 0 ? "centers" : "means";
     int rank;
     const int64_t *shape;
-    const double *mh = gmmc_model_param(h.model, pname, &rank, &shape), *mg = gmmc_model_param(g.model, pname, NULL, NULL);
+    const double *mh = gmmc_model_param(h.model, pname, &rank, &shape),
+                 *mg = gmmc_model_param(g.model, pname, NULL, NULL);
     double dmean = 0;
     for (int i = 0; i < m * d; i++) dmean = fmax(dmean, fabs(mh[i] - mg[i]) / scale);
     int32_t *lh = labels_of(GMMC_BACKEND_HOST, h.model), *lg = labels_of(GMMC_BACKEND_CUDA, g.model);

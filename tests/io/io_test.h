@@ -30,21 +30,21 @@ _Noreturn void io_fail(const char *file, int line, const char *fmt, ...) __attri
 void io_expect(const char *file, int line, gmmc_status got, char *err, gmmc_status want, const char *want_msg);
 void io_expect_ok(const char *file, int line, gmmc_status got, char *err);
 
-#define CHECK(c)                                                   \
-  do {                                                             \
-    if (!(c)) io_fail(__FILE__, __LINE__, "check failed: %s", #c); \
+#define CHECK(c)                                                                                                       \
+  do {                                                                                                                 \
+    if (!(c)) io_fail(__FILE__, __LINE__, "check failed: %s", #c);                                                     \
   } while (0)
-#define EXPECT_ERR(call, want, ...)                                     \
-  do {                                                                  \
-    char *err_ = NULL;                                                  \
-    gmmc_status s_ = (call);                                            \
-    io_expect(__FILE__, __LINE__, s_, err_, want, io_fmt(__VA_ARGS__)); \
+#define EXPECT_ERR(call, want, ...)                                                                                    \
+  do {                                                                                                                 \
+    char *err_ = NULL;                                                                                                 \
+    gmmc_status s_ = (call);                                                                                           \
+    io_expect(__FILE__, __LINE__, s_, err_, want, io_fmt(__VA_ARGS__));                                                \
   } while (0)
-#define EXPECT_OK(call)                         \
-  do {                                          \
-    char *err_ = NULL;                          \
-    gmmc_status s_ = (call);                    \
-    io_expect_ok(__FILE__, __LINE__, s_, err_); \
+#define EXPECT_OK(call)                                                                                                \
+  do {                                                                                                                 \
+    char *err_ = NULL;                                                                                                 \
+    gmmc_status s_ = (call);                                                                                           \
+    io_expect_ok(__FILE__, __LINE__, s_, err_);                                                                        \
   } while (0)
 
 #endif

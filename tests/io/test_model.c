@@ -48,27 +48,20 @@ static void test_memory(void) {
 
 static double tricky_double(void) {
   switch (io_range(0, 9)) {
-    case 0:
-      return -0.0;
-    case 1:
-      return 4.9406564584124654e-324; /* the smallest subnormal */
-    case 2:
-      return DBL_MAX;
-    case 3:
-      return -DBL_MIN;
-    case 4:
-      return 0.1;
-    case 5:
-      return (double)io_range(-100, 100);
-    case 6:
-      return 1e22;
-    default:
-      for (;;) { /* any finite bit pattern */
-        uint64_t u = io_rand();
-        double v;
-        memcpy(&v, &u, 8);
-        if (isfinite(v)) return v;
-      }
+  case 0: return -0.0;
+  case 1: return 4.9406564584124654e-324; /* the smallest subnormal */
+  case 2: return DBL_MAX;
+  case 3: return -DBL_MIN;
+  case 4: return 0.1;
+  case 5: return (double)io_range(-100, 100);
+  case 6: return 1e22;
+  default:
+    for (;;) { /* any finite bit pattern */
+      uint64_t u = io_rand();
+      double v;
+      memcpy(&v, &u, 8);
+      if (isfinite(v)) return v;
+    }
   }
 }
 
@@ -391,15 +384,9 @@ static void test_corruptions(void) {
     for (int e = (int)io_range(1, 4); e > 0; e--) {
       size_t pos = (size_t)io_range(0, (int64_t)n - 1);
       switch (io_range(0, 3)) {
-        case 0:
-          len = (size_t)io_range(0, (int64_t)len);
-          break;
-        case 1:
-          buf[pos] = (char)io_rand();
-          break;
-        default:
-          buf[pos] = ":-[]{},'\"&*!|> \n#0.e"[io_range(0, 19)];
-          break;
+      case 0: len = (size_t)io_range(0, (int64_t)len); break;
+      case 1: buf[pos] = (char)io_rand(); break;
+      default: buf[pos] = ":-[]{},'\"&*!|> \n#0.e"[io_range(0, 19)]; break;
       }
     }
     io_write(path, buf, len);

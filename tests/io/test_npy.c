@@ -352,18 +352,10 @@ static void test_corruptions(void) {
     for (int e = 0; e < edits; e++) {
       size_t pos = (size_t)io_range(0, 127);
       switch (io_range(0, 3)) {
-        case 0:
-          buf[pos] = (unsigned char)io_rand();
-          break;
-        case 1:
-          buf[pos] = "{}()[]',: \"0123456789LTF\n"[io_range(0, 25)];
-          break;
-        case 2:
-          len = (size_t)io_range(0, (int64_t)len);
-          break;
-        case 3:
-          buf[8 + io_range(0, 3)] = (unsigned char)io_rand();
-          break;
+      case 0: buf[pos] = (unsigned char)io_rand(); break;
+      case 1: buf[pos] = "{}()[]',: \"0123456789LTF\n"[io_range(0, 25)]; break;
+      case 2: len = (size_t)io_range(0, (int64_t)len); break;
+      case 3: buf[8 + io_range(0, 3)] = (unsigned char)io_rand(); break;
       }
     }
     io_write(path, buf, len);

@@ -34,8 +34,7 @@ static int write_npy(const char *path, const void *v, int f32, int64_t n, int d)
   hdr[total - 1] = '\n';
   FILE *f = fopen(path, "wb");
   if (!f) return 1;
-  int bad = fwrite(hdr, 1, total, f) != total ||
-            fwrite(v, f32 ? 4 : 8, (size_t)(n * d), f) != (size_t)(n * d);
+  int bad = fwrite(hdr, 1, total, f) != total || fwrite(v, f32 ? 4 : 8, (size_t)(n * d), f) != (size_t)(n * d);
   return fclose(f) != 0 || bad;
 }
 
@@ -101,8 +100,8 @@ static int run_fit(const char *cov, const char *dir) {
   MPI_Bcast(&bad, 1, MPI_INT, 0, MPI_COMM_WORLD);
   if (bad) return 1;
   if (rank == 0)
-    printf("test_mpi_fit %s on %d ranks: %d events x %d, seed %llu (GMMC_TEST_SEED=%llu replays it)\n", cov, size,
-           N, D, seed, seed);
+    printf("test_mpi_fit %s on %d ranks: %d events x %d, seed %llu (GMMC_TEST_SEED=%llu replays it)\n", cov, size, N, D,
+           seed, seed);
   unsetenv("GMMC_CHUNK_EVENTS");
   gmmc_context *ctx, *one = NULL;
   if (gmmc_context_create_mpi(&ctx, GMMC_BACKEND_HOST, MPI_COMM_WORLD)) {
@@ -113,11 +112,15 @@ static int run_fit(const char *cov, const char *dir) {
     printf("FAIL: %s\n", gmmc_last_error(one));
     failures++;
   }
-  static const struct { gmmc_init init; const char *name; int64_t chunk; int f32; } runs[] = {
-      {GMMC_INIT_KMEANS, "kmeans", 0, 0},       {GMMC_INIT_KMEANS_PLUSPLUS, "k-means++", 0, 0},
-      {GMMC_INIT_RANDOM, "random", 0, 0},       {GMMC_INIT_RANDOM_FROM_DATA, "random_from_data", 0, 0},
-      {GMMC_INIT_KMEANS, "kmeans", 0, 1},       {GMMC_INIT_RANDOM, "random", 1000, 0},
-      {GMMC_INIT_KMEANS, "kmeans", 1000, 1}};
+  static const struct {
+    gmmc_init init;
+    const char *name;
+    int64_t chunk;
+    int f32;
+  } runs[] = {{GMMC_INIT_KMEANS, "kmeans", 0, 0},   {GMMC_INIT_KMEANS_PLUSPLUS, "k-means++", 0, 0},
+              {GMMC_INIT_RANDOM, "random", 0, 0},   {GMMC_INIT_RANDOM_FROM_DATA, "random_from_data", 0, 0},
+              {GMMC_INIT_KMEANS, "kmeans", 0, 1},   {GMMC_INIT_RANDOM, "random", 1000, 0},
+              {GMMC_INIT_KMEANS, "kmeans", 1000, 1}};
   for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
     const char *file = runs[r].f32 ? path32 : path;
     gmmc_data *part = NULL, *all = NULL;
@@ -147,8 +150,10 @@ static int run_fit(const char *cov, const char *dir) {
       }
       gmmc_model *om = NULL;
       if (one && !gmmc_data_load(one, file, 0, &all)) om = fit(one, all, cov, runs[r].init, 0);
-      if (om && dm) failures += tc_compare(om, dm, 1e-8, 1e-6, what) != 0;
-      else failures++;
+      if (om && dm)
+        failures += tc_compare(om, dm, 1e-8, 1e-6, what) != 0;
+      else
+        failures++;
       gmmc_model_destroy(om);
       gmmc_data_destroy(all);
     }
@@ -167,8 +172,10 @@ static int run_compare(const char *a, const char *b) {
   gmmc_model *ma = NULL, *mb = NULL;
   gmmc_context_create(&ctx, GMMC_BACKEND_HOST);
   int bad = gmmc_model_load(ctx, a, &ma) || gmmc_model_load(ctx, b, &mb);
-  if (bad) printf("FAIL: %s\n", gmmc_last_error(ctx));
-  else bad = tc_compare(ma, mb, 1e-8, 1e-6, "one process against MPI") != 0;
+  if (bad)
+    printf("FAIL: %s\n", gmmc_last_error(ctx));
+  else
+    bad = tc_compare(ma, mb, 1e-8, 1e-6, "one process against MPI") != 0;
   gmmc_model_destroy(ma);
   gmmc_model_destroy(mb);
   gmmc_context_destroy(ctx);

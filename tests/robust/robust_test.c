@@ -9,8 +9,7 @@
 
 void rb_expect_fail(const char *file, int line, gmmc_context *ctx, gmmc_status got, gmmc_status want, ...) {
   const char *msg = gmmc_last_error(ctx);
-  if (got != want)
-    io_fail(file, line, "expected %s, got %s: %s", gmmc_status_name(want), gmmc_status_name(got), msg);
+  if (got != want) io_fail(file, line, "expected %s, got %s: %s", gmmc_status_name(want), gmmc_status_name(got), msg);
   va_list ap;
   va_start(ap, want);
   for (const char *s; (s = va_arg(ap, const char *));)

@@ -74,7 +74,8 @@ static void test_constant_column(void) {
     int comps = t == 2 ? 1 : 2;
     for (int k = 0; k < comps; k++) {
       double v = t == 1 ? rb_param(m, "covariances", k * d + 1) : rb_param(m, "covariances", k * d * d + 1 * d + 1);
-      if (fabs(v - 1e-6) > 1e-9) io_fail(__FILE__, __LINE__, "%s: covariance on the constant axis %g, not reg_covar", types[t], v);
+      if (fabs(v - 1e-6) > 1e-9)
+        io_fail(__FILE__, __LINE__, "%s: covariance on the constant axis %g, not reg_covar", types[t], v);
       if (t != 1) {
         double off = rb_param(m, "covariances", k * d * d + 0 * d + 1);
         if (fabs(off) > 1e-9) io_fail(__FILE__, __LINE__, "%s: off-diagonal %g on the constant axis", types[t], off);

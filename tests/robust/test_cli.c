@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "robust_test.h"
 #include "dsl/shipped.h"
 #include "dsl/util.h"
+#include "robust_test.h"
 #include "runtime/io/data.h"
 
 static const char *gmmc;
@@ -63,20 +63,20 @@ static int run(const char *first, ...) {
 }
 
 /* A run that must fail (exit 1) with every given text in its stderr. */
-#define FAILS(texts, ...)                                                                    \
-  do {                                                                                       \
-    int rc_ = run(__VA_ARGS__, NULL);                                                        \
-    if (rc_ != 1) io_fail(__FILE__, __LINE__, "exit status %d, expected 1", rc_);           \
-    const char *t_[] = {"gmmc: error: ", texts, NULL};                                       \
-    for (int i_ = 0; t_[i_]; i_++)                                                           \
-      if (!strstr(err_text, t_[i_])) io_fail(__FILE__, __LINE__, "stderr lacks '%s'", t_[i_]); \
+#define FAILS(texts, ...)                                                                                              \
+  do {                                                                                                                 \
+    int rc_ = run(__VA_ARGS__, NULL);                                                                                  \
+    if (rc_ != 1) io_fail(__FILE__, __LINE__, "exit status %d, expected 1", rc_);                                      \
+    const char *t_[] = {"gmmc: error: ", texts, NULL};                                                                 \
+    for (int i_ = 0; t_[i_]; i_++)                                                                                     \
+      if (!strstr(err_text, t_[i_])) io_fail(__FILE__, __LINE__, "stderr lacks '%s'", t_[i_]);                         \
   } while (0)
 #define TEXTS(...) __VA_ARGS__
 
-#define SUCCEEDS(...)                                                                        \
-  do {                                                                                       \
-    int rc_ = run(__VA_ARGS__, NULL);                                                        \
-    if (rc_ != 0) io_fail(__FILE__, __LINE__, "exit status %d: %s", rc_, err_text);         \
+#define SUCCEEDS(...)                                                                                                  \
+  do {                                                                                                                 \
+    int rc_ = run(__VA_ARGS__, NULL);                                                                                  \
+    if (rc_ != 0) io_fail(__FILE__, __LINE__, "exit status %d: %s", rc_, err_text);                                    \
   } while (0)
 
 static char *slurp(const char *path, size_t *n) { return io_read(path, n); }

@@ -46,8 +46,8 @@ static int damage(const char *dir, int how) {
     size_t n = 0;
     char *bytes = io_read(path, &n);
     switch (how) {
-    case 0: n /= 2; break;                                              /* cut short */
-    case 1: n = 0; break;                                               /* emptied */
+    case 0: n /= 2; break;                                                            /* cut short */
+    case 1: n = 0; break;                                                             /* emptied */
     case 2: bytes[io_range(0, (int64_t)n - 1)] ^= (char)(1 << io_range(0, 7)); break; /* one bit */
     default:
       for (size_t i = 0; i < n; i++) bytes[i] = (char)io_rand(); /* noise */

@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "robust_test.h"
 #include "dsl/shipped.h"
+#include "robust_test.h"
 #include "runtime/model/model.h"
 
 /* A model of a real spec with `count` values in one extra-large parameter
@@ -149,8 +149,8 @@ static void test_sigkill(void) {
     model_free(back);
     remove_tmp(io_dir(), "race.yaml");
   }
-  printf("  ok: 25 kills; the target was the first model %d times, the second %d times, never anything else\n",
-         seen_a, seen_b);
+  printf("  ok: 25 kills; the target was the first model %d times, the second %d times, never anything else\n", seen_a,
+         seen_b);
   model_free(a);
   model_free(b);
 }

@@ -82,7 +82,8 @@ static int tc_compare(const gmmc_model *a, const gmmc_model *b, double lb_tol, d
     double r = fabs(la[i] - lb[i]) / fmax(fabs(la[i]), 1e-300);
     if (r > worst) worst = r;
     if (r > lb_tol && bad++ < 3)
-      printf("  FAIL %s: lower bound of iteration %d: %.17g against %.17g (relative %.2e)\n", what, i + 1, la[i], lb[i], r);
+      printf("  FAIL %s: lower bound of iteration %d: %.17g against %.17g (relative %.2e)\n", what, i + 1, la[i], lb[i],
+             r);
   }
   int np;
   const char *const *names = gmmc_model_param_names(a, &np);
@@ -108,8 +109,8 @@ static int tc_compare(const gmmc_model *a, const gmmc_model *b, double lb_tol, d
                (long long)i, va[i], vb[i], r);
     }
   }
-  printf("  %-40s %2d iterations, lower bounds within %.1e, parameters within %.1e (allowed %.1e, %.1e)%s\n", what,
-         na, worst, pworst, lb_tol, par_tol, bad ? "  <-- FAIL" : "");
+  printf("  %-40s %2d iterations, lower bounds within %.1e, parameters within %.1e (allowed %.1e, %.1e)%s\n", what, na,
+         worst, pworst, lb_tol, par_tol, bad ? "  <-- FAIL" : "");
   return bad;
 }
 

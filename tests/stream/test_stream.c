@@ -62,7 +62,8 @@ static void inference(gmmc_context *ctx, const gmmc_model *model, gmmc_data *d, 
   unsetenv("GMMC_CHUNK_EVENTS");
   int err = gmmc_score_samples(ctx, model, d, a) || gmmc_predict(ctx, model, d, la) || gmmc_score(ctx, model, d, &sa);
   setenv("GMMC_CHUNK_EVENTS", "1000", 1);
-  err = err || gmmc_score_samples(ctx, model, d, b) || gmmc_predict(ctx, model, d, lb) || gmmc_score(ctx, model, d, &sb);
+  err =
+      err || gmmc_score_samples(ctx, model, d, b) || gmmc_predict(ctx, model, d, lb) || gmmc_score(ctx, model, d, &sb);
   unsetenv("GMMC_CHUNK_EVENTS");
   if (err) {
     printf("  FAIL %s inference: %s\n", what, gmmc_last_error(ctx));
@@ -117,11 +118,18 @@ int main(void) {
     return skip ? 77 : 1;
   }
   printf("on %s\n", gmmc_context_device(ctx));
-  static const struct { int64_t n; int d, m; } sets[] = {{10000, 3, 3}, {40000, 5, 4}};
+  static const struct {
+    int64_t n;
+    int d, m;
+  } sets[] = {{10000, 3, 3}, {40000, 5, 4}};
   static const char *const specs[] = {"full", "diag", "spherical", "tied", "kmeans"};
-  static const struct { gmmc_init init; const char *name; } inits[] = {
-      {GMMC_INIT_KMEANS, "kmeans"}, {GMMC_INIT_KMEANS_PLUSPLUS, "k-means++"},
-      {GMMC_INIT_RANDOM, "random"}, {GMMC_INIT_RANDOM_FROM_DATA, "random_from_data"}};
+  static const struct {
+    gmmc_init init;
+    const char *name;
+  } inits[] = {{GMMC_INIT_KMEANS, "kmeans"},
+               {GMMC_INIT_KMEANS_PLUSPLUS, "k-means++"},
+               {GMMC_INIT_RANDOM, "random"},
+               {GMMC_INIT_RANDOM_FROM_DATA, "random_from_data"}};
   for (size_t si = 0; si < sizeof sets / sizeof *sets; si++) {
     int64_t n = sets[si].n;
     int d = sets[si].d, m = sets[si].m;
