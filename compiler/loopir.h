@@ -172,13 +172,22 @@ typedef struct {
 /* A unit of work with alternative implementations (code variants): one
  * statement's map, or one reduction over events. A sequence runs a unit by
  * running the kernels of the alternative chosen for it. */
+/* What one run of an alternative moves and computes, for the cost model
+ * (variant_cost.h): per event, scaled by the run's event count, and once
+ * per run (partials, combines, per-matrix work). */
+typedef struct {
+  double bytes_per_event, bytes;   /* device memory read and written */
+  double shared_per_event, shared; /* shared memory read and written */
+  double fmas_per_event, fmas;     /* multiply-adds (and other arithmetic) in the data's type */
+  double fmas64_per_event, fmas64; /* ... in float64 */
+  int launches;                    /* kernels; 0: not priced (the simple alternative, always measured) */
+} Work;
+
 typedef struct {
   const char *variant; /* "simple", "tiled-32x32", ... */
   int kernels[8];
   int nkernels;
-  /* the cost model's estimate in microseconds (compiler/variant_cost.c);
-   * 0 for the simple one, which is always measured */
-  double cost;
+  Work work;
 } Alt;
 
 typedef struct {

@@ -8,7 +8,8 @@
  * (variants_add) owns everything around them: the matcher's call, the
  * configurations in order, LowerOptions.keep, the float32 parameter reads
  * (Lower.fast32), the alternative's registration with its kernels and its
- * combine, and the cost, in one unit for every family (variant_cost.c).
+ * combine, and its work (Work, loopir.h), which the autotuner prices in one
+ * unit for every family, for the events it runs (variant_cost.h).
  *
  * Adding a variant: a matcher, a plan and a builder in a family file, its
  * configurations, and a row in variant_registry.c (declared below). */
@@ -19,6 +20,7 @@
 #include <stddef.h>
 
 #include "lower.h"
+#include "variant_cost.h"
 
 /* The place a variant may replace: a statement's map, one of its
  * reductions over events, or a builtin. */
@@ -31,21 +33,6 @@ typedef struct {
   Hoisted *h; /* SITE_REDUCTION: the reduction */
   int slot;   /* SITE_BUILTIN: the builtin's status slot */
 } Site;
-
-/* What one run of a variant moves and computes at the cost model's event
- * count (VARIANT_COST_EVENTS): the estimated time is the longest of its
- * bytes against the memory's bandwidth, its shared-memory bytes against the
- * multiprocessors', and its multiply-adds against the arithmetic lanes,
- * plus a launch per kernel. */
-typedef struct {
-  double global_bytes; /* device memory read and written */
-  double shared_bytes; /* shared memory read and written */
-  double fmas;         /* multiply-adds (and other arithmetic) in the data's type */
-  double fmas64;       /* ... in float64 */
-  int launches;        /* kernels per run */
-} Work;
-
-enum { VARIANT_COST_EVENTS = 1 << 20 };
 
 /* A configuration that is legal on the target: the alternative's name and
  * its work. Filled by the family's plan. */
@@ -92,10 +79,6 @@ typedef struct {
 /* Every family whose site is site->kind, in the registry's order: the
  * alternatives they add to site->unit. */
 void variants_add(Lower *L, const Site *site);
-
-/* The estimated time in microseconds of work w on L's target, data of
- * type real (variant_cost.c). */
-double variant_cost(const TargetDesc *t, LType real, const Work *w);
 
 /* The families (one file each, or a few of one kind). */
 extern const VariantFamily family_scatter_wide, family_scatter;                               /* variants_scatter*.c */

@@ -44,7 +44,7 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
   if (built.partial_buf >= 0)
     a->kernels[a->nkernels++] =
         combine_kernel_for(L, site->st, site->h, built.partial_buf, built.slices, built.combine_tag);
-  a->cost = variant_cost(&L->dev, p->real, &plan->work);
+  a->work = plan->work;
 }
 
 void variants_add(Lower *L, const Site *site) {

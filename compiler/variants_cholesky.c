@@ -43,8 +43,7 @@ static int plan(Lower *L, const Site *site, const void *form, const void *config
   pl->variant = "block";
   /* C in, U out; the factorization and the inverse, D^3/3 + D^3/6 float64
    * multiply-adds a matrix */
-  pl->work =
-      (Work){.global_bytes = 2.0 * m->matrices * D * D * 8, .fmas64 = m->matrices * D * D * D / 2, .launches = 1};
+  pl->work = (Work){.bytes = 2.0 * m->matrices * D * D * 8, .fmas64 = m->matrices * D * D * D / 2, .launches = 1};
   return 1;
 }
 

@@ -664,14 +664,15 @@ double estep_pass_madds(const EstepForm *f, int64_t passes, int64_t width, int64
 }
 
 Work estep_work(Lower *L, const EstepForm *f, int64_t tn, int64_t mb, int x_per_component, double madds, int r, int c) {
-  double n = VARIANT_COST_EVENTS, M = (double)f->M, esz = estep_esz(L);
-  double blocks = (double)ceil_div(VARIANT_COST_EVENTS, tn) * (double)ceil_div(f->M, mb);
-  double x = n * (double)f->D * esz * (x_per_component ? M : (double)ceil_div(f->M, mb));
-  double w = blocks * (double)mb * (double)(f->D * f->E) * esz; /* W per component of every block */
-  double fmas = n * M * madds;
-  return (Work){.global_bytes = x + w + n * M * esz,
-                .shared_bytes = x + w + fmas * (r + c) / ((double)r * c) * esz,
-                .fmas = fmas,
+  /* per event: the data (once per block, or per component), W once per
+   * component of every block of tn events, the output */
+  double M = (double)f->M, esz = estep_esz(L);
+  double x = (double)f->D * esz * (x_per_component ? M : (double)ceil_div(f->M, mb));
+  double w = (double)ceil_div(f->M, mb) * (double)mb * (double)(f->D * f->E) * esz / (double)tn;
+  double fmas = M * madds;
+  return (Work){.bytes_per_event = x + w + M * esz,
+                .shared_per_event = x + w + fmas * (r + c) / ((double)r * c) * esz,
+                .fmas_per_event = fmas,
                 .launches = 1};
 }
 

@@ -83,15 +83,16 @@ int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf) {
 int match_scatter(Lower *L, const Site *site, void *form) { return scatter_form(L, site->h, form); }
 
 Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile) {
-  double n = VARIANT_COST_EVENTS, esz = L->p->real == LT_F64 ? 8 : 4, M = (double)sf->M;
-  /* the data once per group of components, the weights once; a lane
-   * reads 2 tile values per tile x tile multiply-adds */
-  double staged = n * ((double)groups * (double)sf->D + M) * esz;
+  double esz = L->p->real == LT_F64 ? 8 : 4, M = (double)sf->M;
+  /* per event: the data once per group of components, the weights once; a
+   * lane reads 2 tile values per tile x tile multiply-adds */
+  double staged = ((double)groups * (double)sf->D + M) * esz;
   double partials = (double)slices * M * (double)(pd * pd) * 8;
-  double fmas = n * M * cells;
-  return (Work){.global_bytes = staged + 2 * partials + M * (double)(sf->D * sf->D) * 8,
-                .shared_bytes = staged + fmas * 2.0 / tile * esz,
-                .fmas = fmas,
+  double fmas = M * cells;
+  return (Work){.bytes_per_event = staged,
+                .bytes = 2 * partials + M * (double)(sf->D * sf->D) * 8,
+                .shared_per_event = staged + fmas * 2.0 / tile * esz,
+                .fmas_per_event = fmas,
                 .launches = 2};
 }
 

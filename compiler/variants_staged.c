@@ -171,11 +171,11 @@ static int plan_staged_map(Lower *L, const Site *site, const void *form, const v
   pl->variant = c->variant;
   /* the data tile read once per block of components; per d a thread reads
    * rn values of each [n, d] operand and rm of each [m, d] for rn x rm outputs */
-  double n = VARIANT_COST_EVENTS, cells = n * (double)f->M * (double)D;
+  double cells = (double)f->M * (double)D; /* per event */
   double blocks_m = (double)ceil_div(f->M, mb);
-  pl->work = (Work){.global_bytes = (n * (double)D * nd * blocks_m + n * (double)f->M) * esz,
-                    .shared_bytes = cells * (nd * c->rn + md * c->rm) / (c->rn * c->rm) * esz,
-                    .fmas = cells * (double)f->ops.n,
+  pl->work = (Work){.bytes_per_event = ((double)D * nd * blocks_m + (double)f->M) * esz,
+                    .shared_per_event = cells * (nd * c->rn + md * c->rm) / (c->rn * c->rm) * esz,
+                    .fmas_per_event = cells * (double)f->ops.n,
                     .launches = 1};
   return 1;
 }
@@ -355,12 +355,13 @@ static int plan_staged_reduction(Lower *L, const Site *site, const void *form, c
   pl->variant = "staged";
   /* the event operands staged once per group of components; every output
    * reads each operand from shared memory once per event */
-  double n = VARIANT_COST_EVENTS, cells = n * (double)M * (double)D;
-  double staged = n * (double)s->groups * (nd * (double)D + nm * (double)mg) * esz;
+  double cells = (double)M * (double)D; /* per event */
+  double staged = (double)s->groups * (nd * (double)D + nm * (double)mg) * esz;
   double partials = (double)s->slices * (double)(M * D) * 8;
-  pl->work = (Work){.global_bytes = staged + 2 * partials + (double)(M * D) * 8,
-                    .shared_bytes = staged + cells * f->ops.n * esz,
-                    .fmas = cells * f->ops.n,
+  pl->work = (Work){.bytes_per_event = staged,
+                    .bytes = 2 * partials + (double)(M * D) * 8,
+                    .shared_per_event = staged + cells * f->ops.n * esz,
+                    .fmas_per_event = cells * f->ops.n,
                     .launches = 2};
   return 1;
 }

@@ -111,12 +111,13 @@ static int plan_tiled(Lower *L, const Site *site, const void *form, const void *
   pl->variant = arena_printf(&L->p->arena, "%s-%dx%d", c->sw ? "tiled-sq" : "tiled", t->bi, t->bj);
   /* each operand row read once per tile of the other side; a thread reads
    * ri + rj shared values per ri x rj multiply-adds */
-  double n = VARIANT_COST_EVENTS, cells = n * (double)c->elems;
-  double staged = n * (double)c->outer * (double)(c->ei * s->tj + c->ej * s->ti) * esz;
+  double cells = (double)c->elems; /* per event */
+  double staged = (double)c->outer * (double)(c->ei * s->tj + c->ej * s->ti) * esz;
   double partials = (double)s->slices * (double)c->elems * 8;
-  pl->work = (Work){.global_bytes = staged + 2 * partials + (double)c->elems * 8,
-                    .shared_bytes = staged + cells * (t->ri + t->rj) / (t->ri * t->rj) * esz,
-                    .fmas = cells * (c->sw ? 2 : 1),
+  pl->work = (Work){.bytes_per_event = staged,
+                    .bytes = 2 * partials + (double)c->elems * 8,
+                    .shared_per_event = staged + cells * (t->ri + t->rj) / (t->ri * t->rj) * esz,
+                    .fmas_per_event = cells * (c->sw ? 2 : 1),
                     .launches = 2};
   (void)site;
   return 1;
@@ -281,9 +282,11 @@ static int plan_lanes(Lower *L, const Site *site, const void *form, const void *
   s->tj = ceil_div(ej, s->bj), s->slices = event_slices(L, s->tj * s->outer, s->elems);
   pl->variant = arena_printf(&L->p->arena, "lanes-%d", s->bj);
   /* the body's reads as issued, one value per event and output (cache reuse not modelled) */
-  double cells = (double)VARIANT_COST_EVENTS * (double)s->elems, esz = L->p->real == LT_F64 ? 8 : 4;
-  pl->work = (Work){
-      .global_bytes = cells * esz + 2.0 * (double)s->slices * (double)s->elems * 8, .fmas = cells, .launches = 2};
+  double cells = (double)s->elems, esz = L->p->real == LT_F64 ? 8 : 4; /* per event */
+  pl->work = (Work){.bytes_per_event = cells * esz,
+                    .bytes = 2.0 * (double)s->slices * (double)s->elems * 8,
+                    .fmas_per_event = cells,
+                    .launches = 2};
   return 1;
 }
 

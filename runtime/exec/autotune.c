@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compiler/variant_cost.h"
 #include "runtime/device/kcache.h"
 #include "stream.h"
 
@@ -35,12 +36,16 @@ static gmmc_status time_alt(Exec *e, int unit, int alt, int reps, double *ms, ch
   return GMMC_OK;
 }
 
-/* Alternatives the model predicts within 4x of its best survive. */
-static int survives(const Unit *u, int a) {
-  double best = INFINITY;
-  for (int i = 0; i < u->nalts; i++)
-    if (u->alts[i].cost > 0) best = fmin(best, u->alts[i].cost);
-  return !(u->alts[a].cost > 0 && isfinite(best) && u->alts[a].cost > 4 * best);
+/* Alternatives the cost model (compiler/variant_cost.h) estimates within 4x
+ * of its best for the events of this run survive; an unpriced one (the
+ * simple alternative) always does. */
+static int survives(const TargetDesc *t, LType real, int64_t events, const Unit *u, int a) {
+  double best = INFINITY, mine = variant_cost(t, real, &u->alts[a].work, events);
+  for (int i = 0; i < u->nalts; i++) {
+    double c = variant_cost(t, real, &u->alts[i].work, events);
+    if (c > 0) best = fmin(best, c);
+  }
+  return !(mine > 0 && isfinite(best) && mine > 4 * best);
 }
 
 /* Two rounds: every surviving alternative once on a slice of the events
@@ -70,7 +75,7 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
       t->variant[a] = un->alts[a].variant;
       t->ms[a] = -1;
       first[a] = INFINITY;
-      if (!survives(un, a) && un->forced != a) continue;
+      if (!survives(&ctx->be->target, p->real, full, un, a) && un->forced != a) continue;
       gmmc_status s = time_alt(e, u, a, 1, &first[a], &err);
       if (s) {
         exec_set_events(e, full, total);

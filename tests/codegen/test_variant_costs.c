@@ -1,16 +1,19 @@
-/* The variant registry's cost model (compiler/variant_cost.c): every GPU
- * variant of every shipped spec, at sizes from the benchmark grid, has an
- * estimate in one unit (microseconds on the target), at least its
- * kernels' launches and finite; names are unique within a unit; and the
- * model ranks as its definition says: with the same data traffic, a wider
- * register tile reads less shared memory (the full E-step's 8 x 8 "wide"
- * tiles below the 4 x 4 "balanced" ones). Prints each unit's estimates and
- * which the autotuner's pruning (within 4x of the best) keeps. */
+/* The variant registry's cost model (compiler/variant_cost.h): every GPU
+ * variant of every shipped spec, at sizes from the benchmark grid, states
+ * its work with one launch per kernel and has an estimate in one unit
+ * (microseconds on the target), finite and at least its launches, at 10^4
+ * and 2^20 events; the simple alternative is unpriced; names are unique
+ * within a unit; and the model ranks as its definition says: with the same
+ * data traffic, a wider register tile reads less shared memory (the full
+ * E-step's 8 x 8 "wide" tiles below the 4 x 4 "balanced" ones). Prints each
+ * unit's estimates at 2^20 events and which the autotuner's pruning (within
+ * 4x of the best) keeps. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cg_test.h"
+#include "compiler/variant_cost.h"
 #include "dsl/shipped.h"
 
 typedef struct {
@@ -28,18 +31,27 @@ static const Case cases[] = {
 
 static int failures;
 
+static TargetDesc target;
+static LType real;
+enum { EVENTS = 1 << 20 };
+
+static double cost(const Alt *a, int64_t events) { return variant_cost(&target, real, &a->work, events); }
+
 static double best_of(const Unit *u, const char *prefix) {
   double best = INFINITY;
   for (int a = 0; a < u->nalts; a++)
-    if (strncmp(u->alts[a].variant, prefix, strlen(prefix)) == 0 && u->alts[a].cost < best) best = u->alts[a].cost;
+    if (strncmp(u->alts[a].variant, prefix, strlen(prefix)) == 0 && cost(&u->alts[a], EVENTS) < best)
+      best = cost(&u->alts[a], EVENTS);
   return best;
 }
 
 int main(void) {
-  TargetDesc t = target_desc_gpu_default();
+  target = target_desc_gpu_default();
+  const TargetDesc t = target;
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     const Case *cs = &cases[c];
     const ShippedSpec *ss = shipped_spec(cs->spec);
+    real = cs->real;
     Spec *s = cg_load(ss->file, ss->text, ss->len);
     LowerOptions o = {.real = cs->real, .target = t, .variants = 1};
     char *err = NULL;
@@ -54,23 +66,29 @@ int main(void) {
       const Unit *un = &p->units[u];
       if (un->nalts < 2) continue;
       double best = INFINITY;
-      for (int a = 1; a < un->nalts; a++) best = fmin(best, un->alts[a].cost);
+      for (int a = 1; a < un->nalts; a++) best = fmin(best, cost(&un->alts[a], EVENTS));
       printf("  %-28s", un->name);
       for (int a = 0; a < un->nalts; a++) {
         const Alt *al = &un->alts[a];
         if (a == 0) {
-          if (strcmp(al->variant, "simple") != 0 || al->cost != 0) {
-            printf("\n  FAIL: alternative 0 is '%s' with cost %g (the simple one, unpriced)\n", al->variant, al->cost);
+          if (strcmp(al->variant, "simple") != 0 || cost(al, EVENTS) != 0) {
+            printf("\n  FAIL: alternative 0 is '%s' with cost %g (the simple one, unpriced)\n", al->variant,
+                   cost(al, EVENTS));
             failures++;
           }
           continue;
         }
-        printf(" %s %.1f%s", al->variant, al->cost, al->cost > 4 * best ? " (pruned)" : "");
-        if (!(isfinite(al->cost) && al->cost >= al->nkernels * t.launch_us)) {
-          printf("\n  FAIL: %s's estimate %g us is not at least its %d launches\n", al->variant, al->cost,
-                 al->nkernels);
+        printf(" %s %.1f%s", al->variant, cost(al, EVENTS), cost(al, EVENTS) > 4 * best ? " (pruned)" : "");
+        if (al->work.launches != al->nkernels) {
+          printf("\n  FAIL: %s states %d launches for its %d kernels\n", al->variant, al->work.launches, al->nkernels);
           failures++;
         }
+        for (int64_t events = 10000; events <= EVENTS; events += EVENTS - 10000)
+          if (!(isfinite(cost(al, events)) && cost(al, events) >= al->nkernels * t.launch_us)) {
+            printf("\n  FAIL: %s's estimate %g us at %lld events is not at least its %d launches\n", al->variant,
+                   cost(al, events), (long long)events, al->nkernels);
+            failures++;
+          }
         for (int b = 0; b < a; b++)
           if (strcmp(un->alts[b].variant, al->variant) == 0) {
             printf("\n  FAIL: two alternatives named %s\n", al->variant);
