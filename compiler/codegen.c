@@ -495,6 +495,14 @@ static void gen_kernel(CG *g, const Kernel *k) {
   for (int i = 0; i < k->nshared; i++) {
     char *nm = xasprintf("%s.%s", k->name, k->shared[i].name);
     LLVMTypeRef at = LLVMArrayType2(ty(g, k->shared[i].type), (uint64_t)k->shared[i].count);
+    if (host) {
+      /* on the host a kernel's arrays are its thread's: one per call (a
+       * range of items), on the stack; an item writes before it reads */
+      g->shared[i] = LLVMBuildAlloca(g->b, at, nm);
+      LLVMSetAlignment(g->shared[i], 64);
+      free(nm);
+      continue;
+    }
     LLVMValueRef gv = LLVMAddGlobalInAddressSpace(g->mod, at, nm, 3);
     LLVMSetLinkage(gv, LLVMInternalLinkage);
     LLVMSetInitializer(gv, LLVMGetUndef(at));

@@ -381,8 +381,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
       Alt *a = unit_add_alt(p, hh->unit, "simple");
       a->kernels[a->nkernels++] = hh->partial_kernel;
       a->kernels[a->nkernels++] = hh->combine_kernel;
-      if (!opt->host && opt->variants)
-        variants_add(&L, &(Site){.kind = SITE_REDUCTION, .st = si->stmt, .unit = hh->unit, .h = hh});
+      if (opt->variants) variants_add(&L, &(Site){.kind = SITE_REDUCTION, .st = si->stmt, .unit = hh->unit, .h = hh});
     }
     if (si->stmt->builtin) {
       lower_builtin(&L, si->stmt);
@@ -395,7 +394,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     p->units[si->map_unit].out_buf = p->tensor_buf[si->stmt->targets[0].tensor->id];
     Alt *a = unit_add_alt(p, si->map_unit, "simple");
     a->kernels[a->nkernels++] = si->map_kernel;
-    if (!opt->host && opt->variants)
+    if (opt->variants)
       variants_add(&L, &(Site){.kind = si->stmt->builtin ? SITE_BUILTIN : SITE_MAP,
                                .st = si->stmt,
                                .unit = si->map_unit,

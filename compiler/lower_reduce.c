@@ -7,9 +7,11 @@ static LExpr *stat_init(Program *p, RedOp op) {
   return lx_const(p, LT_F64, op == R_SUM ? 0.0 : op == R_MAX ? -__builtin_inf() : __builtin_inf());
 }
 
-static LExpr *stat_combine(Program *p, RedOp op, LExpr *acc, LExpr *v) {
-  LExpr *e = lx_binary(p, op == R_SUM ? LB_ADD : op == R_MAX ? LB_MAX : LB_MIN, acc, v);
-  e->reassoc = 1;
+/* On the host the sums run in order: the host's variants reproduce them bit
+ * for bit (variants_host.c); on the GPU LLVM may reassociate. */
+static LExpr *stat_combine(Lower *L, RedOp op, LExpr *acc, LExpr *v) {
+  LExpr *e = lx_binary(L->p, op == R_SUM ? LB_ADD : op == R_MAX ? LB_MAX : LB_MIN, acc, v);
+  e->reassoc = !L->opt->host;
   return e;
 }
 
@@ -54,7 +56,7 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
   env.var[h->red->red.id] = nv;
   L->rt = p->real;
   LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
-  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), v)));
+  ls_append(p, body, ls_assign(p, acc, stat_combine(L, op, lx_var(p, k, acc), v)));
   LExpr **idx = idx_vec(p, h->nfree + 1);
   idx[0] = lx_var(p, k, chunk);
   for (int i = 0; i < h->nfree; i++) idx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
@@ -90,7 +92,7 @@ int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chun
   LExpr **pidx = idx_vec(p, h->nfree + 1);
   pidx[0] = lx_var(p, k, c);
   for (int i = 0; i < h->nfree; i++) pidx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
-  ls_append(p, body, ls_assign(p, acc, stat_combine(p, op, lx_var(p, k, acc), lx_load(p, partial_buf, pidx))));
+  ls_append(p, body, ls_assign(p, acc, stat_combine(L, op, lx_var(p, k, acc), lx_load(p, partial_buf, pidx))));
   LExpr **idx = idx_vec(p, h->nfree);
   for (int i = 0; i < h->nfree; i++) idx[i] = lx_var(p, k, env.var[h->free[i]]);
   ls_append(p, block, ls_store(p, h->stat_buf, idx, lx_var(p, k, acc)));

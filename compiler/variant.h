@@ -1,4 +1,4 @@
-/* The variant registry: GPU code variants as data.
+/* The variant registry: code variants as data (GPU and host).
  *
  * A family is one entry of the registry (variant_registry.c): a matcher
  * that recognizes the pattern it implements in a statement, tiling
@@ -63,6 +63,7 @@ typedef union {
 typedef struct {
   const char *name; /* the family, unique in the registry */
   SiteKind site;
+  int host;   /* a family of the host target (else of the GPU) */
   int fast32; /* reads parameters as float32 when the data is float32 */
   /* 1 when the pattern is in the site; fills form */
   int (*match)(Lower *L, const Site *site, void *form);
@@ -86,5 +87,6 @@ extern const VariantFamily family_staged_reduction, family_staged_map;          
 extern const VariantFamily family_tiled, family_lanes;                                        /* variants_tiled.c */
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
 extern const VariantFamily family_cholesky_block;                                             /* variants_cholesky.c */
+extern const VariantFamily family_host_blocked, family_host_accumulate;                       /* variants_host.c */
 
 #endif

@@ -19,6 +19,9 @@ static const VariantFamily *const registry[] = {
     &family_staged_map,
     /* builtins */
     &family_cholesky_block,
+    /* the host's */
+    &family_host_accumulate,
+    &family_host_blocked,
 };
 
 /* Whether the variant of this name is to be lowered for the unit
@@ -50,7 +53,7 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
 void variants_add(Lower *L, const Site *site) {
   for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
     const VariantFamily *f = registry[i];
-    if (f->site != site->kind) continue;
+    if (f->site != site->kind || f->host != L->opt->host) continue;
     VariantForm form;
     memset(&form, 0, sizeof form);
     if (!f->match(L, site, form.bytes)) continue;

@@ -1,0 +1,303 @@
+/* Host variants (the registry's host families, variant.h).
+ *
+ *   blocked-TNxRN  the E-step's quadratic form
+ *                  T[n, m] = g(n, m, sum(e, sq(sum(d, A(n, m, d) W(m, d, e)))))
+ *                  as a register-blocked small GEMM: a work item takes TN
+ *                  events of one component; RN events at a time, row d of
+ *                  W is read once for RN rows of Y = A W (y_r[e] += a_r
+ *                  W[d, e], a loop over e that LLVM vectorizes at the CPU's
+ *                  width), W of the component stays in L1 across the item.
+ *   accumulate     a reduction over events S[o.., i, j] = sum(n, f(n, o.., i, j))
+ *                  as per-chunk partials like the simple kernel's, but a work
+ *                  item takes a chunk and the outer indices o and keeps the
+ *                  whole i x j (or j) block of sums in an array: each event's
+ *                  row is read once per item, not once per output, and the
+ *                  loop over j vectorizes (the weighted scatter
+ *                  sum(n, R (x - mu)(x - mu)^T), the means, Nk, diagonal
+ *                  covariances); only i <= j of a symmetric result.
+ *
+ * Every sum runs in the simple kernel's order (over d ascending for each e,
+ * then over e ascending), with the same multiply-adds, so the variant's
+ * results are the simple kernel's bit for bit: on the host, which variant
+ * the autotuner picks changes the speed, never the model
+ * (docs/limits.md, "Reproducibility"; codegen_host_variants checks it).
+ * Host variants are not priced (Work.launches 0): the autotuner measures
+ * them all. */
+#include "estep.h"
+#include "kernel_build.h"
+
+typedef struct {
+  int tn, rn; /* events per work item, events per register block */
+} HostTile;
+
+enum { HOST_MAX_RN = 8, HOST_MAX_E = 256 };
+
+static int plan_blocked(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const EstepForm *f = form;
+  const HostTile *c = config;
+  if (f->D != f->E || f->E > HOST_MAX_E || c->tn % c->rn || c->rn > HOST_MAX_RN) return 0;
+  pl->variant = arena_printf(&L->p->arena, "blocked-%dx%d", c->tn, c->rn);
+  return 1; /* not priced */
+}
+
+static void build_blocked(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                          Built *out) {
+  (void)out;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  const EstepForm *f = form;
+  const QuadForm *qf = &f->qf;
+  const HostTile *c = config;
+  Target *tg = &st->targets[0];
+  int tn = c->tn, rn = c->rn;
+  int64_t D = f->D, E = f->E, M = f->M;
+  LType T = p->real;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_blocked%dx%d", L->s->model, tg->name, tn, rn));
+  k->what = arena_printf(&p->arena, "%s [%s: %d events of one component per item, %d rows of Y = A W at a time%s]",
+                         stmt_text(L, st), pl->variant, tn, rn, qf->upper ? ", upper-triangular W" : "");
+  /* items: (tile of tn events, component), the component fastest */
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn)), I(M));
+  LStmt *body = k->body;
+  int vm = kernel_var(p, k, spec_index(L->s, f->mid)->name, LT_I64), n0 = kernel_var(p, k, "n0", LT_I64);
+  ls_append(p, body, ls_assign(p, vm, BIN(LB_REM, V(k->pvar), I(M))));
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, BIN(LB_DIV, V(k->pvar), I(M)), I(tn))));
+  Env env;
+  env_init(&env);
+  env.var[f->mid] = vm;
+  int vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64);
+  env.var[qf->d] = vd;
+  int y[HOST_MAX_RN], vn[HOST_MAX_RN], at[HOST_MAX_RN], a[HOST_MAX_RN], q[HOST_MAX_RN];
+  for (int r = 0; r < rn; r++) {
+    y[r] = kernel_shared(p, k, arena_printf(&p->arena, "y%d", r), T, E);
+    vn[r] = kernel_var(p, k, arena_printf(&p->arena, "n%d", r), LT_I64);
+    at[r] = kernel_var(p, k, arena_printf(&p->arena, "row%d", r), LT_I64);
+    a[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+    q[r] = kernel_var(p, k, arena_printf(&p->arena, "q%d", r), T);
+  }
+  int blk;
+  LStmt *lb = emit_loop(L, k, body, "block", I(0), I(tn / rn), &blk);
+  for (int r = 0; r < rn; r++) {
+    /* the event, and the row it reads (the last event past the end: its
+     * results are not stored) */
+    ls_append(p, lb, ls_assign(p, vn[r], BIN(LB_ADD, V(n0), BIN(LB_ADD, BIN(LB_MUL, V(blk), I(rn)), I(r)))));
+    ls_append(p, lb, ls_assign(p, at[r], BIN(LB_MIN, V(vn[r]), BIN(LB_SUB, lx_nlocal(p), I(1)))));
+  }
+  int e;
+  LStmt *clear = emit_loop(L, k, lb, "e", I(0), I(E), &e);
+  for (int r = 0; r < rn; r++) ls_append(p, clear, ls_sstore(p, k, y[r], V(e), lx_const(p, T, 0)));
+  /* row d of W for rn rows of Y: y_r[e] += a_r W[d, e] over the e W does not zero */
+  int d;
+  LStmt *ld = emit_loop(L, k, lb, "d", I(0), I(D), &d);
+  ls_append(p, ld, ls_assign(p, vd, V(d)));
+  for (int r = 0; r < rn; r++) {
+    env.var[tg->idx[0].id] = at[r];
+    ls_append(p, ld, ls_assign(p, a[r], factor_product(L, k, ld, qf->fa, qf->na, &env)));
+  }
+  int ve;
+  LStmt *le = emit_loop(L, k, ld, spec_index(L->s, qf->e)->name, qf->upper ? V(d) : I(0), I(E), &ve);
+  env.var[qf->e] = ve;
+  int w = kernel_var(p, k, "w", T);
+  ls_append(p, le, ls_assign(p, w, factor_product(L, k, le, qf->fw, qf->nw, &env)));
+  for (int r = 0; r < rn; r++)
+    ls_append(p, le, ls_sstore(p, k, y[r], V(ve),
+                               BIN(LB_ADD, lx_sload(p, k, y[r], V(ve)), BIN(LB_MUL, V(a[r]), V(w)))));
+  /* the quadratic forms, then g per event inside the events */
+  for (int r = 0; r < rn; r++) ls_append(p, lb, ls_assign(p, q[r], lx_const(p, T, 0)));
+  LStmt *lq = emit_loop(L, k, lb, "e", I(0), I(E), &e);
+  for (int r = 0; r < rn; r++) {
+    LExpr *v = lx_sload(p, k, y[r], V(e));
+    ls_append(p, lq, ls_assign(p, q[r], BIN(LB_ADD, V(q[r]), BIN(LB_MUL, v, lx_sload(p, k, y[r], V(e))))));
+  }
+  for (int r = 0; r < rn; r++) {
+    LStmt *live = ls_when(p, lb, BIN(LB_LT, V(vn[r]), lx_nlocal(p)));
+    env.var[tg->idx[0].id] = vn[r];
+    L->subst_expr = qf->q;
+    L->subst_val = V(q[r]);
+    LExpr *val = lower_expr(L, k, live, st->rhs, &env);
+    L->subst_expr = NULL;
+    LExpr **ti = idx_vec(p, 2);
+    ti[0] = V(vn[r]);
+    ti[1] = V(vm);
+    ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
+  }
+}
+
+/* How an item walks its chunk: plain, event by event over the whole array
+ * of sums (rb 0); or blocked, nb events at a time, rb columns of sums held
+ * in registers while the block's events go by (each sum still takes its
+ * events in order: blocks ascending, events ascending within a block). */
+typedef struct {
+  int nb, rb;
+} AccumulateConfig;
+
+typedef struct {
+  int inner;          /* trailing free indices kept in the item's array: 1 or 2 */
+  int64_t outer, blk; /* items per chunk; values in the array */
+} AccumulateShape;
+
+enum { HOST_MAX_ACC = 8192, HOST_MAX_RB = 16 }; /* float64 sums an item keeps: 64 KiB */
+
+static int match_accumulate(Lower *L, const Site *site, void *form) {
+  (void)L, (void)form;
+  return site->h->red->op == R_SUM && site->h->nfree >= 1;
+}
+
+static int plan_accumulate(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)form;
+  Hoisted *h = site->h;
+  const AccumulateConfig *c = config;
+  AccumulateShape *s = (AccumulateShape *)pl->shape;
+  s->inner = h->nfree >= 2 ? 2 : 1;
+  s->outer = 1, s->blk = 1;
+  for (int i = 0; i < h->nfree; i++) {
+    if (i < h->nfree - s->inner) s->outer *= index_extent(L, h->free[i]);
+    else s->blk *= index_extent(L, h->free[i]);
+  }
+  if (s->blk > HOST_MAX_ACC || c->rb > HOST_MAX_RB) return 0;
+  /* blocked: at least one whole block of columns */
+  if (c->rb && index_extent(L, h->free[h->nfree - 1]) < c->rb) return 0;
+  pl->variant = c->rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", c->nb, c->rb) : "accumulate";
+  return 1; /* not priced */
+}
+
+/* sums[cell] += the simple kernel's term, the indices bound in env. */
+static void add_term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int acc, LExpr *cell) {
+  Program *p = L->p;
+  LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, blk, h->red->args[0], env)));
+  ls_append(p, blk, ls_sstore(p, k, acc, cell, BIN(LB_ADD, lx_sload(p, k, acc, cell), v)));
+}
+
+static void build_accumulate(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
+                             Built *out) {
+  (void)form;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  Hoisted *h = site->h;
+  const AccumulateConfig *c = config;
+  const AccumulateShape *sp = (const AccumulateShape *)pl->shape;
+  int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = c->rb;
+  int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
+  int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
+  Kernel *k = program_add_kernel(p, rb ? arena_printf(&p->arena, "%s_%s_accumulate%dx%d", L->s->model,
+                                                      p->bufs[h->stat_buf]->name, c->nb, rb)
+                                       : arena_printf(&p->arena, "%s_%s_accumulate", L->s->model,
+                                                      p->bufs[h->stat_buf]->name));
+  k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %lld sums in an array%s]", stmt_text(L, st),
+                         pl->variant, (long long)sp->blk,
+                         rb ? arena_printf(&p->arena, ", %d events at a time, %d in registers", c->nb, rb) : "");
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = I(sp->outer * h->chunks);
+  LStmt *body = k->body;
+  Env env;
+  env_init(&env);
+  int chunk = kernel_var(p, k, "chunk", LT_I64);
+  ls_append(p, body, ls_assign(p, chunk, BIN(LB_DIV, V(k->pvar), I(sp->outer))));
+  decompose_flat(L, k, body, BIN(LB_REM, V(k->pvar), I(sp->outer)), h->free, nf - inner, &env);
+  /* the simple kernel's chunk of the events */
+  int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
+      hi = kernel_var(p, k, "last", LT_I64);
+  ls_append(p, body, ls_assign(p, len, BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(h->chunks - 1)), I(h->chunks))));
+  ls_append(p, body, ls_assign(p, lo, BIN(LB_MUL, V(chunk), V(len))));
+  ls_append(p, body, ls_assign(p, hi, BIN(LB_MIN, BIN(LB_ADD, V(lo), V(len)), lx_nlocal(p))));
+  int acc = kernel_shared(p, k, "sums", LT_F64, sp->blk), at;
+  LStmt *clear = emit_loop(L, k, body, "at", I(0), I(sp->blk), &at);
+  ls_append(p, clear, ls_sstore(p, k, acc, V(at), lx_const(p, LT_F64, 0.0)));
+  int vn, vi = -1, vj;
+  const char *nname = spec_index(L->s, nid)->name, *jname = spec_index(L->s, jid)->name;
+  if (!rb) {
+    LStmt *ln = emit_loop(L, k, body, nname, V(lo), V(hi), &vn);
+    env.var[nid] = vn;
+    LStmt *li = ln;
+    if (inner == 2) {
+      li = emit_loop(L, k, ln, spec_index(L->s, iid)->name, I(0), I(ei), &vi);
+      env.var[iid] = vi;
+    }
+    LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? V(vi) : I(0), I(ej), &vj);
+    env.var[jid] = vj;
+    add_term(L, k, lj, h, &env, acc, inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), V(vj)) : V(vj));
+  } else {
+    /* blocks of nb events; per row i, whole blocks of rb columns in
+     * registers (from the block holding column i when the result is
+     * symmetric: its columns left of i are computed and never stored),
+     * then the columns past the last whole block one at a time */
+    int64_t ejf = ej / rb * rb;
+    int bn, b0 = kernel_var(p, k, "block_first", LT_I64), b1 = kernel_var(p, k, "block_last", LT_I64);
+    LStmt *lb = emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(c->nb - 1)), I(c->nb)),
+                          &bn);
+    ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(c->nb)))));
+    ls_append(p, lb, ls_assign(p, b1, BIN(LB_MIN, BIN(LB_ADD, V(b0), I(c->nb)), V(hi))));
+    LStmt *li = lb;
+    if (inner == 2) {
+      li = emit_loop(L, k, lb, spec_index(L->s, iid)->name, I(0), I(ei), &vi);
+      env.var[iid] = vi;
+    }
+    LExpr *row = inner == 2 ? BIN(LB_MUL, V(vi), I(ej)) : I(0);
+    int cb, r0[HOST_MAX_RB], cols[HOST_MAX_RB];
+    LStmt *whole = emit_loop(L, k, li, "column_block", h->symmetric ? BIN(LB_DIV, V(vi), I(rb)) : I(0), I(ejf / rb), &cb);
+    for (int r = 0; r < rb; r++) {
+      r0[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d", r), LT_F64);
+      cols[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", jname, r), LT_I64);
+      ls_append(p, whole, ls_assign(p, cols[r], BIN(LB_ADD, BIN(LB_MUL, V(cb), I(rb)), I(r))));
+      ls_append(p, whole, ls_assign(p, r0[r], lx_sload(p, k, acc, BIN(LB_ADD, row, V(cols[r])))));
+    }
+    LStmt *ln = emit_loop(L, k, whole, nname, V(b0), V(b1), &vn);
+    env.var[nid] = vn;
+    for (int r = 0; r < rb; r++) {
+      env.var[jid] = cols[r];
+      LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, ln, h->red->args[0], &env)));
+      ls_append(p, ln, ls_assign(p, r0[r], BIN(LB_ADD, V(r0[r]), v)));
+    }
+    for (int r = 0; r < rb; r++) ls_append(p, whole, ls_sstore(p, k, acc, BIN(LB_ADD, row, V(cols[r])), V(r0[r])));
+    if (ejf < ej) {
+      LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? BIN(LB_MAX, V(vi), I(ejf)) : I(ejf), I(ej), &vj);
+      env.var[jid] = vj;
+      LStmt *ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
+      env.var[nid] = vn;
+      add_term(L, k, ln2, h, &env, acc, inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), V(vj)) : V(vj));
+    }
+  }
+  /* into the partial buffer, as the simple kernel stores it */
+  LStmt *si = body;
+  if (inner == 2) si = emit_loop(L, k, body, spec_index(L->s, iid)->name, I(0), I(ei), &vi);
+  LStmt *sj = emit_loop(L, k, si, jname, h->symmetric ? V(vi) : I(0), I(ej), &vj);
+  env.var[jid] = vj;
+  if (inner == 2) env.var[iid] = vi;
+  LExpr **idx = idx_vec(p, nf + 1);
+  idx[0] = V(chunk);
+  for (int i = 0; i < nf; i++) idx[i + 1] = V(env.var[h->free[i]]);
+  LExpr *cell2 = inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), V(vj)) : V(vj);
+  ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, cell2)));
+  *out = (Built){.partial_buf = h->partial_buf,
+                 .slices = h->chunks,
+                 .combine_tag = rb ? arena_printf(&p->arena, "accumulate%dx%d", c->nb, rb) : "accumulate"};
+}
+
+/* plain; 64 events at a time with 8 sums in registers (one AVX-512
+ * register of float64, two of AVX2). Each configuration costs compile time
+ * on every cold start: 64 x 4 and the E-step's 64 x 2 never won here. */
+static const AccumulateConfig accumulate_configs[] = {{0, 0}, {64, 8}};
+
+const VariantFamily family_host_accumulate = {.name = "host-accumulate",
+                                              .site = SITE_REDUCTION,
+                                              .host = 1,
+                                              .match = match_accumulate,
+                                              .configs = accumulate_configs,
+                                              .nconfigs = sizeof accumulate_configs / sizeof *accumulate_configs,
+                                              .config_size = sizeof *accumulate_configs,
+                                              .plan = plan_accumulate,
+                                              .build = build_accumulate};
+
+/* events per item x events per register block */
+static const HostTile blocked_tiles[] = {{32, 8}, {64, 4}};
+
+const VariantFamily family_host_blocked = {.name = "host-blocked",
+                                           .site = SITE_MAP,
+                                           .host = 1,
+                                           .match = match_estep,
+                                           .configs = blocked_tiles,
+                                           .nconfigs = sizeof blocked_tiles / sizeof *blocked_tiles,
+                                           .config_size = sizeof *blocked_tiles,
+                                           .plan = plan_blocked,
+                                           .build = build_blocked};

@@ -1,0 +1,110 @@
+/* Every host code variant (compiler/variants_host.c) of every shipped spec
+ * against the simple alternative of its unit, on the host JIT, on the same
+ * fresh random inputs: the results must be the same bits, which is what
+ * lets the host autotuner pick any of them without changing a fitted model
+ * (docs/limits.md, "Reproducibility"). Sizes break the tiles: feature
+ * counts that are not a multiple of a vector (5, 19, 33), event counts
+ * below one item and not a multiple of any (37, 1237). GMMC_HOST_CPU
+ * compiles for an x86-64 level (ctest runs it at v2, v3 and natively).
+ *
+ *   test_host_variants      (GMMC_TEST_SEED=N replays a run) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_test.h"
+#include "dsl/shipped.h"
+#include "host_cpu_skip.h"
+
+typedef struct {
+  const char *spec;
+  int64_t m, d, n;
+  LType real;
+} Case;
+
+static const Case cases[] = {
+    {"full", 3, 5, 1237, LT_F32}, {"full", 8, 19, 1000, LT_F32}, {"full", 4, 33, 300, LT_F32},
+    {"full", 2, 3, 37, LT_F64},   {"full", 5, 19, 700, LT_F64},  {"full", 1, 1, 65, LT_F64},
+    {"tied", 3, 5, 1237, LT_F32}, {"tied", 6, 19, 800, LT_F64},  {"diag", 4, 7, 300, LT_F64},
+    {"spherical", 3, 5, 129, LT_F32}, {"kmeans", 4, 5, 1237, LT_F32},
+};
+
+static int failures, compared;
+
+static void run_alt(const HostJit *j, Bufs *b, const Alt *a) {
+  for (int i = 0; i < a->nkernels; i++) cg_run_kernel(j, b, a->kernels[i]);
+}
+
+static void check_case(const Case *c, uint64_t seed, int index) {
+  const ShippedSpec *ss = shipped_spec(c->spec);
+  Spec *s = cg_load(ss->file, ss->text, ss->len);
+  LowerOptions o = {.real = c->real, .host = 1, .variants = 1, .target = target_desc_host(1, 16)};
+  char *err = NULL;
+  Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2, &o, &err);
+  HostJit *j = p ? host_jit_create(p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err) : NULL;
+  if (!j && err && host_level_unavailable(err)) {
+    printf("skipped: %s\n", err);
+    exit(77);
+  }
+  if (!j) {
+    printf("  FAIL: %s M=%lld D=%lld: %s\n", c->spec, (long long)c->m, (long long)c->d, err);
+    failures++;
+    free(err);
+    if (p) program_free(p);
+    return;
+  }
+  Bufs b;
+  bufs_alloc(&b, p, c->n);
+  Rng r;
+  cg_rng(&r, seed, (uint64_t)index, 0, 0, 0);
+  /* every buffer random: each unit reads what it reads from the same values */
+  for (int i = 0; i < p->nbufs; i++) {
+    int64_t elems = (int64_t)(b.bytes[i] / ltype_size(p->bufs[i]->elem));
+    for (int64_t e = 0; e < elems; e++)
+      buf_set(&b, i, e, p->bufs[i]->elem == LT_I32 ? (double)cg_int(&r, 0, 3) : cg_uniform(&r, -2, 2));
+  }
+  for (int u = 0; u < p->nunits; u++) {
+    const Unit *un = &p->units[u];
+    int ob = un->out_buf;
+    size_t bytes = b.bytes[ob];
+    unsigned char *want = malloc(bytes + 1);
+    memset(b.buf[ob], 0xff, bytes); /* NaN: what an alternative leaves unwritten shows */
+    run_alt(j, &b, &un->alts[0]);
+    memcpy(want, b.buf[ob], bytes);
+    for (int a = 1; a < un->nalts; a++) {
+      memset(b.buf[ob], 0xff, bytes);
+      run_alt(j, &b, &un->alts[a]);
+      compared++;
+      if (memcmp(want, b.buf[ob], bytes) != 0) {
+        size_t esz = ltype_size(p->bufs[ob]->elem);
+        int64_t at = 0;
+        while (memcmp(want + at * esz, (unsigned char *)b.buf[ob] + at * esz, esz) == 0) at++;
+        double y = buf_get(&b, ob, at);
+        memcpy(b.buf[ob], want, bytes);
+        double x = buf_get(&b, ob, at);
+        printf("  FAIL: %s M=%lld D=%lld N=%lld %s: unit %s, %s differs from simple at element %lld: %.17g "
+               "against %.17g\n",
+               c->spec, (long long)c->m, (long long)c->d, (long long)c->n, c->real == LT_F32 ? "float32" : "float64",
+               un->name, un->alts[a].variant, (long long)at, y, x);
+        failures++;
+      }
+    }
+    free(want);
+  }
+  bufs_free(&b);
+  host_jit_free(j);
+  program_free(p);
+}
+
+int main(void) {
+  uint64_t seed = cg_seed("test_host_variants");
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_case(&cases[i], seed, (int)i);
+  if (compared == 0) {
+    printf("FAIL: no host variant was compared\n");
+    failures++;
+  }
+  printf(failures ? "FAILED: %d (%d alternatives compared)\n" : "ok: %d alternatives, the simple one's bits\n",
+         failures ? failures : compared, compared);
+  return failures != 0;
+}
