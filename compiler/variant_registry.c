@@ -22,6 +22,7 @@ static const VariantFamily *const registry[] = {
     /* the host's */
     &family_host_accumulate,
     &family_host_blocked,
+    &family_host_stream,
 };
 
 /* Whether the variant of this name is to be lowered for the unit

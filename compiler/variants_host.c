@@ -7,6 +7,13 @@
  *                  W is read once for RN rows of Y = A W (y_r[e] += a_r
  *                  W[d, e], a loop over e that LLVM vectorizes at the CPU's
  *                  width), W of the component stays in L1 across the item.
+ *   stream-TN      T[n, m] = g(n, m, sum(d, f(n, m, d))) with staged-able
+ *                  reads (diagonal and spherical E-steps, k-means
+ *                  distances): an item takes TN events, stages their [n, d]
+ *                  operands transposed (d-major), and per component sums f
+ *                  over d for all TN events at once: the loop over the
+ *                  events vectorizes, each event's sum still runs over d in
+ *                  order.
  *   accumulate     a reduction over events S[o.., i, j] = sum(n, f(n, o.., i, j))
  *                  as per-chunk partials like the simple kernel's, but a work
  *                  item takes a chunk and the outer indices o and keeps the
@@ -25,6 +32,7 @@
  * them all. */
 #include "estep.h"
 #include "kernel_build.h"
+#include "staged.h"
 
 typedef struct {
   int tn, rn; /* events per work item, events per register block */
@@ -66,12 +74,10 @@ static void build_blocked(Lower *L, const Site *site, const void *form, const vo
   Env env;
   env_init(&env);
   env.var[f->mid] = vm;
-  int vd = kernel_var(p, k, spec_index(L->s, qf->d)->name, LT_I64);
-  env.var[qf->d] = vd;
   int y[HOST_MAX_RN], vn[HOST_MAX_RN], at[HOST_MAX_RN], a[HOST_MAX_RN], q[HOST_MAX_RN];
   for (int r = 0; r < rn; r++) {
     y[r] = kernel_shared(p, k, arena_printf(&p->arena, "y%d", r), T, E);
-    vn[r] = kernel_var(p, k, arena_printf(&p->arena, "n%d", r), LT_I64);
+    vn[r] = kernel_var(p, k, arena_printf(&p->arena, "event%d", r), LT_I64);
     at[r] = kernel_var(p, k, arena_printf(&p->arena, "row%d", r), LT_I64);
     a[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
     q[r] = kernel_var(p, k, arena_printf(&p->arena, "q%d", r), T);
@@ -89,8 +95,8 @@ static void build_blocked(Lower *L, const Site *site, const void *form, const vo
   for (int r = 0; r < rn; r++) ls_append(p, clear, ls_sstore(p, k, y[r], V(e), lx_const(p, T, 0)));
   /* row d of W for rn rows of Y: y_r[e] += a_r W[d, e] over the e W does not zero */
   int d;
-  LStmt *ld = emit_loop(L, k, lb, "d", I(0), I(D), &d);
-  ls_append(p, ld, ls_assign(p, vd, V(d)));
+  LStmt *ld = emit_loop(L, k, lb, spec_index(L->s, qf->d)->name, I(0), I(D), &d);
+  env.var[qf->d] = d;
   for (int r = 0; r < rn; r++) {
     env.var[tg->idx[0].id] = at[r];
     ls_append(p, ld, ls_assign(p, a[r], factor_product(L, k, ld, qf->fa, qf->na, &env)));
@@ -101,8 +107,8 @@ static void build_blocked(Lower *L, const Site *site, const void *form, const vo
   int w = kernel_var(p, k, "w", T);
   ls_append(p, le, ls_assign(p, w, factor_product(L, k, le, qf->fw, qf->nw, &env)));
   for (int r = 0; r < rn; r++)
-    ls_append(p, le, ls_sstore(p, k, y[r], V(ve),
-                               BIN(LB_ADD, lx_sload(p, k, y[r], V(ve)), BIN(LB_MUL, V(a[r]), V(w)))));
+    ls_append(p, le,
+              ls_sstore(p, k, y[r], V(ve), BIN(LB_ADD, lx_sload(p, k, y[r], V(ve)), BIN(LB_MUL, V(a[r]), V(w)))));
   /* the quadratic forms, then g per event inside the events */
   for (int r = 0; r < rn; r++) ls_append(p, lb, ls_assign(p, q[r], lx_const(p, T, 0)));
   LStmt *lq = emit_loop(L, k, lb, "e", I(0), I(E), &e);
@@ -152,8 +158,10 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
   s->inner = h->nfree >= 2 ? 2 : 1;
   s->outer = 1, s->blk = 1;
   for (int i = 0; i < h->nfree; i++) {
-    if (i < h->nfree - s->inner) s->outer *= index_extent(L, h->free[i]);
-    else s->blk *= index_extent(L, h->free[i]);
+    if (i < h->nfree - s->inner)
+      s->outer *= index_extent(L, h->free[i]);
+    else
+      s->blk *= index_extent(L, h->free[i]);
   }
   if (s->blk > HOST_MAX_ACC || c->rb > HOST_MAX_RB) return 0;
   /* blocked: at least one whole block of columns */
@@ -180,10 +188,9 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = c->rb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
   int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
-  Kernel *k = program_add_kernel(p, rb ? arena_printf(&p->arena, "%s_%s_accumulate%dx%d", L->s->model,
-                                                      p->bufs[h->stat_buf]->name, c->nb, rb)
-                                       : arena_printf(&p->arena, "%s_%s_accumulate", L->s->model,
-                                                      p->bufs[h->stat_buf]->name));
+  Kernel *k = program_add_kernel(
+      p, rb ? arena_printf(&p->arena, "%s_%s_accumulate%dx%d", L->s->model, p->bufs[h->stat_buf]->name, c->nb, rb)
+            : arena_printf(&p->arena, "%s_%s_accumulate", L->s->model, p->bufs[h->stat_buf]->name));
   k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %lld sums in an array%s]", stmt_text(L, st),
                          pl->variant, (long long)sp->blk,
                          rb ? arena_printf(&p->arena, ", %d events at a time, %d in registers", c->nb, rb) : "");
@@ -224,8 +231,8 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
      * then the columns past the last whole block one at a time */
     int64_t ejf = ej / rb * rb;
     int bn, b0 = kernel_var(p, k, "block_first", LT_I64), b1 = kernel_var(p, k, "block_last", LT_I64);
-    LStmt *lb = emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(c->nb - 1)), I(c->nb)),
-                          &bn);
+    LStmt *lb =
+        emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(c->nb - 1)), I(c->nb)), &bn);
     ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(c->nb)))));
     ls_append(p, lb, ls_assign(p, b1, BIN(LB_MIN, BIN(LB_ADD, V(b0), I(c->nb)), V(hi))));
     LStmt *li = lb;
@@ -235,7 +242,8 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
     }
     LExpr *row = inner == 2 ? BIN(LB_MUL, V(vi), I(ej)) : I(0);
     int cb, r0[HOST_MAX_RB], cols[HOST_MAX_RB];
-    LStmt *whole = emit_loop(L, k, li, "column_block", h->symmetric ? BIN(LB_DIV, V(vi), I(rb)) : I(0), I(ejf / rb), &cb);
+    LStmt *whole =
+        emit_loop(L, k, li, "column_block", h->symmetric ? BIN(LB_DIV, V(vi), I(rb)) : I(0), I(ejf / rb), &cb);
     for (int r = 0; r < rb; r++) {
       r0[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d", r), LT_F64);
       cols[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", jname, r), LT_I64);
@@ -288,6 +296,104 @@ const VariantFamily family_host_accumulate = {.name = "host-accumulate",
                                               .config_size = sizeof *accumulate_configs,
                                               .plan = plan_accumulate,
                                               .build = build_accumulate};
+
+typedef struct {
+  int tn; /* events per item */
+} StreamConfig;
+
+static int plan_stream(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const StagedMap *f = form;
+  const StreamConfig *c = config;
+  int nd = 0;
+  for (int i = 0; i < f->ops.n; i++) nd += f->ops.op[i].role == ROLE_ND;
+  if (f->D * c->tn * nd > HOST_MAX_ACC) return 0;
+  pl->variant = arena_printf(&L->p->arena, "stream-%d", c->tn);
+  return 1; /* not priced */
+}
+
+static void build_stream(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
+  (void)out;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  const StagedMap *f = form;
+  int tn = ((const StreamConfig *)config)->tn;
+  Target *tg = &st->targets[0];
+  int64_t D = f->D, M = f->M;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_stream%d", L->s->model, tg->name, tn));
+  k->what = arena_printf(&p->arena, "%s [%s: %d events per item, their [n, d] operands transposed]", stmt_text(L, st),
+                         pl->variant, tn);
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  LStmt *body = k->body;
+  int n0 = kernel_var(p, k, "first_event", LT_I64), vn = kernel_var(p, k, "event", LT_I64),
+      row = kernel_var(p, k, "row", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, V(k->pvar), I(tn))));
+  /* the [n, d] operands, d-major: x[d * tn + nn] (the last row again past the end) */
+  int nn, d, vm, staged[8], nstaged = 0;
+  Tensor *staged_t[8];
+  for (int i = 0; i < f->ops.n; i++) {
+    const Operand *o = &f->ops.op[i];
+    if (o->role != ROLE_ND) continue;
+    int b = p->tensor_buf[o->t->id];
+    int xs = kernel_shared(p, k, o->t->name, p->bufs[b]->elem, D * tn);
+    LStmt *ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+    ls_append(p, ln, ls_assign(p, row, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
+    LStmt *ld = emit_loop(L, k, ln, "d", I(0), I(D), &d);
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(row);
+    xi[1] = V(d);
+    ls_append(p, ld, ls_sstore(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)), lx_load(p, b, xi)));
+    staged_t[nstaged] = o->t;
+    staged[nstaged++] = xs;
+  }
+  int sums = kernel_shared(p, k, "sums", L->rt, tn);
+  LStmt *lm = emit_loop(L, k, body, spec_index(L->s, f->mid)->name, I(0), I(M), &vm);
+  Env env;
+  env_init(&env);
+  env.var[f->mid] = vm;
+  env.var[f->nid] = vn;
+  LStmt *lz = emit_loop(L, k, lm, "nn", I(0), I(tn), &nn);
+  ls_append(p, lz, ls_sstore(p, k, sums, V(nn), lx_const(p, L->rt, 0)));
+  /* the sum over d in order, every event of the item at once */
+  LStmt *ld = emit_loop(L, k, lm, spec_index(L->s, f->did)->name, I(0), I(D), &d);
+  env.var[f->did] = d;
+  LStmt *le = emit_loop(L, k, ld, "nn", I(0), I(tn), &nn);
+  ls_append(p, le, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
+  /* the staged operands' reads come from their arrays */
+  L->nsubst_tensor = nstaged;
+  for (int i = 0; i < nstaged; i++) {
+    L->subst_tensor[i] = staged_t[i];
+    L->subst_tensor_val[i] = lx_sload(p, k, staged[i], BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)));
+  }
+  LExpr *v = lx_cast(p, L->rt, lower_expr(L, k, le, f->sum->args[0], &env));
+  ls_append(p, le, ls_sstore(p, k, sums, V(nn), BIN(LB_ADD, lx_sload(p, k, sums, V(nn)), v)));
+  L->nsubst_tensor = 0;
+  /* g per event of the item inside the events; its other reads are ordinary */
+  LStmt *lg = emit_loop(L, k, lm, "nn", I(0), I(tn), &nn);
+  ls_append(p, lg, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
+  LStmt *live = ls_when(p, lg, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  L->subst_expr = f->sum;
+  L->subst_val = lx_sload(p, k, sums, V(nn));
+  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
+  L->subst_expr = NULL;
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = V(vn);
+  ti[1] = V(vm);
+  ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
+}
+
+static const StreamConfig stream_configs[] = {{64}, {16}};
+
+const VariantFamily family_host_stream = {.name = "host-stream",
+                                          .site = SITE_MAP,
+                                          .host = 1,
+                                          .match = match_staged_map,
+                                          .configs = stream_configs,
+                                          .nconfigs = sizeof stream_configs / sizeof *stream_configs,
+                                          .config_size = sizeof *stream_configs,
+                                          .plan = plan_stream,
+                                          .build = build_stream};
 
 /* events per item x events per register block */
 static const HostTile blocked_tiles[] = {{32, 8}, {64, 4}};

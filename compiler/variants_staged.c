@@ -18,20 +18,7 @@
 #include <string.h>
 
 #include "kernel_build.h"
-#include "variant.h"
-
-typedef enum { ROLE_ND, ROLE_NM, ROLE_MD, ROLE_M } Role;
-
-typedef struct {
-  Tensor *t;
-  Role role;
-  int sh;
-} Operand;
-
-typedef struct {
-  Operand op[8];
-  int n;
-} Operands;
+#include "staged.h"
 
 /* Every tensor read in e, with its role; 0 when a read fits none. */
 static int collect(Expr *e, int nid, int mid, int did, Operands *ops) {
@@ -130,15 +117,7 @@ typedef struct {
   const char *variant;
 } StagedTile;
 
-/* T[n, m] = g(n, m, sum(d, f)) with every read of f staged-able. */
-typedef struct {
-  int nid, mid, did;
-  Expr *sum;
-  Operands ops;
-  int64_t D, M;
-} StagedMap;
-
-static int match_staged_map(Lower *L, const Site *site, void *form) {
+int match_staged_map(Lower *L, const Site *site, void *form) {
   Stmt *st = site->st;
   Target *tg = &st->targets[0];
   Tensor *tt = tg->tensor;

@@ -24,9 +24,9 @@ typedef struct {
 } Case;
 
 static const Case cases[] = {
-    {"full", 3, 5, 1237, LT_F32}, {"full", 8, 19, 1000, LT_F32}, {"full", 4, 33, 300, LT_F32},
-    {"full", 2, 3, 37, LT_F64},   {"full", 5, 19, 700, LT_F64},  {"full", 1, 1, 65, LT_F64},
-    {"tied", 3, 5, 1237, LT_F32}, {"tied", 6, 19, 800, LT_F64},  {"diag", 4, 7, 300, LT_F64},
+    {"full", 3, 5, 1237, LT_F32},     {"full", 8, 19, 1000, LT_F32},  {"full", 4, 33, 300, LT_F32},
+    {"full", 2, 3, 37, LT_F64},       {"full", 5, 19, 700, LT_F64},   {"full", 1, 1, 65, LT_F64},
+    {"tied", 3, 5, 1237, LT_F32},     {"tied", 6, 19, 800, LT_F64},   {"diag", 4, 7, 300, LT_F64},
     {"spherical", 3, 5, 129, LT_F32}, {"kmeans", 4, 5, 1237, LT_F32},
 };
 
@@ -48,7 +48,7 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     exit(77);
   }
   if (!j) {
-    printf("  FAIL: %s M=%lld D=%lld: %s\n", c->spec, (long long)c->m, (long long)c->d, err);
+    printf("  FAIL: %s M=%lld D=%lld: %s\n", c->spec, (long long)c->m, (long long)c->d, err ? err : "?");
     failures++;
     free(err);
     if (p) program_free(p);
