@@ -62,3 +62,50 @@ if not HAVE_SKLEARN:
     class DensityMixin:
         """Marks a density estimator (scikit-learn's DensityMixin)."""
         _estimator_type = "DensityEstimator"
+
+
+def _sklearn_base_source():
+    """The text of the installed scikit-learn's mixture base class ("" without it)."""
+    try:
+        import sklearn.mixture._base as base
+        with open(base.__file__, encoding="utf-8") as f:
+            return f.read()
+    except (ImportError, OSError, AttributeError):
+        return ""
+
+
+_CONVERGENCE = None
+
+
+def convergence_message(n_init):
+    """The installed scikit-learn's words when the best initialisation did not converge: 1.9 and later
+    name the best one; older versions numbered the initialisation."""
+    global _CONVERGENCE
+    if _CONVERGENCE is None:
+        _CONVERGENCE = "Best performing initialization did not converge" in _sklearn_base_source()
+    if _CONVERGENCE:
+        return ("Best performing initialization did not converge. Try different init parameters, or increase "
+                "max_iter, tol, or check for degenerate data.")
+    return ("Initialization %d did not converge. Try different init parameters, or increase max_iter, "
+            "tol or check for degenerate data." % n_init)
+
+
+_ILL_DEFINED = None
+
+
+def ill_defined_message():
+    """The installed scikit-learn's ValueError text when a covariance is not positive definite."""
+    global _ILL_DEFINED
+    if _ILL_DEFINED is None:
+        _ILL_DEFINED = ("Fitting the mixture model failed because some components have ill-defined empirical "
+                        "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+                        "number of components, or increase reg_covar.")
+        try:
+            import numpy as np
+            from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+            _compute_precision_cholesky(np.zeros((1, 1, 1)), "full")
+        except ValueError as e:
+            _ILL_DEFINED = str(e)
+        except Exception:  # an older or newer private helper: keep the text above
+            pass
+    return _ILL_DEFINED

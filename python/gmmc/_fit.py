@@ -29,8 +29,11 @@ from ._model import Model
 class Outcome:
     """The model a fit produced and scikit-learn's fit results."""
 
-    def __init__(self, model, n_iter, converged, lower_bound, warnings, seconds_in_c, warm_chain=False):
+    def __init__(self, model, n_iter, converged, lower_bound, warnings, seconds_in_c, warm_chain=False,
+                 lower_bounds=None):
         self.model = model
+        # the lower bound after each iteration of the run that was kept (scikit-learn's lower_bounds_)
+        self.lower_bounds = list(model.lower_bounds) if lower_bounds is None else lower_bounds
         self.n_iter = n_iter
         self.converged = converged
         self.lower_bound = lower_bound
@@ -72,7 +75,7 @@ def fit_warm(ctx, X, options, previous, previous_lower_bound, max_iter, tol, rec
     with Data(ctx, X) as data:
         c = _Caller(ctx, data, options)
         if max_iter == 0:
-            return Outcome(previous, 0, False, float("-inf"), [], 0.0, True)
+            return Outcome(previous, 0, False, float("-inf"), [], 0.0, True, [])
         if previous_lower_bound == float("-inf"):  # nothing to compare the first iteration with: as gmmc does
             m = c.fit(max_iter, previous)
             return Outcome(m, m.n_iter, m.converged, m.lower_bound, c.warnings, c.seconds)
@@ -80,7 +83,7 @@ def fit_warm(ctx, X, options, previous, previous_lower_bound, max_iter, tol, rec
         a = c.fit(1, previous)
         lb1 = a.lower_bound
         if abs(lb1 - previous_lower_bound) < tol or max_iter == 1:
-            return Outcome(a, 1, abs(lb1 - previous_lower_bound) < tol, lb1, c.warnings, c.seconds, True)
+            return Outcome(a, 1, abs(lb1 - previous_lower_bound) < tol, lb1, c.warnings, c.seconds, True, [lb1])
         recorder.offset, recorder.first_prev, recorder.hold = 1, lb1, True
         b = c.fit(max_iter - 1, a)
         lbs = b.lower_bounds
@@ -92,6 +95,6 @@ def fit_warm(ctx, X, options, previous, previous_lower_bound, max_iter, tol, rec
                 recorder.mute = True
                 final = c.fit(1, a)
                 recorder.mute = False
-            return Outcome(final, 2, True, final.lower_bound, c.warnings, c.seconds, True)
+            return Outcome(final, 2, True, final.lower_bound, c.warnings, c.seconds, True, [lb1, lbs[0]])
         recorder.release(len(lbs))
-        return Outcome(b, 1 + b.n_iter, b.converged, b.lower_bound, c.warnings, c.seconds, True)
+        return Outcome(b, 1 + b.n_iter, b.converged, b.lower_bound, c.warnings, c.seconds, True, [lb1] + list(lbs))

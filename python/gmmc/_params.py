@@ -111,20 +111,33 @@ def precisions_shape(covariance_type, n_components, n_features):
 
 
 def check_initial(est, n_features):
-    """scikit-learn's checks of weights_init, means_init and precisions_init (shapes, weight range and sum).
-
-    Positive definiteness of precisions_init is checked by gmmc when it factors them."""
+    """scikit-learn's checks of weights_init, means_init and precisions_init (shapes, weight range and sum,
+    positivity), with its messages; gmmc checks the precisions again when it factors them."""
     k = est.n_components
     if est.weights_init is not None:
-        w = np.asarray(est.weights_init, dtype=np.float64)
+        given = np.asarray(est.weights_init)
+        w = given.astype(np.float64)
         _check_shape(w, (k,), "weights")
         if np.any(np.less(w, 0.0)) or np.any(np.greater(w, 1.0)):
             raise ValueError("The parameter 'weights' should be in the range [0, 1], but got max value "
                              f"{np.min(w):.5f}, min value {np.max(w):.5f}")
-        if not np.allclose(np.abs(1.0 - np.sum(w)), 0.0):
+        # scikit-learn's tolerance by dtype: float32 weights sum to 1 within float32's rounding
+        if not np.allclose(np.abs(1.0 - np.sum(w)), 0.0, atol=1e-6 if given.dtype == np.float32 else 1e-8):
             raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = {np.sum(w):.5f}")
     if est.means_init is not None:
         _check_shape(np.asarray(est.means_init, dtype=np.float64), (k, n_features), "means")
     if est.precisions_init is not None and est.spec is None:
-        _check_shape(np.asarray(est.precisions_init, dtype=np.float64),
-                     precisions_shape(est.covariance_type, k, n_features), f"{est.covariance_type} precision")
+        p = np.asarray(est.precisions_init, dtype=np.float64)
+        _check_shape(p, precisions_shape(est.covariance_type, k, n_features), f"{est.covariance_type} precision")
+        _check_precisions(p, est.covariance_type)
+
+
+def _check_precisions(p, covariance_type):
+    """scikit-learn's checks and words: positive (diag, spherical), symmetric positive-definite (full, tied)."""
+    if covariance_type in ("diag", "spherical"):
+        if np.any(np.less_equal(p, 0.0)):
+            raise ValueError(f"'{covariance_type} precision' should be positive")
+        return
+    for m in (p if covariance_type == "full" else [p]):
+        if not (np.allclose(m, m.T) and np.all(np.linalg.eigvalsh(m) > 0.0)):
+            raise ValueError(f"'{covariance_type} precision' should be symmetric, positive-definite")

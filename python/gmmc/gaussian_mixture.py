@@ -19,13 +19,15 @@ import warnings
 import numpy as np
 
 from . import _fit, _params, _random, _validation
-from ._compat import BaseEstimator, ConvergenceWarning, DensityMixin, NotFittedError
+from ._compat import (BaseEstimator, ConvergenceWarning, DensityMixin, NotFittedError, convergence_message,
+                      ill_defined_message)
 from ._context import Context
 from ._data import Data, gmmc_dtype
 from ._errors import GmmcValueError
 from ._model import Model
 from ._options import FitOptions
-from ._precisions import covariance_kind, precisions_from_cholesky
+from ._precisions import (cholesky_from_covariances, cholesky_from_precisions, covariance_kind,
+                          estimate_parameters, precisions_from_cholesky)
 from ._progress import Printer, Recorder
 
 # scikit-learn attribute <- gmmc model parameter; these are what the model is rebuilt from
@@ -142,9 +144,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if printer is not None:
             printer.finish()
         self._set_fitted(outcome.model)
+        self._keep_dtype(Xv.dtype)
         self.converged_ = bool(outcome.converged)
         self.n_iter_ = int(outcome.n_iter)
         self.lower_bound_ = np.float64(outcome.lower_bound)
+        self.lower_bounds_ = [float(v) for v in outcome.lower_bounds]
         self._report_warnings(outcome)
         after = ctx.compile_stats()
         self.fit_stats_ = {
@@ -166,8 +170,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _report_warnings(self, outcome):
         """gmmc's warnings as Python warnings; "did not converge" is scikit-learn's ConvergenceWarning."""
-        sklearn_text = ("Initialization %d did not converge. Try different init parameters, or increase max_iter, "
-                        "tol or check for degenerate data." % (self.n_init if not outcome.warm_chain else 1))
+        sklearn_text = convergence_message(self.n_init if not outcome.warm_chain else 1)
         for message in outcome.warnings:
             if "did not converge" in message:
                 if not outcome.warm_chain:  # a warm chain judges convergence itself, below
@@ -189,6 +192,50 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                                model.n_features)
         if pc is not None and kind is not None:
             self.precisions_ = precisions_from_cholesky(pc, kind)
+
+    def _keep_dtype(self, dtype):
+        """float32 in, float32 out (scikit-learn >= 1.6): the fitted parameters in X's type; gmmc's model
+        keeps its float64 values, which inference uses."""
+        self.__dict__["_out_dtype"] = np.float32 if dtype == np.float32 else np.float64
+        if self._out_dtype == np.float32:
+            for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+                if hasattr(self, attr):
+                    setattr(self, attr, np.asarray(getattr(self, attr)).astype(np.float32))
+
+    def _as_out(self, values):
+        return values.astype(np.float32) if self.__dict__.get("_out_dtype") == np.float32 else values
+
+    # ---- scikit-learn's parameter hooks -------------------------------------------------------
+    # For code written against scikit-learn's class (subclasses, tests) that calls them directly;
+    # gmmc's own fit does its initialisation and EM in C and does not call them.
+    def _get_parameters(self):
+        return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _set_parameters(self, params, xp=None):
+        """Sets weights_, means_, covariances_, precisions_cholesky_ and derives precisions_."""
+        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
+        self.__dict__.pop("_gmmc_model", None)  # the next inference builds the model from these
+        dtype = np.asarray(self.precisions_cholesky_).dtype
+        self.precisions_ = precisions_from_cholesky(self.precisions_cholesky_, self.covariance_type).astype(dtype)
+
+    def _initialize(self, X, resp):
+        """scikit-learn's initialisation from responsibilities resp (n_samples, n_components): the
+        initial parameters given to the constructor where there are some, the M-step's of resp otherwise."""
+        n_samples = np.shape(X)[0]
+        weights = means = covariances = None
+        if resp is not None:
+            weights, means, covariances = estimate_parameters(X, resp, self.reg_covar, self.covariance_type)
+            if self.weights_init is None:
+                weights = weights / n_samples
+        self.weights_ = weights if self.weights_init is None else self.weights_init
+        self.means_ = means if self.means_init is None else self.means_init
+        if self.precisions_init is None:
+            self.covariances_ = covariances
+            self.precisions_cholesky_ = cholesky_from_covariances(covariances, self.covariance_type)
+        else:
+            self.precisions_cholesky_ = cholesky_from_precisions(self.precisions_init, self.covariance_type)
+        self.__dict__.pop("_gmmc_model", None)
+        self._keep_dtype(np.asarray(X).dtype)
 
     # ---- the model inference uses ------------------------------------------------------------
     def _check_is_fitted(self):
@@ -218,6 +265,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """scikit-learn's message for NaN or infinity in X; gmmc's for anything else."""
         if "non-finite" in str(error):
             return _validation.nonfinite_error(X, type(self).__name__)
+        if "ill-defined empirical covariance" in str(error):
+            return ValueError(ill_defined_message())
         return error
 
     def _input(self, X):
@@ -251,14 +300,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Xv = self._input(X)
         proba = np.empty((Xv.shape[0], self._n_components_fitted()), dtype=np.float64)
         self._run(Xv, "gmmc_predict_proba", _ptr(proba))
-        return proba
+        return self._as_out(proba)
 
     def score_samples(self, X):
         """Log-likelihood of each sample, shape (n_samples,)."""
         Xv = self._input(X)
         out = np.empty(Xv.shape[0], dtype=np.float64)
         self._run(Xv, "gmmc_score_samples", _ptr(out))
-        return out
+        return self._as_out(out)
 
     def score(self, X, y=None):
         """Mean per-sample log-likelihood of X."""

@@ -84,10 +84,12 @@ def test_bad_initial_parameters(kw):
 
 
 def test_bad_precisions_values_are_refused():
-    """Positive definiteness is checked by gmmc when it factors the matrices (its own message)."""
-    for kw in [dict(covariance_type="spherical", precisions_init=-np.ones(2)),
-               dict(precisions_init=np.array([np.eye(2), -np.eye(2)]))]:
-        with pytest.raises(ValueError, match="initial precisions"):
+    """Positivity and positive definiteness of precisions_init, with scikit-learn's words."""
+    for kw, words in [(dict(covariance_type="spherical", precisions_init=-np.ones(2)),
+                       "'spherical precision' should be positive"),
+                      (dict(precisions_init=np.array([np.eye(2), -np.eye(2)])),
+                       "'full precision' should be symmetric, positive-definite")]:
+        with pytest.raises(ValueError, match=words):
             GaussianMixture(n_components=2, device="cpu", **kw).fit(X)
         with pytest.raises(ValueError):
             SkGaussianMixture(n_components=2, **kw).fit(X)
