@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from ._array_api import to_numpy
+
 from ._compat import InvalidParameterError
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -115,7 +117,7 @@ def check_initial(est, n_features):
     positivity), with its messages; gmmc checks the precisions again when it factors them."""
     k = est.n_components
     if est.weights_init is not None:
-        given = np.asarray(est.weights_init)
+        given = np.asarray(to_numpy(est.weights_init))
         w = given.astype(np.float64)
         _check_shape(w, (k,), "weights")
         if np.any(np.less(w, 0.0)) or np.any(np.greater(w, 1.0)):
@@ -125,9 +127,9 @@ def check_initial(est, n_features):
         if not np.allclose(np.abs(1.0 - np.sum(w)), 0.0, atol=1e-6 if given.dtype == np.float32 else 1e-8):
             raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = {np.sum(w):.5f}")
     if est.means_init is not None:
-        _check_shape(np.asarray(est.means_init, dtype=np.float64), (k, n_features), "means")
+        _check_shape(np.asarray(to_numpy(est.means_init), dtype=np.float64), (k, n_features), "means")
     if est.precisions_init is not None and est.spec is None:
-        p = np.asarray(est.precisions_init, dtype=np.float64)
+        p = np.asarray(to_numpy(est.precisions_init), dtype=np.float64)
         _check_shape(p, precisions_shape(est.covariance_type, k, n_features), f"{est.covariance_type} precision")
         _check_precisions(p, est.covariance_type)
 

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _fit, _params, _random, _validation
+from . import _array_api, _fit, _params, _random, _validation
 from ._compat import (BaseEstimator, ConvergenceWarning, DensityMixin, NotFittedError, convergence_message,
                       ill_defined_message)
 from ._context import Context
@@ -106,7 +106,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for name, value in (("weights", self.weights_init), ("means", self.means_init),
                             ("precisions", self.precisions_init)):
             if value is not None:
-                o.init_param(name, value)
+                o.init_param(name, _array_api.to_numpy(value))
         o.progress(printer_recorder)
         return o
 
@@ -114,6 +114,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Estimate the parameters with EM (gmmc_fit); returns self. y is ignored."""
         t0 = time.perf_counter()
+        where = _array_api.namespace(X, self.weights_init, self.means_init, self.precisions_init)
+        X = _array_api.to_numpy(X)
         _params.validate(self)
         owner = type(self).__name__
         Xv = _validation.check_array(X, owner, ensure_min_samples=2)
@@ -145,6 +147,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             printer.finish()
         self._set_fitted(outcome.model)
         self._keep_dtype(Xv.dtype)
+        self._to_namespace(where)
         self.converged_ = bool(outcome.converged)
         self.n_iter_ = int(outcome.n_iter)
         self.lower_bound_ = np.float64(outcome.lower_bound)
@@ -194,16 +197,27 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.precisions_ = precisions_from_cholesky(pc, kind)
 
     def _keep_dtype(self, dtype):
-        """float32 in, float32 out (scikit-learn >= 1.6): the fitted parameters in X's type; gmmc's model
-        keeps its float64 values, which inference uses."""
+        """float32 in, float32 out (scikit-learn >= 1.6): the fitted parameters in X's type (inference then
+        uses them as they are, as scikit-learn's float32 model does)."""
         self.__dict__["_out_dtype"] = np.float32 if dtype == np.float32 else np.float64
         if self._out_dtype == np.float32:
             for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
                 if hasattr(self, attr):
                     setattr(self, attr, np.asarray(getattr(self, attr)).astype(np.float32))
 
+    def _to_namespace(self, where):
+        """The fitted parameters moved to the input's array API namespace and device (None: NumPy's)."""
+        self.__dict__["_where"] = where
+        if where is not None:
+            for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+                if hasattr(self, attr):
+                    setattr(self, attr, _array_api.from_numpy(getattr(self, attr), where))
+
     def _as_out(self, values):
-        return values.astype(np.float32) if self.__dict__.get("_out_dtype") == np.float32 else values
+        """A result in the fitted parameters' type, namespace and device."""
+        if self.__dict__.get("_out_dtype") == np.float32 and values.dtype == np.float64:
+            values = values.astype(np.float32)
+        return _array_api.from_numpy(values, self.__dict__.get("_where"))
 
     # ---- scikit-learn's parameter hooks -------------------------------------------------------
     # For code written against scikit-learn's class (subclasses, tests) that calls them directly;
@@ -248,7 +262,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         ctx: the context that reports errors (default: the estimator's own)."""
         model = self.__dict__.get("_gmmc_model")
-        values = {name: getattr(self, attr) for attr, name in _MODEL_ATTRS if hasattr(self, attr)}
+        values = {name: _array_api.to_numpy(getattr(self, attr)) for attr, name in _MODEL_ATTRS if hasattr(self, attr)}
         if "means" not in values:
             raise NotFittedError(f"This {type(self).__name__} instance has no means_: fit it, or assign weights_, "
                                  "means_, covariances_ and precisions_cholesky_ before using it.")
@@ -272,6 +286,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _input(self, X):
         """X validated for inference against what was fitted (scikit-learn's _validate_data(reset=False))."""
         self._check_is_fitted()
+        X = _array_api.to_numpy(X)
         _validation.check_feature_names(self, X, reset=False)
         Xv = _validation.check_array(X, type(self).__name__)
         _validation.check_n_features(self, Xv, reset=False)
@@ -293,7 +308,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Xv = self._input(X)
         labels = np.empty(Xv.shape[0], dtype=np.int32)
         self._run(Xv, "gmmc_predict", _ptr(labels, ctypes.c_int32))
-        return labels.astype(np.int64)
+        return _array_api.from_numpy(labels.astype(np.int64), self.__dict__.get("_where"))
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample, shape (n_samples, n_components)."""
@@ -349,7 +364,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ctx = self._context()
         ctx.call("gmmc_sample", model.ptr, int(n_samples), _random.seed_from(self.random_state), _ptr(X),
                  _ptr(labels, ctypes.c_int32))
-        return X, labels.astype(np.int64)
+        where = self.__dict__.get("_where")
+        return _array_api.from_numpy(X, where), _array_api.from_numpy(labels.astype(np.int64), where)
 
     # ---- pickling: through the model file text --------------------------------------------------
     def __getstate__(self):

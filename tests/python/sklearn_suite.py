@@ -16,8 +16,8 @@ PY is the interpreter whose scikit-learn is tested (default: this one);
 --venv DIR makes (once) a virtual environment with the newest NumPy,
 scikit-learn and pytest from PyPI and tests that. gmmc's package and
 library come from PYTHONPATH and GMMC_LIBRARY as in the other Python tests.
-Exit status: 0 when it ran (with --check: and nothing failed), 1 with
---check when a test failed, 77 (skipped) when the virtual environment
+Exit status: 0 when it ran (with --check: and nothing failed but the
+allowed failures below), 1 with --check when another test failed, 77 (skipped) when the virtual environment
 cannot be made (no network) or scikit-learn's test files are absent.
 """
 import argparse
@@ -49,6 +49,15 @@ IMPORTS = [
 EXCLUDED = {
     "test_gaussian_mixture_all_init_does_not_estimate_gaussian_parameters":
         "counts calls of scikit-learn's private _estimate_gaussian_parameters (mocked); gmmc's M-step runs in C",
+}
+
+
+# Failures allowed by name, each with the reason: what scikit-learn refuses
+# and gmmc does.
+ALLOWED = {
+    "test_gaussian_mixture_raises_where_array_api_not_implemented":
+        "expects NotImplementedError for k-means initialisation under array_api_dispatch; gmmc initialises "
+        "with k-means itself, whatever the input's namespace",
 }
 
 
@@ -112,7 +121,7 @@ def main():
             made = subprocess.run([sys.executable, "-m", "venv", a.venv], capture_output=True, text=True)
             if made.returncode == 0:
                 made = subprocess.run([a.python, "-m", "pip", "install", "-q", "numpy", "scipy", "scikit-learn",
-                                       "pytest"], capture_output=True, text=True)
+                                       "pytest", "array-api-strict"], capture_output=True, text=True)
             if made.returncode != 0:
                 shutil.rmtree(a.venv, ignore_errors=True)
                 print("sklearn_suite.py: skipped: no virtual environment with scikit-learn from PyPI:",
@@ -126,14 +135,15 @@ def main():
     work = tempfile.mkdtemp(prefix="gmmc-sklearn-suite-")
     try:
         copy_tests(src, work)
-        results = {"sklearn": version, "excluded": EXCLUDED, "configs": {}}
+        results = {"sklearn": version, "excluded": EXCLUDED, "allowed": ALLOWED, "configs": {}}
         for name in a.configs.split(","):
             counts, failing, out = run(a.python, work, CONFIGS[name], a.kexpr)
-            results["configs"][name] = {"counts": counts, "failing": failing}
-            failed += counts["failed"] + counts["error"]
+            allowed = [t for t in failing if t.split("::", 1)[-1].split("[")[0] in ALLOWED]
+            results["configs"][name] = {"counts": counts, "failing": failing, "allowed": len(allowed)}
+            failed += counts["failed"] + counts["error"] - len(allowed)
             print(f"scikit-learn {version}, {name}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
             for t in failing:
-                print("   ", t.split("::", 1)[-1])
+                print("   ", t.split("::", 1)[-1], "(allowed)" if t in allowed else "")
             if counts["error"] and not failing:
                 print(out[-3000:])
         if a.json:
