@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct ThreadPool {
@@ -49,13 +51,40 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* The CPUs a cgroup's quota allows (cgroup v2 cpu.max, or v1's
+ * cfs_quota_us / cfs_period_us), rounded up; 0 when there is no quota. */
+static int cgroup_cpus(void) {
+  long long quota = -1, period = 0;
+  FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+  if (f) {
+    char q[32];
+    if (fscanf(f, "%31s %lld", q, &period) == 2 && strcmp(q, "max") != 0) quota = atoll(q);
+    fclose(f);
+  } else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r"))) {
+    if (fscanf(f, "%lld", &quota) != 1) quota = -1;
+    fclose(f);
+    if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r"))) {
+      if (fscanf(f, "%lld", &period) != 1) period = 0;
+      fclose(f);
+    }
+  }
+  if (quota <= 0 || period <= 0) return 0;
+  return (int)((quota + period - 1) / period);
+}
+
 int pool_cpus(void) {
   /* the affinity mask, not the machine: taskset, cpusets and containers
-   * give a process fewer CPUs than are online */
+   * give a process fewer CPUs than are online; a container's CPU quota
+   * gives it less time than its CPUs */
+  int n = 0;
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int)n : 1;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
+  if (n == 0) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    n = online > 0 ? (int)online : 1;
+  }
+  int quota = cgroup_cpus();
+  return quota > 0 && quota < n ? quota : n;
 }
 
 ThreadPool *pool_create(int threads) {

@@ -76,6 +76,16 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   }
   const char *devenv = getenv("GMMC_DEVICE");
   if (device < 0) device = devenv ? atoi(devenv) : 0;
+  /* host threads: the caller's, else GMMC_THREADS, else the CPUs the process may use */
+  const char *threnv = getenv("GMMC_THREADS");
+  if (threads <= 0 && threnv && *threnv) {
+    char *end;
+    long t = strtol(threnv, &end, 10);
+    if (*end || t < 1 || t > 4096)
+      return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "GMMC_THREADS='%s': expected a number of threads from 1 to 4096",
+                      threnv);
+    threads = (int)t;
+  }
   ctx->threads = threads;
   const char *prof = getenv("GMMC_PROFILE");
   ctx->profile = prof && *prof && strcmp(prof, "0") != 0;

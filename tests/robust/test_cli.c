@@ -257,6 +257,24 @@ static void test_safe_outputs(void) {
   free(x);
 }
 
+/* GMMC_THREADS sets the host's threads where the caller does not; a bad
+ * value is an error that names it, never a silent default. */
+static void test_threads_env(void) {
+  double x[200 * 2];
+  for (int i = 0; i < 200 * 2; i++) x[i] = (i % 7) * 0.5 + (i / 2 % 3) * 3.0 + 0.01 * i;
+  const char *data = npy("threads.npy", x, 200, 2);
+  setenv("GMMC_THREADS", "1", 1);
+  SUCCEEDS("fit", data, "-k", "2", "--backend", "host", "--max-iter", "2");
+  if (!strstr(out_text, "host: 1 threads")) io_fail(__FILE__, __LINE__, "GMMC_THREADS=1 not taken: %s", out_text);
+  SUCCEEDS("fit", data, "-k", "2", "--backend", "host", "--max-iter", "2", "--threads", "2");
+  if (!strstr(out_text, "host: 2 threads")) io_fail(__FILE__, __LINE__, "--threads 2 not taken: %s", out_text);
+  setenv("GMMC_THREADS", "zero", 1);
+  FAILS(TEXTS("GMMC_THREADS='zero'"), "fit", data, "-k", "2", "--backend", "host");
+  setenv("GMMC_THREADS", "0", 1);
+  FAILS(TEXTS("GMMC_THREADS='0'"), "fit", data, "-k", "2", "--backend", "host");
+  unsetenv("GMMC_THREADS");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: robust_cli GMMC\n");
@@ -269,6 +287,7 @@ int main(int argc, char **argv) {
   test_bad_schedule();
   test_models();
   test_safe_outputs();
+  test_threads_env();
   free(out_text);
   free(err_text);
   return io_done();
