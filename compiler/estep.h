@@ -32,6 +32,7 @@ typedef struct {
   int nid, mid;
   int64_t D, E, M;
 } EstepForm;
+_Static_assert(sizeof(EstepForm) <= VARIANT_FORM_BYTES, "EstepForm must fit the registry's form storage");
 int match_estep(Lower *L, const Site *site, void *form);
 int match_estep_centered(Lower *L, const Site *site, void *form);
 
@@ -40,6 +41,7 @@ typedef struct {
   int warps, threads, tn, rn, re, cln, pw, epw;
   int64_t dp, d4, passes;
 } EstepShape;
+_Static_assert(sizeof(EstepShape) <= VARIANT_SHAPE_BYTES, "EstepShape must fit Plan.shape");
 
 /* Bytes of the data's type. */
 int estep_esz(Lower *L);

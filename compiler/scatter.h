@@ -12,6 +12,7 @@ typedef struct {
   Tensor *x, *mu, *w; /* the data, the centers, the weights w[n, m] */
   int64_t D, M;
 } ScatterForm;
+_Static_assert(sizeof(ScatterForm) <= VARIANT_FORM_BYTES, "ScatterForm must fit the registry's form storage");
 
 /* 1 when the hoisted reduction is a weighted scatter with D <= 64. */
 int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf);

@@ -27,6 +27,7 @@ typedef struct {
   Operands ops;
   int64_t D, M;
 } StagedMap;
+_Static_assert(sizeof(StagedMap) <= VARIANT_FORM_BYTES, "StagedMap must fit the registry's form storage");
 
 /* The registry's matcher of T[n, m] = g(n, m, sum(d, f(n, m, d))), fills a StagedMap. */
 int match_staged_map(Lower *L, const Site *site, void *form);

@@ -23,6 +23,7 @@
 typedef struct {
   int64_t D, matrices;
 } Matrices;
+_Static_assert(sizeof(Matrices) <= VARIANT_FORM_BYTES, "Matrices must fit the registry's form storage");
 
 static int match(Lower *L, const Site *site, void *form) {
   Program *p = L->p;

@@ -142,6 +142,7 @@ typedef struct {
   int inner;          /* trailing free indices kept in the item's array: 1 or 2 */
   int64_t outer, blk; /* items per chunk; values in the array */
 } AccumulateShape;
+_Static_assert(sizeof(AccumulateShape) <= VARIANT_SHAPE_BYTES, "AccumulateShape must fit Plan.shape");
 
 enum { HOST_MAX_ACC = 8192, HOST_MAX_RB = 16 }; /* float64 sums an item keeps: 64 KiB */
 

@@ -100,6 +100,7 @@ typedef struct {
   int cg, threads, per_sm;
   int64_t dp, nb, blocks, groups, slices;
 } ScatterShape;
+_Static_assert(sizeof(ScatterShape) <= VARIANT_SHAPE_BYTES, "ScatterShape must fit Plan.shape");
 
 static int plan_scatter(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site, (void)config;

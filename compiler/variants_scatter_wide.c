@@ -37,6 +37,7 @@ typedef struct {
   int threads, per_sm;
   int64_t dp, nb, tiles, row, cg, groups, slices;
 } WideShape;
+_Static_assert(sizeof(WideShape) <= VARIANT_SHAPE_BYTES, "WideShape must fit Plan.shape");
 
 static int plan_scatter_wide(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site, (void)config;

@@ -289,6 +289,7 @@ typedef struct {
   Operands ops;
   int64_t D, M;
 } StagedReduction;
+_Static_assert(sizeof(StagedReduction) <= VARIANT_FORM_BYTES, "StagedReduction must fit the registry's form storage");
 
 static int match_staged_reduction(Lower *L, const Site *site, void *form) {
   Hoisted *h = site->h;
@@ -309,6 +310,7 @@ typedef struct {
   int mg, threads;
   int64_t groups, slices;
 } StagedShape;
+_Static_assert(sizeof(StagedShape) <= VARIANT_SHAPE_BYTES, "StagedShape must fit Plan.shape");
 
 static int plan_staged_reduction(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site, (void)config;

@@ -62,6 +62,7 @@ typedef struct {
   int na, nb;
   int64_t ei, ej, outer, elems;
 } Contraction;
+_Static_assert(sizeof(Contraction) <= VARIANT_FORM_BYTES, "Contraction must fit the registry's form storage");
 
 static int match_tiled(Lower *L, const Site *site, void *form) {
   Hoisted *h = site->h;
@@ -95,6 +96,7 @@ typedef struct {
   int tx, ty, threads;
   int64_t ti, tj, slices;
 } TiledShape;
+_Static_assert(sizeof(TiledShape) <= VARIANT_SHAPE_BYTES, "TiledShape must fit Plan.shape");
 
 static int plan_tiled(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   const Contraction *c = form;
@@ -268,6 +270,7 @@ typedef struct {
   int bj;
   int64_t outer, elems, tj, slices;
 } LanesShape;
+_Static_assert(sizeof(LanesShape) <= VARIANT_SHAPE_BYTES, "LanesShape must fit Plan.shape");
 
 static int plan_lanes(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)form, (void)config;
