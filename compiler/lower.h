@@ -87,6 +87,11 @@ void builtin_batch_vars(Lower *L, Kernel *k, Tensor *t, int nb, int flat_var, in
  * (the simple one's, variant NULL, or a variant's). Return kernel numbers. */
 int partial_kernel(Lower *L, Stmt *st, Hoisted *h);
 int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chunks, const char *variant);
+/* Whether LLVM may reorder the lowering's sums (the reassociation flag):
+ * on the GPU yes; on the host no, so that every sum runs in the spec's
+ * order and the host's variants reproduce the simple kernels bit for bit
+ * (variants_host.c, docs/limits.md "Reproducibility"). */
+static inline int sums_reassociate(const Lower *L) { return !L->opt->host; }
 /* "section: source text" of a statement, for kernel descriptions. */
 const char *stmt_text(Lower *L, Stmt *st);
 void env_init(Env *env);

@@ -295,10 +295,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
     LExpr *v = as_real(L, lower_expr(L, k, body, e->args[0], env));
     int op = e->op == R_SUM ? LB_ADD : e->op == R_MAX ? LB_MAX : LB_MIN;
     LExpr *upd = lx_binary(p, op, lx_var(p, k, acc), v);
-    /* on the host in the source's order: the host's code variants then
-     * reproduce the simple kernel's sums bit for bit (variants_host.c),
-     * whatever LLVM would have vectorized */
-    upd->reassoc = !L->opt->host;
+    upd->reassoc = sums_reassociate(L);
     ls_append(p, body, ls_assign(p, acc, upd));
     result = lx_var(p, k, acc);
     break;
@@ -322,7 +319,7 @@ static LExpr *lower_reduce(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env)
     LExpr *v2 = as_real(L, lower_expr(L, k, body2, e->args[0], env));
     LExpr *term = lx_unary(p, LU_EXP, lx_binary(p, LB_SUB, v2, lx_var(p, k, safe)));
     LExpr *upd = lx_binary(p, LB_ADD, lx_var(p, k, sum), term);
-    upd->reassoc = !L->opt->host;
+    upd->reassoc = sums_reassociate(L);
     ls_append(p, body2, ls_assign(p, sum, upd));
     result = lx_select(p, isinf, lx_const(p, rt, -INFINITY),
                        lx_binary(p, LB_ADD, lx_var(p, k, mx), lx_unary(p, LU_LOG, lx_var(p, k, sum))));

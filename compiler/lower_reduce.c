@@ -7,11 +7,9 @@ static LExpr *stat_init(Program *p, RedOp op) {
   return lx_const(p, LT_F64, op == R_SUM ? 0.0 : op == R_MAX ? -__builtin_inf() : __builtin_inf());
 }
 
-/* On the host the sums run in order: the host's variants reproduce them bit
- * for bit (variants_host.c); on the GPU LLVM may reassociate. */
 static LExpr *stat_combine(Lower *L, RedOp op, LExpr *acc, LExpr *v) {
   LExpr *e = lx_binary(L->p, op == R_SUM ? LB_ADD : op == R_MAX ? LB_MAX : LB_MIN, acc, v);
-  e->reassoc = !L->opt->host;
+  e->reassoc = sums_reassociate(L);
   return e;
 }
 

@@ -4,24 +4,22 @@
 #include <stddef.h>
 
 TargetDesc target_desc_gpu_default(void) {
-  /* CUDA's device attributes of an H100 SXM5 (sm_90) */
-  return (TargetDesc){.sm_count = 132,
-                      .smem_static_per_block = 48 * 1024,
-                      .smem_per_sm = 228 * 1024,
-                      .smem_reserved_per_block = 1024,
-                      .regs_per_sm = 65536,
-                      .max_threads_per_block = 1024,
-                      .cc_major = 9,
-                      .cc_minor = 0,
-                      .clock_khz = 1980000,
-                      .mem_clock_khz = 2619000,
-                      .mem_bus_bits = 5120,
-                      .fp32_lanes_per_sm = 128,
-                      .fp64_lanes_per_sm = 64,
-                      .smem_bytes_per_clock = 128,
-                      .launch_us = 2.5,
-                      .cores = 1,
-                      .vector_bytes = 16};
+  /* CUDA's device attributes of an H100 SXM5 (sm_90); its arithmetic lanes
+   * from the compute capability, as for a real device */
+  TargetDesc d = {.sm_count = 132,
+                  .smem_static_per_block = 48 * 1024,
+                  .smem_per_sm = 228 * 1024,
+                  .smem_reserved_per_block = 1024,
+                  .regs_per_sm = 65536,
+                  .max_threads_per_block = 1024,
+                  .clock_khz = 1980000,
+                  .mem_clock_khz = 2619000,
+                  .mem_bus_bits = 5120,
+                  .launch_us = 2.5,
+                  .cores = 1,
+                  .vector_bytes = 16};
+  target_desc_set_cc(&d, 9, 0);
+  return d;
 }
 
 void target_desc_set_cc(TargetDesc *d, int major, int minor) {

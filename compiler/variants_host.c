@@ -171,6 +171,11 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
   return 1; /* not priced */
 }
 
+/* The cell of sums for column j (and row vi when the item keeps two indices). */
+static LExpr *sum_cell(Program *p, Kernel *k, int inner, int vi, int64_t ej, LExpr *j) {
+  return inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), j) : j;
+}
+
 /* sums[cell] += the simple kernel's term, the indices bound in env. */
 static void add_term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int acc, LExpr *cell) {
   Program *p = L->p;
@@ -224,7 +229,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
     }
     LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? V(vi) : I(0), I(ej), &vj);
     env.var[jid] = vj;
-    add_term(L, k, lj, h, &env, acc, inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), V(vj)) : V(vj));
+    add_term(L, k, lj, h, &env, acc, sum_cell(p, k, inner, vi, ej, V(vj)));
   } else {
     /* blocks of nb events; per row i, whole blocks of rb columns in
      * registers (from the block holding column i when the result is
@@ -241,7 +246,6 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
       li = emit_loop(L, k, lb, spec_index(L->s, iid)->name, I(0), I(ei), &vi);
       env.var[iid] = vi;
     }
-    LExpr *row = inner == 2 ? BIN(LB_MUL, V(vi), I(ej)) : I(0);
     int cb, r0[HOST_MAX_RB], cols[HOST_MAX_RB];
     LStmt *whole =
         emit_loop(L, k, li, "column_block", h->symmetric ? BIN(LB_DIV, V(vi), I(rb)) : I(0), I(ejf / rb), &cb);
@@ -249,7 +253,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
       r0[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d", r), LT_F64);
       cols[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", jname, r), LT_I64);
       ls_append(p, whole, ls_assign(p, cols[r], BIN(LB_ADD, BIN(LB_MUL, V(cb), I(rb)), I(r))));
-      ls_append(p, whole, ls_assign(p, r0[r], lx_sload(p, k, acc, BIN(LB_ADD, row, V(cols[r])))));
+      ls_append(p, whole, ls_assign(p, r0[r], lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r])))));
     }
     LStmt *ln = emit_loop(L, k, whole, nname, V(b0), V(b1), &vn);
     env.var[nid] = vn;
@@ -258,13 +262,14 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
       LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, ln, h->red->args[0], &env)));
       ls_append(p, ln, ls_assign(p, r0[r], BIN(LB_ADD, V(r0[r]), v)));
     }
-    for (int r = 0; r < rb; r++) ls_append(p, whole, ls_sstore(p, k, acc, BIN(LB_ADD, row, V(cols[r])), V(r0[r])));
+    for (int r = 0; r < rb; r++)
+      ls_append(p, whole, ls_sstore(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r])), V(r0[r])));
     if (ejf < ej) {
       LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? BIN(LB_MAX, V(vi), I(ejf)) : I(ejf), I(ej), &vj);
       env.var[jid] = vj;
       LStmt *ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
       env.var[nid] = vn;
-      add_term(L, k, ln2, h, &env, acc, inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), V(vj)) : V(vj));
+      add_term(L, k, ln2, h, &env, acc, sum_cell(p, k, inner, vi, ej, V(vj)));
     }
   }
   /* into the partial buffer, as the simple kernel stores it */
@@ -276,8 +281,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   LExpr **idx = idx_vec(p, nf + 1);
   idx[0] = V(chunk);
   for (int i = 0; i < nf; i++) idx[i + 1] = V(env.var[h->free[i]]);
-  LExpr *cell2 = inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), V(vj)) : V(vj);
-  ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, cell2)));
+  ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj)))));
   *out = (Built){.partial_buf = h->partial_buf,
                  .slices = h->chunks,
                  .combine_tag = rb ? arena_printf(&p->arena, "accumulate%dx%d", c->nb, rb) : "accumulate"};
