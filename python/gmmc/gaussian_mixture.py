@@ -31,6 +31,8 @@ from ._precisions import (cholesky_from_covariances, cholesky_from_precisions, c
 from ._progress import Printer, Recorder
 
 # scikit-learn attribute <- gmmc model parameter; these are what the model is rebuilt from
+# the fitted arrays, kept in the data's type and the input's array namespace
+_FITTED_ARRAYS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_")
 _MODEL_ATTRS = (("weights_", "weights"), ("means_", "means"), ("covariances_", "covariances"),
                 ("precisions_cholesky_", "precisions_cholesky"))
 
@@ -201,7 +203,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         uses them as they are, as scikit-learn's float32 model does)."""
         self.__dict__["_out_dtype"] = np.float32 if dtype == np.float32 else np.float64
         if self._out_dtype == np.float32:
-            for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+            for attr in _FITTED_ARRAYS:
                 if hasattr(self, attr):
                     setattr(self, attr, np.asarray(getattr(self, attr)).astype(np.float32))
 
@@ -209,7 +211,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """The fitted parameters moved to the input's array API namespace and device (None: NumPy's)."""
         self.__dict__["_where"] = where
         if where is not None:
-            for attr in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+            for attr in _FITTED_ARRAYS:
                 if hasattr(self, attr):
                     setattr(self, attr, _array_api.from_numpy(getattr(self, attr), where))
 

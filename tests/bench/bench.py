@@ -29,13 +29,13 @@ GRID_FULL = [(10**5, 19, 16), (10**6, 24, 100), (10**6, 32, 128), (2 * 10**5, 64
 GRID_QUICK = [(10**5, 19, 16), (10**4, 8, 8)]
 
 
-def make_data(n, d, m, rng):
+def make_data(n, d, m, rng, dtype=np.float32):
     centers = rng.uniform(-10, 10, size=(m, d))
     labels = rng.integers(0, m, size=n)
     mix = rng.normal(scale=0.3, size=(m, d, d))
     z = rng.standard_normal(size=(n, d))
     x = centers[labels] + z + np.einsum("nd,nde->ne", z, mix[labels])
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 def gmmc_iteration_ms(gmmc, path, m, cov, iters, backend="auto", out=None):

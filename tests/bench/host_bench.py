@@ -27,6 +27,9 @@ import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (same folder: its mixture data)
+
 GRID_FULL = [(10**5, 19, 16), (10**4, 8, 8), (10**5, 32, 64), (10**6, 16, 8)]
 GRID_QUICK = [(10**5, 19, 16), (10**4, 8, 8)]
 
@@ -77,14 +80,6 @@ def child(py, job):
     return json.loads(p.stdout)
 
 
-def make_data(n, d, m, rng):
-    centers = rng.uniform(-10, 10, size=(m, d))
-    labels = rng.integers(0, m, size=n)
-    mix = rng.normal(scale=0.3, size=(m, d, d))
-    z = rng.standard_normal(size=(n, d))
-    return centers[labels] + z + np.einsum("nd,nde->ne", z, mix[labels])
-
-
 def gmmc_ms(gmmc, path, m, cov, dtype, iters):
     cmd = [gmmc, "fit", path, "-k", str(m), "--covariance-type", cov, "--tol", "0", "--max-iter", str(iters),
            "--init", "kmeans", "--seed", "0", "--dtype", dtype, "--backend", "host", "-v"]
@@ -121,7 +116,7 @@ def main():
     print(f"{'N':>8} {'D':>3} {'M':>4} {'cov':5} {'dtype':8} {'sklearn ms':>11} {'gmmc ms':>9} {'x skl':>7}"
           f" {'gmmc GF/s':>10} {'% GEMM':>7}", flush=True)
     for n, d, m in (GRID_FULL if a.grid == "full" else GRID_QUICK):
-        x = make_data(n, d, m, rng)
+        x = bench.make_data(n, d, m, rng, dtype=np.float64)
         for dtype in a.dtypes.split(","):
             path = os.path.join(tmp, f"x_{dtype}.npy")
             np.save(path, x.astype(dtype))
