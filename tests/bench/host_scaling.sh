@@ -12,13 +12,14 @@ d=${3:-16}
 m=${4:-8}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"${PYTHON:-python3}" - "$work/x.npy" "$n" "$d" "$m" <<'PY'
-import sys, numpy as np
-path, n, d, m = sys.argv[1], *map(int, sys.argv[2:])
-rng = np.random.default_rng(int.from_bytes(__import__("os").urandom(4), "little"))
-c = rng.uniform(-10, 10, size=(m, d))
-x = c[rng.integers(0, m, size=n)] + rng.standard_normal(size=(n, d))
-np.save(path, x.astype(np.float32))
+# bench.py's mixture data, float32
+"${PYTHON:-python3}" - "$work/x.npy" "$n" "$d" "$m" "$(dirname "$0")" <<'PY'
+import os, sys
+import numpy as np
+path, n, d, m, here = sys.argv[1], *map(int, sys.argv[2:5]), sys.argv[5]
+sys.path.insert(0, here)
+import bench
+np.save(path, bench.make_data(n, d, m, np.random.default_rng(int.from_bytes(os.urandom(4), "little"))))
 PY
 cpus=$(nproc)
 printf "%8s %5s %6s %10s %8s\n" N_D_M cov threads ms/iter speedup
