@@ -41,6 +41,16 @@ typedef struct {
                         char **err);
   gmmc_status (*synchronize)(Backend *be, char **err);
   void (*destroy)(Backend *be);
+  /* Optional (NULL on the host), used only where Backend.graphs is set:
+   * launches between capture_begin and capture_end are recorded, not run,
+   * into a graph that graph_launch replays with the arguments they had.
+   * capture_end and capture_abort always leave capture mode; capture_end
+   * fails (nothing to free) when the capture was invalidated. */
+  gmmc_status (*capture_begin)(Backend *be, char **err);
+  gmmc_status (*capture_end)(Backend *be, void **graph, char **err);
+  void (*capture_abort)(Backend *be);
+  gmmc_status (*graph_launch)(Backend *be, void *graph, char **err);
+  void (*graph_destroy)(Backend *be, void *graph);
 } BackendOps;
 
 struct Backend {
@@ -51,6 +61,7 @@ struct Backend {
   char *cache_dir;     /* on-disk kernel cache (kcache.h), NULL when off */
   TargetDesc target;   /* the device's limits, for the lowering (compiler/target_desc.h) */
   int profile;         /* GMMC_PROFILE: print where compile/load time goes */
+  int graphs;          /* the graph ops work here and GMMC_GRAPHS is not 0 (runtime/exec/graph.h) */
 };
 
 typedef struct {
@@ -58,6 +69,7 @@ typedef struct {
   const char *cache_dir; /* NULL: no on-disk kernel cache */
   int device;            /* CUDA: device ordinal */
   int profile;           /* Backend.profile */
+  int no_graphs;         /* GMMC_GRAPHS=0: never capture CUDA graphs */
   const char *host_cpu;  /* host: NULL or "native", else an x86-64 level (compiler/host_cpu.h) */
 } BackendConfig;
 

@@ -93,6 +93,21 @@ static int resolve(Driver *d, char **err) {
       return -1;
     }
   }
+  /* graphs are optional: a driver without any of these runs without them */
+  struct {
+    void **slot;
+    const char *name;
+  } optional[] = {
+      {(void **)&d->StreamBeginCapture, "cuStreamBeginCapture_v2"},
+      {(void **)&d->StreamEndCapture, "cuStreamEndCapture"},
+      {(void **)&d->GraphInstantiate, "cuGraphInstantiateWithFlags"},
+      {(void **)&d->GraphLaunch, "cuGraphLaunch"},
+      {(void **)&d->GraphExecDestroy, "cuGraphExecDestroy"},
+      {(void **)&d->GraphDestroy, "cuGraphDestroy"},
+  };
+  size_t found = 0, n = sizeof optional / sizeof *optional;
+  for (size_t i = 0; i < n; i++) found += (*optional[i].slot = dlsym(d->lib, optional[i].name)) != NULL;
+  for (size_t i = 0; found < n && i < n; i++) *optional[i].slot = NULL;
   return 0;
 }
 
@@ -185,7 +200,61 @@ static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t c
     free(what);
     return GMMC_ERR_DEVICE;
   }
+  if (!cb->capturing) cb->launches++;
   return GMMC_OK;
+}
+
+/* Graphs (runtime/exec/graph.c): the launches of a sequence captured on the
+ * backend's stream. Thread-local mode: only this thread's calls are checked
+ * against the capture, so the background compile's driver calls
+ * (cuda_load.c) neither break it nor fail. */
+static gmmc_status cuda_capture_begin(Backend *be, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CU_CHECK(cb, cb->d.StreamBeginCapture(cb->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+  cb->capturing = 1;
+  return GMMC_OK;
+}
+
+static void cuda_capture_abort(Backend *be) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CUgraph g = NULL;
+  /* ends the capture even when it was invalidated (then no graph comes) */
+  cb->d.StreamEndCapture(cb->stream, &g);
+  if (g) cb->d.GraphDestroy(g);
+  cb->capturing = 0;
+}
+
+static gmmc_status cuda_capture_end(Backend *be, void **graph, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CUgraph g = NULL;
+  CUgraphExec x = NULL;
+  const char *call = "cuStreamEndCapture";
+  CUresult r = cb->d.StreamEndCapture(cb->stream, &g);
+  cb->capturing = 0;
+  if (r == CUDA_SUCCESS) {
+    call = "cuGraphInstantiate";
+    r = cb->d.GraphInstantiate(&x, g, 0);
+  }
+  if (g) cb->d.GraphDestroy(g); /* the instantiated graph does not need it */
+  if (r != CUDA_SUCCESS) {
+    *err = cu_message(&cb->d, r, call);
+    return r == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE;
+  }
+  cb->captures++;
+  *graph = x;
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_graph_launch(Backend *be, void *graph, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CU_CHECK(cb, cb->d.GraphLaunch((CUgraphExec)graph, cb->stream), "cuGraphLaunch");
+  cb->graph_launches++;
+  return GMMC_OK;
+}
+
+static void cuda_graph_destroy(Backend *be, void *graph) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (graph) cb->d.GraphExecDestroy((CUgraphExec)graph);
 }
 
 static gmmc_status cuda_sync(Backend *be, char **err) {
@@ -196,6 +265,9 @@ static gmmc_status cuda_sync(Backend *be, char **err) {
 
 static void cuda_destroy(Backend *be) {
   CudaBackend *cb = (CudaBackend *)be;
+  if (be->profile)
+    fprintf(stderr, "gmmc profile: cuda: %lld kernel launches, %lld graph launches, %lld graph captures\n",
+            cb->launches, cb->graph_launches, cb->captures);
   if (cb->stream) cb->d.StreamDestroy(cb->stream);
   if (cb->ctx) cb->d.DevicePrimaryCtxRelease(cb->dev);
   /* the driver library stays loaded: unloading libcuda is not supported */
@@ -218,6 +290,11 @@ static const BackendOps cuda_ops = {
     .launch = cuda_launch,
     .synchronize = cuda_sync,
     .destroy = cuda_destroy,
+    .capture_begin = cuda_capture_begin,
+    .capture_end = cuda_capture_end,
+    .capture_abort = cuda_capture_abort,
+    .graph_launch = cuda_graph_launch,
+    .graph_destroy = cuda_graph_destroy,
 };
 
 gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **err) {
@@ -305,6 +382,7 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   cb->base.memory_bytes = mem;
   cb->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
   cb->base.profile = cfg && cfg->profile;
+  cb->base.graphs = cb->d.GraphLaunch && !(cfg && cfg->no_graphs);
   cb->base.description = xasprintf("%s (sm_%d, %.0f GiB, driver %d.%d; code for %s)", name, cb->sm,
                                    (double)mem / (1 << 30), cb->driver / 1000, (cb->driver % 1000) / 10, cb->arch);
   *out = &cb->base;

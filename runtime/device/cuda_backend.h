@@ -41,6 +41,13 @@ typedef struct {
                            void **, void **);
   CUresult (*GetErrorName)(CUresult, const char **);
   CUresult (*GetErrorString)(CUresult, const char **);
+  /* optional (CUDA graphs): all NULL when the driver lacks any of them */
+  CUresult (*StreamBeginCapture)(CUstream, CUstreamCaptureMode);
+  CUresult (*StreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*GraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*GraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*GraphExecDestroy)(CUgraphExec);
+  CUresult (*GraphDestroy)(CUgraph);
 } Driver;
 
 typedef struct {
@@ -53,6 +60,10 @@ typedef struct {
   int driver;         /* driver version as 12040 */
   char arch[16];      /* the PTX target, sm_XY */
   uint64_t code_salt; /* what every kernel's cache key shares (kcache_code_salt), found once */
+  int capturing;      /* the stream is in capture mode: launches are recorded, not run */
+  /* for GMMC_PROFILE: cuLaunchKernel calls that ran a kernel (not those a
+   * capture recorded), cuGraphLaunch calls, graphs instantiated */
+  long long launches, graph_launches, captures;
 } CudaBackend;
 
 typedef struct Load Load;

@@ -91,11 +91,13 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
   const char *cpu = getenv("GMMC_HOST_CPU");
   ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+  const char *graphs = getenv("GMMC_GRAPHS"); /* 0: launches one by one, to compare against graphs */
   BackendConfig cfg = {.threads = threads,
                        .cache_dir = ctx->cache_dir,
                        .device = device,
                        .profile = ctx->profile,
-                       .host_cpu = ctx->host_cpu};
+                       .host_cpu = ctx->host_cpu,
+                       .no_graphs = graphs && strcmp(graphs, "0") == 0};
   char *err = NULL;
   gmmc_status s;
   if (backend == GMMC_BACKEND_CUDA || backend == GMMC_BACKEND_AUTO) {

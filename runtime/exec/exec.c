@@ -1,6 +1,7 @@
 #include "exec.h"
 
 #include "compiler/codegen.h"
+#include "graph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64
 
 void exec_destroy(Exec *e) {
   if (!e) return;
+  graph_free(e);
   for (int i = 0; i < e->p->nbufs; i++)
     if (e->owned[i]) e->be->ops->release(e->be, e->dev[i]);
   free(e->dev);
@@ -200,8 +202,9 @@ gmmc_status exec_run_unit(Exec *e, int unit, char **err) {
 }
 
 gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
-  const Sequence *s = &e->p->seq[seq];
   gmmc_status failed = GMMC_OK;
+  if (graph_run(e, seq, &failed, err)) return failed;
+  const Sequence *s = &e->p->seq[seq];
   for (int i = 0; i < s->len; i++) {
     const Step *st = &s->steps[i];
     if (st->kind == STEP_UNIT) {

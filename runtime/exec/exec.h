@@ -7,6 +7,7 @@
 #include "runtime/io/data.h"
 
 typedef struct Exec Exec;
+typedef struct ExecGraphs ExecGraphs; /* graph.h */
 
 /* Called at every reduce point of a sequence with the stat buffers that are
  * complete on this process (MPI all-reduces them here). `failed`: the status
@@ -28,8 +29,9 @@ struct Exec {
   int64_t capacity; /* events the per-event buffers hold */
   int64_t n_local, n_total;
   ReduceHook hook;
-  int *choice;   /* per unit: the alternative that runs */
-  int *deferred; /* cached choices waiting for their kernels to compile (autotune_poll), or NULL */
+  int *choice;        /* per unit: the alternative that runs */
+  int *deferred;      /* cached choices waiting for their kernels to compile (autotune_poll), or NULL */
+  ExecGraphs *graphs; /* sequences captured as backend graphs (graph.h), or NULL */
 };
 
 /* Allocates every buffer but the data for up to `capacity` events. */
@@ -58,7 +60,8 @@ gmmc_status exec_write_range(Exec *e, int buf, int64_t first, int64_t count, con
 int exec_find_buffer(const Exec *e, const char *tensor_name);
 
 /* Runs a sequence's steps. After a failing step the remaining units are
- * skipped but the reduce hook is still called (with `failed`). */
+ * skipped but the reduce hook is still called (with `failed`). Without a
+ * hook, a backend graph may replay the launches (graph.h). */
 gmmc_status exec_run(Exec *e, SeqId seq, char **err);
 gmmc_status exec_run_kernel(Exec *e, int kernel, char **err);
 gmmc_status exec_run_unit(Exec *e, int unit, char **err);
