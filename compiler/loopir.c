@@ -280,7 +280,18 @@ int program_add_unit(Program *p, const char *name) {
   Unit *u = &p->units[p->nunits];
   u->name = arena_strdup(&p->arena, name);
   u->forced = -1;
+  u->group_seq = -1;
   return p->nunits++;
+}
+
+int alt_kernel_list(const Program *p, const Alt *a, const int *choice, int *out, int cap) {
+  int n = 0;
+  for (int i = 0; i < a->nkernels && n < cap; i++) out[n++] = a->kernels[i];
+  for (int m = 0; m < a->nmembers; m++) {
+    const Unit *u = &p->units[a->members[m]];
+    n += alt_kernel_list(p, &u->alts[choice ? choice[a->members[m]] : 0], choice, out + n, cap - n);
+  }
+  return n;
 }
 
 uint32_t variant_hash(const char *variant) {
@@ -670,6 +681,8 @@ char *program_dump(const Program *p) {
       sb_printf(&sb, "%s %s%s(", a ? ";" : "", un->alts[a].variant, un->forced == a ? " [scheduled]" : "");
       for (int j = 0; j < un->alts[a].nkernels; j++)
         sb_printf(&sb, "%s%s", j ? " " : "", p->kernels[un->alts[a].kernels[j]]->name);
+      for (int j = 0; j < un->alts[a].nmembers; j++)
+        sb_printf(&sb, "%s%s", j ? " " : "", p->units[un->alts[a].members[j]].name);
       sb_putc(&sb, ')');
     }
     sb_putc(&sb, '\n');

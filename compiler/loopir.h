@@ -187,6 +187,10 @@ typedef struct {
   const char *variant; /* "simple", "tiled-32x32", ... */
   int kernels[8];
   int nkernels;
+  /* a fusion group's "unfused" alternative (fuse.h): runs these units,
+   * each with its own choice, instead of kernels */
+  int members[16];
+  int nmembers;
   Work work;
 } Alt;
 
@@ -196,6 +200,9 @@ typedef struct {
   int nalts;
   int forced;  /* index of an alternative fixed by the spec's schedule, or -1 */
   int out_buf; /* the buffer every alternative writes (for checking them) */
+  /* a fusion group (fuse.h): the sequence whose groups are chosen fused or
+   * unfused together, or -1 for a unit of one statement */
+  int group_seq;
 } Unit;
 
 typedef enum { STEP_UNIT, STEP_REDUCE } StepKind;
@@ -273,6 +280,11 @@ typedef struct {
   int (*keep)(void *keep_user, int unit, uint32_t variant);
   void *keep_user;
 } LowerOptions;
+
+/* The kernels alternative a of unit u launches, in order, with the members
+ * of a fusion group's unfused alternative run as `choice` says (NULL: their
+ * first alternative); at most cap of them, returns how many. */
+int alt_kernel_list(const Program *p, const Alt *a, const int *choice, int *out, int cap);
 
 /* The hash of a variant's name, as the autotuner's table of choices holds it. */
 uint32_t variant_hash(const char *variant);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuse.h"
 #include "lower.h"
 #include "variant.h"
 
@@ -321,7 +322,10 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   p->init_labels_buf = -1;
   p->init_resp_kernel = -1;
   jmp_buf escape;
-  Lower L = {.p = p, .s = spec, .opt = opt, .dev = target_desc_or_default(&opt->target), .escape = &escape};
+  /* a target never filled: the default GPU, or a one-thread host of 16-byte vectors */
+  TargetDesc dev =
+      opt->host && opt->target.sm_count <= 0 ? target_desc_host(1, 16) : target_desc_or_default(&opt->target);
+  Lower L = {.p = p, .s = spec, .opt = opt, .dev = dev, .escape = &escape};
   if (setjmp(escape)) {
     *err = L.err;
     program_free(p);
@@ -410,6 +414,14 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   schedule(&L, SEQ_ESTEP, estep, 2, all, n);
   schedule(&L, SEQ_MSTEP, mstep, 2, all, n);
   schedule(&L, SEQ_DERIVED, derived, 1, all, n);
+  if (opt->variants) {
+    UnitOrigin *origin = arena_alloc(&p->arena, sizeof(UnitOrigin) * (size_t)(p->nunits + 1));
+    for (int i = 0; i < n; i++) {
+      origin[all[i].map_unit].st = all[i].stmt;
+      for (int h = 0; h < all[i].nh; h++) origin[all[i].h[h]->unit] = (UnitOrigin){all[i].stmt, all[i].h[h]};
+    }
+    fuse_sequences(&L, origin);
+  }
   program_finish(p);
   return p;
 }

@@ -22,7 +22,9 @@ typedef struct {
   int unit;
 } Hoisted;
 
-typedef struct {
+typedef struct Lower Lower;
+typedef struct Env Env;
+struct Lower {
   Program *p;
   Spec *s;
   const LowerOptions *opt;
@@ -40,14 +42,18 @@ typedef struct {
   const Tensor *subst_tensor[8]; /* any access to these tensors ... */
   LExpr *subst_tensor_val[8];    /* ... is this value (staged operands) */
   int nsubst_tensor;
+  /* any other tensor access: replaced by what this returns, unless NULL
+   * (the fused kernels' tile arrays and snapshots, fuse.h) */
+  LExpr *(*access)(Lower *L, Kernel *k, const Expr *e, Env *env);
+  void *access_user;
   Hoisted **hoisted; /* all hoisted reductions */
   int nhoisted, caphoisted;
-} Lower;
+};
 
 /* Maps index ids to the kernel variables that hold them. */
-typedef struct {
+struct Env {
   int var[64];
-} Env;
+};
 
 _Noreturn void lower_fail(Lower *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An error at [begin, end) of the spec's text, shown as the front end shows

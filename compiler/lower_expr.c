@@ -375,6 +375,8 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
     default: lower_fail(L, "internal error: unresolved name '%s'", e->name);
     }
   case E_ACCESS: {
+    LExpr *hooked = L->access ? L->access(L, k, e, env) : NULL;
+    if (hooked) return hooked;
     int b = p->tensor_buf[e->tensor->id];
     LExpr **idx = idx_vec(p, e->nidx);
     for (int i = 0; i < e->nidx; i++) idx[i] = lx_var(p, k, env->var[e->idx[i].id]);

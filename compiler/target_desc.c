@@ -46,6 +46,9 @@ TargetDesc target_desc_host(int cores, int vector_bytes) {
   TargetDesc d = target_desc_gpu_default(); /* unused on the host, but defined */
   d.cores = cores > 0 ? cores : 1;
   d.vector_bytes = vector_bytes;
+  /* an eighth of the pool workers' stacks (threadpool.c: 4 MiB); the
+   * caller's thread, which works too, has glibc's 8 MiB */
+  d.local_bytes = 512 * 1024;
   return d;
 }
 

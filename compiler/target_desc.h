@@ -27,6 +27,7 @@ typedef struct {
   /* host */
   int cores;        /* worker threads of the host backend */
   int vector_bytes; /* the widest vector register of the CPU level: 16, 32 or 64 */
+  int local_bytes;  /* bytes of arrays a kernel may keep on its worker thread's stack */
 } TargetDesc;
 
 /* An H100 SXM (sm_90, 132 multiprocessors): the GPU lowered for when none

@@ -19,19 +19,22 @@
 #include <stdalign.h>
 #include <stddef.h>
 
+#include "fuse.h"
 #include "lower.h"
 #include "variant_cost.h"
 
 /* The place a variant may replace: a statement's map, one of its
- * reductions over events, or a builtin. */
-typedef enum { SITE_MAP, SITE_REDUCTION, SITE_BUILTIN } SiteKind;
+ * reductions over events, a builtin, or a fusion group of a sequence's
+ * per-event units (fuse.h). */
+typedef enum { SITE_MAP, SITE_REDUCTION, SITE_BUILTIN, SITE_GROUP } SiteKind;
 
 typedef struct {
   SiteKind kind;
   Stmt *st;
-  int unit;   /* the unit whose alternative the variant becomes */
-  Hoisted *h; /* SITE_REDUCTION: the reduction */
-  int slot;   /* SITE_BUILTIN: the builtin's status slot */
+  int unit;           /* the unit whose alternative the variant becomes */
+  Hoisted *h;         /* SITE_REDUCTION: the reduction */
+  int slot;           /* SITE_BUILTIN: the builtin's status slot */
+  const Group *group; /* SITE_GROUP */
 } Site;
 
 /* A configuration that is legal on the target: the alternative's name and
@@ -80,6 +83,9 @@ typedef struct {
 /* Every family whose site is site->kind, in the registry's order: the
  * alternatives they add to site->unit. */
 void variants_add(Lower *L, const Site *site);
+/* Whether some family matches the site with a configuration legal on the
+ * target (nothing is built). */
+int variants_any(Lower *L, const Site *site);
 
 /* The families (one file each, or a few of one kind). */
 extern const VariantFamily family_scatter_wide, family_scatter;                               /* variants_scatter*.c */
@@ -88,5 +94,6 @@ extern const VariantFamily family_tiled, family_lanes;                          
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
 extern const VariantFamily family_cholesky_block;                                             /* variants_cholesky.c */
 extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream;   /* variants_host.c */
+extern const VariantFamily family_fused, family_host_fused;                                   /* variants_fused.c */
 
 #endif

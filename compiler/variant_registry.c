@@ -19,6 +19,9 @@ static const VariantFamily *const registry[] = {
     &family_staged_map,
     /* builtins */
     &family_cholesky_block,
+    /* fusion groups */
+    &family_fused,
+    &family_host_fused,
     /* the host's */
     &family_host_accumulate,
     &family_host_blocked,
@@ -49,6 +52,24 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
     a->kernels[a->nkernels++] =
         combine_kernel_for(L, site->st, site->h, built.partial_buf, built.slices, built.combine_tag);
   a->work = plan->work;
+}
+
+int variants_any(Lower *L, const Site *site) {
+  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
+    const VariantFamily *f = registry[i];
+    if (f->site != site->kind || f->host != L->opt->host) continue;
+    VariantForm form;
+    memset(&form, 0, sizeof form);
+    if (!f->match(L, site, form.bytes)) continue;
+    for (int c = 0; c < (f->configs ? f->nconfigs : 1); c++) {
+      Plan plan;
+      memset(&plan, 0, sizeof plan);
+      if (f->plan(L, site, form.bytes, f->configs ? (const char *)f->configs + (size_t)c * f->config_size : NULL,
+                  &plan))
+        return 1;
+    }
+  }
+  return 0;
 }
 
 void variants_add(Lower *L, const Site *site) {

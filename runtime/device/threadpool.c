@@ -96,10 +96,16 @@ ThreadPool *pool_create(int threads) {
   pthread_cond_init(&p->done, NULL);
   /* the caller works too: threads - 1 workers */
   p->workers = calloc((size_t)threads, sizeof(pthread_t));
+  /* kernels keep arrays of up to TargetDesc.local_bytes on the stack: the
+   * workers get 4 MiB whatever the platform's default */
+  pthread_attr_t attr;
+  int have_attr = pthread_attr_init(&attr) == 0;
+  if (have_attr) pthread_attr_setstacksize(&attr, 4u << 20);
   for (int i = 0; i < threads - 1; i++) {
-    if (pthread_create(&p->workers[i], NULL, worker, p) != 0) break;
+    if (pthread_create(&p->workers[i], have_attr ? &attr : NULL, worker, p) != 0) break;
     p->nworkers++;
   }
+  if (have_attr) pthread_attr_destroy(&attr);
   return p;
 }
 

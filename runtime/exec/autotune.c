@@ -48,6 +48,40 @@ static int survives(const TargetDesc *t, LType real, int64_t events, const Unit 
   return !(mine > 0 && isfinite(best) && mine > 4 * best);
 }
 
+/* GMMC_FUSE=0 or 1: the fusion groups unfused or fused whatever the
+ * measurements say (for benchmarks); -1 when unset. */
+static int fusion_forced(void) {
+  const char *v = getenv("GMMC_FUSE");
+  return v && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0) ? v[0] - '0' : -1;
+}
+
+/* The fusion groups of one sequence run fused or unfused together (a fused
+ * group leaves unwritten what an unfused one would read: compiler/fuse.h):
+ * fused, each group in its fastest fused alternative, when their times
+ * add up to less than the unfused ones'. */
+static void choose_fusion(const Program *p, UnitTiming *t, int n) {
+  int forced = fusion_forced();
+  for (int seq = 0; seq < SEQ_COUNT; seq++) {
+    double fused = 0, unfused = 0;
+    int any = 0;
+    for (int i = 0; i < n; i++) {
+      if (p->units[t[i].index].group_seq != seq) continue;
+      double best = INFINITY;
+      int at = -1;
+      for (int a = 1; a < t[i].nalts; a++)
+        if (t[i].ms[a] >= 0 && t[i].ms[a] < best) best = t[i].ms[a], at = a;
+      t[i].chosen = at > 0 ? at : forced == 1 ? 1 : 0;
+      fused += best;
+      unfused += t[i].ms[0] >= 0 ? t[i].ms[0] : INFINITY;
+      any = 1;
+    }
+    if (!any) continue;
+    int fuse = forced >= 0 ? forced : fused < unfused;
+    for (int i = 0; i < n; i++)
+      if (p->units[t[i].index].group_seq == seq && !fuse) t[i].chosen = 0;
+  }
+}
+
 /* Two rounds: every surviving alternative once on a slice of the events
  * (1/64, at least 32768), so that a badly mapped variant costs little; then
  * those within 2x of the fastest, three times on all the events. */
@@ -94,7 +128,12 @@ gmmc_status autotune_measure(gmmc_context *ctx, Exec *e, UnitTiming *out, int ma
         t->chosen = a;
       }
     }
+    /* in force from now on: a fusion group measured later runs its
+     * unfused members as chosen */
+    e->choice[u] = t->chosen;
   }
+  choose_fusion(p, out, n);
+  for (int i = 0; i < n; i++) e->choice[out[i].index] = out[i].chosen;
   *nout = n;
   return GMMC_OK;
 }
@@ -261,7 +300,9 @@ static gmmc_status verify(gmmc_context *ctx, Exec *e, double tol) {
   gmmc_status s = GMMC_OK;
   for (int u = 0; u < p->nunits && !s; u++) {
     const Unit *un = &p->units[u];
-    if (un->nalts < 2) continue;
+    /* fusion groups agree with their members only as whole sequences
+     * (tests/codegen: codegen_variants, codegen_host_variants) */
+    if (un->nalts < 2 || un->group_seq >= 0) continue;
     int64_t n = buffer_elems(p->bufs[un->out_buf], e->n_local);
     double *ref = xmalloc(sizeof(double) * (size_t)(n + 1)), *got = xmalloc(sizeof(double) * (size_t)(n + 1));
     int saved = e->choice[u];

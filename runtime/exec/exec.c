@@ -198,6 +198,11 @@ gmmc_status exec_run_unit(Exec *e, int unit, char **err) {
     gmmc_status s = exec_run_kernel(e, a->kernels[i], err);
     if (s) return s;
   }
+  /* a fusion group run unfused: its members, each as chosen */
+  for (int i = 0; i < a->nmembers; i++) {
+    gmmc_status s = exec_run_unit(e, a->members[i], err);
+    if (s) return s;
+  }
   return GMMC_OK;
 }
 

@@ -82,17 +82,28 @@ static void unit_info(Stream *s) {
   s->reads = xcalloc((size_t)p->nunits * nb + 1, 1);
   s->writes = xcalloc((size_t)p->nunits * nb + 1, 1);
   s->event = xcalloc((size_t)p->nunits + 1, 1);
+  int *ks = xmalloc(sizeof(int) * 1024);
+  unsigned char *written = xmalloc(nb + 1);
   for (int u = 0; u < p->nunits; u++)
-    for (int a = 0; a < p->units[u].nalts; a++)
-      for (int k = 0; k < p->units[u].alts[a].nkernels; k++) {
-        const Kernel *K = p->kernels[p->units[u].alts[a].kernels[k]];
+    for (int a = 0; a < p->units[u].nalts; a++) {
+      /* a fusion group's members: as their first alternative (they all
+       * touch the same buffers); what the unit reads after writing it
+       * itself is not an input */
+      int nk = alt_kernel_list(p, &p->units[u].alts[a], NULL, ks, 1024);
+      memset(written, 0, nb + 1);
+      for (int k = 0; k < nk; k++) {
+        const Kernel *K = p->kernels[ks[k]];
         for (size_t b = 0; b < nb; b++) {
-          int r = K->reads && K->reads[b], w = K->writes && K->writes[b];
+          int r = K->reads && K->reads[b] && !written[b], w = K->writes && K->writes[b];
           s->reads[u * nb + b] |= r;
           s->writes[u * nb + b] |= w;
           if ((r || w) && p->bufs[b]->event) s->event[u] = 1;
         }
+        for (size_t b = 0; b < nb; b++) written[b] |= K->writes && K->writes[b];
       }
+    }
+  free(written);
+  free(ks);
 }
 
 static int unit_at(const Sequence *q, int pos) { return q->steps[pos].kind == STEP_UNIT ? q->steps[pos].unit : -1; }

@@ -27,10 +27,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (same folder)
 
 
-def iteration_ms(gmmc, path, m, cov, iters):
+def iteration_ms(gmmc, path, m, cov, iters, env=None):
     cmd = [gmmc, "fit", path, "-k", str(m), "--covariance-type", cov, "--tol", "0", "--max-iter", str(iters),
            "--init", "kmeans", "--seed", "0", "--dtype", "float32", "-v"]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"gmmc failed: {p.stderr.strip()}")
     times = sorted(float(x) for x in re.findall(r"^\s+\d+\s+\S+\s+\S+\s+([0-9.]+)ms$", p.stdout, re.M)[2:])
@@ -48,7 +48,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--out", default=".")
+    ap.add_argument("--base-env", default="", help="NAME=VALUE,... set for the base runs only (e.g. GMMC_FUSE=0)")
+    ap.add_argument("--new-env", default="", help="NAME=VALUE,... set for the new runs only")
     a = ap.parse_args()
+    extra = {name: dict(kv.split("=", 1) for kv in getattr(a, name + "_env").split(",") if kv)
+             for name in ("base", "new")}
     grid = bench.GRID_FULL if a.grid == "full" else bench.GRID_QUICK
     seed = int.from_bytes(os.urandom(4), "little")
     print(f"compare.py: seed {seed}", flush=True)
@@ -64,8 +68,8 @@ def main():
             best = {}
             for _ in range(a.rounds):
                 for name in ("base", "new"):
-                    os.environ["GMMC_CACHE_DIR"] = caches[name]
-                    ms = iteration_ms(getattr(a, name), path, m, cov, a.iters)
+                    env = dict(os.environ, GMMC_CACHE_DIR=caches[name], **extra[name])
+                    ms = iteration_ms(getattr(a, name), path, m, cov, a.iters, env)
                     best[name] = min(best.get(name, float("inf")), ms)
             ratio = best["new"] / best["base"]
             rows.append({"N": n, "D": d, "M": m, "cov": cov, "base_ms": best["base"], "new_ms": best["new"],

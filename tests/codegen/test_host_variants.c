@@ -32,8 +32,79 @@ static const Case cases[] = {
 
 static int failures, compared;
 
-static void run_alt(const HostJit *j, Bufs *b, const Alt *a) {
-  for (int i = 0; i < a->nkernels; i++) cg_run_kernel(j, b, a->kernels[i]);
+static void run_alt(const HostJit *j, const Program *p, Bufs *b, const Alt *a) {
+  int ks[256], n = alt_kernel_list(p, a, NULL, ks, 256);
+  for (int i = 0; i < n; i++) cg_run_kernel(j, b, ks[i]);
+}
+
+/* A sequence with every fusion group's alternative `alt` (a group's last
+ * where it has fewer; 0: unfused), the other units' simple ones. */
+static void run_sequence(const HostJit *j, const Program *p, Bufs *b, SeqId id, int alt) {
+  const Sequence *q = &p->seq[id];
+  for (int i = 0; i < q->len; i++) {
+    if (q->steps[i].kind != STEP_UNIT) continue;
+    const Unit *un = &p->units[q->steps[i].unit];
+    run_alt(j, p, b, &un->alts[un->group_seq >= 0 ? (alt < un->nalts ? alt : un->nalts - 1) : 0]);
+  }
+}
+
+/* What the fusion groups of a sequence hand on: the statistics, the
+ * per-event tensors of the event axis alone, and in the E-step sequence
+ * the spec's outputs. */
+static int handed_on(const Program *p, SeqId id, int b) {
+  const Buffer *bf = p->bufs[b];
+  if (bf->kind == BK_STAT) return 1;
+  if (!bf->event || bf->kind == BK_DATA) return 0;
+  const Spec *sp = p->spec;
+  const Tensor *t = bf->tensor;
+  return t &&
+         (t->rank == 1 || (id == SEQ_ESTEP && (t == sp->predict_proba || t == sp->score_samples || t == sp->predict)));
+}
+
+/* Every sequence with fusion groups, fused in each configuration, against
+ * itself unfused from the same inputs: the same bits. */
+static void compare_sequences(const Case *c, const HostJit *j, const Program *p, Bufs *b) {
+  void **start = calloc((size_t)p->nbufs + 1, sizeof(void *)), **ref = calloc((size_t)p->nbufs + 1, sizeof(void *));
+  for (int i = 0; i < p->nbufs; i++) {
+    start[i] = malloc(b->bytes[i] + 1);
+    ref[i] = malloc(b->bytes[i] + 1);
+    memcpy(start[i], b->buf[i], b->bytes[i]);
+  }
+  for (int id = 0; id < SEQ_COUNT; id++) {
+    int alts = 0;
+    for (int u = 0; u < p->nunits; u++)
+      if (p->units[u].group_seq == id && p->units[u].nalts > alts) alts = p->units[u].nalts;
+    if (alts < 2) continue;
+    for (int i = 0; i < p->nbufs; i++) memcpy(b->buf[i], start[i], b->bytes[i]);
+    run_sequence(j, p, b, (SeqId)id, 0);
+    for (int i = 0; i < p->nbufs; i++) memcpy(ref[i], b->buf[i], b->bytes[i]);
+    for (int a = 1; a < alts; a++) {
+      for (int i = 0; i < p->nbufs; i++) memcpy(b->buf[i], start[i], b->bytes[i]);
+      run_sequence(j, p, b, (SeqId)id, a);
+      compared++;
+      for (int i = 0; i < p->nbufs; i++) {
+        if (!handed_on(p, (SeqId)id, i) || memcmp(ref[i], b->buf[i], b->bytes[i]) == 0) continue;
+        size_t esz = ltype_size(p->bufs[i]->elem);
+        int64_t at = 0;
+        while (memcmp((char *)ref[i] + at * esz, (char *)b->buf[i] + at * esz, esz) == 0) at++;
+        double y = buf_get(b, i, at);
+        memcpy(b->buf[i], ref[i], b->bytes[i]);
+        printf("  FAIL: %s M=%lld D=%lld N=%lld %s: sequence %d fused (alternative %d) differs from it unfused on %s "
+               "at element %lld: %.17g against %.17g\n",
+               c->spec, (long long)c->m, (long long)c->d, (long long)c->n, c->real == LT_F32 ? "float32" : "float64",
+               id, a, p->bufs[i]->name, (long long)at, y, buf_get(b, i, at));
+        failures++;
+        break;
+      }
+    }
+  }
+  for (int i = 0; i < p->nbufs; i++) {
+    memcpy(b->buf[i], start[i], b->bytes[i]);
+    free(start[i]);
+    free(ref[i]);
+  }
+  free(start);
+  free(ref);
 }
 
 static void check_case(const Case *c, uint64_t seed, int index) {
@@ -64,17 +135,19 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     for (int64_t e = 0; e < elems; e++)
       buf_set(&b, i, e, p->bufs[i]->elem == LT_I32 ? (double)cg_int(&r, 0, 3) : cg_uniform(&r, -2, 2));
   }
+  compare_sequences(c, j, p, &b);
   for (int u = 0; u < p->nunits; u++) {
     const Unit *un = &p->units[u];
+    if (un->group_seq >= 0) continue; /* compared as whole sequences */
     int ob = un->out_buf;
     size_t bytes = b.bytes[ob];
     unsigned char *want = malloc(bytes + 1);
     memset(b.buf[ob], 0xff, bytes); /* NaN: what an alternative leaves unwritten shows */
-    run_alt(j, &b, &un->alts[0]);
+    run_alt(j, p, &b, &un->alts[0]);
     memcpy(want, b.buf[ob], bytes);
     for (int a = 1; a < un->nalts; a++) {
       memset(b.buf[ob], 0xff, bytes);
-      run_alt(j, &b, &un->alts[a]);
+      run_alt(j, p, &b, &un->alts[a]);
       compared++;
       if (memcmp(want, b.buf[ob], bytes) != 0) {
         size_t esz = ltype_size(p->bufs[ob]->elem);

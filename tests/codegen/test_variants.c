@@ -117,8 +117,9 @@ static void snap_free(const Sim *s, Snap *sn) {
 }
 
 static int run_alt(Sim *s, const Alt *a) {
-  for (int i = 0; i < a->nkernels; i++)
-    if (sim_run_kernel(s, a->kernels[i])) return -1;
+  int ks[256], n = alt_kernel_list(s->p, a, NULL, ks, 256);
+  for (int i = 0; i < n; i++)
+    if (sim_run_kernel(s, ks[i])) return -1;
   return 0;
 }
 
@@ -142,7 +143,8 @@ static double difference(const SimVal *ref, const SimVal *got, int64_t n, int64_
 static int compare_unit(const Case *c, Sim *s, const Snap *sn, int u, double tol) {
   const Program *p = s->p;
   const Unit *un = &p->units[u];
-  if (un->nalts < 2) return 0;
+  /* fusion groups agree only as whole sequences (compare_sequences) */
+  if (un->nalts < 2 || un->group_seq >= 0) return 0;
   int64_t n = s->elems[un->out_buf], ns = s->elems[p->status_buf];
   SimVal *ref = malloc(sizeof(SimVal) * (size_t)(n + 1)), *status = malloc(sizeof(SimVal) * (size_t)(ns + 1));
   int checked = 0;
@@ -184,6 +186,88 @@ static int compare_unit(const Case *c, Sim *s, const Snap *sn, int u, double tol
   }
   free(ref);
   free(status);
+  return checked;
+}
+
+/* Runs a sequence with every fusion group's alternative `alt` (a group's
+ * last where it has fewer; 0: unfused), the other units' simple ones. */
+static int run_sequence(Sim *s, SeqId id, int alt) {
+  const Sequence *q = &s->p->seq[id];
+  for (int i = 0; i < q->len; i++) {
+    if (q->steps[i].kind != STEP_UNIT) continue;
+    const Unit *un = &s->p->units[q->steps[i].unit];
+    int a = un->group_seq >= 0 ? (alt < un->nalts ? alt : un->nalts - 1) : 0;
+    if (run_alt(s, &un->alts[a])) return -1;
+  }
+  return 0;
+}
+
+/* What the fusion groups of a sequence hand on: the statistics, the
+ * per-event tensors of the event axis alone, and in the E-step sequence the
+ * spec's outputs. (What the sequence computes from the statistics follows
+ * from them, with the conditioning of its builtins.) */
+static int handed_on(const Program *p, SeqId id, int b) {
+  const Buffer *bf = p->bufs[b];
+  if (bf->kind == BK_STAT) return 1;
+  if (!bf->event || bf->kind == BK_DATA) return 0;
+  const Spec *sp = p->spec;
+  const Tensor *t = bf->tensor;
+  return t &&
+         (t->rank == 1 || (id == SEQ_ESTEP && (t == sp->predict_proba || t == sp->score_samples || t == sp->predict)));
+}
+
+/* Every sequence with fusion groups, fused in each configuration, against
+ * the same sequence unfused, from the same inputs. Returns the comparisons. */
+static int compare_sequences(const Case *c, Sim *s, const Snap *sn, double tol) {
+  const Program *p = s->p;
+  int checked = 0;
+  for (int id = 0; id < SEQ_COUNT; id++) {
+    int alts = 0;
+    for (int u = 0; u < p->nunits; u++)
+      if (p->units[u].group_seq == id && p->units[u].nalts > alts) alts = p->units[u].nalts;
+    if (alts < 2) continue;
+    snap_restore(s, sn);
+    if (run_sequence(s, (SeqId)id, 0)) {
+      fail_case(c, "%s%s", s->err, "");
+      s->err[0] = 0;
+      continue;
+    }
+    Snap ref;
+    snap_take(s, &ref);
+    for (int a = 1; a < alts; a++) {
+      snap_restore(s, sn);
+      if (run_sequence(s, (SeqId)id, a)) {
+        fail_case(c, "%s%s", s->err, "");
+        s->err[0] = 0;
+        continue;
+      }
+      checked++;
+      /* responsibilities are exp(L - lse): their relative error is L's
+       * absolute one, the tolerance times the log-likelihoods' magnitude */
+      double scale = 1;
+      const Tensor *ss = p->spec->score_samples;
+      for (int64_t i = 0; ss && i < s->elems[p->tensor_buf[ss->id]]; i++)
+        scale = fmax(scale, fabs(ref.v[p->tensor_buf[ss->id]][i].f));
+      for (int b = 0; b < p->nbufs; b++) {
+        if (!handed_on(p, (SeqId)id, b)) continue;
+        int64_t at;
+        double d = ltype_is_float(p->bufs[b]->elem) ? difference(ref.v[b], s->buf[b], s->elems[b], &at) : 0;
+        if (p->bufs[b]->tensor && p->bufs[b]->tensor == p->spec->predict_proba) d /= scale;
+        for (int64_t i = 0; !ltype_is_float(p->bufs[b]->elem) && i < s->elems[b]; i++)
+          if (ref.v[b][i].i != s->buf[b][i].i) d = INFINITY, at = i;
+        if (!(d <= tol)) {
+          char what[300];
+          snprintf(what, sizeof what,
+                   "sequence %d fused (alternative %d) disagrees with it unfused on '%s': element %lld is %.9g, "
+                   "expected %.9g (%.2e of the largest value)",
+                   id, a, p->bufs[b]->name, (long long)at, s->buf[b][at].f, ref.v[b][at].f, d);
+          fail_case(c, "%s%s", what, "");
+          break;
+        }
+      }
+    }
+    snap_free(s, &ref);
+  }
   return checked;
 }
 
@@ -244,6 +328,7 @@ static void check_case(const Case *c, uint64_t seed, int index) {
   /* 2. every alternative against the simple one */
   double tol = c->real == LT_F32 ? 1e-4 : 1e-10;
   for (int u = 0; u < p->nunits; u++) checked += compare_unit(c, &s, &sn, u, tol);
+  checked += compare_sequences(c, &s, &sn, tol);
   /* 3. the failure path of the builtins: the last symmetric matrix made
    * indefinite; every alternative must report the same component */
   if (break_symmetric(&s)) {
