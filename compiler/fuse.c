@@ -279,6 +279,23 @@ static void fuse_one(Lower *L, SeqId seq, const UnitOrigin *origin, int norigin)
   }
 }
 
+int fuse_hands_on(const Program *p, SeqId seq, int buf) {
+  const Buffer *bf = p->bufs[buf];
+  if (bf->kind == BK_STAT) return 1;
+  if (!bf->event || bf->kind == BK_DATA) return 0;
+  const Spec *s = p->spec;
+  const Tensor *t = bf->tensor;
+  return t &&
+         (t->rank == 1 || (seq == SEQ_ESTEP && (t == s->predict_proba || t == s->score_samples || t == s->predict)));
+}
+
+int fuse_alternatives(const Program *p, SeqId seq) {
+  int n = 0;
+  for (int u = 0; u < p->nunits; u++)
+    if (p->units[u].group_seq == (int)seq && p->units[u].nalts > n) n = p->units[u].nalts;
+  return n;
+}
+
 void fuse_sequences(Lower *L, const UnitOrigin *origin) {
   int norigin = L->p->nunits;
   for (int s = SEQ_ITERATE; s <= SEQ_MSTEP; s++) fuse_one(L, (SeqId)s, origin, norigin);

@@ -53,6 +53,14 @@ typedef struct {
  * variants are lowered. */
 void fuse_sequences(Lower *L, const UnitOrigin *origin);
 
+/* What the fusion groups of sequence seq hand on, which a fused run must
+ * leave as the unfused one does: the statistics, the per-event tensors of
+ * the event axis alone, and in the E-step sequence the spec's outputs.
+ * (What the sequence computes from the statistics follows from them.) */
+int fuse_hands_on(const Program *p, SeqId seq, int buf);
+/* The most alternatives of a group of sequence seq (0: it has none). */
+int fuse_alternatives(const Program *p, SeqId seq);
+
 /* Whether a tensor's leading axis is the event axis, and whether it has
  * more axes than that (held per tile, not stored, when fused). */
 int tensor_per_event(const Lower *L, const Tensor *t);

@@ -54,25 +54,11 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
   a->work = plan->work;
 }
 
-int variants_any(Lower *L, const Site *site) {
-  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
-    const VariantFamily *f = registry[i];
-    if (f->site != site->kind || f->host != L->opt->host) continue;
-    VariantForm form;
-    memset(&form, 0, sizeof form);
-    if (!f->match(L, site, form.bytes)) continue;
-    for (int c = 0; c < (f->configs ? f->nconfigs : 1); c++) {
-      Plan plan;
-      memset(&plan, 0, sizeof plan);
-      if (f->plan(L, site, form.bytes, f->configs ? (const char *)f->configs + (size_t)c * f->config_size : NULL,
-                  &plan))
-        return 1;
-    }
-  }
-  return 0;
-}
-
-void variants_add(Lower *L, const Site *site) {
+/* Every legal configuration of every family for the site: built (an
+ * alternative each, where LowerOptions.keep keeps it), or with build 0
+ * only found. Returns whether there was one. */
+static int each_plan(Lower *L, const Site *site, int build) {
+  int found = 0;
   for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
     const VariantFamily *f = registry[i];
     if (f->site != site->kind || f->host != L->opt->host) continue;
@@ -84,8 +70,15 @@ void variants_add(Lower *L, const Site *site) {
       const void *config = f->configs ? (const char *)f->configs + (size_t)c * f->config_size : NULL;
       Plan plan;
       memset(&plan, 0, sizeof plan);
-      if (!f->plan(L, site, form.bytes, config, &plan) || !lower_keeps(L, site->unit, plan.variant)) continue;
-      build_one(L, f, site, form.bytes, config, &plan);
+      if (!f->plan(L, site, form.bytes, config, &plan)) continue;
+      found = 1;
+      if (!build) return 1;
+      if (lower_keeps(L, site->unit, plan.variant)) build_one(L, f, site, form.bytes, config, &plan);
     }
   }
+  return found;
 }
+
+int variants_any(Lower *L, const Site *site) { return each_plan(L, site, 0); }
+
+void variants_add(Lower *L, const Site *site) { each_plan(L, site, 1); }

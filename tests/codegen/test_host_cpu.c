@@ -13,16 +13,7 @@
 #include "compiler/target.h"
 #include "gmmc/gmmc.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                      \
-      printf(__VA_ARGS__);                                                                                             \
-      printf("\n");                                                                                                    \
-      failures++;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
+#include "check.h"
 
 static void lacks(const char *features, const char *level, const char *want) {
   char *got = host_cpu_lacks(features, level);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cg_test.h"
+#include "compiler/fuse.h"
 #include "dsl/shipped.h"
 #include "host_cpu_skip.h"
 
@@ -48,19 +49,6 @@ static void run_sequence(const HostJit *j, const Program *p, Bufs *b, SeqId id, 
   }
 }
 
-/* What the fusion groups of a sequence hand on: the statistics, the
- * per-event tensors of the event axis alone, and in the E-step sequence
- * the spec's outputs. */
-static int handed_on(const Program *p, SeqId id, int b) {
-  const Buffer *bf = p->bufs[b];
-  if (bf->kind == BK_STAT) return 1;
-  if (!bf->event || bf->kind == BK_DATA) return 0;
-  const Spec *sp = p->spec;
-  const Tensor *t = bf->tensor;
-  return t &&
-         (t->rank == 1 || (id == SEQ_ESTEP && (t == sp->predict_proba || t == sp->score_samples || t == sp->predict)));
-}
-
 /* Every sequence with fusion groups, fused in each configuration, against
  * itself unfused from the same inputs: the same bits. */
 static void compare_sequences(const Case *c, const HostJit *j, const Program *p, Bufs *b) {
@@ -71,9 +59,7 @@ static void compare_sequences(const Case *c, const HostJit *j, const Program *p,
     memcpy(start[i], b->buf[i], b->bytes[i]);
   }
   for (int id = 0; id < SEQ_COUNT; id++) {
-    int alts = 0;
-    for (int u = 0; u < p->nunits; u++)
-      if (p->units[u].group_seq == id && p->units[u].nalts > alts) alts = p->units[u].nalts;
+    int alts = fuse_alternatives(p, (SeqId)id);
     if (alts < 2) continue;
     for (int i = 0; i < p->nbufs; i++) memcpy(b->buf[i], start[i], b->bytes[i]);
     run_sequence(j, p, b, (SeqId)id, 0);
@@ -83,7 +69,7 @@ static void compare_sequences(const Case *c, const HostJit *j, const Program *p,
       run_sequence(j, p, b, (SeqId)id, a);
       compared++;
       for (int i = 0; i < p->nbufs; i++) {
-        if (!handed_on(p, (SeqId)id, i) || memcmp(ref[i], b->buf[i], b->bytes[i]) == 0) continue;
+        if (!fuse_hands_on(p, (SeqId)id, i) || memcmp(ref[i], b->buf[i], b->bytes[i]) == 0) continue;
         size_t esz = ltype_size(p->bufs[i]->elem);
         int64_t at = 0;
         while (memcmp((char *)ref[i] + at * esz, (char *)b->buf[i] + at * esz, esz) == 0) at++;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cg_test.h"
+#include "compiler/fuse.h"
 #include "dsl/shipped.h"
 #include "simt.h"
 
@@ -202,29 +203,13 @@ static int run_sequence(Sim *s, SeqId id, int alt) {
   return 0;
 }
 
-/* What the fusion groups of a sequence hand on: the statistics, the
- * per-event tensors of the event axis alone, and in the E-step sequence the
- * spec's outputs. (What the sequence computes from the statistics follows
- * from them, with the conditioning of its builtins.) */
-static int handed_on(const Program *p, SeqId id, int b) {
-  const Buffer *bf = p->bufs[b];
-  if (bf->kind == BK_STAT) return 1;
-  if (!bf->event || bf->kind == BK_DATA) return 0;
-  const Spec *sp = p->spec;
-  const Tensor *t = bf->tensor;
-  return t &&
-         (t->rank == 1 || (id == SEQ_ESTEP && (t == sp->predict_proba || t == sp->score_samples || t == sp->predict)));
-}
-
 /* Every sequence with fusion groups, fused in each configuration, against
  * the same sequence unfused, from the same inputs. Returns the comparisons. */
 static int compare_sequences(const Case *c, Sim *s, const Snap *sn, double tol) {
   const Program *p = s->p;
   int checked = 0;
   for (int id = 0; id < SEQ_COUNT; id++) {
-    int alts = 0;
-    for (int u = 0; u < p->nunits; u++)
-      if (p->units[u].group_seq == id && p->units[u].nalts > alts) alts = p->units[u].nalts;
+    int alts = fuse_alternatives(p, (SeqId)id);
     if (alts < 2) continue;
     snap_restore(s, sn);
     if (run_sequence(s, (SeqId)id, 0)) {
@@ -249,7 +234,7 @@ static int compare_sequences(const Case *c, Sim *s, const Snap *sn, double tol) 
       for (int64_t i = 0; ss && i < s->elems[p->tensor_buf[ss->id]]; i++)
         scale = fmax(scale, fabs(ref.v[p->tensor_buf[ss->id]][i].f));
       for (int b = 0; b < p->nbufs; b++) {
-        if (!handed_on(p, (SeqId)id, b)) continue;
+        if (!fuse_hands_on(p, (SeqId)id, b)) continue;
         int64_t at;
         double d = ltype_is_float(p->bufs[b]->elem) ? difference(ref.v[b], s->buf[b], s->elems[b], &at) : 0;
         if (p->bufs[b]->tensor && p->bufs[b]->tensor == p->spec->predict_proba) d /= scale;
