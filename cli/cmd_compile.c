@@ -22,23 +22,19 @@ static const char usage[] = "usage: gmmc compile SPEC --sizes M=..,D=.. [options
                             "                     nvptx, asm for host)\n"
                             "  --no-opt           show the LLVM IR before optimization\n"
                             "  --simple           only the simple variant of each statement (no GPU variants)\n"
+                            "  --fuse             also the fusion groups' fused kernels (docs/architecture.md)\n"
                             "  --time             print the compile time to stderr\n"
                             "  -o FILE            write to FILE instead of standard output\n";
 
 int cmd_compile(int argc, char **argv) {
-  static const struct option opts[] = {{"sizes", required_argument, 0, 's'},
-                                       {"target", required_argument, 0, 't'},
-                                       {"arch", required_argument, 0, 'a'},
-                                       {"ptx-version", required_argument, 0, 'p'},
-                                       {"dtype", required_argument, 0, 'd'},
-                                       {"emit", required_argument, 0, 'e'},
-                                       {"no-opt", no_argument, 0, 'n'},
-                                       {"time", no_argument, 0, 'T'},
-                                       {"simple", no_argument, 0, 'S'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
+  static const struct option opts[] = {{"sizes", required_argument, 0, 's'}, {"target", required_argument, 0, 't'},
+                                       {"arch", required_argument, 0, 'a'},  {"ptx-version", required_argument, 0, 'p'},
+                                       {"dtype", required_argument, 0, 'd'}, {"emit", required_argument, 0, 'e'},
+                                       {"no-opt", no_argument, 0, 'n'},      {"time", no_argument, 0, 'T'},
+                                       {"simple", no_argument, 0, 'S'},      {"fuse", no_argument, 0, 'F'},
+                                       {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
   const char *sizes = NULL, *target = "nvptx", *arch = NULL, *dtype = "float32", *emit = NULL, *out = NULL;
-  int ptxv = 0, no_opt = 0, timing = 0, simple = 0, c;
+  int ptxv = 0, no_opt = 0, timing = 0, simple = 0, fuse = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
     switch (c) {
@@ -51,6 +47,7 @@ int cmd_compile(int argc, char **argv) {
     case 'n': no_opt = 1; break;
     case 'T': timing = 1; break;
     case 'S': simple = 1; break;
+    case 'F': fuse = 1; break;
     case 'o': out = optarg; break;
     case 'h': fputs(usage, stdout); return 0;
     default: fputs(usage, stderr); return 2;
@@ -94,7 +91,7 @@ int cmd_compile(int argc, char **argv) {
     return 1;
   }
   char *err = NULL;
-  LowerOptions lopt = {.real = real, .host = topt.kind == TARGET_HOST, .variants = !simple};
+  LowerOptions lopt = {.real = real, .host = topt.kind == TARGET_HOST, .variants = !simple, .fuse = fuse};
   Program *p = lower_program(s, values, &lopt, &err);
   if (!p) {
     cli_error("%s", err);

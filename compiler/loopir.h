@@ -273,6 +273,8 @@ typedef struct {
   int chunks;        /* 0: default */
   TargetDesc target; /* the machine's limits (target_desc.h); zero: the default GPU */
   int variants;      /* 0: only the simple variant; 1: every applicable variant */
+  int fuse;          /* with variants: fusion groups (fuse.h) as alternatives; opt-in (GMMC_FUSE)
+                        while the fused kernels lose (docs/performance.md) */
   /* With variants: NULL lowers every applicable one; else only those for
    * which keep(keep_user, unit, variant_hash(name)) is nonzero, besides the
    * simple one (a program for choices already made: its kernels are those

@@ -414,7 +414,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   schedule(&L, SEQ_ESTEP, estep, 2, all, n);
   schedule(&L, SEQ_MSTEP, mstep, 2, all, n);
   schedule(&L, SEQ_DERIVED, derived, 1, all, n);
-  if (opt->variants) {
+  if (opt->variants && opt->fuse) {
     UnitOrigin *origin = arena_alloc(&p->arena, sizeof(UnitOrigin) * (size_t)(p->nunits + 1));
     for (int i = 0; i < n; i++) {
       origin[all[i].map_unit].st = all[i].stmt;

@@ -49,8 +49,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         A model spec of gmmc's DSL (the path of a file, or its text) to train
         instead of the shipped model of covariance_type.
     dtype : {None, 'float32', 'float64'}, default=None
-        Precision of gmmc's kernels. None: the data's on the host (float32 data
-        stays float32), float32 on the GPU. Parameters are float64 whatever it is.
+        Precision of gmmc's kernels. None: the data's, on every backend, as
+        scikit-learn (float64 arrays: float64 kernels, also on a GPU; float32
+        arrays: float32 kernels with float64 sums). Parameters are float64
+        whatever it is.
 
     Attributes are scikit-learn's: weights_, means_, covariances_, precisions_,
     precisions_cholesky_, converged_, n_iter_, lower_bound_, n_features_in_,
@@ -89,8 +91,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.__dict__["_gmmc_context"] = ctx
         return ctx
 
-    def _options(self, n_components=None):
-        """Fit options of the model's form: spec or covariance type, sizes, scalars, precision."""
+    def _options(self, n_components=None, data_dtype=None):
+        """Fit options of the model's form: spec or covariance type, sizes, scalars, precision.
+
+        With dtype=None the kernels take the data's precision on every backend,
+        as scikit-learn computes in the input's (float32 in, float32 out)."""
         o = FitOptions().n_components(self.n_components if n_components is None else n_components)
         if self.spec is not None:
             name, text = _params.read_spec(self.spec)
@@ -99,12 +104,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             o.covariance_type(self.covariance_type)
         o.reg_covar(self.reg_covar)
         dt = _params.dtype_of(self.dtype)
+        if dt is None and data_dtype is not None:
+            dt = np.float32 if data_dtype == np.float32 else np.float64
         if dt is not None:
             o.dtype(gmmc_dtype(dt))
         return o
 
-    def _fit_options(self, seed, printer_recorder):
-        o = self._options().tol(self.tol).n_init(self.n_init).init(self.init_params).seed(seed)
+    def _fit_options(self, seed, printer_recorder, data_dtype):
+        o = self._options(data_dtype=data_dtype).tol(self.tol).n_init(self.n_init).init(self.init_params).seed(seed)
         for name, value in (("weights", self.weights_init), ("means", self.means_init),
                             ("precisions", self.precisions_init)):
             if value is not None:
@@ -136,7 +143,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         printer = Printer(self.verbose, self.verbose_interval, self.tol, n_init, self.max_iter) if self.verbose \
             else None
         recorder = Recorder(printer)
-        options = self._fit_options(_random.seed_from(self.random_state), recorder)
+        options = self._fit_options(_random.seed_from(self.random_state), recorder, Xv.dtype)
         before = ctx.compile_stats()
         try:
             if do_init:
@@ -271,7 +278,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ctx = ctx or self._context()
         if model is None or any(model.param_shape(n) != np.shape(v) for n, v in values.items()):
             n_components, n_features = np.shape(values["means"])
-            model = Model.create(ctx, self._options(n_components), n_features)
+            model = Model.create(ctx, self._options(n_components, self.__dict__.get("_out_dtype")), n_features)
             self.__dict__["_gmmc_model"] = model
         for name, value in values.items():
             model.set_param(ctx, name, value)

@@ -48,11 +48,16 @@ static int survives(const TargetDesc *t, LType real, int64_t events, const Unit 
   return !(mine > 0 && isfinite(best) && mine > 4 * best);
 }
 
-/* GMMC_FUSE=0 or 1: the fusion groups unfused or fused whatever the
- * measurements say (for benchmarks); -1 when unset. */
+/* GMMC_FUSE=1: every sequence fused whatever the measurements say (for
+ * benchmarks and tests); -1: measured (GMMC_FUSE=auto). */
 static int fusion_forced(void) {
   const char *v = getenv("GMMC_FUSE");
-  return v && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0) ? v[0] - '0' : -1;
+  return v && strcmp(v, "1") == 0 ? 1 : -1;
+}
+
+int autotune_fusion_lowered(void) {
+  const char *v = getenv("GMMC_FUSE");
+  return v && (strcmp(v, "1") == 0 || strcmp(v, "auto") == 0);
 }
 
 /* The fusion groups of one sequence run fused or unfused together (a fused

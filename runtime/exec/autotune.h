@@ -49,6 +49,11 @@ int autotune_known_lowered(const KnownChoices *k, const Program *p);
 int autotune_known_bucket(const KnownChoices *k);
 void autotune_known_free(KnownChoices *k);
 
+/* Fusion groups are lowered (GMMC_FUSE=auto: measured against the unfused
+ * members; GMMC_FUSE=1: always fused); unset or 0: none, while the fused
+ * kernels lose everywhere measured (docs/performance.md). */
+int autotune_fusion_lowered(void);
+
 /* GMMC_VERIFY_VARIANTS is set: tune and check every variant every time. */
 int autotune_verifying(void);
 

@@ -59,7 +59,8 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   LowerOptions lopt = {.real = real,
                        .host = ctx->kind == GMMC_BACKEND_HOST,
                        .target = ctx->be->target,
-                       .variants = !(only_simple && strcmp(only_simple, "simple") == 0)};
+                       .variants = !(only_simple && strcmp(only_simple, "simple") == 0),
+                       .fuse = autotune_fusion_lowered()};
   int64_t values[64];
   Spec *spec = load_spec(ctx, spec_file, spec_text, sizes, nsizes, values);
   if (!spec) return GMMC_ERR_SPEC;

@@ -96,7 +96,7 @@ static void compare_sequences(const Case *c, const HostJit *j, const Program *p,
 static void check_case(const Case *c, uint64_t seed, int index) {
   const ShippedSpec *ss = shipped_spec(c->spec);
   Spec *s = cg_load(ss->file, ss->text, ss->len);
-  LowerOptions o = {.real = c->real, .host = 1, .variants = 1, .target = target_desc_host(1, 16)};
+  LowerOptions o = {.real = c->real, .host = 1, .variants = 1, .fuse = 1, .target = target_desc_host(1, 16)};
   char *err = NULL;
   Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2, &o, &err);
   HostJit *j = p ? host_jit_create(p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err) : NULL;

@@ -37,7 +37,7 @@ static int keep_chosen(void *user, int unit, uint32_t variant) {
 static Program *lower(const Case *c, int64_t d, const int64_t *want, double *ms) {
   const ShippedSpec *ss = shipped_spec(c->spec);
   Spec *s = cg_load(ss->file, ss->text, ss->len);
-  LowerOptions o = {.real = c->real, .target = target_desc_gpu_default(), .variants = 1};
+  LowerOptions o = {.real = c->real, .target = target_desc_gpu_default(), .variants = 1, .fuse = 1};
   if (want) o.keep = keep_chosen, o.keep_user = (void *)want;
   char *err = NULL;
   double t0 = monotonic_ms();

@@ -286,8 +286,9 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     free(text);
   }
   char *err = NULL;
-  Program *p = cg_lower(spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
-                        &(LowerOptions){.real = c->real, .variants = 1, .target = target_desc_gpu_default()}, &err);
+  Program *p =
+      cg_lower(spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
+               &(LowerOptions){.real = c->real, .variants = 1, .fuse = 1, .target = target_desc_gpu_default()}, &err);
   if (!p) {
     fail_case(c, "lowering failed: %s%s", err ? err : "?", "");
     free(err);
