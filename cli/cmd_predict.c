@@ -71,7 +71,7 @@ int cmd_predict(int argc, char **argv) {
   char *err = NULL;
   if (proba) {
     double *p = malloc(sizeof(double) * (size_t)(n * k));
-    if (gmmc_predict_proba(ctx, m, d, p))
+    if (gmmc_predict_proba(ctx, m, d, p, n * k))
       rc = cli_error("%s", gmmc_last_error(ctx));
     else if (out && ends_with(out, ".npy")) {
       if (data_write_npy_f64(out, p, n, k, &err)) rc = cli_error("%s", err);
@@ -85,7 +85,7 @@ int cmd_predict(int argc, char **argv) {
     free(p);
   } else {
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-    if (gmmc_predict(ctx, m, d, labels))
+    if (gmmc_predict(ctx, m, d, labels, n))
       rc = cli_error("%s", gmmc_last_error(ctx));
     else if (out && ends_with(out, ".npy")) {
       if (data_write_npy_i32(out, labels, n, &err)) rc = cli_error("%s", err);

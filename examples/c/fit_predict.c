@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
 
   int64_t n = gmmc_data_rows(data);
   labels = malloc(sizeof(int32_t) * (size_t)n);
-  TRY(gmmc_predict(ctx, model, data, labels));
+  TRY(gmmc_predict(ctx, model, data, labels, n));
   int64_t *sizes = calloc((size_t)k, sizeof(int64_t));
   for (int64_t i = 0; i < n; i++) sizes[labels[i]]++;
   printf("labels:");

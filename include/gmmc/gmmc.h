@@ -158,20 +158,25 @@ const double *gmmc_model_param(const gmmc_model *model, const char *name, int *r
 /* Number of free parameters (for bic and aic). */
 double gmmc_model_n_parameters(const gmmc_model *model);
 
-/* ---- inference -------------------------------------------------------------------------- */
-gmmc_status gmmc_predict(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, int32_t *labels);
+/* ---- inference --------------------------------------------------------------------------
+ * Each output array comes with the number of elements it holds (labels_len,
+ * ...). One shorter than the call would write fails with
+ * GMMC_ERR_INVALID_ARGUMENT before anything is written; a longer one is
+ * fine (only the needed part is written). */
+gmmc_status gmmc_predict(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, int32_t *labels /* rows */,
+                         int64_t labels_len);
 gmmc_status gmmc_predict_proba(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data,
-                               double *proba /* rows x n_components */);
+                               double *proba /* rows x n_components */, int64_t proba_len);
 gmmc_status gmmc_score_samples(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data,
-                               double *log_prob /* rows */);
+                               double *log_prob /* rows */, int64_t log_prob_len);
 /* Mean per-event log-likelihood. */
 gmmc_status gmmc_score(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, double *score);
 gmmc_status gmmc_bic(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, double *bic);
 gmmc_status gmmc_aic(gmmc_context *ctx, const gmmc_model *model, const gmmc_data *data, double *aic);
 /* n events drawn from a Gaussian mixture model, grouped by component as
- * scikit-learn does; labels may be NULL. */
-gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *model, int64_t n, uint64_t seed, double *X,
-                        int32_t *labels);
+ * scikit-learn does; labels may be NULL (with labels_len 0). */
+gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *model, int64_t n, uint64_t seed,
+                        double *X /* n x n_features */, int64_t X_len, int32_t *labels /* n */, int64_t labels_len);
 
 /* ---- used by the Python package ----------------------------------------------------------
  * Models built from arrays, for scikit-learn's habit of keeping fitted

@@ -86,13 +86,15 @@ REQUIRED = {
     "gmmc_model_param": (POINTER(c_double), [_model, c_char_p, POINTER(c_int), POINTER(POINTER(c_int64))]),
     "gmmc_model_n_parameters": (c_double, [_model]),
     # inference
-    "gmmc_predict": (_status, [_ctx, _model, _data, POINTER(c_int32)]),
-    "gmmc_predict_proba": (_status, [_ctx, _model, _data, POINTER(c_double)]),
-    "gmmc_score_samples": (_status, [_ctx, _model, _data, POINTER(c_double)]),
+    # each output array is followed by the number of elements it holds
+    "gmmc_predict": (_status, [_ctx, _model, _data, POINTER(c_int32), c_int64]),
+    "gmmc_predict_proba": (_status, [_ctx, _model, _data, POINTER(c_double), c_int64]),
+    "gmmc_score_samples": (_status, [_ctx, _model, _data, POINTER(c_double), c_int64]),
     "gmmc_score": (_status, [_ctx, _model, _data, POINTER(c_double)]),
     "gmmc_bic": (_status, [_ctx, _model, _data, POINTER(c_double)]),
     "gmmc_aic": (_status, [_ctx, _model, _data, POINTER(c_double)]),
-    "gmmc_sample": (_status, [_ctx, _model, c_int64, c_uint64, POINTER(c_double), POINTER(c_int32)]),
+    "gmmc_sample": (_status, [_ctx, _model, c_int64, c_uint64, POINTER(c_double), c_int64, POINTER(c_int32),
+                              c_int64]),
 }
 
 # ---- used by the Python package ---- (runtime/api/model_io_api.c)

@@ -301,13 +301,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         _validation.check_n_features(self, Xv, reset=False)
         return Xv
 
-    def _run(self, Xv, call, out):
-        """One gmmc inference call over validated X, writing into out."""
+    def _run(self, Xv, call, *out):
+        """One gmmc inference call over validated X, writing into out (an array's pointer and size, or a scalar's
+        pointer)."""
         model = self._synced_model()
         ctx = self._context()
         with Data(ctx, Xv) as data:
             try:
-                ctx.call(call, model.ptr, data, out)
+                ctx.call(call, model.ptr, data, *out)
             except GmmcValueError as e:
                 raise self._data_error(e, Xv) from None
 
@@ -316,21 +317,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Component labels (int64), the most probable component of each sample."""
         Xv = self._input(X)
         labels = np.empty(Xv.shape[0], dtype=np.int32)
-        self._run(Xv, "gmmc_predict", _ptr(labels, ctypes.c_int32))
+        self._run(Xv, "gmmc_predict", _ptr(labels, ctypes.c_int32), labels.size)
         return _array_api.from_numpy(labels.astype(np.int64), self.__dict__.get("_where"))
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample, shape (n_samples, n_components)."""
         Xv = self._input(X)
         proba = np.empty((Xv.shape[0], self._n_components_fitted()), dtype=np.float64)
-        self._run(Xv, "gmmc_predict_proba", _ptr(proba))
+        self._run(Xv, "gmmc_predict_proba", _ptr(proba), proba.size)
         return self._as_out(proba)
 
     def score_samples(self, X):
         """Log-likelihood of each sample, shape (n_samples,)."""
         Xv = self._input(X)
         out = np.empty(Xv.shape[0], dtype=np.float64)
-        self._run(Xv, "gmmc_score_samples", _ptr(out))
+        self._run(Xv, "gmmc_score_samples", _ptr(out), out.size)
         return self._as_out(out)
 
     def score(self, X, y=None):
@@ -371,8 +372,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X = np.empty((int(n_samples), n_features), dtype=np.float64)
         labels = np.empty(int(n_samples), dtype=np.int32)
         ctx = self._context()
-        ctx.call("gmmc_sample", model.ptr, int(n_samples), _random.seed_from(self.random_state), _ptr(X),
-                 _ptr(labels, ctypes.c_int32))
+        ctx.call("gmmc_sample", model.ptr, int(n_samples), _random.seed_from(self.random_state), _ptr(X), X.size,
+                 _ptr(labels, ctypes.c_int32), labels.size)
         where = self.__dict__.get("_where")
         return _array_api.from_numpy(X, where), _array_api.from_numpy(labels.astype(np.int64), where)
 

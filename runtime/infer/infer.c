@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer.h"
 #include "runtime/exec/autotune.h"
 #include "runtime/exec/compile.h"
 #include "runtime/exec/stream.h"
@@ -14,14 +15,36 @@
 #include "runtime/io/data.h"
 #include "runtime/model/model.h"
 
+gmmc_status infer_check_len(gmmc_context *ctx, const char *fn, const char *arg, int64_t len, int64_t rows,
+                            int64_t per) {
+  /* rows * per <= len, without the product overflowing */
+  if (len >= 0 && (per <= 0 || rows <= len / per)) return GMMC_OK;
+  int64_t need;
+  if (per == 1)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: %s holds %lld values but %lld are needed", fn, arg,
+                    (long long)len, (long long)rows);
+  if (__builtin_mul_overflow(rows, per, &need))
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: %s holds %lld values but %lld x %lld are needed", fn, arg,
+                    (long long)len, (long long)rows, (long long)per);
+  return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: %s holds %lld values but %lld x %lld = %lld are needed", fn, arg,
+                  (long long)len, (long long)rows, (long long)per, (long long)need);
+}
+
 typedef enum { OUT_LABELS, OUT_PROBA, OUT_SAMPLES, OUT_OBJECTIVE } Output;
 
+/* out holds out_len elements (unused for OUT_OBJECTIVE); fn and arg name the
+ * caller and its array in messages. */
 static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, Output what, void *out,
-                             double *objective) {
+                             int64_t out_len, const char *fn, const char *arg, double *objective) {
   if (!ctx || !m || !data) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "a NULL argument");
   if (data->cols != m->n_features)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "the data has %lld features, but the model expects %d",
                     (long long)data->cols, m->n_features);
+  /* before compiling: a short array fails fast, whatever else is wrong */
+  gmmc_status s;
+  if (what != OUT_OBJECTIVE &&
+      (s = infer_check_len(ctx, fn, arg, out_len, data->rows, what == OUT_PROBA ? m->n_components : 1)))
+    return s;
   if (data->rows < 1) return ctx_fail(ctx, GMMC_ERR_DATA, "the data has no events");
   int64_t r, c;
   if (data_find_nonfinite(data, &r, &c))
@@ -33,7 +56,7 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   LType real = m->dtype == GMMC_FLOAT64 ? LT_F64 : LT_F32;
   if (ctx->kind == GMMC_BACKEND_HOST && data->dtype == GMMC_FLOAT64) real = LT_F64;
   Compiled *cp;
-  gmmc_status s = ctx_compile(ctx, m->spec_file, m->spec_text, sizes, ns, real, data->rows, &cp);
+  s = ctx_compile(ctx, m->spec_file, m->spec_text, sizes, ns, real, data->rows, &cp);
   if (s) return s;
   const Program *p = cp->p;
   Spec *spec = p->spec;
@@ -56,6 +79,13 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   }
   int b = p->tensor_buf[t->id];
   int64_t per_event = t->rank ? buffer_elems(p->bufs[b], 1) : 0;
+  /* model_file_check_spec keeps per_event at what the check above assumed;
+   * should the spec disagree all the same, write nothing */
+  if (what != OUT_OBJECTIVE && (per_event > (what == OUT_PROBA ? m->n_components : 1))) {
+    stream_destroy(st);
+    return ctx_fail(ctx, GMMC_ERR_INTERNAL, "%s: the spec's %s output has %lld values per event, the model %d", fn,
+                    role[what], (long long)per_event, what == OUT_PROBA ? m->n_components : 1);
+  }
   double total = 0;
   if (what == OUT_OBJECTIVE) {
     s = stream_run(st, SEQ_ESTEP, NULL, NULL, &err);
@@ -77,25 +107,28 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   return GMMC_OK;
 }
 
-gmmc_status gmmc_predict(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, int32_t *labels) {
+gmmc_status gmmc_predict(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, int32_t *labels,
+                         int64_t labels_len) {
   if (!labels) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_predict: labels is NULL");
-  return run_estep(ctx, m, data, OUT_LABELS, labels, NULL);
+  return run_estep(ctx, m, data, OUT_LABELS, labels, labels_len, "gmmc_predict", "labels", NULL);
 }
 
-gmmc_status gmmc_predict_proba(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *proba) {
+gmmc_status gmmc_predict_proba(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *proba,
+                               int64_t proba_len) {
   if (!proba) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_predict_proba: proba is NULL");
-  return run_estep(ctx, m, data, OUT_PROBA, proba, NULL);
+  return run_estep(ctx, m, data, OUT_PROBA, proba, proba_len, "gmmc_predict_proba", "proba", NULL);
 }
 
-gmmc_status gmmc_score_samples(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *log_prob) {
+gmmc_status gmmc_score_samples(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *log_prob,
+                               int64_t log_prob_len) {
   if (!log_prob) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_score_samples: log_prob is NULL");
-  return run_estep(ctx, m, data, OUT_SAMPLES, log_prob, NULL);
+  return run_estep(ctx, m, data, OUT_SAMPLES, log_prob, log_prob_len, "gmmc_score_samples", "log_prob", NULL);
 }
 
 gmmc_status gmmc_score(gmmc_context *ctx, const gmmc_model *m, const gmmc_data *data, double *score) {
   if (!score) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_score: score is NULL");
   double total;
-  gmmc_status s = run_estep(ctx, m, data, OUT_OBJECTIVE, NULL, &total);
+  gmmc_status s = run_estep(ctx, m, data, OUT_OBJECTIVE, NULL, 0, "gmmc_score", NULL, &total);
   if (!s) *score = total / (double)data->rows;
   return s;
 }

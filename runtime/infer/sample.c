@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer.h"
 #include "runtime/exec/context.h"
 #include "runtime/fit/rng.h"
 #include "runtime/model/model.h"
@@ -52,10 +53,19 @@ static int cholesky_lower(const double *a, double *l, int n) {
   return 0;
 }
 
-gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint64_t seed, double *X, int32_t *labels) {
+gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint64_t seed, double *X, int64_t X_len,
+                        int32_t *labels, int64_t labels_len) {
   if (!m || !X) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_sample: a NULL argument");
   if (n < 1)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "invalid value for n_samples: %lld; it must be >= 1", (long long)n);
+  /* labels are optional: NULL goes with labels_len 0 */
+  if (!labels && labels_len)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_sample: labels is NULL but labels_len is %lld",
+                    (long long)labels_len);
+  gmmc_status st;
+  if ((st = infer_check_len(ctx, "gmmc_sample", "X", X_len, n, m->n_features)) ||
+      (labels && (st = infer_check_len(ctx, "gmmc_sample", "labels", labels_len, n, 1))))
+    return st;
   const ModelParam *w = model_find_param(m, "weights"), *mu = model_find_param(m, "means"),
                    *cov = model_find_param(m, "covariances");
   CovKind kind;
@@ -80,7 +90,7 @@ gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint6
     counts[k]++;
   }
   double *l = malloc(sizeof(double) * (size_t)(d * d)), *z = malloc(sizeof(double) * (size_t)d);
-  gmmc_status st = GMMC_OK;
+  st = GMMC_OK;
   int64_t row = 0;
   for (int k = 0; k < mm && !st; k++) {
     if (kind == COV_FULL || kind == COV_TIED) {

@@ -149,7 +149,7 @@ static void run_case(const char *dir, const char *name) {
       int64_t rows = gmmc_data_rows(x.d);
       int32_t *pred = malloc(sizeof(int32_t) * (size_t)rows);
       int64_t same = 0;
-      if (gmmc_predict(ctx, m, x.d, pred))
+      if (gmmc_predict(ctx, m, x.d, pred, rows))
         CHECK(0, "predict: %s", gmmc_last_error(ctx));
       else
         for (int64_t i = 0; i < rows; i++) same += pred[i] == (int32_t)values(&rpred)[i];

@@ -126,7 +126,7 @@ static int32_t *labels_of(gmmc_backend be, gmmc_model *m) {
   int32_t *l = malloc(sizeof(int32_t) * (size_t)g_n);
   if (gmmc_context_create(&ctx, be) == GMMC_OK) {
     gmmc_data *d = wrap_global(ctx);
-    if (gmmc_predict(ctx, m, d, l)) CHECK(0, "predict: %s", gmmc_last_error(ctx));
+    if (gmmc_predict(ctx, m, d, l, g_n)) CHECK(0, "predict: %s", gmmc_last_error(ctx));
     gmmc_data_destroy(d);
   }
   gmmc_context_destroy(ctx);

@@ -38,9 +38,9 @@ static void test_nonfinite(void) {
     EXPECT_API_OK(ctx, gmmc_data_wrap(ctx, x, GMMC_FLOAT64, n, d, &dd));
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
     double *lp = malloc(sizeof(double) * (size_t)n * 2), score;
-    EXPECT_FAIL(ctx, gmmc_predict(ctx, m, df, labels), GMMC_ERR_DATA, where);
-    EXPECT_FAIL(ctx, gmmc_predict_proba(ctx, m, dd, lp), GMMC_ERR_DATA, where);
-    EXPECT_FAIL(ctx, gmmc_score_samples(ctx, m, dd, lp), GMMC_ERR_DATA, where);
+    EXPECT_FAIL(ctx, gmmc_predict(ctx, m, df, labels, n), GMMC_ERR_DATA, where);
+    EXPECT_FAIL(ctx, gmmc_predict_proba(ctx, m, dd, lp, n * 2), GMMC_ERR_DATA, where);
+    EXPECT_FAIL(ctx, gmmc_score_samples(ctx, m, dd, lp, n * 2), GMMC_ERR_DATA, where);
     EXPECT_FAIL(ctx, gmmc_score(ctx, m, df, &score), GMMC_ERR_DATA, where);
     gmmc_fit_options *o;
     gmmc_fit_options_create(&o);
@@ -171,9 +171,9 @@ static void test_feature_mismatch(void) {
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
   double *p = malloc(sizeof(double) * (size_t)n * 2), v;
   const char *msg = "the data has 3 features, but the model expects 4";
-  EXPECT_FAIL(ctx, gmmc_predict(ctx, m, d3, labels), GMMC_ERR_INVALID_ARGUMENT, msg);
-  EXPECT_FAIL(ctx, gmmc_predict_proba(ctx, m, d3, p), GMMC_ERR_INVALID_ARGUMENT, msg);
-  EXPECT_FAIL(ctx, gmmc_score_samples(ctx, m, d3, p), GMMC_ERR_INVALID_ARGUMENT, msg);
+  EXPECT_FAIL(ctx, gmmc_predict(ctx, m, d3, labels, n), GMMC_ERR_INVALID_ARGUMENT, msg);
+  EXPECT_FAIL(ctx, gmmc_predict_proba(ctx, m, d3, p, n * 2), GMMC_ERR_INVALID_ARGUMENT, msg);
+  EXPECT_FAIL(ctx, gmmc_score_samples(ctx, m, d3, p, n * 2), GMMC_ERR_INVALID_ARGUMENT, msg);
   EXPECT_FAIL(ctx, gmmc_score(ctx, m, d3, &v), GMMC_ERR_INVALID_ARGUMENT, msg);
   EXPECT_FAIL(ctx, gmmc_bic(ctx, m, d3, &v), GMMC_ERR_INVALID_ARGUMENT, msg);
   /* warm start from it */
@@ -190,6 +190,83 @@ static void test_feature_mismatch(void) {
   free(p);
   free(x3);
   free(x4);
+}
+
+/* Output arrays shorter than the call would write: refused before anything
+ * is written, naming the function, the array and both counts; an exact or
+ * longer array works and only the needed part is written. */
+#define SENTINEL (-12345.5)
+static int untouched_f64(const double *a, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (a[i] != SENTINEL) return 0;
+  return 1;
+}
+static int untouched_i32(const int32_t *a, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    if (a[i] != -7) return 0;
+  return 1;
+}
+static void fill(double *a, int32_t *l, int64_t n) {
+  for (int64_t i = 0; i < n; i++) a[i] = SENTINEL, l[i] = -7;
+}
+
+static void test_short_buffers(void) {
+  printf("output arrays too short\n");
+  int64_t n = 30, d = 2, k = 3, cap = n * d * k + 8;
+  double *x = rb_blobs(n, (int)d, 3, 8);
+  gmmc_model *m = NULL;
+  EXPECT_API_OK(ctx, rb_fit(ctx, x, n, d, (int)k, "full", 1e-6, &m));
+  gmmc_data *data;
+  EXPECT_API_OK(ctx, gmmc_data_wrap(ctx, x, GMMC_FLOAT64, n, d, &data));
+  double *v = malloc(sizeof(double) * (size_t)cap);
+  int32_t *l = malloc(sizeof(int32_t) * (size_t)cap);
+
+  fill(v, l, cap);
+  EXPECT_FAIL(ctx, gmmc_predict(ctx, m, data, l, n - 1), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_predict: labels holds 29 values but 30 are needed");
+  CHECK(untouched_i32(l, cap));
+  EXPECT_API_OK(ctx, gmmc_predict(ctx, m, data, l, n));
+  for (int64_t i = 0; i < n; i++) CHECK(l[i] >= 0 && l[i] < k);
+  CHECK(untouched_i32(l + n, cap - n));
+
+  EXPECT_FAIL(ctx, gmmc_predict_proba(ctx, m, data, v, 20), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_predict_proba: proba holds 20 values but 30 x 3 = 90 are needed");
+  CHECK(untouched_f64(v, cap));
+  EXPECT_API_OK(ctx, gmmc_predict_proba(ctx, m, data, v, n * k));
+  for (int64_t i = 0; i < n; i++) CHECK(fabs(v[i * k] + v[i * k + 1] + v[i * k + 2] - 1) < 1e-9);
+  CHECK(untouched_f64(v + n * k, cap - n * k));
+
+  fill(v, l, cap);
+  EXPECT_FAIL(ctx, gmmc_score_samples(ctx, m, data, v, -1), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_score_samples: log_prob holds -1 values but 30 are needed");
+  EXPECT_FAIL(ctx, gmmc_score_samples(ctx, m, data, v, n - 1), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_score_samples: log_prob holds 29 values but 30 are needed");
+  CHECK(untouched_f64(v, cap));
+  EXPECT_API_OK(ctx, gmmc_score_samples(ctx, m, data, v, cap)); /* longer: only n written */
+  for (int64_t i = 0; i < n; i++) CHECK(isfinite(v[i]) && v[i] != SENTINEL);
+  CHECK(untouched_f64(v + n, cap - n));
+
+  fill(v, l, cap);
+  EXPECT_FAIL(ctx, gmmc_sample(ctx, m, n, 1, v, n * d - 1, l, n), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_sample: X holds 59 values but 30 x 2 = 60 are needed");
+  EXPECT_FAIL(ctx, gmmc_sample(ctx, m, n, 1, v, n * d, l, n - 1), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_sample: labels holds 29 values but 30 are needed");
+  EXPECT_FAIL(ctx, gmmc_sample(ctx, m, n, 1, v, n * d, NULL, n), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_sample: labels is NULL but labels_len is 30");
+  EXPECT_FAIL(ctx, gmmc_sample(ctx, m, INT64_MAX / 2 + 1, 1, v, cap, NULL, 0), GMMC_ERR_INVALID_ARGUMENT,
+              "gmmc_sample: X holds", "x 2 are needed"); /* the product overflows: not computed */
+  CHECK(untouched_f64(v, cap) && untouched_i32(l, cap));
+  EXPECT_API_OK(ctx, gmmc_sample(ctx, m, n, 1, v, n * d, l, n));
+  for (int64_t i = 0; i < n; i++) CHECK(l[i] >= 0 && l[i] < k && isfinite(v[i * d]) && isfinite(v[i * d + 1]));
+  CHECK(untouched_f64(v + n * d, cap - n * d) && untouched_i32(l + n, cap - n));
+  EXPECT_API_OK(ctx, gmmc_sample(ctx, m, n, 1, v, n * d, NULL, 0)); /* labels are optional */
+  printf("  ok: short arrays refused untouched; exact and longer ones work\n");
+
+  free(v);
+  free(l);
+  gmmc_data_destroy(data);
+  gmmc_model_destroy(m);
+  free(x);
 }
 
 /* Files that are empty, truncated or ragged: the reader's message, through
@@ -430,6 +507,7 @@ int main(void) {
   test_identical_points();
   test_few_events();
   test_feature_mismatch();
+  test_short_buffers();
   test_bad_files();
   test_empty_component();
   test_singular();

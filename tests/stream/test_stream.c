@@ -60,10 +60,11 @@ static void inference(gmmc_context *ctx, const gmmc_model *model, gmmc_data *d, 
   int32_t *la = malloc(sizeof(int32_t) * (size_t)n), *lb = malloc(sizeof(int32_t) * (size_t)n);
   double sa = 0, sb = 0;
   unsetenv("GMMC_CHUNK_EVENTS");
-  int err = gmmc_score_samples(ctx, model, d, a) || gmmc_predict(ctx, model, d, la) || gmmc_score(ctx, model, d, &sa);
+  int err =
+      gmmc_score_samples(ctx, model, d, a, n) || gmmc_predict(ctx, model, d, la, n) || gmmc_score(ctx, model, d, &sa);
   setenv("GMMC_CHUNK_EVENTS", "1000", 1);
-  err =
-      err || gmmc_score_samples(ctx, model, d, b) || gmmc_predict(ctx, model, d, lb) || gmmc_score(ctx, model, d, &sb);
+  err = err || gmmc_score_samples(ctx, model, d, b, n) || gmmc_predict(ctx, model, d, lb, n) ||
+        gmmc_score(ctx, model, d, &sb);
   unsetenv("GMMC_CHUNK_EVENTS");
   if (err) {
     printf("  FAIL %s inference: %s\n", what, gmmc_last_error(ctx));
