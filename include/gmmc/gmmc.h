@@ -103,7 +103,10 @@ const void *gmmc_data_values(const gmmc_data *data);
 /* ---- fit options (scikit-learn's GaussianMixture parameters) ---------------------- */
 gmmc_status gmmc_fit_options_create(gmmc_fit_options **opts);
 void gmmc_fit_options_destroy(gmmc_fit_options *opts);
-/* The message of the last failed setter of these options. */
+/* The message of the last failed setter of these options. A refused
+ * setting stands until that option is set successfully: until then gmmc_fit
+ * and gmmc_model_create fail with GMMC_ERR_INVALID_ARGUMENT and the same
+ * message in gmmc_last_error(ctx). */
 const char *gmmc_fit_options_error(const gmmc_fit_options *opts);
 gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *opts, int n);
 /* "full" (default), "diag", "spherical", "tied", or any shipped spec name. */

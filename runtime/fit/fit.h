@@ -32,8 +32,16 @@ struct gmmc_fit_options {
   void *progress_user;
   const gmmc_model *warm_start;
   int64_t chunk_events; /* events per chunk when streaming; 0: $GMMC_CHUNK_EVENTS or what fits */
-  char *error;
+  char *error;          /* the last refusal's message (gmmc_fit_options_error) */
+  /* settings refused and not set since, by option ("tol", a scalar's
+   * name, "initial means", ...): a fit with them fails (one error channel:
+   * the context's), instead of running with the values they left */
+  char **refused, **refused_why;
+  int nrefused;
 };
+
+/* The message of a setting refused and not set since, or NULL. */
+const char *fit_options_refusal(const gmmc_fit_options *o);
 
 /* The spec and sizes a fit uses, resolved from the options and the data. */
 typedef struct {

@@ -7,7 +7,16 @@
 
 #include "fit.h"
 
-static gmmc_status bad(gmmc_fit_options *o, const char *fmt, ...) {
+static int refusal_at(const gmmc_fit_options *o, const char *key) {
+  for (int i = 0; i < o->nrefused; i++)
+    if (strcmp(o->refused[i], key) == 0) return i;
+  return -1;
+}
+
+/* Refuses a setting of option `key`: the message, kept until the option is
+ * set successfully (accept). */
+static gmmc_status __attribute__((format(printf, 3, 4))) bad(gmmc_fit_options *o, const char *key, const char *fmt,
+                                                             ...) {
   StrBuf sb = {0};
   va_list ap;
   va_start(ap, fmt);
@@ -15,8 +24,31 @@ static gmmc_status bad(gmmc_fit_options *o, const char *fmt, ...) {
   va_end(ap);
   free(o->error);
   o->error = sb_take(&sb);
+  int i = refusal_at(o, key);
+  if (i < 0) {
+    o->refused = xrealloc(o->refused, sizeof(char *) * (size_t)(o->nrefused + 1));
+    o->refused_why = xrealloc(o->refused_why, sizeof(char *) * (size_t)(o->nrefused + 1));
+    o->refused[i = o->nrefused++] = xstrdup(key);
+  } else {
+    free(o->refused_why[i]);
+  }
+  o->refused_why[i] = xstrdup(o->error);
   return GMMC_ERR_INVALID_ARGUMENT;
 }
+
+/* Option `key` was set: an earlier refusal of it no longer stands. */
+static gmmc_status accept(gmmc_fit_options *o, const char *key) {
+  int i = refusal_at(o, key);
+  if (i < 0) return GMMC_OK;
+  free(o->refused[i]);
+  free(o->refused_why[i]);
+  o->nrefused--;
+  o->refused[i] = o->refused[o->nrefused];
+  o->refused_why[i] = o->refused_why[o->nrefused];
+  return GMMC_OK;
+}
+
+const char *fit_options_refusal(const gmmc_fit_options *o) { return o->nrefused ? o->refused_why[0] : NULL; }
 
 gmmc_status gmmc_fit_options_create(gmmc_fit_options **out) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
@@ -47,6 +79,12 @@ void gmmc_fit_options_destroy(gmmc_fit_options *o) {
   free(o->spec_text);
   free_named(o->scalars, o->nscalars);
   free_named(o->init_params, o->ninit_params);
+  for (int i = 0; i < o->nrefused; i++) {
+    free(o->refused[i]);
+    free(o->refused_why[i]);
+  }
+  free(o->refused);
+  free(o->refused_why);
   free(o->error);
   free(o);
 }
@@ -55,9 +93,9 @@ const char *gmmc_fit_options_error(const gmmc_fit_options *o) { return o && o->e
 
 gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *o, int n) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (n < 1) return bad(o, "n_components must be >= 1, got %d", n);
+  if (n < 1) return bad(o, "n_components", "n_components must be >= 1, got %d", n);
   o->n_components = n;
-  return GMMC_OK;
+  return accept(o, "n_components");
 }
 
 gmmc_status gmmc_fit_options_set_covariance_type(gmmc_fit_options *o, const char *type) {
@@ -78,19 +116,19 @@ gmmc_status gmmc_fit_options_set_spec(gmmc_fit_options *o, const char *name, con
 
 gmmc_status gmmc_fit_options_set_tol(gmmc_fit_options *o, double tol) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (!(tol >= 0) || isinf(tol)) return bad(o, "tol must be a finite number >= 0, got %g", tol);
+  if (!(tol >= 0) || isinf(tol)) return bad(o, "tol", "tol must be a finite number >= 0, got %g", tol);
   o->tol = tol;
-  return GMMC_OK;
+  return accept(o, "tol");
 }
 
-static gmmc_status set_named(NamedValues **list, int *n, const char *name, const double *values, size_t count) {
+static void set_named(NamedValues **list, int *n, const char *name, const double *values, size_t count) {
   for (int i = 0; i < *n; i++)
     if (strcmp((*list)[i].name, name) == 0) {
       free((*list)[i].values);
       (*list)[i].values = xmalloc(sizeof(double) * (count ? count : 1));
       memcpy((*list)[i].values, values, sizeof(double) * count);
       (*list)[i].count = count;
-      return GMMC_OK;
+      return;
     }
   *list = xrealloc(*list, sizeof(NamedValues) * (size_t)(*n + 1));
   NamedValues *v = &(*list)[(*n)++];
@@ -98,40 +136,40 @@ static gmmc_status set_named(NamedValues **list, int *n, const char *name, const
   v->values = xmalloc(sizeof(double) * (count ? count : 1));
   memcpy(v->values, values, sizeof(double) * count);
   v->count = count;
-  return GMMC_OK;
 }
 
 gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *o, const char *name, double value) {
   if (!o || !name) return GMMC_ERR_INVALID_ARGUMENT;
-  if (!isfinite(value)) return bad(o, "%s must be finite, got %g", name, value);
-  return set_named(&o->scalars, &o->nscalars, name, &value, 1);
+  if (!isfinite(value)) return bad(o, name, "%s must be finite, got %g", name, value);
+  set_named(&o->scalars, &o->nscalars, name, &value, 1);
+  return accept(o, name);
 }
 
 gmmc_status gmmc_fit_options_set_reg_covar(gmmc_fit_options *o, double reg) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (!(reg >= 0) || isinf(reg)) return bad(o, "reg_covar must be a finite number >= 0, got %g", reg);
+  if (!(reg >= 0) || isinf(reg)) return bad(o, "reg_covar", "reg_covar must be a finite number >= 0, got %g", reg);
   return gmmc_fit_options_set_scalar(o, "reg_covar", reg);
 }
 
 gmmc_status gmmc_fit_options_set_max_iter(gmmc_fit_options *o, int max_iter) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (max_iter < 0) return bad(o, "max_iter must be >= 0, got %d", max_iter);
+  if (max_iter < 0) return bad(o, "max_iter", "max_iter must be >= 0, got %d", max_iter);
   o->max_iter = max_iter;
-  return GMMC_OK;
+  return accept(o, "max_iter");
 }
 
 gmmc_status gmmc_fit_options_set_n_init(gmmc_fit_options *o, int n_init) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (n_init < 1) return bad(o, "n_init must be >= 1, got %d", n_init);
+  if (n_init < 1) return bad(o, "n_init", "n_init must be >= 1, got %d", n_init);
   o->n_init = n_init;
-  return GMMC_OK;
+  return accept(o, "n_init");
 }
 
 gmmc_status gmmc_fit_options_set_init(gmmc_fit_options *o, gmmc_init init) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if ((unsigned)init > GMMC_INIT_RANDOM_FROM_DATA) return bad(o, "unknown init method %d", (int)init);
+  if ((unsigned)init > GMMC_INIT_RANDOM_FROM_DATA) return bad(o, "init", "unknown init method %d", (int)init);
   o->init = init;
-  return GMMC_OK;
+  return accept(o, "init");
 }
 
 gmmc_status gmmc_fit_options_set_seed(gmmc_fit_options *o, uint64_t seed) {
@@ -142,16 +180,23 @@ gmmc_status gmmc_fit_options_set_seed(gmmc_fit_options *o, uint64_t seed) {
 
 gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *o, gmmc_dtype dtype) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if ((unsigned)dtype > GMMC_FLOAT64) return bad(o, "unknown dtype %d", (int)dtype);
+  if ((unsigned)dtype > GMMC_FLOAT64) return bad(o, "dtype", "unknown dtype %d", (int)dtype);
   o->dtype = dtype;
-  return GMMC_OK;
+  return accept(o, "dtype");
 }
 
 gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *o, const char *name, const double *values, size_t count) {
   if (!o || !name || (!values && count)) return GMMC_ERR_INVALID_ARGUMENT;
-  for (size_t i = 0; i < count; i++)
-    if (!isfinite(values[i])) return bad(o, "initial %s: value %zu is not finite", name, i);
-  return set_named(&o->init_params, &o->ninit_params, name, values, count);
+  char *key = xasprintf("initial %s", name);
+  gmmc_status s = GMMC_OK;
+  for (size_t i = 0; i < count && !s; i++)
+    if (!isfinite(values[i])) s = bad(o, key, "initial %s: value %zu is not finite", name, i);
+  if (!s) {
+    set_named(&o->init_params, &o->ninit_params, name, values, count);
+    accept(o, key);
+  }
+  free(key);
+  return s;
 }
 
 gmmc_status gmmc_fit_options_set_progress(gmmc_fit_options *o, gmmc_progress_fn fn, void *user) {
@@ -169,7 +214,8 @@ gmmc_status gmmc_fit_options_set_warm_start(gmmc_fit_options *o, const gmmc_mode
 
 gmmc_status gmmc_fit_options_set_chunk_events(gmmc_fit_options *o, int64_t events) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (events < 0) return bad(o, "chunk_events must be >= 0 (0: automatic), got %lld", (long long)events);
+  if (events < 0)
+    return bad(o, "chunk_events", "chunk_events must be >= 0 (0: automatic), got %lld", (long long)events);
   o->chunk_events = events;
-  return GMMC_OK;
+  return accept(o, "chunk_events");
 }

@@ -61,6 +61,10 @@ gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int
                                FitTarget *ft, Spec **spec) {
   memset(ft, 0, sizeof *ft);
   if (spec) *spec = NULL;
+  const char *refused = fit_options_refusal(o);
+  if (refused)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "the options hold a setting they refused (not set since): %s",
+                    refused);
   if (o->spec_text) {
     ft->file = o->spec_name;
     ft->text = o->spec_text;

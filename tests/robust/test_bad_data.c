@@ -159,6 +159,51 @@ static void test_few_events(void) {
   free(x);
 }
 
+/* A setting an option setter refused stands until the option is set again:
+ * a fit (or a model made) with it fails through the context's channel
+ * (gmmc_last_error) with the setter's message, instead of running with
+ * the value it left. */
+static void test_refused_options(void) {
+  printf("refused options\n");
+  int64_t d = 2;
+  double *x = rb_blobs(200, (int)d, 2, 5);
+  gmmc_data *data;
+  EXPECT_API_OK(ctx, gmmc_data_wrap(ctx, x, GMMC_FLOAT64, 200, d, &data));
+  gmmc_fit_options *o;
+  gmmc_fit_options_create(&o);
+  gmmc_fit_options_set_n_components(o, 2);
+  gmmc_model *m = NULL;
+  CHECK(gmmc_fit_options_set_tol(o, -1) == GMMC_ERR_INVALID_ARGUMENT);
+  EXPECT_FAIL(ctx, gmmc_fit(ctx, data, o, &m), GMMC_ERR_INVALID_ARGUMENT, "tol must be a finite number >= 0, got -1");
+  CHECK(!m);
+  EXPECT_FAIL(ctx, gmmc_model_create(ctx, o, (int)d, &m), GMMC_ERR_INVALID_ARGUMENT, "tol must be");
+  CHECK(!m);
+  /* another option set does not clear it; the same one does */
+  EXPECT_API_OK(ctx, gmmc_fit_options_set_max_iter(o, 50));
+  EXPECT_FAIL(ctx, gmmc_fit(ctx, data, o, &m), GMMC_ERR_INVALID_ARGUMENT, "tol must be");
+  EXPECT_API_OK(ctx, gmmc_fit_options_set_tol(o, 1e-3));
+  EXPECT_API_OK(ctx, gmmc_fit(ctx, data, o, &m));
+  CHECK_FINITE(m);
+  gmmc_model_destroy(m);
+  m = NULL;
+  /* by name: a scalar refused, another scalar set, then the first */
+  CHECK(gmmc_fit_options_set_scalar(o, "reg_covar", NAN) == GMMC_ERR_INVALID_ARGUMENT);
+  const double w[2] = {0.5, INFINITY};
+  CHECK(gmmc_fit_options_set_init_param(o, "weights", w, 2) == GMMC_ERR_INVALID_ARGUMENT);
+  EXPECT_FAIL(ctx, gmmc_fit(ctx, data, o, &m), GMMC_ERR_INVALID_ARGUMENT, "reg_covar must be finite");
+  EXPECT_API_OK(ctx, gmmc_fit_options_set_reg_covar(o, 1e-6));
+  EXPECT_FAIL(ctx, gmmc_fit(ctx, data, o, &m), GMMC_ERR_INVALID_ARGUMENT, "initial weights: value 1 is not finite");
+  const double w2[2] = {0.5, 0.5};
+  EXPECT_API_OK(ctx, gmmc_fit_options_set_init_param(o, "weights", w2, 2));
+  EXPECT_API_OK(ctx, gmmc_fit(ctx, data, o, &m));
+  CHECK_FINITE(m);
+  gmmc_model_destroy(m);
+  printf("  ok: refused settings fail the fit until set again\n");
+  gmmc_fit_options_destroy(o);
+  gmmc_data_destroy(data);
+  free(x);
+}
+
 /* Predicting or scoring with a model of another feature count. */
 static void test_feature_mismatch(void) {
   printf("feature count mismatch\n");
@@ -508,6 +553,7 @@ int main(void) {
   test_few_events();
   test_feature_mismatch();
   test_short_buffers();
+  test_refused_options();
   test_bad_files();
   test_empty_component();
   test_singular();
