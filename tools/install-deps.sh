@@ -4,7 +4,7 @@
 set -eu
 packages="build-essential cmake pkg-config llvm-19-dev libyaml-dev zlib1g-dev libzstd-dev
   python3 python3-numpy python3-sklearn python3-pytest python3-venv python3-pip
-  clang-19 libclang-rt-19-dev clang-format-19 libopenmpi-dev openmpi-bin valgrind"
+  clang-19 libclang-rt-19-dev clang-format-19 libopenmpi-dev openmpi-bin valgrind abigail-tools"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
