@@ -9,9 +9,14 @@
 #                                        backend (a normal build,
 #                                        build-valgrind): no memory error and
 #                                        no definite leak
+#   tools/sanitize.sh --thread           ThreadSanitizer build (build-tsan,
+#                                        -DGMMC_SANITIZE_THREAD=ON): contexts
+#                                        fitting in threads at once and one
+#                                        model shared by predicting threads
+#                                        (robust_threads), no race report
 #
 # Environment: CC (default gcc; clang-19 works too), GMMC_ASAN_BUILD,
-# GMMC_VALGRIND_BUILD (build directories), JOBS (default nproc).
+# GMMC_VALGRIND_BUILD, GMMC_TSAN_BUILD (build directories), JOBS (default nproc).
 # Every leak and every UBSan report fails the run (detect_leaks=1,
 # halt_on_error=1). tools/lsan.supp suppresses leaks inside LLVM's own
 # libraries only (each entry is explained there); nothing of gmmc's.
@@ -20,6 +25,15 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 cc=${CC:-gcc}
+
+if [ "${1:-}" = "--thread" ]; then
+  build=${GMMC_TSAN_BUILD:-build-tsan}
+  cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DGMMC_SANITIZE_THREAD=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" -j "$jobs" --target robust_threads >/dev/null
+  TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1}" ctest --test-dir "$build" --output-on-failure -R '^robust_threads$'
+  echo "sanitize.sh: ThreadSanitizer: no race in robust_threads"
+  exit 0
+fi
 
 if [ "${1:-}" = "--valgrind" ]; then
   shift
