@@ -36,15 +36,32 @@ static int lower_keeps(Lower *L, int unit, const char *variant) {
 
 /* One legal configuration, planned: its kernels built and added to the
  * site's unit as an alternative (kernels, combine, cost). */
+/* Whether a kernel's grid, where it does not depend on the events, fits the
+ * device's limits along every axis (a plan that does not check it itself
+ * could otherwise make a launch the driver refuses). */
+static int grid_fits(const Lower *L, const Kernel *k) {
+  if (k->launch != LAUNCH_GRID) return 1;
+  for (int a = 0; a < 3; a++)
+    if (k->grid[a] && k->grid[a]->kind == LX_CONST && k->grid[a]->inum > L->dev.max_grid[a]) return 0;
+  return 1;
+}
+
 static void build_one(Lower *L, const VariantFamily *f, const Site *site, const void *form, const void *config,
                       const Plan *plan) {
   Program *p = L->p;
-  int first = p->nkernels;
+  int first = p->nkernels, first_buf = p->nbufs;
   Built built = {.partial_buf = -1};
   L->rt = p->real;
   L->fast32 = f->fast32 && p->real == LT_F32;
   f->build(L, site, form, config, plan, &built);
   L->fast32 = 0;
+  for (int k = first; k < p->nkernels; k++)
+    if (!L->opt->host && !grid_fits(L, p->kernels[k])) {
+      /* not an alternative: its kernels and buffers go, nothing refers to them yet */
+      p->nkernels = first;
+      p->nbufs = first_buf;
+      return;
+    }
   Alt *a = unit_add_alt(p, site->unit, plan->variant);
   if (!a) return;
   for (int k = first; k < p->nkernels; k++) a->kernels[a->nkernels++] = k;
