@@ -29,6 +29,12 @@ static void reads_of(Lower *L, const Expr *e, PtrVec *out) {
   for (int i = 0; i < e->nargs; i++) reads_of(L, e->args[i], out);
 }
 
+/* Tensors the E-step sequence hands out (predict_proba, score_samples,
+ * predict): stored there whatever the fusion. */
+static int estep_output(const Spec *s, const Tensor *t) {
+  return t == s->predict_proba || t == s->score_samples || t == s->predict;
+}
+
 static const Expr *unit_expr(const UnitOrigin *o) { return o->h ? o->h->red->args[0] : o->st->rhs; }
 
 /* One sequence being fused. */
@@ -68,8 +74,7 @@ static int stored(const Fusing *f, const Tensor *t) {
   if (!tensor_wide(L, t)) return 1;
   int ps = producer_step(f, t);
   if (ps < 0 || !in_active_run(f, ps)) return 1;
-  const Spec *s = L->s;
-  if (f->seq == SEQ_ESTEP && (t == s->predict_proba || t == s->score_samples || t == s->predict)) return 1;
+  if (f->seq == SEQ_ESTEP && estep_output(L->s, t)) return 1;
   for (int i = ps + 1; i < f->q->len; i++) {
     int u = step_unit(f, i);
     if (u < 0 || in_active_run(f, i)) continue;
@@ -283,10 +288,8 @@ int fuse_hands_on(const Program *p, SeqId seq, int buf) {
   const Buffer *bf = p->bufs[buf];
   if (bf->kind == BK_STAT) return 1;
   if (!bf->event || bf->kind == BK_DATA) return 0;
-  const Spec *s = p->spec;
   const Tensor *t = bf->tensor;
-  return t &&
-         (t->rank == 1 || (seq == SEQ_ESTEP && (t == s->predict_proba || t == s->score_samples || t == s->predict)));
+  return t && (t->rank == 1 || (seq == SEQ_ESTEP && estep_output(p->spec, t)));
 }
 
 int fuse_alternatives(const Program *p, SeqId seq) {

@@ -42,9 +42,8 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
                     (long long)data->cols, m->n_features);
   /* before compiling: a short array fails fast, whatever else is wrong */
   gmmc_status s;
-  if (what != OUT_OBJECTIVE &&
-      (s = infer_check_len(ctx, fn, arg, out_len, data->rows, what == OUT_PROBA ? m->n_components : 1)))
-    return s;
+  int64_t width = what == OUT_PROBA ? m->n_components : 1; /* values per event the caller's array takes */
+  if (what != OUT_OBJECTIVE && (s = infer_check_len(ctx, fn, arg, out_len, data->rows, width))) return s;
   if (data->rows < 1) return ctx_fail(ctx, GMMC_ERR_DATA, "the data has no events");
   int64_t r, c;
   if (data_find_nonfinite(data, &r, &c))
@@ -81,10 +80,10 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   int64_t per_event = t->rank ? buffer_elems(p->bufs[b], 1) : 0;
   /* model_file_check_spec keeps per_event at what the check above assumed;
    * should the spec disagree all the same, write nothing */
-  if (what != OUT_OBJECTIVE && (per_event > (what == OUT_PROBA ? m->n_components : 1))) {
+  if (what != OUT_OBJECTIVE && per_event > width) {
     stream_destroy(st);
-    return ctx_fail(ctx, GMMC_ERR_INTERNAL, "%s: the spec's %s output has %lld values per event, the model %d", fn,
-                    role[what], (long long)per_event, what == OUT_PROBA ? m->n_components : 1);
+    return ctx_fail(ctx, GMMC_ERR_INTERNAL, "%s: the spec's %s output has %lld values per event, the model %lld", fn,
+                    role[what], (long long)per_event, (long long)width);
   }
   double total = 0;
   if (what == OUT_OBJECTIVE) {
