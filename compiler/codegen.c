@@ -22,6 +22,7 @@ typedef struct {
   LLVMValueRef *var;    /* allocas */
   LLVMValueRef *shared; /* shared arrays of a grid kernel (address space 3) */
   LLVMTypeRef i1, i32, i64, f32, f64, ptr, vd;
+  Arena scratch; /* the arrays above and names; out of memory escapes from it */
 } CG;
 
 int program_arg_slots(const Program *p) { return p->nbufs + 2 + p->spec->scalars.len; }
@@ -114,7 +115,8 @@ static void digest_stmt(Digest *d, const LStmt *s) {
 
 uint64_t kernel_code_digest(const Program *p, const Kernel *k) {
   int slots = program_arg_slots(p);
-  int *slot = calloc((size_t)slots + 1, sizeof(int)), *param = calloc((size_t)p->nbufs + 1, sizeof(int));
+  /* on the stack: a digest has no way to fail (a few ints per buffer) */
+  int slot[slots + 1], param[p->nbufs + 1];
   int n = kernel_param_slots(p, k, slot);
   Digest d = {.h = fnv1a(FNV1A_INIT, k->name, strlen(k->name) + 1), .param = param};
   for (int i = 0; i < p->nbufs; i++) param[i] = -1;
@@ -137,8 +139,6 @@ uint64_t kernel_code_digest(const Program *p, const Kernel *k) {
   }
   digest_expr(&d, k->count);
   digest_stmt(&d, k->body);
-  free(slot);
-  free(param);
   return d.h;
 }
 
@@ -450,19 +450,18 @@ static void gen_kernel(CG *g, const Kernel *k) {
   const Program *p = g->p;
   g->k = k;
   int slots = program_arg_slots(p);
-  int *slot = calloc((size_t)slots + 1, sizeof(int));
+  int *slot = arena_alloc(&g->scratch, sizeof(int) * ((size_t)slots + 1));
   int nslot = kernel_param_slots(p, k, slot), nused = nslot - (slots - p->nbufs);
   int host = g->target == TARGET_HOST;
   int nparams = nslot + (host ? 2 : 0);
-  LLVMTypeRef *pt = calloc((size_t)nparams + 1, sizeof(LLVMTypeRef));
+  LLVMTypeRef *pt = arena_alloc(&g->scratch, sizeof(LLVMTypeRef) * ((size_t)nparams + 1));
   for (int i = 0; i < nslot; i++) pt[i] = slot[i] < p->nbufs ? g->ptr : slot[i] < p->nbufs + 2 ? g->i64 : g->f64;
   if (host) pt[nslot] = pt[nslot + 1] = g->i64;
   LLVMTypeRef fty = LLVMFunctionType(g->vd, pt, (unsigned)nparams, 0);
-  char *impl_name = host ? xasprintf("%s.impl", k->name) : xstrdup(k->name);
+  const char *impl_name = host ? arena_printf(&g->scratch, "%s.impl", k->name) : k->name;
   LLVMValueRef fn = LLVMAddFunction(g->mod, impl_name, fty);
-  free(impl_name);
   g->fn = fn;
-  g->buf = calloc((size_t)p->nbufs + 1, sizeof(LLVMValueRef));
+  g->buf = arena_alloc(&g->scratch, sizeof(LLVMValueRef) * ((size_t)p->nbufs + 1));
   for (int j = 0; j < nused; j++) {
     int i = slot[j];
     LLVMValueRef prm = g->buf[i] = LLVMGetParam(fn, (unsigned)j);
@@ -477,7 +476,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
   g->n_total = LLVMGetParam(fn, (unsigned)nused + 1);
   LLVMSetValueName2(g->n_local, "n_local", 7);
   LLVMSetValueName2(g->n_total, "n_total", 7);
-  g->scalar = calloc((size_t)p->spec->scalars.len + 1, sizeof(LLVMValueRef));
+  g->scalar = arena_alloc(&g->scratch, sizeof(LLVMValueRef) * ((size_t)p->spec->scalars.len + 1));
   for (int i = 0; i < p->spec->scalars.len; i++) {
     g->scalar[i] = LLVMGetParam(fn, (unsigned)(nused + 2 + i));
     const char *nm = spec_scalar(p->spec, i)->name;
@@ -489,18 +488,17 @@ static void gen_kernel(CG *g, const Kernel *k) {
     add_attr(g, fn, LLVMAttributeFunctionIndex, "minsize", 0);
   }
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
-  g->var = calloc((size_t)k->nvars + 1, sizeof(LLVMValueRef));
+  g->var = arena_alloc(&g->scratch, sizeof(LLVMValueRef) * ((size_t)k->nvars + 1));
   for (int i = 0; i < k->nvars; i++) g->var[i] = LLVMBuildAlloca(g->b, ty(g, k->vars[i].type), k->vars[i].name);
-  g->shared = calloc((size_t)k->nshared + 1, sizeof(LLVMValueRef));
+  g->shared = arena_alloc(&g->scratch, sizeof(LLVMValueRef) * ((size_t)k->nshared + 1));
   for (int i = 0; i < k->nshared; i++) {
-    char *nm = xasprintf("%s.%s", k->name, k->shared[i].name);
+    char *nm = arena_printf(&g->scratch, "%s.%s", k->name, k->shared[i].name);
     LLVMTypeRef at = LLVMArrayType2(ty(g, k->shared[i].type), (uint64_t)k->shared[i].count);
     if (host) {
       /* on the host a kernel's arrays are its thread's: one per call (a
        * range of items), on the stack; an item writes before it reads */
       g->shared[i] = LLVMBuildAlloca(g->b, at, nm);
       LLVMSetAlignment(g->shared[i], 64);
-      free(nm);
       continue;
     }
     LLVMValueRef gv = LLVMAddGlobalInAddressSpace(g->mod, at, nm, 3);
@@ -508,19 +506,12 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMSetInitializer(gv, LLVMGetUndef(at));
     LLVMSetAlignment(gv, 16);
     g->shared[i] = gv;
-    free(nm);
   }
   if (k->launch == LAUNCH_GRID) {
     /* the body runs once per thread; it reads its own coordinates */
     gen_stmt(g, k->body);
     LLVMBuildRetVoid(g->b);
     annotate_kernel(g, fn, k->block[0] * k->block[1], k->min_blocks);
-    free(g->var);
-    free(g->scalar);
-    free(g->buf);
-    free(g->shared);
-    free(pt);
-    free(slot);
     return;
   }
   LLVMValueRef count = gen_expr(g, k->count);
@@ -560,10 +551,6 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMBuildRetVoid(g->b);
     annotate_kernel(g, fn, k->block_size, k->min_blocks);
   }
-  free(g->var);
-  free(g->scalar);
-  free(g->buf);
-  free(g->shared);
   if (host) {
     /* exported wrapper: arguments from an array of 8-byte slots */
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -572,7 +559,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMValueRef w = LLVMAddFunction(g->mod, k->name, LLVMFunctionType(g->vd, wpt, 3, 0));
     add_attr(g, w, LLVMAttributeFunctionIndex, "nounwind", 0);
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, w, "entry"));
-    LLVMValueRef *args = calloc((size_t)nparams, sizeof(LLVMValueRef));
+    LLVMValueRef *args = arena_alloc(&g->scratch, sizeof(LLVMValueRef) * (size_t)nparams);
     LLVMValueRef base = LLVMGetParam(w, 0);
     for (int i = 0; i < nslot; i++) {
       LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)slot[i], 0);
@@ -583,10 +570,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
     args[nslot + 1] = LLVMGetParam(w, 2);
     LLVMBuildCall2(g->b, fty, fn, args, (unsigned)nparams, "");
     LLVMBuildRetVoid(g->b);
-    free(args);
   }
-  free(pt);
-  free(slot);
 }
 
 LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target,
@@ -607,8 +591,19 @@ LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMac
   g.f64 = LLVMDoubleTypeInContext(ctx);
   g.ptr = LLVMPointerTypeInContext(ctx, 0);
   g.vd = LLVMVoidTypeInContext(ctx);
+  jmp_buf escape;
+  if (setjmp(escape)) { /* out of memory: the module half built goes */
+    LLVMDisposeBuilder(g.b);
+    LLVMDisposeModule(g.mod);
+    arena_free(&g.scratch);
+    return NULL;
+  }
+  g.scratch.escape = &escape;
   for (int i = 0; i < p->nkernels; i++)
-    if (!only || only[i]) gen_kernel(&g, p->kernels[i]);
+    if (!only || only[i]) {
+      gen_kernel(&g, p->kernels[i]);
+      arena_free(&g.scratch); /* a kernel's arrays are its own */
+    }
   LLVMDisposeBuilder(g.b);
   return g.mod;
 }

@@ -32,7 +32,7 @@ int kernel_param_slots(const Program *p, const Kernel *k, int *slots);
 uint64_t kernel_code_digest(const Program *p, const Kernel *k);
 
 /* Builds the module (triple and data layout taken from tm) with every
- * kernel, or only those marked in `only` (NULL: all). */
+ * kernel, or only those marked in `only` (NULL: all); NULL when out of memory. */
 LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target,
                              const unsigned char *only);
 

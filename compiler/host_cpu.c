@@ -4,6 +4,7 @@
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,16 +39,19 @@ static int level_index(const char *name) {
   return -1;
 }
 
-char *host_cpu_lacks(const char *features, const char *level) {
+int host_cpu_lacks(const char *features, const char *level, char *name, size_t cap) {
   int upto = level_index(level);
   for (int l = 0; l <= upto; l++)
     for (const char *p = levels[l].adds; *p;) {
       size_t len = strcspn(p, " ");
-      if (!has_feature(features, p, len)) return xasprintf("%.*s", (int)len, p);
+      if (!has_feature(features, p, len)) {
+        snprintf(name, cap, "%.*s", (int)len, p);
+        return 1;
+      }
       p += len;
       p += *p == ' ';
     }
-  return NULL;
+  return 0;
 }
 
 int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err) {
@@ -60,6 +64,7 @@ int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err
     out->features = xstrdup(features);
     goto done;
   }
+  char lacks[64];
   int level = level_index(request);
   if (level < 0 && runnable) {
     *err = xasprintf("unknown host CPU '%s' (expected native, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4)", request);
@@ -70,11 +75,9 @@ int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err
     char *triple = LLVMGetDefaultTargetTriple();
     int x86 = strncmp(triple, "x86_64", 6) == 0;
     LLVMDisposeMessage(triple);
-    char *lacks = x86 ? host_cpu_lacks(features, request) : NULL;
-    if (!x86 || lacks) {
+    if (!x86 || host_cpu_lacks(features, request, lacks, sizeof lacks)) {
       *err = x86 ? xasprintf("this CPU (%s) cannot run host CPU level '%s': it lacks %s", cpu, request, lacks)
                  : xasprintf("host CPU level '%s' is for x86-64 machines; this one is %s", request, cpu);
-      free(lacks);
       rc = 1;
       goto done;
     }
@@ -85,6 +88,11 @@ int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err
 done:
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(features);
+  if (rc == 0 && (!out->name || !out->features)) {
+    host_cpu_free(out);
+    *err = NULL;
+    return -1;
+  }
   return rc;
 }
 

@@ -10,6 +10,8 @@
 #ifndef GMMC_HOST_CPU_H
 #define GMMC_HOST_CPU_H
 
+#include <stddef.h>
+
 typedef struct {
   char *name;     /* LLVM's CPU name: "znver4", "x86-64-v3" */
   char *features; /* LLVM's feature string: this machine's for native, "" for a level */
@@ -20,13 +22,14 @@ typedef struct {
  * other name is refused when `runnable` (code for it is to run here), else
  * passed to LLVM as is (`gmmc compile --target host --arch NAME`). With
  * `runnable`, a level this machine cannot run is refused too (it would die
- * of an illegal instruction). Returns 0, or 1 with a malloc'd *err. */
+ * of an illegal instruction). Returns 0, 1 with a malloc'd *err, or -1
+ * when out of memory (*err NULL). */
 int host_cpu_resolve(const char *request, int runnable, HostCpu *out, char **err);
 void host_cpu_free(HostCpu *c);
-/* The first feature of `level` (with those of the levels below it) that an
- * LLVM feature list ("+sse2,-avx512f,...") lacks, malloc'd; NULL when it
- * has them all or when level is not a level. */
-char *host_cpu_lacks(const char *features, const char *level);
+/* 1 and the first feature of `level` (with those of the levels below it)
+ * that an LLVM feature list ("+sse2,-avx512f,...") lacks into name; 0 when
+ * it has them all or when level is not a level. */
+int host_cpu_lacks(const char *features, const char *level, char *name, size_t cap);
 /* The widest vector register the resolved CPU's code may use, in bytes:
  * 64 with AVX-512, 32 with AVX, else 16 (SSE, NEON). */
 int host_cpu_vector_bytes(const HostCpu *c);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llvm_fatal.h"
 #include "target.h"
 
 struct HostJit {
@@ -18,7 +19,7 @@ struct HostJit {
 
 static char *take_error(LLVMErrorRef e, const char *what) {
   char *m = LLVMGetErrorMessage(e);
-  char *r = xasprintf("%s: %s", what, m);
+  char *r = xasprintf("%s: %s", what, m ? m : "(no message)");
   LLVMDisposeErrorMessage(m);
   return r;
 }
@@ -32,16 +33,26 @@ static LLVMMemoryBufferRef compile_object(const Program *p, const char *cpu, cha
   LLVMModuleRef m = codegen_module(p, ctx, tm, TARGET_HOST, NULL);
   LLVMMemoryBufferRef obj = NULL;
   char *msg = NULL;
-  if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
-    *err = xasprintf("internal error: invalid LLVM IR: %s", msg);
-  } else if (!optimize_module(m, tm, err)) {
-    LLVMDisposeMessage(msg);
-    msg = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &obj))
-      *err = xasprintf("host code generation failed: %s", msg ? msg : "(no message)");
+  LlvmGuard g;
+  if (!m) {
+    /* out of memory: *err stays NULL */
+  } else if (LLVM_GUARD(&g)) {
+    *err = xasprintf("LLVM failed: %s", g.reason);
+    msg = NULL; /* whatever LLVM held is lost (llvm_fatal.h) */
+    obj = NULL;
+  } else {
+    if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+      *err = xasprintf("internal error: invalid LLVM IR: %s", msg);
+    } else if (!optimize_module(m, tm, err)) {
+      LLVMDisposeMessage(msg);
+      msg = NULL;
+      if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, &msg, &obj))
+        *err = xasprintf("host code generation failed: %s", msg ? msg : "(no message)");
+    }
+    llvm_guard_end(&g);
   }
   if (msg) LLVMDisposeMessage(msg);
-  LLVMDisposeModule(m);
+  if (m) LLVMDisposeModule(m);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
   return obj;
@@ -49,6 +60,7 @@ static LLVMMemoryBufferRef compile_object(const Program *p, const char *cpu, cha
 
 HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, size_t object_size, void **made,
                          size_t *made_size, char **err) {
+  *err = NULL;
   LLVMMemoryBufferRef obj;
   if (object) {
     obj = LLVMCreateMemoryBufferWithMemoryRangeCopy(object, object_size, "gmmc-kernels");
@@ -56,14 +68,15 @@ HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, 
     if (!(obj = compile_object(p, cpu, err))) return NULL;
     if (made) {
       *made_size = LLVMGetBufferSize(obj);
-      *made = xmalloc(*made_size + 1);
-      memcpy(*made, LLVMGetBufferStart(obj), *made_size);
+      /* the cache's copy: without it the kernels still run, uncached */
+      if ((*made = xmalloc(*made_size + 1))) memcpy(*made, LLVMGetBufferStart(obj), *made_size);
     }
   }
   /* the JIT links the object into this process; its target machine is the
    * one the object was made for */
   TargetOptions topt = {.kind = TARGET_HOST, .arch = cpu, .jit = 1};
   HostJit *j = xcalloc(1, sizeof(HostJit));
+  if (!j) goto fail;
   LLVMTargetMachineRef jtm = make_target_machine(&topt, err);
   if (!jtm) goto fail;
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
@@ -89,6 +102,7 @@ HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, 
   }
   j->nfns = p->nkernels;
   j->fns = xcalloc((size_t)p->nkernels + 1, sizeof(HostKernelFn));
+  if (!j->fns) goto fail;
   for (int i = 0; i < p->nkernels; i++) {
     LLVMOrcExecutorAddress addr = 0;
     e = LLVMOrcLLJITLookup(j->jit, &addr, p->kernels[i]->name);

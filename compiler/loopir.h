@@ -293,7 +293,7 @@ uint32_t variant_hash(const char *variant);
 
 /* Specializes a checked spec for concrete sizes (one value per SizeSym, the
  * event size ignored) and lowers it. Takes ownership of the spec. On error
- * returns NULL and sets *err. */
+ * returns NULL and sets *err; out of memory returns NULL with *err NULL. */
 Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOptions *opt, char **err);
 void program_free(Program *p);
 

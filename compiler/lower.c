@@ -314,7 +314,12 @@ static void schedule(Lower *L, SeqId id, const Section *secs, int nsecs, StmtInf
 /* ---- entry ---------------------------------------------------------------------------------------- */
 
 Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOptions *opt, char **err) {
+  *err = NULL;
   Program *p = xcalloc(1, sizeof(Program));
+  if (!p) {
+    spec_free(spec);
+    return NULL;
+  }
   p->spec = spec;
   p->real = opt->real;
   p->chunks = opt->chunks > 0 ? opt->chunks : (opt->host ? 64 : 512);
@@ -327,10 +332,12 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
       opt->host && opt->target.sm_count <= 0 ? target_desc_host(1, 16) : target_desc_or_default(&opt->target);
   Lower L = {.p = p, .s = spec, .opt = opt, .dev = dev, .escape = &escape};
   if (setjmp(escape)) {
-    *err = L.err;
+    /* an error's message, or none when out of memory */
+    *err = p->arena.failed ? (free(L.err), NULL) : L.err;
     program_free(p);
     return NULL;
   }
+  p->arena.escape = &escape;
   p->size_values = arena_alloc(&p->arena, sizeof(int64_t) * (size_t)spec->sizes.len);
   for (int i = 0; i < spec->sizes.len; i++) {
     SizeSym *z = spec_size(spec, i);
@@ -423,5 +430,6 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     fuse_sequences(&L, origin);
   }
   program_finish(p);
+  p->arena.escape = NULL; /* later allocations from it return NULL */
   return p;
 }

@@ -55,10 +55,8 @@ void decompose_flat(Lower *L, Kernel *k, LStmt *blk, LExpr *flat, const int *ids
 }
 
 const char *stmt_text(Lower *L, Stmt *st) {
-  char *x = source_excerpt(&L->s->src, st->begin, st->end);
-  const char *r = arena_printf(&L->p->arena, "%s: %s", section_names[st->section], x);
-  free(x);
-  return r;
+  char *x = arena_adopt(&L->p->arena, source_excerpt(&L->s->src, st->begin, st->end));
+  return arena_printf(&L->p->arena, "%s: %s", section_names[st->section], x);
 }
 
 int centered_data(const Expr *a, int nid, int mid, int did, Tensor **x, Tensor **mu) {
@@ -186,10 +184,16 @@ static void canon_chain(const Expr *e, int op, int i, int j, StrBuf *sb) {
     }
   }
   char *parts[64];
-  for (int k = 0; k < no; k++) {
+  int taken = 0;
+  for (; taken < no; taken++) {
     StrBuf t = {0};
-    canon(ops[k], i, j, &t);
-    parts[k] = sb_take(&t);
+    canon(ops[taken], i, j, &t);
+    if (!(parts[taken] = sb_take(&t))) break;
+  }
+  if (taken < no) { /* out of memory */
+    while (taken) free(parts[--taken]);
+    sb->failed = 1;
+    return;
   }
   qsort(parts, (size_t)no, sizeof(char *), cmp_str);
   sb_puts(sb, op == B_ADD ? "(+" : "(*");
@@ -223,6 +227,12 @@ static void canon(const Expr *e, int i, int j, StrBuf *sb) {
         StrBuf a = {0}, b = {0};
         canon(e->args[0], i, j, &a);
         canon(e->args[1], i, j, &b);
+        if (a.failed || b.failed || !a.data || !b.data) {
+          sb->failed = 1;
+          sb_free(&a);
+          sb_free(&b);
+          break;
+        }
         int sw = strcmp(a.data, b.data) > 0;
         sb_printf(sb, "(%s %s %s)", e->op == B_EQ ? "==" : "!=", sw ? b.data : a.data, sw ? a.data : b.data);
         sb_free(&a);
@@ -248,7 +258,8 @@ int expr_symmetric(Expr *e, int i, int j) {
   StrBuf a = {0}, b = {0};
   canon(e, -1, -1, &a);
   canon(e, i, j, &b);
-  int same = strcmp(a.data, b.data) == 0;
+  /* out of memory: not known to be symmetric, which is always safe */
+  int same = !a.failed && !b.failed && a.data && b.data && strcmp(a.data, b.data) == 0;
   sb_free(&a);
   sb_free(&b);
   return same;

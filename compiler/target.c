@@ -2,6 +2,7 @@
 #include "target.h"
 
 #include "host_cpu.h"
+#include "llvm_fatal.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Target.h>
@@ -19,6 +20,7 @@ static void llvm_init(void) {
   LLVMInitializeNVPTXAsmPrinter();
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
+  llvm_fatal_install();
 }
 
 void llvm_init_once(void) { pthread_once(&llvm_once, llvm_init); }
@@ -36,7 +38,8 @@ int default_ptx_version(const char *arch) {
 
 LLVMTargetMachineRef make_target_machine(const TargetOptions *t, char **err) {
   llvm_init_once();
-  char *triple, *cpu, *features, *msg = NULL;
+  *err = NULL;
+  char *triple = NULL, *cpu = NULL, *features = NULL, *msg = NULL;
   if (t->kind == TARGET_NVPTX) {
     const char *arch = t->arch ? t->arch : "sm_90";
     if (strncmp(arch, "sm_", 3) != 0 || atoi(arch + 3) < 50) {
@@ -52,31 +55,68 @@ LLVMTargetMachineRef make_target_machine(const TargetOptions *t, char **err) {
     if (host_cpu_resolve(t->arch, t->jit, &hc, err)) return NULL;
     cpu = hc.name;
     features = hc.features;
-    triple = LLVMGetDefaultTargetTriple();
-    char *tr = xstrdup(triple);
-    LLVMDisposeMessage(triple);
-    triple = tr;
+    char *tr = LLVMGetDefaultTargetTriple();
+    triple = xstrdup(tr);
+    LLVMDisposeMessage(tr);
   }
+  LLVMTargetMachineRef tm = NULL;
   LLVMTargetRef target;
-  if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
+  if (!triple || !cpu || !features) {
+    /* out of memory: *err stays NULL */
+  } else if (LLVMGetTargetFromTriple(triple, &target, &msg)) {
     *err = xasprintf("LLVM has no target for %s: %s", triple, msg ? msg : "");
     LLVMDisposeMessage(msg);
-    free(triple);
-    free(cpu);
-    free(features);
-    return NULL;
+  } else {
+    tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelDefault, LLVMRelocPIC,
+                                 LLVMCodeModelJITDefault);
+    if (!tm) *err = xstrdup("cannot create the LLVM target machine");
   }
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelDefault,
-                                                    LLVMRelocPIC, LLVMCodeModelJITDefault);
   free(triple);
   free(cpu);
   free(features);
-  if (!tm) *err = xstrdup("cannot create the LLVM target machine");
   return tm;
 }
 
 char *target_emit(const Program *p, const TargetOptions *t, EmitKind what, char **err) {
   return target_emit_kernels(p, t, what, NULL, err);
+}
+
+char *emit_module(LLVMModuleRef m, LLVMTargetMachineRef tm, EmitKind what, int optimize, char **err) {
+  *err = NULL;
+  char *volatile out = NULL; /* read after a fatal error's longjmp */
+  char *msg = NULL;
+  LlvmGuard g;
+  if (LLVM_GUARD(&g)) {
+    *err = xasprintf("LLVM failed: %s", g.reason);
+    free(out);
+    return NULL;
+  }
+  if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
+    *err = xasprintf("internal error: invalid LLVM IR: %s", msg);
+    goto done;
+  }
+  if (optimize && optimize_module(m, tm, err)) goto done;
+  if (what == EMIT_IR) {
+    char *ir = LLVMPrintModuleToString(m);
+    out = xstrdup(ir);
+    LLVMDisposeMessage(ir);
+  } else {
+    LLVMMemoryBufferRef buf;
+    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &msg, &buf)) {
+      *err = xasprintf("LLVM code generation failed: %s", msg ? msg : "(no message)");
+      goto done;
+    }
+    size_t n = LLVMGetBufferSize(buf);
+    if ((out = xmalloc(n + 1))) {
+      memcpy(out, LLVMGetBufferStart(buf), n);
+      out[n] = 0;
+    }
+    LLVMDisposeMemoryBuffer(buf);
+  }
+done:
+  llvm_guard_end(&g);
+  if (msg) LLVMDisposeMessage(msg);
+  return out;
 }
 
 char *target_emit_kernels(const Program *p, const TargetOptions *t, EmitKind what, const unsigned char *only,
@@ -85,31 +125,8 @@ char *target_emit_kernels(const Program *p, const TargetOptions *t, EmitKind wha
   if (!tm) return NULL;
   LLVMContextRef ctx = LLVMContextCreate();
   LLVMModuleRef m = codegen_module(p, ctx, tm, t->kind, only);
-  char *out = NULL, *msg = NULL;
-  if (LLVMVerifyModule(m, LLVMReturnStatusAction, &msg)) {
-    *err = xasprintf("internal error: invalid LLVM IR: %s", msg);
-    goto done;
-  }
-  if (!t->no_opt && optimize_module(m, tm, err)) goto done;
-  if (what == EMIT_IR) {
-    char *ir = LLVMPrintModuleToString(m);
-    out = xstrdup(ir);
-    LLVMDisposeMessage(ir);
-  } else {
-    LLVMMemoryBufferRef buf;
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMAssemblyFile, &msg, &buf)) {
-      *err = xasprintf("LLVM code generation failed: %s", msg);
-      goto done;
-    }
-    size_t n = LLVMGetBufferSize(buf);
-    out = xmalloc(n + 1);
-    memcpy(out, LLVMGetBufferStart(buf), n);
-    out[n] = 0;
-    LLVMDisposeMemoryBuffer(buf);
-  }
-done:
-  if (msg) LLVMDisposeMessage(msg);
-  LLVMDisposeModule(m);
+  char *out = m ? emit_module(m, tm, what, !t->no_opt, err) : NULL;
+  if (m) LLVMDisposeModule(m);
   LLVMContextDispose(ctx);
   LLVMDisposeTargetMachine(tm);
   return out;

@@ -18,7 +18,9 @@ typedef struct {
 typedef enum { EMIT_IR, EMIT_ASM } EmitKind; /* ASM is PTX for NVPTX */
 
 /* Compiles a program to text: LLVM IR (after optimization unless no_opt) or
- * PTX / host assembly. Returns malloc'd text, NULL with *err on failure. */
+ * PTX / host assembly. Returns malloc'd text, NULL with *err on failure, or
+ * NULL with *err NULL when out of memory (alloc_last_failure). An LLVM
+ * fatal error is a failure with its reason (llvm_fatal.h). */
 char *target_emit(const Program *p, const TargetOptions *t, EmitKind what, char **err);
 
 /* The same for the kernels marked in `only` (NULL: all). Each call has its
@@ -26,6 +28,8 @@ char *target_emit(const Program *p, const TargetOptions *t, EmitKind what, char 
 char *target_emit_kernels(const Program *p, const TargetOptions *t, EmitKind what, const unsigned char *only,
                           char **err);
 
+/* The text of a module built for tm (target_emit's second half). */
+char *emit_module(LLVMModuleRef m, LLVMTargetMachineRef tm, EmitKind what, int optimize, char **err);
 /* The default PTX ISA version for an architecture such as "sm_90". */
 int default_ptx_version(const char *arch);
 
@@ -36,7 +40,9 @@ typedef struct HostJit HostJit;
 /* cpu: NULL for this machine's CPU, or a level it runs (host_cpu.h).
  * object: the object file of an earlier compilation of p for that CPU (the
  * kernel cache), or NULL to compile; then, when made is not NULL, *made
- * receives the new object file (malloc'd) for the cache. */
+ * receives the new object file (malloc'd; NULL when there was no memory
+ * for the copy) for the cache. NULL with *err on failure, *err NULL when
+ * out of memory. */
 HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, size_t object_size, void **made,
                          size_t *made_size, char **err);
 HostKernelFn host_jit_kernel(const HostJit *j, int kernel);

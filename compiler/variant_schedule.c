@@ -34,9 +34,7 @@ static const char *available_variants(Program *p, const char *target) {
       if (!seen) sb_printf(&sb, ", %s", v);
     }
   }
-  char *list = arena_strdup(&p->arena, sb.data);
-  free(sb.data);
-  return list;
+  return arena_take(&p->arena, &sb);
 }
 
 void apply_schedule(Lower *L) {

@@ -388,11 +388,10 @@ static Kernel *new_fused_kernel(Build *b, const Site *site) {
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, kernel_tag(b)));
   StrBuf sb = {0};
   for (int i = 0; i < g->nmembers; i++) sb_printf(&sb, "%s%s", i ? " " : "", p->units[g->members[i]].name);
-  char *members = sb_take(&sb);
+  char *members = arena_take(&p->arena, &sb);
   (void)site;
   k->what = arena_printf(&p->arena, "fused: %s [tiles of %d events%s%s]", members, b->c->events,
                          g->nrecomputed ? ", recomputing " : "", g->nrecomputed ? g->maps[0]->targets[0].name : "");
-  free(members);
   return k;
 }
 

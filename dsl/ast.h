@@ -146,7 +146,8 @@ extern const char *const reduce_names[];
 extern const char *const structure_names[];
 
 /* Loads, parses and checks a spec. On error returns NULL and sets *err to a
- * malloc'd "file:line:col: error: ..." diagnostic. */
+ * malloc'd "file:line:col: error: ..." diagnostic; out of memory returns
+ * NULL with *err NULL (alloc_last_failure says how much and where). */
 Spec *spec_load(const char *name, const char *text, size_t len, char **err);
 void spec_free(Spec *s);
 

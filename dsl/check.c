@@ -73,9 +73,7 @@ static const char *shape_str(Spec *s, const Tensor *t) {
   sb_putc(&sb, '[');
   for (int i = 0; i < t->rank; i++) sb_printf(&sb, "%s%s", i ? ", " : "", size_name(s, t->dims[i]));
   sb_putc(&sb, ']');
-  char *out = arena_strdup(&s->arena, sb.data);
-  sb_free(&sb);
-  return out;
+  return arena_take(&s->arena, &sb);
 }
 
 /* ---- suggestions for misspelt names -------------------------------------- */
@@ -569,8 +567,7 @@ static void visit(Topo *t, int i) {
       sb_printf(&sb, k == start ? "'%s' reads " : "'%s', which reads ", a->targets[0].name);
     }
     sb_printf(&sb, "'%s'", st->targets[0].name);
-    char *chain = arena_strdup(&t->c->s->arena, sb.data);
-    sb_free(&sb);
+    char *chain = arena_take(&t->c->s->arena, &sb);
     Stmt *first = t->stmts->items[t->path[start]];
     fail(t->c, first->targets[0].begin, first->targets[0].end, "cyclic dependency in %s: %s",
          section_names[first->section], chain);

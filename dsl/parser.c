@@ -53,10 +53,7 @@ static _Noreturn void perr(Parser *p, size_t b, size_t e, const char *msg) { dia
 /* The quoted text of a message, kept in the spec's arena: a message is
  * reported by a longjmp, which would leak a malloc'd string. */
 static const char *excerpt(Front *f, size_t b, size_t e) {
-  char *x = source_excerpt(&f->spec->src, b, e);
-  const char *copy = arena_strdup(&f->spec->arena, x);
-  free(x);
-  return copy;
+  return arena_adopt(&f->spec->arena, source_excerpt(&f->spec->src, b, e));
 }
 
 static int is_punct(Parser *p, const char *s) {

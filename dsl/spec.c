@@ -10,27 +10,32 @@ const char *const reduce_names[] = {"sum", "max", "min", "logsumexp", "argmin", 
 const char *const structure_names[] = {"none", "upper", "lower", "symmetric", "diagonal"};
 
 Spec *spec_load(const char *name, const char *text, size_t len, char **err) {
+  *err = NULL;
   Spec *s = xcalloc(1, sizeof(Spec));
+  if (!s) return NULL;
+  const char *nul = memchr(text, 0, len);
+  if (nul) {
+    *err = xasprintf("%s: error: the spec contains a NUL byte at offset %zu", name, (size_t)(nul - text));
+    spec_free(s);
+    return NULL;
+  }
+  jmp_buf escape;
+  Front f = {.spec = s, .diag = {.src = &s->src, .escape = &escape}};
+  if (setjmp(escape)) {
+    /* an error's message, or none when the arena or the message ran out of memory */
+    *err = s->arena.failed ? (free(f.diag.message), NULL) : f.diag.message;
+    spec_free(s);
+    return NULL;
+  }
+  s->arena.escape = &escape;
   s->src.name = arena_strdup(&s->arena, name);
   s->src.text = arena_strndup(&s->arena, text, len);
   s->src.len = len;
   s->component_size = -1;
-  if (memchr(text, 0, len)) {
-    *err = xasprintf("%s: error: the spec contains a NUL byte at offset %zu", name,
-                     (size_t)((const char *)memchr(text, 0, len) - text));
-    spec_free(s);
-    return NULL;
-  }
   source_index_lines(&s->src, &s->arena);
-  jmp_buf escape;
-  Front f = {.spec = s, .diag = {.src = &s->src, .escape = &escape}};
-  if (setjmp(escape)) {
-    *err = f.diag.message;
-    spec_free(s);
-    return NULL;
-  }
   load_yaml(&f);
   check_spec(&f);
+  s->arena.escape = NULL; /* the caller's allocations from it return NULL */
   return s;
 }
 

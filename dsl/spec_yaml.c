@@ -440,11 +440,21 @@ static void resolve_outputs(Loader *l, PtrVec *pending) {
   }
 }
 
+/* libyaml ran out of memory: the same escape as the arena's. */
+static _Noreturn void out_of_memory(Front *f) {
+  f->spec->arena.failed = 1;
+  longjmp(*f->diag.escape, 1);
+}
+
 /* Reports libyaml's error: deletes the parser, then escapes. Reader errors
  * (bad UTF-8, control characters) carry a byte offset, the others a mark;
  * the context (the construct being parsed) is named with its line. */
 static _Noreturn void yaml_fail(Front *f, yaml_parser_t *parser) {
   Spec *s = f->spec;
+  if (parser->error == YAML_MEMORY_ERROR) { /* libyaml's own allocation */
+    yaml_parser_delete(parser);
+    out_of_memory(f);
+  }
   size_t off;
   StrBuf sb = {0};
   sb_printf(&sb, "invalid YAML: %s", parser->problem ? parser->problem : "parse error");
@@ -457,8 +467,7 @@ static _Noreturn void yaml_fail(Front *f, yaml_parser_t *parser) {
       sb_printf(&sb, " (%s that starts at line %d)", parser->context, (int)parser->context_mark.line + 1);
   }
   yaml_parser_delete(parser);
-  char *m = arena_strdup(&s->arena, sb.data);
-  sb_free(&sb);
+  char *m = arena_take(&s->arena, &sb);
   diag_error(&f->diag, off, off + 1, "%s", m);
 }
 
@@ -467,7 +476,7 @@ static _Noreturn void yaml_fail(Front *f, yaml_parser_t *parser) {
 static void scan_events(Front *f) {
   Spec *s = f->spec;
   yaml_parser_t parser;
-  yaml_parser_initialize(&parser);
+  if (!yaml_parser_initialize(&parser)) out_of_memory(f);
   yaml_parser_set_input_string(&parser, (const unsigned char *)s->src.text, s->src.len);
   int depth = 0, docs = 0;
   for (;;) {
@@ -509,7 +518,7 @@ void load_yaml(Front *f) {
   Loader l = {.f = f};
   scan_events(f);
   yaml_parser_t parser;
-  yaml_parser_initialize(&parser);
+  if (!yaml_parser_initialize(&parser)) out_of_memory(f);
   yaml_parser_set_input_string(&parser, (const unsigned char *)s->src.text, s->src.len);
   if (!yaml_parser_load(&parser, &l.doc)) yaml_fail(f, &parser);
   yaml_parser_delete(&parser);
@@ -517,9 +526,11 @@ void load_yaml(Front *f) {
    * so copy it out of the way first by jumping through a local handler. */
   jmp_buf here, *outer = f->diag.escape;
   f->diag.escape = &here;
+  s->arena.escape = &here;
   if (setjmp(here)) {
     yaml_document_delete(&l.doc);
     f->diag.escape = outer;
+    s->arena.escape = outer;
     longjmp(*outer, 1);
   }
   yaml_node_t *root = yaml_document_get_root_node(&l.doc);
@@ -584,5 +595,6 @@ void load_yaml(Front *f) {
   resolve_outputs(&l, &pending);
   (void)key;
   f->diag.escape = outer;
+  s->arena.escape = outer;
   yaml_document_delete(&l.doc);
 }

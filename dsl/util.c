@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,47 +16,75 @@ struct ArenaBlock {
   _Alignas(16) unsigned char data[];
 };
 
-void *xmalloc(size_t n) {
+/* A failed allocation returns NULL (never aborts: the caller turns it into
+ * GMMC_ERR_OUT_OF_MEMORY) and is recorded for the caller's message. */
+static _Thread_local AllocFailure last_failure;
+
+static void *failed(size_t n, const char *site) {
+  last_failure.bytes = n;
+  last_failure.site = site;
+  return NULL;
+}
+
+AllocFailure alloc_last_failure(void) { return last_failure; }
+
+void oom_message(char *buf, size_t size, const char *what) {
+  snprintf(buf, size, "out of memory: %zu bytes for %s (at %s)", last_failure.bytes, what,
+           last_failure.site ? last_failure.site : "?");
+}
+
+char *oom_text(const char *what) {
+  char m[256];
+  oom_message(m, sizeof m, what);
+  return xstrdup(m);
+}
+
+void *xmalloc_at(size_t n, const char *site) {
+  if (fault_hit(FAULT_ALLOC, site)) return failed(n, site);
   void *p = malloc(n ? n : 1);
-  if (!p) {
-    fprintf(stderr, "gmmc: out of memory (%zu bytes)\n", n);
-    abort();
-  }
-  return p;
+  return p ? p : failed(n, site);
 }
 
-void *xcalloc(size_t n, size_t size) {
+void *xcalloc_at(size_t n, size_t size, const char *site) {
+  if (size && n > SIZE_MAX / size) return failed(SIZE_MAX, site);
+  if (fault_hit(FAULT_ALLOC, site)) return failed(n * size, site);
   void *p = calloc(n ? n : 1, size ? size : 1);
-  if (!p) {
-    fprintf(stderr, "gmmc: out of memory (%zu bytes)\n", n * size);
-    abort();
-  }
-  return p;
+  return p ? p : failed(n * size, site);
 }
 
-void *xrealloc(void *p, size_t n) {
+/* On failure p is untouched (still the caller's to free), as with realloc. */
+void *xrealloc_at(void *p, size_t n, const char *site) {
+  if (fault_hit(FAULT_ALLOC, site)) return failed(n, site);
   void *q = realloc(p, n ? n : 1);
-  if (!q) {
-    fprintf(stderr, "gmmc: out of memory (%zu bytes)\n", n);
-    abort();
-  }
-  return q;
+  return q ? q : failed(n, site);
 }
 
-char *xstrdup(const char *s) {
+void *xaligned_alloc_at(size_t align, size_t n, const char *site) {
+  if (fault_hit(FAULT_ALLOC, site)) return failed(n, site);
+  void *p = aligned_alloc(align, n);
+  return p ? p : failed(n, site);
+}
+
+char *xstrdup_at(const char *s, const char *site) {
   size_t n = strlen(s);
-  char *p = xmalloc(n + 1);
-  memcpy(p, s, n + 1);
+  char *p = xmalloc_at(n + 1, site);
+  if (p) memcpy(p, s, n + 1);
   return p;
 }
 
-char *xasprintf(const char *fmt, ...) {
-  StrBuf sb = {0};
+char *xasprintf_at(const char *site, const char *fmt, ...) {
+  StrBuf sb = {.site = site};
   va_list ap;
   va_start(ap, fmt);
   sb_vprintf(&sb, fmt, ap);
   va_end(ap);
   return sb_take(&sb);
+}
+
+static void *arena_fail(Arena *a) {
+  a->failed = 1;
+  if (a->escape) longjmp(*a->escape, 1);
+  return NULL;
 }
 
 void *arena_alloc(Arena *a, size_t size) {
@@ -64,7 +93,8 @@ void *arena_alloc(Arena *a, size_t size) {
   if (!b || b->used + size > b->cap) {
     size_t cap = size > 65536 ? size : 65536;
     /* zeroed once, not allocation by allocation: arenas are never rewound */
-    b = xcalloc(1, sizeof(ArenaBlock) + cap);
+    b = xcalloc_at(1, sizeof(ArenaBlock) + cap, GMMC_SITE);
+    if (!b) return arena_fail(a);
     b->next = a->head;
     b->cap = cap;
     a->head = b;
@@ -76,11 +106,24 @@ void *arena_alloc(Arena *a, size_t size) {
 
 char *arena_strndup(Arena *a, const char *s, size_t n) {
   char *p = arena_alloc(a, n + 1);
+  if (!p) return NULL;
   memcpy(p, s, n);
   return p;
 }
 
 char *arena_strdup(Arena *a, const char *s) { return arena_strndup(a, s, strlen(s)); }
+
+char *arena_adopt(Arena *a, char *s) {
+  /* copied without escaping, so that a failure frees s first */
+  jmp_buf *escape = a->escape;
+  a->escape = NULL;
+  char *p = s ? arena_strdup(a, s) : NULL;
+  a->escape = escape;
+  free(s);
+  return p ? p : arena_fail(a);
+}
+
+char *arena_take(Arena *a, StrBuf *sb) { return arena_adopt(a, sb_take(sb)); }
 
 /* Writes v in decimal into the characters before `end`; returns its first. */
 static char *decimal(char *end, long long v) {
@@ -135,9 +178,7 @@ char *arena_printf(Arena *a, const char *fmt, ...) {
   }
   va_end(again);
   va_end(ap);
-  char *p = arena_strndup(a, sb.data ? sb.data : "", sb.len);
-  sb_free(&sb);
-  return p;
+  return arena_take(a, &sb);
 }
 
 void arena_free(Arena *a) {
@@ -154,6 +195,7 @@ void ptrvec_push(Arena *a, PtrVec *v, void *item) {
   if (v->len == v->cap) {
     int cap = v->cap ? v->cap * 2 : 8;
     void **items = arena_alloc(a, sizeof(void *) * (size_t)cap);
+    if (!items) return;
     if (v->len) memcpy(items, v->items, sizeof(void *) * (size_t)v->len);
     v->items = items;
     v->cap = cap;
@@ -161,16 +203,25 @@ void ptrvec_push(Arena *a, PtrVec *v, void *item) {
   v->items[v->len++] = item;
 }
 
-static void sb_reserve(StrBuf *sb, size_t extra) {
-  if (sb->len + extra + 1 <= sb->cap) return;
+/* A buffer that cannot grow stops taking text and remembers it: its writers
+ * check once, at sb_take or where they use the text. */
+static int sb_reserve(StrBuf *sb, size_t extra) {
+  if (sb->failed) return 0;
+  if (sb->len + extra + 1 <= sb->cap) return 1;
   size_t cap = sb->cap ? sb->cap : 64;
   while (cap < sb->len + extra + 1) cap *= 2;
-  sb->data = xrealloc(sb->data, cap);
+  char *data = xrealloc_at(sb->data, cap, sb->site ? sb->site : GMMC_SITE);
+  if (!data) {
+    sb->failed = 1;
+    return 0;
+  }
+  sb->data = data;
   sb->cap = cap;
+  return 1;
 }
 
 void sb_putn(StrBuf *sb, const char *s, size_t n) {
-  sb_reserve(sb, n);
+  if (!sb_reserve(sb, n)) return;
   memcpy(sb->data + sb->len, s, n);
   sb->len += n;
   sb->data[sb->len] = 0;
@@ -184,8 +235,7 @@ void sb_vprintf(StrBuf *sb, const char *fmt, va_list ap) {
   va_copy(ap2, ap);
   int n = vsnprintf(NULL, 0, fmt, ap2);
   va_end(ap2);
-  if (n < 0) return;
-  sb_reserve(sb, (size_t)n);
+  if (n < 0 || !sb_reserve(sb, (size_t)n)) return;
   vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
   sb->len += (size_t)n;
 }
@@ -198,9 +248,11 @@ void sb_printf(StrBuf *sb, const char *fmt, ...) {
 }
 
 char *sb_take(StrBuf *sb) {
-  char *p = sb->data ? sb->data : xstrdup("");
+  char *p = sb->failed ? NULL : sb->data ? sb->data : xstrdup_at("", sb->site ? sb->site : GMMC_SITE);
+  if (sb->failed) free(sb->data);
   sb->data = NULL;
   sb->len = sb->cap = 0;
+  sb->failed = 0;
   return p;
 }
 
@@ -208,6 +260,7 @@ void sb_free(StrBuf *sb) {
   free(sb->data);
   sb->data = NULL;
   sb->len = sb->cap = 0;
+  sb->failed = 0;
 }
 
 /* One allocation of the file's size where fstat knows it (a cache hit reads
@@ -222,8 +275,23 @@ char *read_file(const char *path, size_t *len, char **err) {
   int sized = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0; /* /proc files say 0 */
   size_t want = sized ? (size_t)st.st_size : 0, cap = sized ? want + 1 : 65536, n = 0;
   char *buf = xmalloc(cap);
+  if (!buf) {
+    close(fd);
+    *err = xasprintf("out of memory: %zu bytes to read '%s'", cap, path);
+    return NULL;
+  }
   while (!sized || n < want) {
-    if (n + 1 == cap) buf = xrealloc(buf, cap *= 2);
+    if (n + 1 == cap) {
+      char *bigger = xrealloc(buf, cap * 2);
+      if (!bigger) {
+        close(fd);
+        free(buf);
+        *err = xasprintf("out of memory: %zu bytes to read '%s'", cap * 2, path);
+        return NULL;
+      }
+      buf = bigger;
+      cap *= 2;
+    }
     ssize_t r = read(fd, buf + n, cap - 1 - n);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
@@ -239,6 +307,30 @@ char *read_file(const char *path, size_t *len, char **err) {
   buf[n] = 0;
   if (len) *len = n;
   return buf;
+}
+
+int write_all(int fd, const void *data, size_t size) {
+  const char *p = data;
+#ifdef GMMC_FAULT_INJECTION
+  /* an injected fault is a full disk met midway: half written, then ENOSPC */
+  if (fault_hit(FAULT_WRITE, "write")) {
+    if (size >= 2 && write(fd, p, size / 2) < 0) return -1;
+    errno = ENOSPC;
+    return -1;
+  }
+#endif
+  while (size) {
+    ssize_t n = write(fd, p, size > (1u << 30) ? (1u << 30) : size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) {
+      errno = EIO;
+      return -1;
+    }
+    p += n;
+    size -= (size_t)n;
+  }
+  return 0;
 }
 
 uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
@@ -258,6 +350,7 @@ double monotonic_ms(void) {
 
 char *path_dir(const char *path) {
   char *dir = xstrdup(path);
+  if (!dir) return NULL;
   char *slash = strrchr(dir, '/');
   if (slash == dir)
     slash[1] = 0;

@@ -7,6 +7,7 @@
 gmmc_status gmmc_data_load(gmmc_context *ctx, const char *path, int64_t raw_dims, gmmc_data **out) {
   if (!path || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_data_load: a NULL argument");
   gmmc_data *d = xcalloc(1, sizeof *d);
+  if (!d) return ctx_oom(ctx, "a data set");
   char *err = NULL;
   gmmc_status s = data_read_any(path, raw_dims, d, &err);
   if (s) {
@@ -26,6 +27,7 @@ gmmc_status gmmc_data_wrap(gmmc_context *ctx, const void *values, gmmc_dtype dty
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_data_wrap: bad shape (%lld, %lld)", (long long)rows,
                     (long long)cols);
   gmmc_data *d = xcalloc(1, sizeof *d);
+  if (!d) return ctx_oom(ctx, "a data set");
   d->values = values;
   d->dtype = dtype;
   d->rows = rows;

@@ -44,7 +44,11 @@ const char *const *gmmc_model_param_names(const gmmc_model *m, int *n) {
   }
   if (!m->param_name_list) {
     gmmc_model *mm = (gmmc_model *)m; /* a cache of names; the model is otherwise unchanged */
-    mm->param_name_list = calloc((size_t)m->nparams + 1, sizeof(char *));
+    mm->param_name_list = xcalloc((size_t)m->nparams + 1, sizeof(char *));
+    if (!mm->param_name_list) { /* out of memory: no list */
+      if (n) *n = 0;
+      return NULL;
+    }
     for (int i = 0; i < m->nparams; i++) mm->param_name_list[i] = m->params[i].name;
   }
   if (n) *n = m->nparams;

@@ -16,19 +16,20 @@
 #include "runtime/fit/fit.h"
 #include "runtime/model/nparams.h"
 
-/* The parameters of a created model: zeros of the spec's shapes. */
-static void add_params(gmmc_model *m, const Spec *s, const int64_t *sizes) {
+/* The parameters of a created model: zeros of the spec's shapes; -1 when out of memory. */
+static int add_params(gmmc_model *m, const Spec *s, const int64_t *sizes) {
   for (int i = 0; i < s->tensors.len; i++) {
     const Tensor *t = spec_tensor(s, i);
     if (t->kind != TK_PARAM) continue;
     int64_t shape[GMMC_MAX_RANK];
     for (int d = 0; d < t->rank; d++) shape[d] = sizes[t->dims[d]];
-    model_add_param(m, t->name, t->rank, shape, NULL);
+    if (!model_add_param(m, t->name, t->rank, shape, NULL)) return -1;
   }
   m->converged = 0;
   m->n_iter = 0;
   m->lower_bound = -INFINITY;
   m->n_parameters = model_count_parameters(s, sizes);
+  return 0;
 }
 
 gmmc_status gmmc_model_create(gmmc_context *ctx, const gmmc_fit_options *o, int n_features, gmmc_model **out) {
@@ -43,15 +44,21 @@ gmmc_status gmmc_model_create(gmmc_context *ctx, const gmmc_fit_options *o, int 
   if (st) return st;
   /* the sizes by size id, as the spec's tensors name them */
   int64_t *sizes = xcalloc((size_t)s->sizes.len + 1, sizeof(int64_t));
-  for (int i = 0; i < s->sizes.len; i++)
-    for (int j = 0; j < ft.nsizes; j++)
-      if (strcmp(spec_size(s, i)->name, ft.sizes[j].name) == 0) sizes[i] = ft.sizes[j].value;
-  gmmc_model *m = fit_new_model(&ft, s, o, n_features);
-  add_params(m, s, sizes);
-  *out = m;
+  gmmc_model *m = sizes ? fit_new_model(&ft, s, o, n_features) : NULL;
+  if (m) {
+    for (int i = 0; i < s->sizes.len; i++)
+      for (int j = 0; j < ft.nsizes; j++)
+        if (strcmp(spec_size(s, i)->name, ft.sizes[j].name) == 0) sizes[i] = ft.sizes[j].value;
+    if (add_params(m, s, sizes)) {
+      model_free(m);
+      m = NULL;
+    }
+  }
   free(sizes);
   spec_free(s);
   fit_free_target(&ft);
+  if (!m) return ctx_oom(ctx, "a new model");
+  *out = m;
   return GMMC_OK;
 }
 

@@ -10,6 +10,7 @@
 
 #include "compiler/loopir.h"
 #include "gmmc/gmmc.h"
+#include "oom.h"
 
 typedef struct Backend Backend;
 typedef struct BackendProgram BackendProgram; /* a program's code loaded on a backend */

@@ -4,6 +4,12 @@
  * cubin cached on disk (kcache.h), kernels launched on one stream. Every
  * driver call is checked and a failure names the call.
  *
+ * Out of memory never aborts: a failed allocation is GMMC_ERR_OUT_OF_MEMORY
+ * naming it (oom.h); one for an error message only leaves that message NULL
+ * and the status the driver's. In a GMMC_FAULT_INJECTION build every driver
+ * call the runtime checks goes through a wrapper that fails it when
+ * fault_hit(FAULT_DRIVER, "cuName") says so (see inject_faults).
+ *
  * Built only where cuda.h is found (its types); elsewhere the backend
  * reports that this gmmc has no CUDA support. */
 #include <stddef.h>
@@ -28,6 +34,7 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
 #include "cuda_backend.h"
 #include "kcache.h"
 
+/* NULL when out of memory: a message only, the caller's status stands. */
 char *cu_message(const Driver *d, CUresult r, const char *call) {
   const char *name = NULL, *text = NULL;
   if (d->GetErrorName) d->GetErrorName(r, &name);
@@ -43,6 +50,118 @@ char *cu_message(const Driver *d, CUresult r, const char *call) {
       return r_ == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE;                                \
     }                                                                                                                  \
   } while (0)
+
+#ifdef GMMC_FAULT_INJECTION
+/* Driver fault injection (dsl/fault.h): resolve() puts a wrapper in place of
+ * each driver function the runtime checks; the wrapper counts the call under
+ * its API name and, when it is the armed one, returns an error without
+ * calling the driver: CUDA_ERROR_OUT_OF_MEMORY for cuMemAlloc,
+ * CUDA_ERROR_LAUNCH_FAILED for launches, CUDA_ERROR_UNKNOWN otherwise.
+ * cuStreamEndCapture is the exception: it must leave capture mode whatever
+ * happens, so a failed one does end the capture (its graph destroyed) and
+ * reports CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, as an invalidated capture
+ * does. Not wrapped: the calls that release something (cuMemFree,
+ * cuStreamDestroy, cuModuleUnload, cuLinkDestroy, cuGraphDestroy,
+ * cuGraphExecDestroy, cuDevicePrimaryCtxRelease), whose result the runtime
+ * cannot act on (failing them without calling the driver would only leak
+ * what they free), and cuGetErrorName/cuGetErrorString, which only word
+ * messages. The driver's own entry points, the same for every backend of
+ * the process (one libcuda), are kept in real_driver, set once. */
+static Driver real_driver;
+static pthread_mutex_t real_lock = PTHREAD_MUTEX_INITIALIZER;
+static int real_set;
+
+#define FAULTY(field, name, failure, params, args)                                                                     \
+  static CUresult faulty_##field params {                                                                              \
+    if (fault_hit(FAULT_DRIVER, name)) return failure;                                                                 \
+    return real_driver.field args;                                                                                     \
+  }
+FAULTY(Init, "cuInit", CUDA_ERROR_UNKNOWN, (unsigned a), (a))
+FAULTY(DriverGetVersion, "cuDriverGetVersion", CUDA_ERROR_UNKNOWN, (int *a), (a))
+FAULTY(DeviceGetCount, "cuDeviceGetCount", CUDA_ERROR_UNKNOWN, (int *a), (a))
+FAULTY(DeviceGet, "cuDeviceGet", CUDA_ERROR_UNKNOWN, (CUdevice * a, int b), (a, b))
+FAULTY(DeviceGetName, "cuDeviceGetName", CUDA_ERROR_UNKNOWN, (char *a, int b, CUdevice c), (a, b, c))
+FAULTY(DeviceGetAttribute, "cuDeviceGetAttribute", CUDA_ERROR_UNKNOWN, (int *a, CUdevice_attribute b, CUdevice c),
+       (a, b, c))
+FAULTY(DeviceTotalMem, "cuDeviceTotalMem", CUDA_ERROR_UNKNOWN, (size_t *a, CUdevice b), (a, b))
+FAULTY(DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", CUDA_ERROR_UNKNOWN, (CUcontext * a, CUdevice b), (a, b))
+FAULTY(CtxSetCurrent, "cuCtxSetCurrent", CUDA_ERROR_UNKNOWN, (CUcontext a), (a))
+FAULTY(StreamCreate, "cuStreamCreate", CUDA_ERROR_UNKNOWN, (CUstream * a, unsigned b), (a, b))
+FAULTY(StreamSynchronize, "cuStreamSynchronize", CUDA_ERROR_UNKNOWN, (CUstream a), (a))
+FAULTY(MemAlloc, "cuMemAlloc", CUDA_ERROR_OUT_OF_MEMORY, (CUdeviceptr * a, size_t b), (a, b))
+FAULTY(MemcpyHtoDAsync, "cuMemcpyHtoDAsync", CUDA_ERROR_UNKNOWN, (CUdeviceptr a, const void *b, size_t c, CUstream d),
+       (a, b, c, d))
+FAULTY(MemcpyDtoHAsync, "cuMemcpyDtoHAsync", CUDA_ERROR_UNKNOWN, (void *a, CUdeviceptr b, size_t c, CUstream d),
+       (a, b, c, d))
+FAULTY(MemsetD32Async, "cuMemsetD32Async", CUDA_ERROR_UNKNOWN, (CUdeviceptr a, unsigned b, size_t c, CUstream d),
+       (a, b, c, d))
+FAULTY(LinkCreate, "cuLinkCreate", CUDA_ERROR_UNKNOWN, (unsigned a, CUjit_option *b, void **c, CUlinkState *d),
+       (a, b, c, d))
+FAULTY(LinkAddData, "cuLinkAddData", CUDA_ERROR_UNKNOWN,
+       (CUlinkState a, CUjitInputType b, void *c, size_t d, const char *e, unsigned f, CUjit_option *g, void **h),
+       (a, b, c, d, e, f, g, h))
+FAULTY(LinkComplete, "cuLinkComplete", CUDA_ERROR_UNKNOWN, (CUlinkState a, void **b, size_t *c), (a, b, c))
+FAULTY(ModuleLoadDataEx, "cuModuleLoadDataEx", CUDA_ERROR_UNKNOWN,
+       (CUmodule * a, const void *b, unsigned c, CUjit_option *d, void **e), (a, b, c, d, e))
+FAULTY(ModuleGetFunction, "cuModuleGetFunction", CUDA_ERROR_UNKNOWN, (CUfunction * a, CUmodule b, const char *c),
+       (a, b, c))
+FAULTY(LaunchKernel, "cuLaunchKernel", CUDA_ERROR_LAUNCH_FAILED,
+       (CUfunction a, unsigned b, unsigned c, unsigned d, unsigned e, unsigned f, unsigned g, unsigned h, CUstream i,
+        void **j, void **k),
+       (a, b, c, d, e, f, g, h, i, j, k))
+FAULTY(StreamBeginCapture, "cuStreamBeginCapture", CUDA_ERROR_UNKNOWN, (CUstream a, CUstreamCaptureMode b), (a, b))
+FAULTY(GraphInstantiate, "cuGraphInstantiate", CUDA_ERROR_UNKNOWN, (CUgraphExec * a, CUgraph b, unsigned long long c),
+       (a, b, c))
+FAULTY(GraphLaunch, "cuGraphLaunch", CUDA_ERROR_LAUNCH_FAILED, (CUgraphExec a, CUstream b), (a, b))
+#undef FAULTY
+
+static CUresult faulty_StreamEndCapture(CUstream stream, CUgraph *graph) {
+  if (!fault_hit(FAULT_DRIVER, "cuStreamEndCapture")) return real_driver.StreamEndCapture(stream, graph);
+  CUgraph g = NULL;
+  real_driver.StreamEndCapture(stream, &g);
+  if (g) real_driver.GraphDestroy(g);
+  *graph = NULL;
+  return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+}
+
+static void inject_faults(Driver *d) {
+  pthread_mutex_lock(&real_lock);
+  if (!real_set) {
+    real_driver = *d;
+    real_set = 1;
+  }
+  pthread_mutex_unlock(&real_lock);
+#define WRAP(field) d->field = faulty_##field
+  WRAP(Init);
+  WRAP(DriverGetVersion);
+  WRAP(DeviceGetCount);
+  WRAP(DeviceGet);
+  WRAP(DeviceGetName);
+  WRAP(DeviceGetAttribute);
+  WRAP(DeviceTotalMem);
+  WRAP(DevicePrimaryCtxRetain);
+  WRAP(CtxSetCurrent);
+  WRAP(StreamCreate);
+  WRAP(StreamSynchronize);
+  WRAP(MemAlloc);
+  WRAP(MemcpyHtoDAsync);
+  WRAP(MemcpyDtoHAsync);
+  WRAP(MemsetD32Async);
+  WRAP(LinkCreate);
+  WRAP(LinkAddData);
+  WRAP(LinkComplete);
+  WRAP(ModuleLoadDataEx);
+  WRAP(ModuleGetFunction);
+  WRAP(LaunchKernel);
+  if (d->GraphLaunch) { /* the optional ones: all or none resolved */
+    WRAP(StreamBeginCapture);
+    WRAP(StreamEndCapture);
+    WRAP(GraphInstantiate);
+    WRAP(GraphLaunch);
+  }
+#undef WRAP
+}
+#endif
 
 static int resolve(Driver *d, char **err) {
   d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -108,6 +227,9 @@ static int resolve(Driver *d, char **err) {
   size_t found = 0, n = sizeof optional / sizeof *optional;
   for (size_t i = 0; i < n; i++) found += (*optional[i].slot = dlsym(d->lib, optional[i].name)) != NULL;
   for (size_t i = 0; found < n && i < n; i++) *optional[i].slot = NULL;
+#ifdef GMMC_FAULT_INJECTION
+  inject_faults(d);
+#endif
   return 0;
 }
 
@@ -132,9 +254,9 @@ static gmmc_status cuda_alloc(Backend *be, size_t bytes, void **ptr, char **err)
   CUdeviceptr d;
   CUresult r = cb->d.MemAlloc(&d, bytes ? bytes : 8);
   if (r != CUDA_SUCCESS) {
-    char *what = xasprintf("cuMemAlloc(%zu bytes)", bytes);
+    char what[64];
+    snprintf(what, sizeof what, "cuMemAlloc(%zu bytes)", bytes);
     *err = cu_message(&cb->d, r, what);
-    free(what);
     return r == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE;
   }
   *ptr = (void *)(uintptr_t)d;
@@ -195,9 +317,9 @@ static gmmc_status cuda_launch(Backend *be, BackendProgram *bp, int k, int64_t c
   CUresult r = cb->d.LaunchKernel(bp->fns[k], (unsigned)grid, (unsigned)grid_y, (unsigned)grid_z, (unsigned)block,
                                   (unsigned)block_y, 1, 0, cb->stream, params, NULL);
   if (r != CUDA_SUCCESS) {
-    char *what = xasprintf("cuLaunchKernel(kernel %d, %lld blocks of %d)", k, (long long)grid, block);
+    char what[96];
+    snprintf(what, sizeof what, "cuLaunchKernel(kernel %d, %lld blocks of %d)", k, (long long)grid, block);
     *err = cu_message(&cb->d, r, what);
-    free(what);
     return GMMC_ERR_DEVICE;
   }
   if (!cb->capturing) cb->launches++;
@@ -299,16 +421,20 @@ static const BackendOps cuda_ops = {
 
 gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **err) {
   CudaBackend *cb = xcalloc(1, sizeof *cb);
+  if (!cb) return oom_status(err, "the CUDA backend");
   if (resolve(&cb->d, err)) {
     free(cb);
     return GMMC_ERR_NO_DEVICE;
   }
+  const char *call = "no usable GPU: cuInit";
   CUresult r = cb->d.Init(0);
   int count = 0;
-  if (r == CUDA_SUCCESS) r = cb->d.DeviceGetCount(&count);
+  if (r == CUDA_SUCCESS) {
+    call = "no usable GPU: cuDeviceGetCount";
+    r = cb->d.DeviceGetCount(&count);
+  }
   if (r != CUDA_SUCCESS || count == 0) {
-    *err = r != CUDA_SUCCESS ? cu_message(&cb->d, r, "no usable GPU: cuInit")
-                             : xstrdup("no GPU: the CUDA driver sees no device");
+    *err = r != CUDA_SUCCESS ? cu_message(&cb->d, r, call) : xstrdup("no GPU: the CUDA driver sees no device");
     free(cb);
     return GMMC_ERR_NO_DEVICE;
   }
@@ -386,10 +512,15 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   cb->base.ops = &cuda_ops;
   cb->base.memory_bytes = mem;
   cb->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
-  cb->base.profile = cfg && cfg->profile;
   cb->base.graphs = cb->d.GraphLaunch && !(cfg && cfg->no_graphs);
   cb->base.description = xasprintf("%s (sm_%d, %.0f GiB, driver %d.%d; code for %s)", name, cb->sm,
                                    (double)mem / (1 << 30), cb->driver / 1000, (cb->driver % 1000) / 10, cb->arch);
+  if (!cb->base.description || (cfg && cfg->cache_dir && !cb->base.cache_dir)) {
+    gmmc_status oom = oom_status(err, "the CUDA backend's description");
+    cuda_destroy(&cb->base); /* the stream, the context and what was copied */
+    return oom;
+  }
+  cb->base.profile = cfg && cfg->profile;
   *out = &cb->base;
   return GMMC_OK;
 }

@@ -43,8 +43,9 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
   uint64_t key = 0;
   size_t size = 0;
   void *object = NULL;
-  if (be->cache_dir) {
-    char *target = xasprintf("host-object %s %s", h->cpu.name, h->cpu.features);
+  char *target = be->cache_dir ? xasprintf("host-object %s %s", h->cpu.name, h->cpu.features) : NULL;
+  int use_cache = target != NULL; /* out of memory: compiled, uncached */
+  if (use_cache) {
     key = kcache_key(p, target);
     free(target);
     object = kcache_get(be->cache_dir, key, "o", &size);
@@ -56,13 +57,17 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
   if (!j) { /* no entry, or one that does not link: compile */
     free(*err);
     *err = NULL;
-    j = host_jit_create(p, jit_cpu(h), NULL, 0, be->cache_dir ? &made : NULL, &made_size, err);
+    j = host_jit_create(p, jit_cpu(h), NULL, 0, use_cache ? &made : NULL, &made_size, err);
   }
   free(object);
-  if (!j) return GMMC_ERR_COMPILE;
+  if (!j) return *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
   if (made) kcache_put(be->cache_dir, key, "o", made, made_size);
   free(made);
   BackendProgram *bp = xcalloc(1, sizeof *bp);
+  if (!bp) {
+    host_jit_free(j);
+    return oom_status(err, "the host program");
+  }
   bp->jit = j;
   *out = bp;
   return GMMC_OK;
@@ -77,9 +82,9 @@ static void host_unload(Backend *be, BackendProgram *bp) {
 static gmmc_status host_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
   /* 64-byte alignment: the kernels assume 16, vector loads like 64 */
   size_t n = (bytes + 63) & ~(size_t)63;
-  *ptr = aligned_alloc(64, n ? n : 64);
+  *ptr = xaligned_alloc(64, n ? n : 64);
   if (!*ptr) {
-    *err = xasprintf("cannot allocate %zu bytes of host memory", bytes);
+    *err = xasprintf("out of memory: cannot allocate %zu bytes of host memory", bytes);
     return GMMC_ERR_OUT_OF_MEMORY;
   }
   return GMMC_OK;
@@ -140,14 +145,18 @@ static const BackendOps host_ops = {
 gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err) {
   llvm_init_once();
   HostCpu cpu;
-  if (host_cpu_resolve(cfg ? cfg->host_cpu : NULL, 1, &cpu, err)) return GMMC_ERR_INVALID_ARGUMENT;
+  int rc = host_cpu_resolve(cfg ? cfg->host_cpu : NULL, 1, &cpu, err);
+  if (rc) return rc < 0 ? oom_status(err, "the host CPU's description") : GMMC_ERR_INVALID_ARGUMENT;
   HostBackend *h = xcalloc(1, sizeof *h);
+  if (!h) {
+    host_cpu_free(&cpu);
+    return oom_status(err, "the host backend");
+  }
   h->pool = pool_create(cfg ? cfg->threads : 0);
   if (!h->pool) {
     host_cpu_free(&cpu);
     free(h);
-    *err = xstrdup("cannot start the host worker threads");
-    return GMMC_ERR_INTERNAL;
+    return oom_status(err, "the host worker threads");
   }
   h->cpu = cpu;
   h->base.ops = &host_ops;
@@ -160,6 +169,10 @@ gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **
   h->base.target = target_desc_host(pool_threads(h->pool), host_cpu_vector_bytes(&h->cpu));
   h->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
   h->base.profile = cfg && cfg->profile;
+  if (!h->base.description || (cfg && cfg->cache_dir && !h->base.cache_dir)) {
+    host_destroy(&h->base);
+    return oom_status(err, "the host backend's description");
+  }
   *out = &h->base;
   return GMMC_OK;
 }

@@ -14,7 +14,12 @@
  * A cache hit reads and loads its modules on the calling thread: on an H200
  * host, 2, 4 and 8 threads loaded 21 modules no faster than one (1.4-2.1 ms)
  * or slower (up to 3.2 ms): the driver serializes them. A load costs ~40 us
- * with or without JIT options, with CUDA_MODULE_LOADING lazy or eager. */
+ * with or without JIT options, with CUDA_MODULE_LOADING lazy or eager.
+ *
+ * Out of memory is GMMC_ERR_OUT_OF_MEMORY naming what was allocated, with
+ * everything of the load freed; a message that cannot be allocated is left
+ * NULL (or the shorter one kept) and the status stands. A cache entry that
+ * cannot be read or written for want of memory is a miss. */
 #ifdef GMMC_HAVE_CUDA_H
 
 #include <stdio.h>
@@ -30,7 +35,11 @@
 #include "kcache.h"
 
 static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, char **err) {
-  char *info = xcalloc(1, 16384), *error_log = xcalloc(1, 16384);
+  char *info = xcalloc(1, 16384), *error_log = info ? xcalloc(1, 16384) : NULL;
+  if (!error_log) {
+    free(info);
+    return oom_status(err, "the driver's link logs");
+  }
   CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
                          CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void *vals[] = {info, (void *)(uintptr_t)16384, error_log, (void *)(uintptr_t)16384};
@@ -41,18 +50,28 @@ static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, si
     *err = cu_message(&cb->d, r, "cuLinkCreate");
     s = GMMC_ERR_DEVICE;
   } else {
+    const char *call = "linking the generated PTX: cuLinkAddData";
     r = cb->d.LinkAddData(state, CU_JIT_INPUT_PTX, (void *)ptx, strlen(ptx) + 1, "gmmc.ptx", 0, NULL, NULL);
     void *image = NULL;
-    if (r == CUDA_SUCCESS) r = cb->d.LinkComplete(state, &image, size);
+    if (r == CUDA_SUCCESS) {
+      call = "linking the generated PTX: cuLinkComplete";
+      r = cb->d.LinkComplete(state, &image, size);
+    }
     if (r != CUDA_SUCCESS) {
-      char *m = cu_message(&cb->d, r, "linking the generated PTX");
-      *err = xasprintf("%s\n%s%s", m, error_log, info);
-      free(m);
+      char *m = cu_message(&cb->d, r, call);
+      *err = m ? xasprintf("%s\n%s%s", m, error_log, info) : NULL;
+      if (*err)
+        free(m);
+      else
+        *err = m; /* no memory for the logs: the driver's message alone (or none) */
       s = GMMC_ERR_DEVICE;
     } else {
       /* the image belongs to the link state: copy it out */
-      *cubin = xmalloc(*size);
-      memcpy(*cubin, image, *size);
+      *cubin = xmalloc(*size ? *size : 1);
+      if (*cubin)
+        memcpy(*cubin, image, *size);
+      else
+        s = oom_status(err, "a kernel's cubin");
     }
     cb->d.LinkDestroy(state);
   }
@@ -72,9 +91,14 @@ typedef struct {
   pthread_mutex_t lock;
 } ParallelFor;
 
+/* The failure of this thread's cuCtxSetCurrent in parallel_worker: its
+ * kernels fail with it (compile_one) instead of calling the driver with no
+ * context. */
+static _Thread_local CUresult worker_ctx_error;
+
 static void *parallel_worker(void *v) {
   ParallelFor *pf = v;
-  pf->cb->d.CtxSetCurrent(pf->cb->ctx);
+  worker_ctx_error = pf->cb->d.CtxSetCurrent(pf->cb->ctx);
   if (pf->nice) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), pf->nice); /* this thread only (Linux) */
   for (;;) {
     pthread_mutex_lock(&pf->lock);
@@ -119,9 +143,13 @@ struct Load {
   double started;                    /* monotonic_ms when compiling began */
 };
 
+static void load_free(Load *l);
+
+/* NULL when out of memory (nothing left allocated). */
 static Load *load_new(CudaBackend *cb, BackendProgram *bp, const Program *p) {
   size_t n1 = (size_t)p->nkernels + 1;
   Load *l = xcalloc(1, sizeof *l);
+  if (!l) return NULL;
   l->cb = cb;
   l->bp = bp;
   l->p = p;
@@ -134,13 +162,18 @@ static Load *load_new(CudaBackend *cb, BackendProgram *bp, const Program *p) {
   l->err = xcalloc(n1, sizeof(char *));
   l->llvm_ms = xcalloc(n1, sizeof(double));
   l->link_ms = xcalloc(n1, sizeof(double));
+  if (!l->list || !l->key || !l->cubin || !l->size || !l->status || !l->err || !l->llvm_ms || !l->link_ms) {
+    load_free(l);
+    return NULL;
+  }
   return l;
 }
 
 static void load_free(Load *l) {
+  if (!l) return;
   for (int i = 0; i < l->p->nkernels; i++) {
-    free(l->cubin[i]);
-    free(l->err[i]);
+    if (l->cubin) free(l->cubin[i]);
+    if (l->err) free(l->err[i]);
   }
   free(l->list);
   free(l->key);
@@ -163,22 +196,33 @@ static gmmc_status load_module(Load *l, int k) {
   CUresult r = cb->d.ModuleLoadDataEx(&bp->modules[k], l->cubin[k], 2, opts, vals);
   if (r != CUDA_SUCCESS) {
     char *m = cu_message(&cb->d, r, "cuModuleLoadDataEx");
-    l->err[k] = xasprintf("%s%s%s", m, error_log[0] ? "\n" : "", error_log);
-    free(m);
+    free(l->err[k]);
+    l->err[k] = m && error_log[0] ? xasprintf("%s\n%s", m, error_log) : NULL;
+    if (l->err[k])
+      free(m);
+    else
+      l->err[k] = m; /* no log, or no memory for it: the driver's message alone (or none) */
     bp->modules[k] = NULL;
     return GMMC_ERR_DEVICE;
   }
   r = cb->d.ModuleGetFunction(&bp->fns[k], bp->modules[k], kk->name);
+  gmmc_status s = GMMC_OK;
   if (r != CUDA_SUCCESS) {
+    free(l->err[k]);
     l->err[k] = cu_message(&cb->d, r, "cuModuleGetFunction");
+    s = GMMC_ERR_DEVICE;
+  } else if (!(bp->params[k] = xcalloc((size_t)program_arg_slots(l->p) + 1, sizeof(int)))) {
+    free(l->err[k]);
+    s = oom_status(&l->err[k], "a kernel's argument slots");
+  }
+  if (s) { /* nothing of kernel k stays loaded */
     cb->d.ModuleUnload(bp->modules[k]);
     bp->modules[k] = NULL;
     bp->fns[k] = NULL;
-    return GMMC_ERR_DEVICE;
+    return s;
   }
   bp->block[k] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
   bp->block_y[k] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
-  bp->params[k] = xcalloc((size_t)program_arg_slots(l->p) + 1, sizeof(int));
   bp->nparams[k] = kernel_param_slots(l->p, kk, bp->params[k]);
   return GMMC_OK;
 }
@@ -206,13 +250,27 @@ static void fetch(Load *l, int k) {
 static void compile_one(void *arg, int i) {
   Load *l = arg;
   int k = l->list[i];
+  if (worker_ctx_error != CUDA_SUCCESS) { /* this thread has no context for the driver's linker */
+    l->err[k] = cu_message(&l->cb->d, worker_ctx_error, "cuCtxSetCurrent");
+    l->status[k] = GMMC_ERR_DEVICE;
+    return;
+  }
   unsigned char *only = xcalloc((size_t)l->p->nkernels + 1, 1);
+  if (!only) {
+    l->status[k] = oom_status(&l->err[k], "a kernel's compile mask");
+    return;
+  }
   only[k] = 1;
   double t0 = monotonic_ms();
   char *ptx = target_emit_kernels(l->p, &l->topt, EMIT_ASM, only, &l->err[k]);
   double t1 = monotonic_ms();
   free(only);
-  l->status[k] = ptx ? link_cubin(l->cb, ptx, &l->cubin[k], &l->size[k], &l->err[k]) : GMMC_ERR_COMPILE;
+  /* the PTX: NULL with a message when the compile failed, without one when
+   * out of memory (on this thread: the failure oom_status names is ours) */
+  if (ptx)
+    l->status[k] = link_cubin(l->cb, ptx, &l->cubin[k], &l->size[k], &l->err[k]);
+  else
+    l->status[k] = l->err[k] ? GMMC_ERR_COMPILE : oom_status(&l->err[k], "a kernel's PTX");
   l->llvm_ms[k] = t1 - t0;
   l->link_ms[k] = monotonic_ms() - t1;
   free(ptx);
@@ -239,8 +297,13 @@ static gmmc_status load_compiled(Load *l, char **err) {
   for (int i = 0; i < l->n && !s; i++) {
     int k = l->list[i];
     if (!l->status[k]) l->status[k] = load_module(l, k);
-    if ((s = l->status[k]))
+    if ((s = l->status[k])) {
       *err = xasprintf("kernel %s: %s", l->p->kernels[k]->name, l->err[k] ? l->err[k] : "compilation failed");
+      if (!*err) { /* no memory to name the kernel: the failure's own message */
+        *err = l->err[k];
+        l->err[k] = NULL;
+      }
+    }
   }
   return s;
 }
@@ -293,7 +356,11 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
                                 const unsigned char *stand_in, int *cached, char **err) {
   int nk = p->nkernels;
   double t_start = monotonic_ms();
-  Load *now = load_new(cb, bp, p), *later = load_new(cb, bp, p);
+  Load *now = load_new(cb, bp, p), *later = now ? load_new(cb, bp, p) : NULL;
+  if (!later) {
+    load_free(now);
+    return oom_status(err, "the kernels' load state");
+  }
   int nt = 0;
   for (int k = 0; k < nk; k++)
     if ((!want || want[k]) && !bp->fns[k]) {
@@ -346,9 +413,9 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
 
 static void free_program(CudaBackend *cb, BackendProgram *bp) {
   join_background(cb, bp, 0, NULL);
-  for (int i = 0; i < bp->nfns; i++) {
-    if (bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
-    free(bp->params[i]);
+  for (int i = 0; i < bp->nfns; i++) { /* the arrays may be missing: cuda_load ran out of memory */
+    if (bp->modules && bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
+    if (bp->params) free(bp->params[i]);
   }
   free(bp->modules);
   free(bp->params);
@@ -363,6 +430,7 @@ gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, 
                       BackendProgram **out, int *cached, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
   BackendProgram *bp = xcalloc(1, sizeof *bp);
+  if (!bp) return oom_status(err, "the CUDA program");
   size_t n = (size_t)p->nkernels + 1;
   bp->nfns = p->nkernels;
   bp->modules = xcalloc(n, sizeof(CUmodule));
@@ -371,7 +439,9 @@ gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, 
   bp->nparams = xcalloc(n, sizeof(int));
   bp->block = xcalloc(n, sizeof(int));
   bp->block_y = xcalloc(n, sizeof(int));
-  gmmc_status s = load_kernels(cb, bp, p, mask, stand_in, cached, err);
+  gmmc_status s = !bp->modules || !bp->fns || !bp->params || !bp->nparams || !bp->block || !bp->block_y
+                      ? oom_status(err, "the CUDA program's kernel table")
+                      : load_kernels(cb, bp, p, mask, stand_in, cached, err);
   if (s) {
     free_program(cb, bp);
     return s;

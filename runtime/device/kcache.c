@@ -122,6 +122,7 @@ static char *entry_path(const char *dir, uint64_t key, const char *ext) {
 
 void *kcache_get(const char *dir, uint64_t key, const char *ext, size_t *size) {
   char *path = entry_path(dir, key, ext), *err = NULL;
+  if (!path) return NULL; /* out of memory: a miss, as a cache may always have */
   size_t len = 0;
   char *bytes = read_file(path, &len, &err);
   free(path);
@@ -141,20 +142,9 @@ miss:
   return NULL;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-  const char *p = data;
-  while (size) {
-    ssize_t n = write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;
-    p += n;
-    size -= (size_t)n;
-  }
-  return 1;
-}
-
 static void make_dirs(const char *dir) {
   char *d = xstrdup(dir);
+  if (!d) return;
   for (char *p = d + 1; *p; p++)
     if (*p == '/') {
       *p = 0;
@@ -167,13 +157,13 @@ static void make_dirs(const char *dir) {
 
 void kcache_put(const char *dir, uint64_t key, const char *ext, const void *data, size_t size) {
   make_dirs(dir);
-  char *path = entry_path(dir, key, ext);
-  char *tmp = xasprintf("%s.XXXXXX", path);
-  int fd = mkstemp(tmp);
+  /* out of memory: nothing cached, as after any failed write */
+  char *path = entry_path(dir, key, ext), *tmp = path ? xasprintf("%s.XXXXXX", path) : NULL;
+  int fd = tmp ? mkstemp(tmp) : -1;
   if (fd >= 0) {
     EntryHeader h = {.key = key, .size = size, .check = checksum(data, size)};
     memcpy(h.magic, "gmmcKC2", 8);
-    int ok = write_all(fd, &h, sizeof h) && write_all(fd, data, size);
+    int ok = write_all(fd, &h, sizeof h) == 0 && write_all(fd, data, size) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) unlink(tmp);
   }

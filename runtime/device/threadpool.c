@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "threadpool.h"
 
+#include "dsl/util.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -89,13 +91,17 @@ int pool_cpus(void) {
 
 ThreadPool *pool_create(int threads) {
   if (threads <= 0) threads = pool_cpus();
-  ThreadPool *p = calloc(1, sizeof *p);
-  if (!p) return NULL;
+  ThreadPool *p = xcalloc(1, sizeof *p);
+  pthread_t *workers = xcalloc((size_t)threads, sizeof(pthread_t)); /* the caller works too: threads - 1 */
+  if (!p || !workers) {
+    free(p);
+    free(workers);
+    return NULL;
+  }
   pthread_mutex_init(&p->lock, NULL);
   pthread_cond_init(&p->wake, NULL);
   pthread_cond_init(&p->done, NULL);
-  /* the caller works too: threads - 1 workers */
-  p->workers = calloc((size_t)threads, sizeof(pthread_t));
+  p->workers = workers;
   /* kernels keep arrays of up to TargetDesc.local_bytes on the stack: the
    * workers get 4 MiB whatever the platform's default */
   pthread_attr_t attr;

@@ -11,7 +11,7 @@ typedef void (*PoolFn)(void *ctx, int64_t lo, int64_t hi);
 /* The CPUs this process may run on (its affinity mask; else those online). */
 int pool_cpus(void);
 /* threads <= 0: one per pool_cpus(). Returns NULL if no thread could start. */
-ThreadPool *pool_create(int threads);
+ThreadPool *pool_create(int threads); /* NULL: out of memory (a thread that cannot start is one fewer) */
 int pool_threads(const ThreadPool *p);
 /* Runs fn over [0, count) in chunks of at least `grain` items; returns when
  * every chunk is done. Small loops run on the calling thread alone. */

@@ -221,9 +221,16 @@ KnownChoices *autotune_known_choices(gmmc_context *ctx, uint64_t digest, int64_t
     const int *entry = table_entry(t, i);
     if (entry[0] != bucket) continue;
     k = xcalloc(1, sizeof *k);
+    uint32_t *variant = xcalloc((size_t)t[0] + 1, sizeof(uint32_t));
+    if (!k || !variant) { /* out of memory: as if nothing were known (every variant lowered) */
+      free(k);
+      free(variant);
+      k = NULL;
+      break;
+    }
     k->nunits = t[0];
     k->bucket = bucket;
-    k->variant = xcalloc((size_t)t[0] + 1, sizeof(uint32_t));
+    k->variant = variant;
     for (int u = 0; u < t[0]; u++) k->variant[u] = (uint32_t)entry[1 + u];
   }
   free(t);
@@ -258,6 +265,10 @@ unsigned char *autotune_known_mask(gmmc_context *ctx, const Program *p) {
    * alternatives no known choice uses; autotune_apply_known loads the simple
    * ones when the event count has no entry */
   unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
+  if (!mask) { /* out of memory: every kernel loaded, as without a table */
+    free(t);
+    return NULL;
+  }
   memset(mask, 1, (size_t)p->nkernels);
   for (int u = 0; u < p->nunits; u++)
     for (int a = 0; a < p->units[u].nalts; a++) {
@@ -278,23 +289,30 @@ typedef struct {
   double *v[256];
 } Snapshot;
 
+static void snapshot_free(Snapshot *sn) {
+  for (int i = 0; i < 256; i++) {
+    free(sn->v[i]);
+    sn->v[i] = NULL;
+  }
+}
+
+/* Saves (restore 0) or restores and frees the snapshot; on failure nothing is kept. */
 static gmmc_status snapshot(Exec *e, Snapshot *sn, int restore, char **err) {
   const Program *p = e->p;
-  for (int i = 0; i < p->nbufs && i < 256; i++) {
+  gmmc_status s = GMMC_OK;
+  for (int i = 0; i < p->nbufs && i < 256 && !s; i++) {
     const Buffer *b = p->bufs[i];
     if (b->kind != BK_PARAM && b->kind != BK_DERIVED) continue;
-    gmmc_status s;
     if (restore) {
       s = exec_write(e, i, sn->v[i], err);
-      free(sn->v[i]);
-      sn->v[i] = NULL;
+    } else if (!(sn->v[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(b, 0) + 1)))) {
+      s = oom_status(err, "the parameters saved around autotuning");
     } else {
-      sn->v[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(b, 0) + 1));
       s = exec_read(e, i, sn->v[i], err);
     }
-    if (s) return s;
   }
-  return GMMC_OK;
+  if (restore || s) snapshot_free(sn);
+  return s;
 }
 
 /* Every alternative against the first (the simple variant), on the unit's
@@ -310,6 +328,11 @@ static gmmc_status verify(gmmc_context *ctx, Exec *e, double tol) {
     if (un->nalts < 2 || un->group_seq >= 0) continue;
     int64_t n = buffer_elems(p->bufs[un->out_buf], e->n_local);
     double *ref = xmalloc(sizeof(double) * (size_t)(n + 1)), *got = xmalloc(sizeof(double) * (size_t)(n + 1));
+    if (!ref || !got) {
+      free(ref);
+      free(got);
+      return ctx_oom(ctx, "checking the variants");
+    }
     int saved = e->choice[u];
     e->choice[u] = 0;
     s = exec_run_unit(e, u, &err);
@@ -359,6 +382,7 @@ int autotune_verifying(void) {
 
 unsigned char *autotune_stand_in_mask(const Program *p) {
   unsigned char *m = xcalloc((size_t)p->nkernels + 1, 1);
+  if (!m) return NULL;               /* out of memory: no stand-ins, every kernel compiled at once */
   memset(m, 1, (size_t)p->nkernels); /* kernels outside units stay */
   for (int u = 0; u < p->nunits; u++)
     for (int a = 0; a < p->units[u].nalts; a++)
@@ -370,8 +394,10 @@ unsigned char *autotune_stand_in_mask(const Program *p) {
   return m;
 }
 
+/* NULL when out of memory: the backend then loads every kernel */
 static unsigned char *choice_mask(const Program *p, const int *choice) {
   unsigned char *mask = xcalloc((size_t)p->nkernels + 1, 1);
+  if (!mask) return NULL;
   for (int u = 0; u < p->nunits; u++) {
     const Alt *a = &p->units[u].alts[choice[u]];
     for (int j = 0; j < a->nkernels; j++) mask[a->kernels[j]] = 1;
@@ -422,9 +448,11 @@ gmmc_status autotune_apply_known(gmmc_context *ctx, Exec *e, int *applied) {
     /* the choices' kernels compile in the background: the stand-ins (loaded)
      * run until autotune_poll finds them done; a data-parallel fit waits,
      * so that every process runs the same kernels */
-    e->deferred = xmalloc(sizeof(int) * (size_t)(p->nunits + 1));
-    memcpy(e->deferred, e->choice, sizeof(int) * (size_t)p->nunits);
-    for (int u = 0; u < p->nunits; u++) e->choice[u] = p->units[u].forced >= 0 ? p->units[u].forced : 0;
+    e->deferred = xmalloc(sizeof(int) * (size_t)(p->nunits + 1)); /* NULL: the choices wait for their kernels */
+    if (e->deferred) {
+      memcpy(e->deferred, e->choice, sizeof(int) * (size_t)p->nunits);
+      for (int u = 0; u < p->nunits; u++) e->choice[u] = p->units[u].forced >= 0 ? p->units[u].forced : 0;
+    }
   }
   /* the kernels of the choices in force: the cached ones (in case the table
    * grew since the program was loaded), else the simple ones, which the
@@ -474,6 +502,10 @@ gmmc_status autotune_exec(gmmc_context *ctx, Exec *e) {
     size_t per = 1 + (size_t)p->nunits, size = 0;
     int *raw = load_raw_table(ctx, table_key(ctx, p, 0), &size), nr = raw && raw[0] == p->nunits ? raw[1] : 0;
     int *nt2 = xmalloc(sizeof(int) * (2 + per * (size_t)(nr + 1))), kept = 0;
+    if (!nt2) { /* out of memory: the choices are not cached */
+      free(raw);
+      return GMMC_OK;
+    }
     nt2[0] = p->nunits;
     for (int i = 0; i < nr; i++)
       if (table_entry(raw, i)[0] != bucket) memcpy(table_entry(nt2, kept++), table_entry(raw, i), sizeof(int) * per);
@@ -495,12 +527,13 @@ gmmc_status autotune_stream(gmmc_context *ctx, Stream *st) {
   if (stream_chunks(st) == 1) return autotune_exec(ctx, e);
   const Program *p = e->p;
   double **keep = xcalloc((size_t)p->nbufs + 1, sizeof(double *));
+  if (!keep) return ctx_oom(ctx, "the buffers saved around autotuning");
   char *err = NULL;
   gmmc_status s = GMMC_OK;
   for (int i = 0; i < p->nbufs && !s; i++) {
     if (p->bufs[i]->event || p->bufs[i]->kind == BK_STATUS) continue;
     keep[i] = xmalloc(sizeof(double) * (size_t)(buffer_elems(p->bufs[i], 0) + 1));
-    s = exec_read(e, i, keep[i], &err);
+    s = keep[i] ? exec_read(e, i, keep[i], &err) : oom_status(&err, "the buffers saved around autotuning");
   }
   if (s)
     ctx_fail_take(ctx, s, err);

@@ -11,33 +11,27 @@
 #include "autotune.h"
 #include "runtime/device/kcache.h"
 
-/* The spec loaded and its size values in spec order; NULL after recording an error. */
-static Spec *load_spec(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
-                       int nsizes, int64_t *values) {
+/* The spec loaded and its size values in spec order, or the error recorded. */
+static gmmc_status load_spec(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
+                             int nsizes, int64_t *values, Spec **out) {
   char *err = NULL;
-  Spec *spec = spec_load(spec_file, spec_text, strlen(spec_text), &err);
-  if (!spec) {
-    ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
-    return NULL;
-  }
-  if (spec->sizes.len > 64) {
-    spec_free(spec);
-    ctx_fail(ctx, GMMC_ERR_SPEC, "%s: too many sizes", spec_file);
-    return NULL;
-  }
-  for (int i = 0; i < spec->sizes.len; i++) {
+  Spec *spec = *out = spec_load(spec_file, spec_text, strlen(spec_text), &err);
+  if (!spec) return err ? ctx_fail_take(ctx, GMMC_ERR_SPEC, err) : ctx_oom(ctx, "the spec");
+  gmmc_status s = GMMC_OK;
+  if (spec->sizes.len > 64) s = ctx_fail(ctx, GMMC_ERR_SPEC, "%s: too many sizes", spec_file);
+  for (int i = 0; i < spec->sizes.len && !s; i++) {
     SizeSym *z = spec_size(spec, i);
     values[i] = 0;
     if (z->is_event) continue;
     for (int j = 0; j < nsizes; j++)
       if (strcmp(sizes[j].name, z->name) == 0) values[i] = sizes[j].value;
-    if (values[i] <= 0) {
-      ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: no value for size %s", spec_file, z->name);
-      spec_free(spec);
-      return NULL;
-    }
+    if (values[i] <= 0) s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: no value for size %s", spec_file, z->name);
   }
-  return spec;
+  if (s) {
+    spec_free(spec);
+    *out = NULL;
+  }
+  return s;
 }
 
 gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
@@ -62,8 +56,9 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0),
                        .fuse = autotune_fusion_lowered()};
   int64_t values[64];
-  Spec *spec = load_spec(ctx, spec_file, spec_text, sizes, nsizes, values);
-  if (!spec) return GMMC_ERR_SPEC;
+  Spec *spec;
+  gmmc_status s = load_spec(ctx, spec_file, spec_text, sizes, nsizes, values, &spec);
+  if (s) return s;
   uint64_t digest = kcache_source_digest(spec_text, values, spec->sizes.len, &lopt);
   /* choices already made for these events: lower only them (a fraction of
    * the lowering time; their kernels are the full program's, cached) */
@@ -81,26 +76,29 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   double t_spec = monotonic_ms();
   char *err = NULL;
   Program *p = NULL;
+  int lowered = 0; /* lower_program took the spec */
   if (known) {
     lopt.keep = autotune_keep_known;
     lopt.keep_user = known;
     p = lower_program(spec, values, &lopt, &err);
+    lowered = 1;
     lopt.keep = NULL;
     if (p && !autotune_known_lowered(known, p)) { /* a stale table: lower every variant */
       program_free(p);
       p = NULL;
-      spec = load_spec(ctx, spec_file, spec_text, sizes, nsizes, values);
-      if (!spec) {
+      s = load_spec(ctx, spec_file, spec_text, sizes, nsizes, values, &spec);
+      if (s) {
         autotune_known_free(known);
-        return GMMC_ERR_SPEC;
+        return s;
       }
+      lowered = 0;
     } else if (p) {
       p->known_bucket = bucket;
     }
   }
   autotune_known_free(known);
-  if (!p && !err) p = lower_program(spec, values, &lopt, &err);
-  if (!p) return ctx_fail_take(ctx, GMMC_ERR_COMPILE, err);
+  if (!lowered) p = lower_program(spec, values, &lopt, &err);
+  if (!p) return err ? ctx_fail_take(ctx, GMMC_ERR_COMPILE, err) : ctx_oom(ctx, "the lowered program");
   p->digest = digest;
   double t_lower = monotonic_ms();
   BackendProgram *bp;
@@ -109,7 +107,7 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   unsigned char *mask = ctx->every_variant ? NULL : autotune_known_mask(ctx, p);
   /* the variants may compile in the background while the simple kernels run */
   unsigned char *stand_in = ctx->every_variant ? NULL : autotune_stand_in_mask(p);
-  gmmc_status s = ctx->be->ops->load(ctx->be, p, mask, stand_in, &bp, &cached, &err);
+  s = ctx->be->ops->load(ctx->be, p, mask, stand_in, &bp, &cached, &err);
   free(mask);
   free(stand_in);
   if (s) {
@@ -117,6 +115,14 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
     return ctx_fail_take(ctx, s, err);
   }
   Compiled *c = xcalloc(1, sizeof *c);
+  Compiled **grown = c ? xrealloc(ctx->compiled, sizeof(Compiled *) * (size_t)(ctx->ncompiled + 1)) : NULL;
+  if (!grown) {
+    free(c);
+    ctx->be->ops->unload(ctx->be, bp);
+    program_free(p);
+    return ctx_oom(ctx, "the context's program cache");
+  }
+  ctx->compiled = grown;
   c->key = key;
   c->p = p;
   c->bp = bp;
@@ -130,7 +136,6 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   else
     ctx->n_compiled++;
   ctx->compile_ms += c->compile_ms;
-  ctx->compiled = xrealloc(ctx->compiled, sizeof(Compiled *) * (size_t)(ctx->ncompiled + 1));
   ctx->compiled[ctx->ncompiled++] = c;
   *out = c;
   return GMMC_OK;

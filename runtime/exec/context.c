@@ -3,6 +3,7 @@
 #include "context.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,10 +13,22 @@ gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg) {
   if (ctx) {
     free(ctx->error);
     ctx->error = msg;
+    if (!msg) /* no memory for the message: the status and the failed allocation */
+      snprintf(ctx->error_short, sizeof ctx->error_short, "%s (no memory left for its message)", gmmc_status_name(s));
   } else {
     free(msg);
   }
   return s;
+}
+
+gmmc_status ctx_oom(gmmc_context *ctx, const char *what) {
+  char m[200];
+  oom_message(m, sizeof m, what);
+  if (!ctx) return GMMC_ERR_OUT_OF_MEMORY;
+  /* the message's copy may fail too: then the short one */
+  ctx_fail_take(ctx, GMMC_ERR_OUT_OF_MEMORY, xstrdup(m));
+  if (!ctx->error) snprintf(ctx->error_short, sizeof ctx->error_short, "%s", m);
+  return GMMC_ERR_OUT_OF_MEMORY;
 }
 
 gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) {
@@ -38,22 +51,30 @@ void ctx_warn(gmmc_context *ctx, const char *fmt, ...) {
   sb_free(&sb);
 }
 
-static char *default_cache_dir(void) {
+/* The cache directory the environment names; 0, or -1 when out of memory. */
+static int default_cache_dir(char **out) {
+  *out = NULL;
   const char *off = getenv("GMMC_CACHE");
-  if (off && strcmp(off, "0") == 0) return NULL;
-  const char *dir = getenv("GMMC_CACHE_DIR");
-  if (dir && *dir) return xstrdup(dir);
-  const char *xdg = getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg) return xasprintf("%s/gmmc", xdg);
-  const char *home = getenv("HOME");
-  if (home && *home) return xasprintf("%s/.cache/gmmc", home);
-  return NULL;
+  if (off && strcmp(off, "0") == 0) return 0;
+  const char *dir = getenv("GMMC_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  if (dir && *dir)
+    *out = xstrdup(dir);
+  else if (xdg && *xdg)
+    *out = xasprintf("%s/gmmc", xdg);
+  else if (home && *home)
+    *out = xasprintf("%s/.cache/gmmc", home);
+  else
+    return 0;
+  return *out ? 0 : -1;
 }
+
+/* The message of a failure that left no context to hold it (gmmc_last_error(NULL)). */
+static _Thread_local char no_context_error[200];
 
 /* A host CPU refused at context creation came from the environment: say so. */
 static char *env_named(char *err, int from_env) {
   if (!from_env) return err;
-  char *m = xasprintf("GMMC_HOST_CPU: %s", err);
+  char *m = err ? xasprintf("GMMC_HOST_CPU: %s", err) : NULL;
   free(err);
   return m;
 }
@@ -64,7 +85,11 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
   gmmc_context *ctx = xcalloc(1, sizeof *ctx);
   *out = ctx;
-  ctx->cache_dir = default_cache_dir();
+  if (!ctx) {
+    oom_message(no_context_error, sizeof no_context_error, "the context");
+    return GMMC_ERR_OUT_OF_MEMORY;
+  }
+  if (default_cache_dir(&ctx->cache_dir)) return ctx_oom(ctx, "the cache directory's name");
   const char *env = getenv("GMMC_BACKEND");
   if (backend == GMMC_BACKEND_AUTO && env && *env) {
     if (strcmp(env, "host") == 0)
@@ -91,6 +116,7 @@ gmmc_status ctx_create(gmmc_context **out, gmmc_backend backend, int device, int
   ctx->profile = prof && *prof && strcmp(prof, "0") != 0;
   const char *cpu = getenv("GMMC_HOST_CPU");
   ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+  if (cpu && *cpu && !ctx->host_cpu) return ctx_oom(ctx, "the host CPU's name");
   const char *graphs = getenv("GMMC_GRAPHS"); /* 0: launches one by one, to compare against graphs */
   BackendConfig cfg = {.threads = threads,
                        .cache_dir = ctx->cache_dir,
@@ -153,8 +179,8 @@ gmmc_status ctx_agree(gmmc_context *ctx, gmmc_status s, double *vals, int n) {
 }
 
 const char *gmmc_last_error(const gmmc_context *ctx) {
-  if (!ctx) return "no context";
-  return ctx->error ? ctx->error : "";
+  if (!ctx) return *no_context_error ? no_context_error : "no context";
+  return ctx->error ? ctx->error : ctx->error_short;
 }
 
 gmmc_backend gmmc_context_backend(const gmmc_context *ctx) { return ctx ? ctx->kind : GMMC_BACKEND_AUTO; }
@@ -169,17 +195,22 @@ Backend *ctx_backend(const gmmc_context *ctx) { return ctx->be; }
  * the old one stays when the new one cannot be made. */
 static gmmc_status rebuild_host(gmmc_context *ctx, int threads, const char *cpu) {
   BackendConfig cfg = {.threads = threads, .cache_dir = ctx->cache_dir, .profile = ctx->profile, .host_cpu = cpu};
+  char *name = NULL;
+  if (cpu != ctx->host_cpu && cpu && *cpu && !(name = xstrdup(cpu))) return ctx_oom(ctx, "the host CPU's name");
   Backend *be;
   char *err = NULL;
   gmmc_status s = backend_host_create(&cfg, &be, &err);
-  if (s) return ctx_fail_take(ctx, s, err);
+  if (s) {
+    free(name);
+    return ctx_fail_take(ctx, s, err);
+  }
   drop_compiled(ctx);
   ctx->be->ops->destroy(ctx->be);
   ctx->be = be;
   ctx->threads = threads;
   if (cpu != ctx->host_cpu) {
     free(ctx->host_cpu);
-    ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+    ctx->host_cpu = name;
   }
   return GMMC_OK;
 }
@@ -197,10 +228,13 @@ gmmc_status gmmc_context_set_host_cpu(gmmc_context *ctx, const char *cpu) {
     /* checked all the same, so that a bad name is never silently kept */
     HostCpu hc;
     char *err = NULL;
-    if (host_cpu_resolve(cpu, 1, &hc, &err)) return ctx_fail_take(ctx, GMMC_ERR_INVALID_ARGUMENT, err);
+    int rc = host_cpu_resolve(cpu, 1, &hc, &err);
+    if (rc) return ctx_fail_take(ctx, rc < 0 ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_INVALID_ARGUMENT, err);
     host_cpu_free(&hc);
+    char *name = NULL;
+    if (cpu && *cpu && !(name = xstrdup(cpu))) return ctx_oom(ctx, "the host CPU's name");
     free(ctx->host_cpu);
-    ctx->host_cpu = cpu && *cpu ? xstrdup(cpu) : NULL;
+    ctx->host_cpu = name;
     return GMMC_OK;
   }
   return rebuild_host(ctx, ctx->threads, cpu);
@@ -208,11 +242,17 @@ gmmc_status gmmc_context_set_host_cpu(gmmc_context *ctx, const char *cpu) {
 
 gmmc_status gmmc_context_set_cache_dir(gmmc_context *ctx, const char *dir) {
   if (!ctx) return GMMC_ERR_INVALID_ARGUMENT;
+  char *mine = dir ? xstrdup(dir) : NULL, *backends = dir && ctx->be ? xstrdup(dir) : NULL;
+  if (dir && (!mine || (ctx->be && !backends))) {
+    free(mine);
+    free(backends);
+    return ctx_oom(ctx, "the cache directory's name");
+  }
   free(ctx->cache_dir);
-  ctx->cache_dir = dir ? xstrdup(dir) : NULL;
+  ctx->cache_dir = mine;
   if (ctx->be) {
     free(ctx->be->cache_dir);
-    ctx->be->cache_dir = dir ? xstrdup(dir) : NULL;
+    ctx->be->cache_dir = backends;
   }
   return GMMC_OK;
 }

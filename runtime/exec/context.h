@@ -21,7 +21,8 @@ struct gmmc_context {
   gmmc_backend kind; /* GMMC_BACKEND_HOST or GMMC_BACKEND_CUDA once created */
   Backend *be;
   char *error;
-  char *note; /* why AUTO chose the host, if it did */
+  char error_short[200]; /* the message when error could not be allocated */
+  char *note;            /* why AUTO chose the host, if it did */
   char *cache_dir;
   int threads;
   char *host_cpu; /* the host backend's CPU (compiler/host_cpu.h), NULL: native */
@@ -47,8 +48,11 @@ gmmc_status ctx_agree(gmmc_context *ctx, gmmc_status s, double *vals, int n);
 
 /* Records the message (printf-style) as the last error and returns s. */
 gmmc_status ctx_fail(gmmc_context *ctx, gmmc_status s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Same, taking a malloc'd message. */
+/* Same, taking a malloc'd message (NULL: it could not be allocated). */
 gmmc_status ctx_fail_take(gmmc_context *ctx, gmmc_status s, char *msg);
+/* Records GMMC_ERR_OUT_OF_MEMORY for the allocation that just failed
+ * (alloc_last_failure: its size and site), made for `what`. */
+gmmc_status ctx_oom(gmmc_context *ctx, const char *what);
 void ctx_warn(gmmc_context *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The backend the context runs on, for code outside the library that makes

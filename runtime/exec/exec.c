@@ -10,6 +10,7 @@ static size_t elem_size(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == 
 
 gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out, char **err) {
   Exec *e = xcalloc(1, sizeof *e);
+  if (!e) return oom_status(err, "an exec");
   e->be = be;
   e->p = p;
   e->bp = bp;
@@ -18,6 +19,11 @@ gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64
   e->owned = xcalloc((size_t)p->nbufs + 1, 1);
   e->args = xcalloc((size_t)program_arg_slots(p) + 1, sizeof(uint64_t));
   e->choice = xcalloc((size_t)p->nunits + 1, sizeof(int));
+  if (!e->dev || !e->owned || !e->args || !e->choice) {
+    gmmc_status s = oom_status(err, "an exec's tables");
+    exec_destroy(e);
+    return s;
+  }
   for (int u = 0; u < p->nunits; u++) e->choice[u] = p->units[u].forced >= 0 ? p->units[u].forced : 0;
   for (int i = 0; i < p->nbufs; i++) {
     const Buffer *b = p->bufs[i];
@@ -40,7 +46,7 @@ gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64
 void exec_destroy(Exec *e) {
   if (!e) return;
   graph_free(e);
-  for (int i = 0; i < e->p->nbufs; i++)
+  for (int i = 0; i < e->p->nbufs && e->owned; i++)
     if (e->owned[i]) e->be->ops->release(e->be, e->dev[i]);
   free(e->dev);
   free(e->owned);
@@ -103,6 +109,7 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
   /* convert in slices so that the staging copy stays small */
   const int64_t slice = 1 << 20;
   void *tmp = xmalloc((size_t)slice * elem_size(want));
+  if (!tmp) return oom_status(err, "converting the data");
   gmmc_status s = GMMC_OK;
   for (int64_t at = 0; at < count && !s; at += slice) {
     int64_t n = count - at < slice ? count - at : slice;
@@ -123,6 +130,7 @@ static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, vo
   size_t esz = elem_size(b->elem);
   char *dev = (char *)e->dev[buf] + (size_t)first * esz;
   void *tmp = xmalloc((size_t)n * esz + 8);
+  if (!tmp) return oom_status(err, "a transfer's staging copy");
   gmmc_status s = GMMC_OK;
   if (to_device) {
     for (int64_t i = 0; i < n; i++) {

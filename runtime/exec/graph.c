@@ -22,14 +22,32 @@ struct ExecGraphs {
   int off;       /* a capture failed here: direct launches from then on */
 };
 
-static ExecGraphs *graphs_new(const Exec *e) {
+static void graphs_free(Exec *e, ExecGraphs *g) {
+  for (int i = 0; i < SEQ_COUNT; i++) {
+    if (g->seq[i].graph) e->be->ops->graph_destroy(e->be, g->seq[i].graph);
+    free(g->seq[i].key);
+    free(g->seq[i].seen);
+  }
+  free(g->now);
+  free(g);
+}
+
+/* NULL when out of memory (nothing left allocated). */
+static ExecGraphs *graphs_new(Exec *e) {
   ExecGraphs *g = xcalloc(1, sizeof *g);
+  if (!g) return NULL;
   size_t len = (size_t)e->p->nunits + (size_t)program_arg_slots(e->p);
   g->bytes = len * sizeof(uint64_t);
   g->now = xcalloc(len + 1, sizeof(uint64_t));
-  for (int i = 0; i < SEQ_COUNT; i++) {
+  int ok = g->now != NULL;
+  for (int i = 0; i < SEQ_COUNT && ok; i++) {
     g->seq[i].key = xcalloc(len + 1, sizeof(uint64_t));
     g->seq[i].seen = xcalloc(len + 1, sizeof(uint64_t));
+    ok = g->seq[i].key && g->seq[i].seen;
+  }
+  if (!ok) {
+    graphs_free(e, g);
+    return NULL;
   }
   return g;
 }
@@ -43,7 +61,9 @@ static void key_fill(const Exec *e, uint64_t *key) {
 /* Capturing failed where launching directly may work: keep to that. */
 static int give_up(Exec *e, char *why) {
   e->graphs->off = 1;
-  if (e->be->profile) fprintf(stderr, "gmmc profile: no graphs for this exec, direct launches: %s\n", why);
+  if (e->be->profile)
+    fprintf(stderr, "gmmc profile: no graphs for this exec, direct launches: %s\n",
+            why ? why : "(no memory for the reason)");
   free(why);
   return 0;
 }
@@ -78,6 +98,7 @@ int graph_run(Exec *e, SeqId seq, gmmc_status *status, char **err) {
   if (!e->be->graphs || e->hook.fn) return 0;
   if (!e->graphs) e->graphs = graphs_new(e);
   ExecGraphs *g = e->graphs;
+  if (!g) return 0; /* out of memory: graphs are optional, launched directly (tried again next run) */
   if (g->off) return 0;
   key_fill(e, g->now);
   SeqGraph *sg = &g->seq[seq];
@@ -98,14 +119,7 @@ int graph_run(Exec *e, SeqId seq, gmmc_status *status, char **err) {
 }
 
 void graph_free(Exec *e) {
-  ExecGraphs *g = e->graphs;
-  if (!g) return;
-  for (int i = 0; i < SEQ_COUNT; i++) {
-    if (g->seq[i].graph) e->be->ops->graph_destroy(e->be, g->seq[i].graph);
-    free(g->seq[i].key);
-    free(g->seq[i].seen);
-  }
-  free(g->now);
-  free(g);
+  if (!e->graphs) return;
+  graphs_free(e, e->graphs);
   e->graphs = NULL;
 }

@@ -39,6 +39,7 @@ struct Stream {
   Plan plans[SEQ_COUNT];
   double *acc, *tmp;
   int64_t capacc;
+  Arena tables; /* reads/writes/event and the plans; out of memory escapes from it */
 };
 
 static size_t esize(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
@@ -76,14 +77,15 @@ int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t request
 
 /* ---- which unit touches what ------------------------------------------------------- */
 
-static void unit_info(Stream *s) {
+static void unit_info(Stream *s, SeqId unused) {
+  (void)unused;
   const Program *p = s->e->p;
   size_t nb = (size_t)p->nbufs;
-  s->reads = xcalloc((size_t)p->nunits * nb + 1, 1);
-  s->writes = xcalloc((size_t)p->nunits * nb + 1, 1);
-  s->event = xcalloc((size_t)p->nunits + 1, 1);
-  int *ks = xmalloc(sizeof(int) * 1024);
-  unsigned char *written = xmalloc(nb + 1);
+  s->reads = arena_alloc(&s->tables, (size_t)p->nunits * nb + 1);
+  s->writes = arena_alloc(&s->tables, (size_t)p->nunits * nb + 1);
+  s->event = arena_alloc(&s->tables, (size_t)p->nunits + 1);
+  int *ks = arena_alloc(&s->tables, sizeof(int) * 1024);
+  unsigned char *written = arena_alloc(&s->tables, nb + 1);
   for (int u = 0; u < p->nunits; u++)
     for (int a = 0; a < p->units[u].nalts; a++) {
       /* a fusion group's members: as their first alternative (they all
@@ -102,8 +104,6 @@ static void unit_info(Stream *s) {
         for (size_t b = 0; b < nb; b++) written[b] |= K->writes && K->writes[b];
       }
     }
-  free(written);
-  free(ks);
 }
 
 static int unit_at(const Sequence *q, int pos) { return q->steps[pos].kind == STEP_UNIT ? q->steps[pos].unit : -1; }
@@ -122,10 +122,12 @@ static int last_writer(const Stream *s, const Sequence *q, int pos, int b, int k
 
 /* ---- the plan of a sequence ------------------------------------------------------------ */
 
-static int snap_index(Plan *pl, int buf, int version) {
+static int snap_index(Arena *a, Plan *pl, int buf, int version) {
   for (int i = 0; i < pl->nsnaps; i++)
     if (pl->snaps[i].buf == buf && pl->snaps[i].version == version) return i;
-  pl->snaps = xrealloc(pl->snaps, sizeof(Snap) * (size_t)(pl->nsnaps + 1));
+  Snap *grown = arena_alloc(a, sizeof(Snap) * (size_t)(pl->nsnaps + 1)); /* a few per plan */
+  if (pl->nsnaps) memcpy(grown, pl->snaps, sizeof(Snap) * (size_t)pl->nsnaps);
+  pl->snaps = grown;
   pl->snaps[pl->nsnaps] = (Snap){buf, version, NULL};
   return pl->nsnaps++;
 }
@@ -142,17 +144,18 @@ static void plan_build(Stream *s, SeqId id) {
   int nred = 0;
   for (int i = 0; i < q->len; i++) nred += q->steps[i].kind == STEP_REDUCE;
   pl->nphases = nred + 1;
-  pl->phases = xcalloc((size_t)pl->nphases, sizeof(Phase));
-  unsigned char *inlist = xmalloc((size_t)q->len + 1);
-  int *work = xmalloc(sizeof(int) * ((size_t)q->len + 1));
+  Arena *a = &s->tables;
+  pl->phases = arena_alloc(a, sizeof(Phase) * (size_t)pl->nphases);
+  unsigned char *inlist = arena_alloc(a, (size_t)q->len + 1);
+  int *work = arena_alloc(a, sizeof(int) * ((size_t)q->len + 1));
   int start = 0;
   for (int k = 0; k < pl->nphases; k++) {
     Phase *ph = &pl->phases[k];
     int end = start;
     while (end < q->len && q->steps[end].kind != STEP_REDUCE) end++;
     ph->reduce = end < q->len ? end : -1;
-    ph->small = xmalloc(sizeof(int) * ((size_t)(end - start) + 1));
-    ph->event = xmalloc(sizeof(int) * ((size_t)end + 1));
+    ph->small = arena_alloc(a, sizeof(int) * ((size_t)(end - start) + 1));
+    ph->event = arena_alloc(a, sizeof(int) * ((size_t)end + 1));
     memset(inlist, 0, (size_t)q->len + 1);
     int nw = 0;
     for (int i = start; i < end; i++) {
@@ -179,8 +182,8 @@ static void plan_build(Stream *s, SeqId id) {
       if (inlist[i]) ph->event[ph->nevent++] = i;
     /* the small units of the phase run before its chunks: a per-event unit
      * that must see an older value of a buffer reads a snapshot of it */
-    ph->swap_off = xmalloc(sizeof(int) * ((size_t)ph->nevent + 1));
-    ph->swaps = xmalloc(sizeof(int) * ((size_t)ph->nevent * nb + 1));
+    ph->swap_off = arena_alloc(a, sizeof(int) * ((size_t)ph->nevent + 1));
+    ph->swaps = arena_alloc(a, sizeof(int) * ((size_t)ph->nevent * nb + 1));
     int ns = 0;
     for (int j = 0; j < ph->nevent; j++) {
       int i = ph->event[j], u = q->steps[i].unit;
@@ -188,29 +191,32 @@ static void plan_build(Stream *s, SeqId id) {
       for (size_t b = 0; b < nb; b++) {
         if (!s->reads[(size_t)u * nb + b] || !versioned(p->bufs[b])) continue;
         int want = last_writer(s, q, i, (int)b, 0), now = last_writer(s, q, end, (int)b, 0);
-        if (want != now) ph->swaps[ns++] = snap_index(pl, (int)b, want);
+        if (want != now) ph->swaps[ns++] = snap_index(a, pl, (int)b, want);
       }
     }
     ph->swap_off[ph->nevent] = ns;
     start = end + 1;
   }
-  free(inlist);
-  free(work);
   pl->built = 1;
 }
 
-static void plan_free(Backend *be, Plan *pl) {
-  for (int k = 0; k < pl->nphases; k++) {
-    Phase *ph = &pl->phases[k];
-    free(ph->small);
-    free(ph->event);
-    free(ph->swap_off);
-    free(ph->swaps);
+/* Runs a builder of tables (unit_info, plan_build) with the arena's escape:
+ * out of memory leaves what it built in the arena, freed with the stream. */
+static gmmc_status build_tables(Stream *s, void (*build)(Stream *, SeqId), SeqId id, char **err) {
+  jmp_buf escape;
+  if (setjmp(escape)) {
+    s->tables.escape = NULL;
+    return oom_status(err, "the streaming plan");
   }
-  free(pl->phases);
+  s->tables.escape = &escape;
+  build(s, id);
+  s->tables.escape = NULL;
+  return GMMC_OK;
+}
+
+static void plan_free(Backend *be, Plan *pl) {
   for (int i = 0; i < pl->nsnaps; i++)
     if (pl->snaps[i].dev) be->ops->release(be, pl->snaps[i].dev);
-  free(pl->snaps);
 }
 
 /* ---- running ------------------------------------------------------------------------------ */
@@ -224,7 +230,8 @@ static gmmc_status take_snaps(Stream *s, Plan *pl, int version, char **err) {
     size_t bytes = (size_t)buffer_elems(b, 0) * esize(b->elem);
     gmmc_status r = GMMC_OK;
     if (!sn->dev) r = e->be->ops->alloc(e->be, bytes ? bytes : 8, &sn->dev, err);
-    void *tmp = xmalloc(bytes + 8);
+    void *tmp = r ? NULL : xmalloc(bytes + 8);
+    if (!r && !tmp) r = oom_status(err, "a snapshot's staging copy");
     if (!r) r = e->be->ops->download(e->be, tmp, e->dev[sn->buf], bytes, err);
     if (!r) r = e->be->ops->upload(e->be, sn->dev, tmp, bytes, err);
     free(tmp);
@@ -269,8 +276,11 @@ static gmmc_status accumulate(Stream *s, const Step *red, int first, char **err)
   int64_t total = 0;
   for (int i = 0; i < red->nbufs; i++) total += buffer_elems(e->p->bufs[red->bufs[i]], 0);
   if (total > s->capacc) {
-    s->acc = xrealloc(s->acc, sizeof(double) * (size_t)total);
-    s->tmp = xrealloc(s->tmp, sizeof(double) * (size_t)total);
+    double *acc = xrealloc(s->acc, sizeof(double) * (size_t)total);
+    if (acc) s->acc = acc;
+    double *tmp = acc ? xrealloc(s->tmp, sizeof(double) * (size_t)total) : NULL;
+    if (tmp) s->tmp = tmp;
+    if (!acc || !tmp) return oom_status(err, "the sums over chunks");
     s->capacc = total;
   }
   int64_t off = 0;
@@ -322,9 +332,10 @@ static gmmc_status run_chunked(Stream *s, SeqId id, StreamFill fill, void *user,
   Exec *e = s->e;
   const Sequence *q = &e->p->seq[id];
   Plan *pl = &s->plans[id];
-  if (!pl->built) plan_build(s, id);
+  gmmc_status failed = pl->built ? GMMC_OK : build_tables(s, plan_build, id, err);
+  if (failed) return fail_rest(e, q, 0, failed, err);
   int64_t nch = stream_chunks(s);
-  gmmc_status failed = take_snaps(s, pl, -1, err);
+  failed = take_snaps(s, pl, -1, err);
   for (int k = 0; k < pl->nphases; k++) {
     const Phase *ph = &pl->phases[k];
     for (int j = 0; j < ph->nsmall && !failed; j++) {
@@ -384,6 +395,11 @@ gmmc_status stream_eval(Stream *s, SeqId id, int buf, int64_t row0, int64_t n, c
   }
   unsigned char *inlist = xcalloc((size_t)q->len + 1, 1);
   int *work = xmalloc(sizeof(int) * ((size_t)q->len + 1)), nw = 0;
+  if (!inlist || !work) {
+    free(inlist);
+    free(work);
+    return oom_status(err, "the steps of a partial evaluation");
+  }
   inlist[last] = 1;
   work[nw++] = last;
   gmmc_status r = GMMC_OK;
@@ -412,6 +428,7 @@ gmmc_status stream_eval(Stream *s, SeqId id, int buf, int64_t row0, int64_t n, c
 gmmc_status stream_create(Backend *be, const Program *p, BackendProgram *bp, const gmmc_data *data, int64_t n_total,
                           int64_t chunk, Stream **out, char **err) {
   Stream *s = xcalloc(1, sizeof *s);
+  if (!s) return oom_status(err, "a stream");
   s->data = data;
   s->n_local = data->rows;
   s->n_total = n_total;
@@ -423,8 +440,8 @@ gmmc_status stream_create(Backend *be, const Program *p, BackendProgram *bp, con
     return r;
   }
   exec_set_events(s->e, s->chunk, n_total);
-  unit_info(s);
-  if (stream_chunks(s) == 1 && (r = bind(s, 0, s->n_local, err))) {
+  if ((r = build_tables(s, unit_info, SEQ_ITERATE, err)) ||
+      (stream_chunks(s) == 1 && (r = bind(s, 0, s->n_local, err)))) {
     stream_destroy(s);
     return r;
   }
@@ -436,9 +453,7 @@ void stream_destroy(Stream *s) {
   if (!s) return;
   for (int i = 0; i < SEQ_COUNT; i++) plan_free(s->e->be, &s->plans[i]);
   exec_destroy(s->e);
-  free(s->reads);
-  free(s->writes);
-  free(s->event);
+  arena_free(&s->tables);
   free(s->acc);
   free(s->tmp);
   free(s);

@@ -97,6 +97,7 @@ static gmmc_status locate_events(gmmc_context *ctx, const gmmc_data *data, FitDa
   if (!d) return GMMC_OK;
   int n = d->size;
   double *v = xcalloc((size_t)n + 4, sizeof(double)); /* max-reduced: rows per rank, columns, dtype (both ways) */
+  if (!v) return ctx_agree(ctx, ctx_oom(ctx, "the event counts of the processes"), NULL, 0);
   v[d->rank] = (double)data->rows;
   v[n] = (double)data->cols, v[n + 1] = -(double)data->cols;
   v[n + 2] = (double)data->dtype, v[n + 3] = -(double)data->dtype;
@@ -200,6 +201,11 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   dist_attach(ctx->dist, e);
   const Program *p = c->p;
   best = fit_new_model(&ft, p->spec, o, data->cols);
+  double *lbs = best ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
+  if ((s = ctx_agree(ctx, lbs ? GMMC_OK : ctx_oom(ctx, "the model"), NULL, 0))) {
+    free(lbs);
+    goto fail;
+  }
   best->n_parameters = model_count_parameters(p->spec, p->size_values);
   Profile pf = {.on = ctx->profile};
   if (ctx->dist) pf.last = ctx->dist->prof;
@@ -207,7 +213,6 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   rng_seed(&rng, o->seed);
   double best_lb = -INFINITY;
   int have_best = 0;
-  double *lbs = xcalloc((size_t)o->max_iter + 1, sizeof(double));
   for (int init = 0; init < o->n_init && !s; init++) {
     if ((s = em_initialize(ctx, &fd, o, &ft, &rng))) break;
     double lb = -INFINITY;
@@ -246,7 +251,11 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
       best->converged = converged;
       best->n_iter = n_iter;
       free(best->lower_bounds);
-      best->lower_bounds = xmalloc(sizeof(double) * (size_t)(n_iter + 1));
+      if (!(best->lower_bounds = xmalloc(sizeof(double) * (size_t)(n_iter + 1)))) {
+        best->n_lower_bounds = 0;
+        s = ctx_oom(ctx, "the lower bounds");
+        break;
+      }
       memcpy(best->lower_bounds, lbs, sizeof(double) * (size_t)n_iter);
       best->n_lower_bounds = n_iter;
     }

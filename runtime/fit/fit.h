@@ -31,8 +31,9 @@ struct gmmc_fit_options {
   gmmc_progress_fn progress;
   void *progress_user;
   const gmmc_model *warm_start;
-  int64_t chunk_events; /* events per chunk when streaming; 0: $GMMC_CHUNK_EVENTS or what fits */
-  char *error;          /* the last refusal's message (gmmc_fit_options_error) */
+  int64_t chunk_events;  /* events per chunk when streaming; 0: $GMMC_CHUNK_EVENTS or what fits */
+  char *error;           /* the last refusal's message (gmmc_fit_options_error) */
+  char error_short[200]; /* the message when error could not be allocated */
   /* settings refused and not set since, by option ("tol", a scalar's
    * name, "initial means", ...): a fit with them fails (one error channel:
    * the context's), instead of running with the values they left */

@@ -24,15 +24,28 @@ static gmmc_status __attribute__((format(printf, 3, 4))) bad(gmmc_fit_options *o
   va_end(ap);
   free(o->error);
   o->error = sb_take(&sb);
+  /* the refusal must stand (a fit with it fails): when it cannot be
+   * recorded, the call fails for want of memory instead */
   int i = refusal_at(o, key);
+  char *why = o->error ? xstrdup(o->error) : NULL, *name = i < 0 ? xstrdup(key) : NULL;
+  char **refused = i < 0 && why && name ? xrealloc(o->refused, sizeof(char *) * (size_t)(o->nrefused + 1)) : NULL;
+  if (refused) o->refused = refused;
+  char **refused_why = refused ? xrealloc(o->refused_why, sizeof(char *) * (size_t)(o->nrefused + 1)) : NULL;
+  if (refused_why) o->refused_why = refused_why;
+  if (!why || (i < 0 && !refused_why)) {
+    free(why);
+    free(name);
+    oom_message(o->error_short, sizeof o->error_short, "an option's refusal");
+    free(o->error);
+    o->error = NULL;
+    return GMMC_ERR_OUT_OF_MEMORY;
+  }
   if (i < 0) {
-    o->refused = xrealloc(o->refused, sizeof(char *) * (size_t)(o->nrefused + 1));
-    o->refused_why = xrealloc(o->refused_why, sizeof(char *) * (size_t)(o->nrefused + 1));
-    o->refused[i = o->nrefused++] = xstrdup(key);
+    o->refused[i = o->nrefused++] = name;
   } else {
     free(o->refused_why[i]);
   }
-  o->refused_why[i] = xstrdup(o->error);
+  o->refused_why[i] = why;
   return GMMC_ERR_INVALID_ARGUMENT;
 }
 
@@ -52,9 +65,14 @@ const char *fit_options_refusal(const gmmc_fit_options *o) { return o->nrefused 
 
 gmmc_status gmmc_fit_options_create(gmmc_fit_options **out) {
   if (!out) return GMMC_ERR_INVALID_ARGUMENT;
-  gmmc_fit_options *o = xcalloc(1, sizeof *o);
+  gmmc_fit_options *o = *out = xcalloc(1, sizeof *o);
+  if (!o) return GMMC_ERR_OUT_OF_MEMORY;
   o->n_components = 1;
-  o->covariance_type = xstrdup("full");
+  if (!(o->covariance_type = xstrdup("full"))) {
+    free(o);
+    *out = NULL;
+    return GMMC_ERR_OUT_OF_MEMORY;
+  }
   o->tol = 1e-3;
   o->max_iter = 100;
   o->n_init = 1;
@@ -89,7 +107,15 @@ void gmmc_fit_options_destroy(gmmc_fit_options *o) {
   free(o);
 }
 
-const char *gmmc_fit_options_error(const gmmc_fit_options *o) { return o && o->error ? o->error : ""; }
+const char *gmmc_fit_options_error(const gmmc_fit_options *o) { return !o ? "" : o->error ? o->error : o->error_short; }
+
+/* A setter's copy failed: the option keeps its value. */
+static gmmc_status no_memory(gmmc_fit_options *o, const char *what) {
+  oom_message(o->error_short, sizeof o->error_short, what);
+  free(o->error);
+  o->error = NULL;
+  return GMMC_ERR_OUT_OF_MEMORY;
+}
 
 gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *o, int n) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
@@ -100,17 +126,24 @@ gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *o, int n) {
 
 gmmc_status gmmc_fit_options_set_covariance_type(gmmc_fit_options *o, const char *type) {
   if (!o || !type) return GMMC_ERR_INVALID_ARGUMENT;
+  char *copy = xstrdup(type);
+  if (!copy) return no_memory(o, "the covariance type");
   free(o->covariance_type);
-  o->covariance_type = xstrdup(type);
+  o->covariance_type = copy;
   return GMMC_OK;
 }
 
 gmmc_status gmmc_fit_options_set_spec(gmmc_fit_options *o, const char *name, const char *text) {
   if (!o || !text) return GMMC_ERR_INVALID_ARGUMENT;
+  char *n = xstrdup(name ? name : "spec"), *t = n ? xstrdup(text) : NULL;
+  if (!t) {
+    free(n);
+    return no_memory(o, "the spec's text");
+  }
   free(o->spec_name);
   free(o->spec_text);
-  o->spec_name = xstrdup(name ? name : "spec");
-  o->spec_text = xstrdup(text);
+  o->spec_name = n;
+  o->spec_text = t;
   return GMMC_OK;
 }
 
@@ -121,27 +154,34 @@ gmmc_status gmmc_fit_options_set_tol(gmmc_fit_options *o, double tol) {
   return accept(o, "tol");
 }
 
-static void set_named(NamedValues **list, int *n, const char *name, const double *values, size_t count) {
+/* 0, or -1 when out of memory (the list as it was). */
+static int set_named(NamedValues **list, int *n, const char *name, const double *values, size_t count) {
+  double *copy = xmalloc(sizeof(double) * (count ? count : 1));
+  if (!copy) return -1;
+  if (count) memcpy(copy, values, sizeof(double) * count);
   for (int i = 0; i < *n; i++)
     if (strcmp((*list)[i].name, name) == 0) {
       free((*list)[i].values);
-      (*list)[i].values = xmalloc(sizeof(double) * (count ? count : 1));
-      memcpy((*list)[i].values, values, sizeof(double) * count);
+      (*list)[i].values = copy;
       (*list)[i].count = count;
-      return;
+      return 0;
     }
-  *list = xrealloc(*list, sizeof(NamedValues) * (size_t)(*n + 1));
-  NamedValues *v = &(*list)[(*n)++];
-  v->name = xstrdup(name);
-  v->values = xmalloc(sizeof(double) * (count ? count : 1));
-  memcpy(v->values, values, sizeof(double) * count);
-  v->count = count;
+  char *nm = xstrdup(name);
+  NamedValues *grown = nm ? xrealloc(*list, sizeof(NamedValues) * (size_t)(*n + 1)) : NULL;
+  if (!grown) {
+    free(nm);
+    free(copy);
+    return -1;
+  }
+  *list = grown;
+  (*list)[(*n)++] = (NamedValues){.name = nm, .values = copy, .count = count};
+  return 0;
 }
 
 gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *o, const char *name, double value) {
   if (!o || !name) return GMMC_ERR_INVALID_ARGUMENT;
   if (!isfinite(value)) return bad(o, name, "%s must be finite, got %g", name, value);
-  set_named(&o->scalars, &o->nscalars, name, &value, 1);
+  if (set_named(&o->scalars, &o->nscalars, name, &value, 1)) return no_memory(o, "a scalar's value");
   return accept(o, name);
 }
 
@@ -188,13 +228,12 @@ gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *o, gmmc_dtype dtype) {
 gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *o, const char *name, const double *values, size_t count) {
   if (!o || !name || (!values && count)) return GMMC_ERR_INVALID_ARGUMENT;
   char *key = xasprintf("initial %s", name);
+  if (!key) return no_memory(o, "an initial parameter's name");
   gmmc_status s = GMMC_OK;
   for (size_t i = 0; i < count && !s; i++)
     if (!isfinite(values[i])) s = bad(o, key, "initial %s: value %zu is not finite", name, i);
-  if (!s) {
-    set_named(&o->init_params, &o->ninit_params, name, values, count);
-    accept(o, key);
-  }
+  if (!s && set_named(&o->init_params, &o->ninit_params, name, values, count)) s = no_memory(o, "initial values");
+  if (!s) accept(o, key);
   free(key);
   return s;
 }

@@ -52,7 +52,9 @@ static gmmc_status bind_sizes(gmmc_context *ctx, const Spec *s, const gmmc_fit_o
       return ctx_fail(ctx, GMMC_ERR_SPEC, "%s: size %s is neither the data's feature count nor the component count",
                       ft->file, z->name);
     if (ft->nsizes == 8) return ctx_fail(ctx, GMMC_ERR_SPEC, "%s: too many sizes", ft->file);
-    ft->sizes[ft->nsizes++] = (SizeBinding){xstrdup(z->name), i == feature ? cols : o->n_components};
+    char *name = xstrdup(z->name);
+    if (!name) return ctx_oom(ctx, "a size's name");
+    ft->sizes[ft->nsizes++] = (SizeBinding){name, i == feature ? cols : o->n_components};
   }
   return GMMC_OK;
 }
@@ -81,7 +83,7 @@ gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int
   }
   char *err = NULL;
   Spec *s = spec_load(ft->file, ft->text, strlen(ft->text), &err);
-  if (!s) return ctx_fail_take(ctx, GMMC_ERR_SPEC, err);
+  if (!s) return err ? ctx_fail_take(ctx, GMMC_ERR_SPEC, err) : ctx_oom(ctx, "the spec");
   gmmc_status st = bind_sizes(ctx, s, o, cols, ft);
   if (st || !spec) spec_free(s);
   if (st) {
@@ -102,23 +104,26 @@ void fit_free_target(FitTarget *ft) {
 
 gmmc_model *fit_new_model(const FitTarget *ft, const Spec *s, const gmmc_fit_options *o, int64_t cols) {
   gmmc_model *m = model_new();
+  if (!m) return NULL;
   m->spec_name = xstrdup(s->model);
   m->spec_file = xstrdup(ft->file);
   m->spec_text = xstrdup(ft->text);
   m->shipped = ft->shipped;
-  m->nsizes = ft->nsizes;
   m->size_names = xcalloc((size_t)ft->nsizes + 1, sizeof(char *));
   m->size_values = xcalloc((size_t)ft->nsizes + 1, sizeof(int64_t));
-  for (int i = 0; i < ft->nsizes; i++) {
-    m->size_names[i] = xstrdup(ft->sizes[i].name);
+  m->scalar_names = xcalloc((size_t)s->scalars.len + 1, sizeof(char *));
+  m->scalar_values = xcalloc((size_t)s->scalars.len + 1, sizeof(double));
+  if (!m->spec_name || !m->spec_file || !m->spec_text || !m->size_names || !m->size_values || !m->scalar_names ||
+      !m->scalar_values)
+    goto oom;
+  /* counted as they are filled: model_free frees what is there */
+  for (int i = 0; i < ft->nsizes; i++, m->nsizes++) {
+    if (!(m->size_names[i] = xstrdup(ft->sizes[i].name))) goto oom;
     m->size_values[i] = ft->sizes[i].value;
   }
   m->dtype = ft->real == LT_F64 ? GMMC_FLOAT64 : GMMC_FLOAT32;
-  m->nscalars = s->scalars.len;
-  m->scalar_names = xcalloc((size_t)m->nscalars + 1, sizeof(char *));
-  m->scalar_values = xcalloc((size_t)m->nscalars + 1, sizeof(double));
-  for (int i = 0; i < m->nscalars; i++) {
-    m->scalar_names[i] = xstrdup(spec_scalar(s, i)->name);
+  for (int i = 0; i < s->scalars.len; i++, m->nscalars++) {
+    if (!(m->scalar_names[i] = xstrdup(spec_scalar(s, i)->name))) goto oom;
     m->scalar_values[i] = spec_scalar(s, i)->value;
     for (int j = 0; j < o->nscalars; j++)
       if (strcmp(o->scalars[j].name, m->scalar_names[i]) == 0) m->scalar_values[i] = o->scalars[j].values[0];
@@ -126,4 +131,7 @@ gmmc_model *fit_new_model(const FitTarget *ft, const Spec *s, const gmmc_fit_opt
   m->n_components = o->n_components;
   m->n_features = (int)cols;
   return m;
+oom:
+  model_free(m);
+  return NULL;
 }

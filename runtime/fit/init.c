@@ -16,10 +16,11 @@
 static gmmc_status fail_err(gmmc_context *ctx, gmmc_status s, char *err) { return ctx_fail_take(ctx, s, err); }
 
 /* M distinct events, uniformly (Floyd's algorithm on a small open hash). */
-static void distinct_events(Rng *rng, int64_t n, int m, int64_t *out) {
+static gmmc_status distinct_events(gmmc_context *ctx, Rng *rng, int64_t n, int m, int64_t *out) {
   int cap = 1;
   while (cap < 4 * m) cap <<= 1;
   int64_t *set = xmalloc(sizeof(int64_t) * (size_t)cap);
+  if (!set) return ctx_oom(ctx, "choosing events");
   for (int i = 0; i < cap; i++) set[i] = -1;
   int k = 0;
   for (int64_t j = n - m; j < n; j++) {
@@ -48,6 +49,7 @@ static void distinct_events(Rng *rng, int64_t n, int m, int64_t *out) {
     out[r] = tmp;
   }
   free(set);
+  return GMMC_OK;
 }
 
 static int param_buffer(const Exec *e, const char *name) {
@@ -94,6 +96,7 @@ static gmmc_status apply_user_params(gmmc_context *ctx, Exec *e, const gmmc_fit_
     gmmc_status s;
     if (is_prec) {
       double *u = xmalloc(sizeof(double) * v->count);
+      if (!u) return ctx_oom(ctx, "the initial precisions");
       s = precisions_to_cholesky(v->values, u, buf, &err);
       if (!s) s = exec_write(e, b, u, &err);
       free(u);
@@ -162,18 +165,17 @@ static gmmc_status responsibilities(gmmc_context *ctx, const FitData *fd, const 
   gmmc_status s = GMMC_OK;
   if (o->init == GMMC_INIT_RANDOM) {
     rs.key = rng_next(rng);
-    rs.values = xmalloc(sizeof(double) * (size_t)(4096 * m));
+    if (!(rs.values = xmalloc(sizeof(double) * (size_t)(4096 * m)))) s = ctx_oom(ctx, "random responsibilities");
+  } else if (!(rs.labels = xmalloc(sizeof(int32_t) * (size_t)fd->chunk))) {
+    s = ctx_oom(ctx, "the initial labels");
+  } else if (o->init == GMMC_INIT_KMEANS) {
+    s = kmeans_fit(ctx, fd, m, ft->real, rng, &rs.km);
+  } else if (!(rs.seeds = xmalloc(sizeof(int64_t) * (size_t)m))) {
+    s = ctx_oom(ctx, "the initial events");
+  } else if (o->init == GMMC_INIT_KMEANS_PLUSPLUS) {
+    s = kmeans_plusplus(ctx, fd, m, rng, rs.seeds, NULL);
   } else {
-    rs.labels = xmalloc(sizeof(int32_t) * (size_t)fd->chunk);
-    if (o->init == GMMC_INIT_KMEANS) {
-      s = kmeans_fit(ctx, fd, m, ft->real, rng, &rs.km);
-    } else {
-      rs.seeds = xmalloc(sizeof(int64_t) * (size_t)m);
-      if (o->init == GMMC_INIT_KMEANS_PLUSPLUS)
-        s = kmeans_plusplus(ctx, fd, m, rng, rs.seeds, NULL);
-      else
-        distinct_events(rng, fd->n_total, m, rs.seeds);
-    }
+    s = distinct_events(ctx, rng, fd->n_total, m, rs.seeds);
   }
   if (!s) {
     Exec *e = stream_exec(fd->st);
@@ -209,10 +211,11 @@ static gmmc_status seed_centers(gmmc_context *ctx, const FitData *fd, const gmmc
   int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)m);
   double *c = xmalloc(sizeof(double) * (size_t)(m * cols));
   gmmc_status s;
-  if (o->init == GMMC_INIT_KMEANS || o->init == GMMC_INIT_KMEANS_PLUSPLUS) {
+  if (!idx || !c) {
+    s = ctx_oom(ctx, "the initial centers");
+  } else if (o->init == GMMC_INIT_KMEANS || o->init == GMMC_INIT_KMEANS_PLUSPLUS) {
     s = kmeans_plusplus(ctx, fd, m, rng, idx, c);
-  } else {
-    distinct_events(rng, fd->n_total, m, idx);
+  } else if (!(s = distinct_events(ctx, rng, fd->n_total, m, idx))) {
     s = gather_rows(ctx, fd, idx, m, c);
   }
   char *err = NULL;

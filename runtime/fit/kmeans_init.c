@@ -44,6 +44,11 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
   double off = rng_uniform(rng);
   int64_t *rows = xmalloc(sizeof(int64_t) * (size_t)ns);
   double *x = xmalloc(sizeof(double) * (size_t)(ns * dim));
+  if (!rows || !x) {
+    free(rows);
+    free(x);
+    return ctx_oom(ctx, "the k-means++ sample");
+  }
   for (int64_t i = 0; i < ns; i++) {
     rows[i] = ns == n ? i : (int64_t)(((double)i + off) * (double)n / (double)ns);
     if (rows[i] >= n) rows[i] = n - 1;
@@ -58,6 +63,14 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
   double *closest = xmalloc(sizeof(double) * (size_t)ns);
   double *cand = xmalloc(sizeof(double) * (size_t)ns);
   double *best_d = xmalloc(sizeof(double) * (size_t)ns);
+  if (!closest || !cand || !best_d) {
+    free(rows);
+    free(x);
+    free(closest);
+    free(cand);
+    free(best_d);
+    return ctx_oom(ctx, "the k-means++ distances");
+  }
   int64_t first = (int64_t)rng_below(rng, (uint64_t)ns);
   out[0] = rows[first];
   if (centers) memcpy(centers, x + first * dim, sizeof(double) * (size_t)dim);
@@ -112,6 +125,7 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   const ShippedSpec *sh = shipped_spec("kmeans");
   SizeBinding sizes[2] = {{"M", m}, {"D", fd->data->cols}};
   KMeans *km = xcalloc(1, sizeof *km);
+  if (!km) return ctx_agree(ctx, ctx_oom(ctx, "k-means"), NULL, 0);
   Compiled *c = NULL;
   char *err = NULL;
   gmmc_status s = ctx_compile(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, &c);
@@ -131,7 +145,7 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   km->label_buf = c->p->tensor_buf[c->p->spec->predict->id];
   int64_t *seeds = xmalloc(sizeof(int64_t) * (size_t)m);
   double *centers = xmalloc(sizeof(double) * (size_t)(m * fd->data->cols));
-  s = kmeans_plusplus(ctx, fd, m, rng, seeds, centers);
+  s = seeds && centers ? kmeans_plusplus(ctx, fd, m, rng, seeds, centers) : ctx_oom(ctx, "the k-means centers");
   if (!s && (s = exec_write(e, exec_find_buffer(e, "centers"), centers, &err))) ctx_fail_take(ctx, s, err);
   s = ctx_agree(ctx, s, NULL, 0);
   int ob = c->p->tensor_buf[c->p->spec->objective->id];

@@ -15,7 +15,7 @@ static int builtin_input_not_finite(Exec *e, const BuiltinInfo *b) {
   int buf = exec_find_buffer(e, b->input);
   if (buf < 0) return 0;
   int64_t n = buffer_elems(e->p->bufs[buf], 0);
-  double *v = malloc((size_t)n * sizeof *v);
+  double *v = xmalloc((size_t)n * sizeof *v); /* NULL: the advice for a non-finite input is not given */
   char *err = NULL;
   int bad = 0;
   if (v && !exec_read(e, buf, v, &err))
@@ -54,6 +54,7 @@ gmmc_status em_store_params(gmmc_context *ctx, Exec *e, gmmc_model *m) {
     ModelParam *mp = model_find_param(m, b->name);
     int64_t count = buffer_elems(b, 0);
     double *v = xmalloc(sizeof(double) * (size_t)(count ? count : 1));
+    if (!v) return ctx_oom(ctx, "a parameter's values");
     char *err = NULL;
     gmmc_status s = exec_read(e, i, v, &err);
     if (s) {
@@ -62,8 +63,9 @@ gmmc_status em_store_params(gmmc_context *ctx, Exec *e, gmmc_model *m) {
     }
     if (mp) {
       memcpy(mp->values, v, sizeof(double) * (size_t)count);
-    } else {
-      model_add_param(m, b->name, b->rank, b->dims, v);
+    } else if (!model_add_param(m, b->name, b->rank, b->dims, v)) {
+      free(v);
+      return ctx_oom(ctx, "a parameter of the model");
     }
     free(v);
   }

@@ -7,9 +7,13 @@
 
 #include "precisions.h"
 
+#include "runtime/device/oom.h"
+
+/* 0; -1 when p is not positive definite, -2 when out of memory */
 static int upper_factor(const double *p, double *u, int64_t n) {
   /* q = J p J, then lower Cholesky of q into l */
-  double *l = calloc((size_t)(n * n), sizeof(double));
+  double *l = xcalloc((size_t)(n * n), sizeof(double));
+  if (!l) return -2;
   for (int64_t j = 0; j < n; j++) {
     double s = p[(n - 1 - j) * n + (n - 1 - j)];
     for (int64_t k = 0; k < j; k++) s -= l[j * n + k] * l[j * n + k];
@@ -54,7 +58,9 @@ gmmc_status precisions_to_cholesky(const double *prec, double *out, const Buffer
                      : xstrdup("initial precisions: the matrix is not symmetric");
           return GMMC_ERR_INVALID_ARGUMENT;
         }
-    if (upper_factor(p, out + k * n * n, n)) {
+    int rc = upper_factor(p, out + k * n * n, n);
+    if (rc == -2) return oom_status(err, "the initial precisions' factors");
+    if (rc) {
       *err = batch > 1
                  ? xasprintf("initial precisions: the matrix of component %lld is not positive definite", (long long)k)
                  : xstrdup("initial precisions: the matrix is not positive definite");

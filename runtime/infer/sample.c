@@ -76,7 +76,14 @@ gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint6
   int mm = m->n_components, d = m->n_features;
   Rng rng;
   rng_seed(&rng, seed);
-  int64_t *counts = calloc((size_t)mm, sizeof(int64_t));
+  int64_t *counts = xcalloc((size_t)mm, sizeof(int64_t));
+  double *l = xmalloc(sizeof(double) * (size_t)(d * d)), *z = xmalloc(sizeof(double) * (size_t)d);
+  if (!counts || !l || !z) {
+    free(counts);
+    free(l);
+    free(z);
+    return ctx_oom(ctx, "sampling");
+  }
   for (int64_t i = 0; i < n; i++) {
     double u = rng_uniform(&rng), acc = 0;
     int k = mm - 1;
@@ -89,7 +96,6 @@ gmmc_status gmmc_sample(gmmc_context *ctx, const gmmc_model *m, int64_t n, uint6
     }
     counts[k]++;
   }
-  double *l = malloc(sizeof(double) * (size_t)(d * d)), *z = malloc(sizeof(double) * (size_t)d);
   st = GMMC_OK;
   int64_t row = 0;
   for (int k = 0; k < mm && !st; k++) {

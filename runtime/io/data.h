@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gmmc/gmmc.h"
+#include "runtime/device/oom.h"
 
 struct gmmc_data {
   int64_t rows, cols;

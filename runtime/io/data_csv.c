@@ -31,7 +31,7 @@
 
 #include "data.h"
 
-typedef enum { NUM_OK, NUM_EMPTY, NUM_BAD, NUM_NONFINITE, NUM_RANGE } NumKind;
+typedef enum { NUM_OK, NUM_EMPTY, NUM_BAD, NUM_NONFINITE, NUM_RANGE, NUM_NO_MEMORY } NumKind;
 
 typedef struct {
   const char *path;
@@ -80,8 +80,8 @@ static NumKind parse_number(const Csv *c, const char *s, size_t n, double *out) 
     if (*w == '+' || *w == '-') w++, wn--;
     return ieq(w, wn, "nan") || ieq(w, wn, "inf") || ieq(w, wn, "infinity") ? NUM_NONFINITE : NUM_BAD;
   }
-  char small[128], *buf = n < sizeof small ? small : malloc(n + 1);
-  if (!buf) return NUM_BAD;
+  char small[128], *buf = n < sizeof small ? small : xmalloc(n + 1);
+  if (!buf) return NUM_NO_MEMORY;
   memcpy(buf, s, n); /* strtod needs a terminator; the mapped file has none */
   buf[n] = 0;
   char *end;
@@ -95,6 +95,7 @@ static NumKind parse_number(const Csv *c, const char *s, size_t n, double *out) 
 }
 
 static gmmc_status field_fail(const Csv *c, int64_t row, int64_t col, NumKind k, const Field *f) {
+  if (k == NUM_NO_MEMORY) return oom_status(c->err, "a long number");
   char ex[64];
   excerpt(f->s, f->n, ex);
   const char *what = k == NUM_EMPTY       ? "empty field"
@@ -154,7 +155,9 @@ static gmmc_status is_header(const Csv *c, const char *p, const char *end, int64
     double v;
     gmmc_status s = next_field(c, p, end, row, col, &f, &p);
     if (s) return s;
-    if (f.quoted ? f.n > 0 : parse_number(c, f.s, f.n, &v) == NUM_BAD) *header = 1;
+    NumKind k = f.quoted ? NUM_OK : parse_number(c, f.s, f.n, &v);
+    if (k == NUM_NO_MEMORY) return field_fail(c, row, col, k, &f);
+    if (f.quoted ? f.n > 0 : k == NUM_BAD) *header = 1;
     if (p == end) {
       *fields = col;
       return GMMC_OK;
@@ -170,8 +173,8 @@ static gmmc_status grow(Csv *c) {
       return data_fail(c->err, GMMC_ERR_OUT_OF_MEMORY, "%s: too many values", c->path);
     cap *= 2; /* geometric: one pass, amortized constant cost per value */
   }
-  double *v = realloc(c->vals, cap * sizeof(double));
-  if (!v) return data_fail(c->err, GMMC_ERR_OUT_OF_MEMORY, "%s: out of memory after %zu values", c->path, c->nvals);
+  double *v = xrealloc(c->vals, cap * sizeof(double));
+  if (!v) return oom_status(c->err, "the values read");
   c->vals = v;
   c->cap = cap;
   return GMMC_OK;
@@ -273,7 +276,7 @@ gmmc_status data_read_csv(const char *path, gmmc_data *out, char **err) {
     free(c.vals);
     return s;
   }
-  double *shrunk = realloc(c.vals, c.nvals * sizeof(double));
+  double *shrunk = xrealloc(c.vals, c.nvals * sizeof(double)); /* NULL: the larger block serves */
   out->owned = shrunk ? shrunk : c.vals;
   out->values = out->owned;
   out->rows = rows;

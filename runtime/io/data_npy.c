@@ -319,6 +319,10 @@ static gmmc_status npy_open(const char *path, int *fd_out, NpyInfo *info, char *
     goto done;
   }
   h = xmalloc((size_t)hlen + 1);
+  if (!h) {
+    s = oom_status(err, "the .npy header");
+    goto done;
+  }
   got = pread_full(fd, h, (size_t)hlen, hoff);
   if (got < 0 || (uint64_t)got != hlen) {
     s = data_fail(err, GMMC_ERR_IO, "%s: cannot read: %s", path, got < 0 ? strerror(errno) : "short read");
@@ -387,9 +391,9 @@ gmmc_status data_read_npy(const char *path, int64_t row_begin, int64_t row_end, 
   uint64_t len = (uint64_t)(row_end - row_begin) * row_bytes;
   if (begin % (uint64_t)info.itemsize == 0) {
     s = data_map_range(path, fd, begin, len, out, err);
-  } else if (len > SIZE_MAX || !(out->owned = malloc((size_t)len))) {
+  } else if (len > SIZE_MAX || !(out->owned = xmalloc((size_t)len))) {
     /* a header that leaves the values misaligned: copy rather than read them unaligned */
-    s = data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: out of memory (%llu bytes)", path, (unsigned long long)len);
+    s = oom_status(err, "a copy of the values");
   } else {
     ssize_t got = pread_full(fd, out->owned, (size_t)len, begin);
     if (got < 0 || (uint64_t)got != len) {
@@ -409,18 +413,6 @@ gmmc_status data_read_npy(const char *path, int64_t row_begin, int64_t row_end, 
 }
 
 /* ---- writing ------------------------------------------------------------------------- */
-
-static gmmc_status write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return GMMC_ERR_IO;
-    p += w;
-    n -= (size_t)w;
-  }
-  return GMMC_OK;
-}
 
 /* Version 1.0, the header padded with spaces so that the payload starts at a
  * multiple of 64 bytes (as numpy.save does), ended by '\n'. */

@@ -10,8 +10,12 @@
 
 gmmc_model *model_new(void) {
   gmmc_model *m = xcalloc(1, sizeof *m);
+  if (!m) return NULL;
   m->dtype = GMMC_FLOAT64;
-  m->param_name_list = xcalloc(1, sizeof(char *));
+  if (!(m->param_name_list = xcalloc(1, sizeof(char *)))) {
+    free(m);
+    return NULL;
+  }
   return m;
 }
 
@@ -43,8 +47,9 @@ ModelParam *model_find_param(const gmmc_model *m, const char *name) {
   return NULL;
 }
 
-/* NULL for a bad rank or shape, or a name already taken. The pointer is valid
- * until the next model_add_param (the array grows). */
+/* NULL for a bad rank or shape, or a name already taken, and when out of
+ * memory (the model as it was). The pointer is valid until the next
+ * model_add_param (the array grows). */
 ModelParam *model_add_param(gmmc_model *m, const char *name, int rank, const int64_t *shape, const double *values) {
   if (!m || !name || rank < 0 || rank > GMMC_MODEL_MAX_RANK || (rank > 0 && !shape) || model_find_param(m, name))
     return NULL;
@@ -52,15 +57,24 @@ ModelParam *model_add_param(gmmc_model *m, const char *name, int rank, const int
   for (int i = 0; i < rank; i++)
     if (shape[i] < 0 || __builtin_mul_overflow(count, shape[i], &count) || (uint64_t)count > SIZE_MAX / sizeof(double))
       return NULL;
-  m->params = xrealloc(m->params, sizeof(ModelParam) * (size_t)(m->nparams + 1));
-  m->param_name_list = xrealloc(m->param_name_list, sizeof(char *) * (size_t)(m->nparams + 2));
+  char *nm = xstrdup(name);
+  double *vals = nm ? xcalloc((size_t)(count ? count : 1), sizeof(double)) : NULL;
+  ModelParam *params = vals ? xrealloc(m->params, sizeof(ModelParam) * (size_t)(m->nparams + 1)) : NULL;
+  if (params) m->params = params;
+  char **names = params ? xrealloc(m->param_name_list, sizeof(char *) * (size_t)(m->nparams + 2)) : NULL;
+  if (names) m->param_name_list = names;
+  if (!names) {
+    free(nm);
+    free(vals);
+    return NULL;
+  }
   ModelParam *p = &m->params[m->nparams];
   memset(p, 0, sizeof *p);
-  p->name = xstrdup(name);
+  p->name = nm;
   p->rank = rank;
   for (int i = 0; i < rank; i++) p->shape[i] = shape[i];
   p->count = count;
-  p->values = xcalloc((size_t)(count ? count : 1), sizeof(double));
+  p->values = vals;
   if (values && count) memcpy(p->values, values, sizeof(double) * (size_t)count);
   m->param_name_list[m->nparams] = p->name;
   m->nparams++;

@@ -41,6 +41,7 @@ gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **
   if (!m->spec_text || !m->spec_name) return data_fail(err, GMMC_ERR_DATA, "%s: the model has no spec", path);
   char *serr = NULL;
   Spec *s = spec_load(sname, m->spec_text, strlen(m->spec_text), &serr);
+  if (!s && !serr) return oom_status(err, "the model's spec");
   if (!s) {
     char *nl = serr ? strchr(serr, '\n') : NULL;
     if (nl) *nl = 0; /* the first line: the diagnostic without its source excerpt */

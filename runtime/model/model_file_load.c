@@ -44,6 +44,8 @@ static gmmc_status at_fail(const Ld *l, const yaml_node_t *n, const char *fmt, .
   return GMMC_ERR_DATA;
 }
 
+static gmmc_status ld_oom(const Ld *l, const char *what) { return oom_status(l->err, what); }
+
 static yaml_node_t *node(const Ld *l, int id) { return yaml_document_get_node(l->doc, id); }
 
 static const char *kind_name(const yaml_node_t *n) {
@@ -158,7 +160,7 @@ static gmmc_status get_string(const Ld *l, const yaml_node_t *n, const char *wha
   if (s) return s;
   if (strlen(text(n)) != n->data.scalar.length) return at_fail(l, n, "%s holds a NUL character", what);
   if (nonempty && n->data.scalar.length == 0) return at_fail(l, n, "%s must not be empty", what);
-  if (out) *out = xstrdup(text(n));
+  if (out && !(*out = xstrdup(text(n)))) return ld_oom(l, what);
   return GMMC_OK;
 }
 
@@ -185,6 +187,7 @@ static gmmc_status check_keys(const Ld *l, const yaml_node_t *map, const char *w
   }
   if (n < 2) return GMMC_OK;
   KeyRef *refs = xmalloc(sizeof(KeyRef) * n);
+  if (!refs) return ld_oom(l, "checking the keys");
   for (size_t i = 0; i < n; i++) refs[i] = (KeyRef){text(node(l, pairs[i].key)), i};
   qsort(refs, n, sizeof *refs, key_order);
   size_t dup = n;
@@ -207,14 +210,15 @@ static gmmc_status load_sizes(const Ld *l, const yaml_node_t *n, gmmc_model *m) 
   int count = npairs(n);
   m->size_names = xcalloc((size_t)count + 1, sizeof(char *));
   m->size_values = xcalloc((size_t)count + 1, sizeof(int64_t));
+  if (!m->size_names || !m->size_values) return ld_oom(l, "the sizes");
   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
     const char *name = text(node(l, p->key));
-    char *what = xasprintf("size '%s'", name);
+    char what[96];
+    snprintf(what, sizeof what, "size '%.80s'", name);
     int64_t v;
     s = get_int(l, node(l, p->value), what, 1, INT64_MAX, &v);
-    free(what);
     if (s) return s;
-    m->size_names[m->nsizes] = xstrdup(name);
+    if (!(m->size_names[m->nsizes] = xstrdup(name))) return ld_oom(l, "a size's name");
     m->size_values[m->nsizes++] = v;
   }
   return GMMC_OK;
@@ -227,14 +231,15 @@ static gmmc_status load_scalars(const Ld *l, const yaml_node_t *n, gmmc_model *m
   int count = npairs(n);
   m->scalar_names = xcalloc((size_t)count + 1, sizeof(char *));
   m->scalar_values = xcalloc((size_t)count + 1, sizeof(double));
+  if (!m->scalar_names || !m->scalar_values) return ld_oom(l, "the scalars");
   for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
     const char *name = text(node(l, p->key));
-    char *what = xasprintf("scalar '%s'", name);
+    char what[96];
+    snprintf(what, sizeof what, "scalar '%.80s'", name);
     double v;
     s = get_double(l, node(l, p->value), what, 1, &v);
-    free(what);
     if (s) return s;
-    m->scalar_names[m->nscalars] = xstrdup(name);
+    if (!(m->scalar_names[m->nscalars] = xstrdup(name))) return ld_oom(l, "a scalar's name");
     m->scalar_values[m->nscalars++] = v;
   }
   return GMMC_OK;
@@ -246,6 +251,7 @@ static gmmc_status load_lower_bounds(const Ld *l, const yaml_node_t *n, gmmc_mod
   int64_t count = n->data.sequence.items.top - n->data.sequence.items.start;
   if (count > INT_MAX) return at_fail(l, n, "'lower_bounds' has too many values");
   m->lower_bounds = xcalloc((size_t)count + 1, sizeof(double));
+  if (!m->lower_bounds) return ld_oom(l, "the lower bounds");
   for (int i = 0; i < count; i++) {
     s = get_double(l, node(l, n->data.sequence.items.start[i]), "a lower bound", 0, &m->lower_bounds[i]);
     if (s) return s;
@@ -255,7 +261,8 @@ static gmmc_status load_lower_bounds(const Ld *l, const yaml_node_t *n, gmmc_mod
 }
 
 static gmmc_status load_param(const Ld *l, const char *name, const yaml_node_t *n, gmmc_model *m) {
-  char *what = xasprintf("parameter '%s'", name);
+  char what[96];
+  snprintf(what, sizeof what, "parameter '%.80s'", name);
   const yaml_node_t *shape = NULL, *values = NULL;
   gmmc_status s = want(l, n, YAML_MAPPING_NODE, what, "a mapping with 'shape' and 'values'");
   if (!s) s = check_keys(l, n, "a key");
@@ -297,16 +304,22 @@ static gmmc_status load_param(const Ld *l, const char *name, const yaml_node_t *
     /* appended directly: the names are known to be distinct, and
      * model_add_param's search would make a file with many parameters quadratic */
     ModelParam *p = &m->params[m->nparams];
-    p->name = xstrdup(name);
+    char *nm = xstrdup(name);
+    double *vals =
+        nm && (uint64_t)count < SIZE_MAX / sizeof(double) ? xcalloc((size_t)(count ? count : 1), sizeof(double)) : NULL;
+    if (!vals) {
+      free(nm);
+      return ld_oom(l, "a parameter's values");
+    }
+    p->name = nm;
     p->rank = rank;
     memcpy(p->shape, dims, sizeof(int64_t) * (size_t)rank);
     p->count = count;
-    p->values = xcalloc((size_t)(count ? count : 1), sizeof(double));
+    p->values = vals;
     m->param_name_list[m->nparams++] = p->name;
     for (int64_t k = 0; !s && k < count; k++)
       s = get_double(l, node(l, values->data.sequence.items.start[k]), what, 1, &p->values[k]);
   }
-  free(what);
   return s;
 }
 
@@ -315,9 +328,15 @@ static gmmc_status load_params(const Ld *l, const yaml_node_t *n, gmmc_model *m)
   if (!s) s = check_keys(l, n, "a parameter name");
   if (!s) {
     size_t count = (size_t)npairs(n);
-    m->params = xcalloc(count + 1, sizeof(ModelParam));
+    ModelParam *params = xcalloc(count + 1, sizeof(ModelParam));
+    char **names = params ? xcalloc(count + 1, sizeof(char *)) : NULL; /* stays NULL-terminated */
+    if (!names) {
+      free(params);
+      return ld_oom(l, "the parameters");
+    }
+    m->params = params;
     free(m->param_name_list);
-    m->param_name_list = xcalloc(count + 1, sizeof(char *)); /* stays NULL-terminated */
+    m->param_name_list = names;
   }
   for (yaml_node_pair_t *p = s ? NULL : n->data.mapping.pairs.start; !s && p < n->data.mapping.pairs.top; p++)
     s = load_param(l, text(node(l, p->key)), node(l, p->value), m);
@@ -414,6 +433,7 @@ static gmmc_status load_root(const Ld *l, const yaml_node_t *root, gmmc_model *m
 
 /* libyaml's reader errors carry a byte offset; everything is told as line:col. */
 static gmmc_status parser_fail(const char *path, const yaml_parser_t *p, const char *text, char **err) {
+  if (p->error == YAML_MEMORY_ERROR) return oom_status(err, "the YAML parser");
   if (p->error == YAML_MEMORY_ERROR) return data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
   size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
   if (p->error == YAML_READER_ERROR) {
@@ -444,7 +464,7 @@ static gmmc_status read_all(const char *path, char **text, size_t *len, char **e
     close(fd);
     return data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: too large", path);
   }
-  char *buf = malloc((size_t)size + 1);
+  char *buf = xmalloc((size_t)size + 1);
   size_t got = 0;
   while (buf && got < size) {
     ssize_t r = read(fd, buf + got, (size_t)size - got);
@@ -454,7 +474,7 @@ static gmmc_status read_all(const char *path, char **text, size_t *len, char **e
   }
   int e = errno;
   close(fd);
-  if (!buf) return data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+  if (!buf) return oom_status(err, "reading the model file");
   if (got < size) {
     free(buf);
     return data_fail(err, GMMC_ERR_IO, "%s: cannot read: %s", path, strerror(e));
@@ -487,7 +507,9 @@ gmmc_status model_file_load(const char *path, gmmc_model **out, char **err) {
   }
   Ld l = {path, &doc, newlocale(LC_NUMERIC_MASK, "C", (locale_t)0), err};
   gmmc_model *m = model_new();
-  if (l.c_locale == (locale_t)0)
+  if (!m)
+    s = oom_status(err, "the model");
+  else if (l.c_locale == (locale_t)0)
     s = data_fail(err, GMMC_ERR_INTERNAL, "%s: cannot create the C locale", path);
   else
     s = load_root(&l, yaml_document_get_root_node(&doc), m);

@@ -59,14 +59,27 @@ static void format_double(char buf[40], double v) {
 
 typedef struct {
   yaml_emitter_t e;
+  int fd;
   int failed;
+  int no_memory;   /* an event could not be made */
+  int write_errno; /* the write that failed, 0: none */
 } Out;
+
+/* libyaml's output: every byte through write_all, which sees short writes
+ * and a full disk (and the fault injection's). */
+static int write_out(void *user, unsigned char *buf, size_t size) {
+  Out *o = user;
+  if (write_all(o->fd, buf, size) == 0) return 1;
+  o->write_errno = errno ? errno : EIO;
+  return 0;
+}
 
 static void emit(Out *o, int initialized, yaml_event_t *ev) {
   if (o->failed) {
     if (initialized) yaml_event_delete(ev);
     return;
   }
+  if (!initialized) o->no_memory = 1;
   if (!initialized || !yaml_emitter_emit(&o->e, ev)) o->failed = 1; /* the emitter frees the event either way */
 }
 
@@ -260,6 +273,7 @@ static mode_t new_file_mode(const char *path) {
 
 static void sync_dir(const char *path) {
   char *dir = path_dir(path);
+  if (!dir) return; /* out of memory: the rename stands, only not yet durable */
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     fsync(fd); /* best effort: makes the rename itself durable */
@@ -273,6 +287,7 @@ gmmc_status model_file_save(const gmmc_model *m, const char *path, char **err) {
   gmmc_status s = check_for_save(m, path, err);
   if (s) return s;
   char *tmp = xasprintf("%s.tmp-XXXXXX", path);
+  if (!tmp) return oom_status(err, "the temporary file's name");
   int fd = mkstemp(tmp);
   if (fd < 0) {
     s = data_fail(err, GMMC_ERR_IO, "%s: cannot create a temporary file in its directory: %s", path, strerror(errno));
@@ -280,52 +295,46 @@ gmmc_status model_file_save(const gmmc_model *m, const char *path, char **err) {
     return s;
   }
   fchmod(fd, new_file_mode(path));
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    s = data_fail(err, GMMC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    close(fd);
-    goto fail;
-  }
-  Out o = {.failed = 0};
+  Out o = {.fd = fd};
   if (!yaml_emitter_initialize(&o.e)) {
-    s = data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: cannot start the YAML emitter", path);
-    fclose(f);
+    close(fd);
+    s = data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: out of memory starting the YAML emitter", path);
     goto fail;
   }
-  yaml_emitter_set_output_file(&o.e, f);
+  yaml_emitter_set_output(&o.e, write_out, &o);
   yaml_emitter_set_unicode(&o.e, 1);
   yaml_emitter_set_indent(&o.e, 2);
   yaml_emitter_set_width(&o.e, 100);
-  fputs("# gmmc model file (docs/model-file.md)\n", f);
+  static const char header[] = "# gmmc model file (docs/model-file.md)\n";
+  if (write_all(fd, header, sizeof header - 1) != 0) o.write_errno = errno ? errno : EIO;
   locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
   locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
-  errno = 0;
-  emit_model(&o, m);
-  if (!o.failed && !yaml_emitter_flush(&o.e)) o.failed = 1;
-  int e = errno;
+  if (!o.write_errno) emit_model(&o, m);
+  if (!o.write_errno && !o.failed && !yaml_emitter_flush(&o.e)) o.failed = 1;
   if (c_locale) {
     uselocale(old);
     freelocale(c_locale);
   }
-  if (o.failed) {
-    if (o.e.error == YAML_WRITER_ERROR)
-      s = data_fail(err, GMMC_ERR_IO, "%s: cannot write: %s", path, e ? strerror(e) : "write error");
+  if (o.write_errno || o.failed) {
+    if (o.write_errno)
+      s = data_fail(err, GMMC_ERR_IO, "%s: cannot write: %s", path, strerror(o.write_errno));
+    else if (o.no_memory || o.e.error == YAML_MEMORY_ERROR)
+      s = data_fail(err, GMMC_ERR_OUT_OF_MEMORY, "%s: out of memory in the YAML emitter", path);
     else /* the emitter refuses text it cannot write, e.g. a name that is not UTF-8 */
       s = data_fail(err, GMMC_ERR_INVALID_ARGUMENT, "%s: cannot save the model: %s", path,
                     o.e.problem ? o.e.problem : "YAML emitter error");
     yaml_emitter_delete(&o.e);
-    fclose(f);
+    close(fd);
     goto fail;
   }
   yaml_emitter_delete(&o.e);
-  errno = 0;
-  if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-    e = errno;
-    fclose(f);
-    s = data_fail(err, GMMC_ERR_IO, "%s: cannot write: %s", path, e ? strerror(e) : "write error");
+  if (fsync(fd) != 0) {
+    int e = errno;
+    close(fd);
+    s = data_fail(err, GMMC_ERR_IO, "%s: cannot write: %s", path, strerror(e));
     goto fail;
   }
-  if (fclose(f) != 0) {
+  if (close(fd) != 0) {
     s = data_fail(err, GMMC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     goto fail;
   }
