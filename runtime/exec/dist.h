@@ -22,6 +22,8 @@ typedef struct {
    * so that decisions taken from them are the same everywhere. */
   gmmc_status (*agree)(Dist *d, gmmc_status s, char **msg, double *vals, int n);
   void (*destroy)(Dist *d);
+  /* Makes what reduce_point needs for program p's reduce points (local: no collective). */
+  gmmc_status (*prepare)(Dist *d, const Program *p, char **err);
 } DistOps;
 
 /* Time spent combining stat buffers, for GMMC_PROFILE and docs/mpi.md. */
@@ -46,9 +48,14 @@ static inline gmmc_status dist_allreduce(Dist *d, double *v, int64_t n, RedOp op
   return d ? d->ops->allreduce(d, v, n, op, err) : GMMC_OK;
 }
 
-/* Installs the all-reduce at the reduce points of an exec. */
-static inline void dist_attach(Dist *d, Exec *e) {
-  if (d) e->hook = (ReduceHook){d->ops->reduce_point, d};
+/* Installs the all-reduce at the reduce points of an exec, with the
+ * buffers they need made now: out of memory is met here, where the
+ * processes agree on failures, never inside a collective. */
+static inline gmmc_status dist_attach(Dist *d, Exec *e, char **err) {
+  if (!d) return GMMC_OK;
+  gmmc_status s = d->ops->prepare(d, e->p, err);
+  if (!s) e->hook = (ReduceHook){d->ops->reduce_point, d};
+  return s;
 }
 
 #endif

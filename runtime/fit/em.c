@@ -198,7 +198,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   if (!s) s = set_scalars(ctx, stream_exec(fd.st), o);
   if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
   Exec *e = stream_exec(fd.st);
-  dist_attach(ctx->dist, e);
+  if ((s = dist_attach(ctx->dist, e, &err))) ctx_fail_take(ctx, s, err);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
   const Program *p = c->p;
   best = fit_new_model(&ft, p->spec, o, data->cols);
   double *lbs = best ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;

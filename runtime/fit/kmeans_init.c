@@ -136,7 +136,11 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
     return s;
   }
   Exec *e = stream_exec(km->st);
-  dist_attach(ctx->dist, e);
+  if ((s = dist_attach(ctx->dist, e, &err))) ctx_fail_take(ctx, s, err);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) {
+    kmeans_free(km);
+    return s;
+  }
   int known = 0; /* k-means has code variants too: cached choices from the start */
   if ((s = ctx_agree(ctx, autotune_apply_known(ctx, e, &known), NULL, 0))) {
     kmeans_free(km);

@@ -19,7 +19,8 @@ gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MP
   if (s) { /* no communicator to agree over: the same failure everywhere */
     gmmc_context *ctx = xcalloc(1, sizeof *ctx);
     *out = ctx;
-    return ctx_fail_take(ctx, s, err);
+    if (!ctx) free(err);
+    return ctx ? ctx_fail_take(ctx, s, err) : s;
   }
   /* one GPU per rank of a host; host threads shared among its ranks */
   const char *dev = getenv("GMMC_DEVICE");
@@ -27,6 +28,14 @@ gmmc_status gmmc_context_create_mpi(gmmc_context **out, gmmc_backend backend, MP
   int threads = pool_cpus() / d->local_size;
   s = ctx_create(out, backend, device, threads < 1 ? 1 : threads);
   gmmc_context *ctx = *out;
+  if (!ctx) { /* no memory for a context: the others still learn of it */
+    char *msg = NULL;
+    double none[2] = {0, 0};
+    d->ops->agree(d, s, &msg, none, 2);
+    free(msg);
+    d->ops->destroy(d);
+    return s;
+  }
   ctx->dist = d;
   d->profile = ctx->profile; /* GMMC_PROFILE, read once by ctx_create */
   double kind[2] = {s ? 0 : (double)ctx->kind, s ? 0 : -(double)ctx->kind};
@@ -100,6 +109,17 @@ static gmmc_status csv_part(Dist *d, const char *path, gmmc_data *out, char **er
   }
   int *counts = xmalloc(sizeof(int) * (size_t)d->size), *displs = xmalloc(sizeof(int) * (size_t)d->size);
   int too_big = rows * cols > INT32_MAX;
+  out->owned = too_big ? NULL : xmalloc(sizeof(double) * (size_t)((end - first) * cols + 1));
+  /* every process learns of a failed allocation before the scatter */
+  s = !counts || !displs || (!too_big && !out->owned) ? oom_status(err, "this process's rows") : GMMC_OK;
+  if ((s = d->ops->agree(d, s, err, NULL, 0))) {
+    free(counts);
+    free(displs);
+    free(out->owned);
+    out->owned = NULL;
+    data_release(&all);
+    return s;
+  }
   for (int r = 0; r < d->size; r++) {
     int64_t f = rows / d->size * r + rows % d->size * r / d->size;
     int64_t e = rows / d->size * (r + 1) + rows % d->size * (r + 1) / d->size;
@@ -110,7 +130,6 @@ static gmmc_status csv_part(Dist *d, const char *path, gmmc_data *out, char **er
     s = data_fail(err, GMMC_ERR_DATA, "%s: %lld values are too many to send from a CSV file; convert it to .npy", path,
                   (long long)(rows * cols));
   } else {
-    out->owned = xmalloc(sizeof(double) * (size_t)((end - first) * cols));
     int rc = MPI_Scatterv(all.values, counts, displs, MPI_DOUBLE, out->owned, counts[d->rank], MPI_DOUBLE, 0,
                           mpi_dist_comm(d));
     if (rc != MPI_SUCCESS) s = data_fail(err, GMMC_ERR_INTERNAL, "%s: MPI_Scatterv failed", path);
@@ -133,6 +152,7 @@ gmmc_status gmmc_data_load_part(gmmc_context *ctx, const char *path, int64_t raw
   gmmc_data *g = xcalloc(1, sizeof *g);
   char *err = NULL;
   gmmc_status s;
+  if (!g) return ctx_agree(ctx, ctx_oom(ctx, "a data set"), NULL, 0);
   if (has_ext(path, ".csv")) {
     s = csv_part(d, path, g, &err);
   } else if (has_ext(path, ".npy")) {

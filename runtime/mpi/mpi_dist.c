@@ -75,40 +75,44 @@ static gmmc_status share_failure(MpiDist *md, gmmc_status mine, int all_failed, 
   int rc = MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, md->comm);
   if (rc != MPI_SUCCESS) return mpi_fail(msg, rc, "MPI_Allreduce");
   if (first >= size) first = 0;
-  const char *text = mine && *msg ? *msg : "failed";
+  const char *text = mine && *msg ? *msg : mine == GMMC_ERR_OUT_OF_MEMORY ? "out of memory" : "failed";
+  /* a fixed buffer: out of memory on the way would leave the others in the broadcast */
+  char buf[4096];
   int hdr[2] = {0, 0};
-  if (rank == first) hdr[0] = (int)(mine ? mine : GMMC_ERR_INTERNAL), hdr[1] = (int)strlen(text) + 1;
+  if (rank == first) {
+    hdr[0] = (int)(mine ? mine : GMMC_ERR_INTERNAL);
+    snprintf(buf, sizeof buf, "%s", text); /* a longer message is cut */
+    hdr[1] = (int)strlen(buf) + 1;
+  }
   rc = MPI_Bcast(hdr, 2, MPI_INT, first, md->comm);
   if (rc != MPI_SUCCESS) return mpi_fail(msg, rc, "MPI_Bcast");
-  char *buf = xcalloc((size_t)hdr[1] + 1, 1);
-  if (rank == first) memcpy(buf, text, (size_t)hdr[1]);
   rc = MPI_Bcast(buf, hdr[1], MPI_CHAR, first, md->comm);
-  if (rc != MPI_SUCCESS) {
-    free(buf);
-    return mpi_fail(msg, rc, "MPI_Bcast");
-  }
+  if (rc != MPI_SUCCESS) return mpi_fail(msg, rc, "MPI_Bcast");
+  buf[sizeof buf - 1] = 0;
   free(*msg);
   *msg = size > 1 && !all_failed ? xasprintf("rank %d of %d: %s", first, size, buf) : xstrdup(buf);
-  free(buf);
   return hdr[0] ? (gmmc_status)hdr[0] : GMMC_ERR_INTERNAL;
 }
 
 static gmmc_status agree(Dist *d, gmmc_status s, char **msg, double *vals, int n) {
   MpiDist *md = (MpiDist *)d;
   take_pending(md, &s, msg);
-  /* [someone failed, someone did not, vals...], all max-reduced */
-  double *v = xmalloc(sizeof(double) * ((size_t)n + 2));
+  /* [someone failed, someone did not, vals...], all max-reduced; on the
+   * stack up to 62 values (ctx_agree's callers pass at most the process
+   * count + 4): out of memory here would leave the others in the collective */
+  double small[64], *v = n + 2 <= 64 ? small : xmalloc(sizeof(double) * ((size_t)n + 2));
+  if (!v) return oom_status(msg, "an agreement of many values (the other processes wait)");
   v[0] = s ? 1 : 0;
   v[1] = s ? 0 : 1;
   if (n) memcpy(v + 2, vals, sizeof(double) * (size_t)n);
   int rc = MPI_Allreduce(MPI_IN_PLACE, v, n + 2, MPI_DOUBLE, MPI_MAX, md->comm);
   if (rc != MPI_SUCCESS) {
-    free(v);
+    if (v != small) free(v);
     return mpi_fail(msg, rc, "MPI_Allreduce");
   }
   if (n) memcpy(vals, v + 2, sizeof(double) * (size_t)n);
   gmmc_status r = v[0] > 0 ? share_failure(md, s, v[1] == 0, msg) : GMMC_OK;
-  free(v);
+  if (v != small) free(v);
   return r;
 }
 
@@ -123,6 +127,37 @@ static gmmc_status allreduce(Dist *d, double *v, int64_t n, RedOp op, char **err
   return GMMC_OK;
 }
 
+/* The values one all-reduce of these stat buffers carries, and its layout:
+ * [count of sums (when mixed)] sums flag maxima. */
+static int64_t pack_size(const Program *p, const int *bufs, int nbufs, int64_t *nsum, int64_t *nmax) {
+  *nsum = *nmax = 0;
+  for (int i = 0; i < nbufs; i++) {
+    int64_t n = buffer_elems(p->bufs[bufs[i]], 0);
+    if (p->bufs[bufs[i]]->stat_op == R_SUM)
+      *nsum += n;
+    else
+      *nmax += n;
+  }
+  return (*nmax > 0) + *nsum + 1 + *nmax;
+}
+
+static gmmc_status prepare(Dist *d, const Program *p, char **err) {
+  MpiDist *md = (MpiDist *)d;
+  int64_t most = 0, nsum, nmax;
+  for (int q = 0; q < SEQ_COUNT; q++)
+    for (int i = 0; i < p->seq[q].len; i++) {
+      const Step *st = &p->seq[q].steps[i];
+      int64_t total = st->kind == STEP_REDUCE ? pack_size(p, st->bufs, st->nbufs, &nsum, &nmax) : 0;
+      if (total > most && total <= INT_MAX / 8) most = total; /* larger: refused the same everywhere */
+    }
+  if (most <= md->cappack) return GMMC_OK;
+  double *pack = xrealloc(md->pack, sizeof(double) * (size_t)most);
+  if (!pack) return oom_status(err, "the all-reduce's buffer");
+  md->pack = pack;
+  md->cappack = most;
+  return GMMC_OK;
+}
+
 static gmmc_status reduce_point(void *user, Exec *e, const int *bufs, int nbufs, gmmc_status failed, char **err) {
   MpiDist *md = user;
   md->points++;
@@ -134,24 +169,17 @@ static gmmc_status reduce_point(void *user, Exec *e, const int *bufs, int nbufs,
     failed = GMMC_ERR_INTERNAL;
   }
   const Program *p = e->p;
-  int64_t nsum = 0, nmax = 0;
-  for (int i = 0; i < nbufs; i++) {
-    int64_t n = buffer_elems(p->bufs[bufs[i]], 0);
-    if (p->bufs[bufs[i]]->stat_op == R_SUM)
-      nsum += n;
-    else
-      nmax += n;
-  }
+  int64_t nsum, nmax, total = pack_size(p, bufs, nbufs, &nsum, &nmax);
   int mixed = nmax > 0;
-  int64_t total = mixed + nsum + 1 + nmax;
   if (total > INT_MAX / 8) {
     free(*err);
     *err = xasprintf("a reduce point of %lld values is too large for one MPI message", (long long)total);
     return GMMC_ERR_INTERNAL; /* the same on every process: no one waits */
   }
-  if (total > md->cappack) {
-    md->pack = xrealloc(md->pack, sizeof(double) * (size_t)total);
-    md->cappack = total;
+  if (total > md->cappack) { /* prepare made room for every reduce point of the program */
+    free(*err);
+    *err = xasprintf("internal error: a reduce point of %lld values was not prepared", (long long)total);
+    return GMMC_ERR_INTERNAL;
   }
   memset(md->pack, 0, sizeof(double) * (size_t)total);
   double *sum = md->pack + mixed, *flag = sum + nsum, *max = flag + 1;
@@ -232,6 +260,7 @@ static const DistOps mpi_ops = {
     .reduce_point = reduce_point,
     .agree = agree,
     .destroy = destroy,
+    .prepare = prepare,
 };
 
 gmmc_status mpi_dist_create(MPI_Comm comm, Dist **out, char **err) {
@@ -243,7 +272,10 @@ gmmc_status mpi_dist_create(MPI_Comm comm, Dist **out, char **err) {
                    "gmmc_context_destroy)");
     return GMMC_ERR_INVALID_ARGUMENT;
   }
+  /* out of memory before the communicator is duplicated: the other
+   * processes wait in MPI_Comm_dup (no agreement is possible yet) */
   MpiDist *md = xcalloc(1, sizeof *md);
+  if (!md) return oom_status(err, "the MPI state");
   int rc = MPI_Comm_dup(comm, &md->comm);
   if (rc != MPI_SUCCESS) {
     free(md);
