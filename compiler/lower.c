@@ -326,6 +326,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   TargetDesc dev =
       opt->host && opt->target.sm_count <= 0 ? target_desc_host(1, 16) : target_desc_or_default(&opt->target);
   Lower L = {.p = p, .s = spec, .opt = opt, .dev = dev, .escape = &escape};
+  if (!opt->weighted) spec_drop_weights(spec);
   if (setjmp(escape)) {
     *err = L.err;
     program_free(p);
