@@ -12,8 +12,7 @@ static int has_suffix(const char *s, const char *suffix) {
   return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-int cli_set_sample_weight(int mpi, gmmc_context *ctx, const char *path, const gmmc_data *data,
-                          gmmc_fit_options *fo) {
+int cli_set_sample_weight(int mpi, gmmc_context *ctx, const char *path, const gmmc_data *data, gmmc_fit_options *fo) {
   if (!has_suffix(path, ".npy") && !has_suffix(path, ".csv"))
     return cli_error("--sample-weight %s: expected a .npy or .csv file", path);
   gmmc_data *w = NULL;
@@ -37,7 +36,10 @@ int cli_set_sample_weight(int mpi, gmmc_context *ctx, const char *path, const gm
     v[i] = gmmc_data_dtype(w) == GMMC_FLOAT32 ? (double)((const float *)raw)[i] : ((const double *)raw)[i];
     if (!isfinite(v[i]) || v[i] < 0)
       rc = cli_error("--sample-weight %s: row %lld: the weight %g is %s (weights must be finite and >= 0)", path,
-                     (long long)i + 1, v[i], isnan(v[i]) ? "not a number" : v[i] < 0 ? "negative" : "infinite");
+                     (long long)i + 1, v[i],
+                     isnan(v[i]) ? "not a number"
+                     : v[i] < 0  ? "negative"
+                                 : "infinite");
   }
   if (!rc && gmmc_fit_options_set_sample_weight(fo, v, (size_t)n))
     rc = cli_error("--sample-weight %s: %s", path, gmmc_fit_options_error(fo));
