@@ -14,6 +14,12 @@
  *   channel); a count that is not the row count, fewer positive weights than
  *   components and a spec without optional data fail the fit.
  *
+ * With GMMC_TEST_BACKEND=cuda (tests/gpu/run.sh, tests/gpu ctest
+ * weights_gpu) the repeat check and the refusals run on the GPU in float64
+ * (skipped, exit 77, without one): the GPU's variants add in other orders,
+ * which the repeat tolerance covers (any two orders), so the bit-for-bit
+ * checks stay on the host.
+ *
  * Fresh data and weights; the seed is printed (GMMC_TEST_SEED=N replays).
  * Tolerance of "repeat": a repeated row adds w copies of its terms one by
  * one where the weighted fit adds w * term once, so the float64 sums over
@@ -29,6 +35,7 @@
 static const double U64 = 0x1p-53;
 enum { N = 240, D = 3, M = 3, MAX_ITER = 10 };
 static int failures;
+static int on_gpu;
 #define CHECK(c, ...)                                                                                                  \
   do {                                                                                                                 \
     if (!(c)) {                                                                                                        \
@@ -51,6 +58,7 @@ static gmmc_fit_options *options(const char *cov, gmmc_init init, const double *
   gmmc_fit_options_set_seed(o, 11);
   gmmc_fit_options_set_tol(o, 0);
   gmmc_fit_options_set_max_iter(o, MAX_ITER);
+  if (on_gpu) gmmc_fit_options_set_dtype(o, GMMC_FLOAT64);
   if (w && gmmc_fit_options_set_sample_weight(o, w, nw))
     printf("  FAIL setting weights: %s\n", gmmc_fit_options_error(o)), failures++;
   return o;
@@ -206,9 +214,12 @@ int main(void) {
   uint64_t seed = tc_seed();
   printf("test_weights: seed %llu (GMMC_TEST_SEED=%llu replays it)\n", (unsigned long long)seed,
          (unsigned long long)seed);
+  const char *b = getenv("GMMC_TEST_BACKEND");
+  on_gpu = b && strcmp(b, "cuda") == 0;
   gmmc_context *ctx;
-  if (gmmc_context_create(&ctx, GMMC_BACKEND_HOST)) {
-    int skip = host_level_unavailable(gmmc_last_error(ctx));
+  gmmc_status cs = gmmc_context_create(&ctx, on_gpu ? GMMC_BACKEND_CUDA : GMMC_BACKEND_HOST);
+  if (cs) {
+    int skip = cs == GMMC_ERR_NO_DEVICE || host_level_unavailable(gmmc_last_error(ctx));
     printf("%s: %s\n", skip ? "skipped" : "FAIL: no host context", gmmc_last_error(ctx));
     return skip ? 77 : 1;
   }
@@ -216,9 +227,10 @@ int main(void) {
   tc_mixture(seed, N, D, M, x);
   uint64_t s = seed ^ 0x5eed;
   for (int i = 0; i < N; i++) w[i] = (double)(tc_next(&s) % 4); /* 0 to 3: a quarter left out */
+  printf("on %s\n", gmmc_context_device(ctx));
   repeat(ctx, x, w);
-  ones(ctx, x);
-  zero(ctx, x, w);
+  if (!on_gpu) ones(ctx, x);
+  if (!on_gpu) zero(ctx, x, w);
   errors(ctx, x);
   free(x);
   gmmc_context_destroy(ctx);
