@@ -13,6 +13,11 @@ int cmd_predict(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+/* --sample-weight FILE (sample_weight.c): reads one weight per row of data
+ * (.npy (N,) or (N, 1), float32/float64, or a one-column .csv) and sets
+ * them in fo; 0, or 1 after printing what is wrong and where (the row). */
+int cli_set_sample_weight(int mpi, gmmc_context *ctx, const char *path, const gmmc_data *data, gmmc_fit_options *fo);
+
 /* Prints "gmmc: error: ..." to stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

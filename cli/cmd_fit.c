@@ -1,7 +1,8 @@
 /* gmmc fit DATA --n-components K --covariance-type full|diag|spherical|tied
  *   [--spec FILE] [--tol T] [--reg-covar R] [--max-iter N] [--n-init N]
  *   [--init kmeans|k-means++|random|random_from_data] [--seed S] [-o MODEL]
- *   [--verbose] [--backend auto|host|cuda] [--dtype float32|float64] ...
+ *   [--verbose] [--backend auto|host|cuda] [--dtype float32|float64]
+ *   [--sample-weight FILE] ...
  *
  * Under mpirun each rank trains on its share of DATA (docs/mpi.md); rank 0
  * alone prints and writes the model. */
@@ -42,6 +43,8 @@ static const char usage[] = "usage: gmmc fit DATA [options]\n"
                             "  --chunk-events N        stream the events through the device N at a time\n"
                             "                          (default: $GMMC_CHUNK_EVENTS, else what fits)\n"
                             "  --no-cache              do not use the on-disk kernel cache\n"
+                            "  --sample-weight FILE    one weight per row of DATA (.npy of shape (N,) or (N, 1),\n"
+                            "                          or a one-column .csv): a row of weight k counts k times\n"
                             "\n"
                             "Under MPI (`mpirun -np R gmmc fit DATA ...`) every rank trains on its share of\n"
                             "DATA, on the GPU of its local rank; see docs/mpi.md.\n";
@@ -82,19 +85,31 @@ static double now_s(void) {
 
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {
-      {"n-components", required_argument, 0, 'k'}, {"covariance-type", required_argument, 0, 'c'},
-      {"spec", required_argument, 0, 'S'},         {"tol", required_argument, 0, 't'},
-      {"reg-covar", required_argument, 0, 'r'},    {"max-iter", required_argument, 0, 'm'},
-      {"n-init", required_argument, 0, 'n'},       {"init", required_argument, 0, 'i'},
-      {"seed", required_argument, 0, 's'},         {"set", required_argument, 0, 'x'},
-      {"output", required_argument, 0, 'o'},       {"verbose", no_argument, 0, 'v'},
-      {"backend", required_argument, 0, 'b'},      {"dtype", required_argument, 0, 'd'},
-      {"threads", required_argument, 0, 'T'},      {"raw-dims", required_argument, 0, 'R'},
-      {"no-cache", no_argument, 0, 'N'},           {"help", no_argument, 0, 'h'},
-      {"chunk-events", required_argument, 0, 'C'}, {0, 0, 0, 0}};
+      {"n-components", required_argument, 0, 'k'},
+      {"covariance-type", required_argument, 0, 'c'},
+      {"spec", required_argument, 0, 'S'},
+      {"tol", required_argument, 0, 't'},
+      {"reg-covar", required_argument, 0, 'r'},
+      {"max-iter", required_argument, 0, 'm'},
+      {"n-init", required_argument, 0, 'n'},
+      {"init", required_argument, 0, 'i'},
+      {"seed", required_argument, 0, 's'},
+      {"set", required_argument, 0, 'x'},
+      {"output", required_argument, 0, 'o'},
+      {"verbose", no_argument, 0, 'v'},
+      {"backend", required_argument, 0, 'b'},
+      {"dtype", required_argument, 0, 'd'},
+      {"threads", required_argument, 0, 'T'},
+      {"raw-dims", required_argument, 0, 'R'},
+      {"no-cache", no_argument, 0, 'N'},
+      {"help", no_argument, 0, 'h'},
+      {"chunk-events", required_argument, 0, 'C'},
+      {"sample-weight", required_argument, 0, 'W'},
+      {0, 0, 0, 0},
+  };
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
-  const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL;
+  const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL, *weight_path = NULL;
   int verbose = 0, threads = 0, no_cache = 0, c, rc = 1;
   int mpi = cli_mpi_begin(), me = 0; /* before any output: rank 0 alone speaks */
   long long raw_dims = 0;
@@ -182,6 +197,7 @@ int cmd_fit(int argc, char **argv) {
       break;
     case 'R': NUM(raw_dims = strtoll(optarg, &end, 10), "raw-dims"); break;
     case 'N': no_cache = 1; break;
+    case 'W': weight_path = optarg; break;
     case 'C': {
       long long n;
       NUM(n = strtoll(optarg, &end, 10), "chunk-events");
@@ -267,6 +283,8 @@ int cmd_fit(int argc, char **argv) {
     if (me == 0) cli_error("%s", gmmc_last_error(ctx));
     goto done_ctx;
   }
+  /* every rank agrees before the fit's collective steps */
+  if (weight_path && cli_agree_rc(mpi, cli_set_sample_weight(mpi, ctx, weight_path, data, fo))) goto done_ctx;
   double t1 = now_s();
   if (gmmc_fit(ctx, data, fo, &model)) {
     if (me == 0) cli_error("%s", gmmc_last_error(ctx));
@@ -284,9 +302,9 @@ int cmd_fit(int argc, char **argv) {
          gmmc_context_device(ctx));
   if (ranks > 1) printf(" (rank 0 of %d MPI processes)", ranks);
   printf("\n");
-  printf("%s after %d iterations; lower bound %.10g (mean log-likelihood per event)\n",
+  printf("%s after %d iterations; lower bound %.10g (mean log-likelihood per %s)\n",
          gmmc_model_converged(model) ? "converged" : "did not converge", gmmc_model_n_iter(model),
-         gmmc_model_lower_bound(model));
+         gmmc_model_lower_bound(model), weight_path ? "unit of weight" : "event");
   int rank;
   const int64_t *shape;
   const double *w = gmmc_model_param(model, "weights", &rank, &shape);

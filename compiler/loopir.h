@@ -275,6 +275,8 @@ typedef struct {
   int variants;      /* 0: only the simple variant; 1: every applicable variant */
   int fuse;          /* with variants: fusion groups (fuse.h) as alternatives; opt-in (GMMC_FUSE)
                         while the fused kernels lose (docs/performance.md) */
+  int weighted;      /* the caller binds the spec's optional data (per-event weights); 0: the spec
+                        is specialized without them (spec_drop_weights) */
   /* With variants: NULL lowers every applicable one; else only those for
    * which keep(keep_user, unit, variant_hash(name)) is nonzero, besides the
    * simple one (a program for choices already made: its kernels are those

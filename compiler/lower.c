@@ -332,12 +332,13 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
       opt->host && opt->target.sm_count <= 0 ? target_desc_host(1, 16) : target_desc_or_default(&opt->target);
   Lower L = {.p = p, .s = spec, .opt = opt, .dev = dev, .escape = &escape};
   if (setjmp(escape)) {
-    /* an error's message, or none when out of memory */
-    *err = p->arena.failed ? (free(L.err), NULL) : L.err;
+    /* an error's message, or none when out of memory (the program's arena or the spec's) */
+    *err = p->arena.failed || spec->arena.failed ? (free(L.err), NULL) : L.err;
     program_free(p);
     return NULL;
   }
-  p->arena.escape = &escape;
+  p->arena.escape = spec->arena.escape = &escape;
+  if (!opt->weighted) spec_drop_weights(spec);
   p->size_values = arena_alloc(&p->arena, sizeof(int64_t) * (size_t)spec->sizes.len);
   for (int i = 0; i < spec->sizes.len; i++) {
     SizeSym *z = spec_size(spec, i);
@@ -430,6 +431,6 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     fuse_sequences(&L, origin);
   }
   program_finish(p);
-  p->arena.escape = NULL; /* later allocations from it return NULL */
+  p->arena.escape = spec->arena.escape = NULL; /* later allocations from them return NULL */
   return p;
 }

@@ -640,9 +640,10 @@ int match_estep(Lower *L, const Site *site, void *form) {
   f->nid = tg->idx[0].id, f->mid = tg->idx[1].id;
   if (spec_index(L->s, f->nid)->size != L->s->event_size) return 0;
   if (!find_quadform(st->rhs, f->nid, &f->qf)) return 0;
-  /* the data tensor, for staging */
-  for (int i = 0; i < L->s->tensors.len; i++)
-    if (spec_tensor(L->s, i)->kind == TK_DATA) f->data = spec_tensor(L->s, i);
+  /* the events' data tensor, for staging (the first: optional data, the weights, come after) */
+  f->data = NULL;
+  for (int i = 0; i < L->s->tensors.len && !f->data; i++)
+    if (spec_tensor(L->s, i)->kind == TK_DATA && !spec_tensor(L->s, i)->optional) f->data = spec_tensor(L->s, i);
   f->D = index_extent(L, f->qf.d), f->E = index_extent(L, f->qf.e), f->M = index_extent(L, f->mid);
   f->centered = centered_form(&f->qf, f->nid, f->mid, &f->cf);
   return 1;

@@ -43,6 +43,7 @@ typedef struct {
   Structure structure;
   ValType elem; /* VT_REAL or VT_INT */
   Stmt *def;    /* defining statement; NULL for data and never-assigned params */
+  int optional; /* data declared {shape: [N], optional: ones}: the per-event weights */
   size_t begin, end;
   int id;
 } Tensor;
@@ -131,6 +132,8 @@ typedef struct {
   Tensor *score_samples; /* [N] per-event log-likelihood */
   Tensor *predict_proba; /* [N, M] responsibilities */
   Tensor *predict;       /* [N] int labels */
+  Tensor *weights;       /* the optional data tensor [N] (per-event weights), or NULL */
+  int weights_absent;    /* spec_drop_weights ran: every read of `weights` is gone */
   Expr *n_parameters;    /* size expression, for bic/aic */
   size_t outputs_begin, outputs_end;
 } Spec;
@@ -150,6 +153,13 @@ extern const char *const structure_names[];
  * NULL with *err NULL (alloc_last_failure says how much and where). */
 Spec *spec_load(const char *name, const char *text, size_t len, char **err);
 void spec_free(Spec *s);
+
+/* Specializes a checked spec for a caller without weights: the optional data
+ * tensor (spec->weights) reads as 1, so `w[n] * x`, `x * w[n]` and `x / w[n]`
+ * become `x` and any other `w[n]` the number 1 -- the statements the spec
+ * would have without weights, for the same matchers, variants and bits.
+ * No-op without optional data (weights.c). */
+void spec_drop_weights(Spec *s);
 
 /* Internal entry points shared by the front-end phases. */
 typedef struct {

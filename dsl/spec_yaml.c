@@ -17,6 +17,7 @@ typedef struct {
   Front *f;
   yaml_document_t doc;
   const char *first_data; /* the data tensor that fixed the event size */
+  yaml_node_t *optional;  /* the value of the 'optional' key of the tensor being declared */
 } Loader;
 
 /* Deeper YAML than a spec ever needs (it needs 4 levels) is refused before
@@ -241,6 +242,27 @@ static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ..
   diag_verror(&l->f->diag, b, e > b ? e : b + 1, fmt, ap);
 }
 
+/* Optional data: the per-event weights, one value per event, read as 1
+ * where the caller gives none (docs/dsl.md, "Optional data"). */
+static void check_optional(Loader *l, Tensor *t, yaml_node_t *shape) {
+  Spec *s = l->f->spec;
+  const char *v = scalar(l, l->optional, "the value of 'optional'");
+  if (strcmp(v, "ones") != 0)
+    node_error(l, l->optional, "unknown default '%s' for optional data (expected ones: absent weights are 1)", v);
+  if (t->kind != TK_DATA) node_error(l, l->optional, "only data can be optional; '%s' is a parameter", t->name);
+  if (strcmp(l->first_data, t->name) == 0)
+    node_error(l, l->optional, "the first data tensor '%s' cannot be optional: its first axis is the events", t->name);
+  if (t->rank != 1) node_error(l, shape, "optional data '%s' must have shape [N], one weight per event", t->name);
+  if (s->weights) {
+    size_t b, e;
+    span(l, l->optional, &b, &e);
+    diag_error(&l->f->diag, b, e > b ? e : b + 1,
+               "only one data tensor can be optional (the per-event weights); '%s' already is", s->weights->name);
+  }
+  t->optional = 1;
+  s->weights = t;
+}
+
 /* What a declaration's shape and structure must satisfy. The first axis of
  * the first data tensor is the event size: the run-time size N. */
 static void check_axes(Loader *l, Tensor *t, yaml_node_t *shape, yaml_node_t *structure) {
@@ -266,6 +288,7 @@ static void check_axes(Loader *l, Tensor *t, yaml_node_t *shape, yaml_node_t *st
                  t->name, ev);
     if (a > 0) axis_error(l, shape, a, "the event size %s can only be the first axis of '%s'", ev, t->name);
   }
+  if (l->optional) check_optional(l, t, shape);
   if (structure) {
     if (t->kind == TK_DATA)
       node_error(l, structure, "data '%s' cannot have a structure: structures annotate parameters", t->name);
@@ -291,6 +314,7 @@ static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
     t->kind = kind;
     t->elem = VT_REAL;
     yaml_node_t *shape = v, *structure = NULL;
+    l->optional = NULL;
     if (v->type == YAML_MAPPING_NODE) {
       shape = NULL;
       FOR_PAIRS(l, v, q) {
@@ -300,8 +324,10 @@ static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
           shape = node(l, q->value);
         else if (strcmp(key, "structure") == 0)
           t->structure = parse_structure(l, structure = node(l, q->value));
+        else if (strcmp(key, "optional") == 0)
+          l->optional = node(l, q->value);
         else
-          node_error(l, qk, "unknown key '%s' (expected shape or structure)", key);
+          node_error(l, qk, "unknown key '%s' (expected shape, structure or optional)", key);
       }
       if (!shape)
         node_error(l, v, "missing 'shape' in the declaration of '%s', as in {shape: [M, D, D], structure: upper}",

@@ -138,6 +138,17 @@ gmmc_status gmmc_fit_options_set_warm_start(gmmc_fit_options *opts, const gmmc_m
  * to float64 rounding). 0 (default): $GMMC_CHUNK_EVENTS when set, else what
  * fits in the device's memory (no limit on the host backend). */
 gmmc_status gmmc_fit_options_set_chunk_events(gmmc_fit_options *opts, int64_t events);
+/* Per-event weights (scikit-learn's sample_weight): count values, one per
+ * row of the data given to gmmc_fit (with MPI: of this process's rows),
+ * finite and >= 0, not all 0. The options keep a copy. An event of weight k
+ * counts as k copies of it: the statistics, the objective and every
+ * initialisation are weighted, and lower_bound is the weighted
+ * log-likelihood per unit of weight (docs/api.md, "Sample weights").
+ * weights NULL with count 0 clears them. Refused (GMMC_ERR_INVALID_ARGUMENT,
+ * the message naming the first bad value's index) otherwise; gmmc_fit fails
+ * when count is not the data's row count or the spec declares no optional
+ * data to receive them. */
+gmmc_status gmmc_fit_options_set_sample_weight(gmmc_fit_options *opts, const double *weights, size_t count);
 
 /* ---- fit ------------------------------------------------------------------------------- */
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *opts, gmmc_model **out);

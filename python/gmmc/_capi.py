@@ -69,6 +69,7 @@ REQUIRED = {
     "gmmc_fit_options_set_init_param": (_status, [_opts, c_char_p, POINTER(c_double), c_size_t]),
     "gmmc_fit_options_set_progress": (_status, [_opts, PROGRESS_FN, c_void_p]),
     "gmmc_fit_options_set_warm_start": (_status, [_opts, _model]),
+    "gmmc_fit_options_set_sample_weight": (_status, [_opts, POINTER(c_double), c_size_t]),
     # fit
     "gmmc_fit": (_status, [_ctx, _data, _opts, POINTER(c_void_p)]),
     # models

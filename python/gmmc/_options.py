@@ -71,6 +71,11 @@ class FitOptions:
         self._keep.append(v)
         return self._set("init_param", name.encode(), v.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), v.size)
 
+    def sample_weight(self, w):
+        """Per-event weights, float64, one per row of the data fitted (the C side keeps a copy)."""
+        v = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+        return self._set("sample_weight", v.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), v.size)
+
     def progress(self, fn):
         """fn(init, iter, lower_bound, change, seconds) after every EM iteration."""
         cb = _capi.PROGRESS_FN(lambda user, init, it, lb, change, seconds: fn(init, it, lb, change, seconds))

@@ -29,6 +29,7 @@ from ._options import FitOptions
 from ._precisions import (cholesky_from_covariances, cholesky_from_precisions, covariance_kind,
                           estimate_parameters, precisions_from_cholesky)
 from ._progress import Printer, Recorder
+from ._sample_weight import check_sample_weight
 
 # scikit-learn attribute <- gmmc model parameter; these are what the model is rebuilt from
 # the fitted arrays, kept in the data's type and the input's array namespace
@@ -120,8 +121,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return o
 
     # ---- fit ---------------------------------------------------------------------------------------
-    def fit(self, X, y=None):
-        """Estimate the parameters with EM (gmmc_fit); returns self. y is ignored."""
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM (gmmc_fit); returns self. y is ignored.
+
+        sample_weight: None, a number or an array of shape (n_samples,), finite and >= 0, not all 0
+        (scikit-learn's validation): a sample of weight k counts as k copies of it, in the statistics,
+        the lower bound (the weighted mean log-likelihood per unit of weight) and the initialisation."""
         t0 = time.perf_counter()
         where = _array_api.namespace(X, self.weights_init, self.means_init, self.precisions_init)
         X = _array_api.to_numpy(X)
@@ -132,6 +137,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError("Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {Xv.shape[0]}")
         _params.check_initial(self, Xv.shape[1])
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, Xv)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         previous = None if do_init else self._synced_model()
         previous_lb = float(getattr(self, "lower_bound_", float("-inf")))
@@ -144,6 +150,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             else None
         recorder = Recorder(printer)
         options = self._fit_options(_random.seed_from(self.random_state), recorder, Xv.dtype)
+        if sw is not None:
+            options.sample_weight(sw)
         before = ctx.compile_stats()
         try:
             if do_init:
@@ -176,9 +184,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         }
         return self
 
-    def fit_predict(self, X, y=None):
-        """fit(X) then the labels of X under the fitted model (scikit-learn's final E-step)."""
-        return self.fit(X, y).predict(X)
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """fit(X, sample_weight=...) then the labels of X under the fitted model (scikit-learn's final E-step)."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
 
     def _report_warnings(self, outcome):
         """gmmc's warnings as Python warnings; "did not converge" is scikit-learn's ConvergenceWarning."""

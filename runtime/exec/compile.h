@@ -18,6 +18,13 @@ typedef struct {
  * variants are lowered and loaded. */
 gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
                         int nsizes, LType real, int64_t events, Compiled **out);
+/* The same with `weighted`: the data will carry per-event weights
+ * (gmmc_data.weights) for the spec's optional data tensor; without, the spec
+ * is specialized without them (spec_drop_weights) and ctx_compile's program
+ * is the one for that case. */
+gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const char *spec_text,
+                                 const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,
+                                 Compiled **out);
 
 /* gmmc bench: every variant is lowered and loaded even where the choices
  * are cached (on = 1), so that all of them can be timed. */

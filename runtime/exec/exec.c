@@ -66,31 +66,29 @@ void exec_set_events(Exec *e, int64_t n_local, int64_t n_total) {
 
 void exec_set_scalar(Exec *e, int id, double value) { memcpy(&e->args[e->p->nbufs + 2 + id], &value, 8); }
 
+/* The events' buffer: the first data tensor (an optional one is [N] and
+ * never first). */
 static int data_buffer(const Program *p) {
   for (int i = 0; i < p->nbufs; i++)
-    if (p->bufs[i]->kind == BK_DATA) return i;
+    if (p->bufs[i]->kind == BK_DATA && !(p->bufs[i]->tensor && p->bufs[i]->tensor->optional)) return i;
   return -1;
 }
 
-gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err) {
-  const Program *p = e->p;
-  int b = data_buffer(p);
-  if (b < 0) {
-    *err = xstrdup("the spec declares no data");
-    return GMMC_ERR_INVALID_ARGUMENT;
-  }
-  const Buffer *buf = p->bufs[b];
-  int64_t per_event = buffer_elems(buf, 1);
-  if (per_event != data->cols) {
-    *err =
-        xasprintf("the data has %lld columns but the model expects %lld", (long long)data->cols, (long long)per_event);
-    return GMMC_ERR_INVALID_ARGUMENT;
-  }
-  LType want = buf->elem;
-  int same = (want == LT_F32 && data->dtype == GMMC_FLOAT32) || (want == LT_F64 && data->dtype == GMMC_FLOAT64);
-  size_t esz = data->dtype == GMMC_FLOAT32 ? 4 : 8;
-  const char *src = (const char *)data->values + (size_t)row0 * (size_t)data->cols * esz;
-  int64_t count = e->n_local * data->cols;
+int exec_weight_buffer(const Program *p) {
+  if (p->spec->weights_absent) return -1;
+  for (int i = 0; i < p->nbufs; i++)
+    if (p->bufs[i]->kind == BK_DATA && p->bufs[i]->tensor && p->bufs[i]->tensor->optional) return i;
+  return -1;
+}
+
+/* Binds `count` values of src (float32 or float64) to buffer b: borrowed
+ * when the backend shares host memory and the element type matches, else
+ * converted and copied into a buffer of `capacity` values. */
+static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype, int64_t count, int64_t capacity,
+                               char **err) {
+  LType want = e->p->bufs[b]->elem;
+  int same = (want == LT_F32 && dtype == GMMC_FLOAT32) || (want == LT_F64 && dtype == GMMC_FLOAT64);
+  size_t esz = dtype == GMMC_FLOAT32 ? 4 : 8;
   if (same && e->be->host_memory && ((uintptr_t)src & 15) == 0) {
     if (e->owned[b]) e->be->ops->release(e->be, e->dev[b]);
     e->owned[b] = 0;
@@ -99,7 +97,7 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
     return GMMC_OK;
   }
   if (!e->owned[b]) {
-    size_t bytes = (size_t)(e->capacity * data->cols) * elem_size(want);
+    size_t bytes = (size_t)capacity * elem_size(want);
     gmmc_status s = e->be->ops->alloc(e->be, bytes ? bytes : 8, &e->dev[b], err);
     if (s) return s;
     e->owned[b] = 1;
@@ -122,6 +120,32 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
   }
   free(tmp);
   return s;
+}
+
+gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err) {
+  const Program *p = e->p;
+  int b = data_buffer(p);
+  if (b < 0) {
+    *err = xstrdup("the spec declares no data");
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  const Buffer *buf = p->bufs[b];
+  int64_t per_event = buffer_elems(buf, 1);
+  if (per_event != data->cols) {
+    *err =
+        xasprintf("the data has %lld columns but the model expects %lld", (long long)data->cols, (long long)per_event);
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  size_t esz = data->dtype == GMMC_FLOAT32 ? 4 : 8;
+  const char *src = (const char *)data->values + (size_t)row0 * (size_t)data->cols * esz;
+  gmmc_status s = bind_values(e, b, src, data->dtype, e->n_local * data->cols, e->capacity * data->cols, err);
+  int wb = exec_weight_buffer(p);
+  if (s || wb < 0) return s;
+  if (!data->weights) {
+    *err = xstrdup("the program reads per-event weights but the data carries none");
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  return bind_values(e, wb, data->weights + row0, GMMC_FLOAT64, e->n_local, e->capacity, err);
 }
 
 static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, void *host, int to_device, int as_int,

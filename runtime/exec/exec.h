@@ -46,6 +46,9 @@ void exec_set_scalar(Exec *e, int id, double value);
  * borrowed when the backend shares host memory and the element type
  * matches, else converted and copied. */
 gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err);
+/* A program lowered with weights (LowerOptions.weighted): the buffer of its
+ * optional data tensor, which exec_bind_data fills from data->weights; else -1. */
+int exec_weight_buffer(const Program *p);
 
 /* Whole-buffer transfers with conversion from/to float64 (or int32). */
 gmmc_status exec_write(Exec *e, int buf, const double *values, char **err);

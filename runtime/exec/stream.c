@@ -49,6 +49,7 @@ size_t stream_event_bytes(const Backend *be, const Program *p) {
   for (int b = 0; b < p->nbufs; b++) {
     const Buffer *buf = p->bufs[b];
     if (!buf->event || (buf->kind == BK_DATA && be->host_memory)) continue;
+    if (buf->tensor && buf->tensor->optional && p->spec->weights_absent) continue; /* never bound */
     per += (size_t)buffer_elems(buf, 1) * esize(buf->elem);
   }
   return per;

@@ -2,6 +2,9 @@
  * spec's iterate sequence (E-step, M-step, derived statements), reads the
  * objective (the summed log-likelihood) and stops as scikit-learn does:
  *
+ * With sample weights the objective is the weighted log-likelihood and the
+ * lower bound is it per unit of weight, as for the rows repeated.
+ *
  *   for each of n_init initialisations:
  *     lower_bound = -inf
  *     for iter in 1..max_iter:
@@ -64,6 +67,31 @@ static gmmc_status check_data(gmmc_context *ctx, const FitData *fd, const gmmc_f
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
                     "expected n_samples >= n_components but got n_components = %d, n_samples = %lld", o->n_components,
                     (long long)fd->n_total);
+  return GMMC_OK;
+}
+
+/* Sample weights: one per local row; their total over all processes (the
+ * lower bound's divisor) and enough events of positive weight. Without
+ * weights the total is the event count. */
+static gmmc_status weigh_events(gmmc_context *ctx, FitData *fd, const gmmc_fit_options *o) {
+  const gmmc_data *d = fd->data;
+  fd->weight_total = (double)fd->n_total;
+  if (!d->weights) return GMMC_OK;
+  /* a process whose weights do not fit its rows still joins the sum, so that none waits */
+  int fits = (int64_t)o->nsample_weight == d->rows;
+  double v[2] = {0, 0}; /* the weights, the events of positive weight */
+  for (int64_t i = 0; i < d->rows && fits; i++) v[0] += d->weights[i], v[1] += d->weights[i] > 0;
+  char *err = NULL;
+  gmmc_status s = dist_allreduce(ctx->dist, v, 2, R_SUM, &err);
+  if (s) return ctx_fail_take(ctx, s, err);
+  if (!fits)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
+                    "sample_weight has %zu values but the data has %lld rows: one weight per row", o->nsample_weight,
+                    (long long)d->rows);
+  fd->weight_total = v[0];
+  if (v[1] < o->n_components)
+    return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
+                    "expected at least n_components = %d events of positive weight, got %.0f", o->n_components, v[1]);
   return GMMC_OK;
 }
 
@@ -174,8 +202,13 @@ static gmmc_status iterate(gmmc_context *ctx, const FitData *fd, double *obj) {
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out) {
   if (!ctx || !data || !o || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit: a NULL argument");
   *out = NULL;
-  FitData fd = {.data = data};
+  /* the fit's view of the data carries the weights to the execs (exec_bind_data) */
+  gmmc_data view = *data;
+  view.weights = o->sample_weight;
+  view.owned = NULL;
+  FitData fd = {.data = &view};
   gmmc_status s = locate_events(ctx, data, &fd);
+  if (!s) s = ctx_agree(ctx, weigh_events(ctx, &fd, o), NULL, 0);
   if (s) return s;
   FitTarget ft;
   int have_target = 0;
@@ -187,10 +220,17 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft, NULL))) have_target = 1;
   /* the events of a launch, unless streamed in smaller chunks than asked */
   int64_t events = o->chunk_events > 0 && o->chunk_events < data->rows ? o->chunk_events : data->rows;
-  if (!s) s = ctx_compile(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, &c);
+  if (!s)
+    s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, view.weights != NULL, &c);
+  if (!s && view.weights && exec_weight_buffer(c->p) < 0)
+    s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
+                 "sample_weight: the spec %s declares no optional data to receive them (as in 'w: {shape: [N], "
+                 "optional: ones}' under data)",
+                 c->p->spec->model);
   if (!s) {
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
-    if ((s = stream_create(ctx->be, c->p, c->bp, data, fd.n_total, fd.chunk, &fd.st, &err))) ctx_fail_take(ctx, s, err);
+    if ((s = stream_create(ctx->be, c->p, c->bp, &view, fd.n_total, fd.chunk, &fd.st, &err)))
+      ctx_fail_take(ctx, s, err);
   }
   int known = 0; /* the cached variant choices from the first iteration on */
   if (!s) s = autotune_apply_known(ctx, stream_exec(fd.st), &known);
@@ -221,7 +261,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
     for (iter = 1; iter <= o->max_iter; iter++) {
       double t0 = monotonic_ms() * 1e-3, prev = lb, obj = 0;
       if ((s = iterate(ctx, &fd, &obj))) break;
-      lb = obj / (double)fd.n_total;
+      lb = obj / fd.weight_total; /* per event, or per unit of weight */
       if (!isfinite(lb)) {
         s = ctx_fail(ctx, GMMC_ERR_NUMERIC,
                      "fitting failed: the log-likelihood is not finite at iteration %d of initialisation %d "

@@ -32,6 +32,8 @@ struct gmmc_fit_options {
   void *progress_user;
   const gmmc_model *warm_start;
   int64_t chunk_events;  /* events per chunk when streaming; 0: $GMMC_CHUNK_EVENTS or what fits */
+  double *sample_weight; /* per-row weights (a copy), or NULL: unweighted */
+  size_t nsample_weight;
   char *error;           /* the last refusal's message (gmmc_fit_options_error) */
   char error_short[200]; /* the message when error could not be allocated */
   /* settings refused and not set since, by option ("tol", a scalar's
@@ -73,6 +75,7 @@ typedef struct {
   int64_t n_total;       /* events of all processes */
   int64_t row0;          /* global index of local row 0 */
   int64_t chunk;         /* events per chunk */
+  double weight_total;   /* the weights of all processes' events; n_total without weights */
 } FitData;
 
 /* Sets up a model's parameters for the first E-step: runs the chosen

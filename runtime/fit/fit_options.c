@@ -97,6 +97,7 @@ void gmmc_fit_options_destroy(gmmc_fit_options *o) {
   free(o->spec_text);
   free_named(o->scalars, o->nscalars);
   free_named(o->init_params, o->ninit_params);
+  free(o->sample_weight);
   for (int i = 0; i < o->nrefused; i++) {
     free(o->refused[i]);
     free(o->refused_why[i]);
@@ -257,4 +258,24 @@ gmmc_status gmmc_fit_options_set_chunk_events(gmmc_fit_options *o, int64_t event
     return bad(o, "chunk_events", "chunk_events must be >= 0 (0: automatic), got %lld", (long long)events);
   o->chunk_events = events;
   return accept(o, "chunk_events");
+}
+
+gmmc_status gmmc_fit_options_set_sample_weight(gmmc_fit_options *o, const double *w, size_t count) {
+  if (!o) return GMMC_ERR_INVALID_ARGUMENT;
+  if (!w && count) return bad(o, "sample_weight", "sample_weight: NULL values with count %zu", count);
+  double sum = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (!isfinite(w[i])) return bad(o, "sample_weight", "sample_weight[%zu] = %g: the weights must be finite", i, w[i]);
+    if (w[i] < 0) return bad(o, "sample_weight", "sample_weight[%zu] = %g: the weights must be >= 0", i, w[i]);
+    sum += w[i];
+  }
+  if (count && sum == 0) return bad(o, "sample_weight", "sample_weight: all %zu weights are 0", count);
+  if (!isfinite(sum)) return bad(o, "sample_weight", "sample_weight: the weights add up to infinity");
+  double *copy = count ? xmalloc(sizeof(double) * count) : NULL;
+  if (count && !copy) return no_memory(o, "the sample weights");
+  if (count) memcpy(copy, w, sizeof(double) * count);
+  free(o->sample_weight);
+  o->sample_weight = copy;
+  o->nsample_weight = count;
+  return accept(o, "sample_weight");
 }

@@ -13,7 +13,7 @@ static const Tensor *spec_data(const Spec *s) {
   const Tensor *found = NULL;
   for (int i = 0; i < s->tensors.len; i++) {
     const Tensor *t = spec_tensor(s, i);
-    if (t->kind != TK_DATA) continue;
+    if (t->kind != TK_DATA || t->optional) continue; /* optional data: the weights, bound apart */
     if (found) return NULL;
     found = t;
   }
@@ -37,7 +37,9 @@ static gmmc_status bind_sizes(gmmc_context *ctx, const Spec *s, const gmmc_fit_o
                               FitTarget *ft) {
   const Tensor *x = spec_data(s);
   if (!x || x->rank > 2)
-    return ctx_fail(ctx, GMMC_ERR_SPEC, "%s: fitting needs exactly one data tensor of shape [N, D] or [N]", ft->file);
+    return ctx_fail(ctx, GMMC_ERR_SPEC,
+                    "%s: fitting needs exactly one data tensor of shape [N, D] or [N] (besides optional weights)",
+                    ft->file);
   if (x->rank == 1 && cols != 1)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s takes one value per event, but the data has %lld columns",
                     ft->file, (long long)cols);

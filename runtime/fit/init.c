@@ -1,6 +1,8 @@
 /* Initialisation of a fit, after scikit-learn's _initialize_parameters: each
  * method yields responsibilities (from labels, or random), the spec's M-step
- * turns them into parameters; user-given parameters then replace what they
+ * turns them into parameters (weighted, with per-event weights: so are
+ * k-means and k-means++, and random_from_data draws events of positive
+ * weight only); user-given parameters then replace what they
  * name, and the derived statements run. The responsibilities are made chunk
  * by chunk as the M-step streams over the events (exec/stream.h), from global
  * event indices: the same model for any number of processes or chunks. */
@@ -50,6 +52,50 @@ static gmmc_status distinct_events(gmmc_context *ctx, Rng *rng, int64_t n, int m
   }
   free(set);
   return GMMC_OK;
+}
+
+/* M distinct events of positive weight, uniformly among them (all events
+ * without weights: distinct_events' draw, unchanged). With MPI every process
+ * draws the same positions among the positive events of all, and each
+ * translates those it holds to global indices. */
+static gmmc_status positive_events(gmmc_context *ctx, const FitData *fd, Rng *rng, int m, int64_t *out) {
+  const gmmc_data *d = fd->data;
+  if (!d->weights) return distinct_events(ctx, rng, fd->n_total, m, out);
+  int size = dist_size(ctx->dist), rank = dist_rank(ctx->dist);
+  double *counts = xcalloc((size_t)size + (size_t)m, sizeof(double));
+  gmmc_status s = ctx_agree(ctx, counts ? GMMC_OK : ctx_oom(ctx, "choosing events"), NULL, 0);
+  if (s) {
+    free(counts);
+    return s;
+  }
+  double *picks = counts + size;
+  for (int64_t i = 0; i < d->rows; i++) counts[rank] += d->weights[i] > 0;
+  char *err = NULL;
+  s = dist_allreduce(ctx->dist, counts, size, R_SUM, &err);
+  int64_t total = 0, before = 0;
+  for (int r = 0; r < size; r++) {
+    if (r < rank) before += (int64_t)counts[r];
+    total += (int64_t)counts[r];
+  }
+  if (!s && (s = ctx_agree(ctx, distinct_events(ctx, rng, total, m, out), NULL, 0))) {
+    free(counts);
+    return s;
+  }
+  if (!s) {
+    for (int k = 0; k < m; k++) {
+      int64_t want = out[k] - before, seen = -1; /* the want-th positive event here, if it is here */
+      if (want < 0 || want >= (int64_t)counts[rank]) continue;
+      for (int64_t i = 0; i < d->rows; i++)
+        if (d->weights[i] > 0 && ++seen == want) {
+          picks[k] = (double)(fd->row0 + i);
+          break;
+        }
+    }
+    s = dist_allreduce(ctx->dist, picks, m, R_SUM, &err);
+    for (int k = 0; k < m; k++) out[k] = (int64_t)picks[k];
+  }
+  free(counts);
+  return s ? fail_err(ctx, s, err) : GMMC_OK;
 }
 
 static int param_buffer(const Exec *e, const char *name) {
@@ -144,6 +190,24 @@ static gmmc_status fill_resp(void *user, Exec *e, int64_t row0, int64_t n, char 
     }
     return s;
   }
+  const double *w = rs->fd->data->weights;
+  if (rs->init != GMMC_INIT_KMEANS && w) {
+    /* a seed event counts as one point, as one of its rows repeated would:
+     * responsibility 1/w, so that its weighted share w * 1/w is 1 */
+    int buf = p->tensor_buf[p->spec->predict_proba->id];
+    const int64_t rows = 4096;
+    gmmc_status s = GMMC_OK;
+    for (int64_t r0 = 0; r0 < n && !s; r0 += rows) {
+      int64_t nr = n - r0 < rows ? n - r0 : rows;
+      memset(rs->values, 0, sizeof(double) * (size_t)(nr * m));
+      for (int k = 0; k < m; k++) {
+        int64_t i = rs->seeds[k] - (g0 + r0);
+        if (i >= 0 && i < nr) rs->values[i * m + k] = 1 / w[row0 + r0 + i];
+      }
+      s = exec_write_range(e, buf, r0 * m, nr * m, rs->values, err);
+    }
+    return s;
+  }
   gmmc_status s = GMMC_OK;
   if (rs->init == GMMC_INIT_KMEANS) {
     s = kmeans_labels(rs->km, row0, n, rs->labels, err);
@@ -170,13 +234,15 @@ static gmmc_status responsibilities(gmmc_context *ctx, const FitData *fd, const 
     s = ctx_oom(ctx, "the initial labels");
   } else if (o->init == GMMC_INIT_KMEANS) {
     s = kmeans_fit(ctx, fd, m, ft->real, rng, &rs.km);
-  } else if (!(rs.seeds = xmalloc(sizeof(int64_t) * (size_t)m))) {
+  } else if (!(rs.seeds = xmalloc(sizeof(int64_t) * (size_t)m)) ||
+             (fd->data->weights && !(rs.values = xmalloc(sizeof(double) * (size_t)(4096 * m))))) {
     s = ctx_oom(ctx, "the initial events");
   } else if (o->init == GMMC_INIT_KMEANS_PLUSPLUS) {
     s = kmeans_plusplus(ctx, fd, m, rng, rs.seeds, NULL);
   } else {
-    s = distinct_events(ctx, rng, fd->n_total, m, rs.seeds);
+    s = positive_events(ctx, fd, rng, m, rs.seeds);
   }
+  s = ctx_agree(ctx, s, NULL, 0); /* before the M-step's reduce points, collectives with MPI */
   if (!s) {
     Exec *e = stream_exec(fd->st);
     char *err = NULL;
@@ -215,7 +281,7 @@ static gmmc_status seed_centers(gmmc_context *ctx, const FitData *fd, const gmmc
     s = ctx_oom(ctx, "the initial centers");
   } else if (o->init == GMMC_INIT_KMEANS || o->init == GMMC_INIT_KMEANS_PLUSPLUS) {
     s = kmeans_plusplus(ctx, fd, m, rng, idx, c);
-  } else if (!(s = distinct_events(ctx, rng, fd->n_total, m, idx))) {
+  } else if (!(s = positive_events(ctx, fd, rng, m, idx))) {
     s = gather_rows(ctx, fd, idx, m, c);
   }
   char *err = NULL;

@@ -36,6 +36,52 @@ gmmc_status gather_rows(gmmc_context *ctx, const FitData *fd, const int64_t *row
   return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
 }
 
+gmmc_status gather_weights(gmmc_context *ctx, const FitData *fd, const int64_t *rows, int64_t n, double *out) {
+  const gmmc_data *d = fd->data;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t local = rows[i] - fd->row0;
+    out[i] = !d->weights ? 1.0 : local >= 0 && local < d->rows ? d->weights[local] : 0.0;
+  }
+  if (!d->weights) return GMMC_OK;
+  char *err = NULL;
+  gmmc_status s = dist_allreduce(ctx->dist, out, n, R_SUM, &err);
+  return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
+}
+
+/* The first i with cum[i] > t, else the last of positive weight: an event
+ * drawn in proportion to the terms that cum adds up. */
+static int64_t draw_cumulative(const double *terms, const double *w, int64_t n, double t) {
+  double acc = 0;
+  int64_t last = n - 1;
+  for (int64_t i = 0; i < n; i++) {
+    acc += w[i] * terms[i];
+    if (acc > t) return i;
+    if (w[i] > 0) last = i;
+  }
+  return last;
+}
+
+/* The first center: an event in proportion to its weight. Integer weights
+ * draw rng_below of their sum, so that the event drawn is the one that the
+ * rows repeated would give (and, with no weights, the unweighted draw). */
+static int64_t draw_first(Rng *rng, const double *w, int64_t n) {
+  double total = 0;
+  int integral = 1;
+  for (int64_t i = 0; i < n; i++) {
+    total += w[i];
+    integral = integral && w[i] == floor(w[i]);
+  }
+  double t = integral && total < 0x1p53 ? (double)rng_below(rng, (uint64_t)total) : rng_uniform(rng) * total;
+  double acc = 0;
+  int64_t last = n - 1;
+  for (int64_t i = 0; i < n; i++) {
+    acc += w[i];
+    if (acc > t) return i;
+    if (w[i] > 0) last = i;
+  }
+  return last;
+}
+
 gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rng, int64_t *out, double *centers) {
   int64_t n = fd->n_total, dim = fd->data->cols;
   int64_t want = 50 * (int64_t)m > 10000 ? 50 * (int64_t)m : 10000;
@@ -44,19 +90,25 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
   double off = rng_uniform(rng);
   int64_t *rows = xmalloc(sizeof(int64_t) * (size_t)ns);
   double *x = xmalloc(sizeof(double) * (size_t)(ns * dim));
-  if (!rows || !x) {
+  double *w = xmalloc(sizeof(double) * (size_t)ns); /* 1 each without weights: the same bits */
+  /* agreed before the gathers, which are collectives with MPI */
+  gmmc_status s = ctx_agree(ctx, rows && x && w ? GMMC_OK : ctx_oom(ctx, "the k-means++ sample"), NULL, 0);
+  if (s) {
     free(rows);
     free(x);
-    return ctx_oom(ctx, "the k-means++ sample");
+    free(w);
+    return s;
   }
   for (int64_t i = 0; i < ns; i++) {
     rows[i] = ns == n ? i : (int64_t)(((double)i + off) * (double)n / (double)ns);
     if (rows[i] >= n) rows[i] = n - 1;
   }
-  gmmc_status s = gather_rows(ctx, fd, rows, ns, x);
+  s = gather_rows(ctx, fd, rows, ns, x);
+  if (!s) s = gather_weights(ctx, fd, rows, ns, w);
   if (s) {
     free(rows);
     free(x);
+    free(w);
     return s;
   }
   int trials = 2 + (int)log((double)m);
@@ -66,35 +118,28 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
   if (!closest || !cand || !best_d) {
     free(rows);
     free(x);
+    free(w);
     free(closest);
     free(cand);
     free(best_d);
     return ctx_oom(ctx, "the k-means++ distances");
   }
-  int64_t first = (int64_t)rng_below(rng, (uint64_t)ns);
+  int64_t first = draw_first(rng, w, ns);
   out[0] = rows[first];
   if (centers) memcpy(centers, x + first * dim, sizeof(double) * (size_t)dim);
   double pot = 0;
-  for (int64_t i = 0; i < ns; i++) pot += closest[i] = dist2(x + i * dim, x + first * dim, dim);
+  for (int64_t i = 0; i < ns; i++) pot += w[i] * (closest[i] = dist2(x + i * dim, x + first * dim, dim));
   for (int c = 1; c < m; c++) {
     double best_pot = INFINITY;
     int64_t best = 0;
     for (int t = 0; t < trials; t++) {
-      /* draw an event with probability proportional to its squared distance */
-      double r = rng_uniform(rng) * pot, acc = 0;
-      int64_t pick = ns - 1;
-      for (int64_t i = 0; i < ns; i++) {
-        acc += closest[i];
-        if (acc > r) {
-          pick = i;
-          break;
-        }
-      }
+      /* draw an event with probability proportional to its weighted squared distance */
+      int64_t pick = draw_cumulative(closest, w, ns, rng_uniform(rng) * pot);
       double p = 0;
       for (int64_t i = 0; i < ns; i++) {
         double v = dist2(x + i * dim, x + pick * dim, dim);
         cand[i] = v < closest[i] ? v : closest[i];
-        p += cand[i];
+        p += w[i] * cand[i];
       }
       if (p < best_pot) {
         best_pot = p;
@@ -109,6 +154,7 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
   }
   free(rows);
   free(x);
+  free(w);
   free(closest);
   free(cand);
   free(best_d);
@@ -128,7 +174,8 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   if (!km) return ctx_agree(ctx, ctx_oom(ctx, "k-means"), NULL, 0);
   Compiled *c = NULL;
   char *err = NULL;
-  gmmc_status s = ctx_compile(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, &c);
+  gmmc_status s =
+      ctx_compile_weighted(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, fd->data->weights != NULL, &c);
   if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd->data, fd->n_total, fd->chunk, &km->st, &err)))
     ctx_fail_take(ctx, s, err);
   if ((s = ctx_agree(ctx, s, NULL, 0))) {

@@ -17,6 +17,10 @@ struct gmmc_data {
   void *owned;        /* malloc'd storage to free, or NULL */
   void *map;          /* mmap'ed region to unmap, or NULL */
   size_t map_len;
+  /* per-row weights (rows values, finite, >= 0) for a spec's optional data
+   * tensor, or NULL: set by a fit on its own view of the caller's data
+   * (gmmc_fit_options_set_sample_weight), never owned */
+  const double *weights;
 };
 
 /* Each reader fills *out and returns GMMC_OK, or returns an error status and

@@ -73,7 +73,7 @@ gmmc_status model_file_check_spec(const gmmc_model *m, const char *path, char **
   Tensor *x = NULL;
   int ndata = 0;
   for (int i = 0; !bad && i < s->tensors.len; i++)
-    if (spec_tensor(s, i)->kind == TK_DATA) x = spec_tensor(s, i), ndata++;
+    if (spec_tensor(s, i)->kind == TK_DATA && !spec_tensor(s, i)->optional) x = spec_tensor(s, i), ndata++;
   if (!bad && (ndata != 1 || x->rank < 1 || x->rank > 2))
     bad = MISMATCH("the spec has no single data tensor of shape [N, D] or [N]");
   int feature = !bad && x->rank == 2 ? x->dims[1] : -1;

@@ -47,6 +47,8 @@ static Bytes count(const Program *p, int verbose) {
   for (int i = 0; i < p->nbufs; i++) {
     const Buffer *buf = p->bufs[i];
     int64_t bytes = buffer_elems(buf, 1) * (int64_t)elem_size(buf->elem);
+    /* the weights of a spec compiled without them: never allocated or bound (stream_event_bytes) */
+    if (buf->tensor && buf->tensor->optional && p->spec->weights_absent) continue;
     if (buf->kind == BK_DATA)
       b.data += bytes;
     else if (buf->event)
