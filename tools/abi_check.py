@@ -5,7 +5,8 @@ The public headers' declarations (every prototype, typedef, enum and
 #define of include/gmmc/gmmc.h and gmmc_mpi.h, comments dropped, whitespace
 normalized, one per line) must equal include/gmmc/abi.txt, and the
 library must export exactly the functions declared there (those of
-gmmc_mpi.h only when it was built with MPI). A change to the interface is
+gmmc_mpi.h only when it was built with MPI), each at the version node
+GMMC_1.0. A change to the interface is
 then a change to abi.txt too, made on purpose: a removed or changed line
 breaks programs built against the old one (raise the SOVERSION); an added
 one does not.
@@ -19,6 +20,9 @@ import sys
 
 HEADERS = ["include/gmmc/gmmc.h", "include/gmmc/gmmc_mpi.h"]
 
+
+
+VERSION_NODE = "GMMC_1.0"
 
 def declarations(path):
     text = open(path).read()
@@ -79,7 +83,16 @@ def main():
         print(f"abi_check: added or changed: {line}")
         bad = 1
     nm = subprocess.run(["nm", "-D", "--defined-only", sys.argv[2]], capture_output=True, text=True, check=True)
-    exported = {f.split()[-1] for f in nm.stdout.splitlines() if f.split() and f.split()[-1].startswith("gmmc_")}
+    symbols = [f.split()[-1] for f in nm.stdout.splitlines() if f.split() and f.split()[-1].startswith("gmmc_")]
+    # every function at version node GMMC_1.0 (runtime/api/exports.map): a
+    # later 1.x adds its functions in nodes of their own
+    exported = set()
+    for sym in symbols:
+        name, _, node = sym.partition("@@")
+        if node != VERSION_NODE:
+            print(f"abi_check: {sys.argv[2]} exports {name} at version node '{node}', not {VERSION_NODE}")
+            bad = 1
+        exported.add(name)
     base, mpi = functions(decls[HEADERS[0]]), functions(decls[HEADERS[1]])
     declared = base | (mpi if exported & mpi else set())
     for name in sorted(exported - declared):

@@ -46,7 +46,7 @@ typedef struct gmmc_data gmmc_data;
 typedef struct gmmc_fit_options gmmc_fit_options;
 typedef struct gmmc_model gmmc_model;
 
-/* "0.1.0"; the header's GMMC_VERSION_STRING is the version compiled against. */
+/* "1.0.0"; the header's GMMC_VERSION_STRING is the version compiled against. */
 const char *gmmc_version(void);
 const char *gmmc_status_name(gmmc_status s);
 

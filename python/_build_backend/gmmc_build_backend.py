@@ -110,7 +110,7 @@ def _library(workdir):
 
 
 def _soname(path):
-    """libgmmc.so.0 for libgmmc.so.0.1.0: the name the dynamic loader records."""
+    """libgmmc.so.1 for libgmmc.so.1.0.0: the name the dynamic loader records."""
     base = os.path.basename(path)
     m = re.match(r"(libgmmc\.so\.\d+)", base)
     return m.group(1) if m else "libgmmc.so"
