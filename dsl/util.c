@@ -309,11 +309,12 @@ char *read_file(const char *path, size_t *len, char **err) {
   return buf;
 }
 
-int write_all(int fd, const void *data, size_t size) {
+int write_all_at(int fd, const void *data, size_t size, const char *site) {
   const char *p = data;
+  (void)site;
 #ifdef GMMC_FAULT_INJECTION
   /* an injected fault is a full disk met midway: half written, then ENOSPC */
-  if (fault_hit(FAULT_WRITE, "write")) {
+  if (fault_hit(FAULT_WRITE, site)) {
     if (size >= 2 && write(fd, p, size / 2) < 0) return -1;
     errno = ENOSPC;
     return -1;

@@ -89,7 +89,8 @@ char *read_file(const char *path, size_t *len, char **err);
 char *path_dir(const char *path);
 
 /* Writes all of data (retrying short writes and EINTR); 0, or -1 with errno. */
-int write_all(int fd, const void *data, size_t size);
+int write_all_at(int fd, const void *data, size_t size, const char *site);
+#define write_all(fd, data, size) write_all_at((fd), (data), (size), GMMC_SITE)
 
 /* 64-bit FNV-1a, used for cache keys. */
 uint64_t fnv1a(uint64_t h, const void *data, size_t n);

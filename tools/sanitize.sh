@@ -2,8 +2,9 @@
 # Memory and undefined-behaviour checks (docs/robustness.md).
 #
 #   tools/sanitize.sh [CTEST_ARGS...]   ASan + UBSan build (build-asan,
-#                                        -DGMMC_SANITIZE=ON), then the whole
-#                                        ctest suite under it
+#                                        -DGMMC_SANITIZE=ON, with the fault
+#                                        injection of -DGMMC_FAULT_INJECTION),
+#                                        then the whole ctest suite under it
 #   tools/sanitize.sh --valgrind         valgrind memcheck of `gmmc fit`,
 #                                        `predict` and `score` on the host
 #                                        backend (a normal build,
@@ -86,7 +87,10 @@ if [ "${1:-}" = "--valgrind" ]; then
 fi
 
 build=${GMMC_ASAN_BUILD:-build-asan}
-cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DGMMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# with the fault-injection hooks: robust_faults fails every allocation and
+# file write of a fit in turn, and LeakSanitizer checks each run's cleanup
+cmake -S . -B "$build" -DCMAKE_C_COMPILER="$cc" -DGMMC_SANITIZE=ON -DGMMC_FAULT_INJECTION=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$jobs"
 base_asan="halt_on_error=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tools/lsan.supp:print_suppressions=0}"

@@ -56,7 +56,9 @@ static void emit(LLVMTargetMachineRef tm, int bad) {
           err ? err : "no message");
   else
     CHECK(ptx && strstr(ptx, ".entry") == NULL && strstr(ptx, "st.u32") != NULL, "after the fatal error: %s",
-          ptx ? ptx : err ? err : "no message");
+          ptx   ? ptx
+          : err ? err
+                : "no message");
   free(ptx);
   free(err);
   if (bad) {

@@ -200,8 +200,7 @@ static void pass(FaultKind kind, Setup *su) {
   }
   printf("%s cache: %ld %s at %d sites in a clean run; each failed in turn: %ld runs, %ld failed cleanly with the "
          "right status, %ld done without what failed (%lld s)\n",
-         mode_names[su->mode], calls, what, sites, reached, reached - absorbed, absorbed,
-         (long long)(time(NULL) - t0));
+         mode_names[su->mode], calls, what, sites, reached, reached - absorbed, absorbed, (long long)(time(NULL) - t0));
 }
 
 int main(int argc, char **argv) {
