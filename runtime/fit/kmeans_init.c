@@ -92,37 +92,23 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
   double *x = xmalloc(sizeof(double) * (size_t)(ns * dim));
   double *w = xmalloc(sizeof(double) * (size_t)ns); /* 1 each without weights: the same bits */
   /* agreed before the gathers, which are collectives with MPI */
+  double *closest = NULL, *cand = NULL, *best_d = NULL;
   gmmc_status s = ctx_agree(ctx, rows && x && w ? GMMC_OK : ctx_oom(ctx, "the k-means++ sample"), NULL, 0);
-  if (s) {
-    free(rows);
-    free(x);
-    free(w);
-    return s;
-  }
+  if (s) goto done;
   for (int64_t i = 0; i < ns; i++) {
     rows[i] = ns == n ? i : (int64_t)(((double)i + off) * (double)n / (double)ns);
     if (rows[i] >= n) rows[i] = n - 1;
   }
   s = gather_rows(ctx, fd, rows, ns, x);
   if (!s) s = gather_weights(ctx, fd, rows, ns, w);
-  if (s) {
-    free(rows);
-    free(x);
-    free(w);
-    return s;
-  }
+  if (s) goto done;
   int trials = 2 + (int)log((double)m);
-  double *closest = xmalloc(sizeof(double) * (size_t)ns);
-  double *cand = xmalloc(sizeof(double) * (size_t)ns);
-  double *best_d = xmalloc(sizeof(double) * (size_t)ns);
+  closest = xmalloc(sizeof(double) * (size_t)ns);
+  cand = xmalloc(sizeof(double) * (size_t)ns);
+  best_d = xmalloc(sizeof(double) * (size_t)ns);
   if (!closest || !cand || !best_d) {
-    free(rows);
-    free(x);
-    free(w);
-    free(closest);
-    free(cand);
-    free(best_d);
-    return ctx_oom(ctx, "the k-means++ distances");
+    s = ctx_oom(ctx, "the k-means++ distances");
+    goto done;
   }
   int64_t first = draw_first(rng, w, ns);
   out[0] = rows[first];
@@ -152,13 +138,14 @@ gmmc_status kmeans_plusplus(gmmc_context *ctx, const FitData *fd, int m, Rng *rn
     pot = best_pot;
     memcpy(closest, best_d, sizeof(double) * (size_t)ns);
   }
+done:
   free(rows);
   free(x);
   free(w);
   free(closest);
   free(cand);
   free(best_d);
-  return GMMC_OK;
+  return s;
 }
 
 struct KMeans {

@@ -21,7 +21,6 @@
  *   gpu_faults [cold|warm|all] [step]
  * step: try every step-th N only (1: all). Exits 0 printing "skipped: no GPU"
  * where no GPU is usable, 1 on any failure. */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 
 #include "dsl/fault.h"
 #include "gmmc/gmmc.h"
+#include "io/io_test.h"
 
 enum { N = 3000, D = 3, K = 3 };
 #define SLACK_BYTES ((size_t)8 << 20) /* free memory may differ this much from a clean run's */
@@ -89,24 +89,6 @@ static double uniform(void) {
   rng ^= rng >> 7;
   rng ^= rng << 17;
   return (double)(rng >> 11) * 0x1.0p-53;
-}
-
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  char path[1024];
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-      remove_tree(path);
-    else
-      unlink(path);
-  }
-  closedir(d);
-  rmdir(dir);
 }
 
 typedef struct {
@@ -190,7 +172,7 @@ static void judge(long nth, const char *site, const Outcome *o) {
 
 static void pass(const char *mode, const char *cache, long step) {
   if (cache) {
-    remove_tree(cache);
+    io_remove_tree(cache);
     fault_arm(FAULT_DRIVER, 0);
     Outcome fill = sequence(cache); /* fills the cache: the runs below read it */
     if (fill.status) {
@@ -302,7 +284,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(only, "all") || !strcmp(only, "cold")) pass("cold", NULL, step);
   if (!strcmp(only, "all") || !strcmp(only, "warm")) pass("warm", cache, step);
-  remove_tree(cache);
+  io_remove_tree(cache);
   drv.PrimaryCtxRelease(drv.dev);
   printf(failures ? "gpu_faults: %d failures\n" : "gpu_faults: all passed\n", failures);
   return failures ? 1 : 0;

@@ -50,9 +50,13 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
   return remove(path);
 }
 
+void io_remove_tree(const char *dir) {
+  chmod(dir, 0700);
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int io_done(void) {
-  chmod(T.dir, 0700);
-  nftw(T.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  io_remove_tree(T.dir);
   for (int i = 0; i < 64; i++) free(T.fmts[i]);
   printf("%s: all checks passed\n", T.name);
   return 0;

@@ -11,7 +11,8 @@
 #include "gmmc/gmmc.h"
 
 void io_init(const char *name);
-int io_done(void); /* removes the scratch directory; returns 0 for main */
+int io_done(void);                    /* removes the scratch directory; returns 0 for main */
+void io_remove_tree(const char *dir); /* a directory and everything in it (absent: nothing) */
 const char *io_dir(void);
 const char *io_path(const char *file); /* in the scratch directory; valid for 64 calls */
 uint64_t io_seed(void);

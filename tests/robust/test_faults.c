@@ -16,7 +16,6 @@
  * the sequence of allocations from run to run).
  *
  *   robust_faults [alloc|write] [cold|fresh|warm]   (default: all) */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,24 +43,6 @@ typedef struct {
   char message[512];
   int model_file; /* the model file exists after the run */
 } Outcome;
-
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  char path[1024];
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-      remove_tree(path);
-    else
-      unlink(path);
-  }
-  closedir(d);
-  rmdir(dir);
-}
 
 static int exists(const char *path) {
   struct stat st;
@@ -123,7 +104,7 @@ static Outcome sequence(const Setup *su) {
 }
 
 static void prepare(const Setup *su) {
-  if (su->mode == CACHE_FRESH) remove_tree(su->cache);
+  if (su->mode == CACHE_FRESH) io_remove_tree(su->cache);
 }
 
 static int failures;
@@ -231,7 +212,7 @@ int main(int argc, char **argv) {
     }
   }
   free(x);
-  remove_tree(su.cache);
+  io_remove_tree(su.cache);
   if (failures) printf("robust_faults: %d failures\n", failures);
   if (failures) return 1;
   return io_done();

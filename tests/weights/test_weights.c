@@ -29,22 +29,13 @@
  * T * 2 (n-1) u * kappa, as tests/stream/test_stream.c derives. The k-means
  * initialisation's 300 Lloyd iterations at most add their own T; an event
  * within rounding of a tie could change sides (never seen). */
+#include "check.h"
 #include "host_cpu_skip.h"
 #include "stream/fit_compare.h"
 
 static const double U64 = 0x1p-53;
 enum { N = 240, D = 3, M = 3, MAX_ITER = 10 };
-static int failures;
 static int on_gpu;
-#define CHECK(c, ...)                                                                                                  \
-  do {                                                                                                                 \
-    if (!(c)) {                                                                                                        \
-      printf("  FAIL %s:%d: ", __FILE__, __LINE__);                                                                    \
-      printf(__VA_ARGS__);                                                                                             \
-      printf("\n");                                                                                                    \
-      failures++;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
 
 static const char *const covs[] = {"full", "diag", "spherical", "tied", "kmeans"};
 static const char *const init_names[] = {"kmeans", "k-means++", "random", "random_from_data"};
