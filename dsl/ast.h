@@ -57,7 +57,8 @@ typedef struct {
 typedef enum { E_NUM, E_NAME, E_ACCESS, E_UNARY, E_BINARY, E_CALL, E_REDUCE } ExprKind;
 typedef enum { U_NEG, U_NOT } UnaryOp;
 typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_LT, B_LE, B_GT, B_GE, B_EQ, B_NE, B_AND, B_OR } BinOp;
-typedef enum { F_EXP, F_LOG, F_SQRT, F_SQ, F_ABS, F_SELECT, F_MIN, F_MAX } Func;
+/* F_MIN and F_MAX stay last: they are also reductions */
+typedef enum { F_EXP, F_LOG, F_SQRT, F_SQ, F_ABS, F_LOG1P, F_LGAMMA, F_DIGAMMA, F_POW, F_SELECT, F_MIN, F_MAX } Func;
 typedef enum { R_SUM, R_MAX, R_MIN, R_LOGSUMEXP, R_ARGMIN, R_ARGMAX } RedOp;
 typedef enum { C_PI, C_EPS } ConstId;
 

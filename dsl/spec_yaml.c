@@ -23,6 +23,7 @@ typedef struct {
  * libyaml's recursive, and on deep nesting quadratic, loader sees it. */
 enum { MAX_YAML_DEPTH = 16 };
 
+/* reductions, element functions, constants, builtins (kinds by position) */
 static const char *const reserved[] = {"sum",
                                        "max",
                                        "min",
@@ -34,6 +35,10 @@ static const char *const reserved[] = {"sum",
                                        "sqrt",
                                        "sq",
                                        "abs",
+                                       "log1p",
+                                       "lgamma",
+                                       "digamma",
+                                       "pow",
                                        "select",
                                        "pi",
                                        "eps",
@@ -142,7 +147,7 @@ static const char *decl_name(Loader *l, yaml_node_t *n, const char *what) {
     node_error(l, n, "'%s' is not a valid name: expected a letter or '_' followed by letters, digits or '_'", name);
   for (int i = 0; reserved[i]; i++)
     if (strcmp(reserved[i], name) == 0) {
-      const char *kind = i < 6 ? "a reduction" : i < 12 ? "a function" : i < 14 ? "a constant" : "a builtin";
+      const char *kind = i < 6 ? "a reduction" : i < 16 ? "a function" : i < 18 ? "a constant" : "a builtin";
       size_t b, e;
       span(l, n, &b, &e);
       diag_error(&l->f->diag, b, e, "'%s' is a reserved name (%s); choose another name", name, kind);
