@@ -33,8 +33,8 @@ static const double HALF_LOG_2PI_HI = 0.9189385332046728, HALF_LOG_2PI_LO = -3.8
 static const double LOG_PI = 1.1447298858494002, PI = 3.141592653589793;
 
 /* B_2, B_4, ..., B_24 */
-static const long double BERN[12] = {1.0L / 6,      -1.0L / 30,       1.0L / 42,         -1.0L / 30,
-                                     5.0L / 66,     -691.0L / 2730,   7.0L / 6,          -3617.0L / 510,
+static const long double BERN[12] = {1.0L / 6,       -1.0L / 30,       1.0L / 42,       -1.0L / 30,
+                                     5.0L / 66,      -691.0L / 2730,   7.0L / 6,        -3617.0L / 510,
                                      43867.0L / 798, -174611.0L / 330, 854513.0L / 138, -236364091.0L / 2730};
 
 enum { S1_TERMS = 56, S2_TERMS = 30, T_TERMS = 42, ASYM_TERMS = 12, TRIG_TERMS = 14 };

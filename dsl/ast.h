@@ -30,6 +30,9 @@ typedef struct {
 
 typedef enum { TK_DATA, TK_PARAM, TK_TEMP } TensorKind;
 typedef enum { ST_NONE, ST_UPPER, ST_LOWER, ST_SYMMETRIC, ST_DIAGONAL } Structure;
+/* What a data tensor's values may be (its 'type'): real (float files only),
+ * integer or binary (integer and boolean files too, binary: 0 or 1 only) */
+typedef enum { DT_REAL, DT_INTEGER, DT_BINARY } DataType;
 
 typedef enum { SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT, SEC_COUNT } Section;
 
@@ -41,8 +44,9 @@ typedef struct {
   int rank;
   int dims[GMMC_MAX_RANK]; /* SizeSym ids */
   Structure structure;
-  ValType elem; /* VT_REAL or VT_INT */
-  Stmt *def;    /* defining statement; NULL for data and never-assigned params */
+  DataType dtype; /* data only */
+  ValType elem;   /* VT_REAL or VT_INT */
+  Stmt *def;      /* defining statement; NULL for data and never-assigned params */
   size_t begin, end;
   int id;
 } Tensor;
@@ -143,6 +147,7 @@ static inline ScalarSym *spec_scalar(const Spec *s, int id) { return s->scalars.
 
 extern const char *const section_names[SEC_COUNT];
 extern const char *const func_names[];
+extern const char *const data_type_names[]; /* by DataType */
 extern const char *const reduce_names[];
 extern const char *const structure_names[];
 

@@ -236,6 +236,13 @@ static Structure parse_structure(Loader *l, yaml_node_t *n) {
   node_error(l, n, "unknown structure '%s' (expected upper, lower, symmetric or diagonal)", v);
 }
 
+static DataType parse_data_type(Loader *l, yaml_node_t *n) {
+  const char *v = scalar(l, n, "a data type");
+  for (int i = DT_REAL; i <= DT_BINARY; i++)
+    if (strcmp(v, data_type_names[i]) == 0) return (DataType)i;
+  node_error(l, n, "unknown data type '%s' (expected real, integer or binary)", v);
+}
+
 static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ...)
     __attribute__((format(printf, 4, 5), noreturn));
 static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ...) {
@@ -305,6 +312,12 @@ static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
           shape = node(l, q->value);
         else if (strcmp(key, "structure") == 0)
           t->structure = parse_structure(l, structure = node(l, q->value));
+        else if (strcmp(key, "type") == 0 && kind == TK_DATA)
+          t->dtype = parse_data_type(l, node(l, q->value));
+        else if (strcmp(key, "type") == 0)
+          node_error(l, qk, "'type' declares what data values may be; parameter '%s' is real", t->name);
+        else if (kind == TK_DATA)
+          node_error(l, qk, "unknown key '%s' (expected shape or type)", key);
         else
           node_error(l, qk, "unknown key '%s' (expected shape or structure)", key);
       }

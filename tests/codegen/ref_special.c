@@ -8,7 +8,8 @@ long double ref_digamma_l(long double x) {
   if (x <= 0 && x == floorl(x)) return NAN;
   if (x < 0) {
     long double r = x - roundl(x);
-    return ref_digamma_l(1 - x) - 3.14159265358979323846264338327950288L / tanl(3.14159265358979323846264338327950288L * r);
+    return ref_digamma_l(1 - x) -
+           3.14159265358979323846264338327950288L / tanl(3.14159265358979323846264338327950288L * r);
   }
   long double acc = 0;
   while (x < 20) {
@@ -16,8 +17,8 @@ long double ref_digamma_l(long double x) {
     x += 1;
   }
   /* log x - 1/(2x) - sum B_2k / (2k x^2k), k = 1..8 */
-  static const long double c[] = {1.0L / 12,           -1.0L / 120,         1.0L / 252,  -1.0L / 240,
-                                  1.0L / 132,          -691.0L / 32760,     1.0L / 12,   -3617.0L / 8160};
+  static const long double c[] = {1.0L / 12,  -1.0L / 120,     1.0L / 252, -1.0L / 240,
+                                  1.0L / 132, -691.0L / 32760, 1.0L / 12,  -3617.0L / 8160};
   long double w = 1 / (x * x), s = 0;
   for (int k = 7; k >= 0; k--) s = s * w + c[k];
   return logl(x) - 0.5L / x - w * s - acc;
