@@ -23,7 +23,11 @@
  * for 1e-10 relative on every lower bound and 1e-9 (relative to the largest
  * value of the parameter) on the final parameters. The data are drawn from
  * well separated components, so that the fit is far from a saddle where the
- * growth would be unbounded. */
+ * growth would be unbounded.
+ *
+ * GMMC_TEST_BACKEND=cuda fits on the GPU instead (tests/gpu/mixtures.sh),
+ * in float64 with the same tolerances: skipped (exit 77) without a GPU, as
+ * on the host at a GMMC_HOST_CPU level this machine cannot run. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +37,7 @@
 
 #include "check.h"
 #include "gmmc/gmmc.h"
+#include "host_cpu_skip.h"
 
 enum { M = 3, D = 6, N = 3000, ITERS = 40 };
 typedef enum { BERNOULLI, POISSON, MULTINOMIAL } Kind;
@@ -219,7 +224,15 @@ int main(int argc, char **argv) {
   gmmc_data *data = NULL;
   gmmc_fit_options *fo = NULL;
   gmmc_model *fit = NULL;
-  gmmc_status s = gmmc_context_create(&ctx, GMMC_BACKEND_HOST);
+  const char *b = getenv("GMMC_TEST_BACKEND");
+  int cuda = b && strcmp(b, "cuda") == 0;
+  gmmc_status s = gmmc_context_create(&ctx, cuda ? GMMC_BACKEND_CUDA : GMMC_BACKEND_HOST);
+  if (s && (s == GMMC_ERR_NO_DEVICE || host_level_unavailable(gmmc_last_error(ctx)))) {
+    printf("test_mixtures %s: skipped: %s\n", model, gmmc_last_error(ctx));
+    gmmc_context_destroy(ctx);
+    return 77;
+  }
+  printf("test_mixtures %s: %s\n", model, gmmc_context_device(ctx));
   if (!s) s = gmmc_data_load(ctx, path, 0, &data);
   gmmc_fit_options_create(&fo);
   gmmc_fit_options_set_covariance_type(fo, model); /* a shipped spec by its name */

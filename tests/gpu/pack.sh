@@ -13,7 +13,8 @@ cmake --build $build -j "$(nproc)" --target gmmc_cli gmmc
 stage=$(mktemp -d)
 cp $build/gmmc $stage/
 cp -P $build/libgmmc.so* $stage/
-for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c tests/stream/test_stream.c; do
+for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c tests/stream/test_stream.c \
+         tests/em/test_mixtures.c; do
   cc -O2 -std=gnu11 -Iinclude -Itests -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
      -o "$stage/$(basename "$t" .c)"
 done

@@ -37,6 +37,7 @@ grep -q "NVIDIA" "$out/cli_fit_iris.log" && record "fit picks the GPU by itself"
 step test_gpu env GMMC_VERIFY_VARIANTS=1 test_gpu
 step sklearn_fixtures "$py" tests/em/make_fixtures.py "$work/fx"
 step sklearn_agreement_gpu env GMMC_TEST_BACKEND=cuda GMMC_VERIFY_VARIANTS=1 test_sklearn_agreement "$work/fx"
+step mixtures_gpu sh tests/gpu/mixtures.sh
 if [ -f tests/bench/bench.py ]; then
   # shellcheck disable=SC2086
   step bench "$py" tests/bench/bench.py --gmmc "$work/gmmc" --out "$out" $bench_args
