@@ -146,8 +146,7 @@ static void draw(Kind k, const Params *truth, double *x) {
         row[d] += 1;
       }
     } else {
-      for (int d = 0; d < D; d++)
-        row[d] = k == BERNOULLI ? uniform() < truth->p[m][d] : poisson_draw(truth->p[m][d]);
+      for (int d = 0; d < D; d++) row[d] = k == BERNOULLI ? uniform() < truth->p[m][d] : poisson_draw(truth->p[m][d]);
     }
   }
 }
@@ -287,6 +286,7 @@ int main(int argc, char **argv) {
   gmmc_fit_options_destroy(fo);
   gmmc_data_destroy(data);
   gmmc_context_destroy(ctx);
-  if (failures) printf("FAILED: %d checks (GMMC_TEST_SEED=%llu replays this run)\n", failures, (unsigned long long)seed);
+  if (failures)
+    printf("FAILED: %d checks (GMMC_TEST_SEED=%llu replays this run)\n", failures, (unsigned long long)seed);
   return failures ? 1 : 0;
 }
