@@ -61,6 +61,7 @@ int mb_begin(MathB *m, LLVMModuleRef mod, LLVMTypeRef t, const char *name, int n
   m->t = t;
   m->dbl = LLVMGetTypeKind(t) == LLVMDoubleTypeKind;
   m->it = LLVMIntTypeInContext(m->ctx, m->dbl ? 64 : 32);
+  m->gpu = strncmp(LLVMGetTarget(mod), "nvptx", 5) == 0;
   LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
   if (fn) {
     *fn_out = fn;
@@ -219,6 +220,10 @@ static void split(MathB *m, LLVMValueRef a, LLVMValueRef *hi, LLVMValueRef *lo) 
 
 DD dd_two_prod(MathB *m, LLVMValueRef a, LLVMValueRef b) {
   LLVMValueRef p = mb_mul(m, a, b), ah, al, bh, bl;
+  if (m->gpu) {
+    LLVMValueRef args[3] = {a, b, LLVMBuildFNeg(m->b, p, "")};
+    return (DD){p, mb_intrinsic(m, "llvm.fma", args, 3)};
+  }
   split(m, a, &ah, &al);
   split(m, b, &bh, &bl);
   LLVMValueRef e = mb_add(m, mb_sub(m, mb_mul(m, ah, bh), p), mb_mul(m, ah, bl));

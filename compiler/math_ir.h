@@ -2,10 +2,10 @@
  * math_gamma.c): a builder positioned in a new internal, always-inlined
  * function, a few arithmetic shorthands, and double-double pieces.
  *
- * The double-double helpers use only + - * (Dekker's product, Knuth's sum),
- * never llvm.fma, which is a libm call on a host without FMA; they are exact
- * whether or not the target fuses a multiply and an add (every partial
- * product in Dekker's product is exact). */
+ * The double-double product is Dekker's on the host (+ - * only: llvm.fma
+ * is a libm call on a host without FMA, and the host contracts nothing but
+ * the loop IR's multiply-adds) and llvm.fma on the GPU, which has it and
+ * where LLVM may contract any a*b + c, Veltkamp's split included. */
 #ifndef GMMC_COMPILER_MATH_IR_H
 #define GMMC_COMPILER_MATH_IR_H
 
@@ -17,6 +17,7 @@ typedef struct {
   LLVMBuilderRef b;
   LLVMTypeRef t, it; /* float type and same-width integer type */
   int dbl;
+  int gpu; /* the module is for NVPTX */
 } MathB;
 
 /* A value hi + lo with |lo| <= ulp(hi) / 2 (or so). */
