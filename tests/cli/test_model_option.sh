@@ -2,18 +2,21 @@
 # gmmc fit --model: every new shipped model trains on its integer or boolean
 # .npy; a Gaussian one refuses integers with the loader's message; an unknown
 # name lists the known ones; --model with --spec or --covariance-type is an
-# error. Usage: test_model_option.sh GMMC PYTHON SPECS_DIR
+# error. Fresh random data (seed printed; GMMC_TEST_SEED=S replays a run).
+# Usage: test_model_option.sh GMMC PYTHON SPECS_DIR
 set -u
 gmmc=$1 python=$2 specs=$3
 dir=$(mktemp -d "${TMPDIR:-/tmp}/gmmc-model-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 fail=0
+seed=${GMMC_TEST_SEED:-$(od -An -N6 -tu8 /dev/urandom | tr -d ' ')}
+echo "test_model_option: seed $seed (GMMC_TEST_SEED=$seed replays this run)"
 "$python" -c "
 import numpy as np, sys
-r = np.random.default_rng()
+r = np.random.default_rng(int(sys.argv[2]))
 np.save(sys.argv[1] + '/counts.npy', r.poisson(3, (300, 4)).astype(np.int16))
 np.save(sys.argv[1] + '/binary.npy', r.uniform(size=(300, 5)) < 0.3)
-" "$dir" || exit 1
+" "$dir" "$seed" || exit 1
 
 expect_ok() { # model data
   if ! "$gmmc" fit "$dir/$2" --model "$1" -k 2 --backend host -o "$dir/$1.yaml" > "$dir/out" 2>&1; then
@@ -46,5 +49,5 @@ expect_error "--model poisson and --spec $specs/poisson.yaml both name the model
   "$dir/counts.npy" --model poisson --spec "$specs/poisson.yaml"
 expect_error "--model poisson and --covariance-type diag both name the model to train" \
   "$dir/counts.npy" --model poisson --covariance-type diag
-[ $fail = 0 ] && echo "test_model_option: passed"
+[ $fail = 0 ] && echo "test_model_option: passed" || echo "FAILED (GMMC_TEST_SEED=$seed replays this run)"
 exit $fail
