@@ -1,5 +1,5 @@
 /* gmmc fit DATA --n-components K --covariance-type full|diag|spherical|tied
- *   [--spec FILE] [--tol T] [--reg-covar R] [--max-iter N] [--n-init N]
+ *   [--model NAME | --spec FILE] [--tol T] [--reg-covar R] [--max-iter N] [--n-init N]
  *   [--init kmeans|k-means++|random|random_from_data] [--seed S] [-o MODEL]
  *   [--verbose] [--backend auto|host|cuda] [--dtype float32|float64]
  *   [--sample-weight FILE] ...
@@ -16,15 +16,19 @@
 #include <time.h>
 
 #include "cli.h"
+#include "dsl/shipped.h"
 #include "gmmc/gmmc.h"
 
 static const char usage[] = "usage: gmmc fit DATA [options]\n"
                             "\n"
                             "Trains a mixture model on DATA (.npy float32/float64, .csv, or raw float32 with\n"
-                            "--raw-dims) with EM, as scikit-learn's GaussianMixture.fit does.\n"
+                            "--raw-dims; integer and boolean .npy for the models of counts and binary data)\n"
+                            "with EM, as scikit-learn's GaussianMixture.fit does.\n"
                             "\n"
                             "  -k, --n-components K    number of components (default 1)\n"
                             "  --covariance-type T     full (default), diag, spherical or tied\n"
+                            "  --model NAME            a shipped model: gmm_full, gmm_diag, gmm_spherical,\n"
+                            "                          gmm_tied, kmeans, bernoulli, poisson or multinomial\n"
                             "  --spec FILE             train the model written in FILE (a gmmc DSL spec)\n"
                             "  --tol T                 stop when the lower bound changes less (default 1e-3)\n"
                             "  --reg-covar R           added to the covariance diagonals (default 1e-6)\n"
@@ -65,6 +69,19 @@ static int parse_init(const char *s, gmmc_init *out) {
   return -1;
 }
 
+/* --model NAME: a shipped spec by its model name, or NULL after the error
+ * listing the names there are */
+static const ShippedSpec *find_model(const char *name) {
+  for (int i = 0; i < shipped_spec_count; i++)
+    if (strcmp(shipped_specs[i].name, name) == 0) return &shipped_specs[i];
+  char list[512] = "";
+  for (int i = 0; i < shipped_spec_count; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", shipped_specs[i].name);
+  cli_error("--model: unknown model '%s' (the shipped models are %s; --spec FILE trains a spec of your own)", name,
+            list);
+  return NULL;
+}
+
 static void on_progress(void *user, int init, int iter, double lb, double change, double seconds) {
   (void)user;
   if (iter == 1) printf("init %d\n  %5s  %18s  %12s  %9s\n", init, "iter", "lower bound", "change", "time");
@@ -85,31 +102,22 @@ static double now_s(void) {
 
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {
-      {"n-components", required_argument, 0, 'k'},
-      {"covariance-type", required_argument, 0, 'c'},
-      {"spec", required_argument, 0, 'S'},
-      {"tol", required_argument, 0, 't'},
-      {"reg-covar", required_argument, 0, 'r'},
-      {"max-iter", required_argument, 0, 'm'},
-      {"n-init", required_argument, 0, 'n'},
-      {"init", required_argument, 0, 'i'},
-      {"seed", required_argument, 0, 's'},
-      {"set", required_argument, 0, 'x'},
-      {"output", required_argument, 0, 'o'},
-      {"verbose", no_argument, 0, 'v'},
-      {"backend", required_argument, 0, 'b'},
-      {"dtype", required_argument, 0, 'd'},
-      {"threads", required_argument, 0, 'T'},
-      {"raw-dims", required_argument, 0, 'R'},
-      {"no-cache", no_argument, 0, 'N'},
-      {"help", no_argument, 0, 'h'},
-      {"chunk-events", required_argument, 0, 'C'},
-      {"sample-weight", required_argument, 0, 'W'},
-      {0, 0, 0, 0},
+      {"n-components", required_argument, 0, 'k'}, {"covariance-type", required_argument, 0, 'c'},
+      {"spec", required_argument, 0, 'S'},         {"tol", required_argument, 0, 't'},
+      {"reg-covar", required_argument, 0, 'r'},    {"max-iter", required_argument, 0, 'm'},
+      {"n-init", required_argument, 0, 'n'},       {"init", required_argument, 0, 'i'},
+      {"seed", required_argument, 0, 's'},         {"set", required_argument, 0, 'x'},
+      {"output", required_argument, 0, 'o'},       {"verbose", no_argument, 0, 'v'},
+      {"backend", required_argument, 0, 'b'},      {"dtype", required_argument, 0, 'd'},
+      {"threads", required_argument, 0, 'T'},      {"raw-dims", required_argument, 0, 'R'},
+      {"no-cache", no_argument, 0, 'N'},           {"help", no_argument, 0, 'h'},
+      {"chunk-events", required_argument, 0, 'C'}, {"sample-weight", required_argument, 0, 'W'},
+      {"model", required_argument, 0, 'M'},        {0, 0, 0, 0},
   };
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
-  const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL, *weight_path = NULL;
+  const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL, *weight_path = NULL, *model_name = NULL,
+             *cov_type = NULL;
   int verbose = 0, threads = 0, no_cache = 0, c, rc = 1;
   int mpi = cli_mpi_begin(), me = 0; /* before any output: rank 0 alone speaks */
   long long raw_dims = 0;
@@ -140,7 +148,11 @@ int cmd_fit(int argc, char **argv) {
       NUM(v = strtol(optarg, &end, 10), "n-components");
       SET(gmmc_fit_options_set_n_components(fo, (int)v));
       break;
-    case 'c': SET(gmmc_fit_options_set_covariance_type(fo, optarg)); break;
+    case 'c':
+      cov_type = optarg;
+      SET(gmmc_fit_options_set_covariance_type(fo, optarg));
+      break;
+    case 'M': model_name = optarg; break;
     case 'S': spec_path = optarg; break;
     case 't':
       NUM(d = strtod(optarg, &end), "tol");
@@ -218,6 +230,22 @@ int cmd_fit(int argc, char **argv) {
     fputs(usage, stderr);
     rc = 2;
     goto done;
+  }
+  /* one way of naming the model */
+  if (model_name && spec_path) {
+    cli_error("--model %s and --spec %s both name the model to train: give one", model_name, spec_path);
+    goto done;
+  }
+  if (model_name && cov_type) {
+    cli_error("--model %s and --covariance-type %s both name the model to train: give one (--covariance-type T is "
+              "--model gmm_T)",
+              model_name, cov_type);
+    goto done;
+  }
+  if (model_name) {
+    const ShippedSpec *sh = find_model(model_name);
+    if (!sh) goto done;
+    SET(gmmc_fit_options_set_covariance_type(fo, sh->name)); /* the options take a shipped spec's name there */
   }
   const char *data_path = argv[optind];
   if (out && cli_same_file(out, data_path)) {

@@ -248,6 +248,14 @@ static LLVMValueRef gen_unary(CG *g, const LExpr *e) {
     LLVMValueRef fn = math_log_fn(g->mod, t);
     return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, &a, 1, "");
   }
+  case LU_LOG1P:
+  case LU_LGAMMA:
+  case LU_DIGAMMA: {
+    LLVMValueRef fn = e->op == LU_LOG1P    ? math_log1p_fn(g->mod, t)
+                      : e->op == LU_LGAMMA ? math_lgamma_fn(g->mod, t)
+                                           : math_digamma_fn(g->mod, t);
+    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, &a, 1, "");
+  }
   case LU_SQRT: return call_intrinsic(g, "llvm.sqrt", t, &a, 1);
   case LU_ABS:
     if (ltype_is_float(e->type)) return call_intrinsic(g, "llvm.fabs", t, &a, 1);
@@ -277,6 +285,10 @@ static LLVMValueRef gen_binary(CG *g, const LExpr *e) {
     const char *name =
         fl ? (e->op == LB_MIN ? "llvm.minnum" : "llvm.maxnum") : (e->op == LB_MIN ? "llvm.smin" : "llvm.smax");
     return call_intrinsic(g, name, t, args, 2);
+  }
+  case LB_POW: {
+    LLVMValueRef fn = math_pow_fn(g->mod, t), args[2] = {a, b};
+    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, args, 2, "");
   }
   case LB_AND: return LLVMBuildAnd(g->b, a, b, "");
   case LB_OR: return LLVMBuildOr(g->b, a, b, "");

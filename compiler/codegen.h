@@ -36,10 +36,15 @@ uint64_t kernel_code_digest(const Program *p, const Kernel *k);
 LLVMModuleRef codegen_module(const Program *p, LLVMContextRef ctx, LLVMTargetMachineRef tm, TargetKind target,
                              const unsigned char *only);
 
-/* Element math written in IR (math_ir.c): exp and log for float and double,
- * vectorizable on the host and free of libm and libdevice on the GPU. */
+/* Element math written in IR for float and double, vectorizable on the host
+ * and free of libm and libdevice on the GPU: exp and log (math_ir.c), log1p
+ * and pow (math_pow.c), lgamma and digamma (math_gamma.c). */
 LLVMValueRef math_exp_fn(LLVMModuleRef m, LLVMTypeRef t);
 LLVMValueRef math_log_fn(LLVMModuleRef m, LLVMTypeRef t);
+LLVMValueRef math_log1p_fn(LLVMModuleRef m, LLVMTypeRef t);
+LLVMValueRef math_pow_fn(LLVMModuleRef m, LLVMTypeRef t); /* two arguments */
+LLVMValueRef math_lgamma_fn(LLVMModuleRef m, LLVMTypeRef t);
+LLVMValueRef math_digamma_fn(LLVMModuleRef m, LLVMTypeRef t);
 
 /* Runs the new pass manager's default<O3> pipeline. */
 int optimize_module(LLVMModuleRef m, LLVMTargetMachineRef tm, char **err);

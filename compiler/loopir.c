@@ -489,8 +489,9 @@ static const char *type_name(LType t) {
 }
 
 static void dump_expr(StrBuf *sb, const Program *p, const Kernel *k, const LExpr *e) {
-  static const char *un[] = {"-", "!", "exp", "log", "sqrt", "abs"};
-  static const char *bin[] = {"+", "-", "*", "/", "%", "min", "max", "<", "<=", ">", ">=", "==", "!=", "&&", "||"};
+  static const char *un[] = {"-", "!", "exp", "log", "sqrt", "abs", "log1p", "lgamma", "digamma"};
+  static const char *bin[] = {"+", "-",  "*", "/",  "%",  "min", "max", "pow",
+                              "<", "<=", ">", ">=", "==", "!=",  "&&",  "||"};
   switch (e->kind) {
   case LX_CONST:
     if (ltype_is_float(e->type))
@@ -517,7 +518,7 @@ static void dump_expr(StrBuf *sb, const Program *p, const Kernel *k, const LExpr
     sb_putc(sb, ')');
     break;
   case LX_BINARY:
-    if (e->op == LB_MIN || e->op == LB_MAX) {
+    if (e->op == LB_MIN || e->op == LB_MAX || e->op == LB_POW) {
       sb_printf(sb, "%s(", bin[e->op]);
       dump_expr(sb, p, k, e->a);
       sb_puts(sb, ", ");

@@ -65,7 +65,7 @@ typedef enum {
 
 typedef enum { SR_TID_X, SR_TID_Y, SR_CTAID_X, SR_CTAID_Y, SR_CTAID_Z, SR_NCTAID_Z } SReg;
 
-typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS } LUnOp;
+typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS, LU_LOG1P, LU_LGAMMA, LU_DIGAMMA } LUnOp;
 typedef enum {
   LB_ADD,
   LB_SUB,
@@ -74,6 +74,7 @@ typedef enum {
   LB_REM,
   LB_MIN,
   LB_MAX,
+  LB_POW, /* real only */
   LB_LT,
   LB_LE,
   LB_GT,

@@ -424,6 +424,9 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
     case F_EXP: return lx_unary(p, LU_EXP, as_real(L, a));
     case F_LOG: return lx_unary(p, LU_LOG, as_real(L, a));
     case F_SQRT: return lx_unary(p, LU_SQRT, as_real(L, a));
+    case F_LOG1P: return lx_unary(p, LU_LOG1P, as_real(L, a));
+    case F_LGAMMA: return lx_unary(p, LU_LGAMMA, as_real(L, a));
+    case F_DIGAMMA: return lx_unary(p, LU_DIGAMMA, as_real(L, a));
     case F_ABS: return lx_unary(p, LU_ABS, as_real(L, a));
     case F_SQ: {
       LExpr *x = once(L, k, block, as_real(L, a), "sq");
@@ -439,6 +442,10 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
     case F_MAX: {
       LExpr *b = lower_expr(L, k, block, e->args[1], env);
       return lx_binary(p, e->op == F_MIN ? LB_MIN : LB_MAX, as_real(L, a), as_real(L, b));
+    }
+    case F_POW: {
+      LExpr *b = lower_expr(L, k, block, e->args[1], env);
+      return lx_binary(p, LB_POW, as_real(L, a), as_real(L, b));
     }
     }
     lower_fail(L, "internal error: unknown function");

@@ -30,6 +30,9 @@ typedef struct {
 
 typedef enum { TK_DATA, TK_PARAM, TK_TEMP } TensorKind;
 typedef enum { ST_NONE, ST_UPPER, ST_LOWER, ST_SYMMETRIC, ST_DIAGONAL } Structure;
+/* What a data tensor's values may be (its 'type'): real (float files only),
+ * integer or binary (integer and boolean files too, binary: 0 or 1 only) */
+typedef enum { DT_REAL, DT_INTEGER, DT_BINARY } DataType;
 
 typedef enum { SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT, SEC_COUNT } Section;
 
@@ -41,9 +44,10 @@ typedef struct {
   int rank;
   int dims[GMMC_MAX_RANK]; /* SizeSym ids */
   Structure structure;
-  ValType elem; /* VT_REAL or VT_INT */
-  Stmt *def;    /* defining statement; NULL for data and never-assigned params */
-  int optional; /* data declared {shape: [N], optional: ones}: the per-event weights */
+  DataType dtype; /* data only */
+  ValType elem;   /* VT_REAL or VT_INT */
+  Stmt *def;      /* defining statement; NULL for data and never-assigned params */
+  int optional;   /* data declared {shape: [N], optional: ones}: the per-event weights */
   size_t begin, end;
   int id;
 } Tensor;
@@ -58,7 +62,8 @@ typedef struct {
 typedef enum { E_NUM, E_NAME, E_ACCESS, E_UNARY, E_BINARY, E_CALL, E_REDUCE } ExprKind;
 typedef enum { U_NEG, U_NOT } UnaryOp;
 typedef enum { B_ADD, B_SUB, B_MUL, B_DIV, B_LT, B_LE, B_GT, B_GE, B_EQ, B_NE, B_AND, B_OR } BinOp;
-typedef enum { F_EXP, F_LOG, F_SQRT, F_SQ, F_ABS, F_SELECT, F_MIN, F_MAX } Func;
+/* F_MIN and F_MAX stay last: they are also reductions */
+typedef enum { F_EXP, F_LOG, F_SQRT, F_SQ, F_ABS, F_LOG1P, F_LGAMMA, F_DIGAMMA, F_POW, F_SELECT, F_MIN, F_MAX } Func;
 typedef enum { R_SUM, R_MAX, R_MIN, R_LOGSUMEXP, R_ARGMIN, R_ARGMAX } RedOp;
 typedef enum { C_PI, C_EPS } ConstId;
 
@@ -145,6 +150,7 @@ static inline ScalarSym *spec_scalar(const Spec *s, int id) { return s->scalars.
 
 extern const char *const section_names[SEC_COUNT];
 extern const char *const func_names[];
+extern const char *const data_type_names[]; /* by DataType */
 extern const char *const reduce_names[];
 extern const char *const structure_names[];
 

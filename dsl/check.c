@@ -408,9 +408,11 @@ static void resolve_call(Ctx *c, Expr *e) {
     const char *near = suggest(c->s, e->name, SUG_FUNCS);
     if (near) fail(c, e->begin, name_end(e), "unknown function '%s': did you mean '%s'?", e->name, near);
     fail(c, e->begin, name_end(e),
-         "unknown function '%s': expected exp, log, sqrt, sq, abs, select, min, max or a reduction", e->name);
+         "unknown function '%s': expected exp, log, log1p, pow, sqrt, sq, abs, lgamma, digamma, select, min, max or a "
+         "reduction",
+         e->name);
   }
-  int arity = fn == F_SELECT ? 3 : (fn == F_MIN || fn == F_MAX) ? 2 : 1;
+  int arity = fn == F_SELECT ? 3 : (fn == F_MIN || fn == F_MAX || fn == F_POW) ? 2 : 1;
   if (e->nargs != arity)
     fail(c, e->begin, e->end, "%s takes %d argument%s, found %d", e->name, arity, arity > 1 ? "s" : "", e->nargs);
   e->op = fn;

@@ -5,8 +5,10 @@
 #include "ast.h"
 
 const char *const section_names[SEC_COUNT] = {"estep", "mstep", "derived", "predict"};
-const char *const func_names[] = {"exp", "log", "sqrt", "sq", "abs", "select", "min", "max"};
+const char *const func_names[] = {"exp",    "log",     "sqrt", "sq",     "abs", "log1p",
+                                  "lgamma", "digamma", "pow",  "select", "min", "max"};
 const char *const reduce_names[] = {"sum", "max", "min", "logsumexp", "argmin", "argmax"};
+const char *const data_type_names[] = {"real", "integer", "binary"};
 const char *const structure_names[] = {"none", "upper", "lower", "symmetric", "diagonal"};
 
 Spec *spec_load(const char *name, const char *text, size_t len, char **err) {

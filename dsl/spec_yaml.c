@@ -24,6 +24,7 @@ typedef struct {
  * libyaml's recursive, and on deep nesting quadratic, loader sees it. */
 enum { MAX_YAML_DEPTH = 16 };
 
+/* reductions, element functions, constants, builtins (kinds by position) */
 static const char *const reserved[] = {"sum",
                                        "max",
                                        "min",
@@ -35,6 +36,10 @@ static const char *const reserved[] = {"sum",
                                        "sqrt",
                                        "sq",
                                        "abs",
+                                       "log1p",
+                                       "lgamma",
+                                       "digamma",
+                                       "pow",
                                        "select",
                                        "pi",
                                        "eps",
@@ -143,7 +148,7 @@ static const char *decl_name(Loader *l, yaml_node_t *n, const char *what) {
     node_error(l, n, "'%s' is not a valid name: expected a letter or '_' followed by letters, digits or '_'", name);
   for (int i = 0; reserved[i]; i++)
     if (strcmp(reserved[i], name) == 0) {
-      const char *kind = i < 6 ? "a reduction" : i < 12 ? "a function" : i < 14 ? "a constant" : "a builtin";
+      const char *kind = i < 6 ? "a reduction" : i < 16 ? "a function" : i < 18 ? "a constant" : "a builtin";
       size_t b, e;
       span(l, n, &b, &e);
       diag_error(&l->f->diag, b, e, "'%s' is a reserved name (%s); choose another name", name, kind);
@@ -230,6 +235,13 @@ static Structure parse_structure(Loader *l, yaml_node_t *n) {
   for (int i = ST_UPPER; i <= ST_DIAGONAL; i++)
     if (strcmp(v, structure_names[i]) == 0) return (Structure)i;
   node_error(l, n, "unknown structure '%s' (expected upper, lower, symmetric or diagonal)", v);
+}
+
+static DataType parse_data_type(Loader *l, yaml_node_t *n) {
+  const char *v = scalar(l, n, "a data type");
+  for (int i = DT_REAL; i <= DT_BINARY; i++)
+    if (strcmp(v, data_type_names[i]) == 0) return (DataType)i;
+  node_error(l, n, "unknown data type '%s' (expected real, integer or binary)", v);
 }
 
 static void axis_error(Loader *l, yaml_node_t *shape, int a, const char *fmt, ...)
@@ -326,6 +338,12 @@ static void load_tensors(Loader *l, yaml_node_t *n, TensorKind kind) {
           t->structure = parse_structure(l, structure = node(l, q->value));
         else if (strcmp(key, "optional") == 0)
           l->optional = node(l, q->value);
+        else if (strcmp(key, "type") == 0 && kind == TK_DATA)
+          t->dtype = parse_data_type(l, node(l, q->value));
+        else if (strcmp(key, "type") == 0)
+          node_error(l, qk, "'type' declares what data values may be; parameter '%s' is real", t->name);
+        else if (kind == TK_DATA)
+          node_error(l, qk, "unknown key '%s' (expected shape, type or optional)", key);
         else
           node_error(l, qk, "unknown key '%s' (expected shape, structure or optional)", key);
       }

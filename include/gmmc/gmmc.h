@@ -87,7 +87,8 @@ void gmmc_context_set_warning_handler(gmmc_context *ctx, gmmc_message_fn fn, voi
 
 /* ---- data ----------------------------------------------------------------------
  * An N x D matrix of events. gmmc_data_load reads .npy (float32/float64, C
- * order; memory-mapped), .csv (optional header row) or raw little-endian
+ * order; memory-mapped; integer and boolean arrays into float64, for specs
+ * of integer or binary data), .csv (optional header row) or raw little-endian
  * float32 (raw_dims = D; 0 for the other formats). gmmc_data_wrap uses the
  * caller's memory without copying; it must outlive the handle. */
 gmmc_status gmmc_data_load(gmmc_context *ctx, const char *path, int64_t raw_dims, gmmc_data **out);

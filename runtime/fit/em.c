@@ -31,6 +31,7 @@
 #include "runtime/exec/autotune.h"
 #include "runtime/exec/compile.h"
 #include "runtime/io/data.h"
+#include "runtime/io/data_spec.h"
 #include "runtime/model/nparams.h"
 
 static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
@@ -115,6 +116,13 @@ static gmmc_status check_finite(gmmc_context *ctx, const FitData *fd) {
                       (long long)(fd->row0 + row0 + r + 1), (long long)c + 1);
   }
   return GMMC_OK;
+}
+
+/* Integer files and binary values where the spec's data type allows them. */
+static gmmc_status check_declared(gmmc_context *ctx, const FitData *fd, const Spec *spec) {
+  char *err = NULL;
+  gmmc_status s = data_check_spec(fd->data, spec, fd->row0, &err);
+  return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
 }
 
 /* With MPI: the events of all processes and where this one's start. */
@@ -235,6 +243,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   int known = 0; /* the cached variant choices from the first iteration on */
   if (!s) s = autotune_apply_known(ctx, stream_exec(fd.st), &known);
   if (!s) s = check_finite(ctx, &fd);
+  if (!s) s = check_declared(ctx, &fd, c->p->spec);
   if (!s) s = set_scalars(ctx, stream_exec(fd.st), o);
   if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
   Exec *e = stream_exec(fd.st);

@@ -13,6 +13,7 @@
 #include "runtime/exec/stream.h"
 #include "runtime/fit/params.h"
 #include "runtime/io/data.h"
+#include "runtime/io/data_spec.h"
 #include "runtime/model/model.h"
 
 gmmc_status infer_check_len(gmmc_context *ctx, const char *fn, const char *arg, int64_t len, int64_t rows,
@@ -58,6 +59,9 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   s = ctx_compile(ctx, m->spec_file, m->spec_text, sizes, ns, real, data->rows, &cp);
   if (s) return s;
   const Program *p = cp->p;
+  char *err = NULL;
+  if ((s = data_check_spec(data, p->spec, 0, &err))) return ctx_fail_take(ctx, s, err);
+  err = NULL;
   Spec *spec = p->spec;
   Tensor *t = what == OUT_LABELS    ? spec->predict
               : what == OUT_PROBA   ? spec->predict_proba
@@ -67,7 +71,6 @@ static gmmc_status run_estep(gmmc_context *ctx, const gmmc_model *m, const gmmc_
   if (!t) return ctx_fail(ctx, GMMC_ERR_SPEC, "the spec %s has no '%s' output", spec->model, role[what]);
   /* chunks of at most 256 MiB of per-event buffers, whatever the number of events */
   int64_t chunk = stream_chunk_events(ctx->be, p, 0, data->rows, (size_t)256 << 20);
-  char *err = NULL;
   Stream *st;
   if ((s = stream_create(ctx->be, p, cp->bp, data, data->rows, chunk, &st, &err))) return ctx_fail_take(ctx, s, err);
   Exec *e = stream_exec(st);

@@ -91,6 +91,8 @@ void data_release(gmmc_data *d) {
   if (!d) return;
   if (d->map) munmap(d->map, d->map_len);
   free(d->owned);
+  free(d->int_refusal);
+  d->int_refusal = NULL;
   d->map = NULL;
   d->map_len = 0;
   d->owned = NULL;

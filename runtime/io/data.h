@@ -21,6 +21,8 @@ struct gmmc_data {
    * tensor, or NULL: set by a fit on its own view of the caller's data
    * (gmmc_fit_options_set_sample_weight), never owned */
   const double *weights;
+  char *int_refusal; /* integer or boolean .npy values (widened to float64): the
+                        message refusing them to a spec of real data; else NULL */
 };
 
 /* Each reader fills *out and returns GMMC_OK, or returns an error status and
@@ -29,6 +31,10 @@ struct gmmc_data {
  *
  * .npy: format versions 1.0, 2.0 and 3.0, dtype '<f4' or '<f8', C order,
  * shape (N, D) or (N,) (D = 1); the payload is memory-mapped, not copied.
+ * Integer ('<i1'..'<i8', '<u1'..'<u8') and boolean ('|b1') payloads are
+ * read into float64 (exact: 64-bit values beyond 2^53 are refused), with
+ * int_refusal set: only specs declaring integer or binary data take them
+ * (data_check_spec in data_spec.h).
  * Fortran order, other dtypes, big-endian data and truncated files are
  * refused. row_begin/row_end select a slice of rows (for one MPI rank);
  * row_end < 0 means all rows. */

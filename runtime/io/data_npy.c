@@ -37,9 +37,11 @@ static const char NPY_MAGIC[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
 typedef struct {
   int64_t rows, cols;
-  int itemsize;      /* 4 or 8 */
+  int itemsize;      /* 1, 2, 4 or 8 */
+  char kind;         /* 'f' float, 'i' signed, 'u' unsigned integer, 'b' boolean */
   char descr[4];     /* as in the file, for messages */
   uint64_t data_off; /* where the payload starts */
+  char *int_refusal; /* integer or boolean: what a spec of real data says (malloc'd) */
 } NpyInfo;
 
 /* The header being parsed: its text and where it sits in the file. */
@@ -213,7 +215,9 @@ static gmmc_status parse_dict(const Hdr *p, NpyInfo *info) {
   for (int k = 0; k < NKEYS; k++)
     if (!seen[k]) return hdr_fail(p, 0, "the header has no '%s' key", KEY_NAMES[k]);
 
-  /* descr: '<f4' or '<f8' ('|' and '=' mean the host's order) */
+  /* descr: '<f4' or '<f8' ('|' and '=' mean the host's order); integers
+   * '<i1'..'<i8', '<u1'..'<u8' and booleans '|b1' are read too, for specs
+   * that declare integer or binary data (the refusal for the others is kept) */
   size_t b = vb[K_DESCR], e = ve[K_DESCR];
   char ex[64];
   if (h[b] != '\'' && h[b] != '"') {
@@ -223,12 +227,21 @@ static gmmc_status parse_dict(const Hdr *p, NpyInfo *info) {
   const char *d = h + b + 1;
   size_t dn = e - b - 2;
   excerpt(d, dn, ex);
-  if (dn != 3 || d[1] != 'f' || (d[2] != '4' && d[2] != '8') ||
-      (d[0] != '<' && d[0] != '>' && d[0] != '|' && d[0] != '='))
+  int is_float = dn == 3 && d[1] == 'f' && (d[2] == '4' || d[2] == '8');
+  int is_int = dn == 3 && (d[1] == 'i' || d[1] == 'u') && (d[2] == '1' || d[2] == '2' || d[2] == '4' || d[2] == '8');
+  int is_bool = dn == 3 && d[1] == 'b' && d[2] == '1';
+  if ((!is_float && !is_int && !is_bool) || (d[0] != '<' && d[0] != '>' && d[0] != '|' && d[0] != '='))
     return hdr_fail(p, b, "dtype '%s' is not supported (expected '<f4' float32 or '<f8' float64)", ex);
-  if (d[0] != NATIVE_ORDER && d[0] != '|' && d[0] != '=')
-    return hdr_fail(p, b, "dtype '%s' has the wrong byte order for this host (convert with a.astype('%cf%c'))", ex,
-                    NATIVE_ORDER, d[2]);
+  if (d[0] != NATIVE_ORDER && d[0] != '|' && d[0] != '=' && d[2] != '1')
+    return hdr_fail(p, b, "dtype '%s' has the wrong byte order for this host (convert with a.astype('%c%c%c'))", ex,
+                    NATIVE_ORDER, d[1], d[2]);
+  if (!is_float) {
+    Hdr q = *p;
+    q.err = &info->int_refusal;
+    hdr_fail(&q, b, "dtype '%s' is not supported (expected '<f4' float32 or '<f8' float64)", ex);
+    if (!info->int_refusal) return oom_status(p->err, "the message for integer data");
+  }
+  info->kind = d[1];
   info->itemsize = d[2] - '0';
   memcpy(info->descr, d, 3);
   info->descr[3] = 0;
@@ -270,6 +283,7 @@ static gmmc_status parse_dict(const Hdr *p, NpyInfo *info) {
 
 /* Reads and checks the preamble, the header and the payload size. */
 static gmmc_status npy_open(const char *path, int *fd_out, NpyInfo *info, char **err) {
+  memset(info, 0, sizeof *info);
   int fd;
   uint64_t size;
   gmmc_status s = data_open_file(path, &fd, &size, err);
@@ -348,6 +362,10 @@ static gmmc_status npy_open(const char *path, int *fd_out, NpyInfo *info, char *
   }
 done:
   free(h);
+  if (s) {
+    free(info->int_refusal);
+    info->int_refusal = NULL;
+  }
   if (s)
     close(fd);
   else
@@ -362,8 +380,61 @@ gmmc_status data_npy_shape(const char *path, int64_t *rows, int64_t *cols, char 
   gmmc_status s = npy_open(path, &fd, &info, err);
   if (s) return s;
   close(fd);
+  free(info.int_refusal);
   if (rows) *rows = info.rows;
   if (cols) *cols = info.cols;
+  return GMMC_OK;
+}
+
+/* Integer and boolean values become float64 (the fit converts them further
+ * if it computes in float32), exactly: a 64-bit integer beyond 2^53 is
+ * refused with its row and column (1-based, in the file). */
+static gmmc_status widen_integers(const char *path, const NpyInfo *info, int64_t row0, gmmc_data *out, char **err) {
+  int64_t n = out->rows * out->cols;
+  double *v = xmalloc(sizeof(double) * (size_t)n);
+  if (!v) return oom_status(err, "the integer data widened to float64");
+  const unsigned char *src = out->values;
+  for (int64_t i = 0; i < n; i++) {
+    const unsigned char *q = src + (size_t)i * (size_t)info->itemsize;
+    int64_t si = 0;
+    uint64_t ui = 0;
+    switch (info->itemsize) {
+    case 1: si = info->kind == 'i' ? (int64_t)(int8_t)q[0] : (int64_t)q[0]; break;
+    case 2: {
+      uint16_t u;
+      memcpy(&u, q, 2);
+      si = info->kind == 'i' ? (int64_t)(int16_t)u : (int64_t)u;
+      break;
+    }
+    case 4: {
+      uint32_t u;
+      memcpy(&u, q, 4);
+      si = info->kind == 'i' ? (int64_t)(int32_t)u : (int64_t)u;
+      break;
+    }
+    default:
+      memcpy(&ui, q, 8);
+      si = (int64_t)ui;
+      if ((info->kind == 'u' && ui > (UINT64_C(1) << 53)) ||
+          (info->kind == 'i' && (si > (INT64_C(1) << 53) || si < -(INT64_C(1) << 53)))) {
+        free(v);
+        char num[32];
+        if (info->kind == 'u')
+          snprintf(num, sizeof num, "%llu", (unsigned long long)ui);
+        else
+          snprintf(num, sizeof num, "%lld", (long long)si);
+        return data_fail(err, GMMC_ERR_DATA,
+                         "%s: row %lld, column %lld: the integer %s is beyond 2^53, where float64 is not exact", path,
+                         (long long)(row0 + i / out->cols + 1), (long long)(i % out->cols + 1), num);
+      }
+      if (info->kind == 'u') si = (int64_t)ui;
+    }
+    v[i] = (double)si;
+  }
+  data_release(out);
+  out->owned = v;
+  out->values = v;
+  out->dtype = GMMC_FLOAT64;
   return GMMC_OK;
 }
 
@@ -377,11 +448,13 @@ gmmc_status data_read_npy(const char *path, int64_t row_begin, int64_t row_end, 
   if (row_end < 0) row_end = info.rows;
   if (row_begin < 0 || row_begin > row_end || row_end > info.rows) {
     close(fd);
+    free(info.int_refusal);
     return data_fail(err, GMMC_ERR_INVALID_ARGUMENT, "%s: rows [%lld, %lld) are outside the %lld rows of the file",
                      path, (long long)row_begin, (long long)row_end, (long long)info.rows);
   }
   if (row_begin == row_end) {
     close(fd);
+    free(info.int_refusal);
     return data_fail(err, GMMC_ERR_INVALID_ARGUMENT, "%s: rows [%lld, %lld) select no rows", path, (long long)row_begin,
                      (long long)row_end);
   }
@@ -405,10 +478,16 @@ gmmc_status data_read_npy(const char *path, int64_t row_begin, int64_t row_end, 
     }
   }
   close(fd); /* a mapping outlives its descriptor */
-  if (s) return s;
   out->rows = row_end - row_begin;
   out->cols = info.cols;
   out->dtype = info.itemsize == 4 ? GMMC_FLOAT32 : GMMC_FLOAT64;
+  if (!s && info.kind != 'f') s = widen_integers(path, &info, row_begin, out, err);
+  if (s) {
+    free(info.int_refusal);
+    data_release(out);
+    return s;
+  }
+  out->int_refusal = info.int_refusal;
   return GMMC_OK;
 }
 

@@ -1,6 +1,8 @@
 /* Reference interpreter of the checked AST: see ref_eval.h. */
 #include "ref_eval.h"
 
+#include "ref_special.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +113,15 @@ static Val eval_call(Ev *ev, const Expr *e) {
     r = sqrt(a.v);
     return val(r, r > 0 ? a.s / (2.0 * r) + r : sqrt(a.s)); /* at 0 the error is not linear: sqrt of the input's */
   case F_SQ: r = a.v * a.v; return val(r, 2.0 * fabs(a.v) * a.s + r);
+  case F_LOG1P: r = log1p(a.v); return val(r, a.s / fabs(1.0 + a.v) + fabs(r));
+  case F_LGAMMA: r = lgamma(a.v); return val(r, fabs(ref_digamma(a.v)) * a.s + fabs(r));
+  case F_DIGAMMA: r = ref_digamma(a.v); return val(r, fabs(ref_trigamma(a.v)) * a.s + fabs(r));
+  case F_POW: {
+    Val b = eval(ev, e->args[1]);
+    r = pow(a.v, b.v);
+    double da = a.v != 0 ? fabs(b.v) * a.s / fabs(a.v) : 0.0, db = a.v != 0 ? fabs(log(fabs(a.v))) * b.s : 0.0;
+    return val(r, fabs(r) * (1.0 + da + db));
+  }
   case F_ABS: return val(fabs(a.v), a.s);
   case F_MIN:
   case F_MAX: {

@@ -6,7 +6,8 @@
  * Semantics implemented (docs/dsl.md):
  *   - reductions sum, max, min, logsumexp (max-shifted; -inf when every term
  *     is -inf), argmin, argmax (strict comparison: the first extremum wins);
- *   - element functions exp log sqrt sq abs select min max; comparisons and
+ *   - element functions exp log log1p pow sqrt sq abs lgamma digamma select
+ *     min max (digamma from ref_special.c); comparisons and
  *     logical operators give 0 or 1; division is real division;
  *   - names: an index is its integer value, a size its value (the event size
  *     is the total event count), pi, eps (the machine epsilon of the element
@@ -36,6 +37,9 @@
  *   log(a)                                      s = s(a)/|a| + |r|
  *   sqrt(a)                                     s = s(a)/(2r) + r   (a > 0)
  *   sq(a)                                       s = 2|a|s(a) + r
+ *   log1p(a)                                    s = s(a)/|1+a| + |r|
+ *   lgamma(a), digamma(a)                       s = |f'(a)| s(a) + |r|   (f' = digamma, trigamma)
+ *   pow(a, b)                                   s = |r| (1 + |b| s(a)/|a| + |log|a|| s(b))
  *   sum                                         s = sum of the terms' s
  *   logsumexp(x_i) = mx + log S                 s = sum w_i (s_i + |x_i - mx|) + 2 + |log S| + |r|
  *                                               (w_i = exp(x_i - mx)/S, the softmax)

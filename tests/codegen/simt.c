@@ -5,6 +5,8 @@
  * vectors. Barriers advance the block's epoch, which the race checks use. */
 #include "simt.h"
 
+#include "ref_special.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -160,6 +162,9 @@ static void eval_unary(const LExpr *e, SimVal *r, const SimVal *a, const uint8_t
     case LU_EXP: r[t].f = e->type == LT_F32 ? (double)expf((float)x) : exp(x); break;
     case LU_LOG: r[t].f = e->type == LT_F32 ? (double)logf((float)x) : log(x); break;
     case LU_SQRT: r[t].f = round_to(e->type, sqrt(x)); break;
+    case LU_LOG1P: r[t].f = round_to(e->type, log1p(x)); break;
+    case LU_LGAMMA: r[t].f = round_to(e->type, lgamma(x)); break;
+    case LU_DIGAMMA: r[t].f = round_to(e->type, ref_digamma(x)); break;
     case LU_ABS:
       if (fl)
         r[t].f = fabs(x);
@@ -184,6 +189,7 @@ static void eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, c
       case LB_REM: v = fmod(x, y); break;
       case LB_MIN: v = fmin(x, y); break;
       case LB_MAX: v = fmax(x, y); break;
+      case LB_POW: v = pow(x, y); break;
       case LB_LT: r[t].i = x < y; continue;
       case LB_LE: r[t].i = x <= y; continue;
       case LB_GT: r[t].i = x > y; continue;
@@ -213,6 +219,7 @@ static void eval_binary(Launch *l, const LExpr *e, SimVal *r, const SimVal *a, c
         break;
       case LB_MIN: r[t].i = x < y ? x : y; break;
       case LB_MAX: r[t].i = x > y ? x : y; break;
+      case LB_POW: fail(l, "pow on integers"); return;
       case LB_LT: r[t].i = x < y; break;
       case LB_LE: r[t].i = x <= y; break;
       case LB_GT: r[t].i = x > y; break;

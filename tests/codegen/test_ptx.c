@@ -1,4 +1,5 @@
-/* The PTX of every shipped spec is accepted by ptxas.
+/* The PTX of every shipped spec is accepted by ptxas, and that of the
+ * element functions no shipped spec uses (MATH_FNS below).
  *
  * For each shipped spec, sizes (M, D) in {(1,1), (5,7), (16,24)}, float32
  * and float64, lowered for the GPU with every applicable variant
@@ -20,6 +21,23 @@
 #include "dsl/shipped.h"
 
 static int g_fail, g_files;
+
+/* log1p, digamma and pow, which no shipped spec uses (lgamma: poisson) */
+static const char math_fns_text[] = "gmmc: 1\n"
+                                    "model: mathfns\n"
+                                    "sizes: [N, M, D]\n"
+                                    "indices: {n: N, m: M, d: D}\n"
+                                    "data:\n"
+                                    "  X: [N, D]\n"
+                                    "params:\n"
+                                    "  a: [M, D]\n"
+                                    "estep:\n"
+                                    "  - L[n,m] = sum(d, log1p(X[n,d]) + digamma(a[m,d]) + pow(X[n,d], a[m,d]) + "
+                                    "lgamma(X[n,d]))\n"
+                                    "  - obj = sum(n, max(m, L[n,m]))\n"
+                                    "outputs:\n"
+                                    "  objective: obj\n";
+static const ShippedSpec MATH_FNS = {"mathfns", "mathfns.yaml", math_fns_text, sizeof math_fns_text - 1};
 
 static int has_entry(const char *ptx, const char *name) {
   size_t n = strlen(name);
@@ -147,6 +165,8 @@ int main(int argc, char **argv) {
       for (int zi = 0; zi < 3; zi++)
         for (int r = 0; r < 2; r++)
           check(ptxas, argv[a], &shipped_specs[si], md[zi][0], md[zi][1], r ? LT_F64 : LT_F32, tmpdir);
+  for (int a = 2; a < argc; a++)
+    for (int r = 0; r < 2; r++) check(ptxas, argv[a], &MATH_FNS, 5, 7, r ? LT_F64 : LT_F32, tmpdir);
   drain(0);
   if (!g_fail) rmdir(tmpdir);
   printf("codegen_ptx: %d PTX files assembled by %s, %d failures\n", g_files, ptxas, g_fail);

@@ -13,9 +13,12 @@
  *   - symmetric tensors and the input of precision_cholesky: symmetric
  *     positive definite, A Aᵀ / D + I/2 (covariances);
  *   - the predict_proba tensor: rows positive, summing to 1 (R);
- *   - tensors read under log or sqrt or in a denominator: positive (weights,
- *     Nk, the diagonal of the precisions); those also read in a select
- *     condition get zeros too, so that both branches run (k-means' count);
+ *   - tensors read under log or sqrt or in a denominator, or as the base of
+ *     pow: positive (weights, Nk, the diagonal of the precisions); those
+ *     also read in a select condition get zeros too, so that both branches
+ *     run (k-means' count);
+ *   - tensors read under log1p: in [0.05, 0.95], where log1p(x) and
+ *     log1p(-x) are both finite (bernoulli's p);
  *   - everything else: uniform in [-3, 3] (data in [-2, 2]);
  *   - run-time scalars: uniform in [0.1, 1].
  * Then, for each statement, from the same filled buffers: its target and
@@ -60,7 +63,7 @@
 #include "dsl/shipped.h"
 #include "ref_eval.h"
 
-enum { F_POS = 1, F_GUARD = 2, F_SPD = 4 };
+enum { F_POS = 1, F_GUARD = 2, F_SPD = 4, F_UNIT = 8 };
 
 static uint64_t g_seed;
 static int g_fail, g_fail_msgs;
@@ -74,6 +77,11 @@ static const char *g_worst_where[2];
  * sqrt, a denominator, and through products, quotients, sums over an index,
  * max, min and the branches of select inside those (not through + and -, and
  * not under abs, sq, exp, which are never negative anyway). */
+static void mark_unit(const Expr *e, unsigned *flags) {
+  if (e->kind == E_ACCESS && e->tensor) flags[e->tensor->id] |= F_UNIT;
+  for (int i = 0; i < e->nargs; i++) mark_unit(e->args[i], flags);
+}
+
 static void mark_expr(const Expr *e, int positive, unsigned *flags) {
   if (!e) return;
   if (e->kind == E_ACCESS && e->tensor && positive) flags[e->tensor->id] |= F_POS;
@@ -82,6 +90,16 @@ static void mark_expr(const Expr *e, int positive, unsigned *flags) {
   case E_CALL:
     if (e->op == F_LOG || e->op == F_SQRT) {
       mark_expr(e->args[0], 1, flags);
+      return;
+    }
+    if (e->op == F_LOG1P) {
+      mark_unit(e->args[0], flags);
+      mark_expr(e->args[0], 0, flags);
+      return;
+    }
+    if (e->op == F_POW) {
+      mark_expr(e->args[0], 1, flags);
+      mark_expr(e->args[1], 0, flags);
       return;
     }
     if (e->op == F_SELECT) {
@@ -187,7 +205,9 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
   }
   for (int64_t i = 0; i < n; i++) {
     double v;
-    if ((fl & F_POS) && (fl & F_GUARD))
+    if (fl & F_UNIT)
+      v = cg_uniform(r, 0.05, 0.95);
+    else if ((fl & F_POS) && (fl & F_GUARD))
       v = cg_int(r, 0, 3) == 0 ? 0.0 : cg_uniform(r, 0.5, 2.0);
     else if (fl & F_POS)
       v = cg_uniform(r, 0.5, 2.0);

@@ -59,6 +59,10 @@ put("npy", "hand_unaligned.npy", handmade("{'descr':'<f8','fortran_order':False,
 put("npy", "hand_v2_1d.npy", handmade("{'descr': '<f4', 'fortran_order': True, 'shape': (5,), }",
                                       np.arange(5, dtype="<f4").tobytes(), major=2))
 put("npy", "truncated.npy", npy(rng.normal(size=(6, 2)))[:-5])
+# integers and booleans, for specs of integer or binary data (read into float64)
+put("npy", "i2_counts.npy", npy(np.arange(12, dtype="<i2").reshape(4, 3) % 5))
+put("npy", "b1_binary.npy", npy(np.arange(8).reshape(4, 2) % 3 == 0))
+put("npy", "u8_big.npy", npy(np.array([[1, 2**53 + 1]], dtype="<u8")))
 
 # CSV: header or not, CRLF, BOM, quoted fields, exponents, signs, blank tail
 put("csv", "header.csv", b"a,b,c\n1,2,3\n4.5,-6e-3,+7\n")

@@ -39,6 +39,7 @@ step sklearn_fixtures "$py" tests/em/make_fixtures.py "$work/fx"
 step sklearn_agreement_gpu env GMMC_TEST_BACKEND=cuda GMMC_VERIFY_VARIANTS=1 test_sklearn_agreement "$work/fx"
 # sample weights: integer weights against the rows repeated, float64 on the GPU
 step weights_gpu env GMMC_TEST_BACKEND=cuda GMMC_VERIFY_VARIANTS=1 test_weights
+step mixtures_gpu sh tests/gpu/mixtures.sh
 if [ -f tests/bench/bench.py ]; then
   # shellcheck disable=SC2086
   step bench "$py" tests/bench/bench.py --gmmc "$work/gmmc" --out "$out" $bench_args

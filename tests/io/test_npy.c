@@ -155,10 +155,44 @@ static void refuse(int line, int major, const char *dict, const char *needle, co
   io_expect(__FILE__, line, s, err, GMMC_ERR_DATA, want);
 }
 
+/* Integer and boolean payloads: widened to float64, the refusal a spec of
+ * real data gives kept in int_refusal (byte offset included); a 64-bit
+ * value beyond 2^53 refused with its row and column. */
+static void test_integers(void) {
+  const char *path = io_path("int.npy");
+  int32_t i4[3] = {1, -2, 300000};
+  size_t hoff = npy_file(path, 1, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", 64, i4, sizeof i4);
+  gmmc_data d;
+  char *err = NULL;
+  gmmc_status s = data_read_npy(path, 0, -1, &d, &err);
+  CHECK(s == GMMC_OK && d.dtype == GMMC_FLOAT64 && d.rows == 3 && d.cols == 1);
+  if (!s) {
+    const double *v = d.values;
+    CHECK(v[0] == 1 && v[1] == -2 && v[2] == 300000);
+    char *want = io_fmt("%s: byte %llu: dtype '<i4' is not supported (expected '<f4' float32 or '<f8' float64)", path,
+                        (unsigned long long)hoff + 10);
+    CHECK(d.int_refusal && strcmp(d.int_refusal, want) == 0);
+    data_release(&d);
+  }
+  unsigned char b1[4] = {1, 0, 0, 1};
+  npy_file(path, 1, "{'descr': '|b1', 'fortran_order': False, 'shape': (2, 2), }", 64, b1, sizeof b1);
+  s = data_read_npy(path, 0, -1, &d, &err);
+  CHECK(s == GMMC_OK && d.rows == 2 && d.cols == 2 && d.int_refusal);
+  if (!s) {
+    const double *v = d.values;
+    CHECK(v[0] == 1 && v[1] == 0 && v[2] == 0 && v[3] == 1);
+    data_release(&d);
+  }
+  uint64_t u8[4] = {1, 2, (UINT64_C(1) << 53) + 1, 4};
+  npy_file(path, 1, "{'descr': '<u8', 'fortran_order': False, 'shape': (2, 2), }", 64, u8, sizeof u8);
+  EXPECT_ERR(data_read_npy(path, 0, -1, &d, &err_), GMMC_ERR_DATA,
+             "%s: row 2, column 1: the integer 9007199254740993 is beyond 2^53, where float64 is not exact", path);
+}
+
 static void test_header_refusals(void) {
 #define F "'fortran_order': False"
-  refuse(__LINE__, 1, "{'descr': '<i4', " F ", 'shape': (3,), }", "'<i4'",
-         "dtype '<i4' is not supported (expected '<f4' float32 or '<f8' float64)");
+  refuse(__LINE__, 1, "{'descr': '<i3', " F ", 'shape': (3,), }", "'<i3'",
+         "dtype '<i3' is not supported (expected '<f4' float32 or '<f8' float64)");
   refuse(__LINE__, 1, "{'descr': '<f2', " F ", 'shape': (3,), }", "'<f2'",
          "dtype '<f2' is not supported (expected '<f4' float32 or '<f8' float64)");
   refuse(__LINE__, 2, "{'descr': '|O', " F ", 'shape': (3,), }", "'|O'",
@@ -311,8 +345,12 @@ static void test_writers(void) {
   CHECK(memcmp(buf + 10, want, strlen(want)) == 0);
   CHECK(n == 10 + hlen + 4 * (size_t)rows && memcmp(buf + 10 + hlen, labels, 4 * (size_t)rows) == 0);
   free(buf);
-  EXPECT_ERR(data_read_npy(path, 0, -1, &d, &err_), GMMC_ERR_DATA,
-             "%s: byte 20: dtype '<i4' is not supported (expected '<f4' float32 or '<f8' float64)", path);
+  /* labels read back as integers (widened), which a spec of real data refuses */
+  EXPECT_OK(data_read_npy(path, 0, -1, &d, &err_));
+  want = io_fmt("%s: byte 20: dtype '<i4' is not supported (expected '<f4' float32 or '<f8' float64)", path);
+  CHECK(d.int_refusal && strcmp(d.int_refusal, want) == 0);
+  for (int64_t i = 0; i < rows; i++) CHECK(((const double *)d.values)[i] == labels[i]);
+  data_release(&d);
 
   /* an empty array is a valid file */
   EXPECT_OK(data_write_npy_i32(path, NULL, 0, &err_));
@@ -365,7 +403,7 @@ static void test_corruptions(void) {
     if (s == GMMC_OK) {
       CHECK(!err && d.rows > 0 && d.cols > 0);
       size_t item = d.dtype == GMMC_FLOAT32 ? 4 : 8;
-      CHECK((size_t)(d.rows * d.cols) * item <= len);
+      CHECK(d.int_refusal || (size_t)(d.rows * d.cols) * item <= len); /* integers: widened, not mapped */
       const unsigned char *v = d.values;
       for (size_t i = 0; i < (size_t)(d.rows * d.cols) * item; i++) sink = v[i]; /* every byte must be readable */
       data_release(&d);
@@ -383,6 +421,7 @@ int main(void) {
   test_round_trips();
   test_slices();
   test_header_refusals();
+  test_integers();
   test_file_refusals();
   test_writers();
   test_corruptions();

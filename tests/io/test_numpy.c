@@ -42,7 +42,9 @@ static const char *const SCRIPT =
     "np.save(d + '/np_fortran.npy', np.asfortranarray(np.zeros((3, 4))))\n"
     "np.save(d + '/np_big.npy', x.astype('>f8'))\n"
     "np.save(d + '/np_int.npy', np.arange(6, dtype=np.int32).reshape(3, 2))\n"
-    "np.save(d + '/np_c64.npy', np.zeros((3, 2), dtype=np.complex64))\n";
+    "np.save(d + '/np_c64.npy', np.zeros((3, 2), dtype=np.complex64))\n"
+    "for t in ('i1', 'i2', 'i8', 'u1', 'u2', 'u4', 'u8', 'b1'):\n"
+    "    np.save(d + '/np_' + t + '.npy', (np.arange(6).reshape(3, 2) % (2 if t == 'b1' else 7)).astype(t))\n";
 
 static int run_python(const char *python, const char *args) {
   char *cmd = io_fmt("'%s' %s", python, args);
@@ -118,9 +120,23 @@ int main(int argc, char **argv) {
   p = io_path("np_big.npy");
   EXPECT_ERR(data_read_npy(p, 0, -1, &d, &err_), GMMC_ERR_DATA,
              "%s: byte 20: dtype '>f8' has the wrong byte order for this host (convert with a.astype('<f8'))", p);
-  p = io_path("np_int.npy");
-  EXPECT_ERR(data_read_npy(p, 0, -1, &d, &err_), GMMC_ERR_DATA,
-             "%s: byte 20: dtype '<i4' is not supported (expected '<f4' float32 or '<f8' float64)", p);
+  /* integers and booleans: widened to float64, refused by specs of real data with this message */
+  static const char *const ints[] = {"int", "i1", "i2", "i8", "u1", "u2", "u4", "u8", "b1"};
+  for (int t = 0; t < 9; t++) {
+    char name[32];
+    snprintf(name, sizeof name, "np_%s.npy", ints[t]);
+    p = io_path(name);
+    char *err = NULL;
+    gmmc_status s = data_read_npy(p, 0, -1, &d, &err);
+    CHECK(s == GMMC_OK && d.rows == 3 && d.cols == 2 && d.dtype == GMMC_FLOAT64 && d.int_refusal);
+    if (s) {
+      free(err);
+      continue;
+    }
+    for (int i = 0; i < 6; i++) CHECK(((const double *)d.values)[i] == (t == 8 ? i % 2 : t == 0 ? i : i % 7));
+    CHECK(strstr(d.int_refusal, "byte 20: dtype '") && strstr(d.int_refusal, "is not supported (expected '<f4'"));
+    data_release(&d);
+  }
   p = io_path("np_c64.npy");
   EXPECT_ERR(data_read_npy(p, 0, -1, &d, &err_), GMMC_ERR_DATA,
              "%s: byte 20: dtype '<c8' is not supported (expected '<f4' float32 or '<f8' float64)", p);
