@@ -186,7 +186,7 @@ static void canon_chain(const Expr *e, int op, int i, int j, StrBuf *sb) {
   char *parts[64];
   int taken = 0;
   for (; taken < no; taken++) {
-    StrBuf t = {0};
+    StrBuf t = {.site = GMMC_SITE};
     canon(ops[taken], i, j, &t);
     if (!(parts[taken] = sb_take(&t))) break;
   }
@@ -224,7 +224,7 @@ static void canon(const Expr *e, int i, int j, StrBuf *sb) {
   case E_BINARY:
     if (e->op == B_ADD || e->op == B_MUL || e->op == B_EQ || e->op == B_NE) {
       if (e->op == B_EQ || e->op == B_NE) {
-        StrBuf a = {0}, b = {0};
+        StrBuf a = {.site = GMMC_SITE}, b = {.site = GMMC_SITE};
         canon(e->args[0], i, j, &a);
         canon(e->args[1], i, j, &b);
         if (a.failed || b.failed || !a.data || !b.data) {
@@ -255,7 +255,7 @@ static void canon(const Expr *e, int i, int j, StrBuf *sb) {
 }
 
 int expr_symmetric(Expr *e, int i, int j) {
-  StrBuf a = {0}, b = {0};
+  StrBuf a = {.site = GMMC_SITE}, b = {.site = GMMC_SITE};
   canon(e, -1, -1, &a);
   canon(e, i, j, &b);
   /* out of memory: not known to be symmetric, which is always safe */
