@@ -212,6 +212,7 @@ int main(void) {
   if (cs) {
     int skip = cs == GMMC_ERR_NO_DEVICE || host_level_unavailable(gmmc_last_error(ctx));
     printf("%s: %s\n", skip ? "skipped" : "FAIL: no host context", gmmc_last_error(ctx));
+    gmmc_context_destroy(ctx); /* set even on failure */
     return skip ? 77 : 1;
   }
   double *x = malloc(sizeof(double) * N * D), w[N];
