@@ -154,3 +154,34 @@ void cg_run_kernel(const HostJit *j, Bufs *b, int k) {
   }
   host_jit_kernel(j, k)(b->args, 0, count);
 }
+
+int cg_find_stmt(const Program *p, const char *target) {
+  for (int i = 0; i < p->nstmts; i++)
+    if (strcmp(p->stmt_kernels[i].stmt->targets[0].name, target) == 0) return i;
+  fprintf(stderr, "no statement assigns %s\n", target);
+  exit(1);
+}
+
+int cg_find_buf(const Program *p, const char *name) {
+  for (int i = 0; i < p->nbufs; i++)
+    if (strcmp(p->bufs[i]->name, name) == 0) return i;
+  fprintf(stderr, "no buffer %s\n", name);
+  exit(1);
+}
+
+Program *cg_host_program(const char *name, const char *text, size_t len, LType real, HostJit **jit) {
+  char *err = NULL;
+  Spec *s = cg_load(name, text, len);
+  Program *p =
+      cg_lower(s, (const char *[]){"D"}, (const int64_t[]){1}, 1, &(LowerOptions){.real = real, .host = 1}, &err);
+  if (!p) {
+    fprintf(stderr, "lowering failed: %s\n", err ? err : "out of memory");
+    exit(1);
+  }
+  *jit = host_jit_create(p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err);
+  if (!*jit) {
+    fprintf(stderr, "host JIT failed: %s\n", err ? err : "out of memory");
+    exit(1);
+  }
+  return p;
+}

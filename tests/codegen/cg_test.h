@@ -47,6 +47,13 @@ void bufs_args(Bufs *b);
 double buf_get(const Bufs *b, int id, int64_t i);
 void buf_set(Bufs *b, int id, int64_t i, double v);
 /* Runs kernel k of the program over its whole parallel range, one call. */
+/* The statement assigning `target`, the buffer named `name`; exit when none. */
+int cg_find_stmt(const Program *p, const char *target);
+int cg_find_buf(const Program *p, const char *name);
+/* A spec of size D = 1 lowered for the host and JIT-compiled (the math
+ * tests' programs); exits on failure. */
+Program *cg_host_program(const char *name, const char *text, size_t len, LType real, HostJit **jit);
+
 void cg_run_kernel(const HostJit *j, Bufs *b, int k);
 
 #endif

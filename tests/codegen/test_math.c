@@ -78,39 +78,14 @@ typedef struct {
   int e_stmt, g_stmt, xbuf, ebuf, gbuf;
 } Prog;
 
-static int find_stmt(const Program *p, const char *target) {
-  for (int i = 0; i < p->nstmts; i++)
-    if (strcmp(p->stmt_kernels[i].stmt->targets[0].name, target) == 0) return i;
-  fprintf(stderr, "no statement assigns %s\n", target);
-  exit(1);
-}
-
-static int find_buf(const Program *p, const char *name) {
-  for (int i = 0; i < p->nbufs; i++)
-    if (strcmp(p->bufs[i]->name, name) == 0) return i;
-  fprintf(stderr, "no buffer %s\n", name);
-  exit(1);
-}
-
 static Prog compile(LType real) {
   Prog g;
-  char *err = NULL;
-  Spec *s = cg_load("mathtest.yaml", spec_text, sizeof spec_text - 1);
-  g.p = cg_lower(s, (const char *[]){"D"}, (const int64_t[]){1}, 1, &(LowerOptions){.real = real, .host = 1}, &err);
-  if (!g.p) {
-    fprintf(stderr, "lowering failed: %s\n", err);
-    exit(1);
-  }
-  g.jit = host_jit_create(g.p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err);
-  if (!g.jit) {
-    fprintf(stderr, "host JIT failed: %s\n", err);
-    exit(1);
-  }
-  g.e_stmt = find_stmt(g.p, "E");
-  g.g_stmt = find_stmt(g.p, "G");
-  g.xbuf = find_buf(g.p, "X");
-  g.ebuf = find_buf(g.p, "E");
-  g.gbuf = find_buf(g.p, "G");
+  g.p = cg_host_program("mathtest.yaml", spec_text, sizeof spec_text - 1, real, &g.jit);
+  g.e_stmt = cg_find_stmt(g.p, "E");
+  g.g_stmt = cg_find_stmt(g.p, "G");
+  g.xbuf = cg_find_buf(g.p, "X");
+  g.ebuf = cg_find_buf(g.p, "E");
+  g.gbuf = cg_find_buf(g.p, "G");
   return g;
 }
 

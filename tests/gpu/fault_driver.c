@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "dsl/fault.h"
+#include "fault_step.h"
 #include "gmmc/gmmc.h"
 #include "io/io_test.h"
 
@@ -99,14 +100,6 @@ typedef struct {
 
 static float data_x[N * D];
 static int32_t labels[N];
-
-#define STEP(name, call)                                                                                               \
-  do {                                                                                                                 \
-    if (!o.status && (o.status = (call)) != GMMC_OK) {                                                                 \
-      o.stage = name;                                                                                                  \
-      snprintf(o.message, sizeof o.message, "%s", gmmc_last_error(ctx));                                               \
-    }                                                                                                                  \
-  } while (0)
 
 /* Context, fit, predict, everything destroyed. cache: NULL for none. */
 static Outcome sequence(const char *cache) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "dsl/fault.h"
+#include "fault_step.h"
 #include "robust_test.h"
 
 enum { N = 240, D = 3, K = 3 };
@@ -48,15 +49,6 @@ static int exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
 }
-
-/* Each call in turn; the first failure stops the sequence, its message kept. */
-#define STEP(name, call)                                                                                               \
-  do {                                                                                                                 \
-    if (!o.status && (o.status = (call)) != GMMC_OK) {                                                                 \
-      o.stage = name;                                                                                                  \
-      snprintf(o.message, sizeof o.message, "%s", gmmc_last_error(ctx));                                               \
-    }                                                                                                                  \
-  } while (0)
 
 /* An options setter: its message is the options' own */
 #define OPTION(call)                                                                                                   \
