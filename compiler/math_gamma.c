@@ -152,15 +152,22 @@ static LLVMValueRef lgamma_pos(MathB *m, LLVMValueRef z) {
   return mb_add(m, mb_sel(m, a_region, res_a, res), mb_c(m, 0.0));
 }
 
+/* The argument the positive-side series take: 1 - x for x < 0 (the
+ * reflection formulas), x otherwise, and 1 where that is not a positive
+ * finite number (the caller's special cases replace the result there). */
+static LLVMValueRef reflected(MathB *m, LLVMValueRef x, LLVMValueRef *neg) {
+  *neg = lt(m, x, 0.0);
+  LLVMValueRef finite = mb_cmp(m, LLVMRealOLT, mb_un(m, "llvm.fabs", x), mb_c(m, INFINITY));
+  LLVMValueRef z = mb_sel(m, *neg, mb_sub(m, mb_c(m, 1.0), x), x);
+  return mb_sel(m, LLVMBuildAnd(m->b, finite, mb_cmp(m, LLVMRealOGT, z, mb_c(m, 0.0)), ""), z, mb_c(m, 1.0));
+}
+
 LLVMValueRef math_lgamma_fn(LLVMModuleRef mod, LLVMTypeRef t) {
   if (LLVMGetTypeKind(t) != LLVMDoubleTypeKind) return via_f64(mod, t, "gmmc.lgamma.f32", math_lgamma_fn);
   MathB mm, *m = &mm;
   LLVMValueRef fn, x;
   if (!mb_begin(m, mod, t, "gmmc.lgamma.f64", 1, &x, &fn)) return fn;
-  LLVMValueRef neg = lt(m, x, 0.0), inf = mb_c(m, INFINITY);
-  LLVMValueRef finite = mb_cmp(m, LLVMRealOLT, mb_un(m, "llvm.fabs", x), inf);
-  LLVMValueRef z = mb_sel(m, neg, mb_sub(m, mb_c(m, 1.0), x), x);
-  z = mb_sel(m, LLVMBuildAnd(m->b, finite, mb_cmp(m, LLVMRealOGT, z, mb_c(m, 0.0)), ""), z, mb_c(m, 1.0));
+  LLVMValueRef neg, z = reflected(m, x, &neg), inf = mb_c(m, INFINITY);
   LLVMValueRef pos = lgamma_pos(m, z);
   /* x < 0: log(pi / |sin(pi x)|) - lgamma(1 - x) */
   LLVMValueRef sn = mb_un(m, "llvm.fabs", sin_series(m, pi_reduced(m, x)));
@@ -231,10 +238,7 @@ LLVMValueRef math_digamma_fn(LLVMModuleRef mod, LLVMTypeRef t) {
   MathB mm, *m = &mm;
   LLVMValueRef fn, x;
   if (!mb_begin(m, mod, t, "gmmc.digamma.f64", 1, &x, &fn)) return fn;
-  LLVMValueRef neg = lt(m, x, 0.0), inf = mb_c(m, INFINITY);
-  LLVMValueRef finite = mb_cmp(m, LLVMRealOLT, mb_un(m, "llvm.fabs", x), inf);
-  LLVMValueRef z = mb_sel(m, neg, mb_sub(m, mb_c(m, 1.0), x), x);
-  z = mb_sel(m, LLVMBuildAnd(m->b, finite, mb_cmp(m, LLVMRealOGT, z, mb_c(m, 0.0)), ""), z, mb_c(m, 1.0));
+  LLVMValueRef neg, z = reflected(m, x, &neg), inf = mb_c(m, INFINITY);
   LLVMValueRef pos = digamma_pos(m, z);
   /* x < 0: digamma(1 - x) - pi cot(pi x) */
   LLVMValueRef u = pi_reduced(m, x);

@@ -1,6 +1,8 @@
 /* Helpers of the codegen tests: see cg_test.h. */
 #include "cg_test.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,4 +186,14 @@ Program *cg_host_program(const char *name, const char *text, size_t len, LType r
     exit(1);
   }
   return p;
+}
+
+long double cg_ulp(long double y, int f32) {
+  y = fabsl(y);
+  if (f32) {
+    if (y < FLT_MIN) return 0x1p-149L;
+    return ldexpl(1.0L, ilogbl(y) - 23);
+  }
+  if (y < DBL_MIN) return 0x1p-1074L;
+  return ldexpl(1.0L, ilogbl(y) - 52);
 }

@@ -47,6 +47,8 @@ void bufs_args(Bufs *b);
 double buf_get(const Bufs *b, int id, int64_t i);
 void buf_set(Bufs *b, int id, int64_t i, double v);
 /* Runs kernel k of the program over its whole parallel range, one call. */
+/* One unit in the last place of y in float32 (f32) or float64, subnormals included. */
+long double cg_ulp(long double y, int f32);
 /* The statement assigning `target`, the buffer named `name`; exit when none. */
 int cg_find_stmt(const Program *p, const char *target);
 int cg_find_buf(const Program *p, const char *name);

@@ -100,16 +100,6 @@ static void run(const Prog *g, int is_log, const double *x, double *y, int64_t n
   bufs_free(&b);
 }
 
-static long double ulp_of(long double y, int f32) {
-  y = fabsl(y);
-  if (f32) {
-    if (y < FLT_MIN) return 0x1p-149L;
-    return ldexpl(1.0L, ilogbl(y) - 23);
-  }
-  if (y < DBL_MIN) return 0x1p-1074L;
-  return ldexpl(1.0L, ilogbl(y) - 52);
-}
-
 static double gen(Rng *r, const Range *rg, int f32) {
   switch (rg->gen) {
   case GEN_UNIFORM: return cg_uniform(r, rg->lo, rg->hi);
@@ -161,7 +151,7 @@ static void measure(const Prog *g, const Range *rg, int f32, Rng *r, int64_t n, 
       if (!(isinf(y[i]) && y[i] > 0)) wrong_special++;
       continue;
     }
-    long double e = fabsl((long double)y[i] - ref) / ulp_of(ref, f32);
+    long double e = fabsl((long double)y[i] - ref) / cg_ulp(ref, f32);
     if (isnan(y[i]) || isinf(y[i])) e = INFINITY; /* the reference is finite here */
     if (e > worst) {
       worst = e;

@@ -173,16 +173,6 @@ static void run(const Prog *g, Fn fn, const double *x, const double *y, double *
   bufs_free(&b);
 }
 
-static long double ulp_of(long double y, int f32) {
-  y = fabsl(y);
-  if (f32) {
-    if (y < FLT_MIN) return 0x1p-149L;
-    return ldexpl(1.0L, ilogbl(y) - 23);
-  }
-  if (y < DBL_MIN) return 0x1p-1074L;
-  return ldexpl(1.0L, ilogbl(y) - 52);
-}
-
 static double gen(Rng *r, Gen kind, double lo, double hi, int f32) {
   double v = 0;
   switch (kind) {
@@ -228,7 +218,7 @@ static void measure(const Prog *g, const Range *rg, int f32, Rng *r, int64_t n, 
       if (!(isinf(out[i]) && (out[i] > 0) == (ref > 0))) wrong_special++;
       continue;
     }
-    long double e = fabsl((long double)out[i] - ref) / ulp_of(ref, f32);
+    long double e = fabsl((long double)out[i] - ref) / cg_ulp(ref, f32);
     if (isnan(out[i]) || isinf(out[i])) e = INFINITY; /* the reference is finite here */
     if (e > worst) {
       worst = e;
