@@ -13,6 +13,14 @@ static int refusal_at(const gmmc_fit_options *o, const char *key) {
   return -1;
 }
 
+/* Out of memory in a setter or a refusal: the option keeps its value. */
+static gmmc_status no_memory(gmmc_fit_options *o, const char *what) {
+  oom_message(o->error_short, sizeof o->error_short, what);
+  free(o->error);
+  o->error = NULL;
+  return GMMC_ERR_OUT_OF_MEMORY;
+}
+
 /* Refuses a setting of option `key`: the message, kept until the option is
  * set successfully (accept). */
 static gmmc_status __attribute__((format(printf, 3, 4))) bad(gmmc_fit_options *o, const char *key, const char *fmt,
@@ -35,10 +43,7 @@ static gmmc_status __attribute__((format(printf, 3, 4))) bad(gmmc_fit_options *o
   if (!why || (i < 0 && !refused_why)) {
     free(why);
     free(name);
-    oom_message(o->error_short, sizeof o->error_short, "an option's refusal");
-    free(o->error);
-    o->error = NULL;
-    return GMMC_ERR_OUT_OF_MEMORY;
+    return no_memory(o, "an option's refusal");
   }
   if (i < 0) {
     o->refused[i = o->nrefused++] = name;
@@ -109,14 +114,6 @@ void gmmc_fit_options_destroy(gmmc_fit_options *o) {
 }
 
 const char *gmmc_fit_options_error(const gmmc_fit_options *o) { return !o ? "" : o->error ? o->error : o->error_short; }
-
-/* A setter's copy failed: the option keeps its value. */
-static gmmc_status no_memory(gmmc_fit_options *o, const char *what) {
-  oom_message(o->error_short, sizeof o->error_short, what);
-  free(o->error);
-  o->error = NULL;
-  return GMMC_ERR_OUT_OF_MEMORY;
-}
 
 gmmc_status gmmc_fit_options_set_n_components(gmmc_fit_options *o, int n) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
