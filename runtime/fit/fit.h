@@ -45,6 +45,9 @@ struct gmmc_fit_options {
 
 /* The message of a setting refused and not set since, or NULL. */
 const char *fit_options_refusal(const gmmc_fit_options *o);
+/* A copy of every setting but the warm start and the sample weights (which
+ * belong to one fit); NULL when out of memory. */
+gmmc_fit_options *fit_options_copy(const gmmc_fit_options *o);
 
 /* The spec and sizes a fit uses, resolved from the options and the data. */
 typedef struct {
