@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _array_api, _fit, _params, _random, _validation
+from . import _array_api, _fit, _params, _partial, _random, _validation
 from ._compat import (BaseEstimator, ConvergenceWarning, DensityMixin, NotFittedError, convergence_message,
                       ill_defined_message)
 from ._context import Context
@@ -145,6 +145,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         _validation.check_n_features(self, Xv, reset=True)
 
         ctx = self._context()
+        self.__dict__.pop("_gmmc_online", None)  # fit() starts partial_fit's statistics over
         n_init = self.n_init if do_init else 1
         printer = Printer(self.verbose, self.verbose_interval, self.tol, n_init, self.max_iter) if self.verbose \
             else None
@@ -183,6 +184,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             "compile_ms": after[2] - before[2],
         }
         return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stepwise (online) EM on the batch X; returns self. y is ignored.
+
+        The batch's statistics are blended into running float64 statistics with step size
+        eta_k = (k + 2)^-0.6 (the first step takes the batch's whole) and the M-step runs on them.
+        The first call initialises from its batch with init_params, or continues from the parameters of
+        an estimator fitted by fit(); later calls continue (warm_start concerns fit() only, as in
+        scikit-learn). fit() and set_params start over. See docs/python.md, "partial_fit"."""
+        return _partial.partial_fit(self, X, sample_weight)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """fit(X, sample_weight=...) then the labels of X under the fitted model (scikit-learn's final E-step)."""
@@ -391,6 +402,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         state = dict(state)
         state.pop("_gmmc_context", None)
         state.pop("_gmmc_model", None)
+        state.pop("_gmmc_online", None)  # partial_fit's running statistics stay with the process
+        state.pop("_gmmc_online_key", None)
         present = [attr for attr, _ in _MODEL_ATTRS if attr in state]
         if "means_" in state:
             # a host context: pickling never needs the device (a 'cuda' estimator pickles on a CPU-only machine)
