@@ -98,8 +98,30 @@ void gmmc_data_destroy(gmmc_data *data);
 int64_t gmmc_data_rows(const gmmc_data *data);
 int64_t gmmc_data_cols(const gmmc_data *data);
 gmmc_dtype gmmc_data_dtype(const gmmc_data *data);
-/* The values, row-major, of the type gmmc_data_dtype says. */
+/* The values, row-major, of the type gmmc_data_dtype says (for device
+ * data: the device address it was made with). */
 const void *gmmc_data_values(const gmmc_data *data);
+/* Device data (since 1.1): rows x cols values in the memory of GPU `device`
+ * (a CUDA device pointer: PyTorch's, CuPy's, cudaMalloc's), read in place
+ * by a context on that GPU without a copy through the host. Element (i, j)
+ * is at device_ptr + i * row_stride + j * col_stride elements: (cols, 1) is
+ * C order, (1, rows) Fortran order, 0 and 0 mean C order; strides must be
+ * >= 1. stream: a CUstream of the same context whose queued work writes the
+ * data (the consumer's wait of __cuda_array_interface__ and DLPack), waited
+ * for before each use, or NULL. Refused (GMMC_ERR_INVALID_ARGUMENT): a
+ * context on the host backend or another GPU, an address the driver does
+ * not know as device memory of that GPU, another dtype than float32 or
+ * float64, bad shapes or strides. C-ordered data of the fit's dtype aligned
+ * to 16 bytes is used where it lies; other layouts are gathered into the
+ * fit's own buffer on the device. The kernels run in the data's dtype
+ * (GMMC_DTYPE_AUTO picks it): device data is never converted. NaN and
+ * infinity are not looked for on the host: the fit then fails with a
+ * log-likelihood that is not finite. The memory must outlive the handle,
+ * and the handle the context. */
+gmmc_status gmmc_data_wrap_device(gmmc_context *ctx, const void *device_ptr, int device, gmmc_dtype dtype, int64_t rows,
+                                  int64_t cols, int64_t row_stride, int64_t col_stride, void *stream, gmmc_data **out);
+/* The GPU ordinal of device data, -1 for data in host memory (since 1.1). */
+int gmmc_data_on_device(const gmmc_data *data);
 
 /* ---- fit options (scikit-learn's GaussianMixture parameters) ---------------------- */
 gmmc_status gmmc_fit_options_create(gmmc_fit_options **opts);

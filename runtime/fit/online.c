@@ -342,7 +342,7 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
   view.map = NULL;
   FitTarget ft;
   Compiled *c = NULL;
-  if ((s = fit_resolve_target(ctx, h->o, data->cols, data->dtype, &ft, NULL))) return s;
+  if ((s = fit_resolve_target(ctx, h->o, data->cols, data->dtype, data->on_device, &ft, NULL))) return s;
   int64_t events = h->o->chunk_events > 0 && h->o->chunk_events < data->rows ? h->o->chunk_events : data->rows;
   s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, sample_weight != NULL, &c);
   if (!s && sample_weight && exec_weight_buffer(c->p) < 0)
