@@ -102,7 +102,8 @@ gmmc_dtype gmmc_data_dtype(const gmmc_data *data);
  * data: the device address it was made with). */
 const void *gmmc_data_values(const gmmc_data *data);
 /* Device data (since 1.1): rows x cols values in the memory of GPU `device`
- * (a CUDA device pointer: PyTorch's, CuPy's, cudaMalloc's), read in place
+ * (-1: the GPU the driver says owns the address) (a CUDA device pointer:
+ * PyTorch's, CuPy's, cudaMalloc's), read in place
  * by a context on that GPU without a copy through the host. Element (i, j)
  * is at device_ptr + i * row_stride + j * col_stride elements: (cols, 1) is
  * C order, (1, rows) Fortran order, 0 and 0 mean C order; strides must be

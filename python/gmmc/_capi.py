@@ -111,6 +111,10 @@ OPTIONAL = {
     "gmmc_online_partial_fit": (_status, [c_void_p, _data, POINTER(c_double), c_size_t]),
     "gmmc_online_steps": (c_int64, [c_void_p]),
     "gmmc_online_model": (_status, [c_void_p, POINTER(c_void_p)]),
+    # device data (libgmmc 1.1)
+    "gmmc_data_wrap_device": (_status, [_ctx, c_void_p, c_int, c_int, c_int64, c_int64, c_int64, c_int64, c_void_p,
+                                        POINTER(c_void_p)]),
+    "gmmc_data_on_device": (c_int, [_data]),
 }
 
 

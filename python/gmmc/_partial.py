@@ -19,7 +19,7 @@ import ctypes
 
 import numpy as np
 
-from . import _array_api, _params, _random, _validation
+from . import _array_api, _device, _params, _random, _validation
 from ._capi import OK
 from ._data import Data
 from ._errors import GmmcError, GmmcValueError, error_for
@@ -84,11 +84,10 @@ def _key(est):
     return tuple((k, repr(params.get(k))) for k in _KEYS)
 
 
-def partial_fit(est, X, sample_weight=None, data=None):
+def partial_fit(est, X, sample_weight=None):
     """One step of stepwise EM on the batch X (see the module docstring); returns est.
 
-    data: a callable (ctx, Xv) -> context manager yielding a gmmc_data handle, for inputs that
-    are not NumPy arrays (device arrays); None: X is validated and wrapped as NumPy."""
+    X: anything fit() takes, CUDA arrays (read in place on the GPU) included."""
     _params.validate(est)
     owner = type(est).__name__
     online = est.__dict__.get("_gmmc_online")
@@ -97,25 +96,29 @@ def partial_fit(est, X, sample_weight=None, data=None):
         online = None
     fitted = hasattr(est, "means_")
     start_fresh = online is None
-    where = None
-    if data is None:
-        where = _array_api.namespace(X)
+    where = _array_api.namespace(X)
+    dev = _device.wrap(X)
+    if dev is None:
         X = _array_api.to_numpy(X)
         Xv = _validation.check_array(X, owner)
         if online is not None and Xv.dtype != online.dtype:
             Xv = Xv.astype(online.dtype)  # every batch in the first one's type, as gmmc requires
     else:
-        Xv = X
+        Xv = _device.check(dev, owner)
+        if online is not None and Xv.dtype != online.dtype:
+            raise ValueError(f"partial_fit: this batch is a {Xv.dtype} GPU array but the first batch was "
+                             f"{online.dtype}; GPU arrays are read in place, not converted: convert it on the "
+                             "device first")
     reset = start_fresh and not fitted
     if reset and Xv.shape[0] < est.n_components:
         raise ValueError("Expected n_samples >= n_components but got n_components = "
                          f"{est.n_components}, n_samples = {Xv.shape[0]}")
-    if data is None:
+    if dev is None:
         _validation.check_feature_names(est, X, reset=reset)
     _validation.check_n_features(est, Xv, reset=reset)
     if reset:
         _params.check_initial(est, Xv.shape[1])
-    sw = None if sample_weight is None else check_sample_weight(sample_weight, Xv)
+    sw = None if sample_weight is None else check_sample_weight(_device.to_host(sample_weight), Xv)
     ctx = est._context()
     if start_fresh:
         start = est._synced_model() if fitted else None
@@ -125,12 +128,11 @@ def partial_fit(est, X, sample_weight=None, data=None):
             if value is not None and not fitted:
                 options.init_param(name, _array_api.to_numpy(value))
         online = Online(ctx, options, start, Xv.dtype)
-    wrap = data if data is not None else Data
-    with wrap(ctx, Xv) as handle:
+    with Data(ctx, Xv) as handle:
         try:
             online.partial_fit(handle, sw)
         except GmmcValueError as e:
-            raise est._data_error(e, Xv) if data is None else e from None
+            raise est._data_error(e, Xv) from None
     est.__dict__["_gmmc_online"] = online
     est.__dict__["_gmmc_online_key"] = key
     model = online.model()

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _array_api, _fit, _params, _partial, _random, _validation
+from . import _array_api, _device, _fit, _params, _partial, _random, _validation
 from ._compat import (BaseEstimator, ConvergenceWarning, DensityMixin, NotFittedError, convergence_message,
                       ill_defined_message)
 from ._context import Context
@@ -129,15 +129,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         the lower bound (the weighted mean log-likelihood per unit of weight) and the initialisation."""
         t0 = time.perf_counter()
         where = _array_api.namespace(X, self.weights_init, self.means_init, self.precisions_init)
-        X = _array_api.to_numpy(X)
+        dev = _device.wrap(X)  # a CUDA array (PyTorch, CuPy, DLPack): read in place on the GPU
+        X = dev if dev is not None else _array_api.to_numpy(X)
         _params.validate(self)
         owner = type(self).__name__
-        Xv = _validation.check_array(X, owner, ensure_min_samples=2)
+        Xv = _device.check(dev, owner, 2) if dev is not None else _validation.check_array(X, owner,
+                                                                                           ensure_min_samples=2)
         if Xv.shape[0] < self.n_components:
             raise ValueError("Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {Xv.shape[0]}")
         _params.check_initial(self, Xv.shape[1])
-        sw = None if sample_weight is None else check_sample_weight(sample_weight, Xv)
+        sw = None if sample_weight is None else check_sample_weight(_device.to_host(sample_weight), Xv)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         previous = None if do_init else self._synced_model()
         previous_lb = float(getattr(self, "lower_bound_", float("-inf")))
@@ -314,6 +316,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _input(self, X):
         """X validated for inference against what was fitted (scikit-learn's _validate_data(reset=False))."""
         self._check_is_fitted()
+        dev = _device.wrap(X)
+        if dev is not None:  # read in place on the GPU
+            _validation.check_n_features(self, _device.check(dev, type(self).__name__), reset=False)
+            return dev
         X = _array_api.to_numpy(X)
         _validation.check_feature_names(self, X, reset=False)
         Xv = _validation.check_array(X, type(self).__name__)

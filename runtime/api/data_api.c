@@ -1,6 +1,7 @@
 /* The public gmmc_data calls over the readers of runtime/io/data.h. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,21 +93,24 @@ gmmc_status gmmc_data_wrap_device(gmmc_context *ctx, const void *device_ptr, int
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: the address %p is not aligned to its %zu-byte elements", me,
                     device_ptr, esz);
   Backend *be = ctx->be;
+  char gpu[32] = "GPU memory";
+  if (device >= 0) snprintf(gpu, sizeof gpu, "the memory of GPU %d", device);
   if (!be->ops->pointer_device)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
-                    "%s: the data is in the memory of GPU %d but this context runs on the host (%s): create it with "
-                    "GMMC_BACKEND_CUDA, or pass host memory (gmmc_data_wrap)",
-                    me, device, be->description ? be->description : "host");
-  if (device != be->ordinal)
+                    "%s: the data is in %s but this context runs on the host (%s): create it with GMMC_BACKEND_CUDA, "
+                    "or pass host memory (gmmc_data_wrap)",
+                    me, gpu, be->description ? be->description : "host");
+  if (device >= 0 && device != be->ordinal)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: the data is on GPU %d but this context runs on GPU %d", me,
                     device, be->ordinal);
   char *err = NULL;
   int owner = -1;
   gmmc_status s = be->ops->pointer_device(be, device_ptr, &owner, &err);
   if (s) return ctx_fail_take(ctx, GMMC_ERR_INVALID_ARGUMENT, err);
-  if (owner != device)
+  if (owner != be->ordinal)
     return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "%s: the address %p is in the memory of GPU %d, not GPU %d", me,
-                    device_ptr, owner, device);
+                    device_ptr, owner, be->ordinal);
+  device = owner;
   gmmc_data *d = xcalloc(1, sizeof *d);
   if (!d) return ctx_oom(ctx, "a data set");
   d->values = device_ptr;
