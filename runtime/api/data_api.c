@@ -41,28 +41,33 @@ gmmc_status gmmc_data_wrap(gmmc_context *ctx, const void *values, gmmc_dtype dty
 }
 
 /* A row of device data on the host (the initialisations' seeds): one copy
- * for a row-major row, one per element otherwise; NaN when a copy fails
- * (the fit then reports a non-finite value). */
+ * for a row whose columns are adjacent, one per element otherwise; NaN
+ * when a copy fails (the fit then reports a non-finite value). */
 static void fetch_row(const gmmc_data *d, int64_t row, double *out) {
   Backend *be = d->fetch_user;
   size_t esz = d->dtype == GMMC_FLOAT32 ? 4 : 8;
-  unsigned char buf[8];
-  for (int64_t j = 0; j < d->cols; j++) {
-    const char *at = (const char *)d->values + (size_t)(row * d->row_stride + j * d->col_stride) * esz;
+  const char *base = (const char *)d->values + (size_t)(row * d->row_stride) * esz;
+  /* a row whose columns are adjacent: one copy (k-means++ reads 10^4 rows) */
+  int64_t per = d->col_stride == 1 ? d->cols : 1;
+  unsigned char stack[4096], *buf = (size_t)per * esz <= sizeof stack ? stack : xmalloc((size_t)per * esz);
+  for (int64_t j = 0; j < d->cols; j += per) {
     char *err = NULL;
-    if (be->ops->download(be, buf, at, esz, &err)) {
+    if (!buf || be->ops->download(be, buf, base + (size_t)(j * d->col_stride) * esz, (size_t)per * esz, &err)) {
       free(err);
-      out[j] = NAN;
+      for (int64_t k = j; k < j + per; k++) out[k] = NAN;
       continue;
     }
-    float f;
-    double v;
-    if (esz == 4)
-      memcpy(&f, buf, 4), v = f;
-    else
-      memcpy(&v, buf, 8);
-    out[j] = v;
+    for (int64_t k = 0; k < per; k++) {
+      float f;
+      double v;
+      if (esz == 4)
+        memcpy(&f, buf + k * 4, 4), v = f;
+      else
+        memcpy(&v, buf + k * 8, 8);
+      out[j + k] = v;
+    }
   }
+  if (buf != stack) free(buf);
 }
 
 gmmc_status gmmc_data_wrap_device(gmmc_context *ctx, const void *device_ptr, int device, gmmc_dtype dtype, int64_t rows,
