@@ -53,9 +53,10 @@ struct gmmc_online {
    * points in one array (offset per buffer id, -1: not one): the running
    * per-unit-of-weight values, the raw sums of the pending batches, and the
    * next values of the step being made (committed when it succeeds) */
-  int *off;
-  int nbufs;
-  int64_t nstat;
+  char **stat_name;  /* the statistics by name: a batch with weights and one without run programs whose */
+  int64_t *stat_off; /* buffer ids may differ, not their stat buffers */
+  int nstats;
+  int64_t used; /* values of all statistics; the arrays hold one largest statistic more (the hook's scratch) */
   double *run, *group, *next;
   double group_weight;
   int64_t group_rows;
@@ -70,6 +71,7 @@ typedef struct {
   double eta;            /* the step's size */
   double weight;         /* the batch's total weight */
   double *scratch;       /* a buffer's values */
+  int64_t *off;          /* per buffer id of this batch's program: its statistic's offset, or -1 */
 } Blend;
 
 static double schedule(const gmmc_online *h, int64_t k) {
@@ -84,11 +86,11 @@ static gmmc_status blend_hook(void *user, Exec *e, const int *bufs, int nbufs, g
   if (failed) return failed;
   for (int i = 0; i < nbufs; i++) {
     int id = bufs[i];
-    if (id >= h->nbufs || h->off[id] < 0) continue;
+    if (b->off[id] < 0) continue;
     const Buffer *buf = e->p->bufs[id];
     size_t len = strlen(b->objective);
     int objective = strncmp(buf->name, b->objective, len) == 0 && strncmp(buf->name + len, "__s", 3) == 0;
-    int64_t n = buffer_elems(buf, 0), o = h->off[id];
+    int64_t n = buffer_elems(buf, 0), o = b->off[id];
     double *v = b->scratch, *g = h->group + o, *run = h->run + o, *nx = h->next + o;
     gmmc_status s = exec_read(e, id, v, err);
     if (s) return s;
@@ -118,27 +120,57 @@ static gmmc_status blend_hook(void *user, Exec *e, const int *bufs, int nbufs, g
   return GMMC_OK;
 }
 
-/* The offsets of the stat buffers of the iterate sequence's reduce points. */
-static gmmc_status stat_layout(gmmc_online *h, const Program *p) {
-  if (h->off) return GMMC_OK;
-  h->nbufs = p->nbufs;
-  if (!(h->off = xmalloc(sizeof(int) * (size_t)(p->nbufs + 1)))) return ctx_oom(h->ctx, "the statistics' layout");
-  for (int i = 0; i < p->nbufs; i++) h->off[i] = -1;
+static void drop_layout(gmmc_online *h) {
+  for (int i = 0; i < h->nstats; i++) free(h->stat_name[i]);
+  free(h->stat_name);
+  free(h->stat_off);
+  free(h->run);
+  free(h->group);
+  free(h->next);
+  h->stat_name = NULL, h->stat_off = NULL, h->run = h->group = h->next = NULL;
+  h->nstats = 0, h->used = 0;
+}
+
+/* The statistics of the iterate sequence's reduce points, by name, from
+ * the first program; then for each batch's program the offset of each of
+ * its stat buffers (off, per buffer id), refusing a program whose
+ * statistics are not those. */
+static gmmc_status stat_layout(gmmc_online *h, const Program *p, int64_t *off) {
   const Sequence *q = &p->seq[SEQ_ITERATE];
-  int64_t total = 0, largest = 1;
+  for (int i = 0; i < p->nbufs; i++) off[i] = -1;
+  int first = h->stat_name == NULL, count = 0;
+  for (int i = 0; i < q->len; i++)
+    if (q->steps[i].kind == STEP_REDUCE) count += q->steps[i].nbufs;
+  if (first) {
+    h->stat_name = xcalloc((size_t)count + 1, sizeof(char *));
+    h->stat_off = h->stat_name ? xcalloc((size_t)count + 1, sizeof(int64_t)) : NULL;
+    if (!h->stat_off) return ctx_oom(h->ctx, "the statistics' layout");
+  }
+  int64_t largest = 1;
   for (int i = 0; i < q->len; i++) {
     if (q->steps[i].kind != STEP_REDUCE) continue;
     for (int j = 0; j < q->steps[i].nbufs; j++) {
       int id = q->steps[i].bufs[j];
-      if (h->off[id] >= 0) continue;
-      h->off[id] = (int)total;
-      int64_t n = buffer_elems(p->bufs[id], 0);
-      total += n;
+      const Buffer *buf = p->bufs[id];
+      int64_t n = buffer_elems(buf, 0);
       if (n > largest) largest = n;
+      if (off[id] >= 0) continue;
+      if (first) {
+        if (!(h->stat_name[h->nstats] = xstrdup(buf->name))) return ctx_oom(h->ctx, "the statistics' layout");
+        h->stat_off[h->nstats++] = h->used;
+        off[id] = h->used;
+        h->used += n;
+        continue;
+      }
+      for (int k = 0; k < h->nstats && off[id] < 0; k++)
+        if (strcmp(h->stat_name[k], buf->name) == 0) off[id] = h->stat_off[k];
+      if (off[id] < 0)
+        return ctx_fail(h->ctx, GMMC_ERR_INTERNAL,
+                        "partial fit: the statistic '%s' was not in the first batch's program", buf->name);
     }
   }
-  h->nstat = total + largest; /* the last `largest` values: the hook's scratch */
-  size_t bytes = sizeof(double) * (size_t)(h->nstat + 1);
+  if (!first) return GMMC_OK;
+  size_t bytes = sizeof(double) * (size_t)(h->used + largest + 1);
   h->run = xcalloc(1, bytes);
   h->group = h->run ? xcalloc(1, bytes) : NULL;
   h->next = h->group ? xcalloc(1, bytes) : NULL;
@@ -198,10 +230,7 @@ void gmmc_online_destroy(gmmc_online *h) {
   if (!h) return;
   gmmc_fit_options_destroy(h->o);
   model_free(h->model);
-  free(h->off);
-  free(h->run);
-  free(h->group);
-  free(h->next);
+  drop_layout(h);
   free(h);
 }
 
@@ -351,8 +380,11 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
   if (!s && h->model && (strcmp(h->model->spec_name, c->p->spec->model) != 0))
     s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "partial fit: the starting model is a %s, the options ask for %s",
                  h->model->spec_name, c->p->spec->model);
-  if (!s) s = stat_layout(h, c->p);
+  int64_t *off = s ? NULL : xmalloc(sizeof(int64_t) * (size_t)(c->p->nbufs + 1));
+  if (!s && !off) s = ctx_oom(ctx, "the statistics' layout");
+  if (!s && (s = stat_layout(h, c->p, off)) && !h->have_run) drop_layout(h); /* a first layout half made */
   if (s) {
+    free(off);
     fit_free_target(&ft);
     return s;
   }
@@ -389,13 +421,9 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
              .objective = p->spec->objective->name,
              .final = final,
              .eta = schedule(h, h->steps + 1),
-             .weight = weight};
-  /* the hook's scratch: the values past the last statistic */
-  int64_t used = 0;
-  for (int i = 0; i < h->nbufs; i++)
-    if (h->off[i] >= 0 && h->off[i] + buffer_elems(p->bufs[i], 0) > used)
-      used = h->off[i] + buffer_elems(p->bufs[i], 0);
-  b.scratch = h->next + used;
+             .weight = weight,
+             .off = off};
+  b.scratch = h->next + h->used; /* the hook's scratch: the values past the last statistic */
   double obj = 0;
   if (!s) {
     e->hook = (ReduceHook){blend_hook, &b};
@@ -453,6 +481,7 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
   }
   stream_destroy(fd.st);
   fit_free_target(&ft);
+  free(off);
   return s;
 }
 

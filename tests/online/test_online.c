@@ -19,6 +19,8 @@
  *   reduce point (poisson). The covariances of the Gaussian specs are
  *   reduced around the new means, which no single pass knows: not
  *   compared.
+ * - mixed: weights of 1 on every other batch (two programs whose buffer
+ *   ids may differ) give the model of no weights, bit for bit;
  * - errors: a batch of other columns or dtype, a starting model of other
  *   components, bad weights, bad schedules, a model asked before a step.
  *
@@ -185,6 +187,37 @@ static void exact(gmmc_context *ctx, const double *x, int64_t n, const char *cov
   gmmc_model_destroy(online);
 }
 
+/* Batches with weights and without run two programs (the weights' buffer
+ * is specialized away without them) whose buffer ids may differ: weights
+ * of 1 on every other batch must give the model of no weights at all, bit
+ * for bit (a weight of 1 multiplies exactly and the sums add in the same
+ * order, as tests/weights checks for gmmc_fit). */
+static void mixed(gmmc_context *ctx, const double *x) {
+  enum { B = 300, NB = 12 };
+  double ones[B];
+  for (int i = 0; i < B; i++) ones[i] = 1;
+  gmmc_model *m[2] = {NULL, NULL};
+  for (int run = 0; run < 2; run++) {
+    gmmc_fit_options *o = options("full");
+    gmmc_online *h = NULL;
+    CHECK(!gmmc_online_create(ctx, o, NULL, &h), "create: %s", gmmc_last_error(ctx));
+    gmmc_fit_options_destroy(o);
+    for (int b = 0; b < NB && h; b++) {
+      gmmc_data *d;
+      gmmc_data_wrap(ctx, x + (int64_t)b * B * D, GMMC_FLOAT64, B, D, &d);
+      int weighted = run == 1 && b % 2 == 1;
+      CHECK(!gmmc_online_partial_fit(h, d, weighted ? ones : NULL, weighted ? B : 0), "batch %d: %s", b,
+            gmmc_last_error(ctx));
+      gmmc_data_destroy(d);
+    }
+    if (h) CHECK(!gmmc_online_model(h, &m[run]), "model: %s", gmmc_last_error(ctx));
+    gmmc_online_destroy(h);
+  }
+  if (m[0] && m[1]) same_bits(m[0], m[1], NULL, "weights of 1 on every other batch");
+  gmmc_model_destroy(m[0]);
+  gmmc_model_destroy(m[1]);
+}
+
 static void expect_error(gmmc_context *ctx, int status, const char *needle, const char *what) {
   const char *msg = gmmc_last_error(ctx);
   CHECK(status == GMMC_ERR_INVALID_ARGUMENT || status == GMMC_ERR_DATA, "%s: status %d", what, status);
@@ -277,6 +310,7 @@ int main(void) {
   free(counts);
   for (int c = 0; c < 3; c++)
     stream(ctx, x, x + (int64_t)N * D, seed, (const char *[]){"full", "diag", "spherical"}[c]);
+  mixed(ctx, x);
   errors(ctx, x);
   free(x);
   gmmc_context_destroy(ctx);
