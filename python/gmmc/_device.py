@@ -10,9 +10,10 @@ Fortran order included); anything else is refused here with what to do.
 The estimator's results come back as NumPy arrays (or in the input's
 namespace under scikit-learn's ``array_api_dispatch``).
 
-The interface's stream (``stream`` of ``__cuda_array_interface__`` v3; for
-DLPack the legacy default stream, which the producer orders its work
-before) is waited for by libgmmc before each use of the data.
+The interface's stream (``stream`` of ``__cuda_array_interface__`` v3; the
+legacy default stream for an interface without the key -- PyTorch's,
+version 2 -- and for DLPack, whose producer orders its work before it) is
+waited for by libgmmc before each use of the data.
 """
 import ctypes
 
@@ -90,7 +91,9 @@ def _from_cai(X):
     dt = _dtype(ci["typestr"], where)
     strides = _strides(ci.get("strides"), shape, dt.itemsize, where)
     ptr = ci["data"][0] or 0
-    stream = ci.get("stream")
+    # v3's stream (None: nothing to wait for); without the key (version 2, PyTorch's) the legacy default
+    # stream, where such producers queue their work unless told otherwise
+    stream = ci["stream"] if "stream" in ci else CU_STREAM_LEGACY
     device = -1
     dev = getattr(X, "device", None)  # torch.device('cuda', 0), cupy.cuda.Device(0)
     for attr in ("index", "id"):
@@ -116,7 +119,10 @@ class _DLTensor(ctypes.Structure):
 
 def _from_dlpack(X, device_id):
     where = "__dlpack__"
-    capsule = X.__dlpack__(stream=CU_STREAM_LEGACY)
+    try:
+        capsule = X.__dlpack__(stream=CU_STREAM_LEGACY)
+    except TypeError:  # a producer without the stream argument (older DLPack)
+        capsule = X.__dlpack__()
     get = ctypes.pythonapi.PyCapsule_GetPointer
     get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
     t = _DLTensor.from_address(get(capsule, b"dltensor"))  # DLManagedTensor starts with its DLTensor

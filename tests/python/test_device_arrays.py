@@ -85,7 +85,10 @@ def test_description():
     d = _device.wrap(FakeCAI(strides=(4, 400), stream=7))
     assert d.shape == (100, 3) and d.dtype == np.float32 and d.strides_elems == (1, 100) and d.stream == 7
     d = _device.wrap(FakeCAI(typestr="<f8"))
-    assert d.strides_elems == (3, 1) and d.device == -1
+    assert d.strides_elems == (3, 1) and d.device == -1 and d.stream is None  # v3, stream None: no wait
+    x = FakeCAI()
+    del x.__cuda_array_interface__["stream"]  # version 2 (PyTorch's): the legacy default stream
+    assert _device.wrap(x).stream == 1
     a = np.asfortranarray(np.zeros((50, 4)))
     d = _device.wrap(FakeDLPack(a))
     assert d.shape == (50, 4) and d.dtype == np.float64 and d.strides_elems == (1, 50)
