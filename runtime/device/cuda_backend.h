@@ -30,6 +30,8 @@ typedef struct {
   CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*MemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*Memcpy2DAsync)(const CUDA_MEMCPY2D *, CUstream);
+  CUresult (*PointerGetAttribute)(void *, CUpointer_attribute, CUdeviceptr);
   CUresult (*LinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
   CUresult (*LinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *, unsigned, CUjit_option *, void **);
   CUresult (*LinkComplete)(CUlinkState, void **, size_t *);

@@ -100,6 +100,7 @@ static gmmc_status weigh_events(gmmc_context *ctx, FitData *fd, const gmmc_fit_o
  * the pages of a memory-mapped file do not all stay resident. */
 static gmmc_status check_finite(gmmc_context *ctx, const FitData *fd) {
   const gmmc_data *d = fd->data;
+  if (d->on_device) return GMMC_OK; /* not read on the host (data_find_nonfinite) */
   int drop = stream_chunks(fd->st) > 1;
   size_t esz = d->dtype == GMMC_FLOAT32 ? 4 : 8;
   for (int64_t row0 = 0; row0 < d->rows; row0 += fd->chunk) {
@@ -225,7 +226,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   char *err = NULL;
   /* everything local first; then every process agrees before the first collective step */
   s = check_data(ctx, &fd, o);
-  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft, NULL))) have_target = 1;
+  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, data->on_device, &ft, NULL))) have_target = 1;
   /* the events of a launch, unless streamed in smaller chunks than asked */
   int64_t events = o->chunk_events > 0 && o->chunk_events < data->rows ? o->chunk_events : data->rows;
   if (!s)

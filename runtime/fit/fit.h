@@ -45,6 +45,9 @@ struct gmmc_fit_options {
 
 /* The message of a setting refused and not set since, or NULL. */
 const char *fit_options_refusal(const gmmc_fit_options *o);
+/* A copy of every setting but the warm start and the sample weights (which
+ * belong to one fit); NULL when out of memory. */
+gmmc_fit_options *fit_options_copy(const gmmc_fit_options *o);
 
 /* The spec and sizes a fit uses, resolved from the options and the data. */
 typedef struct {
@@ -58,10 +61,11 @@ typedef struct {
 
 /* Resolves the spec and binds its sizes to cols features and the options'
  * n_components; the precision is the options', else float32 on a GPU and
- * data_dtype on the host. With spec not NULL the loaded spec is handed over
- * (spec_free it). fit_free_target releases the size names. */
+ * data_dtype on the host or for device data read in place (in_place). With
+ * spec not NULL the loaded spec is handed over (spec_free it).
+ * fit_free_target releases the size names. */
 gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
-                               FitTarget *ft, Spec **spec);
+                               int in_place, FitTarget *ft, Spec **spec);
 void fit_free_target(FitTarget *ft);
 /* A model's metadata for a target: spec, sizes, dtype, scalars (the options'
  * values over the spec's defaults), n_components, n_features; no parameters. */
