@@ -88,7 +88,6 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
                                char **err) {
   LType want = e->p->bufs[b]->elem;
   int same = (want == LT_F32 && dtype == GMMC_FLOAT32) || (want == LT_F64 && dtype == GMMC_FLOAT64);
-  size_t esz = dtype == GMMC_FLOAT32 ? 4 : 8;
   if (same && e->be->host_memory && ((uintptr_t)src & 15) == 0) {
     if (e->owned[b]) e->be->ops->release(e->be, e->dev[b]);
     e->owned[b] = 0;
@@ -103,7 +102,13 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
     e->owned[b] = 1;
     e->args[b] = (uint64_t)(uintptr_t)e->dev[b];
   }
-  if (same) return e->be->ops->upload(e->be, e->dev[b], src, (size_t)count * esz, err);
+  return exec_upload_values(e->be, e->dev[b], src, dtype, want, count, err);
+}
+
+gmmc_status exec_upload_values(Backend *be, void *dev, const void *src, gmmc_dtype dtype, LType want, int64_t count,
+                               char **err) {
+  size_t esz = dtype == GMMC_FLOAT32 ? 4 : 8;
+  if ((want == LT_F32) == (dtype == GMMC_FLOAT32)) return be->ops->upload(be, dev, src, (size_t)count * esz, err);
   /* convert in slices so that the staging copy stays small */
   const int64_t slice = 1 << 20;
   void *tmp = xmalloc((size_t)slice * elem_size(want));
@@ -115,8 +120,7 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
       for (int64_t i = 0; i < n; i++) ((float *)tmp)[i] = (float)((const double *)src)[at + i];
     else
       for (int64_t i = 0; i < n; i++) ((double *)tmp)[i] = (double)((const float *)src)[at + i];
-    s = e->be->ops->upload(e->be, (char *)e->dev[b] + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want),
-                           err);
+    s = be->ops->upload(be, (char *)dev + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want), err);
   }
   free(tmp);
   return s;

@@ -215,7 +215,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   gmmc_data view = *data;
   view.weights = o->sample_weight;
   view.owned = NULL;
-  FitData fd = {.data = &view};
+  FitData fd = {.data = &view, .stream_data = &view};
+  Resident resident = {0};
   gmmc_status s = locate_events(ctx, data, &fd);
   if (!s) s = ctx_agree(ctx, weigh_events(ctx, &fd, o), NULL, 0);
   if (s) return s;
@@ -238,7 +239,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
                  c->p->spec->model);
   if (!s) {
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
-    if ((s = stream_create(ctx->be, c->p, c->bp, &view, fd.n_total, fd.chunk, &fd.st, &err)))
+    s = fit_resident(ctx, &fd, c->p, o->chunk_events, &resident);
+    if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd.stream_data, fd.n_total, fd.chunk, &fd.st, &err)))
       ctx_fail_take(ctx, s, err);
   }
   int known = 0; /* the cached variant choices from the first iteration on */
@@ -321,11 +323,13 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
              o->max_iter);
   profile_end(ctx, &pf, &fd);
   stream_destroy(fd.st);
+  fit_resident_free(ctx, &resident);
   fit_free_target(&ft);
   *out = best;
   return GMMC_OK;
 fail:
   stream_destroy(fd.st);
+  fit_resident_free(ctx, &resident);
   model_free(best);
   if (have_target) fit_free_target(&ft);
   return s;

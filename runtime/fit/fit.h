@@ -80,7 +80,25 @@ typedef struct {
   int64_t row0;          /* global index of local row 0 */
   int64_t chunk;         /* events per chunk */
   double weight_total;   /* the weights of all processes' events; n_total without weights */
+  /* what the streams read: data, or its copy resident on the GPU (fit_resident) */
+  const gmmc_data *stream_data;
 } FitData;
+
+/* A GPU fit whose per-event buffers do not fit in one chunk streams them
+ * in chunks; its data, when it takes at most half the device's memory, is
+ * uploaded once (in the program's type) and read in place by every chunk
+ * instead of being copied chunk by chunk, pass by pass: fd->stream_data
+ * becomes that copy and fd->chunk is recomputed for the rest (requested:
+ * the options' chunk_events). The host-side reads (checks, seeds) keep
+ * fd->data. Nothing happens on the host backend, for device data, for one
+ * chunk, or when the copy cannot be allocated. fit_resident_free releases
+ * the copy. */
+typedef struct {
+  gmmc_data view;
+  void *dev;
+} Resident;
+gmmc_status fit_resident(gmmc_context *ctx, FitData *fd, const Program *p, int64_t requested, Resident *r);
+void fit_resident_free(gmmc_context *ctx, Resident *r);
 
 /* Sets up a model's parameters for the first E-step: runs the chosen
  * initialisation (k-means, k-means++, random, random from data) or takes

@@ -390,7 +390,7 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
   }
   const Program *p = c->p;
   int final = h->pending + 1 >= h->per_step;
-  FitData fd = {.data = &view, .n_total = data->rows, .weight_total = weight};
+  FitData fd = {.data = &view, .stream_data = &view, .n_total = data->rows, .weight_total = weight};
   fd.chunk = stream_chunk_events(ctx->be, p, h->o->chunk_events, data->rows, 0);
   char *err = NULL;
   /* a step's derived statements see the events of all its batches (N) */

@@ -305,6 +305,47 @@ static void kernel_cache(void) {
   }
 }
 
+/* Streaming with the data resident on the GPU (fit_resident) against
+ * streaming that copies it chunk by chunk: the same kernels on the same
+ * values in the same order, so the same model to the bit. */
+static void resident_stream(const char *type) {
+  g_n = 200003;
+  g_d = 8;
+  g_x = make_blobs(g_n, g_d, 4);
+  gmmc_model *m[2] = {NULL, NULL};
+  for (int i = 0; i < 2; i++) {
+    if (i == 0) setenv("GMMC_RESIDENT", "0", 1);
+    gmmc_context *ctx;
+    gmmc_context_create(&ctx, GMMC_BACKEND_CUDA);
+    gmmc_data *d = wrap_global(ctx);
+    gmmc_fit_options *o;
+    gmmc_fit_options_create(&o);
+    gmmc_fit_options_set_n_components(o, 4);
+    gmmc_fit_options_set_covariance_type(o, type);
+    gmmc_fit_options_set_max_iter(o, 12);
+    gmmc_fit_options_set_tol(o, 0);
+    gmmc_fit_options_set_seed(o, 7);
+    gmmc_fit_options_set_chunk_events(o, 50000);
+    if (gmmc_fit(ctx, d, o, &m[i])) CHECK(0, "%s streamed fit: %s", type, gmmc_last_error(ctx));
+    gmmc_fit_options_destroy(o);
+    gmmc_data_destroy(d);
+    gmmc_context_destroy(ctx);
+    unsetenv("GMMC_RESIDENT");
+  }
+  if (m[0] && m[1]) {
+    int n0, n1;
+    const double *a = gmmc_model_lower_bounds(m[0], &n0), *b = gmmc_model_lower_bounds(m[1], &n1);
+    int same = n0 == n1;
+    for (int i = 0; same && i < n0; i++) same = a[i] == b[i];
+    printf("  resident streaming, %s: %d iterations, lower bound %.12g copied, %.12g resident\n", type, n0,
+           n0 ? a[n0 - 1] : 0.0, n1 ? b[n1 - 1] : 0.0);
+    CHECK(same, "%s: the data resident on the GPU changed the fit's lower bounds", type);
+  }
+  gmmc_model_destroy(m[0]);
+  gmmc_model_destroy(m[1]);
+  free(g_x);
+}
+
 int main(void) {
   const char *seed = getenv("GMMC_TEST_SEED");
   rng_state = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
@@ -332,6 +373,8 @@ int main(void) {
   agree("full", 1001, 1, 1);
   agree("spherical", 3, 2, 3);
   refused_when_too_few_events();
+  resident_stream("full");
+  resident_stream("diag");
   kernel_cache();
   printf("test_gpu: %d failures\n", failures);
   return failures != 0;
