@@ -40,6 +40,7 @@ int match_estep_centered(Lower *L, const Site *site, void *form);
 typedef struct {
   int warps, threads, tn, rn, re, cln, pw, epw;
   int64_t dp, d4, passes;
+  int64_t panel; /* balanced-strips: rows of W staged at a time */
 } EstepShape;
 _Static_assert(sizeof(EstepShape) <= VARIANT_SHAPE_BYTES, "EstepShape must fit Plan.shape");
 

@@ -538,10 +538,14 @@ static int plan_balanced(Lower *L, const Site *site, const void *form, const voi
   if (D != E || (c->strip ? D <= 64 : D > 64)) return 0;
   s->tn = 32 * c->warps, s->threads = 32 * c->warps;
   s->dp = ceil_div(D, 16) * 16, s->d4 = ceil_div(D, 4) * 4, s->passes = s->dp / 16;
-  int64_t tn = s->tn, dp = s->dp;
-  int64_t smem = (int64_t)estep_esz(L) * (c->strip ? tn * dp + dp * 16 + dp + tn * c->mb
-                                                    : 2 * tn * dp + dp * dp + dp + tn * c->mb);
-  if (smem > L->dev.smem_static_per_block) return 0;
+  int64_t tn = s->tn, dp = s->dp, esz = estep_esz(L);
+  if (c->strip) { /* the most rows of a pass's W strip that fit beside the data tile */
+    for (s->panel = dp; s->panel >= 16; s->panel -= 16)
+      if (esz * (tn * dp + s->panel * 16 + dp + tn * c->mb) <= L->dev.smem_static_per_block) break;
+    if (s->panel < 16) return 0;
+  } else if (esz * (2 * tn * dp + dp * dp + dp + tn * c->mb) > L->dev.smem_static_per_block) {
+    return 0;
+  }
   pl->variant = arena_printf(&L->p->arena, "balanced%s-%lldx%d", c->strip ? "-strips" : "", (long long)tn, c->mb);
   pl->work = estep_work(L, f, s->tn, c->mb, 0, estep_pass_madds(f, s->passes, 16, s->d4), 4, 4);
   return 1;
@@ -570,7 +574,7 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", T, dp * tn), as = strip ? xs : kernel_shared(p, k, "centered", T, dp * tn),
-      ws = kernel_shared(p, k, "w", T, strip ? dp * 16 : dp * dp), ms = kernel_shared(p, k, "mu", T, dp),
+      ws = kernel_shared(p, k, "w", T, strip ? sp->panel * 16 : dp * dp), ms = kernel_shared(p, k, "mu", T, dp),
       ls = kernel_shared(p, k, "out", T, tn * mb);
   LaneShape sh = {.cln = 4, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = dp, .D = D, .M = M};
   Lanes lv;
@@ -622,36 +626,42 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
       ls_append(p, cm, ls_assign(p, y[r], lx_const(p, T, 0)));
     }
     int64_t rows = qf->upper ? ((h + 1) * 16 < d4 ? (h + 1) * 16 : d4) : d4;
-    if (strip) { /* this pass's columns of W, once the previous pass has read its own */
-      if (h) ls_append(p, cm, ls_sync(p));
-      LStmt *lw = emit_strided(L, k, cm, "stage_w", dp * 16, threads, tid, flat);
-      ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(16))));
-      ls_append(p, lw, ls_assign(p, ve, BIN(LB_ADD, I(h * 16), BIN(LB_REM, V(flat), I(16)))));
-      estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
-      ls_append(p, cm, ls_sync(p));
-    }
-    int d4v;
-    LStmt *kd = emit_loop(L, k, cm, "d", I(0), I(rows / 4), &d4v);
-    for (int u = 0; u < 4; u++) {
-      LExpr *d = BIN(LB_ADD, BIN(LB_MUL, V(d4v), I(4)), I(u));
-      int mu = -1;
+    /* strips: W's rows of this pass's columns a panel at a time, each
+     * staged once the previous one has been read */
+    int64_t panel = strip ? sp->panel : rows;
+    for (int64_t r0 = 0; r0 < rows; r0 += panel) {
+      int64_t end = r0 + panel < rows ? r0 + panel : rows;
       if (strip) {
-        mu = kernel_var(p, k, "mu_d", T);
-        ls_append(p, kd, ls_assign(p, mu, lx_sload(p, k, ms, d)));
+        if (h || r0) ls_append(p, cm, ls_sync(p));
+        LStmt *lw = emit_strided(L, k, cm, "stage_w", panel * 16, threads, tid, flat);
+        ls_append(p, lw, ls_assign(p, vd, BIN(LB_ADD, I(r0), BIN(LB_DIV, V(flat), I(16)))));
+        ls_append(p, lw, ls_assign(p, ve, BIN(LB_ADD, I(h * 16), BIN(LB_REM, V(flat), I(16)))));
+        estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
+        ls_append(p, cm, ls_sync(p));
       }
-      for (int r = 0; r < 4; r++) {
-        av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-        LExpr *a = lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))));
-        ls_append(p, kd, ls_assign(p, av[r], strip ? BIN(LB_SUB, a, V(mu)) : a));
+      int d4v;
+      LStmt *kd = emit_loop(L, k, cm, "d", I(r0 / 4), I(end / 4), &d4v);
+      for (int u = 0; u < 4; u++) {
+        LExpr *d = BIN(LB_ADD, BIN(LB_MUL, V(d4v), I(4)), I(u));
+        int mu = -1;
+        if (strip) {
+          mu = kernel_var(p, k, "mu_d", T);
+          ls_append(p, kd, ls_assign(p, mu, lx_sload(p, k, ms, d)));
+        }
+        for (int r = 0; r < 4; r++) {
+          av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
+          LExpr *a = lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))));
+          ls_append(p, kd, ls_assign(p, av[r], strip ? BIN(LB_SUB, a, V(mu)) : a));
+        }
+        for (int c = 0; c < 4; c++) {
+          wv[c] = kernel_var(p, k, arena_printf(&p->arena, "w%d", c), T);
+          LExpr *col = BIN(LB_ADD, I(strip ? c : h * 16 + c), BIN(LB_MUL, V(cl), I(4)));
+          LExpr *row = strip ? BIN(LB_MUL, BIN(LB_SUB, d, I(r0)), I(16)) : BIN(LB_MUL, d, I(dp));
+          ls_append(p, kd, ls_assign(p, wv[c], lx_sload(p, k, ws, BIN(LB_ADD, row, col))));
+        }
+        for (int r = 0; r < 16; r++)
+          ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / 4]), V(wv[r % 4])))));
       }
-      for (int c = 0; c < 4; c++) {
-        wv[c] = kernel_var(p, k, arena_printf(&p->arena, "w%d", c), T);
-        LExpr *col = BIN(LB_ADD, I(strip ? c : h * 16 + c), BIN(LB_MUL, V(cl), I(4)));
-        ls_append(p, kd,
-                  ls_assign(p, wv[c], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, d, I(strip ? 16 : dp)), col))));
-      }
-      for (int r = 0; r < 16; r++)
-        ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / 4]), V(wv[r % 4])))));
     }
     for (int r = 0; r < 4; r++)
       for (int c = 0; c < 4; c++)
