@@ -26,6 +26,7 @@ static const char *jit_cpu(const HostBackend *h) { return h->cpu.level >= 0 ? h-
 struct BackendProgram {
   HostJit *jit;
   int64_t *grain; /* per kernel: items the pool hands out at least at a time */
+  int nbufs;      /* the launch's n_local is args[nbufs] (exec.c) */
   /* GMMC_PROFILE: per kernel, its name, launches and time, printed at unload */
   int nkernels;
   char **names;
@@ -95,6 +96,7 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
     return oom_status(err, "the host program");
   }
   bp->jit = j;
+  bp->nbufs = p->nbufs;
   /* items that walk a range of the events are spread one at a time: a
    * kernel of 64 chunks of the events must not run on one thread; other
    * items go in chunks of 64 (pool_run: a small loop of them stays on the
@@ -163,6 +165,10 @@ static gmmc_status host_fill_u32(Backend *be, void *dst, uint32_t value, size_t 
   return GMMC_OK;
 }
 
+/* Events from which a kernel whose items walk chunks of the events spreads
+ * them over the threads (2^14: chunks of 256 events and more). */
+enum { HOST_PARALLEL_EVENTS = 16384 };
+
 static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t count, const int64_t *grid,
                                uint64_t *args, char **err) {
   HostBackend *h = (HostBackend *)be;
@@ -171,8 +177,13 @@ static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t c
     return GMMC_ERR_INTERNAL;
   }
   HostLaunch l = {host_jit_kernel(bp->jit, k), args};
+  int64_t grain = bp->grain[k], n_local;
+  memcpy(&n_local, &args[bp->nbufs], sizeof n_local);
+  /* chunks of few events: waking the workers costs more than they save
+   * (and much more where they wait for a core), as it did before */
+  if (grain == 1 && n_local < HOST_PARALLEL_EVENTS) grain = count;
   double t0 = bp->nkernels ? monotonic_ms() : 0;
-  pool_run(h->pool, count, bp->grain[k], run_range, &l);
+  pool_run(h->pool, count, grain, run_range, &l);
   if (bp->nkernels) {
     bp->ms[k] += monotonic_ms() - t0;
     bp->launches[k]++;
