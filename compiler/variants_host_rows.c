@@ -123,8 +123,7 @@ static int plan_lanes(Lower *L, const Site *site, const void *form, const void *
   return 1; /* not priced */
 }
 
-static void build_lanes(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
-                        Built *out) {
+static void build_lanes(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)form, (void)out;
   Program *p = L->p;
   Stmt *st = site->st;
@@ -165,8 +164,7 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   /* all -inf: the shift is 0 and the result -inf, not NaN */
   ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
   LExpr *isinf = BIN(LB_EQ, lx_sload(p, k, mx, V(nn)), lx_const(p, rt, -INFINITY));
-  ls_append(p, ln,
-            ls_sstore(p, k, shift, V(nn), lx_select(p, isinf, lx_const(p, rt, 0.0), lx_sload(p, k, mx, V(nn)))));
+  ls_append(p, ln, ls_sstore(p, k, shift, V(nn), lx_select(p, isinf, lx_const(p, rt, 0.0), lx_sload(p, k, mx, V(nn)))));
   /* the sum of exp(f - shift), j ascending for each event */
   lj = emit_loop(L, k, body, jname, I(0), I(J), &vj);
   ln = emit_loop(L, k, lj, "nn", I(0), I(tn), &nn);

@@ -107,7 +107,8 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
     free(bp);
     return oom_status(err, "the host program");
   }
-  for (int k = 0; k < p->nkernels; k++) bp->grain[k] = !x_nlocal(p->kernels[k]->count) && s_nlocal(p->kernels[k]->body) ? 1 : 64;
+  for (int k = 0; k < p->nkernels; k++)
+    bp->grain[k] = !x_nlocal(p->kernels[k]->count) && s_nlocal(p->kernels[k]->body) ? 1 : 64;
   if (be->profile) { /* optional: no profile where this cannot be allocated */
     bp->names = xcalloc((size_t)p->nkernels, sizeof *bp->names);
     bp->ms = xcalloc((size_t)p->nkernels, sizeof *bp->ms);
