@@ -94,6 +94,7 @@ extern const VariantFamily family_tiled, family_lanes;                          
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
 extern const VariantFamily family_cholesky_block;                                             /* variants_cholesky.c */
 extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream;   /* variants_host.c */
+extern const VariantFamily family_host_rows, family_host_lanes;                               /* variants_host_rows.c */
 extern const VariantFamily family_fused, family_host_fused;                                   /* variants_fused.c */
 
 #endif

@@ -26,6 +26,8 @@ static const VariantFamily *const registry[] = {
     &family_host_accumulate,
     &family_host_blocked,
     &family_host_stream,
+    &family_host_rows,
+    &family_host_lanes,
 };
 
 /* Whether the variant of this name is to be lowered for the unit

@@ -1,6 +1,7 @@
 /* The host backend: kernels compiled by ORC LLJIT for the native CPU or a
  * level of it (host_cpu.h); the parallel loop of each kernel is split over
  * a thread pool. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "backend.h"
 #include "compiler/host_cpu.h"
 #include "compiler/target.h"
+#include "dsl/util.h"
 #include "kcache.h"
 #include "threadpool.h"
 
@@ -23,6 +25,13 @@ static const char *jit_cpu(const HostBackend *h) { return h->cpu.level >= 0 ? h-
 
 struct BackendProgram {
   HostJit *jit;
+  int64_t *grain; /* per kernel: items the pool hands out at least at a time */
+  int nbufs;      /* the launch's n_local is args[nbufs] (exec.c) */
+  /* GMMC_PROFILE: per kernel, its name, launches and time, printed at unload */
+  int nkernels;
+  char **names;
+  double *ms;
+  int64_t *launches;
 };
 
 typedef struct {
@@ -33,6 +42,24 @@ typedef struct {
 static void run_range(void *ctx, int64_t lo, int64_t hi) {
   HostLaunch *l = ctx;
   l->fn(l->args, lo, hi);
+}
+
+/* Whether an expression or statement depends on the events held
+ * (LX_NLOCAL): a kernel whose items do, and whose item count does not, has
+ * items that each walk a range of the events (a chunk, a tile). */
+static int x_nlocal(const LExpr *x) {
+  if (!x) return 0;
+  if (x->kind == LX_NLOCAL) return 1;
+  if (x->kind == LX_LOAD) return 0; /* its indices: variables */
+  return x_nlocal(x->a) || x_nlocal(x->b) || x_nlocal(x->c);
+}
+
+static int s_nlocal(const LStmt *s) {
+  if (!s) return 0;
+  for (int i = 0; s->kind == LS_BLOCK && i < s->nbody; i++)
+    if (s_nlocal(s->body[i])) return 1;
+  return x_nlocal(s->lo) || x_nlocal(s->hi) || x_nlocal(s->value) || x_nlocal(s->cond) || s_nlocal(s->then) ||
+         s_nlocal(s->els);
 }
 
 static gmmc_status host_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
@@ -69,12 +96,48 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
     return oom_status(err, "the host program");
   }
   bp->jit = j;
+  bp->nbufs = p->nbufs;
+  /* items that walk a range of the events are spread one at a time: a
+   * kernel of 64 chunks of the events must not run on one thread; other
+   * items go in chunks of 64 (pool_run: a small loop of them stays on the
+   * calling thread) */
+  bp->grain = xcalloc((size_t)p->nkernels + 1, sizeof *bp->grain);
+  if (!bp->grain) {
+    host_jit_free(j);
+    free(bp);
+    return oom_status(err, "the host program");
+  }
+  for (int k = 0; k < p->nkernels; k++)
+    bp->grain[k] = !x_nlocal(p->kernels[k]->count) && s_nlocal(p->kernels[k]->body) ? 1 : 64;
+  if (be->profile) { /* optional: no profile where this cannot be allocated */
+    bp->names = xcalloc((size_t)p->nkernels, sizeof *bp->names);
+    bp->ms = xcalloc((size_t)p->nkernels, sizeof *bp->ms);
+    bp->launches = xcalloc((size_t)p->nkernels, sizeof *bp->launches);
+    if (bp->names && bp->ms && bp->launches) {
+      bp->nkernels = p->nkernels;
+      for (int k = 0; k < p->nkernels; k++) bp->names[k] = xstrdup(p->kernels[k]->name);
+    } else {
+      free(bp->names), free(bp->ms), free(bp->launches);
+      bp->names = NULL, bp->ms = NULL, bp->launches = NULL;
+    }
+  }
   *out = bp;
   return GMMC_OK;
 }
 
 static void host_unload(Backend *be, BackendProgram *bp) {
   if (!bp) return;
+  for (int k = 0; k < bp->nkernels; k++) {
+    if (bp->launches[k])
+      fprintf(stderr, "gmmc profile: kernel %-40s %8lld launches %10.3f ms (%.3f ms each; grain %lld)\n",
+              bp->names[k] ? bp->names[k] : "?", (long long)bp->launches[k], bp->ms[k], bp->ms[k] / bp->launches[k],
+              (long long)bp->grain[k]);
+    free(bp->names[k]);
+  }
+  free(bp->names);
+  free(bp->ms);
+  free(bp->launches);
+  free(bp->grain);
   host_jit_free(bp->jit);
   free(bp);
 }
@@ -103,6 +166,10 @@ static gmmc_status host_fill_u32(Backend *be, void *dst, uint32_t value, size_t 
   return GMMC_OK;
 }
 
+/* Events from which a kernel whose items walk chunks of the events spreads
+ * them over the threads (2^14: chunks of 256 events and more). */
+enum { HOST_PARALLEL_EVENTS = 16384 };
+
 static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t count, const int64_t *grid,
                                uint64_t *args, char **err) {
   HostBackend *h = (HostBackend *)be;
@@ -111,9 +178,17 @@ static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t c
     return GMMC_ERR_INTERNAL;
   }
   HostLaunch l = {host_jit_kernel(bp->jit, k), args};
-  /* each work item is at least a few dozen operations: chunks of 64 items
-   * keep the scheduling overhead small */
-  pool_run(h->pool, count, 64, run_range, &l);
+  int64_t grain = bp->grain[k], n_local;
+  memcpy(&n_local, &args[bp->nbufs], sizeof n_local);
+  /* chunks of few events: waking the workers costs more than they save
+   * (and much more where they wait for a core), as it did before */
+  if (grain == 1 && n_local < HOST_PARALLEL_EVENTS) grain = count;
+  double t0 = bp->nkernels ? monotonic_ms() : 0;
+  pool_run(h->pool, count, grain, run_range, &l);
+  if (bp->nkernels) {
+    bp->ms[k] += monotonic_ms() - t0;
+    bp->launches[k]++;
+  }
   return GMMC_OK;
 }
 

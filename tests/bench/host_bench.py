@@ -5,7 +5,7 @@ kernel choice: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from that
 command's environment), on the same data, in the same run, with the same
 run's GEMM rate (NumPy's matmul, float32 and float64) as the CPU's ceiling.
 
-  host_bench.py --gmmc PATH/TO/gmmc [--venv DIR] [--grid quick|full]
+  host_bench.py --gmmc PATH/TO/gmmc [--venv DIR] [--grid quick|full|NxDxM,...]
                 [--types full,diag] [--dtypes float32,float64] [--iters 10]
 
 Per point: random events from a mixture (fresh seed, printed). gmmc: `gmmc
@@ -91,6 +91,16 @@ def gmmc_ms(gmmc, path, m, cov, dtype, iters):
     return steady[len(steady) // 2]
 
 
+def grid_points(grid):
+    """The named grids, or points of one's own: 100000x32x64,10000x8x8 (N x D x M)."""
+    if grid in ("full", "quick"):
+        return GRID_FULL if grid == "full" else GRID_QUICK
+    try:
+        return [tuple(int(v) for v in p.split("x")) for p in grid.split(",")]
+    except ValueError:
+        sys.exit(f"host_bench.py: --grid '{grid}': expected quick, full or points like 100000x32x64")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gmmc", required=True)
@@ -115,7 +125,7 @@ def main():
     rows = []
     print(f"{'N':>8} {'D':>3} {'M':>4} {'cov':5} {'dtype':8} {'sklearn ms':>11} {'gmmc ms':>9} {'x skl':>7}"
           f" {'gmmc GF/s':>10} {'% GEMM':>7}", flush=True)
-    for n, d, m in (GRID_FULL if a.grid == "full" else GRID_QUICK):
+    for n, d, m in grid_points(a.grid):
         x = bench.make_data(n, d, m, rng, dtype=np.float64)
         for dtype in a.dtypes.split(","):
             path = os.path.join(tmp, f"x_{dtype}.npy")

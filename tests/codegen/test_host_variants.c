@@ -28,7 +28,7 @@ static const Case cases[] = {
     {"full", 3, 5, 1237, LT_F32},     {"full", 8, 19, 1000, LT_F32},  {"full", 4, 33, 300, LT_F32},
     {"full", 2, 3, 37, LT_F64},       {"full", 5, 19, 700, LT_F64},   {"full", 1, 1, 65, LT_F64},
     {"tied", 3, 5, 1237, LT_F32},     {"tied", 6, 19, 800, LT_F64},   {"diag", 4, 7, 300, LT_F64},
-    {"spherical", 3, 5, 129, LT_F32}, {"kmeans", 4, 5, 1237, LT_F32},
+    {"spherical", 3, 5, 129, LT_F32}, {"kmeans", 4, 5, 1237, LT_F32}, {"diag", 64, 33, 1237, LT_F32},
 };
 
 static int failures, compared;
