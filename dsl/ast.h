@@ -34,7 +34,10 @@ typedef enum { ST_NONE, ST_UPPER, ST_LOWER, ST_SYMMETRIC, ST_DIAGONAL } Structur
  * integer or binary (integer and boolean files too, binary: 0 or 1 only) */
 typedef enum { DT_REAL, DT_INTEGER, DT_BINARY } DataType;
 
-typedef enum { SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT, SEC_COUNT } Section;
+/* SEC_ONCE: statements of the data alone, computed once before the first
+ * iteration (per-event constants, statistics of the data); last, so that the
+ * others keep their numbers */
+typedef enum { SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT, SEC_ONCE, SEC_COUNT } Section;
 
 typedef struct Stmt Stmt;
 

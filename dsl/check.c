@@ -9,7 +9,10 @@
  *           mstep means its new value, except inside its own statement,
  *           where it means the value before the step
  *   derived reads params, scalars and derived tensors
- *   predict reads what estep reads, estep tensors and predict tensors */
+ *   predict reads what estep reads, estep tensors and predict tensors
+ *   once    reads data, scalars and once tensors: computed before the first
+ *           iteration; its per-event tensors are read in estep, mstep and
+ *           predict, its statistics of the data (no event axis) in mstep */
 #include <stdarg.h>
 #include <string.h>
 
@@ -256,18 +259,44 @@ static const char *const reads[SEC_COUNT] = {
     "estep reads data, parameters, scalars, derived and estep tensors",
     "mstep reads data, parameters, scalars, derived, estep and mstep tensors",
     "derived reads parameters, scalars and derived tensors",
-    "predict reads data, parameters, scalars, derived, estep and predict tensors"};
+    "predict reads data, parameters, scalars, derived, estep and predict tensors",
+    "once reads data, scalars and once tensors"};
+
+/* A once tensor with the event axis: a per-event constant of the data. */
+static int per_event(const Spec *s, const Tensor *t) { return t->rank > 0 && t->dims[0] == s->event_size; }
 
 /* Whether tensor t may be read from statement st's section. */
 static void check_visible(Ctx *c, Expr *e, Tensor *t) {
   Section here = c->stmt->section;
+  if (here == SEC_ONCE && t->kind == TK_PARAM)
+    fail(c, e->begin, e->end,
+         "once statements cannot read parameter '%s': they run before the first iteration, on the data alone (%s)",
+         t->name, reads[here]);
   if (t->kind != TK_TEMP) {
     if (t->kind == TK_DATA && here == SEC_DERIVED)
       fail(c, e->begin, e->end, "derived statements cannot read data '%s' (%s)", t->name, reads[here]);
     return;
   }
   Section there = t->def->section;
+  if (there == SEC_ONCE && here != SEC_ONCE) {
+    /* per-event constants go wherever the data go; statistics of the data
+     * only to mstep, which runs in fitting alone (inference runs estep and
+     * predict on other data, and derived when a model is loaded) */
+    if (per_event(c->s, t) && here != SEC_DERIVED) return;
+    if (!per_event(c->s, t) && here == SEC_MSTEP) return;
+    fail(c, e->begin, e->end, "'%s' is %s computed once and cannot be used in %s (%s)", t->name,
+         per_event(c->s, t) ? "a per-event constant of the data" : "a statistic of the training data",
+         section_names[here],
+         per_event(c->s, t) ? "per-event once tensors are read in estep, mstep, predict and once"
+                            : "once tensors without the event axis are read in mstep and once");
+  }
+  if (there == SEC_ONCE && here == SEC_ONCE && per_event(c->s, c->stmt->targets[0].tensor) && !per_event(c->s, t))
+    fail(c, e->begin, e->end,
+         "the per-event once tensor '%s' cannot read the statistic '%s': per-event once tensors are functions of "
+         "their event's data (they are recomputed with the data, as in inference, without the statistics)",
+         c->stmt->targets[0].name, t->name);
   int ok = there == here || there == SEC_DERIVED || (there == SEC_ESTEP && (here == SEC_MSTEP || here == SEC_PREDICT));
+  if (there == SEC_DERIVED && here == SEC_ONCE) ok = 0;
   if (!ok)
     fail(c, e->begin, e->end, "'%s' is computed in %s and cannot be used in %s (%s)", t->name, section_names[there],
          section_names[here], reads[here]);

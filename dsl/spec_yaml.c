@@ -584,8 +584,9 @@ void load_yaml(Front *f) {
   expect_type(&l, root, YAML_MAPPING_NODE, "a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
   static const char *const order[] = {"gmmc",    "model",   "description", "sizes",    "indices",
                                       "data",    "params",  "scalars",     "estep",    "mstep",
-                                      "derived", "predict", "outputs",     "schedule", NULL};
-  yaml_node_t *value[14] = {0}, *key[14] = {0};
+                                      "derived", "predict", "outputs",     "schedule", "once",
+                                      NULL};
+  yaml_node_t *value[15] = {0}, *key[15] = {0};
   FOR_PAIRS(&l, root, p) {
     yaml_node_t *k = node(&l, p->key);
     const char *name = scalar(&l, k, "a key");
@@ -595,7 +596,7 @@ void load_yaml(Front *f) {
     if (which < 0)
       node_error(&l, k,
                  "unknown key '%s' (expected gmmc, model, description, sizes, indices, data, params, scalars, estep, "
-                 "mstep, derived, predict, outputs or schedule)",
+                 "mstep, derived, predict, once, outputs or schedule)",
                  name);
     key[which] = k;
     value[which] = node(&l, p->value);
@@ -627,8 +628,11 @@ void load_yaml(Front *f) {
     node_error(&l, value[5], "%s", "no data declared: expected at least one tensor, as in {X: [N, D]}");
   if (value[6]) load_tensors(&l, value[6], TK_PARAM);
   if (value[7]) load_scalars(&l, value[7]);
-  for (int sec = 0; sec < SEC_COUNT; sec++)
-    if (value[8 + sec]) load_statements(&l, value[8 + sec], (Section)sec);
+  /* the sections' keys: estep, mstep, derived, predict at 8..11, once at 14 */
+  for (int sec = 0; sec < SEC_COUNT; sec++) {
+    yaml_node_t *v = value[sec == SEC_ONCE ? 14 : 8 + sec];
+    if (v) load_statements(&l, v, (Section)sec);
+  }
   if (!value[8]) missing(&l, root, "missing 'estep', the list of E-step statements");
   PtrVec pending = {0};
   if (value[12])

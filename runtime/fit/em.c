@@ -249,6 +249,9 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   Exec *e = stream_exec(fd.st);
   if ((s = dist_attach(ctx->dist, e, &err))) ctx_fail_take(ctx, s, err);
   if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
+  /* the spec's once statements: statistics of the data before any M-step */
+  if ((s = stream_once(fd.st, &err))) ctx_fail_take(ctx, s, err);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
   const Program *p = c->p;
   best = fit_new_model(&ft, p->spec, o, data->cols);
   double *lbs = best ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
