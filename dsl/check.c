@@ -747,7 +747,11 @@ void check_spec(Front *f) {
   Spec *s = f->spec;
   for (int sec = 0; sec < SEC_COUNT; sec++)
     for (int i = 0; i < s->stmts[sec].len; i++) define_targets(&c, s->stmts[sec].items[i]);
-  for (int sec = 0; sec < SEC_COUNT; sec++) {
+  /* once first: it reads nothing of the others, they read its tensors (their types known then), and
+   * its errors (a parameter read before any exists) explain the others' */
+  static const Section order[SEC_COUNT] = {SEC_ONCE, SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT};
+  for (int o = 0; o < SEC_COUNT; o++) {
+    int sec = order[o];
     for (int i = 0; i < s->stmts[sec].len; i++) {
       Stmt *st = s->stmts[sec].items[i];
       c.stmt = st;
