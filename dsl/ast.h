@@ -140,6 +140,8 @@ typedef struct {
   Tensor *score_samples; /* [N] per-event log-likelihood */
   Tensor *predict_proba; /* [N, M] responsibilities */
   Tensor *predict;       /* [N] int labels */
+  Tensor *lower_bound;   /* scalar computed in estep or mstep: the fit's lower bound as it is, or NULL
+                            (then objective / N); an mstep one sees the new parameters */
   Tensor *weights;       /* the optional data tensor [N] (per-event weights), or NULL */
   int weights_absent;    /* spec_drop_weights ran: every read of `weights` is gone */
   Expr *n_parameters;    /* size expression, for bic/aic */

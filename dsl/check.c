@@ -673,6 +673,21 @@ static void check_outputs(Ctx *c) {
   if (s->objective->def->section != SEC_ESTEP)
     fail(c, ph->begin, ph->end, "the objective '%s' must be a scalar computed in estep, not in %s", ph->name,
          section_names[s->objective->def->section]);
+  if ((ph = s->lower_bound)) {
+    /* what EM reports and tests for convergence, when not objective / N: a bound that needs the
+     * M-step's parameters (a variational one) is computed in mstep */
+    Tensor *t = find_tensor(s, ph->name);
+    if (!t || t->kind != TK_TEMP || !t->def || (t->def->section != SEC_ESTEP && t->def->section != SEC_MSTEP))
+      fail(c, ph->begin, ph->end,
+           "output lower_bound must be a scalar computed by an estep or mstep statement; '%s' is %s", ph->name,
+           !t                    ? "not defined by any statement"
+           : t->kind == TK_DATA  ? "data"
+           : t->kind == TK_PARAM ? "a parameter"
+                                 : arena_printf(&s->arena, "computed in %s", section_names[t->def->section]));
+    if (t->rank != 0)
+      fail(c, ph->begin, ph->end, "output lower_bound '%s' must be a scalar; it is %s", ph->name, shape_str(s, t));
+    s->lower_bound = t;
+  }
   if ((ph = s->score_samples)) {
     s->score_samples = bind_output(c, ph, "score_samples");
     if (s->score_samples->rank != 1 || s->score_samples->dims[0] != ev)

@@ -127,10 +127,16 @@ static double em_step(Kind k, Params *th, const double *x, const double *coef) {
       s_all += s[d];
     }
     for (int d = 0; d < D; d++)
-      th->p[m][d] = k == BERNOULLI ? (s[d] + ALPHA) / (nk[m] + 2 * ALPHA)
+      th->p[m][d] = k == BERNOULLI       ? (s[d] + ALPHA) / (nk[m] + 2 * ALPHA)
                     : k == POISSON       ? s[d] / nk[m] + ALPHA
                     : k == POISSON_PRIOR ? (s[d] + STRENGTH * mean_x[d]) / (nk[m] + STRENGTH)
                                          : (s[d] + ALPHA) / (s_all + D * ALPHA);
+  }
+  if (k == POISSON_PRIOR) { /* its lower_bound: the log prior of the new rates added (an mstep scalar) */
+    double prior = 0;
+    for (int m = 0; m < M; m++)
+      for (int d = 0; d < D; d++) prior += mean_x[d] * log(th->p[m][d]) - th->p[m][d];
+    return total / N + STRENGTH * prior;
   }
   return total / N;
 }
@@ -302,13 +308,20 @@ int main(int argc, char **argv) {
             want, e);
     }
   }
-  const char *names[2] = {"weights", kd == POISSON ? "rate" : "p"};
-  for (int i = 0; i < 2; i++) {
+  static double cov[D][D]; /* poisson_prior's data_cov: the covariance of the data, a once statistic */
+  for (int d = 0; d < D; d++)
+    for (int e = 0; e < D; e++) {
+      cov[d][e] = 0;
+      for (int n = 0; n < N; n++) cov[d][e] += (x[n * D + d] - mean_x[d]) * (x[n * D + e] - mean_x[e]);
+      cov[d][e] /= N;
+    }
+  const char *names[3] = {"weights", kd == POISSON ? "rate" : "p", "data_cov"};
+  for (int i = 0; i < (k == POISSON_PRIOR ? 3 : 2); i++) {
     int rank;
     const int64_t *shape;
     const double *v = gmmc_model_param(fit, names[i], &rank, &shape);
-    const double *ref = i == 0 ? th.w : &th.p[0][0];
-    int len = i == 0 ? M : M * D;
+    const double *ref = i == 0 ? th.w : i == 1 ? &th.p[0][0] : &cov[0][0];
+    int len = i == 0 ? M : i == 1 ? M * D : D * D;
     CHECK(v != NULL, "no parameter %s", names[i]);
     if (!v) continue;
     double scale = 0;
