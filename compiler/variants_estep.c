@@ -519,9 +519,14 @@ static void build_centered(Lower *L, const Site *site, const void *form, const v
  * column groups of 4, so a step reads one 128-byte line of x - mu and one
  * of W); with W upper triangular, pass h stops at row 16 (h + 1). The block
  * stages x - mu per component (vector loads and stores), sums squares over
- * the column lanes with shuffles, and writes its tile coalesced along m. */
+ * the column lanes with shuffles, and writes its tile coalesced along m.
+ *
+ * Strips (D > 64, where W and x - mu do not fit in shared memory beside the
+ * data tile): W is staged one pass's 16 columns at a time, and x - mu is
+ * formed from the data tile as it is read (one subtraction per 4
+ * multiply-adds) instead of being staged. */
 typedef struct {
-  int warps, mb;
+  int warps, mb, strip;
 } BalancedConfig;
 
 static int plan_balanced(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
@@ -530,12 +535,14 @@ static int plan_balanced(Lower *L, const Site *site, const void *form, const voi
   const BalancedConfig *c = config;
   EstepShape *s = (EstepShape *)pl->shape;
   int64_t D = f->D, E = f->E;
-  if (D != E || D > 64) return 0;
+  if (D != E || (c->strip ? D <= 64 : D > 64)) return 0;
   s->tn = 32 * c->warps, s->threads = 32 * c->warps;
   s->dp = ceil_div(D, 16) * 16, s->d4 = ceil_div(D, 4) * 4, s->passes = s->dp / 16;
-  int64_t tn = s->tn, dp = s->dp, smem = (int64_t)estep_esz(L) * (2 * tn * dp + dp * dp + dp + tn * c->mb);
+  int64_t tn = s->tn, dp = s->dp;
+  int64_t smem = (int64_t)estep_esz(L) * (c->strip ? tn * dp + dp * 16 + dp + tn * c->mb
+                                                    : 2 * tn * dp + dp * dp + dp + tn * c->mb);
   if (smem > L->dev.smem_static_per_block) return 0;
-  pl->variant = arena_printf(&L->p->arena, "balanced-%lldx%d", (long long)tn, c->mb);
+  pl->variant = arena_printf(&L->p->arena, "balanced%s-%lldx%d", c->strip ? "-strips" : "", (long long)tn, c->mb);
   pl->work = estep_work(L, f, s->tn, c->mb, 0, estep_pass_madds(f, s->passes, 16, s->d4), 4, 4);
   return 1;
 }
@@ -550,18 +557,20 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
   const Centered *cf = &f->cf;
   const EstepShape *sp = (const EstepShape *)pl->shape;
   Target *tg = &st->targets[0];
-  int mb = ((const BalancedConfig *)config)->mb;
+  int mb = ((const BalancedConfig *)config)->mb, strip = ((const BalancedConfig *)config)->strip;
   int tn = sp->tn, threads = sp->threads;
   int64_t D = f->D, E = f->E, M = f->M, dp = sp->dp, d4 = sp->d4, passes = sp->passes;
   LType T = p->real;
   const char *variant = pl->variant;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_balanced%dx%d", L->s->model, tg->name, tn, mb));
-  k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s]",
-                         stmt_text(L, st), variant, (long long)passes, qf->upper ? " ending at the triangle" : "");
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_balanced%s%dx%d", L->s->model, tg->name, strip ? "_strips" : "", tn, mb));
+  k->what = arena_printf(&p->arena, "%s [%s: warps of 32 events x 16 columns per pass, %lld passes%s%s]",
+                         stmt_text(L, st), variant, (long long)passes, qf->upper ? " ending at the triangle" : "",
+                         strip ? ", W staged a pass at a time" : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
-  int xs = kernel_shared(p, k, "x", T, dp * tn), as = kernel_shared(p, k, "centered", T, dp * tn),
-      ws = kernel_shared(p, k, "w", T, dp * dp), ms = kernel_shared(p, k, "mu", T, dp),
+  int xs = kernel_shared(p, k, "x", T, dp * tn), as = strip ? xs : kernel_shared(p, k, "centered", T, dp * tn),
+      ws = kernel_shared(p, k, "w", T, strip ? dp * 16 : dp * dp), ms = kernel_shared(p, k, "mu", T, dp),
       ls = kernel_shared(p, k, "out", T, tn * mb);
   LaneShape sh = {.cln = 4, .tn = tn, .mb = mb, .threads = threads, .xs = xs, .ls = ls, .rows = dp, .D = D, .M = M};
   Lanes lv;
@@ -572,27 +581,34 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
   int mm;
   LStmt *cm = estep_components(L, k, body, m0, vm, mb, M, &mm);
   /* W and mu of the component, zero-padded */
-  LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
-  ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
-  ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
-  ls_append(p, lw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
-  estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
-  LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
-  estep_stage_mu(L, k, lm, cf, ms, tid, vm, vd, D);
+  if (!strip) {
+    LStmt *lw = emit_loop(L, k, cm, "stage_w", I(0), I((dp * dp + threads - 1) / threads), &s);
+    ls_append(p, lw, ls_assign(p, flat, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads)))));
+    ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(dp))));
+    ls_append(p, lw, ls_assign(p, ve, BIN(LB_REM, V(flat), I(dp))));
+    estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
+  }
+  if (strip) { /* dp may exceed the threads */
+    LStmt *lm = emit_strided(L, k, cm, "stage_mu", dp, threads, tid, flat);
+    estep_stage_mu(L, k, lm, cf, ms, flat, vm, vd, D);
+  } else {
+    LStmt *lm = ls_when(p, cm, BIN(LB_LT, V(tid), I(dp)));
+    estep_stage_mu(L, k, lm, cf, ms, tid, vm, vd, D);
+  }
   ls_append(p, cm, ls_sync(p));
   /* x - mu for the component, four events at a time */
-  LStmt *lc = emit_loop(L, k, cm, "center", I(0), I((tn * dp / 4 + threads - 1) / threads), &s);
-  ls_append(p, lc, ls_assign(p, flat, BIN(LB_MUL, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads))), I(4))));
-  LStmt *inc = ls_when(p, lc, BIN(LB_LT, V(flat), I(tn * dp)));
-  {
+  if (!strip) {
+    LStmt *lc = emit_loop(L, k, cm, "center", I(0), I((tn * dp / 4 + threads - 1) / threads), &s);
+    ls_append(p, lc, ls_assign(p, flat, BIN(LB_MUL, BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(threads))), I(4))));
+    LStmt *inc = ls_when(p, lc, BIN(LB_LT, V(flat), I(tn * dp)));
     int mu = kernel_var(p, k, "mu_d", T);
     ls_append(p, inc, ls_assign(p, mu, lx_sload(p, k, ms, BIN(LB_DIV, V(flat), I(tn)))));
     for (int u = 0; u < 4; u++)
       ls_append(p, inc,
                 ls_sstore(p, k, as, BIN(LB_ADD, V(flat), I(u)),
                           BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, V(flat), I(u))), V(mu))));
+    ls_append(p, cm, ls_sync(p));
   }
-  ls_append(p, cm, ls_sync(p));
   /* passes over 16 columns each */
   int q[4], y[16], av[4], wv[4];
   for (int r = 0; r < 4; r++) {
@@ -606,20 +622,33 @@ static void build_balanced(Lower *L, const Site *site, const void *form, const v
       ls_append(p, cm, ls_assign(p, y[r], lx_const(p, T, 0)));
     }
     int64_t rows = qf->upper ? ((h + 1) * 16 < d4 ? (h + 1) * 16 : d4) : d4;
+    if (strip) { /* this pass's columns of W, once the previous pass has read its own */
+      if (h) ls_append(p, cm, ls_sync(p));
+      LStmt *lw = emit_strided(L, k, cm, "stage_w", dp * 16, threads, tid, flat);
+      ls_append(p, lw, ls_assign(p, vd, BIN(LB_DIV, V(flat), I(16))));
+      ls_append(p, lw, ls_assign(p, ve, BIN(LB_ADD, I(h * 16), BIN(LB_REM, V(flat), I(16)))));
+      estep_stage_w(L, k, lw, qf, &env, ws, flat, vd, ve, D, E);
+      ls_append(p, cm, ls_sync(p));
+    }
     int d4v;
     LStmt *kd = emit_loop(L, k, cm, "d", I(0), I(rows / 4), &d4v);
     for (int u = 0; u < 4; u++) {
       LExpr *d = BIN(LB_ADD, BIN(LB_MUL, V(d4v), I(4)), I(u));
+      int mu = -1;
+      if (strip) {
+        mu = kernel_var(p, k, "mu_d", T);
+        ls_append(p, kd, ls_assign(p, mu, lx_sload(p, k, ms, d)));
+      }
       for (int r = 0; r < 4; r++) {
         av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
-        ls_append(
-            p, kd,
-            ls_assign(p, av[r], lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))))));
+        LExpr *a = lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, d, I(tn)), BIN(LB_ADD, evbase, I(r))));
+        ls_append(p, kd, ls_assign(p, av[r], strip ? BIN(LB_SUB, a, V(mu)) : a));
       }
       for (int c = 0; c < 4; c++) {
         wv[c] = kernel_var(p, k, arena_printf(&p->arena, "w%d", c), T);
-        LExpr *col = BIN(LB_ADD, I(h * 16 + c), BIN(LB_MUL, V(cl), I(4)));
-        ls_append(p, kd, ls_assign(p, wv[c], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, d, I(dp)), col))));
+        LExpr *col = BIN(LB_ADD, I(strip ? c : h * 16 + c), BIN(LB_MUL, V(cl), I(4)));
+        ls_append(p, kd,
+                  ls_assign(p, wv[c], lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, d, I(strip ? 16 : dp)), col))));
       }
       for (int r = 0; r < 16; r++)
         ls_append(p, kd, ls_assign(p, y[r], BIN(LB_ADD, V(y[r]), BIN(LB_MUL, V(av[r / 4]), V(wv[r % 4])))));
@@ -677,7 +706,7 @@ Work estep_work(Lower *L, const EstepForm *f, int64_t tn, int64_t mb, int x_per_
                 .launches = 1};
 }
 
-static const BalancedConfig balanced_configs[] = {{4, 16}, {2, 32}};
+static const BalancedConfig balanced_configs[] = {{4, 16, 0}, {2, 32, 0}, {2, 16, 1}, {1, 16, 1}};
 static const CenteredConfig centered_configs[] = {{128, 16}, {128, 32}, {64, 32}, {256, 8}};
 static const TiledConfig tiled_configs[] = {{128, 16, 1}, {64, 32, 0}};
 

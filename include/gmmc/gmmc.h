@@ -98,8 +98,31 @@ void gmmc_data_destroy(gmmc_data *data);
 int64_t gmmc_data_rows(const gmmc_data *data);
 int64_t gmmc_data_cols(const gmmc_data *data);
 gmmc_dtype gmmc_data_dtype(const gmmc_data *data);
-/* The values, row-major, of the type gmmc_data_dtype says. */
+/* The values, row-major, of the type gmmc_data_dtype says (for device
+ * data: the device address it was made with). */
 const void *gmmc_data_values(const gmmc_data *data);
+/* Device data (since 1.1): rows x cols values in the memory of GPU `device`
+ * (-1: the GPU the driver says owns the address) (a CUDA device pointer:
+ * PyTorch's, CuPy's, cudaMalloc's), read in place
+ * by a context on that GPU without a copy through the host. Element (i, j)
+ * is at device_ptr + i * row_stride + j * col_stride elements: (cols, 1) is
+ * C order, (1, rows) Fortran order, 0 and 0 mean C order; strides must be
+ * >= 1. stream: a CUstream of the same context whose queued work writes the
+ * data (the consumer's wait of __cuda_array_interface__ and DLPack), waited
+ * for before each use, or NULL. Refused (GMMC_ERR_INVALID_ARGUMENT): a
+ * context on the host backend or another GPU, an address the driver does
+ * not know as device memory of that GPU, another dtype than float32 or
+ * float64, bad shapes or strides. C-ordered data of the fit's dtype aligned
+ * to 16 bytes is used where it lies; other layouts are gathered into the
+ * fit's own buffer on the device. The kernels run in the data's dtype
+ * (GMMC_DTYPE_AUTO picks it): device data is never converted. NaN and
+ * infinity are not looked for on the host: the fit then fails with a
+ * log-likelihood that is not finite. The memory must outlive the handle,
+ * and the handle the context. */
+gmmc_status gmmc_data_wrap_device(gmmc_context *ctx, const void *device_ptr, int device, gmmc_dtype dtype, int64_t rows,
+                                  int64_t cols, int64_t row_stride, int64_t col_stride, void *stream, gmmc_data **out);
+/* The GPU ordinal of device data, -1 for data in host memory (since 1.1). */
+int gmmc_data_on_device(const gmmc_data *data);
 
 /* ---- fit options (scikit-learn's GaussianMixture parameters) ---------------------- */
 gmmc_status gmmc_fit_options_create(gmmc_fit_options **opts);
@@ -153,6 +176,47 @@ gmmc_status gmmc_fit_options_set_sample_weight(gmmc_fit_options *opts, const dou
 
 /* ---- fit ------------------------------------------------------------------------------- */
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *opts, gmmc_model **out);
+
+/* ---- partial fit: stepwise EM over batches (since 1.1) --------------------------------
+ * A handle that trains one model from batches of events that arrive one at
+ * a time (scikit-learn's partial_fit): each step E-steps its batch, blends
+ * the batch's statistics per unit of weight into running statistics
+ *   s_k = (1 - eta_k) s_{k-1} + eta_k s_batch,   eta_k = (k + t0)^-alpha, eta_1 = 1
+ * (Cappé and Moulines' online EM; alpha = 0.6 and t0 = 2 by default), and
+ * runs the spec's M-step on them. The statistics are kept in float64
+ * between calls. The handle copies the options (n_components, spec, scalars,
+ * init, seed, dtype, chunk_events; not warm_start or sample_weight) and uses
+ * ctx, which must outlive it. Without a starting model the first batch
+ * initialises it (the options' init method on that batch), then makes the
+ * first step. Every batch has the first one's columns and dtype. See
+ * docs/api.md, "Partial fit". */
+typedef struct gmmc_online gmmc_online;
+/* start: the parameters to begin from (a copy is taken; NULL: initialise
+ * from the first batch); it must be of the options' spec and n_components. */
+gmmc_status gmmc_online_create(gmmc_context *ctx, const gmmc_fit_options *opts, const gmmc_model *start,
+                               gmmc_online **out);
+void gmmc_online_destroy(gmmc_online *online);
+/* The step sizes eta_k = (k + t0)^-alpha: 0 < alpha <= 1 (Cappé and
+ * Moulines: 0.5 < alpha <= 1 for convergence), t0 >= 0; alpha = 1, t0 = 0
+ * weighs every batch alike. Clears a constant step size. */
+gmmc_status gmmc_online_set_schedule(gmmc_online *online, double alpha, double t0);
+/* A constant step size in (0, 1] instead of the schedule (0: the schedule).
+ * The first step always has size 1. */
+gmmc_status gmmc_online_set_step_size(gmmc_online *online, double step);
+/* Batches per step (default 1): the statistics of that many batches add up
+ * at the same parameters, and the M-step runs after the last of them. */
+gmmc_status gmmc_online_set_batches_per_step(gmmc_online *online, int64_t batches);
+/* One batch; sample_weight as gmmc_fit_options_set_sample_weight's (NULL
+ * with count 0: none). Errors leave the handle as it was. */
+gmmc_status gmmc_online_partial_fit(gmmc_online *online, const gmmc_data *batch, const double *sample_weight,
+                                    size_t count);
+/* Steps made so far. */
+int64_t gmmc_online_steps(const gmmc_online *online);
+/* A copy of the current model (destroy it with gmmc_model_destroy): its
+ * lower bound is the last step's log-likelihood per unit of weight, at the
+ * parameters its batches were E-stepped with; n_iter the steps made;
+ * converged 0. Fails before the first step. */
+gmmc_status gmmc_online_model(const gmmc_online *online, gmmc_model **out);
 
 /* ---- models ---------------------------------------------------------------------------- */
 void gmmc_model_destroy(gmmc_model *model);

@@ -11,8 +11,8 @@ from ._version import __version__
 from .gaussian_mixture import GaussianMixture
 from .count_mixtures import BernoulliMixture, MultinomialMixture, PoissonMixture
 
-__all__ = ["GaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError", "SpecError", "DeviceError", "CompileError",
-           "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
+__all__ = ["GaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError",
+           "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
 
 
 def library_info(device="auto"):

@@ -102,6 +102,19 @@ REQUIRED = {
 OPTIONAL = {
     "gmmc_model_create": (_status, [_ctx, _opts, c_int, POINTER(c_void_p)]),
     "gmmc_model_set_param": (_status, [_ctx, _model, c_char_p, POINTER(c_double), c_size_t]),
+    # partial fit (libgmmc 1.1)
+    "gmmc_online_create": (_status, [_ctx, _opts, _model, POINTER(c_void_p)]),
+    "gmmc_online_destroy": (None, [c_void_p]),
+    "gmmc_online_set_schedule": (_status, [c_void_p, c_double, c_double]),
+    "gmmc_online_set_step_size": (_status, [c_void_p, c_double]),
+    "gmmc_online_set_batches_per_step": (_status, [c_void_p, c_int64]),
+    "gmmc_online_partial_fit": (_status, [c_void_p, _data, POINTER(c_double), c_size_t]),
+    "gmmc_online_steps": (c_int64, [c_void_p]),
+    "gmmc_online_model": (_status, [c_void_p, POINTER(c_void_p)]),
+    # device data (libgmmc 1.1)
+    "gmmc_data_wrap_device": (_status, [_ctx, c_void_p, c_int, c_int, c_int64, c_int64, c_int64, c_int64, c_void_p,
+                                        POINTER(c_void_p)]),
+    "gmmc_data_on_device": (c_int, [_data]),
 }
 
 

@@ -11,6 +11,8 @@ import ctypes
 import numpy as np
 
 from . import _capi
+from ._device import DeviceArray
+from ._errors import GmmcError
 
 _DTYPES = {np.dtype(np.float32): _capi.FLOAT32, np.dtype(np.float64): _capi.FLOAT64}
 
@@ -21,9 +23,14 @@ def gmmc_dtype(dtype):
 
 
 class Data:
-    """``with Data(ctx, X) as handle:`` — a gmmc_data over X's memory for the block."""
+    """``with Data(ctx, X) as handle:`` — a gmmc_data over X's memory for the block.
+
+    X may also be a ``_device.DeviceArray`` (GPU memory, gmmc_data_wrap_device)."""
 
     def __init__(self, ctx, X):
+        if isinstance(X, DeviceArray):
+            self.ctx, self.X, self.handle = ctx, X, None
+            return
         if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous and X.flags.aligned
                 and X.dtype in _DTYPES and X.dtype.isnative):
             raise TypeError("internal: Data needs a C-contiguous native float32/float64 2-D array")
@@ -33,6 +40,16 @@ class Data:
 
     def __enter__(self):
         h = ctypes.c_void_p()
+        if isinstance(self.X, DeviceArray):
+            X = self.X
+            if not self.ctx.lib.has("gmmc_data_wrap_device"):
+                raise GmmcError(f"this libgmmc ({self.ctx.lib.path}, {self.ctx.lib.version}) cannot read GPU "
+                                "arrays in place: gmmc_data_wrap_device is missing (libgmmc >= 1.1 has it)")
+            stream = None if X.stream is None else ctypes.c_void_p(int(X.stream))
+            self.ctx.call("gmmc_data_wrap_device", ctypes.c_void_p(X.ptr), X.device, _DTYPES[X.dtype], X.shape[0],
+                          X.shape[1], X.strides_elems[0], X.strides_elems[1], stream, ctypes.byref(h))
+            self.handle = h
+            return h
         # X.ctypes.data is the address of the first element; X itself is kept referenced by self
         self.ctx.call("gmmc_data_wrap", ctypes.c_void_p(self.X.ctypes.data), _DTYPES[self.X.dtype],
                       self.X.shape[0], self.X.shape[1], ctypes.byref(h))

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _array_api, _fit, _params, _random, _validation
+from . import _array_api, _device, _fit, _params, _partial, _random, _validation
 from ._compat import (BaseEstimator, ConvergenceWarning, DensityMixin, NotFittedError, convergence_message,
                       ill_defined_message)
 from ._context import Context
@@ -129,15 +129,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         the lower bound (the weighted mean log-likelihood per unit of weight) and the initialisation."""
         t0 = time.perf_counter()
         where = _array_api.namespace(X, self.weights_init, self.means_init, self.precisions_init)
-        X = _array_api.to_numpy(X)
+        dev = _device.wrap(X)  # a CUDA array (PyTorch, CuPy, DLPack): read in place on the GPU
+        X = dev if dev is not None else _array_api.to_numpy(X)
         _params.validate(self)
         owner = type(self).__name__
-        Xv = _validation.check_array(X, owner, ensure_min_samples=2)
+        Xv = _device.check(dev, owner, 2) if dev is not None else _validation.check_array(X, owner,
+                                                                                           ensure_min_samples=2)
         if Xv.shape[0] < self.n_components:
             raise ValueError("Expected n_samples >= n_components but got n_components = "
                              f"{self.n_components}, n_samples = {Xv.shape[0]}")
         _params.check_initial(self, Xv.shape[1])
-        sw = None if sample_weight is None else check_sample_weight(sample_weight, Xv)
+        sw = None if sample_weight is None else check_sample_weight(_device.to_host(sample_weight), Xv)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         previous = None if do_init else self._synced_model()
         previous_lb = float(getattr(self, "lower_bound_", float("-inf")))
@@ -145,6 +147,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         _validation.check_n_features(self, Xv, reset=True)
 
         ctx = self._context()
+        self.__dict__.pop("_gmmc_online", None)  # fit() starts partial_fit's statistics over
         n_init = self.n_init if do_init else 1
         printer = Printer(self.verbose, self.verbose_interval, self.tol, n_init, self.max_iter) if self.verbose \
             else None
@@ -183,6 +186,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             "compile_ms": after[2] - before[2],
         }
         return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stepwise (online) EM on the batch X; returns self. y is ignored.
+
+        The batch's statistics are blended into running float64 statistics with step size
+        eta_k = (k + 2)^-0.6 (the first step takes the batch's whole) and the M-step runs on them.
+        The first call initialises from its batch with init_params, or continues from the parameters of
+        an estimator fitted by fit(); later calls continue (warm_start concerns fit() only, as in
+        scikit-learn). fit() and set_params start over. See docs/python.md, "partial_fit"."""
+        return _partial.partial_fit(self, X, sample_weight)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """fit(X, sample_weight=...) then the labels of X under the fitted model (scikit-learn's final E-step)."""
@@ -303,6 +316,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _input(self, X):
         """X validated for inference against what was fitted (scikit-learn's _validate_data(reset=False))."""
         self._check_is_fitted()
+        dev = _device.wrap(X)
+        if dev is not None:  # read in place on the GPU
+            _validation.check_n_features(self, _device.check(dev, type(self).__name__), reset=False)
+            return dev
         X = _array_api.to_numpy(X)
         _validation.check_feature_names(self, X, reset=False)
         Xv = _validation.check_array(X, type(self).__name__)
@@ -391,6 +408,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         state = dict(state)
         state.pop("_gmmc_context", None)
         state.pop("_gmmc_model", None)
+        state.pop("_gmmc_online", None)  # partial_fit's running statistics stay with the process
+        state.pop("_gmmc_online_key", None)
         present = [attr for attr, _ in _MODEL_ATTRS if attr in state]
         if "means_" in state:
             # a host context: pickling never needs the device (a 'cuda' estimator pickles on a CPU-only machine)

@@ -40,7 +40,7 @@ gmmc_status gmmc_model_create(gmmc_context *ctx, const gmmc_fit_options *o, int 
   FitTarget ft;
   Spec *s;
   /* without data: the precision gmmc_fit would choose for float64 data */
-  gmmc_status st = fit_resolve_target(ctx, o, n_features, GMMC_FLOAT64, &ft, &s);
+  gmmc_status st = fit_resolve_target(ctx, o, n_features, GMMC_FLOAT64, 0, &ft, &s);
   if (st) return st;
   /* the sizes by size id, as the spec's tensors name them */
   int64_t *sizes = xcalloc((size_t)s->sizes.len + 1, sizeof(int64_t));

@@ -52,6 +52,17 @@ typedef struct {
   void (*capture_abort)(Backend *be);
   gmmc_status (*graph_launch)(Backend *be, void *graph, char **err);
   void (*graph_destroy)(Backend *be, void *graph);
+  /* Optional (NULL on the host): device data of the caller's
+   * (gmmc_data_wrap_device). The GPU ordinal that owns an address (fails
+   * for an address that is not device memory); waiting for a stream of the
+   * caller's (a CUstream) so that what it queued has been written; and
+   * gathering rows x cols elements of esz bytes at src, element (i, j) at
+   * src + (i * row_stride + j * col_stride) * esz, into row-major dst, on
+   * the device. */
+  gmmc_status (*pointer_device)(Backend *be, const void *ptr, int *ordinal, char **err);
+  gmmc_status (*wait_stream)(Backend *be, void *stream, char **err);
+  gmmc_status (*gather)(Backend *be, void *dst, const void *src, size_t esz, int64_t rows, int64_t cols,
+                        int64_t row_stride, int64_t col_stride, char **err);
 } BackendOps;
 
 struct Backend {
@@ -63,6 +74,7 @@ struct Backend {
   TargetDesc target;   /* the device's limits, for the lowering (compiler/target_desc.h) */
   int profile;         /* GMMC_PROFILE: print where compile/load time goes */
   int graphs;          /* the graph ops work here and GMMC_GRAPHS is not 0 (runtime/exec/graph.h) */
+  int ordinal;         /* the GPU's device ordinal; -1 on the host */
 };
 
 typedef struct {

@@ -192,6 +192,8 @@ static int resolve(Driver *d, char **err) {
       {(void **)&d->MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"},
       {(void **)&d->MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"},
       {(void **)&d->MemsetD32Async, "cuMemsetD32Async"},
+      {(void **)&d->Memcpy2DAsync, "cuMemcpy2DAsync_v2"},
+      {(void **)&d->PointerGetAttribute, "cuPointerGetAttribute"},
       {(void **)&d->LinkCreate, "cuLinkCreate_v2"},
       {(void **)&d->LinkAddData, "cuLinkAddData_v2"},
       {(void **)&d->LinkComplete, "cuLinkComplete"},
@@ -282,6 +284,46 @@ static gmmc_status cuda_download(Backend *be, void *dst, const void *src, size_t
   if (!bytes) return GMMC_OK;
   CU_CHECK(cb, cb->d.MemcpyDtoHAsync(dst, (CUdeviceptr)(uintptr_t)src, bytes, cb->stream), "cuMemcpyDtoHAsync");
   CU_CHECK(cb, cb->d.StreamSynchronize(cb->stream), "cuStreamSynchronize (a kernel may have failed)");
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_pointer_device(Backend *be, const void *ptr, int *ordinal, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  int ord = -1;
+  CU_CHECK(cb, cb->d.PointerGetAttribute(&ord, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, (CUdeviceptr)(uintptr_t)ptr),
+           "cuPointerGetAttribute(device ordinal): not an address of device memory");
+  *ordinal = ord;
+  return GMMC_OK;
+}
+
+static gmmc_status cuda_wait_stream(Backend *be, void *stream, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  /* the caller's stream, of the same primary context (PyTorch's and CuPy's are) */
+  CU_CHECK(cb, cb->d.StreamSynchronize((CUstream)stream), "cuStreamSynchronize(the data's stream)");
+  return GMMC_OK;
+}
+
+/* Rows with contiguous columns: one 2-D copy of pitch row_stride; else one
+ * per column, its elements row_stride apart (a column-major array's are
+ * adjacent). Device to device: the data never passes through the host. */
+static gmmc_status cuda_gather(Backend *be, void *dst, const void *src, size_t esz, int64_t rows, int64_t cols,
+                               int64_t row_stride, int64_t col_stride, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (rows <= 0) return GMMC_OK;
+  int one = col_stride == 1;
+  for (int64_t j = 0; j < (one ? 1 : cols); j++) {
+    CUDA_MEMCPY2D c;
+    memset(&c, 0, sizeof c);
+    c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.srcDevice = (CUdeviceptr)(uintptr_t)src + (CUdeviceptr)(j * col_stride) * esz;
+    c.srcPitch = (size_t)row_stride * esz;
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = (CUdeviceptr)(uintptr_t)dst + (CUdeviceptr)j * esz;
+    c.dstPitch = (size_t)cols * esz;
+    c.WidthInBytes = one ? (size_t)cols * esz : esz;
+    c.Height = (size_t)rows;
+    CU_CHECK(cb, cb->d.Memcpy2DAsync(&c, cb->stream), "cuMemcpy2DAsync(device data)");
+  }
   return GMMC_OK;
 }
 
@@ -417,6 +459,9 @@ static const BackendOps cuda_ops = {
     .capture_abort = cuda_capture_abort,
     .graph_launch = cuda_graph_launch,
     .graph_destroy = cuda_graph_destroy,
+    .pointer_device = cuda_pointer_device,
+    .wait_stream = cuda_wait_stream,
+    .gather = cuda_gather,
 };
 
 gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **err) {
@@ -510,6 +555,7 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
   cb->code_salt = kcache_code_salt(target);
   llvm_init_once();
   cb->base.ops = &cuda_ops;
+  cb->base.ordinal = ordinal;
   cb->base.memory_bytes = mem;
   cb->base.cache_dir = cfg && cfg->cache_dir ? xstrdup(cfg->cache_dir) : NULL;
   cb->base.graphs = cb->d.GraphLaunch && !(cfg && cfg->no_graphs);

@@ -161,6 +161,7 @@ gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **
   h->cpu = cpu;
   h->base.ops = &host_ops;
   h->base.host_memory = 1;
+  h->base.ordinal = -1;
   char *native = LLVMGetHostCPUName();
   h->base.description = cpu.level >= 0
                             ? xasprintf("host: %d threads, %s (on %s)", pool_threads(h->pool), cpu.name, native)

@@ -30,6 +30,8 @@ typedef struct {
   CUresult (*MemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*MemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*Memcpy2DAsync)(const CUDA_MEMCPY2D *, CUstream);
+  CUresult (*PointerGetAttribute)(void *, CUpointer_attribute, CUdeviceptr);
   CUresult (*LinkCreate)(unsigned, CUjit_option *, void **, CUlinkState *);
   CUresult (*LinkAddData)(CUlinkState, CUjitInputType, void *, size_t, const char *, unsigned, CUjit_option *, void **);
   CUresult (*LinkComplete)(CUlinkState, void **, size_t *);
@@ -67,6 +69,7 @@ typedef struct {
 } CudaBackend;
 
 typedef struct Load Load;
+typedef struct BundleJob BundleJob;
 
 struct BackendProgram {
   CUmodule *modules; /* per kernel: its own module, NULL until loaded */
@@ -81,12 +84,24 @@ struct BackendProgram {
   pthread_t bg_thread;
   int bg_done; /* under bg_lock */
   pthread_mutex_t bg_lock;
+  /* modules holding several kernels (cuda_bundle.h); their kernels have
+   * modules[k] NULL */
+  CUmodule *bundles;
+  int nbundles;
+  BundleJob *bundle_job; /* a bundle compiling in the background, or NULL */
 };
 
 /* "CALL failed: NAME (description)" for a driver error. */
 char *cu_message(const Driver *d, CUresult r, const char *call);
 /* The PTX ISA version to emit for this driver. */
 int cuda_ptx_version(const CudaBackend *cb);
+
+/* Links PTX text into a cubin (malloc'd), the driver's logs in *err on
+ * failure (cuda_load.c). */
+gmmc_status cuda_link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, char **err);
+/* Binds kernel k of p to its function in module m: launch shape and
+ * argument slots (cuda_load.c). On failure nothing of k stays bound. */
+gmmc_status cuda_bind_kernel(CudaBackend *cb, BackendProgram *bp, const Program *p, int k, CUmodule m, char **err);
 
 /* The BackendOps that deal with code (cuda_load.c). */
 gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,

@@ -32,9 +32,10 @@
 #include "compiler/codegen.h"
 #include "compiler/target.h"
 #include "cuda_backend.h"
+#include "cuda_bundle.h"
 #include "kcache.h"
 
-static gmmc_status link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, char **err) {
+gmmc_status cuda_link_cubin(CudaBackend *cb, const char *ptx, void **cubin, size_t *size, char **err) {
   char *info = xcalloc(1, 16384), *error_log = info ? xcalloc(1, 16384) : NULL;
   if (!error_log) {
     free(info);
@@ -186,10 +187,27 @@ static void load_free(Load *l) {
   free(l);
 }
 
+gmmc_status cuda_bind_kernel(CudaBackend *cb, BackendProgram *bp, const Program *p, int k, CUmodule m, char **err) {
+  const Kernel *kk = p->kernels[k];
+  CUresult r = cb->d.ModuleGetFunction(&bp->fns[k], m, kk->name);
+  if (r != CUDA_SUCCESS) {
+    bp->fns[k] = NULL;
+    *err = cu_message(&cb->d, r, "cuModuleGetFunction");
+    return GMMC_ERR_DEVICE;
+  }
+  if (!(bp->params[k] = xcalloc((size_t)program_arg_slots(p) + 1, sizeof(int)))) {
+    bp->fns[k] = NULL;
+    return oom_status(err, "a kernel's argument slots");
+  }
+  bp->block[k] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
+  bp->block_y[k] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
+  bp->nparams[k] = kernel_param_slots(p, kk, bp->params[k]);
+  return GMMC_OK;
+}
+
 static gmmc_status load_module(Load *l, int k) {
   CudaBackend *cb = l->cb;
   BackendProgram *bp = l->bp;
-  const Kernel *kk = l->p->kernels[k];
   char error_log[8192] = "";
   CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
   void *vals[] = {error_log, (void *)(uintptr_t)sizeof error_log};
@@ -205,32 +223,20 @@ static gmmc_status load_module(Load *l, int k) {
     bp->modules[k] = NULL;
     return GMMC_ERR_DEVICE;
   }
-  r = cb->d.ModuleGetFunction(&bp->fns[k], bp->modules[k], kk->name);
-  gmmc_status s = GMMC_OK;
-  if (r != CUDA_SUCCESS) {
-    free(l->err[k]);
-    l->err[k] = cu_message(&cb->d, r, "cuModuleGetFunction");
-    s = GMMC_ERR_DEVICE;
-  } else if (!(bp->params[k] = xcalloc((size_t)program_arg_slots(l->p) + 1, sizeof(int)))) {
-    free(l->err[k]);
-    s = oom_status(&l->err[k], "a kernel's argument slots");
-  }
+  free(l->err[k]);
+  l->err[k] = NULL;
+  gmmc_status s = cuda_bind_kernel(cb, bp, l->p, k, bp->modules[k], &l->err[k]);
   if (s) { /* nothing of kernel k stays loaded */
     cb->d.ModuleUnload(bp->modules[k]);
     bp->modules[k] = NULL;
-    bp->fns[k] = NULL;
-    return s;
   }
-  bp->block[k] = kk->launch == LAUNCH_GRID ? kk->block[0] : kk->block_size;
-  bp->block_y[k] = kk->launch == LAUNCH_GRID ? kk->block[1] : 1;
-  bp->nparams[k] = kernel_param_slots(l->p, kk, bp->params[k]);
-  return GMMC_OK;
+  return s;
 }
 
 /* A kernel's key, its cubin from the cache and, found, its module. */
 static void fetch(Load *l, int k) {
   double t0 = monotonic_ms();
-  l->key[k] = kcache_code_key(l->cb->code_salt, kernel_code_digest(l->p, l->p->kernels[k]));
+  if (!l->key[k]) l->key[k] = kcache_code_key(l->cb->code_salt, kernel_code_digest(l->p, l->p->kernels[k]));
   const char *dir = l->cb->base.cache_dir;
   double t1 = monotonic_ms();
   l->cubin[k] = dir ? kcache_get(dir, l->key[k], "cubin", &l->size[k]) : NULL;
@@ -268,7 +274,7 @@ static void compile_one(void *arg, int i) {
   /* the PTX: NULL with a message when the compile failed, without one when
    * out of memory (on this thread: the failure oom_status names is ours) */
   if (ptx)
-    l->status[k] = link_cubin(l->cb, ptx, &l->cubin[k], &l->size[k], &l->err[k]);
+    l->status[k] = cuda_link_cubin(l->cb, ptx, &l->cubin[k], &l->size[k], &l->err[k]);
   else
     l->status[k] = l->err[k] ? GMMC_ERR_COMPILE : oom_status(&l->err[k], "a kernel's PTX");
   l->llvm_ms[k] = t1 - t0;
@@ -349,17 +355,51 @@ static gmmc_status join_background(CudaBackend *cb, BackendProgram *bp, int load
   return s;
 }
 
+/* The tuned set (want) from its bundle: 1 when loaded so. */
+static int load_bundle(Load *l, const unsigned char *want, unsigned char *in, uint64_t *bundle) {
+  CudaBackend *cb = l->cb;
+  BackendProgram *bp = l->bp;
+  const Program *p = l->p;
+  int n = 0;
+  double t0 = monotonic_ms();
+  for (int k = 0; k < p->nkernels; k++)
+    if ((in[k] = want[k] && !bp->fns[k])) {
+      l->key[k] = kcache_code_key(cb->code_salt, kernel_code_digest(p, p->kernels[k]));
+      n++;
+    }
+  l->key_ms += monotonic_ms() - t0;
+  if (n < 2) return 0;
+  *bundle = cuda_bundle_key(l->key, in, p->nkernels);
+  double t1 = monotonic_ms();
+  int loaded = cuda_bundle_load(cb, bp, p, in, *bundle);
+  if (loaded && cb->base.profile)
+    fprintf(stderr, "gmmc profile: cuda: %d kernels from one cached module %.2f ms (keys %.2f)\n", n,
+            monotonic_ms() - t0, t1 - t0);
+  return loaded;
+}
+
 /* Loads the kernels of `want` (NULL: all) that bp lacks, from the cache or
  * compiled; with stand-ins, those of want that have none are loaded now
- * and the rest compile in the background. No background compile runs. */
+ * and the rest compile in the background. No background compile runs.
+ * tuned: want is the tuned set of a fit's start, which may come from (or
+ * make) one bundle. */
 static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Program *p, const unsigned char *want,
-                                const unsigned char *stand_in, int *cached, char **err) {
+                                const unsigned char *stand_in, int tuned, int *cached, char **err) {
   int nk = p->nkernels;
   double t_start = monotonic_ms();
   Load *now = load_new(cb, bp, p), *later = now ? load_new(cb, bp, p) : NULL;
+  unsigned char *in = later && tuned && want && cb->base.cache_dir ? xcalloc((size_t)nk + 1, 1) : NULL;
+  uint64_t bundle = 0;
   if (!later) {
     load_free(now);
     return oom_status(err, "the kernels' load state");
+  }
+  if (in && load_bundle(now, want, in, &bundle)) {
+    *cached = 1;
+    free(in);
+    load_free(now);
+    load_free(later);
+    return GMMC_OK;
   }
   int nt = 0;
   for (int k = 0; k < nk; k++)
@@ -406,13 +446,20 @@ static gmmc_status load_kernels(CudaBackend *cb, BackendProgram *bp, const Progr
     }
   } else {
     load_free(later);
+    /* every kernel of the tuned set from the per-kernel cache: one module
+     * for them next time */
+    if (!s && in && *cached && bundle) cuda_bundle_start(cb, bp, p, in, bundle);
   }
+  free(in);
   load_free(now);
   return s;
 }
 
 static void free_program(CudaBackend *cb, BackendProgram *bp) {
   join_background(cb, bp, 0, NULL);
+  cuda_bundle_join(bp);
+  for (int i = 0; i < bp->nbundles; i++) cb->d.ModuleUnload(bp->bundles[i]);
+  free(bp->bundles);
   for (int i = 0; i < bp->nfns; i++) { /* the arrays may be missing: cuda_load ran out of memory */
     if (bp->modules && bp->modules[i]) cb->d.ModuleUnload(bp->modules[i]);
     if (bp->params) free(bp->params[i]);
@@ -441,7 +488,7 @@ gmmc_status cuda_load(Backend *be, const Program *p, const unsigned char *mask, 
   bp->block_y = xcalloc(n, sizeof(int));
   gmmc_status s = !bp->modules || !bp->fns || !bp->params || !bp->nparams || !bp->block || !bp->block_y
                       ? oom_status(err, "the CUDA program's kernel table")
-                      : load_kernels(cb, bp, p, mask, stand_in, cached, err);
+                      : load_kernels(cb, bp, p, mask, stand_in, 1, cached, err);
   if (s) {
     free_program(cb, bp);
     return s;
@@ -457,7 +504,7 @@ gmmc_status cuda_load_more(Backend *be, BackendProgram *bp, const Program *p, co
   for (int i = 0; bp->bg && i < bp->bg->n; i++) wait |= !mask || mask[bp->bg->list[i]];
   gmmc_status s = wait ? join_background(cb, bp, 1, err) : GMMC_OK;
   int cached;
-  return s ? s : load_kernels(cb, bp, p, mask, NULL, &cached, err);
+  return s ? s : load_kernels(cb, bp, p, mask, NULL, 0, &cached, err);
 }
 
 int cuda_pending(Backend *be, BackendProgram *bp) {

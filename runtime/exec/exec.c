@@ -91,7 +91,6 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
                                char **err) {
   LType want = e->p->bufs[b]->elem;
   int same = (want == LT_F32 && dtype == GMMC_FLOAT32) || (want == LT_F64 && dtype == GMMC_FLOAT64);
-  size_t esz = dtype == GMMC_FLOAT32 ? 4 : 8;
   if (same && e->be->host_memory && ((uintptr_t)src & 15) == 0) {
     if (e->owned[b]) e->be->ops->release(e->be, e->dev[b]);
     e->owned[b] = 0;
@@ -106,7 +105,13 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
     e->owned[b] = 1;
     e->args[b] = (uint64_t)(uintptr_t)e->dev[b];
   }
-  if (same) return e->be->ops->upload(e->be, e->dev[b], src, (size_t)count * esz, err);
+  return exec_upload_values(e->be, e->dev[b], src, dtype, want, count, err);
+}
+
+gmmc_status exec_upload_values(Backend *be, void *dev, const void *src, gmmc_dtype dtype, LType want, int64_t count,
+                               char **err) {
+  size_t esz = dtype == GMMC_FLOAT32 ? 4 : 8;
+  if ((want == LT_F32) == (dtype == GMMC_FLOAT32)) return be->ops->upload(be, dev, src, (size_t)count * esz, err);
   /* convert in slices so that the staging copy stays small */
   const int64_t slice = 1 << 20;
   void *tmp = xmalloc((size_t)slice * elem_size(want));
@@ -118,11 +123,50 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
       for (int64_t i = 0; i < n; i++) ((float *)tmp)[i] = (float)((const double *)src)[at + i];
     else
       for (int64_t i = 0; i < n; i++) ((double *)tmp)[i] = (double)((const float *)src)[at + i];
-    s = e->be->ops->upload(e->be, (char *)e->dev[b] + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want),
-                           err);
+    s = be->ops->upload(be, (char *)dev + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want), err);
   }
   free(tmp);
   return s;
+}
+
+/* Device data (gmmc_data_wrap_device) in the GPU's memory: borrowed where
+ * it is row-major, of the program's type and aligned as the kernels' vector
+ * loads want; else gathered into the exec's own buffer on the device. Never
+ * converted (that would need a kernel) nor copied through the host. */
+static gmmc_status bind_device(Exec *e, int b, const gmmc_data *d, int64_t row0, char **err) {
+  Backend *be = e->be;
+  LType want = e->p->bufs[b]->elem;
+  if (!be->ops->gather || be->ordinal != d->device) {
+    *err = xasprintf("the data is in the memory of GPU %d but the fit runs on %s", d->device,
+                     be->ordinal < 0 ? "the host" : "another GPU");
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  if ((want == LT_F32) != (d->dtype == GMMC_FLOAT32)) {
+    *err = xasprintf("the device data is %s but the kernels are %s: device data is read in place, never converted "
+                     "(pass %s data, or set the dtype to %s)",
+                     d->dtype == GMMC_FLOAT32 ? "float32" : "float64", want == LT_F32 ? "float32" : "float64",
+                     want == LT_F32 ? "float32" : "float64", d->dtype == GMMC_FLOAT32 ? "float32" : "float64");
+    return GMMC_ERR_INVALID_ARGUMENT;
+  }
+  gmmc_status s = d->stream ? be->ops->wait_stream(be, d->stream, err) : GMMC_OK;
+  if (s) return s;
+  size_t esz = d->dtype == GMMC_FLOAT32 ? 4 : 8;
+  const char *src = (const char *)d->values + (size_t)row0 * (size_t)d->row_stride * esz;
+  int rowmajor = d->col_stride == 1 && (d->row_stride == d->cols || e->n_local <= 1);
+  if (rowmajor && ((uintptr_t)src & 15) == 0) {
+    if (e->owned[b]) be->ops->release(be, e->dev[b]);
+    e->owned[b] = 0;
+    e->dev[b] = (void *)src;
+    e->args[b] = (uint64_t)(uintptr_t)src;
+    return GMMC_OK;
+  }
+  if (!e->owned[b]) {
+    size_t bytes = (size_t)e->capacity * (size_t)d->cols * esz;
+    if ((s = be->ops->alloc(be, bytes ? bytes : 8, &e->dev[b], err))) return s;
+    e->owned[b] = 1;
+    e->args[b] = (uint64_t)(uintptr_t)e->dev[b];
+  }
+  return be->ops->gather(be, e->dev[b], src, esz, e->n_local, d->cols, d->row_stride, d->col_stride, err);
 }
 
 gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err) {
@@ -142,7 +186,9 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
   size_t esz = data->dtype == GMMC_FLOAT32 ? 4 : 8;
   const char *src = (const char *)data->values + (size_t)row0 * (size_t)data->cols * esz;
   e->once_stale = 1;
-  gmmc_status s = bind_values(e, b, src, data->dtype, e->n_local * data->cols, e->capacity * data->cols, err);
+  gmmc_status s = data->on_device
+                      ? bind_device(e, b, data, row0, err)
+                      : bind_values(e, b, src, data->dtype, e->n_local * data->cols, e->capacity * data->cols, err);
   int wb = exec_weight_buffer(p);
   if (s || wb < 0) return s;
   if (!data->weights) {

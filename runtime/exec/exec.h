@@ -47,6 +47,11 @@ void exec_set_scalar(Exec *e, int id, double value);
  * borrowed when the backend shares host memory and the element type
  * matches, else converted and copied. */
 gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err);
+/* Copies count values of src (float32 or float64 in host memory) to the
+ * backend's memory at dev as `want` (LT_F32 or LT_F64), converting in
+ * slices where the types differ. */
+gmmc_status exec_upload_values(Backend *be, void *dev, const void *src, gmmc_dtype dtype, LType want, int64_t count,
+                               char **err);
 /* A program lowered with weights (LowerOptions.weighted): the buffer of its
  * optional data tensor, which exec_bind_data fills from data->weights; else -1. */
 int exec_weight_buffer(const Program *p);

@@ -44,18 +44,23 @@ struct Stream {
 
 static size_t esize(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
 
-size_t stream_event_bytes(const Backend *be, const Program *p) {
+/* Per-event bytes; the data's only when it is copied per chunk. */
+static size_t event_bytes(const Backend *be, const Program *p, int data_in_place) {
   size_t per = 0;
   for (int b = 0; b < p->nbufs; b++) {
     const Buffer *buf = p->bufs[b];
-    if (!buf->event || (buf->kind == BK_DATA && be->host_memory)) continue;
+    if (!buf->event || (buf->kind == BK_DATA && (be->host_memory || data_in_place))) continue;
     if (buf->tensor && buf->tensor->optional && p->spec->weights_absent) continue; /* never bound */
     per += (size_t)buffer_elems(buf, 1) * esize(buf->elem);
   }
   return per;
 }
 
-int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local, size_t cap_bytes) {
+size_t stream_event_bytes(const Backend *be, const Program *p) { return event_bytes(be, p, 0); }
+
+/* resident: bytes of data already in the backend's memory, read in place */
+static int64_t chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local, size_t cap_bytes,
+                            size_t resident) {
   int64_t c = requested;
   const char *env = getenv("GMMC_CHUNK_EVENTS");
   if (c <= 0 && env && *env) {
@@ -64,7 +69,7 @@ int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t request
     if (!*end && v > 0) c = v;
   }
   if (c <= 0) {
-    size_t per = stream_event_bytes(be, p), fixed = 0;
+    size_t per = event_bytes(be, p, resident > 0), fixed = resident;
     for (int b = 0; b < p->nbufs; b++)
       if (!p->bufs[b]->event) fixed += (size_t)buffer_elems(p->bufs[b], 0) * esize(p->bufs[b]->elem);
     double budget = be->memory_bytes ? 0.4 * (double)be->memory_bytes - (double)fixed : 0;
@@ -74,6 +79,15 @@ int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t request
   }
   if (c < n_local) c = c < 64 ? 64 : c - c % 16; /* 16 rows: chunks of float32 rows stay 16-byte aligned */
   return c < n_local ? c : n_local;
+}
+
+int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local, size_t cap_bytes) {
+  return chunk_events(be, p, requested, n_local, cap_bytes, 0);
+}
+
+int64_t stream_resident_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local,
+                                     size_t resident_bytes) {
+  return chunk_events(be, p, requested, n_local, 0, resident_bytes);
 }
 
 /* ---- which unit touches what ------------------------------------------------------- */

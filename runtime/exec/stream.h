@@ -32,6 +32,12 @@ typedef gmmc_status (*StreamFill)(void *user, Exec *e, int64_t row0, int64_t n, 
  * cap_bytes > 0. At most n_local, at least 64. */
 int64_t stream_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local, size_t cap_bytes);
 
+/* The same when the data (resident_bytes of it) is already in the
+ * backend's memory and read in place: only the other per-event buffers are
+ * chunked, in what the resident data leaves of the 40%. */
+int64_t stream_resident_chunk_events(const Backend *be, const Program *p, int64_t requested, int64_t n_local,
+                                     size_t resident_bytes);
+
 /* Per-event bytes of a program's buffers (the data's included unless the
  * backend reads it in place). */
 size_t stream_event_bytes(const Backend *be, const Program *p);

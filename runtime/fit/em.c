@@ -101,6 +101,7 @@ static gmmc_status weigh_events(gmmc_context *ctx, FitData *fd, const gmmc_fit_o
  * the pages of a memory-mapped file do not all stay resident. */
 static gmmc_status check_finite(gmmc_context *ctx, const FitData *fd) {
   const gmmc_data *d = fd->data;
+  if (d->on_device) return GMMC_OK; /* not read on the host (data_find_nonfinite) */
   int drop = stream_chunks(fd->st) > 1;
   size_t esz = d->dtype == GMMC_FLOAT32 ? 4 : 8;
   for (int64_t row0 = 0; row0 < d->rows; row0 += fd->chunk) {
@@ -215,7 +216,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   gmmc_data view = *data;
   view.weights = o->sample_weight;
   view.owned = NULL;
-  FitData fd = {.data = &view};
+  FitData fd = {.data = &view, .stream_data = &view};
+  Resident resident = {0};
   gmmc_status s = locate_events(ctx, data, &fd);
   if (!s) s = ctx_agree(ctx, weigh_events(ctx, &fd, o), NULL, 0);
   if (s) return s;
@@ -226,7 +228,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   char *err = NULL;
   /* everything local first; then every process agrees before the first collective step */
   s = check_data(ctx, &fd, o);
-  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, &ft, NULL))) have_target = 1;
+  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, data->on_device, &ft, NULL))) have_target = 1;
   /* the events of a launch, unless streamed in smaller chunks than asked */
   int64_t events = o->chunk_events > 0 && o->chunk_events < data->rows ? o->chunk_events : data->rows;
   if (!s)
@@ -238,7 +240,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
                  c->p->spec->model);
   if (!s) {
     fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
-    if ((s = stream_create(ctx->be, c->p, c->bp, &view, fd.n_total, fd.chunk, &fd.st, &err)))
+    s = fit_resident(ctx, &fd, c->p, o->chunk_events, &resident);
+    if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd.stream_data, fd.n_total, fd.chunk, &fd.st, &err)))
       ctx_fail_take(ctx, s, err);
   }
   int known = 0; /* the cached variant choices from the first iteration on */
@@ -325,11 +328,13 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
              o->max_iter);
   profile_end(ctx, &pf, &fd);
   stream_destroy(fd.st);
+  fit_resident_free(ctx, &resident);
   fit_free_target(&ft);
   *out = best;
   return GMMC_OK;
 fail:
   stream_destroy(fd.st);
+  fit_resident_free(ctx, &resident);
   model_free(best);
   if (have_target) fit_free_target(&ft);
   return s;

@@ -45,6 +45,9 @@ struct gmmc_fit_options {
 
 /* The message of a setting refused and not set since, or NULL. */
 const char *fit_options_refusal(const gmmc_fit_options *o);
+/* A copy of every setting but the warm start and the sample weights (which
+ * belong to one fit); NULL when out of memory. */
+gmmc_fit_options *fit_options_copy(const gmmc_fit_options *o);
 
 /* The spec and sizes a fit uses, resolved from the options and the data. */
 typedef struct {
@@ -58,10 +61,11 @@ typedef struct {
 
 /* Resolves the spec and binds its sizes to cols features and the options'
  * n_components; the precision is the options', else float32 on a GPU and
- * data_dtype on the host. With spec not NULL the loaded spec is handed over
- * (spec_free it). fit_free_target releases the size names. */
+ * data_dtype on the host or for device data read in place (in_place). With
+ * spec not NULL the loaded spec is handed over (spec_free it).
+ * fit_free_target releases the size names. */
 gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
-                               FitTarget *ft, Spec **spec);
+                               int in_place, FitTarget *ft, Spec **spec);
 void fit_free_target(FitTarget *ft);
 /* A model's metadata for a target: spec, sizes, dtype, scalars (the options'
  * values over the spec's defaults), n_components, n_features; no parameters. */
@@ -76,7 +80,25 @@ typedef struct {
   int64_t row0;          /* global index of local row 0 */
   int64_t chunk;         /* events per chunk */
   double weight_total;   /* the weights of all processes' events; n_total without weights */
+  /* what the streams read: data, or its copy resident on the GPU (fit_resident) */
+  const gmmc_data *stream_data;
 } FitData;
+
+/* A GPU fit whose per-event buffers do not fit in one chunk streams them
+ * in chunks; its data, when it takes at most half the device's memory, is
+ * uploaded once (in the program's type) and read in place by every chunk
+ * instead of being copied chunk by chunk, pass by pass: fd->stream_data
+ * becomes that copy and fd->chunk is recomputed for the rest (requested:
+ * the options' chunk_events). The host-side reads (checks, seeds) keep
+ * fd->data. Nothing happens on the host backend, for device data, for one
+ * chunk, or when the copy cannot be allocated. fit_resident_free releases
+ * the copy. */
+typedef struct {
+  gmmc_data view;
+  void *dev;
+} Resident;
+gmmc_status fit_resident(gmmc_context *ctx, FitData *fd, const Program *p, int64_t requested, Resident *r);
+void fit_resident_free(gmmc_context *ctx, Resident *r);
 
 /* Sets up a model's parameters for the first E-step: runs the chosen
  * initialisation (k-means, k-means++, random, random from data) or takes

@@ -276,3 +276,31 @@ gmmc_status gmmc_fit_options_set_sample_weight(gmmc_fit_options *o, const double
   o->nsample_weight = count;
   return accept(o, "sample_weight");
 }
+
+/* A copy for a handle that outlives the caller's options (gmmc_online):
+ * every setting but the warm start and the sample weights, which belong to
+ * one gmmc_fit call; NULL when out of memory. */
+gmmc_fit_options *fit_options_copy(const gmmc_fit_options *o) {
+  gmmc_fit_options *c = NULL;
+  if (gmmc_fit_options_create(&c)) return NULL;
+  int ok = 1;
+  c->n_components = o->n_components;
+  free(c->covariance_type);
+  c->covariance_type = o->covariance_type ? xstrdup(o->covariance_type) : NULL;
+  ok &= !o->covariance_type || c->covariance_type;
+  if (o->spec_name) ok &= (c->spec_name = xstrdup(o->spec_name)) != NULL;
+  if (o->spec_text) ok &= (c->spec_text = xstrdup(o->spec_text)) != NULL;
+  c->tol = o->tol, c->max_iter = o->max_iter, c->n_init = o->n_init, c->init = o->init, c->seed = o->seed;
+  c->dtype = o->dtype, c->chunk_events = o->chunk_events;
+  c->progress = o->progress, c->progress_user = o->progress_user;
+  for (int i = 0; i < o->nscalars && ok; i++)
+    ok = !set_named(&c->scalars, &c->nscalars, o->scalars[i].name, o->scalars[i].values, o->scalars[i].count);
+  for (int i = 0; i < o->ninit_params && ok; i++)
+    ok = !set_named(&c->init_params, &c->ninit_params, o->init_params[i].name, o->init_params[i].values,
+                    o->init_params[i].count);
+  if (!ok) {
+    gmmc_fit_options_destroy(c);
+    return NULL;
+  }
+  return c;
+}

@@ -62,7 +62,7 @@ static gmmc_status bind_sizes(gmmc_context *ctx, const Spec *s, const gmmc_fit_o
 }
 
 gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
-                               FitTarget *ft, Spec **spec) {
+                               int in_place, FitTarget *ft, Spec **spec) {
   memset(ft, 0, sizeof *ft);
   if (spec) *spec = NULL;
   const char *refused = fit_options_refusal(o);
@@ -93,8 +93,11 @@ gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int
     return st;
   }
   if (spec) *spec = s;
-  /* the GPU computes in float32 unless asked otherwise; the host in the data's precision */
-  gmmc_dtype dt = o->dtype != GMMC_DTYPE_AUTO ? o->dtype : ctx->kind == GMMC_BACKEND_HOST ? data_dtype : GMMC_FLOAT32;
+  /* the GPU computes in float32 unless asked otherwise; the host, and device
+   * data (read in place, never converted), in the data's precision */
+  gmmc_dtype dt = o->dtype != GMMC_DTYPE_AUTO                  ? o->dtype
+                  : ctx->kind == GMMC_BACKEND_HOST || in_place ? data_dtype
+                                                               : GMMC_FLOAT32;
   ft->real = dt == GMMC_FLOAT64 ? LT_F64 : LT_F32;
   return GMMC_OK;
 }

@@ -163,7 +163,7 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   char *err = NULL;
   gmmc_status s =
       ctx_compile_weighted(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, fd->data->weights != NULL, &c);
-  if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd->data, fd->n_total, fd->chunk, &km->st, &err)))
+  if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd->stream_data, fd->n_total, fd->chunk, &km->st, &err)))
     ctx_fail_take(ctx, s, err);
   if ((s = ctx_agree(ctx, s, NULL, 0))) {
     kmeans_free(km);

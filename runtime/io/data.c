@@ -159,7 +159,7 @@ static int64_t first_nonfinite_f64(const unsigned char *p, int64_t n) {
 }
 
 int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col) {
-  if (!d || !d->values || d->rows <= 0 || d->cols <= 0) return 0;
+  if (!d || !d->values || d->rows <= 0 || d->cols <= 0 || d->on_device) return 0;
   int64_t n = d->rows * d->cols;
   int64_t i = d->dtype == GMMC_FLOAT32 ? first_nonfinite_f32(d->values, n) : first_nonfinite_f64(d->values, n);
   if (i < 0) return 0;
@@ -170,7 +170,9 @@ int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col) {
 
 /* float32 data widened here: k-means initialisation works in float64 */
 void data_row_f64(const gmmc_data *d, int64_t row, double *out) {
-  if (d->dtype == GMMC_FLOAT32) {
+  if (d->on_device) {
+    d->fetch(d, row, out);
+  } else if (d->dtype == GMMC_FLOAT32) {
     const float *x = (const float *)d->values + row * d->cols;
     for (int64_t j = 0; j < d->cols; j++) out[j] = x[j];
   } else {

@@ -23,6 +23,18 @@ struct gmmc_data {
   const double *weights;
   char *int_refusal; /* integer or boolean .npy values (widened to float64): the
                         message refusing them to a spec of real data; else NULL */
+  /* device data (gmmc_data_wrap_device): values is an address in the
+   * memory of GPU `device`, read in place by the CUDA backend (exec.c's
+   * exec_bind_data); host code never dereferences it. Element (i, j) is at
+   * values + (i * row_stride + j * col_stride) elements. A few rows read
+   * on the host (the initialisations' seeds) come through fetch, which
+   * fills NaN when the copy fails. */
+  int on_device;
+  int device;
+  int64_t row_stride, col_stride;
+  void *stream; /* the producer's CUstream, waited for before each use; NULL: none */
+  void *fetch_user;
+  void (*fetch)(const gmmc_data *d, int64_t row, double *out);
 };
 
 /* Each reader fills *out and returns GMMC_OK, or returns an error status and
@@ -71,7 +83,9 @@ gmmc_status data_write_npy_i32(const char *path, const int32_t *values, int64_t 
 gmmc_status data_write_npy_f64(const char *path, const double *values, int64_t rows, int64_t cols, char **err);
 
 /* First row/column holding NaN or infinity, for a clear error; returns 0
- * when every value is finite. Row and column are 0-based. */
+ * when every value is finite, and for device data (not read on the host:
+ * a NaN there makes the log-likelihood not finite, which the fit reports).
+ * Row and column are 0-based. */
 int data_find_nonfinite(const gmmc_data *d, int64_t *row, int64_t *col);
 /* Event `row` of d as float64 (d->cols values into out). */
 void data_row_f64(const gmmc_data *d, int64_t row, double *out);

@@ -13,7 +13,8 @@ gmmc_status data_check_spec(const gmmc_data *d, const Spec *s, int64_t row0, cha
   const Tensor *x = first_data(s);
   if (!x) return GMMC_OK;
   if (x->dtype == DT_REAL && d->int_refusal) return data_fail(err, GMMC_ERR_DATA, "%s", d->int_refusal);
-  if (x->dtype != DT_BINARY) return GMMC_OK;
+  /* device data is not read on the host: a row at a time would be one copy per row */
+  if (x->dtype != DT_BINARY || d->on_device) return GMMC_OK;
   double *row = xmalloc(sizeof(double) * (size_t)d->cols);
   if (!row) return oom_status(err, "checking binary data");
   for (int64_t r = 0; r < d->rows; r++) {

@@ -6,7 +6,8 @@ set -u
 py=$1 src=$2 lib=$3
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root/include/gmmc" "$root/tools"
+mkdir -p "$root/include/gmmc" "$root/tools" "$root/runtime/api"
+cp "$src/runtime/api/exports.map" "$root/runtime/api/"
 cp "$src/include/gmmc/gmmc.h" "$src/include/gmmc/gmmc_mpi.h" "$src/include/gmmc/abi.txt" "$root/include/gmmc/"
 cp "$src/tools/abi_check.py" "$root/tools/"
 "$py" "$root/tools/abi_check.py" "$root" "$lib" >/dev/null || { echo "FAIL: the unchanged copy does not pass"; exit 1; }

@@ -33,6 +33,8 @@ static const Case default_cases[] = {
     {"diag", 16, 19, 1000, LT_F32},    {"diag", 5, 64, 500, LT_F32},      {"diag", 4, 7, 300, LT_F64},
     {"spherical", 3, 5, 1237, LT_F32}, {"spherical", 9, 19, 600, LT_F64}, {"tied", 3, 5, 1237, LT_F32},
     {"tied", 6, 19, 800, LT_F64},      {"kmeans", 4, 5, 1237, LT_F32},    {"kmeans", 33, 19, 600, LT_F32},
+    /* D > 64: the balanced E-step in strips, cholesky-block's global form */
+    {"full", 2, 80, 9, LT_F32},
 };
 
 static int failures;

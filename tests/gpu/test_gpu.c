@@ -200,12 +200,12 @@ static void refused_when_too_few_events(void) {
   gmmc_context_destroy(ctx);
 }
 
-static int count_entries(const char *dir) {
+static int count_entries(const char *dir, const char *ext) {
   DIR *dd = opendir(dir);
   int n = 0;
   struct dirent *e;
   while (dd && (e = readdir(dd)))
-    if (strstr(e->d_name, ".cubin")) n++;
+    if (strstr(e->d_name, ext)) n++;
   if (dd) closedir(dd);
   return n;
 }
@@ -223,23 +223,25 @@ static void kernel_cache(void) {
   g_n = 50000;
   g_d = 16;
   g_x = make_blobs(g_n, g_d, 8);
-  double t[5], lb[5];
-  int compiled[5], cached[5], entries[5];
+  double t[6], lb[6];
+  int compiled[6], cached[6], entries[6], bundles[6];
   /* the third fit runs as a user's does (GMMC_VERIFY_VARIANTS off): only
    * the variants the first fit chose are lowered, and their kernels must be
-   * the cached ones (nothing compiled, no new entry). The fourth has the
-   * choices but no cubins: it runs the simple kernels while the chosen ones
-   * compile in the background, then switches (30 slowed iterations); the
-   * fifth, all cached, must end where it did. */
+   * the cached ones (nothing compiled, no new cubin); it compiles them into
+   * one module (a bundle) for the next fit. The fourth has only the
+   * bundles: it must compile nothing and end where the third did. The
+   * fifth has the choices but no compiled code: it runs the simple kernels
+   * while the chosen ones compile in the background, then switches (30
+   * slowed iterations); the sixth, all cached, must end where it did. */
   char *verify = getenv("GMMC_VERIFY_VARIANTS") ? strdup(getenv("GMMC_VERIFY_VARIANTS")) : NULL;
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     if (i == 2) {
       unsetenv("GMMC_VERIFY_VARIANTS");
       setenv("GMMC_PROFILE", "1", 1);
     }
-    if (i == 3) {
-      char cmd[128];
-      snprintf(cmd, sizeof cmd, "rm -f %s/*.cubin", dir);
+    if (i == 3 || i == 4) {
+      char cmd[160];
+      snprintf(cmd, sizeof cmd, i == 3 ? "rm -f %s/*.cubin" : "rm -f %s/*.bundle", dir);
       CHECK(system(cmd) == 0, "could not empty the kernel cache");
     }
     gmmc_context *ctx;
@@ -251,7 +253,7 @@ static void kernel_cache(void) {
     gmmc_fit_options_set_n_components(o, 8);
     gmmc_fit_options_set_max_iter(o, 1);
     gmmc_fit_options_set_init(o, GMMC_INIT_RANDOM_FROM_DATA);
-    if (i >= 3) {
+    if (i >= 4) {
       gmmc_fit_options_set_max_iter(o, 30);
       gmmc_fit_options_set_tol(o, 0);
       gmmc_fit_options_set_progress(o, slow_progress, NULL);
@@ -266,33 +268,82 @@ static void kernel_cache(void) {
     gmmc_fit_options_destroy(o);
     gmmc_data_destroy(d);
     gmmc_context_destroy(ctx); /* waits for a background compile */
-    entries[i] = count_entries(dir);
+    entries[i] = count_entries(dir, ".cubin");
+    bundles[i] = count_entries(dir, ".bundle");
   }
   unsetenv("GMMC_PROFILE");
   if (verify) setenv("GMMC_VERIFY_VARIANTS", verify, 1);
   free(verify);
   int n = entries[0];
   printf("  kernel cache: first fit %.1f ms (%d compiled, %d cached), second %.1f ms (%d compiled, %d cached), "
-         "third (known choices) %.1f ms (%d compiled, %d cached), %d entries\n",
-         t[0] * 1e3, compiled[0], cached[0], t[1] * 1e3, compiled[1], cached[1], t[2] * 1e3, compiled[2], cached[2], n);
+         "third (known choices) %.1f ms (%d compiled, %d cached), %d entries, %d bundles; "
+         "from the bundles alone %.1f ms (%d compiled)\n",
+         t[0] * 1e3, compiled[0], cached[0], t[1] * 1e3, compiled[1], cached[1], t[2] * 1e3, compiled[2], cached[2], n,
+         bundles[2], t[3] * 1e3, compiled[3]);
   CHECK(compiled[0] >= 1 && n >= 1, "the first fit wrote nothing to the kernel cache");
   CHECK(compiled[1] == 0 && cached[1] == compiled[0], "the second fit compiled %d specializations", compiled[1]);
   CHECK(compiled[2] == 0 && cached[2] == compiled[0] && entries[2] == n,
         "the fit with known choices compiled %d specializations, %d new kernels", compiled[2], entries[2] - n);
   CHECK(fabs(lb[2] - lb[0]) <= 1e-4 * fabs(lb[0]), "the fit with known choices: lower bound %.9g, first fit %.9g",
         lb[2], lb[0]);
+  /* one bundle per program of the fit (the mixture, k-means' when it ran) */
+  CHECK(bundles[2] >= 1, "no bundle after the fit with known choices (%d after the second fit)", bundles[1]);
+  CHECK(compiled[3] == 0 && entries[3] == 0 && lb[3] == lb[2],
+        "the fit from the bundles compiled %d specializations (%d cubins), lower bound %.17g against %.17g",
+        compiled[3], entries[3], lb[3], lb[2]);
   printf("  background compile: fit without cubins %.1f ms (%d compiled), %d entries after it; cached %.1f ms\n",
-         t[3] * 1e3, compiled[3], entries[3], t[4] * 1e3);
-  CHECK(compiled[3] == 1 && entries[3] >= 1 && entries[3] <= n && compiled[4] == 0,
-        "the fit without cubins compiled %d specializations (%d entries), the next %d", compiled[3], entries[3],
-        compiled[4]);
-  CHECK(fabs(lb[3] - lb[4]) <= 1e-4 * fabs(lb[4]),
-        "switching to the chosen variants mid-fit: lower bound %.9g, all cached %.9g", lb[3], lb[4]);
+         t[4] * 1e3, compiled[4], entries[4], t[5] * 1e3);
+  CHECK(compiled[4] == 1 && entries[4] >= 1 && entries[4] <= n && compiled[5] == 0,
+        "the fit without cubins compiled %d specializations (%d entries), the next %d", compiled[4], entries[4],
+        compiled[5]);
+  CHECK(fabs(lb[4] - lb[5]) <= 1e-4 * fabs(lb[5]),
+        "switching to the chosen variants mid-fit: lower bound %.9g, all cached %.9g", lb[4], lb[5]);
   free(g_x);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd)) {
   }
+}
+
+/* Streaming with the data resident on the GPU (fit_resident) against
+ * streaming that copies it chunk by chunk: the same kernels on the same
+ * values in the same order, so the same model to the bit. */
+static void resident_stream(const char *type) {
+  g_n = 200003;
+  g_d = 8;
+  g_x = make_blobs(g_n, g_d, 4);
+  gmmc_model *m[2] = {NULL, NULL};
+  for (int i = 0; i < 2; i++) {
+    if (i == 0) setenv("GMMC_RESIDENT", "0", 1);
+    gmmc_context *ctx;
+    gmmc_context_create(&ctx, GMMC_BACKEND_CUDA);
+    gmmc_data *d = wrap_global(ctx);
+    gmmc_fit_options *o;
+    gmmc_fit_options_create(&o);
+    gmmc_fit_options_set_n_components(o, 4);
+    gmmc_fit_options_set_covariance_type(o, type);
+    gmmc_fit_options_set_max_iter(o, 12);
+    gmmc_fit_options_set_tol(o, 0);
+    gmmc_fit_options_set_seed(o, 7);
+    gmmc_fit_options_set_chunk_events(o, 50000);
+    if (gmmc_fit(ctx, d, o, &m[i])) CHECK(0, "%s streamed fit: %s", type, gmmc_last_error(ctx));
+    gmmc_fit_options_destroy(o);
+    gmmc_data_destroy(d);
+    gmmc_context_destroy(ctx);
+    unsetenv("GMMC_RESIDENT");
+  }
+  if (m[0] && m[1]) {
+    int n0, n1;
+    const double *a = gmmc_model_lower_bounds(m[0], &n0), *b = gmmc_model_lower_bounds(m[1], &n1);
+    int same = n0 == n1;
+    for (int i = 0; same && i < n0; i++) same = a[i] == b[i];
+    printf("  resident streaming, %s: %d iterations, lower bound %.12g copied, %.12g resident\n", type, n0,
+           n0 ? a[n0 - 1] : 0.0, n1 ? b[n1 - 1] : 0.0);
+    CHECK(same, "%s: the data resident on the GPU changed the fit's lower bounds", type);
+  }
+  gmmc_model_destroy(m[0]);
+  gmmc_model_destroy(m[1]);
+  free(g_x);
 }
 
 int main(void) {
@@ -322,6 +373,8 @@ int main(void) {
   agree("full", 1001, 1, 1);
   agree("spherical", 3, 2, 3);
   refused_when_too_few_events();
+  resident_stream("full");
+  resident_stream("diag");
   kernel_cache();
   printf("test_gpu: %d failures\n", failures);
   return failures != 0;
