@@ -165,7 +165,8 @@ int cmd_bench(int argc, char **argv) {
   gmmc_context_compile_stats(ctx, NULL, NULL, &compile_ms);
   const Compiled *cp = ctx_last_compiled(ctx);
   if (exec_create(ctx_backend(ctx), cp->p, cp->bp, gmmc_data_rows(data), &e, &err) ||
-      exec_bind_data(e, data, 0, &err) || em_load_params(ctx, e, model) || exec_run(e, SEQ_ITERATE, &err)) {
+      exec_bind_data(e, data, 0, &err) || exec_run(e, SEQ_ONCE, &err) || em_load_params(ctx, e, model) ||
+      exec_run(e, SEQ_ITERATE, &err)) {
     cli_error("%s", err ? err : gmmc_last_error(ctx));
     free(err);
     gmmc_model_destroy(model);

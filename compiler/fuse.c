@@ -219,7 +219,7 @@ static void plan_snapshots(const Fusing *f, int r, Group *g, Snapshot *snaps, in
 
 /* ---- the sequences ---------------------------------------------------------------------------- */
 
-static const char *const seq_names[SEQ_COUNT] = {"iterate", "estep", "mstep", "derived"};
+static const char *const seq_names[SEQ_COUNT] = {"iterate", "estep", "mstep", "derived", "once"};
 
 static void fuse_one(Lower *L, SeqId seq, const UnitOrigin *origin, int norigin) {
   Program *p = L->p;

@@ -634,7 +634,7 @@ static void dump_stmt(StrBuf *sb, const Program *p, const Kernel *k, const LStmt
 
 char *program_dump(const Program *p) {
   static const char *kinds[] = {"data", "param", "derived", "event", "small", "stat", "partial", "status"};
-  static const char *seqs[] = {"iterate", "estep", "mstep", "derived"};
+  static const char *seqs[] = {"iterate", "estep", "mstep", "derived", "once"};
   StrBuf sb = {0};
   sb_printf(&sb, "program %s (%s)\n", p->spec->model, type_name(p->real));
   for (int i = 0; i < p->nbufs; i++) {
@@ -647,7 +647,7 @@ char *program_dump(const Program *p) {
       else
         sb_printf(&sb, "%lld", (long long)b->dims[a]);
     }
-    sb_puts(&sb, "]\n");
+    sb_puts(&sb, b->once ? "] once\n" : "]\n");
   }
   for (int i = 0; i < p->nkernels; i++) {
     const Kernel *k = p->kernels[i];
@@ -689,6 +689,7 @@ char *program_dump(const Program *p) {
     sb_putc(&sb, '\n');
   }
   for (int s = 0; s < SEQ_COUNT; s++) {
+    if (s == SEQ_ONCE && !p->seq[s].len) continue; /* the dump of a spec without once statements is unchanged */
     sb_printf(&sb, "\nsequence %s:", seqs[s]);
     for (int i = 0; i < p->seq[s].len; i++) {
       const Step *st = &p->seq[s].steps[i];

@@ -39,6 +39,8 @@ typedef struct {
   int event;                       /* leading axis is the event axis */
   Tensor *tensor;                  /* spec tensor, if any */
   RedOp stat_op;                   /* BK_STAT/BK_PARTIAL: how values combine */
+  int once;                        /* a once tensor (SEQ_ONCE computes it): per-event ones are
+                                      recomputed whenever the data are bound (exec_refresh_once) */
 } Buffer;
 
 /* ---- expressions ----
@@ -224,6 +226,8 @@ typedef enum {
   SEQ_ESTEP,   /* E-step and predict: scores and labels for the current parameters */
   SEQ_MSTEP,   /* M-step + derived from given responsibilities (initialisation) */
   SEQ_DERIVED, /* derived only (after parameters were set from outside) */
+  SEQ_ONCE,    /* once statements: per-event constants and statistics of the data, before the first
+                  iteration (stream_once); the other sequences read their buffers */
   SEQ_COUNT
 } SeqId;
 

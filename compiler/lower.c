@@ -35,6 +35,7 @@ static void make_buffers(Lower *L) {
     LType elem = t->elem == VT_INT ? LT_I32 : (event ? p->real : LT_F64);
     int b = program_add_buffer(p, t->name, kind, elem, t->rank, dims, event);
     p->bufs[b]->tensor = t;
+    p->bufs[b]->once = t->def && t->def->section == SEC_ONCE;
     p->tensor_buf[i] = b;
   }
   int64_t slots = 0;
@@ -418,10 +419,12 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
   static const Section estep[] = {SEC_ESTEP, SEC_PREDICT};
   static const Section mstep[] = {SEC_MSTEP, SEC_DERIVED};
   static const Section derived[] = {SEC_DERIVED};
+  static const Section once[] = {SEC_ONCE};
   schedule(&L, SEQ_ITERATE, iterate, 3, all, n);
   schedule(&L, SEQ_ESTEP, estep, 2, all, n);
   schedule(&L, SEQ_MSTEP, mstep, 2, all, n);
   schedule(&L, SEQ_DERIVED, derived, 1, all, n);
+  schedule(&L, SEQ_ONCE, once, 1, all, n); /* the others read its tensors as inputs */
   if (opt->variants && opt->fuse) {
     UnitOrigin *origin = arena_alloc(&p->arena, sizeof(UnitOrigin) * (size_t)(p->nunits + 1));
     for (int i = 0; i < n; i++) {

@@ -34,7 +34,10 @@ typedef enum { ST_NONE, ST_UPPER, ST_LOWER, ST_SYMMETRIC, ST_DIAGONAL } Structur
  * integer or binary (integer and boolean files too, binary: 0 or 1 only) */
 typedef enum { DT_REAL, DT_INTEGER, DT_BINARY } DataType;
 
-typedef enum { SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT, SEC_COUNT } Section;
+/* SEC_ONCE: statements of the data alone, computed once before the first
+ * iteration (per-event constants, statistics of the data); last, so that the
+ * others keep their numbers */
+typedef enum { SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT, SEC_ONCE, SEC_COUNT } Section;
 
 typedef struct Stmt Stmt;
 
@@ -137,6 +140,8 @@ typedef struct {
   Tensor *score_samples; /* [N] per-event log-likelihood */
   Tensor *predict_proba; /* [N, M] responsibilities */
   Tensor *predict;       /* [N] int labels */
+  Tensor *lower_bound;   /* scalar computed in estep or mstep: the fit's lower bound as it is, or NULL
+                            (then objective / N); an mstep one sees the new parameters */
   Tensor *weights;       /* the optional data tensor [N] (per-event weights), or NULL */
   int weights_absent;    /* spec_drop_weights ran: every read of `weights` is gone */
   Expr *n_parameters;    /* size expression, for bic/aic */

@@ -9,7 +9,10 @@
  *           mstep means its new value, except inside its own statement,
  *           where it means the value before the step
  *   derived reads params, scalars and derived tensors
- *   predict reads what estep reads, estep tensors and predict tensors */
+ *   predict reads what estep reads, estep tensors and predict tensors
+ *   once    reads data, scalars and once tensors: computed before the first
+ *           iteration; its per-event tensors are read in estep, mstep and
+ *           predict, its statistics of the data (no event axis) in mstep */
 #include <stdarg.h>
 #include <string.h>
 
@@ -256,18 +259,44 @@ static const char *const reads[SEC_COUNT] = {
     "estep reads data, parameters, scalars, derived and estep tensors",
     "mstep reads data, parameters, scalars, derived, estep and mstep tensors",
     "derived reads parameters, scalars and derived tensors",
-    "predict reads data, parameters, scalars, derived, estep and predict tensors"};
+    "predict reads data, parameters, scalars, derived, estep and predict tensors",
+    "once reads data, scalars and once tensors"};
+
+/* A once tensor with the event axis: a per-event constant of the data. */
+static int per_event(const Spec *s, const Tensor *t) { return t->rank > 0 && t->dims[0] == s->event_size; }
 
 /* Whether tensor t may be read from statement st's section. */
 static void check_visible(Ctx *c, Expr *e, Tensor *t) {
   Section here = c->stmt->section;
+  if (here == SEC_ONCE && t->kind == TK_PARAM)
+    fail(c, e->begin, e->end,
+         "once statements cannot read parameter '%s': they run before the first iteration, on the data alone (%s)",
+         t->name, reads[here]);
   if (t->kind != TK_TEMP) {
     if (t->kind == TK_DATA && here == SEC_DERIVED)
       fail(c, e->begin, e->end, "derived statements cannot read data '%s' (%s)", t->name, reads[here]);
     return;
   }
   Section there = t->def->section;
+  if (there == SEC_ONCE && here != SEC_ONCE) {
+    /* per-event constants go wherever the data go; statistics of the data
+     * only to mstep, which runs in fitting alone (inference runs estep and
+     * predict on other data, and derived when a model is loaded) */
+    if (per_event(c->s, t) && here != SEC_DERIVED) return;
+    if (!per_event(c->s, t) && here == SEC_MSTEP) return;
+    fail(c, e->begin, e->end, "'%s' is %s computed once and cannot be used in %s (%s)", t->name,
+         per_event(c->s, t) ? "a per-event constant of the data" : "a statistic of the training data",
+         section_names[here],
+         per_event(c->s, t) ? "per-event once tensors are read in estep, mstep, predict and once"
+                            : "once tensors without the event axis are read in mstep and once");
+  }
+  if (there == SEC_ONCE && here == SEC_ONCE && per_event(c->s, c->stmt->targets[0].tensor) && !per_event(c->s, t))
+    fail(c, e->begin, e->end,
+         "the per-event once tensor '%s' cannot read the statistic '%s': per-event once tensors are functions of "
+         "their event's data (they are recomputed with the data, as in inference, without the statistics)",
+         c->stmt->targets[0].name, t->name);
   int ok = there == here || there == SEC_DERIVED || (there == SEC_ESTEP && (here == SEC_MSTEP || here == SEC_PREDICT));
+  if (there == SEC_DERIVED && here == SEC_ONCE) ok = 0;
   if (!ok)
     fail(c, e->begin, e->end, "'%s' is computed in %s and cannot be used in %s (%s)", t->name, section_names[there],
          section_names[here], reads[here]);
@@ -644,6 +673,21 @@ static void check_outputs(Ctx *c) {
   if (s->objective->def->section != SEC_ESTEP)
     fail(c, ph->begin, ph->end, "the objective '%s' must be a scalar computed in estep, not in %s", ph->name,
          section_names[s->objective->def->section]);
+  if ((ph = s->lower_bound)) {
+    /* what EM reports and tests for convergence, when not objective / N: a bound that needs the
+     * M-step's parameters (a variational one) is computed in mstep */
+    Tensor *t = find_tensor(s, ph->name);
+    if (!t || t->kind != TK_TEMP || !t->def || (t->def->section != SEC_ESTEP && t->def->section != SEC_MSTEP))
+      fail(c, ph->begin, ph->end,
+           "output lower_bound must be a scalar computed by an estep or mstep statement; '%s' is %s", ph->name,
+           !t                    ? "not defined by any statement"
+           : t->kind == TK_DATA  ? "data"
+           : t->kind == TK_PARAM ? "a parameter"
+                                 : arena_printf(&s->arena, "computed in %s", section_names[t->def->section]));
+    if (t->rank != 0)
+      fail(c, ph->begin, ph->end, "output lower_bound '%s' must be a scalar; it is %s", ph->name, shape_str(s, t));
+    s->lower_bound = t;
+  }
   if ((ph = s->score_samples)) {
     s->score_samples = bind_output(c, ph, "score_samples");
     if (s->score_samples->rank != 1 || s->score_samples->dims[0] != ev)
@@ -718,7 +762,11 @@ void check_spec(Front *f) {
   Spec *s = f->spec;
   for (int sec = 0; sec < SEC_COUNT; sec++)
     for (int i = 0; i < s->stmts[sec].len; i++) define_targets(&c, s->stmts[sec].items[i]);
-  for (int sec = 0; sec < SEC_COUNT; sec++) {
+  /* once first: it reads nothing of the others, they read its tensors (their types known then), and
+   * its errors (a parameter read before any exists) explain the others' */
+  static const Section order[SEC_COUNT] = {SEC_ONCE, SEC_ESTEP, SEC_MSTEP, SEC_DERIVED, SEC_PREDICT};
+  for (int o = 0; o < SEC_COUNT; o++) {
+    int sec = order[o];
     for (int i = 0; i < s->stmts[sec].len; i++) {
       Stmt *st = s->stmts[sec].items[i];
       c.stmt = st;

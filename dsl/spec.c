@@ -4,7 +4,7 @@
 
 #include "ast.h"
 
-const char *const section_names[SEC_COUNT] = {"estep", "mstep", "derived", "predict"};
+const char *const section_names[SEC_COUNT] = {"estep", "mstep", "derived", "predict", "once"};
 const char *const func_names[] = {"exp",    "log",     "sqrt", "sq",     "abs", "log1p",
                                   "lgamma", "digamma", "pow",  "select", "min", "max"};
 const char *const reduce_names[] = {"sum", "max", "min", "logsumexp", "argmin", "argmax"};

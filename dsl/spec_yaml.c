@@ -422,7 +422,8 @@ static void load_outputs(Loader *l, yaml_node_t *n, PtrVec *pending) {
   expect_type(l, n, YAML_MAPPING_NODE, "a mapping from roles to names");
   Spec *s = l->f->spec;
   span(l, n, &s->outputs_begin, &s->outputs_end);
-  static const char *const roles[] = {"objective", "score_samples", "predict_proba", "predict", "n_parameters", NULL};
+  static const char *const roles[] = {
+      "objective", "score_samples", "predict_proba", "predict", "n_parameters", "lower_bound", NULL};
   FOR_PAIRS(l, n, p) {
     yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
     const char *role = scalar(l, k, "a role");
@@ -430,7 +431,8 @@ static void load_outputs(Loader *l, yaml_node_t *n, PtrVec *pending) {
     for (int i = 0; roles[i]; i++) known |= strcmp(roles[i], role) == 0;
     if (!known)
       node_error(l, k,
-                 "unknown output '%s' (expected objective, score_samples, predict_proba, predict or n_parameters)",
+                 "unknown output '%s' (expected objective, score_samples, predict_proba, predict, n_parameters or "
+                 "lower_bound)",
                  role);
     int is_np = strcmp(role, "n_parameters") == 0;
     expect_type(l, v, YAML_SCALAR_NODE,
@@ -473,6 +475,7 @@ static void resolve_outputs(Loader *l, PtrVec *pending) {
     Tensor **slot = strcmp(q->role, "objective") == 0       ? &s->objective
                     : strcmp(q->role, "score_samples") == 0 ? &s->score_samples
                     : strcmp(q->role, "predict_proba") == 0 ? &s->predict_proba
+                    : strcmp(q->role, "lower_bound") == 0   ? &s->lower_bound
                                                             : &s->predict;
     /* stored by name; check.c binds it once statements define the tensors */
     Tensor *t = arena_alloc(&s->arena, sizeof(Tensor));
@@ -582,10 +585,10 @@ void load_yaml(Front *f) {
     diag_error(&f->diag, 0, 1,
                "empty spec: expected a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
   expect_type(&l, root, YAML_MAPPING_NODE, "a mapping with keys gmmc, model, sizes, data, estep, outputs, ...");
-  static const char *const order[] = {"gmmc",    "model",   "description", "sizes",    "indices",
-                                      "data",    "params",  "scalars",     "estep",    "mstep",
-                                      "derived", "predict", "outputs",     "schedule", NULL};
-  yaml_node_t *value[14] = {0}, *key[14] = {0};
+  static const char *const order[] = {"gmmc",    "model",    "description", "sizes", "indices", "data",
+                                      "params",  "scalars",  "estep",       "mstep", "derived", "predict",
+                                      "outputs", "schedule", "once",        NULL};
+  yaml_node_t *value[15] = {0}, *key[15] = {0};
   FOR_PAIRS(&l, root, p) {
     yaml_node_t *k = node(&l, p->key);
     const char *name = scalar(&l, k, "a key");
@@ -595,7 +598,7 @@ void load_yaml(Front *f) {
     if (which < 0)
       node_error(&l, k,
                  "unknown key '%s' (expected gmmc, model, description, sizes, indices, data, params, scalars, estep, "
-                 "mstep, derived, predict, outputs or schedule)",
+                 "mstep, derived, predict, once, outputs or schedule)",
                  name);
     key[which] = k;
     value[which] = node(&l, p->value);
@@ -627,8 +630,11 @@ void load_yaml(Front *f) {
     node_error(&l, value[5], "%s", "no data declared: expected at least one tensor, as in {X: [N, D]}");
   if (value[6]) load_tensors(&l, value[6], TK_PARAM);
   if (value[7]) load_scalars(&l, value[7]);
-  for (int sec = 0; sec < SEC_COUNT; sec++)
-    if (value[8 + sec]) load_statements(&l, value[8 + sec], (Section)sec);
+  /* the sections' keys: estep, mstep, derived, predict at 8..11, once at 14 */
+  for (int sec = 0; sec < SEC_COUNT; sec++) {
+    yaml_node_t *v = value[sec == SEC_ONCE ? 14 : 8 + sec];
+    if (v) load_statements(&l, v, (Section)sec);
+  }
   if (!value[8]) missing(&l, root, "missing 'estep', the list of E-step statements");
   PtrVec pending = {0};
   if (value[12])

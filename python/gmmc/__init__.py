@@ -9,9 +9,10 @@ gmmc is cheap and an import error names the library search.
 from ._errors import CompileError, DeviceError, GmmcError, GmmcIOError, GmmcMemoryError, GmmcValueError, SpecError
 from ._version import __version__
 from .gaussian_mixture import GaussianMixture
+from .count_mixtures import BernoulliMixture, MultinomialMixture, PoissonMixture
 
-__all__ = ["GaussianMixture", "GmmcError", "GmmcValueError", "SpecError", "DeviceError", "CompileError",
-           "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
+__all__ = ["GaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError",
+           "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
 
 
 def library_info(device="auto"):

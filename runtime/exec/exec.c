@@ -64,7 +64,10 @@ void exec_set_events(Exec *e, int64_t n_local, int64_t n_total) {
   memcpy(&e->args[nb + 1], &n_total, 8);
 }
 
-void exec_set_scalar(Exec *e, int id, double value) { memcpy(&e->args[e->p->nbufs + 2 + id], &value, 8); }
+void exec_set_scalar(Exec *e, int id, double value) {
+  memcpy(&e->args[e->p->nbufs + 2 + id], &value, 8);
+  e->once_stale = 1;
+}
 
 /* The events' buffer: the first data tensor (an optional one is [N] and
  * never first). */
@@ -182,6 +185,7 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
   }
   size_t esz = data->dtype == GMMC_FLOAT32 ? 4 : 8;
   const char *src = (const char *)data->values + (size_t)row0 * (size_t)data->cols * esz;
+  e->once_stale = 1;
   gmmc_status s = data->on_device
                       ? bind_device(e, b, data, row0, err)
                       : bind_values(e, b, src, data->dtype, e->n_local * data->cols, e->capacity * data->cols, err);
@@ -284,9 +288,30 @@ gmmc_status exec_run_unit(Exec *e, int unit, char **err) {
   return GMMC_OK;
 }
 
+/* A unit of SEQ_ONCE that computes a per-event once buffer (not a
+ * statistic's partial sums, which the statistics' pass needs alone). */
+static int event_once_unit(const Program *p, int unit) {
+  const Buffer *b = p->bufs[p->units[unit].out_buf];
+  return b->once && b->event;
+}
+
+gmmc_status exec_refresh_once(Exec *e, char **err) {
+  if (!e->once_stale) return GMMC_OK;
+  const Sequence *q = &e->p->seq[SEQ_ONCE];
+  for (int i = 0; i < q->len; i++) {
+    if (q->steps[i].kind != STEP_UNIT || !event_once_unit(e->p, q->steps[i].unit)) continue;
+    gmmc_status s = exec_run_unit(e, q->steps[i].unit, err);
+    if (s) return s;
+  }
+  e->once_stale = 0;
+  return GMMC_OK;
+}
+
 gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
   gmmc_status failed = GMMC_OK;
-  if (graph_run(e, seq, &failed, err)) return failed;
+  /* the sequences that read data read the per-event once buffers too */
+  if (seq != SEQ_ONCE && seq != SEQ_DERIVED) failed = exec_refresh_once(e, err);
+  if (!failed && graph_run(e, seq, &failed, err)) return failed;
   const Sequence *s = &e->p->seq[seq];
   for (int i = 0; i < s->len; i++) {
     const Step *st = &s->steps[i];
@@ -299,6 +324,7 @@ gmmc_status exec_run(Exec *e, SeqId seq, char **err) {
       return failed;
     }
   }
+  if (seq == SEQ_ONCE && !failed) e->once_stale = 0; /* it computed the per-event ones too */
   return failed;
 }
 

@@ -32,6 +32,7 @@ struct Exec {
   int *choice;        /* per unit: the alternative that runs */
   int *deferred;      /* cached choices waiting for their kernels to compile (autotune_poll), or NULL */
   ExecGraphs *graphs; /* sequences captured as backend graphs (graph.h), or NULL */
+  int once_stale;     /* the data or a scalar changed since the per-event once buffers were computed */
 };
 
 /* Allocates every buffer but the data for up to `capacity` events. */
@@ -71,6 +72,12 @@ int exec_find_buffer(const Exec *e, const char *tensor_name);
  * skipped but the reduce hook is still called (with `failed`). Without a
  * hook, a backend graph may replay the launches (graph.h). */
 gmmc_status exec_run(Exec *e, SeqId seq, char **err);
+/* The per-event once buffers (the once statements with the event axis:
+ * functions of their event's data and the scalars) for the events bound now,
+ * when the data or a scalar changed since they were computed; exec_run does
+ * it before the sequences that read them. The statistics of the data (once
+ * tensors without the event axis) are SEQ_ONCE's alone: stream_once. */
+gmmc_status exec_refresh_once(Exec *e, char **err);
 gmmc_status exec_run_kernel(Exec *e, int kernel, char **err);
 gmmc_status exec_run_unit(Exec *e, int unit, char **err);
 

@@ -185,7 +185,8 @@ static void plan_build(Stream *s, SeqId id) {
       int i = work[--nw], u = q->steps[i].unit;
       for (size_t b = 0; b < nb; b++) {
         const Buffer *buf = p->bufs[b];
-        if (!s->reads[(size_t)u * nb + b] || !buf->event || buf->kind == BK_DATA) continue;
+        /* the data, and the per-event once buffers recomputed with each chunk's data */
+        if (!s->reads[(size_t)u * nb + b] || !buf->event || buf->kind == BK_DATA || buf->once) continue;
         int w = last_writer(s, q, i, (int)b, 1);
         if (w < 0)
           ph->fill = 1;
@@ -366,6 +367,8 @@ static gmmc_status run_chunked(Stream *s, SeqId id, StreamFill fill, void *user,
     for (int64_t c = 0; c < nch && !failed; c++) {
       int64_t row0 = c * s->chunk, n = s->n_local - row0 < s->chunk ? s->n_local - row0 : s->chunk;
       failed = bind(s, row0, n, err);
+      /* the per-event once buffers of this chunk (SEQ_ONCE computes its own) */
+      if (!failed && id != SEQ_ONCE) failed = exec_refresh_once(e, err);
       if (!failed && ph->fill) failed = fill(user, e, row0, n, err);
       if (!failed) failed = run_event_units(s, pl, q, ph, err);
       if (!failed) failed = accumulate(s, red, c == 0, err);
@@ -389,6 +392,8 @@ gmmc_status stream_run(Stream *s, SeqId id, StreamFill fill, void *user, char **
   if (r) return fail_rest(s->e, &s->e->p->seq[id], 0, r, err);
   return exec_run(s->e, id, err);
 }
+
+gmmc_status stream_once(Stream *s, char **err) { return stream_run(s, SEQ_ONCE, NULL, NULL, err); }
 
 gmmc_status stream_skip(Stream *s, SeqId id, gmmc_status failed, char **err) {
   return fail_rest(s->e, &s->e->p->seq[id], 0, failed, err);
@@ -421,7 +426,7 @@ gmmc_status stream_eval(Stream *s, SeqId id, int buf, int64_t row0, int64_t n, c
   while (nw && !r) {
     int i = work[--nw], u = q->steps[i].unit;
     for (size_t b = 0; b < nb && !r; b++) {
-      if (!s->reads[(size_t)u * nb + b] || p->bufs[b]->kind == BK_DATA) continue;
+      if (!s->reads[(size_t)u * nb + b] || p->bufs[b]->kind == BK_DATA || p->bufs[b]->once) continue;
       if (p->bufs[b]->kind == BK_STAT) {
         *err = xasprintf("'%s' depends on a reduction over all events; it cannot be computed for a part of them",
                          p->bufs[buf]->name);
@@ -433,6 +438,7 @@ gmmc_status stream_eval(Stream *s, SeqId id, int buf, int64_t row0, int64_t n, c
     }
   }
   if (!r) r = bind(s, row0, n, err);
+  if (!r) r = exec_refresh_once(s->e, err);
   for (int i = 0; i < q->len && !r; i++)
     if (inlist[i]) r = exec_run_unit(s->e, q->steps[i].unit, err);
   free(inlist);

@@ -57,6 +57,15 @@ int64_t stream_chunks(const Stream *s);
  * are left for the last chunk only: read them with stream_eval. */
 gmmc_status stream_run(Stream *s, SeqId seq, StreamFill fill, void *user, char **err);
 
+/* Runs the once statements (SEQ_ONCE) over all local events: the statistics
+ * of the data (all-reduced across processes by the reduce hook) that the
+ * M-step reads, and the per-event once buffers. Once per fit, before the
+ * initialisation, on every process (it meets the others at its reduce
+ * points; a process that cannot run it calls stream_skip(SEQ_ONCE)).
+ * Streamed, the per-event once buffers are recomputed for each chunk as
+ * it is bound (exec_refresh_once), by every sequence that reads them. */
+gmmc_status stream_once(Stream *s, char **err);
+
 /* For a process that cannot start a sequence (a failed step before it):
  * meets the others at its reduce points, so that they fail with it rather
  * than wait, and returns the error every process reports. */

@@ -38,7 +38,8 @@ static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
   const Program *p = e->p;
   double v = 0;
   char *err = NULL;
-  gmmc_status s = exec_read(e, p->tensor_buf[p->spec->objective->id], &v, &err);
+  const Tensor *t = p->spec->lower_bound ? p->spec->lower_bound : p->spec->objective;
+  gmmc_status s = exec_read(e, p->tensor_buf[t->id], &v, &err);
   if (s) return ctx_fail_take(ctx, s, err);
   *value = v;
   return GMMC_OK;
@@ -252,6 +253,9 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   Exec *e = stream_exec(fd.st);
   if ((s = dist_attach(ctx->dist, e, &err))) ctx_fail_take(ctx, s, err);
   if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
+  /* the spec's once statements: statistics of the data before any M-step */
+  if ((s = stream_once(fd.st, &err))) ctx_fail_take(ctx, s, err);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
   const Program *p = c->p;
   best = fit_new_model(&ft, p->spec, o, data->cols);
   double *lbs = best ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
@@ -273,7 +277,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
     for (iter = 1; iter <= o->max_iter; iter++) {
       double t0 = monotonic_ms() * 1e-3, prev = lb, obj = 0;
       if ((s = iterate(ctx, &fd, &obj))) break;
-      lb = obj / fd.weight_total; /* per event, or per unit of weight */
+      /* per event, or per unit of weight; a spec's own lower_bound as it is */
+      lb = c->p->spec->lower_bound ? obj : obj / fd.weight_total;
       if (!isfinite(lb)) {
         s = ctx_fail(ctx, GMMC_ERR_NUMERIC,
                      "fitting failed: the log-likelihood is not finite at iteration %d of initialisation %d "

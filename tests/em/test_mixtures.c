@@ -40,7 +40,12 @@
 #include "host_cpu_skip.h"
 
 enum { M = 3, D = 6, N = 3000, ITERS = 40 };
-typedef enum { BERNOULLI, POISSON, MULTINOMIAL } Kind;
+/* POISSON_PRIOR: the Poisson mixture of tests/em/poisson_prior.yaml, whose
+ * M-step reads a statistic of the data computed once (the mean count of
+ * each feature): its rate is (sum r x + a mean) / (N_m + a), a = 2.5 */
+typedef enum { BERNOULLI, POISSON, MULTINOMIAL, POISSON_PRIOR } Kind;
+static const double STRENGTH = 2.5;
+static double mean_x[6];
 
 static uint64_t rng_state;
 static uint64_t next_u64(void) { /* splitmix64 */
@@ -84,7 +89,7 @@ static double log_joint(Kind k, const Params *th, int m, const double *x, double
     double p = th->p[m][d];
     if (k == BERNOULLI)
       l += x[d] * log(p) + (1 - x[d]) * log1p(-p);
-    else if (k == POISSON)
+    else if (k == POISSON || k == POISSON_PRIOR)
       l += x[d] * log(p) - p;
     else
       l += x[d] * log(p);
@@ -122,9 +127,16 @@ static double em_step(Kind k, Params *th, const double *x, const double *coef) {
       s_all += s[d];
     }
     for (int d = 0; d < D; d++)
-      th->p[m][d] = k == BERNOULLI ? (s[d] + ALPHA) / (nk[m] + 2 * ALPHA)
-                    : k == POISSON ? s[d] / nk[m] + ALPHA
-                                   : (s[d] + ALPHA) / (s_all + D * ALPHA);
+      th->p[m][d] = k == BERNOULLI       ? (s[d] + ALPHA) / (nk[m] + 2 * ALPHA)
+                    : k == POISSON       ? s[d] / nk[m] + ALPHA
+                    : k == POISSON_PRIOR ? (s[d] + STRENGTH * mean_x[d]) / (nk[m] + STRENGTH)
+                                         : (s[d] + ALPHA) / (s_all + D * ALPHA);
+  }
+  if (k == POISSON_PRIOR) { /* its lower_bound: the log prior of the new rates added (an mstep scalar) */
+    double prior = 0;
+    for (int m = 0; m < M; m++)
+      for (int d = 0; d < D; d++) prior += mean_x[d] * log(th->p[m][d]) - th->p[m][d];
+    return total / N + STRENGTH * prior;
   }
   return total / N;
 }
@@ -193,28 +205,49 @@ static int write_npy(const char *path, Kind k, const double *x) {
   return fclose(f);
 }
 
+/* tests/em/poisson_prior.yaml, copied beside the test's executable by CMake */
+static char *read_spec(const char *exe) {
+  char path[1024];
+  const char *slash = strrchr(exe, '/');
+  snprintf(path, sizeof path, "%.*spoisson_prior.yaml", slash ? (int)(slash - exe + 1) : 0, exe);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *text = calloc(1, 1 << 16);
+  size_t n = text ? fread(text, 1, (1 << 16) - 1, f) : 0;
+  fclose(f);
+  if (text && n == 0) {
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
 static double rel_diff(double a, double b) { return fabs(a - b) / fmax(fabs(b), 1e-300); }
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: %s bernoulli|poisson|multinomial DIR\n", argv[0]);
+    fprintf(stderr, "usage: %s bernoulli|poisson|multinomial|poisson_prior DIR\n", argv[0]);
     return 2;
   }
   const char *model = argv[1];
-  Kind k = strcmp(model, "bernoulli") == 0 ? BERNOULLI : strcmp(model, "poisson") == 0 ? POISSON : MULTINOMIAL;
+  Kind k = strcmp(model, "bernoulli") == 0       ? BERNOULLI
+           : strcmp(model, "poisson") == 0       ? POISSON
+           : strcmp(model, "poisson_prior") == 0 ? POISSON_PRIOR
+                                                 : MULTINOMIAL;
+  Kind kd = k == POISSON_PRIOR ? POISSON : k; /* the data and the parameters' shapes */
   const char *env = getenv("GMMC_TEST_SEED");
   uint64_t seed = env && *env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) * 1000003u + (uint64_t)clock();
   printf("test_mixtures %s: seed %llu (GMMC_TEST_SEED=%llu replays this run)\n", model, (unsigned long long)seed,
          (unsigned long long)seed);
   rng_state = seed;
   Params truth, start;
-  random_params(k, &truth, 1.0);
-  random_params(k, &start, 0.5); /* halfway to uniform: EM has work to do */
+  random_params(kd, &truth, 1.0);
+  random_params(kd, &start, 0.5); /* halfway to uniform: EM has work to do */
   static double x[N * D], coef[N];
-  draw(k, &truth, x);
+  draw(kd, &truth, x);
   char path[1024];
   snprintf(path, sizeof path, "%s/mixture_%s.npy", argv[2], model);
-  if (write_npy(path, k, x)) {
+  if (write_npy(path, kd, x)) {
     printf("FAIL: cannot write %s\n", path);
     return 1;
   }
@@ -234,20 +267,33 @@ int main(int argc, char **argv) {
   printf("test_mixtures %s: %s\n", model, gmmc_context_device(ctx));
   if (!s) s = gmmc_data_load(ctx, path, 0, &data);
   gmmc_fit_options_create(&fo);
-  gmmc_fit_options_set_covariance_type(fo, model); /* a shipped spec by its name */
+  if (k == POISSON_PRIOR) { /* the spec file beside this test */
+    char *text = read_spec(argv[0]);
+    CHECK(text != NULL, "cannot read poisson_prior.yaml beside %s", argv[0]);
+    if (!text) return 1;
+    gmmc_fit_options_set_spec(fo, "poisson_prior.yaml", text);
+    free(text);
+  } else {
+    gmmc_fit_options_set_covariance_type(fo, model); /* a shipped spec by its name */
+  }
   gmmc_fit_options_set_n_components(fo, M);
   gmmc_fit_options_set_max_iter(fo, ITERS);
   gmmc_fit_options_set_tol(fo, 0.0);
   gmmc_fit_options_set_dtype(fo, GMMC_FLOAT64);
   gmmc_fit_options_set_init_param(fo, "weights", start.w, M);
-  gmmc_fit_options_set_init_param(fo, k == POISSON ? "rate" : "p", &start.p[0][0], M * D);
+  gmmc_fit_options_set_init_param(fo, kd == POISSON ? "rate" : "p", &start.p[0][0], M * D);
   if (!s) s = gmmc_fit(ctx, data, fo, &fit);
   CHECK(s == GMMC_OK, "fit: %s: %s", gmmc_status_name(s), ctx ? gmmc_last_error(ctx) : "");
   if (s) return 1;
   CHECK(strcmp(gmmc_model_spec_name(fit), model) == 0, "spec %s", gmmc_model_spec_name(fit));
 
   /* the reference, from the same start */
-  for (int n = 0; n < N; n++) coef[n] = row_coef(k, x + n * D);
+  for (int n = 0; n < N; n++) coef[n] = row_coef(kd, x + n * D);
+  for (int d = 0; d < D; d++) {
+    mean_x[d] = 0;
+    for (int n = 0; n < N; n++) mean_x[d] += x[n * D + d];
+    mean_x[d] /= N;
+  }
   int count = 0;
   const double *lb = gmmc_model_lower_bounds(fit, &count);
   CHECK(count == ITERS, "%d iterations, expected %d", count, ITERS);
@@ -262,13 +308,20 @@ int main(int argc, char **argv) {
             want, e);
     }
   }
-  const char *names[2] = {"weights", k == POISSON ? "rate" : "p"};
-  for (int i = 0; i < 2; i++) {
+  static double cov[D][D]; /* poisson_prior's data_cov: the covariance of the data, a once statistic */
+  for (int d = 0; d < D; d++)
+    for (int e = 0; e < D; e++) {
+      cov[d][e] = 0;
+      for (int n = 0; n < N; n++) cov[d][e] += (x[n * D + d] - mean_x[d]) * (x[n * D + e] - mean_x[e]);
+      cov[d][e] /= N;
+    }
+  const char *names[3] = {"weights", kd == POISSON ? "rate" : "p", "data_cov"};
+  for (int i = 0; i < (k == POISSON_PRIOR ? 3 : 2); i++) {
     int rank;
     const int64_t *shape;
     const double *v = gmmc_model_param(fit, names[i], &rank, &shape);
-    const double *ref = i == 0 ? th.w : &th.p[0][0];
-    int len = i == 0 ? M : M * D;
+    const double *ref = i == 0 ? th.w : i == 1 ? &th.p[0][0] : &cov[0][0];
+    int len = i == 0 ? M : i == 1 ? M * D : D * D;
     CHECK(v != NULL, "no parameter %s", names[i]);
     if (!v) continue;
     double scale = 0;

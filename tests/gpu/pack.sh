@@ -18,6 +18,7 @@ for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agree
   cc -O2 -std=gnu11 -Iinclude -Itests -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
      -o "$stage/$(basename "$t" .c)"
 done
+cp tests/em/poisson_prior.yaml $stage/ # test_mixtures poisson_prior reads it beside itself
 mkdir -p .carry
 tar -C "$stage" -cJf .carry/gpu.tar.xz .
 rm -rf "$stage"
