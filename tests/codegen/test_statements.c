@@ -19,6 +19,7 @@
  *     run (k-means' count);
  *   - tensors read under log1p: in [0.05, 0.95], where log1p(x) and
  *     log1p(-x) are both finite (bernoulli's p);
+ *   - data declared integer: counts in [0, 9]; binary: 0 or 1;
  *   - everything else: uniform in [-3, 3] (data in [-2, 2]);
  *   - run-time scalars: uniform in [0.1, 1].
  * Then, for each statement, from the same filled buffers: its target and
@@ -211,6 +212,10 @@ static void fill_tensor(Rng *r, Bufs *b, const Tensor *t, unsigned fl) {
       v = cg_int(r, 0, 3) == 0 ? 0.0 : cg_uniform(r, 0.5, 2.0);
     else if (fl & F_POS)
       v = cg_uniform(r, 0.5, 2.0);
+    else if (t->kind == TK_DATA && t->dtype == DT_BINARY)
+      v = (double)cg_int(r, 0, 1);
+    else if (t->kind == TK_DATA && t->dtype == DT_INTEGER)
+      v = (double)cg_int(r, 0, 9); /* counts: lgamma(x + 1) stays away from its poles */
     else if (t->kind == TK_DATA)
       v = cg_uniform(r, -2.0, 2.0);
     else
