@@ -65,7 +65,10 @@ typedef enum {
 
 typedef enum { SR_TID_X, SR_TID_Y, SR_CTAID_X, SR_CTAID_Y, SR_CTAID_Z, SR_NCTAID_Z } SReg;
 
-typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS, LU_LOG1P, LU_LGAMMA, LU_DIGAMMA } LUnOp;
+/* LU_TF32: a float32 rounded to TF32 (10 explicit mantissa bits) to the
+ * nearest, ties away from zero (PTX cvt.rna.tf32.f32), still a float32 whose
+ * low 13 mantissa bits are zero: the operands of LS_MMA. */
+typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS, LU_LOG1P, LU_LGAMMA, LU_DIGAMMA, LU_TF32 } LUnOp;
 typedef enum {
   LB_ADD,
   LB_SUB,
@@ -109,8 +112,24 @@ typedef enum {
   LS_IF,
   LS_FAIL,
   LS_SSTORE, /* shared array `buf` at flat index idx[0] = value (grid kernels) */
-  LS_SYNC    /* barrier across the block (grid kernels) */
+  LS_SYNC,   /* barrier across the block (grid kernels) */
+  LS_MMA     /* a warp's matrix multiply-accumulate (grid kernels, below) */
 } LStmtKind;
+
+/* LS_MMA: D = A B + C with A 16 x 8, B 8 x 8, C and D 16 x 8, spread over
+ * the 32 lanes of a warp as PTX's mma.sync.aligned.m16n8k8.row.col.f32.
+ * tf32.tf32.f32 spreads them: each lane passes its fragment (idx[0..3]: A,
+ * idx[4..5]: B, idx[6..9]: C, float32 expressions; A and B rounded to TF32
+ * by LU_TF32) and receives its fragment of D in the float32 variables
+ * mma_d[0..3]. With g = lane / 4 and t = lane % 4 (lane: tid.x % 32):
+ *   a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4]
+ *   b0 = B[t][g], b1 = B[t+4][g]
+ *   c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1]
+ * Every lane of the warp executes it together (no divergence); products of
+ * TF32 values are exact in float32's range, the sums are float32. GPU
+ * only, compute capability 8.0 and later (the families check the target
+ * description; the host's code generator refuses it). */
+enum { MMA_ARGS = 10 };
 
 typedef struct LStmt LStmt;
 struct LStmt {
@@ -130,6 +149,8 @@ struct LStmt {
   /* LS_FAIL: status[slot] = min(status[slot], value), atomically; the
    * driver sets every slot to INT32_MAX before a step */
   int status_buf, slot;
+  /* LS_MMA: the variables receiving the lane's D fragment (inputs in idx) */
+  int mma_d[4];
 };
 
 typedef struct {
@@ -327,6 +348,10 @@ LExpr *lx_sload(Program *p, Kernel *k, int sh, LExpr *idx);
 LExpr *lx_shfl_xor(Program *p, LExpr *v, int lane_mask);
 LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v);
 LStmt *ls_sync(Program *p);
+/* LS_MMA (above): d[0..3] = this lane's fragment of A B + C. */
+LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], LExpr *const c[4]);
+/* Whether a kernel holds an LS_MMA (it needs compute capability 8.0). */
+int kernel_uses_mma(const Kernel *k);
 int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count);
 int program_add_unit(Program *p, const char *name);
 Alt *unit_add_alt(Program *p, int unit, const char *variant);
