@@ -202,6 +202,7 @@ typedef struct {
   double shared_per_event, shared; /* shared memory read and written */
   double fmas_per_event, fmas;     /* multiply-adds (and other arithmetic) in the data's type */
   double fmas64_per_event, fmas64; /* ... in float64 */
+  double tc_fmas_per_event, tc_fmas; /* multiply-adds on the TF32 tensor cores (LS_MMA: 1024 each) */
   int launches;                    /* kernels; 0: not priced (the simple alternative, always measured) */
 } Work;
 
@@ -289,8 +290,15 @@ typedef struct Program {
                        made for; 0 for a program with every variant */
 } Program;
 
+/* The arithmetic precision the user allows (gmmc_fit_options_set_precision):
+ * float32 (the default) admits what is float32-accurate, the 3xTF32 tensor
+ * core variants included; tf32 admits one TF32 product as well (10-bit
+ * mantissas: docs/limits.md gives its error). */
+typedef enum { PRECISION_FLOAT32, PRECISION_TF32, PRECISION_BF16 } Precision;
+
 typedef struct {
   LType real;        /* LT_F32 or LT_F64 */
+  Precision precision; /* what the variants may trade for speed (above) */
   int host;          /* lowering for the host target (else GPU) */
   int chunks;        /* 0: default */
   TargetDesc target; /* the machine's limits (target_desc.h); zero: the default GPU */
