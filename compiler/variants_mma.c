@@ -8,8 +8,8 @@
  * part tf32(v) and a TF32 residual tf32(v - big), and Y accumulates
  * small*big + big*small + big*big in float32 (the small*small term, 2^-22
  * of the product, is dropped). Under the precision "tf32", which the user
- * asks for, the variant with one product (big*big: 10-bit mantissas) is
- * added too.
+ * asks for, the variants take one product instead (big*big: 10-bit
+ * mantissas).
  *
  * A block takes tn = warps * rt * 16 events and mb components. The data
  * tile is staged once in shared memory in fragment order, x[row tile][k
@@ -53,7 +53,9 @@ static int plan_mma(Lower *L, const Site *site, const void *form, const void *co
   const EstepForm *f = form;
   const MmaConfig *c = config;
   MmaShape *s = (MmaShape *)pl->shape;
-  if (c->products == 1 && L->opt->precision != PRECISION_TF32) return 0;
+  /* float32 precision: the 3xTF32 products only; tf32 (asked for): the one
+   * product only, the faster of the two wherever either runs */
+  if ((c->products == 1) != (L->opt->precision == PRECISION_TF32)) return 0;
   s->dp = ceil_div(f->D, 8) * 8;
   s->kb = s->nt = (int)(s->dp / 8);
   s->threads = 32 * c->warps;
@@ -63,8 +65,7 @@ static int plan_mma(Lower *L, const Site *site, const void *form, const void *co
   if (c->rt * s->nt * 4 > 64 || s->threads > L->dev.max_threads_per_block) return 0;
   int64_t smem = 4 * ((int64_t)s->tn * s->dp + s->dp * s->dp + s->dp + (int64_t)s->tn * c->mb);
   if (smem > L->dev.smem_static_per_block) return 0;
-  pl->variant =
-      arena_printf(&L->p->arena, "mma-%s-%dx%d", c->products == 3 ? "3xtf32" : "tf32", s->tn, c->mb);
+  pl->variant = arena_printf(&L->p->arena, "mma-%s-%dx%d", c->products == 3 ? "3xtf32" : "tf32", s->tn, c->mb);
   /* memory as the other E-step variants (the data once per block, W per
    * component of a block); the tensor cores do products x pairs MMAs of
    * 16 x 8 x 8 per 16 events and component; the FP32 pipe splits and
@@ -88,8 +89,7 @@ static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int smal
   if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
 }
 
-static void build_mma(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
-                      Built *out) {
+static void build_mma(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
   Stmt *st = site->st;
@@ -101,8 +101,8 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
   Target *tg = &st->targets[0];
   int threads = sp->threads, tn = sp->tn, KB = sp->kb, NT = sp->nt, rt = c.rt, three = c.products == 3;
   int64_t D = f->D, E = f->E, M = f->M, dp = sp->dp, mb = c.mb;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_mma%s%dx%d", L->s->model, tg->name,
-                                                  three ? "3xtf32" : "tf32", tn, c.mb));
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_mma%s%dx%d", L->s->model, tg->name, three ? "3xtf32" : "tf32", tn, c.mb));
   k->what = arena_printf(&p->arena,
                          "%s [%s: per component Y = (x - mu) W on TF32 tensor cores (m16n8k8), %s, %d row tiles of "
                          "16 events per warp%s]",
@@ -160,9 +160,9 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
     LStmt *in = emit_strided(L, k, cm, "stage_w", dp * dp, threads, tid, flat);
     LExpr *i = BIN(LB_REM, V(flat), I(2)), *ln = BIN(LB_REM, BIN(LB_DIV, V(flat), I(2)), I(32));
     LExpr *j = BIN(LB_REM, BIN(LB_DIV, V(flat), I(64)), I(NT)), *b = BIN(LB_DIV, V(flat), I(64 * NT));
-    ls_append(p, in,
-              ls_assign(p, vd,
-                        BIN(LB_ADD, BIN(LB_ADD, BIN(LB_MUL, b, I(8)), BIN(LB_REM, ln, I(4))), BIN(LB_MUL, i, I(4)))));
+    ls_append(
+        p, in,
+        ls_assign(p, vd, BIN(LB_ADD, BIN(LB_ADD, BIN(LB_MUL, b, I(8)), BIN(LB_REM, ln, I(4))), BIN(LB_MUL, i, I(4)))));
     ls_append(p, in, ls_assign(p, ve, BIN(LB_ADD, BIN(LB_MUL, j, I(8)), BIN(LB_DIV, ln, I(4)))));
     estep_stage_w(L, k, in, qf, &env, ws, flat, vd, ve, D, E);
   }
@@ -176,7 +176,7 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
     ls_append(p, cm, ls_assign(p, acc[r], lx_const(p, LT_F32, 0)));
   }
   int abig[8][4], asmall[8][4], bbig[2], bsmall[2], mu0 = kernel_var(p, k, "mu_t", LT_F32),
-                                                   mu1 = kernel_var(p, k, "mu_t4", LT_F32);
+                                                    mu1 = kernel_var(p, k, "mu_t4", LT_F32);
   for (int r = 0; r < rt; r++)
     for (int x = 0; x < 4; x++) {
       abig[r][x] = kernel_var(p, k, arena_printf(&p->arena, "a%d_%d", r, x), LT_F32);
@@ -193,8 +193,8 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
     ls_append(p, cm, ls_assign(p, mu1, lx_sload(p, k, ms, BIN(LB_ADD, I(8 * b + 4), V(t)))));
     for (int r = 0; r < rt; r++) {
       LExpr *tile = BIN(LB_ADD, BIN(LB_MUL, V(warp), I(rt)), I(r));
-      LExpr *base = BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, tile, I(KB)), I(b)), I(32)), V(lane)),
-                        I(4));
+      LExpr *base =
+          BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, tile, I(KB)), I(b)), I(32)), V(lane)), I(4));
       for (int x = 0; x < 4; x++) {
         ls_append(p, cm,
                   ls_assign(p, av, BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, base, I(x))), V(x < 2 ? mu0 : mu1))));
@@ -236,8 +236,8 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
       ls_append(p, cm, ls_assign(p, q, sum));
       for (int x = 1; x < 4; x *= 2) ls_append(p, cm, ls_assign(p, q, BIN(LB_ADD, V(q), lx_shfl_xor(p, V(q), x))));
       LStmt *ep = ls_when(p, cm, BIN(LB_EQ, V(t), I(0)));
-      LExpr *ev = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(rt)), I(r)), I(16)),
-                      BIN(LB_ADD, V(g), I(8 * h)));
+      LExpr *ev =
+          BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(rt)), I(r)), I(16)), BIN(LB_ADD, V(g), I(8 * h)));
       ls_append(p, ep, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
       LStmt *live = ls_when(p, ep, BIN(LB_LT, V(vn), lx_nlocal(p)));
       L->subst_expr = qf->q;
@@ -261,9 +261,9 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
                                 .vm = vm});
 }
 
+/* three shapes (a unit holds at most 16 alternatives: loopir.h) */
 static const MmaConfig mma_configs[] = {
-    {4, 2, 16, 3}, {8, 2, 8, 3}, {4, 1, 16, 3}, {2, 2, 32, 3},
-    {4, 2, 16, 1}, {8, 2, 8, 1}, {4, 1, 16, 1}, {2, 2, 32, 1},
+    {4, 2, 16, 3}, {4, 1, 16, 3}, {2, 2, 32, 3}, {4, 2, 16, 1}, {4, 1, 16, 1}, {2, 2, 32, 1},
 };
 
 const VariantFamily family_mma_3xtf32 = {.name = "mma-3xtf32",
