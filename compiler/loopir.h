@@ -305,6 +305,8 @@ typedef struct {
   int variants;      /* 0: only the simple variant; 1: every applicable variant */
   int fuse;          /* with variants: fusion groups (fuse.h) as alternatives; opt-in (GMMC_FUSE)
                         while the fused kernels lose (docs/performance.md) */
+  int no_tensor_cores; /* with variants: none on the tensor cores (GMMC_VARIANTS=no-tensor-cores: the
+                          FFMA variants alone, to measure against) */
   int weighted;      /* the caller binds the spec's optional data (per-event weights); 0: the spec
                         is specialized without them (spec_drop_weights) */
   /* With variants: NULL lowers every applicable one; else only those for

@@ -42,7 +42,7 @@ _Static_assert(sizeof(MmaShape) <= VARIANT_SHAPE_BYTES, "MmaShape must fit Plan.
 /* Float32 data, a quadratic form of centered data with a square W, a GPU
  * with TF32 tensor cores (compute capability 8.0 on: the target description). */
 static int match_mma(Lower *L, const Site *site, void *form) {
-  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8) return 0;
+  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8 || L->opt->no_tensor_cores) return 0;
   if (!match_estep_centered(L, site, form)) return 0;
   const EstepForm *f = form;
   return f->D == f->E && f->D >= 2;

@@ -63,6 +63,7 @@ gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const
                        .host = ctx->kind == GMMC_BACKEND_HOST,
                        .target = ctx->be->target,
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0),
+                       .no_tensor_cores = only_simple && strcmp(only_simple, "no-tensor-cores") == 0,
                        .fuse = autotune_fusion_lowered(),
                        .weighted = weighted};
   int64_t values[64];
