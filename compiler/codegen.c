@@ -240,7 +240,11 @@ static LLVMValueRef element_ptr(CG *g, int bufid, LExpr *const *idx) {
 }
 
 /* A float32 rounded to TF32, nearest with ties away from zero: on the GPU
- * cvt.rna.tf32.f32 (llvm.nvvm.f2tf32.rna, its bits as an i32); on the host,
+ * cvt.rna.tf32.f32 (llvm.nvvm.f2tf32.rna, its bits as an i32, read back as
+ * the float32 whose low 13 mantissa bits are zero: the 3xTF32 split
+ * subtracts it from the operand, as CUTLASS's does; the CUDA guide calls the
+ * layout implementation-defined, so GMMC_VERIFY_VARIANTS checks it on each
+ * device, tests/gpu/mma_check.sh); on the host,
  * which no variant with MMA reaches, the same rounding in integer
  * arithmetic (add half of the dropped 13 bits' weight to the magnitude and
  * clear them; infinities and NaNs pass). */
