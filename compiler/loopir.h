@@ -202,8 +202,9 @@ typedef struct {
   double shared_per_event, shared; /* shared memory read and written */
   double fmas_per_event, fmas;     /* multiply-adds (and other arithmetic) in the data's type */
   double fmas64_per_event, fmas64; /* ... in float64 */
-  double tc_fmas_per_event, tc_fmas; /* multiply-adds on the TF32 tensor cores (LS_MMA: 1024 each) */
   int launches;                    /* kernels; 0: not priced (the simple alternative, always measured) */
+  /* multiply-adds on the TF32 tensor cores (LS_MMA: 1024 each) */
+  double tc_fmas_per_event, tc_fmas;
 } Work;
 
 typedef struct {
@@ -298,15 +299,12 @@ typedef enum { PRECISION_FLOAT32, PRECISION_TF32, PRECISION_BF16 } Precision;
 
 typedef struct {
   LType real;        /* LT_F32 or LT_F64 */
-  Precision precision; /* what the variants may trade for speed (above) */
   int host;          /* lowering for the host target (else GPU) */
   int chunks;        /* 0: default */
   TargetDesc target; /* the machine's limits (target_desc.h); zero: the default GPU */
   int variants;      /* 0: only the simple variant; 1: every applicable variant */
   int fuse;          /* with variants: fusion groups (fuse.h) as alternatives; opt-in (GMMC_FUSE)
                         while the fused kernels lose (docs/performance.md) */
-  int no_tensor_cores; /* with variants: none on the tensor cores (GMMC_VARIANTS=no-tensor-cores: the
-                          FFMA variants alone, to measure against) */
   int weighted;      /* the caller binds the spec's optional data (per-event weights); 0: the spec
                         is specialized without them (spec_drop_weights) */
   /* With variants: NULL lowers every applicable one; else only those for
@@ -315,6 +313,11 @@ typedef struct {
    * of the full program, at a fraction of the lowering time). */
   int (*keep)(void *keep_user, int unit, uint32_t variant);
   void *keep_user;
+  /* what the variants may trade for speed (Precision, above) */
+  Precision precision;
+  /* with variants: none on the tensor cores (GMMC_VARIANTS=no-tensor-cores:
+   * the FFMA variants alone, to measure against) */
+  int no_tensor_cores;
 } LowerOptions;
 
 /* The kernels alternative a of unit u launches, in order, with the members
