@@ -275,16 +275,6 @@ LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], 
   return s;
 }
 
-static int stmt_uses_mma(const LStmt *s) {
-  if (!s) return 0;
-  if (s->kind == LS_MMA) return 1;
-  for (int i = 0; s->kind == LS_BLOCK && i < s->nbody; i++)
-    if (stmt_uses_mma(s->body[i])) return 1;
-  return stmt_uses_mma(s->then) || stmt_uses_mma(s->els);
-}
-
-int kernel_uses_mma(const Kernel *k) { return k->launch == LAUNCH_GRID && stmt_uses_mma(k->body); }
-
 int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count) {
   SharedArray *a = new0(p, sizeof(SharedArray) * (size_t)(k->nshared + 1));
   if (k->nshared) memcpy(a, k->shared, sizeof(SharedArray) * (size_t)k->nshared);

@@ -363,8 +363,6 @@ LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v);
 LStmt *ls_sync(Program *p);
 /* LS_MMA (above): d[0..3] = this lane's fragment of A B + C. */
 LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], LExpr *const c[4]);
-/* Whether a kernel holds an LS_MMA (it needs compute capability 8.0). */
-int kernel_uses_mma(const Kernel *k);
 int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count);
 int program_add_unit(Program *p, const char *name);
 Alt *unit_add_alt(Program *p, int unit, const char *variant);
