@@ -28,6 +28,7 @@ static const char usage[] = "usage: gmmc bench SPEC (DATA [-k M] | --sizes N=..,
                             "  --iters K              iterations timed per configuration (default 10)\n"
                             "  --backend B            auto (default), host or cuda\n"
                             "  --dtype T              float32 (default) or float64\n"
+                            "  --precision P          float32 (default) or tf32 (gmmc fit --help)\n"
                             "  --seed S               random seed (default 0)\n";
 
 static float *random_mixture(int64_t n, int64_t d, int m, Rng *rng) {
@@ -60,9 +61,10 @@ int cmd_bench(int argc, char **argv) {
                                        {"backend", required_argument, 0, 'b'},
                                        {"dtype", required_argument, 0, 'd'},
                                        {"seed", required_argument, 0, 'S'},
+                                       {"precision", required_argument, 0, 'P'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-  const char *sizes = NULL, *backend = "auto", *dtype = "float32";
+  const char *sizes = NULL, *backend = "auto", *dtype = "float32", *precision = "float32";
   int k = 0, iters = 10, c;
   unsigned long long seed = 0;
   optind = 1;
@@ -74,6 +76,7 @@ int cmd_bench(int argc, char **argv) {
     case 'b': backend = optarg; break;
     case 'd': dtype = optarg; break;
     case 'S': seed = strtoull(optarg, NULL, 10); break;
+    case 'P': precision = optarg; break;
     case 'h': fputs(usage, stdout); return 0;
     default: fputs(usage, stderr); return 2;
     }
@@ -135,6 +138,11 @@ int cmd_bench(int argc, char **argv) {
   gmmc_fit_options_set_n_components(o, k);
   gmmc_fit_options_set_init(o, GMMC_INIT_RANDOM);
   gmmc_fit_options_set_dtype(o, strcmp(dtype, "float64") == 0 ? GMMC_FLOAT64 : GMMC_FLOAT32);
+  if (gmmc_fit_options_set_precision(o, precision)) {
+    cli_error("--precision: %s", gmmc_fit_options_error(o));
+    gmmc_fit_options_destroy(o);
+    goto done;
+  }
   const ShippedSpec *sh = shipped_spec(argv[optind]);
   char *text = NULL, *err = NULL;
   if (sh) {

@@ -92,6 +92,13 @@ int cmd_compile(int argc, char **argv) {
   }
   char *err = NULL;
   LowerOptions lopt = {.real = real, .host = topt.kind == TARGET_HOST, .variants = !simple, .fuse = fuse};
+  /* the GPU lowered for is the default one (an H100) of --arch's compute
+   * capability, so that no variant needs more than the architecture has
+   * (the tensor-core ones: sm_80) */
+  if (topt.kind == TARGET_NVPTX && arch && strncmp(arch, "sm_", 3) == 0 && atoi(arch + 3) >= 50) {
+    lopt.target = target_desc_gpu_default();
+    target_desc_set_cc(&lopt.target, atoi(arch + 3) / 10, atoi(arch + 3) % 10);
+  }
   Program *p = lower_program(s, values, &lopt, &err);
   if (!p) {
     cli_error("%s", err);

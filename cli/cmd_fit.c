@@ -42,6 +42,9 @@ static const char usage[] = "usage: gmmc fit DATA [options]\n"
                             "  --backend B             auto (default: the GPU if there is one), host or cuda\n"
                             "  --dtype T               float32 or float64 (default: the data's on the host,\n"
                             "                          float32 on the GPU)\n"
+                            "  --precision P           float32 (default; float32-accurate kernels, 3xTF32 tensor\n"
+                            "                          cores included) or tf32 (one TF32 product: faster, 10-bit\n"
+                            "                          mantissas; docs/limits.md)\n"
                             "  --threads N             host worker threads (default: one per CPU)\n"
                             "  --raw-dims D            DATA is raw float32 with D values per event\n"
                             "  --chunk-events N        stream the events through the device N at a time\n"
@@ -102,17 +105,29 @@ static double now_s(void) {
 
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {
-      {"n-components", required_argument, 0, 'k'}, {"covariance-type", required_argument, 0, 'c'},
-      {"spec", required_argument, 0, 'S'},         {"tol", required_argument, 0, 't'},
-      {"reg-covar", required_argument, 0, 'r'},    {"max-iter", required_argument, 0, 'm'},
-      {"n-init", required_argument, 0, 'n'},       {"init", required_argument, 0, 'i'},
-      {"seed", required_argument, 0, 's'},         {"set", required_argument, 0, 'x'},
-      {"output", required_argument, 0, 'o'},       {"verbose", no_argument, 0, 'v'},
-      {"backend", required_argument, 0, 'b'},      {"dtype", required_argument, 0, 'd'},
-      {"threads", required_argument, 0, 'T'},      {"raw-dims", required_argument, 0, 'R'},
-      {"no-cache", no_argument, 0, 'N'},           {"help", no_argument, 0, 'h'},
-      {"chunk-events", required_argument, 0, 'C'}, {"sample-weight", required_argument, 0, 'W'},
-      {"model", required_argument, 0, 'M'},        {0, 0, 0, 0},
+      {"n-components", required_argument, 0, 'k'},
+      {"covariance-type", required_argument, 0, 'c'},
+      {"spec", required_argument, 0, 'S'},
+      {"tol", required_argument, 0, 't'},
+      {"reg-covar", required_argument, 0, 'r'},
+      {"max-iter", required_argument, 0, 'm'},
+      {"n-init", required_argument, 0, 'n'},
+      {"init", required_argument, 0, 'i'},
+      {"seed", required_argument, 0, 's'},
+      {"set", required_argument, 0, 'x'},
+      {"output", required_argument, 0, 'o'},
+      {"verbose", no_argument, 0, 'v'},
+      {"backend", required_argument, 0, 'b'},
+      {"dtype", required_argument, 0, 'd'},
+      {"threads", required_argument, 0, 'T'},
+      {"raw-dims", required_argument, 0, 'R'},
+      {"no-cache", no_argument, 0, 'N'},
+      {"help", no_argument, 0, 'h'},
+      {"chunk-events", required_argument, 0, 'C'},
+      {"sample-weight", required_argument, 0, 'W'},
+      {"model", required_argument, 0, 'M'},
+      {"precision", required_argument, 0, 'P'},
+      {0, 0, 0, 0},
   };
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
@@ -203,6 +218,7 @@ int cmd_fit(int argc, char **argv) {
     case 'v': verbose = 1; break;
     case 'b': backend = optarg; break;
     case 'd': dtype = optarg; break;
+    case 'P': SET(gmmc_fit_options_set_precision(fo, optarg)); break;
     case 'T':
       NUM(v = strtol(optarg, &end, 10), "threads");
       threads = (int)v;

@@ -105,6 +105,11 @@ static void digest_stmt(Digest *d, const LStmt *s) {
     digest_expr(d, s->idx[i]);
     if (s->kind == LS_SSTORE) break;
   }
+  if (s->kind == LS_MMA) {
+    int64_t dv[4] = {s->mma_d[0], s->mma_d[1], s->mma_d[2], s->mma_d[3]};
+    mix(d, dv, 4);
+    for (int i = 0; i < MMA_ARGS; i++) digest_expr(d, s->idx[i]);
+  }
   if (s->lo) digest_expr(d, s->lo);
   if (s->hi) digest_expr(d, s->hi);
   if (s->value) digest_expr(d, s->value);
@@ -234,6 +239,26 @@ static LLVMValueRef element_ptr(CG *g, int bufid, LExpr *const *idx) {
   return LLVMBuildInBoundsGEP2(g->b, ty(g, bf->elem), g->buf[bufid], &off, 1, bf->name);
 }
 
+/* A float32 rounded to TF32, nearest with ties away from zero: on the GPU
+ * cvt.rna.tf32.f32 (llvm.nvvm.f2tf32.rna, its bits as an i32, read back as
+ * the float32 whose low 13 mantissa bits are zero: the 3xTF32 split
+ * subtracts it from the operand, as CUTLASS's does; the CUDA guide calls the
+ * layout implementation-defined, so GMMC_VERIFY_VARIANTS checks it on each
+ * device, tests/gpu/mma_check.sh); on the host,
+ * which no variant with MMA reaches, the same rounding in integer
+ * arithmetic (add half of the dropped 13 bits' weight to the magnitude and
+ * clear them; infinities and NaNs pass). */
+static LLVMValueRef gen_tf32(CG *g, LLVMValueRef a) {
+  if (g->target == TARGET_NVPTX)
+    return LLVMBuildBitCast(g->b, call_intrinsic(g, "llvm.nvvm.f2tf32.rna", NULL, &a, 1), g->f32, "");
+  LLVMValueRef bits = LLVMBuildBitCast(g->b, a, g->i32, "");
+  LLVMValueRef mag = LLVMBuildAnd(g->b, bits, LLVMConstInt(g->i32, 0x7fffffffu, 0), "");
+  LLVMValueRef finite = LLVMBuildICmp(g->b, LLVMIntULT, mag, LLVMConstInt(g->i32, 0x7f800000u, 0), "");
+  LLVMValueRef r = LLVMBuildAnd(g->b, LLVMBuildAdd(g->b, bits, LLVMConstInt(g->i32, 0x1000u, 0), ""),
+                                LLVMConstInt(g->i32, 0xffffe000u, 0), "");
+  return LLVMBuildBitCast(g->b, LLVMBuildSelect(g->b, finite, r, bits, ""), g->f32, "");
+}
+
 static LLVMValueRef gen_unary(CG *g, const LExpr *e) {
   LLVMValueRef a = gen_expr(g, e->a);
   LLVMTypeRef t = ty(g, e->type);
@@ -257,6 +282,7 @@ static LLVMValueRef gen_unary(CG *g, const LExpr *e) {
     return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, &a, 1, "");
   }
   case LU_SQRT: return call_intrinsic(g, "llvm.sqrt", t, &a, 1);
+  case LU_TF32: return gen_tf32(g, a);
   case LU_ABS:
     if (ltype_is_float(e->type)) return call_intrinsic(g, "llvm.fabs", t, &a, 1);
     {
@@ -366,6 +392,24 @@ static LLVMBasicBlockRef new_block(CG *g, const char *name) {
   return LLVMAppendBasicBlockInContext(g->ctx, g->fn, name);
 }
 
+/* LS_MMA through llvm.nvvm.mma.m16n8k8.row.col.tf32 (LLVM 19 selects it
+ * for sm_80 and later, PTX 7.0): A and B as the i32 bits of their TF32
+ * values, C and D float32. The host never gets one (the families that make
+ * it are the GPU's, for compute capability 8.0 on): there it traps. */
+static void gen_mma(CG *g, const LStmt *s) {
+  if (g->target != TARGET_NVPTX) {
+    call_intrinsic(g, "llvm.trap", NULL, NULL, 0);
+    return;
+  }
+  LLVMValueRef args[MMA_ARGS];
+  for (int i = 0; i < MMA_ARGS; i++) {
+    args[i] = gen_expr(g, s->idx[i]);
+    if (i < 6) args[i] = LLVMBuildBitCast(g->b, args[i], g->i32, "");
+  }
+  LLVMValueRef r = call_intrinsic(g, "llvm.nvvm.mma.m16n8k8.row.col.tf32", NULL, args, MMA_ARGS);
+  for (unsigned i = 0; i < 4; i++) LLVMBuildStore(g->b, LLVMBuildExtractValue(g->b, r, i, ""), g->var[s->mma_d[i]]);
+}
+
 static void gen_stmt(CG *g, const LStmt *s) {
   switch (s->kind) {
   case LS_BLOCK:
@@ -424,6 +468,7 @@ static void gen_stmt(CG *g, const LStmt *s) {
     LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->ctx, id, NULL, 0), fn, NULL, 0, "");
     break;
   }
+  case LS_MMA: gen_mma(g, s); break;
   case LS_FAIL: {
     LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)s->slot, 0);
     LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->b, g->i32, g->buf[s->status_buf], &off, 1, "status");

@@ -84,6 +84,9 @@ LExpr *lx_unary(Program *p, int op, LExpr *a) {
   if (op == LU_NOT) {
     e->a = lx_cast(p, LT_BOOL, a);
     e->type = LT_BOOL;
+  } else if (op == LU_TF32) { /* of a float32 */
+    e->a = lx_cast(p, LT_F32, a);
+    e->type = LT_F32;
   } else if (op == LU_NEG || op == LU_ABS) {
     e->a = a->type == LT_BOOL ? lx_cast(p, LT_I64, a) : a;
     e->type = e->a->type;
@@ -256,6 +259,19 @@ LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v) {
 LStmt *ls_sync(Program *p) {
   LStmt *s = new0(p, sizeof *s);
   s->kind = LS_SYNC;
+  return s;
+}
+
+LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], LExpr *const c[4]) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_MMA;
+  s->idx = new0(p, sizeof(LExpr *) * (MMA_ARGS + 1));
+  for (int i = 0; i < 4; i++) {
+    s->mma_d[i] = d[i];
+    s->idx[i] = lx_cast(p, LT_F32, a[i]);
+    s->idx[6 + i] = lx_cast(p, LT_F32, c[i]);
+  }
+  for (int i = 0; i < 2; i++) s->idx[4 + i] = lx_cast(p, LT_F32, b[i]);
   return s;
 }
 
@@ -468,6 +484,9 @@ static void mark_stmt(Kernel *k, const LStmt *s) {
     mark_expr(k, s->value);
     break;
   case LS_SYNC: break;
+  case LS_MMA:
+    for (int i = 0; i < MMA_ARGS; i++) mark_expr(k, s->idx[i]);
+    break;
   }
 }
 
@@ -489,7 +508,7 @@ static const char *type_name(LType t) {
 }
 
 static void dump_expr(StrBuf *sb, const Program *p, const Kernel *k, const LExpr *e) {
-  static const char *un[] = {"-", "!", "exp", "log", "sqrt", "abs", "log1p", "lgamma", "digamma"};
+  static const char *un[] = {"-", "!", "exp", "log", "sqrt", "abs", "log1p", "lgamma", "digamma", "tf32"};
   static const char *bin[] = {"+", "-",  "*", "/",  "%",  "min", "max", "pow",
                               "<", "<=", ">", ">=", "==", "!=",  "&&",  "||"};
   switch (e->kind) {
@@ -628,6 +647,16 @@ static void dump_stmt(StrBuf *sb, const Program *p, const Kernel *k, const LStmt
   case LS_SYNC:
     indent(sb, d);
     sb_puts(sb, "sync\n");
+    break;
+  case LS_MMA:
+    indent(sb, d);
+    sb_printf(sb, "%s, %s, %s, %s = mma_m16n8k8_tf32(", k->vars[s->mma_d[0]].name, k->vars[s->mma_d[1]].name,
+              k->vars[s->mma_d[2]].name, k->vars[s->mma_d[3]].name);
+    for (int i = 0; i < MMA_ARGS; i++) {
+      sb_puts(sb, i == 0 ? "a: " : i == 4 ? "; b: " : i == 6 ? "; c: " : ", ");
+      dump_expr(sb, p, k, s->idx[i]);
+    }
+    sb_puts(sb, ")\n");
     break;
   }
 }

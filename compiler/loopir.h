@@ -67,7 +67,10 @@ typedef enum {
 
 typedef enum { SR_TID_X, SR_TID_Y, SR_CTAID_X, SR_CTAID_Y, SR_CTAID_Z, SR_NCTAID_Z } SReg;
 
-typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS, LU_LOG1P, LU_LGAMMA, LU_DIGAMMA } LUnOp;
+/* LU_TF32: a float32 rounded to TF32 (10 explicit mantissa bits) to the
+ * nearest, ties away from zero (PTX cvt.rna.tf32.f32), still a float32 whose
+ * low 13 mantissa bits are zero: the operands of LS_MMA. */
+typedef enum { LU_NEG, LU_NOT, LU_EXP, LU_LOG, LU_SQRT, LU_ABS, LU_LOG1P, LU_LGAMMA, LU_DIGAMMA, LU_TF32 } LUnOp;
 typedef enum {
   LB_ADD,
   LB_SUB,
@@ -111,8 +114,24 @@ typedef enum {
   LS_IF,
   LS_FAIL,
   LS_SSTORE, /* shared array `buf` at flat index idx[0] = value (grid kernels) */
-  LS_SYNC    /* barrier across the block (grid kernels) */
+  LS_SYNC,   /* barrier across the block (grid kernels) */
+  LS_MMA     /* a warp's matrix multiply-accumulate (grid kernels, below) */
 } LStmtKind;
+
+/* LS_MMA: D = A B + C with A 16 x 8, B 8 x 8, C and D 16 x 8, spread over
+ * the 32 lanes of a warp as PTX's mma.sync.aligned.m16n8k8.row.col.f32.
+ * tf32.tf32.f32 spreads them: each lane passes its fragment (idx[0..3]: A,
+ * idx[4..5]: B, idx[6..9]: C, float32 expressions; A and B rounded to TF32
+ * by LU_TF32) and receives its fragment of D in the float32 variables
+ * mma_d[0..3]. With g = lane / 4 and t = lane % 4 (lane: tid.x % 32):
+ *   a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4]
+ *   b0 = B[t][g], b1 = B[t+4][g]
+ *   c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1]
+ * Every lane of the warp executes it together (no divergence); products of
+ * TF32 values are exact in float32's range, the sums are float32. GPU
+ * only, compute capability 8.0 and later (the families check the target
+ * description; the host's code generator refuses it). */
+enum { MMA_ARGS = 10 };
 
 typedef struct LStmt LStmt;
 struct LStmt {
@@ -132,6 +151,8 @@ struct LStmt {
   /* LS_FAIL: status[slot] = min(status[slot], value), atomically; the
    * driver sets every slot to INT32_MAX before a step */
   int status_buf, slot;
+  /* LS_MMA: the variables receiving the lane's D fragment (inputs in idx) */
+  int mma_d[4];
 };
 
 typedef struct {
@@ -184,6 +205,8 @@ typedef struct {
   double fmas_per_event, fmas;     /* multiply-adds (and other arithmetic) in the data's type */
   double fmas64_per_event, fmas64; /* ... in float64 */
   int launches;                    /* kernels; 0: not priced (the simple alternative, always measured) */
+  /* multiply-adds on the TF32 tensor cores (LS_MMA: 1024 each) */
+  double tc_fmas_per_event, tc_fmas;
 } Work;
 
 typedef struct {
@@ -272,6 +295,12 @@ typedef struct Program {
                        made for; 0 for a program with every variant */
 } Program;
 
+/* The arithmetic precision the user allows (gmmc_fit_options_set_precision):
+ * float32 (the default) admits what is float32-accurate, the 3xTF32 tensor
+ * core variants included; tf32 admits one TF32 product as well (10-bit
+ * mantissas: docs/limits.md gives its error). */
+typedef enum { PRECISION_FLOAT32, PRECISION_TF32, PRECISION_BF16 } Precision;
+
 typedef struct {
   LType real;        /* LT_F32 or LT_F64 */
   int host;          /* lowering for the host target (else GPU) */
@@ -288,6 +317,11 @@ typedef struct {
    * of the full program, at a fraction of the lowering time). */
   int (*keep)(void *keep_user, int unit, uint32_t variant);
   void *keep_user;
+  /* what the variants may trade for speed (Precision, above) */
+  Precision precision;
+  /* with variants: none on the tensor cores (GMMC_VARIANTS=no-tensor-cores:
+   * the FFMA variants alone, to measure against) */
+  int no_tensor_cores;
 } LowerOptions;
 
 /* The kernels alternative a of unit u launches, in order, with the members
@@ -331,6 +365,8 @@ LExpr *lx_sload(Program *p, Kernel *k, int sh, LExpr *idx);
 LExpr *lx_shfl_xor(Program *p, LExpr *v, int lane_mask);
 LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v);
 LStmt *ls_sync(Program *p);
+/* LS_MMA (above): d[0..3] = this lane's fragment of A B + C. */
+LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], LExpr *const c[4]);
 int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count);
 int program_add_unit(Program *p, const char *name);
 Alt *unit_add_alt(Program *p, int unit, const char *variant);

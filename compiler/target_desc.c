@@ -41,6 +41,16 @@ void target_desc_set_cc(TargetDesc *d, int major, int minor) {
       d->fp64_lanes_per_sm = lanes[i].fp64;
     }
   d->smem_bytes_per_clock = 128; /* 32 banks of 4 bytes since Maxwell */
+  /* TF32 multiply-adds per clock of a multiprocessor's tensor cores (dense):
+   * NVIDIA's peak TF32 rates over 2 x multiprocessors x boost clock (A100:
+   * 156 TFLOP/s, H100 SXM: 495, GA10x and AD10x: 128 per clock, B200:
+   * twice H100's per clock); none before 8.0 (no TF32 mma.sync) */
+  static const struct {
+    int cc, tf32;
+  } tensor[] = {{80, 512}, {86, 128}, {87, 128}, {89, 128}, {90, 1024}, {100, 2048}};
+  d->tf32_mma_per_sm = cc >= 80 ? 128 : 0;
+  for (size_t i = 0; i < sizeof tensor / sizeof *tensor; i++)
+    if (tensor[i].cc == cc) d->tf32_mma_per_sm = tensor[i].tf32;
 }
 
 TargetDesc target_desc_host(int cores, int vector_bytes) {

@@ -23,6 +23,8 @@ typedef struct {
   int mem_bus_bits;         /* device memory bus width */
   int fp32_lanes_per_sm;    /* float32 multiply-adds a multiprocessor issues per clock */
   int fp64_lanes_per_sm;    /* float64 likewise */
+  int tf32_mma_per_sm;      /* multiply-adds of TF32 operands a multiprocessor's tensor cores do per clock
+                               (dense; 0: no TF32 MMA, before compute capability 8.0) */
   int smem_bytes_per_clock; /* shared-memory bandwidth of a multiprocessor */
   double launch_us;         /* one kernel launch on a busy stream */
   /* host */

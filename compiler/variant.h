@@ -92,6 +92,7 @@ extern const VariantFamily family_scatter_wide, family_scatter;                 
 extern const VariantFamily family_staged_reduction, family_staged_map;                        /* variants_staged.c */
 extern const VariantFamily family_tiled, family_lanes;                                        /* variants_tiled.c */
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
+extern const VariantFamily family_mma_3xtf32;                                                 /* variants_mma.c */
 extern const VariantFamily family_cholesky_block;                                             /* variants_cholesky.c */
 extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream;   /* variants_host.c */
 extern const VariantFamily family_host_rows, family_host_lanes;                               /* variants_host_rows.c */

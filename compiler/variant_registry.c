@@ -16,6 +16,7 @@ static const VariantFamily *const registry[] = {
     &family_wide,
     &family_centered,
     &family_estep_tiled,
+    &family_mma_3xtf32,
     &family_staged_map,
     /* builtins */
     &family_cholesky_block,

@@ -95,8 +95,8 @@ def main():
         bad = 1
     nm = subprocess.run(["nm", "-D", "--defined-only", sys.argv[2]], capture_output=True, text=True, check=True)
     symbols = [f.split()[-1] for f in nm.stdout.splitlines() if f.split() and f.split()[-1].startswith("gmmc_")]
-    # every function at version node GMMC_1.0 (runtime/api/exports.map): a
-    # later 1.x adds its functions in nodes of their own
+    # every function at version node GMMC_1.0 but those a later 1.x added,
+    # each at its own node (runtime/api/exports.map)
     exported = set()
     nodes = version_nodes(f"{src}/runtime/api/exports.map")
     for sym in symbols:

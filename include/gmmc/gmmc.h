@@ -144,6 +144,13 @@ gmmc_status gmmc_fit_options_set_n_init(gmmc_fit_options *opts, int n_init);    
 gmmc_status gmmc_fit_options_set_init(gmmc_fit_options *opts, gmmc_init init);    /* kmeans */
 gmmc_status gmmc_fit_options_set_seed(gmmc_fit_options *opts, uint64_t seed);     /* 0 */
 gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *opts, gmmc_dtype dtype); /* auto */
+/* The arithmetic precision the GPU kernels may use (since 1.1): "float32"
+ * (default: float32-accurate kernels only, the error-compensated 3xTF32
+ * tensor-core ones included) or "tf32" (also one TF32 product where it is
+ * faster: 10-bit mantissas, docs/limits.md gives the error). "bf16" and
+ * anything else are refused (GMMC_ERR_INVALID_ARGUMENT). Float32 data on a
+ * GPU of compute capability 8.0 or later only; elsewhere it changes nothing. */
+gmmc_status gmmc_fit_options_set_precision(gmmc_fit_options *opts, const char *precision);
 /* A run-time scalar of the spec by name (reg_covar is one). */
 gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *opts, const char *name, double value);
 /* Initial values of a parameter, by name, replacing what the initialisation

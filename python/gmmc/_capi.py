@@ -65,6 +65,7 @@ REQUIRED = {
     "gmmc_fit_options_set_init": (_status, [_opts, c_int]),
     "gmmc_fit_options_set_seed": (_status, [_opts, c_uint64]),
     "gmmc_fit_options_set_dtype": (_status, [_opts, c_int]),
+    "gmmc_fit_options_set_precision": (_status, [_opts, c_char_p]),
     "gmmc_fit_options_set_scalar": (_status, [_opts, c_char_p, c_double]),
     "gmmc_fit_options_set_init_param": (_status, [_opts, c_char_p, POINTER(c_double), c_size_t]),
     "gmmc_fit_options_set_progress": (_status, [_opts, PROGRESS_FN, c_void_p]),

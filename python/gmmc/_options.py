@@ -65,6 +65,10 @@ class FitOptions:
     def dtype(self, gmmc_dtype):
         return self._set("dtype", gmmc_dtype)
 
+    def precision(self, name):
+        """'float32' or 'tf32' (gmmc_fit_options_set_precision; it refuses anything else with its message)."""
+        return self._set("precision", name.encode())
+
     def init_param(self, name, values):
         """Initial values of a parameter ('weights', 'means', 'precisions', ...), as float64."""
         v = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)

@@ -5,7 +5,7 @@ clone and set_params stay cheap) and raises InvalidParameterError, a subclass
 of both ValueError and TypeError, with "The 'tol' parameter of
 GaussianMixture must be a float in the range [0.0, inf). Got -1 instead."
 Programs and tests match these messages, so gmmc produces the same ones; the
-extras device, spec and dtype follow the same pattern. Also the shape checks
+extras device, spec, dtype and precision follow the same pattern. Also the shape checks
 of weights_init, means_init and precisions_init (scikit-learn's
 _check_parameters), which are cheap and must come before any work.
 """
@@ -77,6 +77,8 @@ def validate(est):
         _fail("spec", "None, a path to a spec file or the text of a spec", est.spec, owner)
     if dtype_of(est.dtype) is False:
         _fail("dtype", "None, 'float32' or 'float64'", est.dtype, owner)
+    # 'bf16' passes here: gmmc_fit_options_set_precision refuses it with why
+    _options("precision", est.precision, ("float32", "tf32", "bf16"), owner)
 
 
 def dtype_of(dtype):

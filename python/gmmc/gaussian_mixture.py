@@ -54,6 +54,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         scikit-learn (float64 arrays: float64 kernels, also on a GPU; float32
         arrays: float32 kernels with float64 sums). Parameters are float64
         whatever it is.
+    precision : {'float32', 'tf32'}, default='float32'
+        What float32 kernels on a GPU (compute capability 8.0 or later) may
+        trade for speed: 'float32' allows float32-accurate kernels only (the
+        error-compensated 3xTF32 tensor-core ones included); 'tf32' also one
+        TF32 product (10-bit mantissas, faster; docs/limits.md gives its
+        error). 'bf16' is refused: not available yet.
 
     Attributes are scikit-learn's: weights_, means_, covariances_, precisions_,
     precisions_cholesky_, converged_, n_iter_, lower_bound_, n_features_in_,
@@ -64,7 +70,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100, n_init=1,
                  init_params="kmeans", weights_init=None, means_init=None, precisions_init=None, random_state=None,
-                 warm_start=False, verbose=0, verbose_interval=10, device="auto", spec=None, dtype=None):
+                 warm_start=False, verbose=0, verbose_interval=10, device="auto", spec=None, dtype=None,
+                 precision="float32"):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.tol = tol
@@ -82,6 +89,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.device = device
         self.spec = spec
         self.dtype = dtype
+        self.precision = precision
 
     # ---- gmmc objects (not parameters, not pickled) -------------------------------------------
     def _context(self):
@@ -109,6 +117,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             dt = np.float32 if data_dtype == np.float32 else np.float64
         if dt is not None:
             o.dtype(gmmc_dtype(dt))
+        o.precision(self.precision)
         return o
 
     def _fit_options(self, seed, printer_recorder, data_dtype):

@@ -36,14 +36,15 @@ static gmmc_status load_spec(gmmc_context *ctx, const char *spec_file, const cha
 
 gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *spec_text, const SizeBinding *sizes,
                         int nsizes, LType real, int64_t events, Compiled **out) {
-  return ctx_compile_weighted(ctx, spec_file, spec_text, sizes, nsizes, real, events, 0, out);
+  return ctx_compile_weighted(ctx, spec_file, spec_text, sizes, nsizes, real, events, 0, PRECISION_FLOAT32, out);
 }
 
 gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const char *spec_text,
                                  const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,
-                                 Compiled **out) {
+                                 Precision precision, Compiled **out) {
   uint64_t key = fnv1a(FNV1A_INIT, spec_text, strlen(spec_text));
   key = fnv1a(key, &weighted, sizeof weighted);
+  key = fnv1a(key, &precision, sizeof precision);
   for (int i = 0; i < nsizes; i++) {
     key = fnv1a(key, sizes[i].name, strlen(sizes[i].name) + 1);
     key = fnv1a(key, &sizes[i].value, sizeof sizes[i].value);
@@ -58,9 +59,11 @@ gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const
   double t0 = monotonic_ms();
   const char *only_simple = getenv("GMMC_VARIANTS");
   LowerOptions lopt = {.real = real,
+                       .precision = precision,
                        .host = ctx->kind == GMMC_BACKEND_HOST,
                        .target = ctx->be->target,
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0),
+                       .no_tensor_cores = only_simple && strcmp(only_simple, "no-tensor-cores") == 0,
                        .fuse = autotune_fusion_lowered(),
                        .weighted = weighted};
   int64_t values[64];

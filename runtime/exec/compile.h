@@ -21,10 +21,11 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
 /* The same with `weighted`: the data will carry per-event weights
  * (gmmc_data.weights) for the spec's optional data tensor; without, the spec
  * is specialized without them (spec_drop_weights) and ctx_compile's program
- * is the one for that case. */
+ * is the one for that case. precision: what the variants may trade for
+ * speed (loopir.h, gmmc_fit_options_set_precision); ctx_compile's is float32. */
 gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const char *spec_text,
                                  const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,
-                                 Compiled **out);
+                                 Precision precision, Compiled **out);
 
 /* gmmc bench: every variant is lowered and loaded even where the choices
  * are cached (on = 1), so that all of them can be timed. */

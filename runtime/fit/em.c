@@ -232,7 +232,8 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   /* the events of a launch, unless streamed in smaller chunks than asked */
   int64_t events = o->chunk_events > 0 && o->chunk_events < data->rows ? o->chunk_events : data->rows;
   if (!s)
-    s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, view.weights != NULL, &c);
+    s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, view.weights != NULL,
+                             o->precision, &c);
   if (!s && view.weights && exec_weight_buffer(c->p) < 0)
     s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
                  "sample_weight: the spec %s declares no optional data to receive them (as in 'w: {shape: [N], "

@@ -24,6 +24,7 @@ struct gmmc_fit_options {
   gmmc_init init;
   uint64_t seed;
   gmmc_dtype dtype;
+  Precision precision; /* gmmc_fit_options_set_precision: float32 unless asked */
   NamedValues *scalars;
   int nscalars;
   NamedValues *init_params;

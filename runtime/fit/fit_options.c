@@ -223,6 +223,22 @@ gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *o, gmmc_dtype dtype) {
   return accept(o, "dtype");
 }
 
+gmmc_status gmmc_fit_options_set_precision(gmmc_fit_options *o, const char *precision) {
+  if (!o) return GMMC_ERR_INVALID_ARGUMENT;
+  if (!precision) return bad(o, "precision", "precision: expected float32 or tf32, got NULL");
+  if (strcmp(precision, "float32") == 0)
+    o->precision = PRECISION_FLOAT32;
+  else if (strcmp(precision, "tf32") == 0)
+    o->precision = PRECISION_TF32;
+  else if (strcmp(precision, "bf16") == 0)
+    return bad(o, "precision",
+               "precision 'bf16' is not available yet: gmmc has no BF16 tensor-core variants (issue 24); use "
+               "float32 (default) or tf32");
+  else
+    return bad(o, "precision", "precision: expected float32 or tf32, got '%s'", precision);
+  return accept(o, "precision");
+}
+
 gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *o, const char *name, const double *values, size_t count) {
   if (!o || !name || (!values && count)) return GMMC_ERR_INVALID_ARGUMENT;
   char *key = xasprintf("initial %s", name);
@@ -291,7 +307,7 @@ gmmc_fit_options *fit_options_copy(const gmmc_fit_options *o) {
   if (o->spec_name) ok &= (c->spec_name = xstrdup(o->spec_name)) != NULL;
   if (o->spec_text) ok &= (c->spec_text = xstrdup(o->spec_text)) != NULL;
   c->tol = o->tol, c->max_iter = o->max_iter, c->n_init = o->n_init, c->init = o->init, c->seed = o->seed;
-  c->dtype = o->dtype, c->chunk_events = o->chunk_events;
+  c->dtype = o->dtype, c->chunk_events = o->chunk_events, c->precision = o->precision;
   c->progress = o->progress, c->progress_user = o->progress_user;
   for (int i = 0; i < o->nscalars && ok; i++)
     ok = !set_named(&c->scalars, &c->nscalars, o->scalars[i].name, o->scalars[i].values, o->scalars[i].count);

@@ -161,8 +161,8 @@ gmmc_status kmeans_fit(gmmc_context *ctx, const FitData *fd, int m, LType real, 
   if (!km) return ctx_agree(ctx, ctx_oom(ctx, "k-means"), NULL, 0);
   Compiled *c = NULL;
   char *err = NULL;
-  gmmc_status s =
-      ctx_compile_weighted(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, fd->data->weights != NULL, &c);
+  gmmc_status s = ctx_compile_weighted(ctx, sh->file, sh->text, sizes, 2, real, fd->chunk, fd->data->weights != NULL,
+                                       PRECISION_FLOAT32, &c);
   if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd->stream_data, fd->n_total, fd->chunk, &km->st, &err)))
     ctx_fail_take(ctx, s, err);
   if ((s = ctx_agree(ctx, s, NULL, 0))) {

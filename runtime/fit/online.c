@@ -373,7 +373,8 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
   Compiled *c = NULL;
   if ((s = fit_resolve_target(ctx, h->o, data->cols, data->dtype, data->on_device, &ft, NULL))) return s;
   int64_t events = h->o->chunk_events > 0 && h->o->chunk_events < data->rows ? h->o->chunk_events : data->rows;
-  s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, sample_weight != NULL, &c);
+  s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, sample_weight != NULL,
+                           h->o->precision, &c);
   if (!s && sample_weight && exec_weight_buffer(c->p) < 0)
     s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "sample_weight: the spec %s declares no optional data to receive them",
                  c->p->spec->model);

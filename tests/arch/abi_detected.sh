@@ -1,7 +1,8 @@
 #!/bin/sh
 # abi_check.py must fail, naming the line, on a header whose prototype
-# changed (a parameter added) and on one that lost a function, against the
-# committed include/gmmc/abi.txt and the real library.
+# changed (a parameter added), on one that lost a function, and on a
+# function exported at another version node than runtime/api/exports.map
+# gives it, against the committed include/gmmc/abi.txt and the real library.
 set -u
 py=$1 src=$2 lib=$3
 root=$(mktemp -d)
@@ -23,4 +24,10 @@ sed -i '/gmmc_context_destroy/d' "$root/include/gmmc/gmmc.h"
 out=$("$py" "$root/tools/abi_check.py" "$root" "$lib")
 [ $? -eq 1 ] && echo "$out" | grep -q "exports gmmc_context_destroy, which no public header declares" ||
   { echo "$out"; echo "FAIL: a function exported but no longer declared is not named"; exit 1; }
-echo "ok: abi_check.py names a changed prototype and an undeclared export"
+# a 1.1 function the map no longer names in its node: the library's node is not the one expected
+cp "$src/include/gmmc/gmmc.h" "$root/include/gmmc/"
+sed -i '/^GMMC_1.1 {/,/^} GMMC_1.0;/d' "$root/runtime/api/exports.map"
+out=$("$py" "$root/tools/abi_check.py" "$root" "$lib")
+[ $? -eq 1 ] && echo "$out" | grep -q "exports gmmc_fit_options_set_precision at version node 'GMMC_1.1', not GMMC_1.0" ||
+  { echo "$out"; echo "FAIL: a function at another version node than the map's is not named"; exit 1; }
+echo "ok: abi_check.py names a changed prototype, an undeclared export and a wrong version node"

@@ -77,6 +77,25 @@ static void fail(Launch *l, const char *fmt, ...) {
 
 static double round_to(LType t, double v) { return t == LT_F32 ? (double)(float)v : v; }
 
+/* cvt.rna.tf32.f32: the float32 rounded to 10 explicit mantissa bits, to
+ * the nearest, ties away from zero (half the weight of the 13 dropped bits
+ * added to the magnitude, then cleared); infinities and NaNs pass. */
+static double tf32_rna(double v) {
+  float f = (float)v;
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) < 0x7f800000u) u = (u + 0x1000u) & 0xffffe000u;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static int is_tf32(double v) {
+  float f = (float)v;
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return (double)f == v && (u & 0x1fffu) == 0;
+}
+
 static SimVal *push(Launch *l) {
   if (l->sp + (size_t)l->nt > l->cap) {
     fail(l, "expression too deep for the executor");
@@ -165,6 +184,7 @@ static void eval_unary(const LExpr *e, SimVal *r, const SimVal *a, const uint8_t
     case LU_LOG1P: r[t].f = round_to(e->type, log1p(x)); break;
     case LU_LGAMMA: r[t].f = round_to(e->type, lgamma(x)); break;
     case LU_DIGAMMA: r[t].f = round_to(e->type, ref_digamma(x)); break;
+    case LU_TF32: r[t].f = tf32_rna(x); break;
     case LU_ABS:
       if (fl)
         r[t].f = fabs(x);
@@ -400,6 +420,64 @@ static void run_sstore(Launch *l, const LStmt *s, const uint8_t *m) {
   }
 }
 
+/* LS_MMA (loopir.h): per warp of the block, D = A B + C from the lanes'
+ * fragments (g = lane / 4, t = lane % 4, as PTX's m16n8k8 .tf32 layout).
+ * The order assumed: each product of two TF32 values is exact (11 + 11
+ * significant bits), c + the eight products are added in that order in
+ * double (exact unless the terms span more than 30 binades) and the sum is
+ * rounded once to float32, to nearest. The tensor cores of sm_80 and
+ * sm_90 add with their own alignment and truncation (Fasi et al., "Numerical
+ * behavior of NVIDIA tensor cores", 2021: exact products, sums truncated),
+ * so a device result differs from this one by a few float32 ulps of the
+ * largest term per instruction; across the K / 8 instructions chained on an
+ * accumulator that is far below codegen_variants' float32 tolerance (1e-4
+ * of the output's largest value), which therefore also holds on the device
+ * (GMMC_VERIFY_VARIANTS). The executor also checks what a GPU would not
+ * report: a lane of the warp inactive (mma.sync needs all 32), and A or B
+ * operands that are not TF32 values (a missing LU_TF32: the hardware would
+ * drop their low bits silently). */
+static void run_mma(Launch *l, const LStmt *s, const uint8_t *m) {
+  int nt = l->nt;
+  if (!l->grid || l->bx != nt || nt % 32) {
+    fail(l, "mma outside a one-dimensional grid kernel of whole warps");
+    return;
+  }
+  SimVal *v[MMA_ARGS];
+  for (int i = 0; i < MMA_ARGS; i++) v[i] = eval(l, s->idx[i], m);
+  for (int w = 0; w < nt / 32 && !l->failed; w++) {
+    int base = w * 32, active = 0;
+    for (int t = 0; t < 32; t++) active += m[base + t] != 0;
+    if (active == 0) continue;
+    if (active != 32) {
+      fail(l, "mma in warp %d with %d of its 32 lanes active", w, active);
+      return;
+    }
+    double A[16][8], B[8][8], C[16][8];
+    for (int lane = 0; lane < 32; lane++) {
+      int g = lane / 4, t = lane % 4, at = base + lane;
+      for (int i = 0; i < 6; i++)
+        if (!is_tf32(v[i][at].f)) {
+          fail(l, "mma operand %c%d of lane %d is %.9g, not a TF32 value", i < 4 ? 'a' : 'b', i < 4 ? i : i - 4, lane,
+               v[i][at].f);
+          return;
+        }
+      A[g][t] = v[0][at].f, A[g + 8][t] = v[1][at].f, A[g][t + 4] = v[2][at].f, A[g + 8][t + 4] = v[3][at].f;
+      B[t][g] = v[4][at].f, B[t + 4][g] = v[5][at].f;
+      C[g][2 * t] = v[6][at].f, C[g][2 * t + 1] = v[7][at].f;
+      C[g + 8][2 * t] = v[8][at].f, C[g + 8][2 * t + 1] = v[9][at].f;
+    }
+    for (int lane = 0; lane < 32; lane++) {
+      int g = lane / 4, t = lane % 4;
+      for (int i = 0; i < 4; i++) {
+        int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+        double acc = C[row][col];
+        for (int kk = 0; kk < 8; kk++) acc += A[row][kk] * B[kk][col];
+        l->vars[(size_t)s->mma_d[i] * nt + base + lane].f = (double)(float)acc;
+      }
+    }
+  }
+}
+
 static void run(Launch *l, const LStmt *s, const uint8_t *m) {
   if (l->failed || !any(m, l->nt)) return;
   size_t mark = l->sp;
@@ -443,6 +521,7 @@ static void run(Launch *l, const LStmt *s, const uint8_t *m) {
       }
     l->epoch++;
     break;
+  case LS_MMA: run_mma(l, s, m); break;
   }
   l->sp = mark;
 }

@@ -9,6 +9,10 @@
  * is written to a temporary file and assembled with `ptxas -arch=ARCH`; the
  * PTX must also hold an `.entry` for every kernel of the program.
  *
+ * The float32 full and tied specs hold the tensor-core E-step (LS_MMA) for
+ * sm_80 and later: its mma.sync must be in the PTX (and ptxas accept it),
+ * also under the precision tf32 and at D = 64; before sm_80 it must not be.
+ *
  * Usage: test_ptx PTXAS ARCH...   (ARCH such as sm_90; PTXAS the path CMake
  * found, or anything not executable). Without an executable ptxas the test
  * exits 77, which CTest reports as skipped (SKIP_RETURN_CODE 77). */
@@ -97,15 +101,24 @@ static void submit(const char *ptxas, const char *arch, const char *path, const 
   g_njobs++;
 }
 
-static void check(const char *ptxas, const char *arch, const ShippedSpec *ss, int64_t m, int64_t d, LType real,
-                  const char *tmpdir) {
+/* The PTX of the tensor-core variants (variants_mma.c): checked present
+ * where they must be, so that the assembly of LS_MMA is not skipped unseen. */
+static const char MMA_PTX[] = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32";
+
+static void check_precision(const char *ptxas, const char *arch, const ShippedSpec *ss, int64_t m, int64_t d,
+                            LType real, Precision precision, const char *tmpdir) {
   char what[160];
-  snprintf(what, sizeof what, "%s M=%lld D=%lld %s %s", ss->name, (long long)m, (long long)d,
-           real == LT_F32 ? "float32" : "float64", arch);
+  snprintf(what, sizeof what, "%s M=%lld D=%lld %s%s %s", ss->name, (long long)m, (long long)d,
+           real == LT_F32 ? "float32" : "float64", precision == PRECISION_TF32 ? " (precision tf32)" : "", arch);
   char *err = NULL;
   Spec *s = cg_load(ss->file, ss->text, ss->len);
+  /* lowered for a device of the architecture's compute capability (the
+   * tensor-core variants need 8.0) */
+  TargetDesc td = target_desc_gpu_default();
+  int sm = atoi(arch + 3);
+  target_desc_set_cc(&td, sm / 10, sm % 10);
   Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){m, d}, 2,
-                        &(LowerOptions){.real = real, .variants = 1}, &err);
+                        &(LowerOptions){.real = real, .precision = precision, .variants = 1, .target = td}, &err);
   if (!p) {
     printf("FAIL %s: lowering: %s\n", what, err);
     free(err);
@@ -126,9 +139,15 @@ static void check(const char *ptxas, const char *arch, const ShippedSpec *ss, in
       printf("FAIL %s: no .entry %s in the PTX\n", what, p->kernels[k]->name);
       g_fail++;
     }
+  int quadratic = strcmp(ss->name, "gmm_full") == 0 || strcmp(ss->name, "gmm_tied") == 0;
+  int want_mma = quadratic && real == LT_F32 && d >= 2 && sm >= 80;
+  if (want_mma != (strstr(ptx, MMA_PTX) != NULL)) {
+    printf("FAIL %s: %s %s in the PTX\n", what, MMA_PTX, want_mma ? "missing" : "unexpected");
+    g_fail++;
+  }
   char path[1024];
-  snprintf(path, sizeof path, "%s/%s_%lld_%lld_%s_%s.ptx", tmpdir, ss->name, (long long)m, (long long)d,
-           real == LT_F32 ? "f32" : "f64", arch);
+  snprintf(path, sizeof path, "%s/%s_%lld_%lld_%s%s_%s.ptx", tmpdir, ss->name, (long long)m, (long long)d,
+           real == LT_F32 ? "f32" : "f64", precision == PRECISION_TF32 ? "_tf32" : "", arch);
   FILE *f = fopen(path, "w");
   if (!f || fputs(ptx, f) < 0 || fclose(f) != 0) {
     printf("FAIL %s: cannot write %s\n", what, path);
@@ -138,6 +157,11 @@ static void check(const char *ptxas, const char *arch, const ShippedSpec *ss, in
   }
   free(ptx);
   program_free(p);
+}
+
+static void check(const char *ptxas, const char *arch, const ShippedSpec *ss, int64_t m, int64_t d, LType real,
+                  const char *tmpdir) {
+  check_precision(ptxas, arch, ss, m, d, real, PRECISION_FLOAT32, tmpdir);
 }
 
 int main(int argc, char **argv) {
@@ -167,6 +191,13 @@ int main(int argc, char **argv) {
           check(ptxas, argv[a], &shipped_specs[si], md[zi][0], md[zi][1], r ? LT_F64 : LT_F32, tmpdir);
   for (int a = 2; a < argc; a++)
     for (int r = 0; r < 2; r++) check(ptxas, argv[a], &MATH_FNS, 5, 7, r ? LT_F64 : LT_F32, tmpdir);
+  /* the tensor-core variants: one TF32 product (precision tf32), and the
+   * widest operands they take (D = 64: eight k blocks, 32 accumulators) */
+  for (int a = 2; a < argc; a++) {
+    check_precision(ptxas, argv[a], shipped_spec("full"), 4, 64, LT_F32, PRECISION_FLOAT32, tmpdir);
+    check_precision(ptxas, argv[a], shipped_spec("full"), 5, 19, LT_F32, PRECISION_TF32, tmpdir);
+    check_precision(ptxas, argv[a], shipped_spec("tied"), 4, 64, LT_F32, PRECISION_TF32, tmpdir);
+  }
   drain(0);
   if (!g_fail) rmdir(tmpdir);
   printf("codegen_ptx: %d PTX files assembled by %s, %d failures\n", g_files, ptxas, g_fail);

@@ -8,7 +8,8 @@
  * a block (5, 19), event counts below one tile and not a multiple of any
  * block (37, 1237).
  *
- *   test_variants [SPEC M D N float32|float64]...   (default: the built-in list)
+ *   test_variants [SPEC M D N float32|float64|tf32]...   (default: the built-in list;
+ *                                                      tf32: float32 data under the precision tf32) 
  *
  * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1). */
 #include <math.h>
@@ -25,6 +26,7 @@ typedef struct {
   const char *spec;
   int64_t m, d, n;
   LType real;
+  Precision precision; /* float32 unless given: tf32 adds the one-product tensor-core variants */
 } Case;
 
 static const Case default_cases[] = {
@@ -34,14 +36,16 @@ static const Case default_cases[] = {
     {"spherical", 3, 5, 1237, LT_F32}, {"spherical", 9, 19, 600, LT_F64}, {"tied", 3, 5, 1237, LT_F32},
     {"tied", 6, 19, 800, LT_F64},      {"kmeans", 4, 5, 1237, LT_F32},    {"kmeans", 33, 19, 600, LT_F32},
     /* D > 64: the balanced E-step in strips, cholesky-block's global form */
-    {"full", 2, 80, 9, LT_F32},
+    {"full", 2, 80, 9, LT_F32},        {"full", 3, 21, 400, LT_F32, PRECISION_TF32},
 };
 
 static int failures;
 
 static void fail_case(const Case *c, const char *fmt, const char *a, const char *b) {
   printf("  FAIL: %s M=%lld D=%lld N=%lld %s: ", c->spec, (long long)c->m, (long long)c->d, (long long)c->n,
-         c->real == LT_F32 ? "float32" : "float64");
+         c->precision == PRECISION_TF32 ? "tf32"
+         : c->real == LT_F32            ? "float32"
+                                        : "float64");
   printf(fmt, a, b);
   printf("\n");
   failures++;
@@ -141,6 +145,19 @@ static double difference(const SimVal *ref, const SimVal *got, int64_t n, int64_
   return worst;
 }
 
+/* The tensor-core variants' own bounds (variants_mma.c): 3xTF32 claims
+ * float32 accuracy, held to 1e-5 (the FFMA variants and it agree with the
+ * simple one within 4e-7 here; one TF32 product would be off by 1e-4 and
+ * more); one TF32 product (precision tf32) rounds each operand to 11
+ * significant bits, 2^-11 relative, so a product of two is off by 2 * 2^-11
+ * and the square of Y doubles that: 4 * 2^-11 of the quadratic form, and of
+ * the statement's largest value, which the form dominates. */
+static double variant_tolerance(const char *variant, double tol) {
+  if (strncmp(variant, "mma-3xtf32", 10) == 0) return 1e-5;
+  if (strncmp(variant, "mma-tf32", 8) == 0) return 4 * ldexp(1, -11);
+  return tol;
+}
+
 /* Runs every alternative of unit u from the snapshot and compares its output
  * and the status slots with the simple one's. Returns the alternatives compared. */
 static int compare_unit(const Case *c, Sim *s, const Snap *sn, int u, double tol) {
@@ -172,7 +189,7 @@ static int compare_unit(const Case *c, Sim *s, const Snap *sn, int u, double tol
     double d = difference(ref, s->buf[un->out_buf], n, &at);
     checked++;
     char what[300];
-    if (!(d <= tol)) {
+    if (!(d <= variant_tolerance(un->alts[a].variant, tol))) {
       snprintf(what, sizeof what,
                "variant '%s' of '%s' disagrees with the simple one: element %lld is %.9g, "
                "expected %.9g (%.2e of the largest value)",
@@ -288,9 +305,11 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     free(text);
   }
   char *err = NULL;
-  Program *p =
-      cg_lower(spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
-               &(LowerOptions){.real = c->real, .variants = 1, .fuse = 1, .target = target_desc_gpu_default()}, &err);
+  Program *p = cg_lower(
+      spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
+      &(LowerOptions){
+          .real = c->real, .precision = c->precision, .variants = 1, .fuse = 1, .target = target_desc_gpu_default()},
+      &err);
   if (!p) {
     fail_case(c, "lowering failed: %s%s", err ? err : "?", "");
     free(err);
@@ -330,7 +349,11 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     }
   }
   printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
-         (long long)c->d, (long long)c->n, c->real == LT_F32 ? "float32" : "float64", kernels, checked);
+         (long long)c->d, (long long)c->n,
+         c->precision == PRECISION_TF32 ? "tf32"
+         : c->real == LT_F32            ? "float32"
+                                        : "float64",
+         kernels, checked);
   fflush(stdout);
   snap_free(&s, &sn);
   sim_free(&s);
@@ -413,8 +436,12 @@ int main(int argc, char **argv) {
   executor_self_checks();
   if (argc > 1) {
     for (int i = 1; i + 4 < argc; i += 5) {
-      Case c = {argv[i], atoll(argv[i + 1]), atoll(argv[i + 2]), atoll(argv[i + 3]),
-                strcmp(argv[i + 4], "float64") == 0 ? LT_F64 : LT_F32};
+      Case c = {argv[i],
+                atoll(argv[i + 1]),
+                atoll(argv[i + 2]),
+                atoll(argv[i + 3]),
+                strcmp(argv[i + 4], "float64") == 0 ? LT_F64 : LT_F32,
+                strcmp(argv[i + 4], "tf32") == 0 ? PRECISION_TF32 : PRECISION_FLOAT32};
       check_case(&c, seed, i);
     }
   } else {

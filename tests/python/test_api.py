@@ -35,7 +35,7 @@ def pair(X, k=4, cov="full", dtype="float64", **kw):
 def test_constructor_defaults_are_sklearns():
     sk = SkGaussianMixture().get_params()
     ours = GaussianMixture().get_params()
-    extras = {"device": "auto", "spec": None, "dtype": None}
+    extras = {"device": "auto", "spec": None, "dtype": None, "precision": "float32"}
     assert {k: v for k, v in ours.items() if k not in extras} == sk
     assert {k: ours[k] for k in extras} == extras
 

@@ -62,9 +62,15 @@ def test_bad_string_options(name, value):
 def test_gmmc_parameters_are_validated_the_same_way():
     for kw, match in [(dict(device="tpu"), "The 'device' parameter of GaussianMixture must be a str among"),
                       (dict(dtype="int8"), "The 'dtype' parameter of GaussianMixture must be None, 'float32'"),
-                      (dict(spec=3), "The 'spec' parameter of GaussianMixture must be None")]:
+                      (dict(spec=3), "The 'spec' parameter of GaussianMixture must be None"),
+                      (dict(precision="fp16"), "The 'precision' parameter of GaussianMixture must be a str among")]:
         with pytest.raises(InvalidParameterError, match=match):
             GaussianMixture(**kw).fit(X)
+    # bf16 is a known name that gmmc refuses with its reason
+    with pytest.raises(ValueError, match="precision 'bf16' is not available yet"):
+        GaussianMixture(precision="bf16").fit(X)
+    # tf32 is accepted (it changes nothing on the host or for float64 data)
+    assert GaussianMixture(precision="tf32", max_iter=2).fit(X).n_iter_ >= 1
     with pytest.raises(ValueError, match="spec: no file"):
         GaussianMixture(spec="/nonexistent/spec.yaml").fit(X)
 
