@@ -67,8 +67,8 @@ static int plan(Lower *L, const Site *site, const void *form, const void *config
    * multiply-adds a matrix; in global memory each update's cells pass
    * through the caches (counted as 2 x 8 bytes a multiply-add) */
   double cells = c->global ? 2.0 * 8 * D * D * D / 2 : 0;
-  pl->work = (Work){.bytes = m->matrices * (2.0 * D * D * 8 + cells), .fmas64 = m->matrices * D * D * D / 2,
-                    .launches = 1};
+  pl->work =
+      (Work){.bytes = m->matrices * (2.0 * D * D * 8 + cells), .fmas64 = m->matrices * D * D * D / 2, .launches = 1};
   return 1;
 }
 
@@ -143,10 +143,11 @@ static void build(Lower *L, const Site *site, const void *form, const void *conf
   ls_append(p, colj, ls_assign(p, diag, lx_unary(p, LU_SQRT, V(piv))));
   ls_append(p, colj, ls_sync(p)); /* every thread has read the pivot */
   ls_append(p, ls_when(p, colj, BIN(LB_EQ, V(tid), I(0))), cell_store(&A, V(j), V(j), V(diag)));
-  LStmt *below = emit_loop(L, k, colj, "b", I(0), BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, I(D - 1), V(j)), I(THREADS - 1)),
-                                                     I(THREADS)), &s);
-  ls_append(p, below, ls_assign(p, below_j, BIN(LB_ADD, BIN(LB_ADD, V(j), I(1)),
-                                                BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(THREADS))))));
+  LStmt *below = emit_loop(L, k, colj, "b", I(0),
+                           BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, I(D - 1), V(j)), I(THREADS - 1)), I(THREADS)), &s);
+  ls_append(
+      p, below,
+      ls_assign(p, below_j, BIN(LB_ADD, BIN(LB_ADD, V(j), I(1)), BIN(LB_ADD, V(tid), BIN(LB_MUL, V(s), I(THREADS))))));
   LStmt *in_col = ls_when(p, below, BIN(LB_LT, V(below_j), I(D)));
   ls_append(p, in_col, cell_store(&A, V(below_j), V(j), BIN(LB_DIV, cell_load(&A, V(below_j), V(j)), V(diag))));
   ls_append(p, colj, ls_sync(p));

@@ -12,8 +12,7 @@ gmmc_status fit_resident(gmmc_context *ctx, FitData *fd, const Program *p, int64
   Backend *be = ctx->be;
   memset(r, 0, sizeof *r);
   /* only where streaming copies the data: a GPU, host data, not one chunk */
-  if (fd->chunk >= d->rows || be->host_memory || d->on_device || !be->memory_bytes || be->ordinal < 0)
-    return GMMC_OK;
+  if (fd->chunk >= d->rows || be->host_memory || d->on_device || !be->memory_bytes || be->ordinal < 0) return GMMC_OK;
   const char *env = getenv("GMMC_RESIDENT"); /* 0: copy the data chunk by chunk (to compare) */
   if (env && !strcmp(env, "0")) return GMMC_OK;
   size_t bytes = (size_t)d->rows * (size_t)d->cols * esize(p->real);

@@ -30,13 +30,24 @@ typedef struct {
 } Case;
 
 static const Case default_cases[] = {
-    {"full", 3, 5, 1237, LT_F32},      {"full", 8, 19, 1000, LT_F32},     {"full", 4, 33, 300, LT_F32},
-    {"full", 2, 3, 37, LT_F64},        {"full", 5, 19, 700, LT_F64},      {"diag", 3, 5, 1237, LT_F32},
-    {"diag", 16, 19, 1000, LT_F32},    {"diag", 5, 64, 500, LT_F32},      {"diag", 4, 7, 300, LT_F64},
-    {"spherical", 3, 5, 1237, LT_F32}, {"spherical", 9, 19, 600, LT_F64}, {"tied", 3, 5, 1237, LT_F32},
-    {"tied", 6, 19, 800, LT_F64},      {"kmeans", 4, 5, 1237, LT_F32},    {"kmeans", 33, 19, 600, LT_F32},
+    {"full", 3, 5, 1237, LT_F32},
+    {"full", 8, 19, 1000, LT_F32},
+    {"full", 4, 33, 300, LT_F32},
+    {"full", 2, 3, 37, LT_F64},
+    {"full", 5, 19, 700, LT_F64},
+    {"diag", 3, 5, 1237, LT_F32},
+    {"diag", 16, 19, 1000, LT_F32},
+    {"diag", 5, 64, 500, LT_F32},
+    {"diag", 4, 7, 300, LT_F64},
+    {"spherical", 3, 5, 1237, LT_F32},
+    {"spherical", 9, 19, 600, LT_F64},
+    {"tied", 3, 5, 1237, LT_F32},
+    {"tied", 6, 19, 800, LT_F64},
+    {"kmeans", 4, 5, 1237, LT_F32},
+    {"kmeans", 33, 19, 600, LT_F32},
     /* D > 64: the balanced E-step in strips, cholesky-block's global form */
-    {"full", 2, 80, 9, LT_F32},        {"full", 3, 21, 400, LT_F32, PRECISION_TF32},
+    {"full", 2, 80, 9, LT_F32},
+    {"full", 3, 21, 400, LT_F32, PRECISION_TF32},
 };
 
 static int failures;
