@@ -16,7 +16,7 @@ tar -C "$work" -xJf .carry/gpu.tar.xz
 export PATH="$work:$PATH" LD_LIBRARY_PATH="$work" GMMC_CACHE_DIR="$work/cache"
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 echo "== test_gpu (GMMC_VERIFY_VARIANTS=1)"
-GMMC_VERIFY_VARIANTS=1 timeout 130 test_gpu > "$out/test_gpu.log" 2>&1; echo "rc=$?"; tail -4 "$out/test_gpu.log"
+GMMC_VERIFY_VARIANTS=1 timeout 200 test_gpu > "$out/test_gpu.log" 2>&1; echo "rc=$?"; tail -4 "$out/test_gpu.log"
 grep -i "mma" "$out/test_gpu.log" | head -5
 echo "== scikit-learn agreement on the GPU"
 python3 tests/em/make_fixtures.py "$work/fx" > "$out/fx.log" 2>&1
