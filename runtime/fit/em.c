@@ -45,7 +45,7 @@ static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
   return GMMC_OK;
 }
 
-static gmmc_status set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_options *o) {
+gmmc_status fit_set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_options *o) {
   Spec *s = e->p->spec;
   for (int j = 0; j < o->nscalars; j++) {
     int found = -1;
@@ -249,7 +249,7 @@ gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_op
   if (!s) s = autotune_apply_known(ctx, stream_exec(fd.st), &known);
   if (!s) s = check_finite(ctx, &fd);
   if (!s) s = check_declared(ctx, &fd, c->p->spec);
-  if (!s) s = set_scalars(ctx, stream_exec(fd.st), o);
+  if (!s) s = fit_set_scalars(ctx, stream_exec(fd.st), o);
   if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
   Exec *e = stream_exec(fd.st);
   if ((s = dist_attach(ctx->dist, e, &err))) ctx_fail_take(ctx, s, err);

@@ -99,6 +99,10 @@ typedef struct {
   void *dev;
 } Resident;
 gmmc_status fit_resident(gmmc_context *ctx, FitData *fd, const Program *p, int64_t requested, Resident *r);
+
+/* The options' scalars into the exec (em.c); a name the spec lacks is an
+ * error, but reg_covar, which specs without covariances ignore. */
+gmmc_status fit_set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_options *o);
 void fit_resident_free(gmmc_context *ctx, Resident *r);
 
 /* Sets up a model's parameters for the first E-step: runs the chosen

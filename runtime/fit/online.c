@@ -315,19 +315,6 @@ static gmmc_status check_batch(gmmc_online *h, const gmmc_data *d) {
   return GMMC_OK;
 }
 
-static gmmc_status set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_options *o) {
-  Spec *s = e->p->spec;
-  for (int j = 0; j < o->nscalars; j++) {
-    int found = -1;
-    for (int i = 0; i < s->scalars.len; i++)
-      if (strcmp(spec_scalar(s, i)->name, o->scalars[j].name) == 0) found = i;
-    if (found < 0 && strcmp(o->scalars[j].name, "reg_covar") != 0)
-      return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "the spec %s has no scalar '%s'", s->model, o->scalars[j].name);
-    if (found >= 0) exec_set_scalar(e, found, o->scalars[j].values[0]);
-  }
-  return GMMC_OK;
-}
-
 /* The full model (metadata of the target, the current parameters). */
 static gmmc_status refresh_model(gmmc_online *h, const FitTarget *ft, const Program *p, Exec *e, int store) {
   gmmc_model *m = fit_new_model(ft, p->spec, h->o, h->n_features);
@@ -405,7 +392,7 @@ gmmc_status gmmc_online_partial_fit(gmmc_online *h, const gmmc_data *data, const
     s = data_check_spec(&view, p->spec, 0, &err);
     if (s) ctx_fail_take(ctx, s, err);
   }
-  if (!s) s = set_scalars(ctx, e, h->o);
+  if (!s) s = fit_set_scalars(ctx, e, h->o);
   int init = !h->model;
   if (!s && init) {
     Rng rng;
