@@ -233,10 +233,16 @@ static gmmc_status load_module(Load *l, int k) {
   return s;
 }
 
+/* Kernel k's cache key, computed once per load (0 until then). */
+static uint64_t kernel_key(Load *l, int k) {
+  if (!l->key[k]) l->key[k] = kcache_code_key(l->cb->code_salt, kernel_code_digest(l->p, l->p->kernels[k]));
+  return l->key[k];
+}
+
 /* A kernel's key, its cubin from the cache and, found, its module. */
 static void fetch(Load *l, int k) {
   double t0 = monotonic_ms();
-  if (!l->key[k]) l->key[k] = kcache_code_key(l->cb->code_salt, kernel_code_digest(l->p, l->p->kernels[k]));
+  kernel_key(l, k);
   const char *dir = l->cb->base.cache_dir;
   double t1 = monotonic_ms();
   l->cubin[k] = dir ? kcache_get(dir, l->key[k], "cubin", &l->size[k]) : NULL;
@@ -364,7 +370,7 @@ static int load_bundle(Load *l, const unsigned char *want, unsigned char *in, ui
   double t0 = monotonic_ms();
   for (int k = 0; k < p->nkernels; k++)
     if ((in[k] = want[k] && !bp->fns[k])) {
-      l->key[k] = kcache_code_key(cb->code_salt, kernel_code_digest(p, p->kernels[k]));
+      kernel_key(l, k);
       n++;
     }
   l->key_ms += monotonic_ms() - t0;

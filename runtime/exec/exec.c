@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t elem_size(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
+size_t exec_elem_size(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
 
 gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64_t capacity, Exec **out, char **err) {
   Exec *e = xcalloc(1, sizeof *e);
@@ -28,7 +28,7 @@ gmmc_status exec_create(Backend *be, const Program *p, BackendProgram *bp, int64
   for (int i = 0; i < p->nbufs; i++) {
     const Buffer *b = p->bufs[i];
     if (b->kind == BK_DATA) continue;
-    size_t bytes = (size_t)buffer_elems(b, capacity) * elem_size(b->elem);
+    size_t bytes = (size_t)buffer_elems(b, capacity) * exec_elem_size(b->elem);
     gmmc_status s = be->ops->alloc(be, bytes ? bytes : 8, &e->dev[i], err);
     if (s) {
       exec_destroy(e);
@@ -99,7 +99,7 @@ static gmmc_status bind_values(Exec *e, int b, const void *src, gmmc_dtype dtype
     return GMMC_OK;
   }
   if (!e->owned[b]) {
-    size_t bytes = (size_t)capacity * elem_size(want);
+    size_t bytes = (size_t)capacity * exec_elem_size(want);
     gmmc_status s = e->be->ops->alloc(e->be, bytes ? bytes : 8, &e->dev[b], err);
     if (s) return s;
     e->owned[b] = 1;
@@ -114,7 +114,7 @@ gmmc_status exec_upload_values(Backend *be, void *dev, const void *src, gmmc_dty
   if ((want == LT_F32) == (dtype == GMMC_FLOAT32)) return be->ops->upload(be, dev, src, (size_t)count * esz, err);
   /* convert in slices so that the staging copy stays small */
   const int64_t slice = 1 << 20;
-  void *tmp = xmalloc((size_t)slice * elem_size(want));
+  void *tmp = xmalloc((size_t)slice * exec_elem_size(want));
   if (!tmp) return oom_status(err, "converting the data");
   gmmc_status s = GMMC_OK;
   for (int64_t at = 0; at < count && !s; at += slice) {
@@ -123,7 +123,8 @@ gmmc_status exec_upload_values(Backend *be, void *dev, const void *src, gmmc_dty
       for (int64_t i = 0; i < n; i++) ((float *)tmp)[i] = (float)((const double *)src)[at + i];
     else
       for (int64_t i = 0; i < n; i++) ((double *)tmp)[i] = (double)((const float *)src)[at + i];
-    s = be->ops->upload(be, (char *)dev + (size_t)at * elem_size(want), tmp, (size_t)n * elem_size(want), err);
+    s = be->ops->upload(be, (char *)dev + (size_t)at * exec_elem_size(want), tmp, (size_t)n * exec_elem_size(want),
+                        err);
   }
   free(tmp);
   return s;
@@ -201,7 +202,7 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
 static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, void *host, int to_device, int as_int,
                                   char **err) {
   const Buffer *b = e->p->bufs[buf];
-  size_t esz = elem_size(b->elem);
+  size_t esz = exec_elem_size(b->elem);
   char *dev = (char *)e->dev[buf] + (size_t)first * esz;
   void *tmp = xmalloc((size_t)n * esz + 8);
   if (!tmp) return oom_status(err, "a transfer's staging copy");

@@ -46,6 +46,8 @@ void exec_set_scalar(Exec *e, int id, double value);
 /* Binds rows [row0, row0 + n_local) of data to the program's data buffer:
  * borrowed when the backend shares host memory and the element type
  * matches, else converted and copied. */
+/* Bytes of one value of a buffer's element type. */
+size_t exec_elem_size(LType t);
 gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **err);
 /* Copies count values of src (float32 or float64 in host memory) to the
  * backend's memory at dev as `want` (LT_F32 or LT_F64), converting in

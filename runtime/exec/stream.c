@@ -42,8 +42,6 @@ struct Stream {
   Arena tables; /* reads/writes/event and the plans; out of memory escapes from it */
 };
 
-static size_t esize(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
-
 /* Per-event bytes; the data's only when it is copied per chunk. */
 static size_t event_bytes(const Backend *be, const Program *p, int data_in_place) {
   size_t per = 0;
@@ -51,7 +49,7 @@ static size_t event_bytes(const Backend *be, const Program *p, int data_in_place
     const Buffer *buf = p->bufs[b];
     if (!buf->event || (buf->kind == BK_DATA && (be->host_memory || data_in_place))) continue;
     if (buf->tensor && buf->tensor->optional && p->spec->weights_absent) continue; /* never bound */
-    per += (size_t)buffer_elems(buf, 1) * esize(buf->elem);
+    per += (size_t)buffer_elems(buf, 1) * exec_elem_size(buf->elem);
   }
   return per;
 }
@@ -71,7 +69,7 @@ static int64_t chunk_events(const Backend *be, const Program *p, int64_t request
   if (c <= 0) {
     size_t per = event_bytes(be, p, resident > 0), fixed = resident;
     for (int b = 0; b < p->nbufs; b++)
-      if (!p->bufs[b]->event) fixed += (size_t)buffer_elems(p->bufs[b], 0) * esize(p->bufs[b]->elem);
+      if (!p->bufs[b]->event) fixed += (size_t)buffer_elems(p->bufs[b], 0) * exec_elem_size(p->bufs[b]->elem);
     double budget = be->memory_bytes ? 0.4 * (double)be->memory_bytes - (double)fixed : 0;
     if (be->memory_bytes && budget < (double)(64u << 20)) budget = 64u << 20;
     if (cap_bytes && (budget <= 0 || (double)cap_bytes < budget)) budget = (double)cap_bytes;
@@ -243,7 +241,7 @@ static gmmc_status take_snaps(Stream *s, Plan *pl, int version, char **err) {
     Snap *sn = &pl->snaps[i];
     if (sn->version != version) continue;
     const Buffer *b = e->p->bufs[sn->buf];
-    size_t bytes = (size_t)buffer_elems(b, 0) * esize(b->elem);
+    size_t bytes = (size_t)buffer_elems(b, 0) * exec_elem_size(b->elem);
     gmmc_status r = GMMC_OK;
     if (!sn->dev) r = e->be->ops->alloc(e->be, bytes ? bytes : 8, &sn->dev, err);
     void *tmp = r ? NULL : xmalloc(bytes + 8);

@@ -5,8 +5,6 @@
 
 #include "fit.h"
 
-static size_t esize(LType t) { return t == LT_F64 ? 8 : 4; }
-
 gmmc_status fit_resident(gmmc_context *ctx, FitData *fd, const Program *p, int64_t requested, Resident *r) {
   const gmmc_data *d = fd->data;
   Backend *be = ctx->be;
@@ -15,7 +13,7 @@ gmmc_status fit_resident(gmmc_context *ctx, FitData *fd, const Program *p, int64
   if (fd->chunk >= d->rows || be->host_memory || d->on_device || !be->memory_bytes || be->ordinal < 0) return GMMC_OK;
   const char *env = getenv("GMMC_RESIDENT"); /* 0: copy the data chunk by chunk (to compare) */
   if (env && !strcmp(env, "0")) return GMMC_OK;
-  size_t bytes = (size_t)d->rows * (size_t)d->cols * esize(p->real);
+  size_t bytes = (size_t)d->rows * (size_t)d->cols * exec_elem_size(p->real);
   /* the data takes at most half the device's memory; the chunks share the rest */
   if ((double)bytes > 0.5 * (double)be->memory_bytes) return GMMC_OK;
   char *err = NULL;
