@@ -93,9 +93,10 @@ extern const VariantFamily family_staged_reduction, family_staged_map;          
 extern const VariantFamily family_tiled, family_lanes;                                        /* variants_tiled.c */
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
 extern const VariantFamily family_mma_3xtf32;                                                 /* variants_mma.c */
-extern const VariantFamily family_cholesky_block;                                             /* variants_cholesky.c */
-extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream;   /* variants_host.c */
-extern const VariantFamily family_host_rows, family_host_lanes;                               /* variants_host_rows.c */
-extern const VariantFamily family_fused, family_host_fused;                                   /* variants_fused.c */
+extern const VariantFamily family_scatter_mma;                                              /* variants_scatter_mma.c */
+extern const VariantFamily family_cholesky_block;                                           /* variants_cholesky.c */
+extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream; /* variants_host.c */
+extern const VariantFamily family_host_rows, family_host_lanes;                             /* variants_host_rows.c */
+extern const VariantFamily family_fused, family_host_fused;                                 /* variants_fused.c */
 
 #endif

@@ -6,6 +6,7 @@
 
 static const VariantFamily *const registry[] = {
     /* reductions over events */
+    &family_scatter_mma,
     &family_scatter_wide,
     &family_scatter,
     &family_staged_reduction,
