@@ -24,10 +24,10 @@ GMMC_TEST_BACKEND=cuda timeout 90 test_sklearn_agreement "$work/fx" > "$out/agre
 tail -1 "$out/agree.log"
 echo "== gmmc bench full 10^6 x 32 x 128 (the E-step's variants)"
 timeout 60 gmmc bench full --sizes N=1000000,M=128,D=32 --iters 5 > "$out/bench.log" 2>&1; echo "rc=$?"
-awk '/^L /{p=1; print; next} p && /^[^ ]/{p=0} p' "$out/bench.log" | head -24; grep "EM iteration" "$out/bench.log"
+awk '/^(L|covariances__s0) /{p=1; print; next} p && /^[^ ]/{p=0} p' "$out/bench.log" | head -40; grep "EM iteration" "$out/bench.log"
 echo "== FFMA against tensor cores, ms per iteration and lower bounds"
 timeout 150 python3 tests/gpu/mma_lb.py "$work/gmmc" --iters 12 --out "$out" 2>&1 | tee "$out/mma_lb.txt"
 echo "== ptxas resource use of the mma kernels (sm_90)"
 timeout 30 gmmc compile full --sizes M=128,D=32 --emit ptx -o "$work/full.ptx" && command -v ptxas >/dev/null &&
-  ptxas -arch=sm_90 -v "$work/full.ptx" -o /dev/null 2>&1 | grep -A2 "for gmm_full_L_mma" | grep -E "for|Used" |
+  ptxas -arch=sm_90 -v "$work/full.ptx" -o /dev/null 2>&1 | grep -A2 "for gmm_full_L_mma\|for gmm_full_covariances__s0_scattermma" | grep -E "for|Used" |
   tee "$out/ptxas.txt"

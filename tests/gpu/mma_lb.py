@@ -4,10 +4,11 @@ grid point (N, D, M, full covariance, float32 data; fresh seed, printed) one
 fit each, all from the same k-means start (--seed 0, --tol 0):
 
   ffma    GMMC_VARIANTS=no-tensor-cores: auto among the FFMA variants
-  3xtf32  the E-step forced to the mma-3xtf32 family (a spec with
-          `schedule: {L: mma-3xtf32}`), the rest auto
+  3xtf32  the E-step and the covariance scatter forced to the mma-3xtf32
+          family (a spec with `schedule: {L: mma-3xtf32, covariances:
+          mma-3xtf32}`), the rest auto
   auto    the default: the autotuner picks, tensor cores included
-  tf32    --precision tf32, the E-step forced to mma-tf32
+  tf32    --precision tf32, the E-step and the scatter forced to mma-tf32
 
 and prints ms per iteration (median of iterations 3..) and the largest
 relative difference of the per-iteration lower bounds to ffma's (issue
@@ -34,7 +35,7 @@ SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dsl
 def forced_spec(tmp, family):
     path = os.path.join(tmp, f"gmm_full_{family}.yaml")
     with open(SPEC) as f, open(path, "w") as g:
-        g.write(f.read().rstrip("\n") + f"\nschedule:\n  L: {family}\n")
+        g.write(f.read().rstrip("\n") + f"\nschedule:\n  L: {family}\n  covariances: {family}\n")
     return path
 
 
