@@ -31,6 +31,9 @@ typedef struct {
   int cores;        /* worker threads of the host backend */
   int vector_bytes; /* the widest vector register of the CPU level: 16, 32 or 64 */
   int local_bytes;  /* bytes of arrays a kernel may keep on its worker thread's stack */
+  /* bytes of per-event buffers (L, R, ...) a host fit keeps at once: the
+   * events go through them in chunks (0: no limit, the GPU's rule instead) */
+  long long chunk_bytes;
 } TargetDesc;
 
 /* An H100 SXM (sm_90, 132 multiprocessors): the GPU lowered for when none

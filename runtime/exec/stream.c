@@ -72,6 +72,9 @@ static int64_t chunk_events(const Backend *be, const Program *p, int64_t request
       if (!p->bufs[b]->event) fixed += (size_t)buffer_elems(p->bufs[b], 0) * exec_elem_size(p->bufs[b]->elem);
     double budget = be->memory_bytes ? 0.4 * (double)be->memory_bytes - (double)fixed : 0;
     if (be->memory_bytes && budget < (double)(64u << 20)) budget = 64u << 20;
+    /* the host: per-event buffers of at most the target's chunk_bytes */
+    if (be->host_memory && be->target.chunk_bytes > 0 && (budget <= 0 || (double)be->target.chunk_bytes < budget))
+      budget = (double)be->target.chunk_bytes;
     if (cap_bytes && (budget <= 0 || (double)cap_bytes < budget)) budget = (double)cap_bytes;
     c = budget > 0 && per ? (int64_t)(budget / (double)per) : n_local;
   }
