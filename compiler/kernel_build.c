@@ -30,6 +30,17 @@ LStmt *emit_strided(Lower *L, Kernel *k, LStmt *block, const char *name, int64_t
   return ls_when(p, loop, lx_binary(p, LB_LT, lx_var(p, k, flat), lx_int(p, count)));
 }
 
+void warp_lanes(Program *p, Kernel *k, LStmt *body, WarpLanes *w) {
+  w->tid = kernel_var(p, k, "tid", LT_I64), w->lane = kernel_var(p, k, "lane", LT_I64);
+  w->warp = kernel_var(p, k, "warp", LT_I64), w->g = kernel_var(p, k, "group", LT_I64);
+  w->t = kernel_var(p, k, "thread_in_group", LT_I64);
+  ls_append(p, body, ls_assign(p, w->tid, lx_sreg(p, SR_TID_X)));
+  ls_append(p, body, ls_assign(p, w->lane, BIN(LB_REM, V(w->tid), I(32))));
+  ls_append(p, body, ls_assign(p, w->warp, BIN(LB_DIV, V(w->tid), I(32))));
+  ls_append(p, body, ls_assign(p, w->g, BIN(LB_DIV, V(w->lane), I(4))));
+  ls_append(p, body, ls_assign(p, w->t, BIN(LB_REM, V(w->lane), I(4))));
+}
+
 void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last) {
   int len = kernel_var(p, k, "slice_len", LT_I64);
   *first = kernel_var(p, k, "first", LT_I64);

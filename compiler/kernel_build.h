@@ -44,6 +44,14 @@ void event_tile_grid(Program *p, Kernel *k, int64_t tn, int64_t mb, int64_t M, i
  * local events, block z of `slices`, its length a multiple of `align`. */
 void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int64_t align, int *first, int *last);
 
+/* The thread's place for the warp MMAs (loopir.h, LS_MMA), kernel variables
+ * it declares and sets: tid, lane = tid % 32, warp = tid / 32, and PTX's
+ * fragment coordinates g = lane / 4 ("group"), t = lane % 4. */
+typedef struct {
+  int tid, lane, warp, g, t;
+} WarpLanes;
+void warp_lanes(Program *p, Kernel *k, LStmt *body, WarpLanes *w);
+
 /* Shared array sh at `at` = value where cond holds, else zero. */
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
 

@@ -38,4 +38,19 @@ int match_scatter(Lower *L, const Site *site, void *form);
  * in register tiles of tile x tile. */
 Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile);
 
+/* The events [first, last) of a block's slice in chunks of kc, the chunks in
+ * groups of per_group that each end in one flush (at least one group, so
+ * that an empty slice still writes its zeros): opens the group loop (its
+ * number *grp), sets the nacc accumulators acc (of type T) to zero in it,
+ * opens the chunk loop and returns its body, which sets *base (the chunk's
+ * first event) and waits at a barrier. *group is the group loop's body, for
+ * the flush after the chunks. */
+LStmt *scatter_chunks(Lower *L, Kernel *k, LStmt *body, int first, int last, int64_t kc, int per_group, const int *acc,
+                      int nacc, LType T, LStmt **group, int *grp, int *base);
+/* Stages the weights w[n, m] of the block's cg components (block x of the
+ * groups) for the chunk's kc events in shared array ws as [event * cg + c],
+ * zero outside [.., last) and past M; vn is a kernel variable it sets. */
+void scatter_stage_weights(Lower *L, Kernel *k, LStmt *chunk, const ScatterForm *sf, int ws, int64_t kc, int64_t cg,
+                           int threads, int tid, int flat, int vn, int base, int last, LType T);
+
 #endif

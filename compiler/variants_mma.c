@@ -113,14 +113,9 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", LT_F32, tn * dp), ws = kernel_shared(p, k, "w", LT_F32, dp * dp),
       ms = kernel_shared(p, k, "mu", LT_F32, dp), ls = kernel_shared(p, k, "out", LT_F32, tn * mb);
-  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64),
-      warp = kernel_var(p, k, "warp", LT_I64), g = kernel_var(p, k, "group", LT_I64),
-      t = kernel_var(p, k, "thread_in_group", LT_I64);
-  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
-  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, g, BIN(LB_DIV, V(lane), I(4))));
-  ls_append(p, body, ls_assign(p, t, BIN(LB_REM, V(lane), I(4))));
+  WarpLanes wl;
+  warp_lanes(p, k, body, &wl);
+  int tid = wl.tid, lane = wl.lane, warp = wl.warp, g = wl.g, t = wl.t;
   int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64);
   ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
   ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));

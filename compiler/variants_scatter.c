@@ -80,6 +80,37 @@ int scatter_form(Lower *L, Hoisted *h, ScatterForm *sf) {
   return 1;
 }
 
+LStmt *scatter_chunks(Lower *L, Kernel *k, LStmt *body, int first, int last, int64_t kc, int per_group, const int *acc,
+                      int nacc, LType T, LStmt **group, int *grp, int *base) {
+  Program *p = L->p;
+  int nch = kernel_var(p, k, "nchunks", LT_I64), c;
+  ls_append(p, body, ls_assign(p, nch, BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(kc - 1)), I(kc))));
+  LExpr *ngroups = BIN(LB_MAX, I(1), BIN(LB_DIV, BIN(LB_ADD, V(nch), I(per_group - 1)), I(per_group)));
+  *group = emit_loop(L, k, body, "flush_group", I(0), ngroups, grp);
+  for (int r = 0; r < nacc; r++) ls_append(p, *group, ls_assign(p, acc[r], lx_const(p, T, 0)));
+  LExpr *c0 = BIN(LB_MUL, V(*grp), I(per_group));
+  LStmt *chunk = emit_loop(L, k, *group, "chunk", c0, BIN(LB_MIN, V(nch), BIN(LB_ADD, c0, I(per_group))), &c);
+  *base = kernel_var(p, k, "base", LT_I64);
+  ls_append(p, chunk, ls_assign(p, *base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(kc)))));
+  ls_append(p, chunk, ls_sync(p));
+  return chunk;
+}
+
+void scatter_stage_weights(Lower *L, Kernel *k, LStmt *chunk, const ScatterForm *sf, int ws, int64_t kc, int64_t cg,
+                           int threads, int tid, int flat, int vn, int base, int last, LType T) {
+  Program *p = L->p;
+  LStmt *in = emit_strided(L, k, chunk, "stage_w", kc * cg, threads, tid, flat);
+  int wm = kernel_var(p, k, "wm", LT_I64);
+  ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
+  ls_append(p, in,
+            ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
+  LExpr **wi = idx_vec(p, 2);
+  wi[0] = V(vn);
+  wi[1] = V(wm);
+  stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(sf->M))), ws, V(flat),
+                lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi)));
+}
+
 int match_scatter(Lower *L, const Site *site, void *form) { return scatter_form(L, site->h, form); }
 
 Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile) {

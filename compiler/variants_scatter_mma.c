@@ -118,14 +118,9 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   scatter_grid(p, k, groups, slices, sp->threads, sp->per_sm);
   LStmt *body = k->body;
   int xs = kernel_shared(p, k, "x", LT_F32, KC * row), ws = kernel_shared(p, k, "w", LT_F32, KC * cg);
-  int tid = kernel_var(p, k, "tid", LT_I64), lane = kernel_var(p, k, "lane", LT_I64),
-      warp = kernel_var(p, k, "warp", LT_I64), g = kernel_var(p, k, "group", LT_I64),
-      t = kernel_var(p, k, "thread_in_group", LT_I64);
-  ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
-  ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, warp, BIN(LB_DIV, V(tid), I(32))));
-  ls_append(p, body, ls_assign(p, g, BIN(LB_DIV, V(lane), I(4))));
-  ls_append(p, body, ls_assign(p, t, BIN(LB_REM, V(lane), I(4))));
+  WarpLanes wl;
+  warp_lanes(p, k, body, &wl);
+  int tid = wl.tid, warp = wl.warp, g = wl.g, t = wl.t;
   int vm = kernel_var(p, k, "m", LT_I64), vn = kernel_var(p, k, "n", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
       flat = kernel_var(p, k, "flat", LT_I64), act = kernel_var(p, k, "active", LT_I64);
   ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), V(warp))));
@@ -150,18 +145,10 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "s%d_%d_%d", tri[r / 4], tj[r / 4], r % 4), LT_F32);
   int first, last;
   event_slice_bounds(p, k, body, slices, KC, &first, &last);
-  /* groups of FLUSH_CHUNKS chunks (at least one, so that an empty slice
-   * still writes its zeros), each ending in one flush */
-  int nch = kernel_var(p, k, "nchunks", LT_I64), grp, ch;
-  ls_append(p, body, ls_assign(p, nch, BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(KC - 1)), I(KC))));
-  LExpr *ngroups = BIN(LB_MAX, I(1), BIN(LB_DIV, BIN(LB_ADD, V(nch), I(FLUSH_CHUNKS - 1)), I(FLUSH_CHUNKS)));
-  LStmt *group = emit_loop(L, k, body, "flush_group", I(0), ngroups, &grp);
-  for (int r = 0; r < nt * 4; r++) ls_append(p, group, ls_assign(p, acc[r], lx_const(p, LT_F32, 0)));
-  LExpr *c0 = BIN(LB_MUL, V(grp), I(FLUSH_CHUNKS));
-  LStmt *chunk = emit_loop(L, k, group, "chunk", c0, BIN(LB_MIN, V(nch), BIN(LB_ADD, c0, I(FLUSH_CHUNKS))), &ch);
-  int base = kernel_var(p, k, "base", LT_I64);
-  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(ch), I(KC)))));
-  ls_append(p, chunk, ls_sync(p));
+  /* groups of FLUSH_CHUNKS chunks, each ending in one flush */
+  LStmt *group;
+  int grp, base;
+  LStmt *chunk = scatter_chunks(L, k, body, first, last, KC, FLUSH_CHUNKS, acc, nt * 4, LT_F32, &group, &grp, &base);
   /* the data chunk (coalesced along d), zero outside the slice and past D */
   {
     LStmt *in = emit_strided(L, k, chunk, "stage_x", KC * dp, sp->threads, tid, flat);
@@ -178,18 +165,7 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   }
   /* the weights of the block's components, zero outside the slice: the A
    * values of an event past the slice are 0 whatever its (zero) data */
-  {
-    LStmt *in = emit_strided(L, k, chunk, "stage_w", KC * cg, sp->threads, tid, flat);
-    int wm = kernel_var(p, k, "wm", LT_I64);
-    ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
-    ls_append(p, in,
-              ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
-    LExpr **wi = idx_vec(p, 2);
-    wi[0] = V(vn);
-    wi[1] = V(wm);
-    stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ws, V(flat),
-                  lx_cast(p, LT_F32, lx_load(p, p->tensor_buf[sf->w->id], wi)));
-  }
+  scatter_stage_weights(L, k, chunk, sf, ws, KC, cg, sp->threads, tid, flat, vn, base, last, LT_F32);
   ls_append(p, chunk, ls_sync(p));
   LStmt *active = ls_when(p, chunk, V(act));
   int kb;
@@ -202,7 +178,8 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   ls_append(p, blk, ls_assign(p, w0, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(e0), I(cg)), V(warp)))));
   ls_append(p, blk, ls_assign(p, w1, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(e1), I(cg)), V(warp)))));
   /* x_d - mu_d of the two events, d = 8 q + g */
-#define CENTERED(ev, q) BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(ev), I(row)), BIN(LB_ADD, V(g), I(8 * (q))))), V(mu[q]))
+#define CENTERED(ev, q)                                                                                                \
+  BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(ev), I(row)), BIN(LB_ADD, V(g), I(8 * (q))))), V(mu[q]))
   /* the B values, big and small, of every column tile */
   int bb[2][16], bs[2][16];
   for (int q = 0; q < CT; q++)
@@ -242,8 +219,9 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
     int ri = tri[r / 4], j = tj[r / 4], x = r % 4;
     LExpr *prev = lx_select(p, BIN(LB_EQ, V(grp), I(0)), lx_const(p, LT_F64, 0),
                             lx_load(p, pbuf, cell_index(p, k, vm, g, t, ri, j, x)));
-    ls_append(p, flush,
-              ls_store(p, pbuf, cell_index(p, k, vm, g, t, ri, j, x), BIN(LB_ADD, prev, lx_cast(p, LT_F64, V(acc[r])))));
+    ls_append(
+        p, flush,
+        ls_store(p, pbuf, cell_index(p, k, vm, g, t, ri, j, x), BIN(LB_ADD, prev, lx_cast(p, LT_F64, V(acc[r])))));
   }
   *out = (Built){.partial_buf = pbuf, .slices = (int)slices, .combine_tag = "scattermma"};
 }

@@ -125,20 +125,12 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   /* the slice of events */
   int first, last;
   event_slice_bounds(p, k, body, g, KC, &first, &last);
-  /* groups of FLUSH_CHUNKS chunks (at least one, so that an empty slice
-   * still writes its zeros), each ending in one flush: a single copy of the
-   * flush code keeps the kernel small for LLVM (its alias queries grow with
-   * the square of the memory operations in a block) */
-  int nch = kernel_var(p, k, "nchunks", LT_I64), grp, c;
-  ls_append(p, body, ls_assign(p, nch, BIN(LB_DIV, BIN(LB_ADD, BIN(LB_SUB, V(last), V(first)), I(KC - 1)), I(KC))));
-  LExpr *ngroups = BIN(LB_MAX, I(1), BIN(LB_DIV, BIN(LB_ADD, V(nch), I(FLUSH_CHUNKS - 1)), I(FLUSH_CHUNKS)));
-  LStmt *group = emit_loop(L, k, body, "flush_group", I(0), ngroups, &grp);
-  for (int r = 0; r < TILE * TILE; r++) ls_append(p, group, ls_assign(p, acc[r], lx_const(p, T, 0)));
-  LExpr *c0 = BIN(LB_MUL, V(grp), I(FLUSH_CHUNKS));
-  LStmt *chunk = emit_loop(L, k, group, "chunk", c0, BIN(LB_MIN, V(nch), BIN(LB_ADD, c0, I(FLUSH_CHUNKS))), &c);
-  int base = kernel_var(p, k, "base", LT_I64);
-  ls_append(p, chunk, ls_assign(p, base, BIN(LB_ADD, V(first), BIN(LB_MUL, V(c), I(KC)))));
-  ls_append(p, chunk, ls_sync(p));
+  /* groups of FLUSH_CHUNKS chunks, each ending in one flush: a single copy
+   * of the flush code keeps the kernel small for LLVM (its alias queries
+   * grow with the square of the memory operations in a block) */
+  LStmt *group;
+  int grp, base;
+  LStmt *chunk = scatter_chunks(L, k, body, first, last, KC, FLUSH_CHUNKS, acc, TILE * TILE, T, &group, &grp, &base);
   /* the data chunk (coalesced along d), skewed rows, zero outside */
   LStmt *inx = emit_strided(L, k, chunk, "stage_x", KC * dp, threads, tid, flat);
   int kk = kernel_var(p, k, "kk", LT_I64);
@@ -154,18 +146,7 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
                   lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi)));
   }
   /* the weights of the group's components */
-  LStmt *inw = emit_strided(L, k, chunk, "stage_w", KC * cg, threads, tid, flat);
-  int wm = kernel_var(p, k, "wm", LT_I64);
-  ls_append(p, inw, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
-  ls_append(p, inw,
-            ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
-  {
-    LExpr **wi = idx_vec(p, 2);
-    wi[0] = V(vn);
-    wi[1] = V(wm);
-    stage_or_zero(p, k, inw, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(M))), ws, V(flat),
-                  lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi)));
-  }
+  scatter_stage_weights(L, k, chunk, sf, ws, KC, cg, threads, tid, flat, vn, base, last, T);
   ls_append(p, chunk, ls_sync(p));
   /* the register tile, four events per trip */
   LStmt *active = ls_when(p, chunk, V(act));
