@@ -243,8 +243,9 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
             setattr(self, attr, model.param(name))
         a, b = model.param("weight_concentration"), model.param("weight_concentration_b")
         self.weight_concentration_ = (a, b) if self.weight_concentration_prior_type == "dirichlet_process" else a
-        if self.covariance_type == "spherical":
-            self.covariance_prior_ = np.float64(self.covariance_prior_)
+        if self.covariance_type == "spherical":  # a number, as scikit-learn's (the caller's own when given)
+            self.covariance_prior_ = (np.float64(self.covariance_prior_) if self.covariance_prior is None
+                                      else self.covariance_prior)
         if self.covariance_type == "tied":
             self.degrees_of_freedom_ = np.float64(self.degrees_of_freedom_)
         n_components, n_features = np.shape(self.means_)

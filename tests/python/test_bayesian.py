@@ -85,3 +85,134 @@ def test_bayesian_agreement(fixtures, case):
     assert np.mean(pred == f["ref_predict"]) >= 0.999, case
     s = est.score_samples(f["X"])
     assert np.max(np.abs(s - f["ref_score_samples"]) / np.abs(f["ref_score_samples"]).max()) <= 1e-6, case
+
+
+# ---- the drop-in: what scikit-learn's class offers, against scikit-learn itself -------------------------------
+from sklearn.datasets import make_blobs  # noqa: E402
+from sklearn.mixture import BayesianGaussianMixture as SkBGM  # noqa: E402
+
+PRIOR_TYPES = ["dirichlet_process", "dirichlet_distribution"]
+USER_COV = {"full": np.diag([2.0, 1.0, 3.0]), "tied": np.diag([2.0, 1.0, 3.0]), "diag": np.array([2.0, 1.0, 3.0]),
+            "spherical": 2.0}
+
+
+@pytest.fixture(scope="module")
+def data(seed):
+    X, _ = make_blobs(n_samples=600, centers=3, n_features=3, random_state=seed % 1000)
+    return X
+
+
+def sk_run(X, kw, resp):
+    """scikit-learn's public fit, its initialisation replaced by resp."""
+    a = SkBGM(**kw)
+    a._initialize_parameters = lambda X_, random_state: a._initialize(X_, resp)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return a.fit(X)
+
+
+@pytest.mark.parametrize("cov", TYPES)
+@pytest.mark.parametrize("prior", PRIOR_TYPES)
+def test_user_priors(data, seed, cov, prior):
+    """Every prior given (mean_prior and covariance_prior as initial parameters the M-step keeps, the others as
+    scalars): the lower bounds of 20 iterations from the same start within 1e-6 relative."""
+    kw = dict(n_components=4, covariance_type=cov, weight_concentration_prior_type=prior, weight_concentration_prior=0.1,
+              mean_precision_prior=0.5, mean_prior=np.array([1.0, 2.0, 3.0]), degrees_of_freedom_prior=5.0,
+              covariance_prior=USER_COV[cov], max_iter=20, tol=0.0)
+    resp = np.random.RandomState(seed).dirichlet(np.full(4, 0.5), size=len(data))
+    ref = sk_run(data, kw, resp)
+    start = SkBGM(**kw)
+    start._check_parameters(data)
+    start._initialize(data, resp)
+    dp = prior == "dirichlet_process"
+    wa, wb = start.weight_concentration_ if dp else (start.weight_concentration_, np.zeros(4))
+    start._set_parameters(start._get_parameters())
+    f = {"settings": np.array([4, dp, 1e-6, 20]), "X": data,
+         "init_weight_concentration": wa, "init_weight_concentration_b": wb, "init_weights": start.weights_,
+         "init_mean_precision": start.mean_precision_, "init_means": start.means_,
+         "init_degrees_of_freedom": start.degrees_of_freedom_, "init_covariances": start.covariances_,
+         "init_precisions_cholesky": start.precisions_cholesky_, "init_mean_prior": kw["mean_prior"],
+         "init_covariance_prior": np.asarray(USER_COV[cov])}
+    est = gmmc.BayesianGaussianMixture(device="cpu", **kw)
+    k, dpv, reg, max_iter = f["settings"]
+    o = est._options(data_dtype=data.dtype).tol(0.0).n_init(1).init("random").seed(1)
+    for name in PARAMS:
+        o.init_param(name, f["init_" + name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _fit.fit(est._context(), data, o, 20).model
+    assert abs(model.lower_bound - ref.lower_bound_) <= LB_TOL * abs(ref.lower_bound_), (model.lower_bound,
+                                                                                         ref.lower_bound_)
+    # and the class's own fit keeps the given priors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = gmmc.BayesianGaussianMixture(device="cpu", random_state=0, **kw).fit(data)
+    assert np.array_equal(fitted.mean_prior_, kw["mean_prior"])
+    assert np.array_equal(np.asarray(fitted.covariance_prior_), np.asarray(USER_COV[cov]))
+
+
+@pytest.mark.parametrize("cov", TYPES)
+@pytest.mark.parametrize("prior", PRIOR_TYPES)
+def test_attributes_as_sklearn(data, cov, prior):
+    """The fitted attributes have scikit-learn's types and shapes (weight_concentration_ a pair of arrays for the
+    Dirichlet process, an array for the distribution), and inference on scikit-learn's fitted parameters gives
+    scikit-learn's predict, predict_proba, score_samples, score and samples."""
+    kw = dict(n_components=4, covariance_type=cov, weight_concentration_prior_type=prior, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = SkBGM(**kw).fit(data)
+        b = gmmc.BayesianGaussianMixture(device="cpu", **kw).fit(data)
+    attrs = ["weights_", "weight_concentration_prior_", "weight_concentration_", "mean_precision_prior_",
+             "mean_precision_", "mean_prior_", "means_", "degrees_of_freedom_prior_", "degrees_of_freedom_",
+             "covariance_prior_", "covariances_", "precisions_", "precisions_cholesky_", "converged_", "n_iter_",
+             "lower_bound_", "n_features_in_"]
+    for attr in attrs:
+        va, vb = getattr(a, attr), getattr(b, attr)
+        if isinstance(va, tuple):
+            assert isinstance(vb, tuple) and len(vb) == len(va), attr
+            assert all(np.shape(x) == np.shape(y) for x, y in zip(va, vb)), attr
+        else:
+            assert type(vb) is type(va) or (np.isscalar(va) and np.isscalar(vb)), (attr, type(va), type(vb))
+            assert np.shape(va) == np.shape(vb), (attr, np.shape(va), np.shape(vb))
+    # the same fitted parameters: the same inference (tolerances of float64 evaluation orders)
+    b._set_parameters(a._get_parameters())
+    for attr in ("mean_prior_", "covariance_prior_"):
+        setattr(b, attr, getattr(a, attr))
+    assert np.allclose(b.weights_, a.weights_, rtol=1e-12, atol=0)
+    assert np.array_equal(b.predict(data), a.predict(data))
+    assert np.allclose(b.predict_proba(data), a.predict_proba(data), rtol=1e-9, atol=1e-12)
+    assert np.allclose(b.score_samples(data), a.score_samples(data), rtol=1e-10, atol=0)
+    assert abs(b.score(data) - a.score(data)) <= 1e-10 * abs(a.score(data))
+    xa, ya = a.sample(25)
+    xb, yb = b.sample(25)
+    assert np.array_equal(ya, yb) and np.allclose(xa, xb, rtol=1e-12, atol=1e-12)
+
+
+def test_fit_predict_pickle_warm_start(data):
+    import pickle
+    est = gmmc.BayesianGaussianMixture(n_components=4, random_state=0, device="cpu", max_iter=200)
+    labels = est.fit_predict(data)
+    assert np.array_equal(labels, est.predict(data))
+    assert np.allclose(est.predict_proba(data).sum(axis=1), 1.0)
+    again = pickle.loads(pickle.dumps(est))
+    assert np.array_equal(again.predict(data), labels)
+    # warm start continues from the fitted state: a converged fit stops after its first iterations
+    est.set_params(warm_start=True, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(data)
+    assert est.n_iter_ <= 2 and est.converged_
+
+
+def test_refusals(data):
+    with pytest.raises(ValueError, match=r"The parameter 'degrees_of_freedom_prior' should be greater than 2, "
+                                         r"but got 1\.000\."):
+        gmmc.BayesianGaussianMixture(degrees_of_freedom_prior=1.0, device="cpu").fit(data)
+    with pytest.raises(ValueError, match="weight_concentration_prior_type"):
+        gmmc.BayesianGaussianMixture(weight_concentration_prior_type="dirichlet", device="cpu").fit(data)
+    with pytest.raises(ValueError, match="The parameter 'means' should have the shape of"):
+        gmmc.BayesianGaussianMixture(mean_prior=np.zeros(2), device="cpu").fit(data)
+    with pytest.raises(ValueError, match="should be symmetric, positive-definite"):
+        gmmc.BayesianGaussianMixture(covariance_prior=-np.eye(3), device="cpu").fit(data)
+    with pytest.raises(Exception, match="not fitted"):
+        gmmc.BayesianGaussianMixture(device="cpu").predict(data)
