@@ -7,10 +7,11 @@ float64 test's measure) and relative to the run's largest bound in magnitude
 float32, where the error is a fraction of the terms' size, not of their sum;
 docs/dsl.md derives it). Per case and overall.
 
-Usage: bayesian_check.py FIXTURES DEVICE DTYPE [LIMIT]
+Usage: bayesian_check.py FIXTURES DEVICE DTYPE [LIMIT [MEASURE]]
   FIXTURES  a directory of tests/em/make_bayesian_fixtures.py's .npz files
   DEVICE    cpu or cuda;  DTYPE  float32 or float64
-  LIMIT     fail (exit 1) when a case's scaled difference exceeds it (default: none)
+  LIMIT     fail (exit 1) when a case's difference exceeds it (default: none)
+  MEASURE   the difference LIMIT bounds: scaled (default) or rel
 The package is the checkout's python/ with the library GMMC_LIBRARY names.
 gmmc starts from the parameters scikit-learn's _initialize made from each
 fixture's responsibilities and runs the same iterations (tol = 0), as
@@ -54,18 +55,21 @@ def run_case(path, device, dtype):
 def main():
     where, device, dtype = sys.argv[1], sys.argv[2], sys.argv[3]
     limit = float(sys.argv[4]) if len(sys.argv) > 4 else None
+    measure = sys.argv[5] if len(sys.argv) > 5 else "scaled"
+    if measure not in ("scaled", "rel"):
+        sys.exit(f"bayesian_check: MEASURE is scaled or rel, not {measure!r}")
     worst_rel, worst, fails, dev = 0.0, 0.0, 0, ""
     for name in sorted(os.listdir(where)):
         if not name.endswith(".npz"):
             continue
         rel, scaled, dev = run_case(os.path.join(where, name), device, dtype)
-        bad = limit is not None and not scaled <= limit
+        bad = limit is not None and not (scaled if measure == "scaled" else rel) <= limit
         fails += bad
         worst_rel, worst = max(worst_rel, rel), max(worst, scaled)
         print(f"  {name[:-4]:26s} {dtype}: lower bounds within {rel:.2e} relative, {scaled:.2e} scaled"
               f"{'  FAIL' if bad else ''}")
     print(f"bayesian_check: {dev}, {dtype}: max relative lower-bound difference {worst_rel:.2e}, scaled {worst:.2e}"
-          + (f" (limit {limit:g}): {'FAIL' if fails else 'ok'}" if limit is not None else ""))
+          + (f" (limit {limit:g} {measure}): {'FAIL' if fails else 'ok'}" if limit is not None else ""))
     return 1 if fails else 0
 
 
