@@ -196,12 +196,19 @@ def test_fit_predict_pickle_warm_start(data):
     assert np.allclose(est.predict_proba(data).sum(axis=1), 1.0)
     again = pickle.loads(pickle.dumps(est))
     assert np.array_equal(again.predict(data), labels)
-    # warm start continues from the fitted state: a converged fit stops after its first iterations
-    est.set_params(warm_start=True, max_iter=5)
+    # warm start continues from the fitted state: 5 iterations, then 5 more, are one fit of 10 (tol 0)
+    kw = dict(n_components=4, random_state=0, device="cpu", tol=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        est.fit(data)
-    assert est.n_iter_ <= 2 and est.converged_
+        whole = gmmc.BayesianGaussianMixture(max_iter=10, **kw).fit(data)
+        warm = gmmc.BayesianGaussianMixture(max_iter=5, warm_start=True, **kw).fit(data)
+        first = warm.lower_bound_
+        warm.fit(data)
+    assert warm.n_iter_ == 5 and whole.n_iter_ == 10
+    assert abs(warm.lower_bound_ - whole.lower_bound_) <= 1e-12 * abs(whole.lower_bound_), (warm.lower_bound_,
+                                                                                            whole.lower_bound_)
+    assert abs(whole.lower_bounds_[4] - first) <= 1e-12 * abs(first)
+    assert np.allclose(warm.means_, whole.means_, rtol=1e-10, atol=0)
 
 
 def test_refusals(data):
