@@ -34,7 +34,7 @@ from ._options import FitOptions
 from ._precisions import precisions_from_cholesky
 from ._progress import Printer, Recorder
 
-PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
+PRIOR_TYPES = ("dirichlet_distribution", "dirichlet_process")  # scikit-learn's message lists them so
 
 # scikit-learn attribute <- gmmc model parameter (weight_concentration_ is assembled from two parameters)
 _MODEL_ATTRS = (("weights_", "weights"), ("mean_precision_", "mean_precision"), ("means_", "means"),
@@ -96,13 +96,14 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
         _params._int_at_least("n_init", self.n_init, 1, owner)
         _params._options("init_params", self.init_params, _params.INIT_PARAMS, owner)
         _params._options("weight_concentration_prior_type", self.weight_concentration_prior_type, PRIOR_TYPES, owner)
-        for name in ("weight_concentration_prior", "mean_precision_prior"):
+        for name in ("weight_concentration_prior", "mean_precision_prior", "degrees_of_freedom_prior"):
             v = getattr(self, name)
             if v is not None and not (_params._is_real(v) and v > 0 and np.isfinite(v)):
-                _params._fail(name, "a float in the range (0.0, inf) or None", v, owner)
-        v = self.degrees_of_freedom_prior
-        if v is not None and not (_params._is_real(v) and np.isfinite(v)):
-            _params._fail("degrees_of_freedom_prior", "a float in the range [0.0, inf) or None", v, owner)
+                _params._fail(name, "None or a float in the range (0.0, inf)", v, owner)
+        v = self.covariance_prior
+        if self.covariance_type == "spherical" and v is not None and np.ndim(v) == 0 and \
+                not (_params._is_real(v) and v > 0 and np.isfinite(v)):
+            _params._fail("covariance_prior", "None, an array-like or a float in the range (0.0, inf)", v, owner)
         rs = self.random_state
         if not (rs is None or isinstance(rs, np.random.RandomState) or
                 (_params._is_int(rs) and 0 <= rs <= 2**32 - 1)):
@@ -132,11 +133,11 @@ class BayesianGaussianMixture(DensityMixin, BaseEstimator):
             if cov.shape != shape:
                 raise ValueError("The parameter '%s covariance_prior' should have the shape of %s, but got %s"
                                  % (kind, shape, cov.shape))
-            if kind in ("full", "tied"):
-                if not np.allclose(cov, cov.T) or np.any(np.linalg.eigvalsh(cov) <= 0.0):
-                    raise ValueError(f"'{kind} covariance_prior' should be symmetric, positive-definite")
-            elif np.any(cov <= 0.0):
-                raise ValueError(f"'{kind} covariance_prior' should be positive")
+            if kind in ("full", "tied"):  # scikit-learn's _check_precision_matrix, its message
+                if not (np.allclose(cov, cov.T) and np.all(np.linalg.eigvalsh(cov) > 0.0)):
+                    raise ValueError(f"'{kind} precision' should be symmetric, positive-definite")
+            elif kind == "diag" and np.any(np.less_equal(cov, 0.0)):
+                raise ValueError(f"'{kind} precision' should be positive")
         return mean, cov
 
     # ---- gmmc objects --------------------------------------------------------------------------------

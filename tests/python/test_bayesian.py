@@ -215,11 +215,20 @@ def test_refusals(data):
     with pytest.raises(ValueError, match=r"The parameter 'degrees_of_freedom_prior' should be greater than 2, "
                                          r"but got 1\.000\."):
         gmmc.BayesianGaussianMixture(degrees_of_freedom_prior=1.0, device="cpu").fit(data)
-    with pytest.raises(ValueError, match="weight_concentration_prior_type"):
+    with pytest.raises(ValueError, match=r"The 'weight_concentration_prior_type' parameter of BayesianGaussianMixture "
+                                         r"must be a str among \{'dirichlet_distribution', 'dirichlet_process'\}\. "
+                                         r"Got 'dirichlet' instead\."):
         gmmc.BayesianGaussianMixture(weight_concentration_prior_type="dirichlet", device="cpu").fit(data)
+    with pytest.raises(ValueError, match=r"The 'mean_precision_prior' parameter of BayesianGaussianMixture must be "
+                                         r"None or a float in the range \(0\.0, inf\)\. Got 0\.0 instead\."):
+        gmmc.BayesianGaussianMixture(mean_precision_prior=0.0, device="cpu").fit(data)
     with pytest.raises(ValueError, match="The parameter 'means' should have the shape of"):
         gmmc.BayesianGaussianMixture(mean_prior=np.zeros(2), device="cpu").fit(data)
-    with pytest.raises(ValueError, match="should be symmetric, positive-definite"):
+    with pytest.raises(ValueError, match="'full precision' should be symmetric, positive-definite"):
         gmmc.BayesianGaussianMixture(covariance_prior=-np.eye(3), device="cpu").fit(data)
+    with pytest.raises(ValueError, match="'diag precision' should be positive"):
+        gmmc.BayesianGaussianMixture(covariance_type="diag", covariance_prior=np.zeros(3), device="cpu").fit(data)
+    with pytest.raises(ValueError, match="The 'covariance_prior' parameter of BayesianGaussianMixture must be"):
+        gmmc.BayesianGaussianMixture(covariance_type="spherical", covariance_prior=-1.0, device="cpu").fit(data)
     with pytest.raises(Exception, match="not fitted"):
         gmmc.BayesianGaussianMixture(device="cpu").predict(data)
