@@ -10,7 +10,8 @@
 
 static const char usage[] = "usage: gmmc compile SPEC --sizes M=..,D=.. [options]\n"
                             "\n"
-                            "Specializes SPEC (a file, or a shipped spec: full, diag, spherical, tied, kmeans)\n"
+                            "Specializes SPEC (a file, or a shipped spec by name: gmm_full, kmeans, poisson,\n"
+                            "bayesian_full, ... as gmmc fit --model lists them; full, diag, spherical, tied)\n"
                             "for the given sizes and prints what the compiler generates.\n"
                             "\n"
                             "  --sizes LIST       values of the fixed sizes, e.g. M=16,D=4\n"

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "dsl/ast.h"
 #include "dsl/shipped.h"
 #include "gmmc/gmmc.h"
 
@@ -28,7 +29,9 @@ static const char usage[] = "usage: gmmc fit DATA [options]\n"
                             "  -k, --n-components K    number of components (default 1)\n"
                             "  --covariance-type T     full (default), diag, spherical or tied\n"
                             "  --model NAME            a shipped model: gmm_full, gmm_diag, gmm_spherical,\n"
-                            "                          gmm_tied, kmeans, bernoulli, poisson or multinomial\n"
+                            "                          gmm_tied, kmeans, bernoulli, poisson, multinomial,\n"
+                            "                          bayesian_full, bayesian_diag, bayesian_spherical or\n"
+                            "                          bayesian_tied\n"
                             "  --spec FILE             train the model written in FILE (a gmmc DSL spec)\n"
                             "  --tol T                 stop when the lower bound changes less (default 1e-3)\n"
                             "  --reg-covar R           added to the covariance diagonals (default 1e-6)\n"
@@ -70,6 +73,19 @@ static int parse_init(const char *s, gmmc_init *out) {
       return 0;
     }
   return -1;
+}
+
+/* What the reported lower bound is: the spec's lower_bound output as it
+ * is (a variational bound), or the objective per event. text NULL: a
+ * Gaussian spec by covariance type, which has none. */
+static int has_lower_bound_output(const char *name, const char *text, size_t len) {
+  if (!text) return 0;
+  char *err = NULL;
+  Spec *s = spec_load(name, text, len, &err);
+  int has = s && s->lower_bound;
+  spec_free(s);
+  free(err);
+  return has;
 }
 
 /* --model NAME: a shipped spec by its model name, or NULL after the error
@@ -133,7 +149,7 @@ int cmd_fit(int argc, char **argv) {
   gmmc_fit_options_create(&fo);
   const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL, *weight_path = NULL, *model_name = NULL,
              *cov_type = NULL;
-  int verbose = 0, threads = 0, no_cache = 0, c, rc = 1;
+  int verbose = 0, threads = 0, no_cache = 0, own_bound = 0, c, rc = 1;
   int mpi = cli_mpi_begin(), me = 0; /* before any output: rank 0 alone speaks */
   long long raw_dims = 0;
   char *end;
@@ -261,6 +277,7 @@ int cmd_fit(int argc, char **argv) {
   if (model_name) {
     const ShippedSpec *sh = find_model(model_name);
     if (!sh) goto done;
+    own_bound = has_lower_bound_output(sh->file, sh->text, sh->len);
     SET(gmmc_fit_options_set_covariance_type(fo, sh->name)); /* the options take a shipped spec's name there */
   }
   const char *data_path = argv[optind];
@@ -293,6 +310,7 @@ int cmd_fit(int argc, char **argv) {
       goto done;
     }
     gmmc_fit_options_set_spec(fo, spec_path, text);
+    own_bound = has_lower_bound_output(spec_path, text, len);
     free(text);
   }
   gmmc_backend be;
@@ -346,9 +364,14 @@ int cmd_fit(int argc, char **argv) {
          gmmc_context_device(ctx));
   if (ranks > 1) printf(" (rank 0 of %d MPI processes)", ranks);
   printf("\n");
-  printf("%s after %d iterations; lower bound %.10g (mean log-likelihood per %s)\n",
-         gmmc_model_converged(model) ? "converged" : "did not converge", gmmc_model_n_iter(model),
-         gmmc_model_lower_bound(model), weight_path ? "unit of weight" : "event");
+  if (own_bound)
+    printf("%s after %d iterations; lower bound %.10g (the spec's lower_bound output)\n",
+           gmmc_model_converged(model) ? "converged" : "did not converge", gmmc_model_n_iter(model),
+           gmmc_model_lower_bound(model));
+  else
+    printf("%s after %d iterations; lower bound %.10g (mean log-likelihood per %s)\n",
+           gmmc_model_converged(model) ? "converged" : "did not converge", gmmc_model_n_iter(model),
+           gmmc_model_lower_bound(model), weight_path ? "unit of weight" : "event");
   int rank;
   const int64_t *shape;
   const double *w = gmmc_model_param(model, "weights", &rank, &shape);

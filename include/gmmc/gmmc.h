@@ -156,7 +156,9 @@ gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *opts, const char *name
 /* Initial values of a parameter, by name, replacing what the initialisation
  * computed: "weights", "means", "precisions_cholesky", or "precisions"
  * (precision matrices, as scikit-learn's precisions_init, converted to
- * precisions_cholesky). count must match the parameter's size. */
+ * precisions_cholesky), or any other parameter of the spec. count must match
+ * the parameter's size. They are written before the initialisation's M-step
+ * too, so that a statement keeping a parameter's value keeps these. */
 gmmc_status gmmc_fit_options_set_init_param(gmmc_fit_options *opts, const char *name, const double *values,
                                             size_t count);
 /* Progress: called after every EM iteration. */

@@ -10,8 +10,9 @@ from ._errors import CompileError, DeviceError, GmmcError, GmmcIOError, GmmcMemo
 from ._version import __version__
 from .gaussian_mixture import GaussianMixture
 from .count_mixtures import BernoulliMixture, MultinomialMixture, PoissonMixture
+from .bayesian_mixture import BayesianGaussianMixture
 
-__all__ = ["GaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError",
+__all__ = ["GaussianMixture", "BayesianGaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError",
            "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
 
 

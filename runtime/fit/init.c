@@ -3,7 +3,8 @@
  * turns them into parameters (weighted, with per-event weights: so are
  * k-means and k-means++, and random_from_data draws events of positive
  * weight only); user-given parameters then replace what they
- * name, and the derived statements run. The responsibilities are made chunk
+ * name (they are written before that M-step too, for the statements that
+ * keep a parameter's value), and the derived statements run. The responsibilities are made chunk
  * by chunk as the M-step streams over the events (exec/stream.h), from global
  * event indices: the same model for any number of processes or chunks. */
 #include <math.h>
@@ -307,6 +308,10 @@ static gmmc_status initialize(gmmc_context *ctx, const FitData *fd, const gmmc_f
     return em_load_params(ctx, e, w);
   }
   if (e->p->init_resp_kernel >= 0) {
+    /* user-given parameters also before the M-step, so that a statement
+     * keeping a parameter (reading its own previous value: a prior the
+     * caller gives) keeps the caller's value from the first M-step on */
+    if ((s = apply_user_params(ctx, e, o))) return s;
     if ((s = responsibilities(ctx, fd, o, ft, rng))) return s;
   } else if ((s = seed_centers(ctx, fd, o, rng))) {
     return s;

@@ -9,7 +9,7 @@
  * is written to a temporary file and assembled with `ptxas -arch=ARCH`; the
  * PTX must also hold an `.entry` for every kernel of the program.
  *
- * The float32 full and tied specs hold the tensor-core E-step (LS_MMA) for
+ * The float32 full and tied specs (gmm_ and bayesian_) hold the tensor-core E-step (LS_MMA) for
  * sm_80 and later: its mma.sync must be in the PTX (and ptxas accept it),
  * also under the precision tf32 and at D = 64; before sm_80 it must not be.
  *
@@ -139,7 +139,9 @@ static void check_precision(const char *ptxas, const char *arch, const ShippedSp
       printf("FAIL %s: no .entry %s in the PTX\n", what, p->kernels[k]->name);
       g_fail++;
     }
-  int quadratic = strcmp(ss->name, "gmm_full") == 0 || strcmp(ss->name, "gmm_tied") == 0;
+  /* the specs whose E-step is a quadratic form of a matrix per component or shared (the Bayesian ones too) */
+  int quadratic = strcmp(ss->name, "gmm_full") == 0 || strcmp(ss->name, "gmm_tied") == 0 ||
+                  strcmp(ss->name, "bayesian_full") == 0 || strcmp(ss->name, "bayesian_tied") == 0;
   int want_mma = quadratic && real == LT_F32 && d >= 2 && sm >= 80;
   if (want_mma != (strstr(ptx, MMA_PTX) != NULL)) {
     printf("FAIL %s: %s %s in the PTX\n", what, MMA_PTX, want_mma ? "missing" : "unexpected");
