@@ -10,9 +10,10 @@ from ._errors import CompileError, DeviceError, GmmcError, GmmcIOError, GmmcMemo
 from ._version import __version__
 from .gaussian_mixture import GaussianMixture
 from .count_mixtures import BernoulliMixture, MultinomialMixture, PoissonMixture
+from ._many import fit_many
 
 __all__ = ["GaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError",
-           "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
+           "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError", "library_info", "fit_many", "__version__"]
 
 
 def library_info(device="auto"):
