@@ -63,6 +63,12 @@ typedef struct {
   gmmc_status (*wait_stream)(Backend *be, void *stream, char **err);
   gmmc_status (*gather)(Backend *be, void *dst, const void *src, size_t esz, int64_t rows, int64_t cols,
                         int64_t row_stride, int64_t col_stride, char **err);
+  /* Optional (NULL on CUDA): runs fn over [0, count) tasks spread over the
+   * backend's threads, the kernels a task launches running on its thread
+   * alone (gmmc_fit_many's fits side by side); task_threads says how many
+   * threads there are. */
+  void (*run_tasks)(Backend *be, int64_t count, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+  int (*task_threads)(Backend *be);
 } BackendOps;
 
 struct Backend {

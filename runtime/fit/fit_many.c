@@ -30,6 +30,12 @@ typedef struct {
   int set_up, started; /* fit_setup ran (free it); em_run_start ran */
   int live;            /* initialised and iterating */
   int launched;        /* its iteration was queued in this round */
+  /* a round run as a task of the host's threads: its outcome, and a context
+   * of its own for its message (the shared one's error is not touched from
+   * the threads) */
+  gmmc_status task_status;
+  double task_obj;
+  gmmc_context task_ctx;
 } Run;
 
 typedef struct {
@@ -64,6 +70,8 @@ static void fail_fit(gmmc_context *ctx, Fit *fit, Run *runs, gmmc_status s) {
     if (r->started) em_run_free(&r->r);
     if (r->set_up) fit_setup_free(ctx, &r->f);
     r->started = r->set_up = r->live = 0;
+    free(r->task_ctx.error); /* a sibling's failure in the same round */
+    r->task_ctx.error = NULL;
   }
   model_free(fit->best);
   fit->best = NULL;
@@ -159,6 +167,42 @@ static gmmc_status after_iteration(gmmc_context *ctx, Fit *fit, Run *runs, Run *
   return finish_fit(ctx, fit, runs);
 }
 
+/* One round's iteration of the live runs as tasks on the host's threads. */
+typedef struct {
+  Run *runs;
+  int *live; /* the indices of the live runs */
+} Round;
+
+static void round_task(void *user, int64_t lo, int64_t hi) {
+  Round *r = user;
+  for (int64_t t = lo; t < hi; t++) {
+    Run *run = &r->runs[r->live[t]];
+    gmmc_context *c = &run->task_ctx;
+    run->task_obj = 0;
+    run->task_status = em_launch(c, &run->f);
+    if (!run->task_status) run->task_status = em_collect(c, &run->f, &run->task_obj);
+  }
+}
+
+/* Side by side on the host's threads when every thread gets a fit (the
+ * kernels of each run then on its thread alone): fewer, and each kernel
+ * keeps all threads instead. Not under GMMC_PROFILE (its per-kernel
+ * counters are not shared between threads). */
+static int use_tasks(const gmmc_context *ctx, int live) {
+  Backend *be = ctx->be;
+  return be->ops->run_tasks && !be->profile && live >= 2 && live >= be->ops->task_threads(be);
+}
+
+static void round_tasks(gmmc_context *ctx, Run *runs, int *live, int nlive) {
+  for (int t = 0; t < nlive; t++) {
+    Run *run = &runs[live[t]];
+    run->task_ctx = *ctx;
+    run->task_ctx.error = NULL;
+  }
+  Round r = {runs, live};
+  ctx->be->ops->run_tasks(ctx->be, nlive, round_task, &r);
+}
+
 /* The fits (their models in models[i] or their failure in statuses[i] and
  * msgs[i]); GMMC_OK, or the out-of-memory status of the driver's own
  * arrays (then nothing ran). */
@@ -187,29 +231,51 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
     if (!s && !runs[fits[i].first].live) s = after_iteration(ctx, &fits[i], runs, &runs[fits[i].first]);
     if (s) fail_fit(ctx, &fits[i], runs, s);
   }
+  int *live = xcalloc((size_t)nruns, sizeof *live);
+  if (!live) {
+    for (int i = 0; i < count; i++) fail_fit(ctx, &fits[i], runs, ctx_oom(ctx, "the runs' list"));
+  }
   for (;;) {
-    int any = 0;
+    int nlive = 0;
     double t0 = monotonic_ms() * 1e-3;
-    for (int k = 0; k < nruns; k++) {
+    for (int k = 0; k < nruns && live; k++) {
       runs[k].launched = runs[k].live;
-      if (!runs[k].live) continue;
-      any = 1;
-      gmmc_status s = em_launch(ctx, &runs[k].f);
-      if (s) fail_fit(ctx, &fits[runs[k].fit], runs, s);
+      if (runs[k].live) live[nlive++] = k;
     }
-    if (!any) break;
-    for (int k = 0; k < nruns; k++) {
-      Run *run = &runs[k];
+    if (nlive == 0) break;
+    int tasks = use_tasks(ctx, nlive);
+    if (tasks) {
+      round_tasks(ctx, runs, live, nlive);
+    } else {
+      /* every launch first: on a GPU the fits' kernels queue back to back */
+      for (int t = 0; t < nlive; t++) {
+        Run *run = &runs[live[t]];
+        if (!run->live) continue; /* its fit failed at an earlier run's launch */
+        gmmc_status s = em_launch(ctx, &run->f);
+        if (s) fail_fit(ctx, &fits[run->fit], runs, s);
+      }
+    }
+    for (int t = 0; t < nlive; t++) {
+      Run *run = &runs[live[t]];
       /* a run started in this round (a sibling, a serial initialisation) iterates from the next */
       if (!run->live || !run->launched) continue;
       Fit *fit = &fits[run->fit];
       double obj = 0;
-      gmmc_status s = em_collect(ctx, &run->f, &obj);
+      gmmc_status s;
+      if (tasks) {
+        s = run->task_status, obj = run->task_obj;
+        if (s) ctx_fail_take(ctx, s, run->task_ctx.error); /* its message (NULL: the short one, below) */
+        if (s && !run->task_ctx.error) ctx_fail(ctx, s, "%s", run->task_ctx.error_short);
+        run->task_ctx.error = NULL;
+      } else {
+        s = em_collect(ctx, &run->f, &obj);
+      }
       if (!s) s = em_advance(ctx, &run->f, fit->o, &run->r, obj, t0, NULL);
       if (!s) s = after_iteration(ctx, fit, runs, run);
       if (s) fail_fit(ctx, fit, runs, s);
     }
   }
+  free(live);
   for (int i = 0; i < count; i++) {
     statuses[i] = fits[i].s;
     msgs[i] = fits[i].msg;
