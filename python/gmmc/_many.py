@@ -53,6 +53,8 @@ def fit_many(arrays, sample_weights=None, *, errors="raise", estimator=None, **p
             states.append(est._begin_fit(X, w, ctx))
         except (ValueError, TypeError) as e:
             raise type(e)(f"fit_many: array {i}: {e}") from None
+    for est, st in zip(estimators, states):
+        st.options.max_iter(est.max_iter)  # as _fit.fit sets it
     n = len(arrays)
     lib = ctx.lib
     if not lib.has("gmmc_fit_many"):

@@ -44,6 +44,20 @@ def test_each_fit_is_the_fit_alone(cov, dtype):
         arrays[0]))
 
 
+def test_max_iter_reached():
+    """Fits stopped by max_iter (2) before converging: n_iter_, converged_ and the warning as fit's."""
+    rng = np.random.default_rng(SEED + 3)
+    arrays = [blobs(rng, n, 5, 6) for n in (400, 250)]
+    params = dict(n_components=6, max_iter=2, tol=0, random_state=1, device="cpu")
+    with pytest.warns(gmmc._compat.ConvergenceWarning):
+        fitted = gmmc.fit_many(arrays, **params)
+    for X, g in zip(arrays, fitted):
+        assert g.n_iter_ == 2 and not g.converged_
+        with pytest.warns(gmmc._compat.ConvergenceWarning):
+            alone = GaussianMixture(**params).fit(X)
+        same(g, alone)
+
+
 def test_weights_and_n_init():
     rng = np.random.default_rng(SEED + 1)
     arrays = [blobs(rng, n, 3, 4) for n in (200, 350)]
