@@ -52,6 +52,10 @@ typedef struct {
   void (*capture_abort)(Backend *be);
   gmmc_status (*graph_launch)(Backend *be, void *graph, char **err);
   void (*graph_destroy)(Backend *be, void *graph);
+  /* Optional (NULL on the host): one graph holding graphs (captured ones)
+   * as independent branches, launched and destroyed as the others; the
+   * members are copied (they may be destroyed after). */
+  gmmc_status (*graph_join)(Backend *be, void *const *graphs, int n, void **joined, char **err);
   /* Optional (NULL on the host): device data of the caller's
    * (gmmc_data_wrap_device). The GPU ordinal that owns an address (fails
    * for an address that is not device memory); waiting for a stream of the

@@ -17,11 +17,13 @@
  * on the host the fits run one after another, each kernel parallel over
  * its events. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fit.h"
 #include "params.h"
+#include "runtime/exec/graph.h"
 
 typedef struct {
   FitSetup f;
@@ -203,6 +205,78 @@ static void round_tasks(gmmc_context *ctx, Run *runs, int *live, int nlive) {
   ctx->be->ops->run_tasks(ctx->be, nlive, round_task, &r);
 }
 
+/* On a GPU: the live runs' captured iterations joined into one graph whose
+ * branches they are (Backend graph_join), one launch per round instead of
+ * one per run, the GPU free to overlap the fits' kernels; rebuilt when the
+ * live runs or their graphs change (each run captures its own as gmmc_fit
+ * does, from its second iteration). */
+typedef struct {
+  void *graph;
+  void **members;
+  uint64_t *stamps;
+  int n;
+  int off; /* joining failed: a launch per run from then on */
+} Joined;
+
+static void joined_free(gmmc_context *ctx, Joined *j) {
+  if (j->graph) ctx->be->ops->graph_destroy(ctx->be, j->graph);
+  free(j->members);
+  free(j->stamps);
+  memset(j, 0, sizeof *j);
+}
+
+/* 1 when the round's iterations were launched as the joined graph (or it
+ * failed to launch: then every live run's fit failed with it); 0 when each
+ * run must launch its own (not every run has its graph yet, one chunk
+ * each, or the graphs could not be joined). */
+static int launch_joined(gmmc_context *ctx, Joined *j, Fit *fits, Run *runs, const int *live, int nlive) {
+  Backend *be = ctx->be;
+  if (j->off || !be->ops->graph_join || nlive < 2) return 0;
+  void **g = xcalloc((size_t)nlive, sizeof *g);
+  uint64_t *stamp = xcalloc((size_t)nlive, sizeof *stamp);
+  int ready = g && stamp;
+  for (int t = 0; t < nlive && ready; t++) {
+    Stream *st = runs[live[t]].f.fd.st;
+    ready = stream_chunks(st) == 1 && (g[t] = graph_ready(stream_exec(st), SEQ_ITERATE, &stamp[t])) != NULL;
+  }
+  if (!ready) {
+    free(g), free(stamp);
+    return 0;
+  }
+  if (!j->graph || j->n != nlive || memcmp(j->members, g, sizeof *g * (size_t)nlive) ||
+      memcmp(j->stamps, stamp, sizeof *stamp * (size_t)nlive)) {
+    joined_free(ctx, j);
+    char *why = NULL;
+    if (be->ops->graph_join(be, g, nlive, &j->graph, &why)) {
+      if (be->profile) fprintf(stderr, "gmmc profile: fit_many: graphs not joined: %s\n", why ? why : "?");
+      free(why);
+      free(g), free(stamp);
+      j->off = 1;
+      return 0;
+    }
+    j->members = g, j->stamps = stamp, j->n = nlive;
+  } else {
+    free(g), free(stamp);
+  }
+  for (int t = 0; t < nlive; t++) {
+    char *err = NULL;
+    Run *run = &runs[live[t]];
+    gmmc_status s = exec_reset_status(stream_exec(run->f.fd.st), &err);
+    if (s) { /* its fit stops; the others launch their own this round */
+      ctx_fail_take(ctx, s, err);
+      fail_fit(ctx, &fits[run->fit], runs, s);
+      return 0;
+    }
+  }
+  char *err = NULL;
+  gmmc_status s = be->ops->graph_launch(be, j->graph, &err);
+  if (s) {
+    ctx_fail_take(ctx, s, err);
+    for (int t = 0; t < nlive; t++) fail_fit(ctx, &fits[runs[live[t]].fit], runs, s);
+  }
+  return 1;
+}
+
 /* The fits (their models in models[i] or their failure in statuses[i] and
  * msgs[i]); GMMC_OK, or the out-of-memory status of the driver's own
  * arrays (then nothing ran). */
@@ -231,6 +305,7 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
     if (!s && !runs[fits[i].first].live) s = after_iteration(ctx, &fits[i], runs, &runs[fits[i].first]);
     if (s) fail_fit(ctx, &fits[i], runs, s);
   }
+  Joined joined = {0};
   int *live = xcalloc((size_t)nruns, sizeof *live);
   if (!live) {
     for (int i = 0; i < count; i++) fail_fit(ctx, &fits[i], runs, ctx_oom(ctx, "the runs' list"));
@@ -246,7 +321,7 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
     int tasks = use_tasks(ctx, nlive);
     if (tasks) {
       round_tasks(ctx, runs, live, nlive);
-    } else {
+    } else if (!launch_joined(ctx, &joined, fits, runs, live, nlive)) {
       /* every launch first: on a GPU the fits' kernels queue back to back */
       for (int t = 0; t < nlive; t++) {
         Run *run = &runs[live[t]];
@@ -276,6 +351,7 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
     }
   }
   free(live);
+  joined_free(ctx, &joined);
   for (int i = 0; i < count; i++) {
     statuses[i] = fits[i].s;
     msgs[i] = fits[i].msg;
