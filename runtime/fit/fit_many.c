@@ -23,6 +23,7 @@
 
 #include "fit.h"
 #include "params.h"
+#include "runtime/exec/autotune.h"
 #include "runtime/exec/graph.h"
 
 typedef struct {
@@ -345,6 +346,9 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
       } else {
         s = em_collect(ctx, &run->f, &obj);
       }
+      /* another fit of the same program may have tuned its variants by now (cached): none tunes twice */
+      if (!s && run->r.init == 0 && run->r.iter == 0 && !run->f.known)
+        s = autotune_apply_known(ctx, stream_exec(run->f.fd.st), &run->f.known);
       if (!s) s = em_advance(ctx, &run->f, fit->o, &run->r, obj, t0, NULL);
       if (!s) s = after_iteration(ctx, fit, runs, run);
       if (s) fail_fit(ctx, fit, runs, s);
