@@ -255,12 +255,22 @@ gmmc_status em_run_start(gmmc_context *ctx, const gmmc_fit_options *o, int init,
   r->lb = -INFINITY;
   r->done = o->max_iter < 1;
   r->lbs = xcalloc((size_t)o->max_iter + 1, sizeof(double));
-  return r->lbs ? GMMC_OK : ctx_oom(ctx, "the lower bounds");
+  r->secs = r->lbs ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
+  return r->secs ? GMMC_OK : ctx_oom(ctx, "the lower bounds");
 }
 
 void em_run_free(EmRun *r) {
   free(r->lbs);
-  r->lbs = NULL;
+  free(r->secs);
+  r->lbs = r->secs = NULL;
+}
+
+void em_report(const gmmc_fit_options *o, EmRun *r) {
+  for (; r->reported < r->iter; r->reported++) {
+    int i = r->reported;
+    double change = r->lbs[i] - (i ? r->lbs[i - 1] : -INFINITY);
+    if (o->progress) o->progress(o->progress_user, r->init + 1, i + 1, r->lbs[i], change, r->secs[i]);
+  }
 }
 
 gmmc_status em_launch(gmmc_context *ctx, FitSetup *f) {
@@ -299,7 +309,8 @@ gmmc_status em_advance(gmmc_context *ctx, FitSetup *f, const gmmc_fit_options *o
   if ((s = autotune_poll(ctx, stream_exec(f->fd.st)))) return s;
   double change = r->lb - prev;
   if (pf) profile_iter(ctx, pf, r->init + 1, iter, monotonic_ms() * 1e-3 - t0);
-  if (o->progress) o->progress(o->progress_user, r->init + 1, iter, r->lb, change, monotonic_ms() * 1e-3 - t0);
+  r->secs[iter - 1] = monotonic_ms() * 1e-3 - t0;
+  if (!r->defer) em_report(o, r);
   if (fabs(change) < o->tol) r->converged = 1;
   r->done = r->converged || iter >= o->max_iter;
   return GMMC_OK;

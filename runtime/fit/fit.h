@@ -141,8 +141,15 @@ typedef struct {
   double lb;
   int converged, done;
   double *lbs; /* max_iter + 1 */
+  /* progress: the seconds of each iteration; while `defer` is set the
+   * callback waits (an earlier initialisation runs beside this one) and
+   * em_report delivers it later; `reported`: iterations delivered */
+  double *secs;
+  int defer, reported;
 } EmRun;
 gmmc_status em_run_start(gmmc_context *ctx, const gmmc_fit_options *o, int init, EmRun *r);
+/* Delivers the progress of the iterations made and not yet reported. */
+void em_report(const gmmc_fit_options *o, EmRun *r);
 void em_run_free(EmRun *r);
 
 /* An iteration in two halves: em_launch queues the sequence (on a GPU the

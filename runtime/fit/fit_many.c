@@ -48,6 +48,7 @@ typedef struct {
   int first, nruns; /* its runs: runs[first .. first + nruns) */
   int serial;       /* the initialisations one after another on run 0 (not enough memory for all) */
   int next_init;    /* the next initialisation to start (serial) */
+  int reporting;    /* the initialisation whose progress is delivered as it comes; later ones wait (in order) */
   gmmc_model *best;
   int have_best;
   gmmc_status s;
@@ -91,6 +92,7 @@ static gmmc_status start_run(gmmc_context *ctx, Fit *fit, Run *run, int init) {
   if (run->started) em_run_free(&run->r);
   run->started = 1;
   gmmc_status s = em_run_start(ctx, fit->o, init, &run->r);
+  run->r.defer = !fit->serial && init > fit->reporting; /* beside an earlier one: its progress after that one's */
   if (!s) s = em_initialize(ctx, &run->f.fd, fit->o, &run->f.ft, &fit->rng);
   run->live = !s && !run->r.done;
   return s;
@@ -160,6 +162,15 @@ static gmmc_status after_iteration(gmmc_context *ctx, Fit *fit, Run *runs, Run *
   if (run->r.init == 0 && run->r.iter == 1 && fit->nruns > 1 && (s = start_siblings(ctx, fit, runs))) return s;
   if (!run->r.done) return GMMC_OK;
   run->live = 0;
+  /* progress in initialisation order: the next ones' as far as they got */
+  for (Run *cur = run; cur->r.init == fit->reporting && fit->reporting + 1 < fit->nruns && !fit->serial;) {
+    Run *next = &runs[fit->first + ++fit->reporting];
+    if (!next->started) break; /* it starts later, undeferred */
+    em_report(fit->o, &next->r);
+    next->r.defer = 0;
+    if (!next->r.done) break;
+    cur = next;
+  }
   if (fit->serial && fit->next_init < fit->o->n_init) {
     /* keep this initialisation's parameters before the exec runs the next */
     if ((s = em_keep(ctx, &run->f, &run->r, fit->best, &fit->have_best))) return s;

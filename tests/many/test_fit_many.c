@@ -14,6 +14,8 @@
  *   against GMMC_FIT_MANY=0 (one after another, the loop of 1.1), bit for
  *   bit, in memory and streamed in chunks (where they run one after another
  *   on one exec); and within gmmc_fit_many;
+ * - progress: n_init's initialisations side by side call the progress
+ *   callback in initialisation order, as one after another;
  * - arguments: count < 1, NULL arrays and elements, refused with every
  *   status set and no model; gmmc_fit_many_error out of range.
  *
@@ -190,6 +192,47 @@ static void test_failures(gmmc_context *ctx, uint64_t seed) {
   for (int i = 0; i < F; i++) unmake(&made[i]);
 }
 
+/* Progress callbacks: (init, iter, lower bound, change) as delivered. */
+typedef struct {
+  int n;
+  double v[4096][4];
+} Calls;
+
+static void on_progress(void *user, int init, int iter, double lb, double change, double seconds) {
+  Calls *c = user;
+  (void)seconds;
+  if (c->n < 4096) c->v[c->n][0] = init, c->v[c->n][1] = iter, c->v[c->n][2] = lb, c->v[c->n][3] = change;
+  c->n++;
+}
+
+/* n_init's initialisations side by side report their progress in order, as one after another. */
+static void test_progress(gmmc_context *ctx, uint64_t seed) {
+  printf("progress in initialisation order\n");
+  static const FitSpec f = {300, 3, "full", 0, 100, 0, 4, GMMC_INIT_RANDOM};
+  Made m;
+  make(ctx, seed, &f, 200, &m);
+  static Calls side, serial;
+  side.n = serial.n = 0;
+  gmmc_fit_options_set_progress(m.o, on_progress, &side);
+  gmmc_model *a = NULL, *b = NULL;
+  CHECK(gmmc_fit(ctx, m.d, m.o, &a) == GMMC_OK, "side by side: %s", gmmc_last_error(ctx));
+  gmmc_fit_options_set_progress(m.o, on_progress, &serial);
+  gmmc_status as;
+  char msg[512];
+  b = alone(ctx, &m, &as, msg, sizeof msg);
+  CHECK(as == GMMC_OK, "one after another: %s", msg);
+  CHECK(side.n == serial.n && side.n > 4, "%d progress calls side by side, %d one after another", side.n, serial.n);
+  int differ = -1;
+  for (int i = 0; i < side.n && i < serial.n && i < 4096 && differ < 0; i++)
+    if (memcmp(side.v[i], serial.v[i], sizeof side.v[i])) differ = i;
+  CHECK(differ < 0, "progress call %d: init %g iter %g against init %g iter %g", differ, side.v[differ][0],
+        side.v[differ][1], serial.v[differ][0], serial.v[differ][1]);
+  printf("  %d progress calls, in the same order and values\n", side.n);
+  gmmc_model_destroy(a);
+  gmmc_model_destroy(b);
+  unmake(&m);
+}
+
 /* n_init side by side against one after another. */
 static void test_n_init(gmmc_context *ctx, uint64_t seed) {
   printf("n_init\n");
@@ -278,6 +321,7 @@ int main(void) {
   test_batch(ctx, seed);
   test_failures(ctx, seed);
   test_n_init(ctx, seed);
+  test_progress(ctx, seed);
   test_arguments(ctx, seed);
   gmmc_context_destroy(ctx);
   if (failures) printf("test_fit_many: %d failures (seed %llu)\n", failures, (unsigned long long)seed);
