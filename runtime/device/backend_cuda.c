@@ -238,10 +238,9 @@ static int resolve(Driver *d, char **err) {
   for (size_t i = 0; found < n && i < n; i++) *optional[i].slot = NULL;
   /* joining graphs (gmmc_fit_many's fits as branches of one graph): optional too */
   d->GraphCreate = d->GraphInstantiate ? (CUresult(*)(CUgraph *, unsigned))dlsym(d->lib, "cuGraphCreate") : NULL;
-  d->GraphAddChildGraphNode =
-      d->GraphCreate ? (CUresult(*)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, CUgraph))dlsym(
-                           d->lib, "cuGraphAddChildGraphNode")
-                     : NULL;
+  d->GraphAddChildGraphNode = d->GraphCreate ? (CUresult(*)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
+                                                            CUgraph))dlsym(d->lib, "cuGraphAddChildGraphNode")
+                                             : NULL;
   if (!d->GraphAddChildGraphNode) d->GraphCreate = NULL;
 #ifdef GMMC_FAULT_INJECTION
   inject_faults(d);

@@ -195,7 +195,6 @@ static void profile_end(gmmc_context *ctx, const FitProfile *pf, const FitData *
           ru.ru_maxrss / 1024.0);
 }
 
-
 gmmc_status fit_setup(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, FitSetup *f) {
   memset(f, 0, sizeof *f);
   /* the fit's view of the data carries the weights to the execs (exec_bind_data) */

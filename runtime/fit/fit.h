@@ -174,7 +174,8 @@ void em_warn_unconverged(gmmc_context *ctx, const gmmc_model *best, const gmmc_f
 /* ---- many fits at once (fit_many.c) ---- */
 
 /* Whether gmmc_fit runs n_init > 1 initialisations side by side
- * (fit_many_inits): alone (no MPI) unless GMMC_FIT_MANY=0. */
+ * (fit_many_inits): alone (no MPI), on a GPU; GMMC_FIT_MANY=1 on every
+ * backend, GMMC_FIT_MANY=0 never. */
 int fit_many_takes(const gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o);
 /* gmmc_fit's n_init initialisations as runs of the many-fit driver, the
  * failure's message in ctx as gmmc_fit's. */

@@ -60,7 +60,11 @@ int fit_many_takes(const gmmc_context *ctx, const gmmc_data *data, const gmmc_fi
   (void)data;
   if (ctx->dist || o->n_init < 2) return 0;
   const char *env = getenv("GMMC_FIT_MANY");
-  return !(env && strcmp(env, "0") == 0);
+  if (env && *env) return strcmp(env, "0") != 0;
+  /* on the host the restarts side by side do the same arithmetic (each
+   * kernel already has every thread) in n_init times the memory: measured
+   * no faster (docs/performance.md), so they run one after another there */
+  return !ctx->be->host_memory;
 }
 
 /* A fit's failure: its status and message (gmmc_last_error's now), its runs released. */
@@ -408,8 +412,8 @@ gmmc_status gmmc_fit_many(gmmc_context *ctx, int count, const gmmc_data *const *
     bad = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit_many: not with MPI (a context of several processes)");
   for (int i = 0; i < count && !bad; i++) {
     if (!data[i] || !opts[i])
-      bad = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit_many: fit %d: a NULL %s", i,
-                     data[i] ? "options" : "data");
+      bad =
+          ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit_many: fit %d: a NULL %s", i, data[i] ? "options" : "data");
   }
   if (bad) {
     if (statuses)
@@ -417,8 +421,7 @@ gmmc_status gmmc_fit_many(gmmc_context *ctx, int count, const gmmc_data *const *
     return bad;
   }
   char **msgs = xcalloc((size_t)count, sizeof *msgs);
-  gmmc_status s = msgs ? run_fits(ctx, count, data, opts, models, statuses, msgs)
-                       : ctx_oom(ctx, "the fits' messages");
+  gmmc_status s = msgs ? run_fits(ctx, count, data, opts, models, statuses, msgs) : ctx_oom(ctx, "the fits' messages");
   if (s) {
     free(msgs);
     for (int i = 0; i < count; i++) statuses[i] = s;

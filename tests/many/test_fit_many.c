@@ -10,8 +10,8 @@
  *   beside ones that succeed: each failure's status and message are
  *   gmmc_fit's for it, the others' models are unchanged; the call returns
  *   the first failure's status and says how many failed;
- * - n_init: gmmc_fit with n_init > 1 (the initialisations side by side)
- *   against GMMC_FIT_MANY=0 (one after another, the loop of 1.1), bit for
+ * - n_init: gmmc_fit with n_init > 1 (the initialisations side by side:
+ *   GMMC_FIT_MANY=1, the default on a GPU only) against GMMC_FIT_MANY=0 (one after another, the loop of 1.1), bit for
  *   bit, in memory and streamed in chunks (where they run one after another
  *   on one exec); and within gmmc_fit_many;
  * - progress: n_init's initialisations side by side call the progress
@@ -57,10 +57,13 @@ typedef struct {
 
 /* the batch: sizes, components, covariance types, dtypes, max_iter */
 static const FitSpec batch[B] = {
-    {300, 3, "full", 0, 100, 0, 1, GMMC_INIT_KMEANS},   {500, 2, "diag", 0, 100, 1, 1, GMMC_INIT_KMEANS_PLUSPLUS},
-    {200, 5, "full", 1, 100, 0, 1, GMMC_INIT_KMEANS},   {400, 4, "tied", 0, 3, 0, 1, GMMC_INIT_RANDOM},
+    {300, 3, "full", 0, 100, 0, 1, GMMC_INIT_KMEANS},
+    {500, 2, "diag", 0, 100, 1, 1, GMMC_INIT_KMEANS_PLUSPLUS},
+    {200, 5, "full", 1, 100, 0, 1, GMMC_INIT_KMEANS},
+    {400, 4, "tied", 0, 3, 0, 1, GMMC_INIT_RANDOM},
     {250, 3, "spherical", 0, 100, 0, 1, GMMC_INIT_RANDOM_FROM_DATA},
-    {350, 3, "full", 0, 100, 0, 3, GMMC_INIT_KMEANS_PLUSPLUS}, {150, 2, "full", 1, 1, 1, 1, GMMC_INIT_KMEANS},
+    {350, 3, "full", 0, 100, 0, 3, GMMC_INIT_KMEANS_PLUSPLUS},
+    {150, 2, "full", 1, 1, 1, 1, GMMC_INIT_KMEANS},
 };
 
 typedef struct {
@@ -130,8 +133,8 @@ static void test_batch(gmmc_context *ctx, uint64_t seed) {
     char msg[512], what[96];
     gmmc_model *a = alone(ctx, &made[i], &as, msg, sizeof msg);
     CHECK(as == GMMC_OK, "fit %d alone: %s", i, msg);
-    snprintf(what, sizeof what, "fit %d (%lld x %d, %s, M=%d%s)", i, (long long)batch[i].n, D, batch[i].cov,
-             batch[i].m, batch[i].f32 ? ", float32" : "");
+    snprintf(what, sizeof what, "fit %d (%lld x %d, %s, M=%d%s)", i, (long long)batch[i].n, D, batch[i].cov, batch[i].m,
+             batch[i].f32 ? ", float32" : "");
     if (a && models[i]) {
       failures += compare(models[i], a, batch[i].n, batch[i].max_iter, batch[i].cov, what);
       CHECK(gmmc_model_n_iter(models[i]) == gmmc_model_n_iter(a), "%s: n_iter", what);
@@ -154,7 +157,7 @@ static void test_failures(gmmc_context *ctx, uint64_t seed) {
   printf("failures beside successes\n");
   enum { F = 4 };
   static const FitSpec fs[F] = {{300, 3, "full", 0, 100, 0, 1, GMMC_INIT_KMEANS},
-                                {2, 3, "full", 0, 100, 0, 1, GMMC_INIT_KMEANS}, /* fewer events than components */
+                                {2, 3, "full", 0, 100, 0, 1, GMMC_INIT_KMEANS},   /* fewer events than components */
                                 {300, 3, "full", 0, 100, 0, 2, GMMC_INIT_KMEANS}, /* singular: below */
                                 {200, 2, "diag", 0, 100, 0, 1, GMMC_INIT_KMEANS}};
   Made made[F];
@@ -168,8 +171,8 @@ static void test_failures(gmmc_context *ctx, uint64_t seed) {
   gmmc_status st[F];
   gmmc_status s = gmmc_fit_many(ctx, F, data, opts, models, st);
   CHECK(s == GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit_many returned %d", (int)s);
-  CHECK(strstr(gmmc_last_error(ctx), "2 of 4 fits failed; fit 1: expected n_samples >= n_components"),
-        "message: %s", gmmc_last_error(ctx));
+  CHECK(strstr(gmmc_last_error(ctx), "2 of 4 fits failed; fit 1: expected n_samples >= n_components"), "message: %s",
+        gmmc_last_error(ctx));
   for (int i = 0; i < F; i++) {
     gmmc_status as;
     char msg[512], what[64];
@@ -215,7 +218,9 @@ static void test_progress(gmmc_context *ctx, uint64_t seed) {
   side.n = serial.n = 0;
   gmmc_fit_options_set_progress(m.o, on_progress, &side);
   gmmc_model *a = NULL, *b = NULL;
+  setenv("GMMC_FIT_MANY", "1", 1);
   CHECK(gmmc_fit(ctx, m.d, m.o, &a) == GMMC_OK, "side by side: %s", gmmc_last_error(ctx));
+  unsetenv("GMMC_FIT_MANY");
   gmmc_fit_options_set_progress(m.o, on_progress, &serial);
   gmmc_status as;
   char msg[512];
@@ -245,7 +250,9 @@ static void test_n_init(gmmc_context *ctx, uint64_t seed) {
       make(ctx, seed, &g, 100 + w, &m);
       if (chunked) gmmc_fit_options_set_chunk_events(m.o, 96);
       gmmc_model *side = NULL;
+      setenv("GMMC_FIT_MANY", "1", 1); /* side by side on the host too */
       gmmc_status s = gmmc_fit(ctx, m.d, m.o, &side);
+      unsetenv("GMMC_FIT_MANY");
       CHECK(s == GMMC_OK, "n_init side by side: %s", gmmc_last_error(ctx));
       gmmc_status as;
       char msg[512], what[96];
