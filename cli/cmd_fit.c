@@ -109,18 +109,30 @@ static double now_s(void) {
 
 int cmd_fit(int argc, char **argv) {
   static const struct option opts[] = {
-      {"n-components", required_argument, 0, 'k'}, {"covariance-type", required_argument, 0, 'c'},
-      {"spec", required_argument, 0, 'S'},         {"tol", required_argument, 0, 't'},
-      {"reg-covar", required_argument, 0, 'r'},    {"max-iter", required_argument, 0, 'm'},
-      {"n-init", required_argument, 0, 'n'},       {"init", required_argument, 0, 'i'},
-      {"seed", required_argument, 0, 's'},         {"set", required_argument, 0, 'x'},
-      {"output", required_argument, 0, 'o'},       {"verbose", no_argument, 0, 'v'},
-      {"backend", required_argument, 0, 'b'},      {"dtype", required_argument, 0, 'd'},
-      {"threads", required_argument, 0, 'T'},      {"raw-dims", required_argument, 0, 'R'},
-      {"no-cache", no_argument, 0, 'N'},           {"help", no_argument, 0, 'h'},
-      {"chunk-events", required_argument, 0, 'C'}, {"sample-weight", required_argument, 0, 'W'},
-      {"model", required_argument, 0, 'M'},        {"precision", required_argument, 0, 'P'},
-      {"many", required_argument, 0, 'Y'},         {0, 0, 0, 0},
+      {"n-components", required_argument, 0, 'k'},
+      {"covariance-type", required_argument, 0, 'c'},
+      {"spec", required_argument, 0, 'S'},
+      {"tol", required_argument, 0, 't'},
+      {"reg-covar", required_argument, 0, 'r'},
+      {"max-iter", required_argument, 0, 'm'},
+      {"n-init", required_argument, 0, 'n'},
+      {"init", required_argument, 0, 'i'},
+      {"seed", required_argument, 0, 's'},
+      {"set", required_argument, 0, 'x'},
+      {"output", required_argument, 0, 'o'},
+      {"verbose", no_argument, 0, 'v'},
+      {"backend", required_argument, 0, 'b'},
+      {"dtype", required_argument, 0, 'd'},
+      {"threads", required_argument, 0, 'T'},
+      {"raw-dims", required_argument, 0, 'R'},
+      {"no-cache", no_argument, 0, 'N'},
+      {"help", no_argument, 0, 'h'},
+      {"chunk-events", required_argument, 0, 'C'},
+      {"sample-weight", required_argument, 0, 'W'},
+      {"model", required_argument, 0, 'M'},
+      {"precision", required_argument, 0, 'P'},
+      {"many", required_argument, 0, 'Y'}, /* a directory of fits (fit_many.c) */
+      {0, 0, 0, 0},
   };
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
