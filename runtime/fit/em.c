@@ -248,6 +248,12 @@ void fit_setup_free(gmmc_context *ctx, FitSetup *f) {
   f->have_target = 0;
 }
 
+void em_run_free(EmRun *r) {
+  free(r->lbs);
+  free(r->secs);
+  r->lbs = r->secs = NULL;
+}
+
 gmmc_status em_run_start(gmmc_context *ctx, const gmmc_fit_options *o, int init, EmRun *r) {
   memset(r, 0, sizeof *r);
   r->init = init;
@@ -255,13 +261,10 @@ gmmc_status em_run_start(gmmc_context *ctx, const gmmc_fit_options *o, int init,
   r->done = o->max_iter < 1;
   r->lbs = xcalloc((size_t)o->max_iter + 1, sizeof(double));
   r->secs = r->lbs ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
-  return r->secs ? GMMC_OK : ctx_oom(ctx, "the lower bounds");
-}
-
-void em_run_free(EmRun *r) {
-  free(r->lbs);
-  free(r->secs);
-  r->lbs = r->secs = NULL;
+  if (r->secs) return GMMC_OK;
+  gmmc_status s = ctx_oom(ctx, "the lower bounds");
+  em_run_free(r); /* nothing left for the caller to free */
+  return s;
 }
 
 void em_report(const gmmc_fit_options *o, EmRun *r) {
