@@ -18,6 +18,11 @@ int cmd_bench(int argc, char **argv);
  * them in fo; 0, or 1 after printing what is wrong and where (the row). */
 int cli_set_sample_weight(int mpi, gmmc_context *ctx, const char *path, const gmmc_data *data, gmmc_fit_options *fo);
 
+/* gmmc fit --many DIR (fit_many.c): every .npy of dir trained with fo in one
+ * gmmc_fit_many call, the models written to outdir/<name>.yaml; the exit
+ * code (1 when a file failed, after the others were written). */
+int cli_fit_many(gmmc_context *ctx, const char *dir, const char *outdir, gmmc_fit_options *fo);
+
 /* Prints "gmmc: error: ..." to stderr; returns 1 for `return cli_error(...)`. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -21,6 +21,7 @@
 #include "gmmc/gmmc.h"
 
 static const char usage[] = "usage: gmmc fit DATA [options]\n"
+                            "       gmmc fit --many DIR [-o OUTDIR] [options]\n"
                             "\n"
                             "Trains a mixture model on DATA (.npy float32/float64, .csv, or raw float32 with\n"
                             "--raw-dims; integer and boolean .npy for the models of counts and binary data)\n"
@@ -55,6 +56,9 @@ static const char usage[] = "usage: gmmc fit DATA [options]\n"
                             "  --no-cache              do not use the on-disk kernel cache\n"
                             "  --sample-weight FILE    one weight per row of DATA (.npy of shape (N,) or (N, 1),\n"
                             "                          or a one-column .csv): a row of weight k counts k times\n"
+                            "  --many DIR              train a model on each .npy file of DIR (name order), all\n"
+                            "                          in one gmmc_fit_many call with these options, and write\n"
+                            "                          OUTDIR/NAME.yaml per file (OUTDIR: -o, default DIR)\n"
                             "\n"
                             "Under MPI (`mpirun -np R gmmc fit DATA ...`) every rank trains on its share of\n"
                             "DATA, on the GPU of its local rank; see docs/mpi.md.\n";
@@ -143,12 +147,13 @@ int cmd_fit(int argc, char **argv) {
       {"sample-weight", required_argument, 0, 'W'},
       {"model", required_argument, 0, 'M'},
       {"precision", required_argument, 0, 'P'},
+      {"many", required_argument, 0, 'Y'}, /* a directory of fits (fit_many.c) */
       {0, 0, 0, 0},
   };
   gmmc_fit_options *fo;
   gmmc_fit_options_create(&fo);
   const char *out = NULL, *spec_path = NULL, *backend = "auto", *dtype = NULL, *weight_path = NULL, *model_name = NULL,
-             *cov_type = NULL;
+             *cov_type = NULL, *many_dir = NULL;
   int verbose = 0, threads = 0, no_cache = 0, own_bound = 0, c, rc = 1;
   int mpi = cli_mpi_begin(), me = 0; /* before any output: rank 0 alone speaks */
   long long raw_dims = 0;
@@ -242,6 +247,7 @@ int cmd_fit(int argc, char **argv) {
     case 'R': NUM(raw_dims = strtoll(optarg, &end, 10), "raw-dims"); break;
     case 'N': no_cache = 1; break;
     case 'W': weight_path = optarg; break;
+    case 'Y': many_dir = optarg; break;
     case 'C': {
       long long n;
       NUM(n = strtoll(optarg, &end, 10), "chunk-events");
@@ -258,7 +264,9 @@ int cmd_fit(int argc, char **argv) {
       goto done;
     }
   }
-  if (optind != argc - 1) {
+  if (optind != argc - (many_dir ? 0 : 1)) {
+    if (many_dir && optind < argc)
+      cli_error("--many %s trains the files of the directory: no DATA argument ('%s')", many_dir, argv[optind]);
     fputs(usage, stderr);
     rc = 2;
     goto done;
@@ -280,8 +288,16 @@ int cmd_fit(int argc, char **argv) {
     own_bound = has_lower_bound_output(sh->file, sh->text, sh->len);
     SET(gmmc_fit_options_set_covariance_type(fo, sh->name)); /* the options take a shipped spec's name there */
   }
-  const char *data_path = argv[optind];
-  if (out && cli_same_file(out, data_path)) {
+  if (many_dir && (weight_path || raw_dims || mpi)) {
+    cli_error("--many: not with %s", weight_path ? "--sample-weight (one file of weights for many data files)"
+                                     : raw_dims  ? "--raw-dims (the directory's .npy files say their shapes)"
+                                                 : "MPI (each process would train every file)");
+    goto done;
+  }
+  const char *data_path = many_dir ? many_dir : argv[optind];
+  if (many_dir) {
+    /* -o names a directory: checked by cli_fit_many */
+  } else if (out && cli_same_file(out, data_path)) {
     cli_error("refusing to overwrite the input '%s' with the model", data_path);
     goto done;
   }
@@ -289,7 +305,7 @@ int cmd_fit(int argc, char **argv) {
     cli_error("refusing to overwrite the spec '%s' with the model", spec_path);
     goto done;
   }
-  if (out && cli_check_output_dir(out)) goto done;
+  if (out && !many_dir && cli_check_output_dir(out)) goto done;
   if (dtype) {
     if (strcmp(dtype, "float32") == 0)
       gmmc_fit_options_set_dtype(fo, GMMC_FLOAT32);
@@ -340,6 +356,10 @@ int cmd_fit(int argc, char **argv) {
   if (verbose && me == 0) gmmc_fit_options_set_progress(fo, on_progress, NULL);
   gmmc_data *data = NULL;
   gmmc_model *model = NULL;
+  if (many_dir) {
+    rc = cli_fit_many(ctx, many_dir, out ? out : many_dir, fo);
+    goto done_ctx;
+  }
   double t0 = now_s();
   if (cli_data_load(mpi, ctx, data_path, raw_dims, &data)) {
     if (me == 0) cli_error("%s", gmmc_last_error(ctx));

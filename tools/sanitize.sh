@@ -79,7 +79,16 @@ if [ "${1:-}" = "--valgrind" ]; then
   vg predict 0 predict --proba "$work/blobs.yaml" "$work/blobs.npy" --backend host \
     -o "$work/proba.npy"
   vg score 0 score "$work/iris.yaml" examples/data/iris.csv --backend host
-  # 4. an error path: bad data, everything released on the way out
+  # 4. many fits at once (gmmc_fit_many, the runs as tasks of the threads,
+  #    n_init side by side): a directory of .npy files, one too small (it
+  #    fails, exit 1, the others' models written)
+  mkdir -p "$work/many"
+  for f in a:3000:1 b:2000:2 c:2:3; do
+    "$build/tests/robust/robust_make_data" "$work/many/${f%%:*}.npy" "$(echo "$f" | cut -d: -f2)" 4 3 \
+      "${f##*:}" >/dev/null
+  done
+  vg many 1 fit --many "$work/many" -k 3 --backend host --threads 2 --n-init 2
+  # 5. an error path: bad data, everything released on the way out
   printf '1,2\n3,nan\n' >"$work/bad.csv"
   vg bad 1 fit "$work/bad.csv" --backend host
   echo "sanitize.sh: valgrind: no memory errors, no definite leaks"

@@ -186,6 +186,27 @@ gmmc_status gmmc_fit_options_set_sample_weight(gmmc_fit_options *opts, const dou
 /* ---- fit ------------------------------------------------------------------------------- */
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *opts, gmmc_model **out);
 
+/* ---- many fits at once (since 1.2) -----------------------------------------------------
+ * count independent fits, each with its own events (data[i]) and options
+ * (opts[i]: n_components, spec, scalars, seed, sample weights, n_init, ...;
+ * the same pointer may be passed for several fits), their EM iterations
+ * run side by side, each fit stopping on its own (converged, max_iter, or
+ * failed). Each fit is the model gmmc_fit would train with those arguments
+ * (bit for bit on the host backend). On success models[i] is the fit's
+ * model (free each with gmmc_model_free) and statuses[i] GMMC_OK; a fit
+ * that fails has models[i] NULL, statuses[i] its error and its message in
+ * gmmc_fit_many_error(ctx, i), and does not stop the others. Returns
+ * GMMC_OK when every fit succeeded, else the first failed fit's status with
+ * gmmc_last_error naming how many failed. Bad arguments (count < 1, a NULL
+ * array or element, a context of several MPI processes) fail at once with
+ * GMMC_ERR_INVALID_ARGUMENT in every statuses[i] (where statuses is given)
+ * and nothing run. See docs/api.md, "Many fits at once". */
+gmmc_status gmmc_fit_many(gmmc_context *ctx, int count, const gmmc_data *const *data,
+                          const gmmc_fit_options *const *opts, gmmc_model **models, gmmc_status *statuses);
+/* The message of fit i of the last gmmc_fit_many on ctx, NULL when it
+ * succeeded (or i is out of range) (since 1.2). */
+const char *gmmc_fit_many_error(const gmmc_context *ctx, int i);
+
 /* ---- partial fit: stepwise EM over batches (since 1.1) --------------------------------
  * A handle that trains one model from batches of events that arrive one at
  * a time (scikit-learn's partial_fit): each step E-steps its batch, blends

@@ -11,9 +11,11 @@ from ._version import __version__
 from .gaussian_mixture import GaussianMixture
 from .count_mixtures import BernoulliMixture, MultinomialMixture, PoissonMixture
 from .bayesian_mixture import BayesianGaussianMixture
+from ._many import fit_many
 
-__all__ = ["GaussianMixture", "BayesianGaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture", "GmmcError", "GmmcValueError",
-           "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError", "library_info", "__version__"]
+__all__ = ["GaussianMixture", "BayesianGaussianMixture", "BernoulliMixture", "PoissonMixture", "MultinomialMixture",
+           "GmmcError", "GmmcValueError", "SpecError", "DeviceError", "CompileError", "GmmcIOError", "GmmcMemoryError",
+           "library_info", "fit_many", "__version__"]
 
 
 def library_info(device="auto"):

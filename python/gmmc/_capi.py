@@ -116,6 +116,9 @@ OPTIONAL = {
     "gmmc_data_wrap_device": (_status, [_ctx, c_void_p, c_int, c_int, c_int64, c_int64, c_int64, c_int64, c_void_p,
                                         POINTER(c_void_p)]),
     "gmmc_data_on_device": (c_int, [_data]),
+    # many fits at once (libgmmc 1.2)
+    "gmmc_fit_many": (_status, [_ctx, c_int, POINTER(c_void_p), POINTER(c_void_p), POINTER(c_void_p), POINTER(c_int)]),
+    "gmmc_fit_many_error": (c_char_p, [_ctx, c_int]),
 }
 
 

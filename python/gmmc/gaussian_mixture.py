@@ -38,6 +38,13 @@ _MODEL_ATTRS = (("weights_", "weights"), ("means_", "means"), ("covariances_", "
                 ("precisions_cholesky_", "precisions_cholesky"))
 
 
+class _FitState:
+    """What GaussianMixture._begin_fit prepared for the C call and _end_fit needs after it."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
 class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture trained with EM by gmmc (GPU or host), scikit-learn's interface.
 
@@ -136,6 +143,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sample_weight: None, a number or an array of shape (n_samples,), finite and >= 0, not all 0
         (scikit-learn's validation): a sample of weight k counts as k copies of it, in the statistics,
         the lower bound (the weighted mean log-likelihood per unit of weight) and the initialisation."""
+        st = self._begin_fit(X, sample_weight)
+        try:
+            if st.do_init:
+                outcome = _fit.fit(st.ctx, st.Xv, st.options, self.max_iter)
+            else:
+                outcome = _fit.fit_warm(st.ctx, st.Xv, st.options, st.previous, st.previous_lb, self.max_iter,
+                                        self.tol, st.recorder)
+        except GmmcValueError as e:
+            raise self._data_error(e, st.Xv) from None
+        return self._end_fit(st, outcome)
+
+    def _begin_fit(self, X, sample_weight, ctx=None):
+        """fit's checks and options before the C call (fit_many's too, with its shared context ctx)."""
         t0 = time.perf_counter()
         where = _array_api.namespace(X, self.weights_init, self.means_init, self.precisions_init)
         dev = _device.wrap(X)  # a CUDA array (PyTorch, CuPy, DLPack): read in place on the GPU
@@ -155,7 +175,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         _validation.check_feature_names(self, X, reset=True)
         _validation.check_n_features(self, Xv, reset=True)
 
-        ctx = self._context()
+        if ctx is None:
+            ctx = self._context()
+        else:
+            self.__dict__["_gmmc_context"] = ctx
         self.__dict__.pop("_gmmc_online", None)  # fit() starts partial_fit's statistics over
         n_init = self.n_init if do_init else 1
         printer = Printer(self.verbose, self.verbose_interval, self.tol, n_init, self.max_iter) if self.verbose \
@@ -164,14 +187,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         options = self._fit_options(_random.seed_from(self.random_state), recorder, Xv.dtype)
         if sw is not None:
             options.sample_weight(sw)
-        before = ctx.compile_stats()
-        try:
-            if do_init:
-                outcome = _fit.fit(ctx, Xv, options, self.max_iter)
-            else:
-                outcome = _fit.fit_warm(ctx, Xv, options, previous, previous_lb, self.max_iter, self.tol, recorder)
-        except GmmcValueError as e:
-            raise self._data_error(e, Xv) from None
+        return _FitState(t0=t0, where=where, Xv=Xv, ctx=ctx, do_init=do_init, previous=previous,
+                         previous_lb=previous_lb, printer=printer, recorder=recorder, options=options,
+                         before=ctx.compile_stats())
+
+    def _end_fit(self, st, outcome):
+        """The fitted attributes from a fit's outcome (fit's and fit_many's)."""
+        t0, where, Xv, ctx, printer, recorder, before = st.t0, st.where, st.Xv, st.ctx, st.printer, st.recorder, \
+            st.before
         if printer is not None:
             printer.finish()
         self._set_fitted(outcome.model)

@@ -52,6 +52,10 @@ typedef struct {
   void (*capture_abort)(Backend *be);
   gmmc_status (*graph_launch)(Backend *be, void *graph, char **err);
   void (*graph_destroy)(Backend *be, void *graph);
+  /* Optional (NULL on the host): one graph holding graphs (captured ones)
+   * as independent branches, launched and destroyed as the others; the
+   * members are copied (they may be destroyed after). */
+  gmmc_status (*graph_join)(Backend *be, void *const *graphs, int n, void **joined, char **err);
   /* Optional (NULL on the host): device data of the caller's
    * (gmmc_data_wrap_device). The GPU ordinal that owns an address (fails
    * for an address that is not device memory); waiting for a stream of the
@@ -63,6 +67,12 @@ typedef struct {
   gmmc_status (*wait_stream)(Backend *be, void *stream, char **err);
   gmmc_status (*gather)(Backend *be, void *dst, const void *src, size_t esz, int64_t rows, int64_t cols,
                         int64_t row_stride, int64_t col_stride, char **err);
+  /* Optional (NULL on CUDA): runs fn over [0, count) tasks spread over the
+   * backend's threads, the kernels a task launches running on its thread
+   * alone (gmmc_fit_many's fits side by side); task_threads says how many
+   * threads there are. */
+  void (*run_tasks)(Backend *be, int64_t count, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+  int (*task_threads)(Backend *be);
 } BackendOps;
 
 struct Backend {

@@ -113,6 +113,9 @@ FAULTY(StreamBeginCapture, "cuStreamBeginCapture", CUDA_ERROR_UNKNOWN, (CUstream
 FAULTY(GraphInstantiate, "cuGraphInstantiate", CUDA_ERROR_UNKNOWN, (CUgraphExec * a, CUgraph b, unsigned long long c),
        (a, b, c))
 FAULTY(GraphLaunch, "cuGraphLaunch", CUDA_ERROR_LAUNCH_FAILED, (CUgraphExec a, CUstream b), (a, b))
+FAULTY(GraphCreate, "cuGraphCreate", CUDA_ERROR_OUT_OF_MEMORY, (CUgraph * a, unsigned b), (a, b))
+FAULTY(GraphAddChildGraphNode, "cuGraphAddChildGraphNode", CUDA_ERROR_OUT_OF_MEMORY,
+       (CUgraphNode * a, CUgraph b, const CUgraphNode *c, size_t d, CUgraph e), (a, b, c, d, e))
 #undef FAULTY
 
 static CUresult faulty_StreamEndCapture(CUstream stream, CUgraph *graph) {
@@ -158,6 +161,10 @@ static void inject_faults(Driver *d) {
     WRAP(StreamEndCapture);
     WRAP(GraphInstantiate);
     WRAP(GraphLaunch);
+  }
+  if (d->GraphCreate) {
+    WRAP(GraphCreate);
+    WRAP(GraphAddChildGraphNode);
   }
 #undef WRAP
 }
@@ -229,6 +236,12 @@ static int resolve(Driver *d, char **err) {
   size_t found = 0, n = sizeof optional / sizeof *optional;
   for (size_t i = 0; i < n; i++) found += (*optional[i].slot = dlsym(d->lib, optional[i].name)) != NULL;
   for (size_t i = 0; found < n && i < n; i++) *optional[i].slot = NULL;
+  /* joining graphs (gmmc_fit_many's fits as branches of one graph): optional too */
+  d->GraphCreate = d->GraphInstantiate ? (CUresult(*)(CUgraph *, unsigned))dlsym(d->lib, "cuGraphCreate") : NULL;
+  d->GraphAddChildGraphNode = d->GraphCreate ? (CUresult(*)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
+                                                            CUgraph))dlsym(d->lib, "cuGraphAddChildGraphNode")
+                                             : NULL;
+  if (!d->GraphAddChildGraphNode) d->GraphCreate = NULL;
 #ifdef GMMC_FAULT_INJECTION
   inject_faults(d);
 #endif
@@ -388,37 +401,79 @@ static void cuda_capture_abort(Backend *be) {
   cb->capturing = 0;
 }
 
-static gmmc_status cuda_capture_end(Backend *be, void **graph, char **err) {
-  CudaBackend *cb = (CudaBackend *)be;
-  CUgraph g = NULL;
+/* A graph of the backend: the instantiated one that is launched, and the
+ * graph itself, kept for graph_join (which adds it as a child node). */
+typedef struct {
+  CUgraph g;
+  CUgraphExec x;
+} CudaGraph;
+
+/* *out: g instantiated and kept with it, or an error (g destroyed either way on failure). */
+static gmmc_status keep_graph(CudaBackend *cb, CUgraph g, CUresult r, const char *call, void **out, char **err) {
   CUgraphExec x = NULL;
-  const char *call = "cuStreamEndCapture";
-  CUresult r = cb->d.StreamEndCapture(cb->stream, &g);
-  cb->capturing = 0;
   if (r == CUDA_SUCCESS) {
     call = "cuGraphInstantiate";
     r = cb->d.GraphInstantiate(&x, g, 0);
   }
-  if (g) cb->d.GraphDestroy(g); /* the instantiated graph does not need it */
-  if (r != CUDA_SUCCESS) {
+  CudaGraph *cg = r == CUDA_SUCCESS ? xmalloc(sizeof *cg) : NULL;
+  if (!cg) {
+    if (x) cb->d.GraphExecDestroy(x);
+    if (g) cb->d.GraphDestroy(g);
+    if (r == CUDA_SUCCESS) {
+      *err = xstrdup("out of memory: a CUDA graph's record");
+      return GMMC_ERR_OUT_OF_MEMORY;
+    }
     *err = cu_message(&cb->d, r, call);
     return r == CUDA_ERROR_OUT_OF_MEMORY ? GMMC_ERR_OUT_OF_MEMORY : GMMC_ERR_DEVICE;
   }
+  cg->g = g;
+  cg->x = x;
   cb->captures++;
-  *graph = x;
+  *out = cg;
   return GMMC_OK;
+}
+
+static gmmc_status cuda_capture_end(Backend *be, void **graph, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  CUgraph g = NULL;
+  CUresult r = cb->d.StreamEndCapture(cb->stream, &g);
+  cb->capturing = 0;
+  return keep_graph(cb, g, r, "cuStreamEndCapture", graph, err);
+}
+
+/* Graphs as the independent branches of one (child graph nodes without
+ * dependencies): one launch runs them all, the GPU free to overlap them. */
+static gmmc_status cuda_graph_join(Backend *be, void *const *graphs, int n, void **out, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (!cb->d.GraphCreate) {
+    *err = xstrdup("this CUDA driver cannot join graphs (no cuGraphAddChildGraphNode)");
+    return GMMC_ERR_DEVICE;
+  }
+  CUgraph parent = NULL;
+  const char *call = "cuGraphCreate";
+  CUresult r = cb->d.GraphCreate(&parent, 0);
+  for (int i = 0; i < n && r == CUDA_SUCCESS; i++) {
+    CUgraphNode node;
+    call = "cuGraphAddChildGraphNode";
+    r = cb->d.GraphAddChildGraphNode(&node, parent, NULL, 0, ((CudaGraph *)graphs[i])->g);
+  }
+  return keep_graph(cb, parent, r, call, out, err);
 }
 
 static gmmc_status cuda_graph_launch(Backend *be, void *graph, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
-  CU_CHECK(cb, cb->d.GraphLaunch((CUgraphExec)graph, cb->stream), "cuGraphLaunch");
+  CU_CHECK(cb, cb->d.GraphLaunch(((CudaGraph *)graph)->x, cb->stream), "cuGraphLaunch");
   cb->graph_launches++;
   return GMMC_OK;
 }
 
 static void cuda_graph_destroy(Backend *be, void *graph) {
   CudaBackend *cb = (CudaBackend *)be;
-  if (graph) cb->d.GraphExecDestroy((CUgraphExec)graph);
+  CudaGraph *cg = graph;
+  if (!cg) return;
+  if (cg->x) cb->d.GraphExecDestroy(cg->x);
+  if (cg->g) cb->d.GraphDestroy(cg->g);
+  free(cg);
 }
 
 static gmmc_status cuda_sync(Backend *be, char **err) {
@@ -459,6 +514,7 @@ static const BackendOps cuda_ops = {
     .capture_abort = cuda_capture_abort,
     .graph_launch = cuda_graph_launch,
     .graph_destroy = cuda_graph_destroy,
+    .graph_join = cuda_graph_join,
     .pointer_device = cuda_pointer_device,
     .wait_stream = cuda_wait_stream,
     .gather = cuda_gather,

@@ -203,6 +203,12 @@ static void host_destroy(Backend *be) {
   free(h);
 }
 
+static void host_run_tasks(Backend *be, int64_t count, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
+  pool_run(((HostBackend *)be)->pool, count, 1, fn, ctx);
+}
+
+static int host_task_threads(Backend *be) { return pool_threads(((HostBackend *)be)->pool); }
+
 static const BackendOps host_ops = {
     .name = "host",
     .load = host_load,
@@ -215,6 +221,8 @@ static const BackendOps host_ops = {
     .launch = host_launch,
     .synchronize = host_sync,
     .destroy = host_destroy,
+    .run_tasks = host_run_tasks,
+    .task_threads = host_task_threads,
 };
 
 gmmc_status backend_host_create(const BackendConfig *cfg, Backend **out, char **err) {

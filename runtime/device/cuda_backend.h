@@ -50,6 +50,9 @@ typedef struct {
   CUresult (*GraphLaunch)(CUgraphExec, CUstream);
   CUresult (*GraphExecDestroy)(CUgraphExec);
   CUresult (*GraphDestroy)(CUgraph);
+  /* optional (graph_join): both NULL when the driver lacks either */
+  CUresult (*GraphCreate)(CUgraph *, unsigned);
+  CUresult (*GraphAddChildGraphNode)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, CUgraph);
 } Driver;
 
 typedef struct {

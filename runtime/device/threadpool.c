@@ -27,13 +27,19 @@ struct ThreadPool {
   int stop;
 };
 
+/* Set while this thread runs a job's chunk: a pool_run from inside one (a
+ * kernel launched by a task of gmmc_fit_many's) runs on this thread alone. */
+static _Thread_local int in_job;
+
 static void run_chunks(ThreadPool *p) {
+  in_job = 1;
   for (;;) {
     int64_t lo = atomic_fetch_add(&p->next, p->chunk);
-    if (lo >= p->count) return;
+    if (lo >= p->count) break;
     int64_t hi = lo + p->chunk < p->count ? lo + p->chunk : p->count;
     p->fn(p->ctx, lo, hi);
   }
+  in_job = 0;
 }
 
 static void *worker(void *arg) {
@@ -124,7 +130,7 @@ void pool_run(ThreadPool *p, int64_t count, int64_t grain, PoolFn fn, void *ctx)
   /* about four chunks per thread balances uneven chunks without much overhead */
   int64_t chunk = (count + 4 * threads - 1) / (4 * threads);
   if (chunk < grain) chunk = grain;
-  if (p->nworkers == 0 || chunk >= count) {
+  if (p->nworkers == 0 || chunk >= count || in_job) {
     fn(ctx, 0, count);
     return;
   }

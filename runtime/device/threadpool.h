@@ -14,7 +14,9 @@ int pool_cpus(void);
 ThreadPool *pool_create(int threads); /* NULL: out of memory (a thread that cannot start is one fewer) */
 int pool_threads(const ThreadPool *p);
 /* Runs fn over [0, count) in chunks of at least `grain` items; returns when
- * every chunk is done. Small loops run on the calling thread alone. */
+ * every chunk is done. Small loops run on the calling thread alone, and so
+ * does a pool_run made from inside a chunk (nested: the outer loop already
+ * keeps every thread busy). */
 void pool_run(ThreadPool *p, int64_t count, int64_t grain, PoolFn fn, void *ctx);
 void pool_destroy(ThreadPool *p);
 

@@ -163,6 +163,8 @@ void gmmc_context_destroy(gmmc_context *ctx) {
   }
   if (ctx->dist) ctx->dist->ops->destroy(ctx->dist);
   free(ctx->error);
+  for (int i = 0; i < ctx->nmany_errors; i++) free(ctx->many_errors[i]);
+  free(ctx->many_errors);
   free(ctx->note);
   free(ctx->cache_dir);
   free(ctx->host_cpu);

@@ -35,6 +35,8 @@ struct gmmc_context {
   Dist *dist;               /* the processes of a data-parallel fit (MPI), NULL when alone */
   int profile;              /* GMMC_PROFILE set: timings on stderr */
   int every_variant;        /* load every variant even when choices are cached (gmmc bench) */
+  char **many_errors;       /* the last gmmc_fit_many's per-fit messages (NULL: that fit succeeded) */
+  int nmany_errors;
 };
 
 /* gmmc_context_create with a device ordinal (< 0: $GMMC_DEVICE, else 0) and

@@ -14,6 +14,12 @@
  * the outcome in *status, or 0 when the caller must launch directly. */
 int graph_run(Exec *e, SeqId seq, gmmc_status *status, char **err);
 
+/* The graph that running sequence seq now would replay (captured, its key
+ * the exec's now, nothing to refresh first), with its capture's number in
+ * *stamp (unique in the process), or NULL: gmmc_fit_many joins the graphs
+ * of its fits into one launch (Backend graph_join). */
+void *graph_ready(Exec *e, SeqId seq, uint64_t *stamp);
+
 /* Frees the graphs of an exec (exec_destroy). */
 void graph_free(Exec *e);
 

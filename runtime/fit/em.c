@@ -154,14 +154,14 @@ static gmmc_status locate_events(gmmc_context *ctx, const gmmc_data *data, FitDa
 }
 
 /* GMMC_PROFILE: per iteration, the time and the share of the all-reduce. */
-typedef struct {
+struct FitProfile {
   int on;
   DistProfile last;
   double iter_s, reduce_s; /* iterations after the first (which includes the autotuning) */
   int iters;
-} Profile;
+};
 
-static void profile_iter(gmmc_context *ctx, Profile *pf, int init, int iter, double seconds) {
+static void profile_iter(gmmc_context *ctx, FitProfile *pf, int init, int iter, double seconds) {
   if (!pf->on) return;
   DistProfile now = ctx->dist ? ctx->dist->prof : (DistProfile){0};
   if (init > 1 || iter > 1) {
@@ -180,7 +180,7 @@ static void profile_iter(gmmc_context *ctx, Profile *pf, int init, int iter, dou
   pf->last = now;
 }
 
-static void profile_end(gmmc_context *ctx, const Profile *pf, const FitData *fd) {
+static void profile_end(gmmc_context *ctx, const FitProfile *pf, const FitData *fd) {
   if (!pf->on || dist_rank(ctx->dist) != 0 || pf->iters == 0) return; /* also when max_iter is 1 */
   DistProfile t = ctx->dist ? ctx->dist->prof : (DistProfile){0};
   struct rusage ru;
@@ -195,148 +195,207 @@ static void profile_end(gmmc_context *ctx, const Profile *pf, const FitData *fd)
           ru.ru_maxrss / 1024.0);
 }
 
-/* One EM iteration: the sequence, the objective, builtin failures; then
- * every process agrees on the outcome and on the objective. */
-static gmmc_status iterate(gmmc_context *ctx, const FitData *fd, double *obj) {
-  Exec *e = stream_exec(fd->st);
-  char *err = NULL;
-  *obj = 0;
-  gmmc_status s = exec_reset_status(e, &err);
-  s = s ? stream_skip(fd->st, SEQ_ITERATE, s, &err) : stream_run(fd->st, SEQ_ITERATE, NULL, NULL, &err);
-  if (s) ctx_fail_take(ctx, s, err);
-  if (!s) s = read_objective(ctx, e, obj);
-  if (!s) s = em_check_builtins(ctx, e, "fitting failed");
-  return ctx_agree(ctx, s, obj, 1);
-}
-
-gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out) {
-  if (!ctx || !data || !o || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit: a NULL argument");
-  *out = NULL;
+gmmc_status fit_setup(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, FitSetup *f) {
+  memset(f, 0, sizeof *f);
   /* the fit's view of the data carries the weights to the execs (exec_bind_data) */
-  gmmc_data view = *data;
-  view.weights = o->sample_weight;
-  view.owned = NULL;
-  FitData fd = {.data = &view, .stream_data = &view};
-  Resident resident = {0};
-  gmmc_status s = locate_events(ctx, data, &fd);
-  if (!s) s = ctx_agree(ctx, weigh_events(ctx, &fd, o), NULL, 0);
+  f->view = *data;
+  f->view.weights = o->sample_weight;
+  f->view.owned = NULL;
+  f->fd.data = f->fd.stream_data = &f->view;
+  FitData *fd = &f->fd;
+  gmmc_status s = locate_events(ctx, data, fd);
+  if (!s) s = ctx_agree(ctx, weigh_events(ctx, fd, o), NULL, 0);
   if (s) return s;
-  FitTarget ft;
-  int have_target = 0;
-  Compiled *c = NULL;
-  gmmc_model *best = NULL;
   char *err = NULL;
   /* everything local first; then every process agrees before the first collective step */
-  s = check_data(ctx, &fd, o);
-  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, data->on_device, &ft, NULL))) have_target = 1;
+  s = check_data(ctx, fd, o);
+  if (!s && !(s = fit_resolve_target(ctx, o, data->cols, data->dtype, data->on_device, &f->ft, NULL)))
+    f->have_target = 1;
   /* the events of a launch, unless streamed in smaller chunks than asked */
   int64_t events = o->chunk_events > 0 && o->chunk_events < data->rows ? o->chunk_events : data->rows;
   if (!s)
-    s = ctx_compile_weighted(ctx, ft.file, ft.text, ft.sizes, ft.nsizes, ft.real, events, view.weights != NULL,
-                             o->precision, &c);
-  if (!s && view.weights && exec_weight_buffer(c->p) < 0)
+    s = ctx_compile_weighted(ctx, f->ft.file, f->ft.text, f->ft.sizes, f->ft.nsizes, f->ft.real, events,
+                             f->view.weights != NULL, o->precision, &f->c);
+  if (!s && f->view.weights && exec_weight_buffer(f->c->p) < 0)
     s = ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT,
                  "sample_weight: the spec %s declares no optional data to receive them (as in 'w: {shape: [N], "
                  "optional: ones}' under data)",
-                 c->p->spec->model);
+                 f->c->p->spec->model);
   if (!s) {
-    fd.chunk = stream_chunk_events(ctx->be, c->p, o->chunk_events, data->rows, 0);
-    s = fit_resident(ctx, &fd, c->p, o->chunk_events, &resident);
-    if (!s && (s = stream_create(ctx->be, c->p, c->bp, fd.stream_data, fd.n_total, fd.chunk, &fd.st, &err)))
+    fd->chunk = stream_chunk_events(ctx->be, f->c->p, o->chunk_events, data->rows, 0);
+    s = fit_resident(ctx, fd, f->c->p, o->chunk_events, &f->resident);
+    if (!s && (s = stream_create(ctx->be, f->c->p, f->c->bp, fd->stream_data, fd->n_total, fd->chunk, &fd->st, &err)))
       ctx_fail_take(ctx, s, err);
   }
-  int known = 0; /* the cached variant choices from the first iteration on */
-  if (!s) s = autotune_apply_known(ctx, stream_exec(fd.st), &known);
-  if (!s) s = check_finite(ctx, &fd);
-  if (!s) s = check_declared(ctx, &fd, c->p->spec);
-  if (!s) s = fit_set_scalars(ctx, stream_exec(fd.st), o);
-  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
-  Exec *e = stream_exec(fd.st);
-  if ((s = dist_attach(ctx->dist, e, &err))) ctx_fail_take(ctx, s, err);
-  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
+  /* the cached variant choices from the first iteration on */
+  if (!s) s = autotune_apply_known(ctx, stream_exec(fd->st), &f->known);
+  if (!s) s = check_finite(ctx, fd);
+  if (!s) s = check_declared(ctx, fd, f->c->p->spec);
+  if (!s) s = fit_set_scalars(ctx, stream_exec(fd->st), o);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) return s;
+  if ((s = dist_attach(ctx->dist, stream_exec(fd->st), &err))) ctx_fail_take(ctx, s, err);
+  if ((s = ctx_agree(ctx, s, NULL, 0))) return s;
   /* the spec's once statements: statistics of the data before any M-step */
-  if ((s = stream_once(fd.st, &err))) ctx_fail_take(ctx, s, err);
-  if ((s = ctx_agree(ctx, s, NULL, 0))) goto fail;
-  const Program *p = c->p;
-  best = fit_new_model(&ft, p->spec, o, data->cols);
-  double *lbs = best ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
-  if ((s = ctx_agree(ctx, lbs ? GMMC_OK : ctx_oom(ctx, "the model"), NULL, 0))) {
-    free(lbs);
-    goto fail;
+  if ((s = stream_once(fd->st, &err))) ctx_fail_take(ctx, s, err);
+  return ctx_agree(ctx, s, NULL, 0);
+}
+
+void fit_setup_free(gmmc_context *ctx, FitSetup *f) {
+  stream_destroy(f->fd.st);
+  f->fd.st = NULL;
+  fit_resident_free(ctx, &f->resident);
+  if (f->have_target) fit_free_target(&f->ft);
+  f->have_target = 0;
+}
+
+void em_run_free(EmRun *r) {
+  free(r->lbs);
+  free(r->secs);
+  r->lbs = r->secs = NULL;
+}
+
+gmmc_status em_run_start(gmmc_context *ctx, const gmmc_fit_options *o, int init, EmRun *r) {
+  memset(r, 0, sizeof *r);
+  r->init = init;
+  r->lb = -INFINITY;
+  r->done = o->max_iter < 1;
+  r->lbs = xcalloc((size_t)o->max_iter + 1, sizeof(double));
+  r->secs = r->lbs ? xcalloc((size_t)o->max_iter + 1, sizeof(double)) : NULL;
+  if (r->secs) return GMMC_OK;
+  gmmc_status s = ctx_oom(ctx, "the lower bounds");
+  em_run_free(r); /* nothing left for the caller to free */
+  return s;
+}
+
+void em_report(const gmmc_fit_options *o, EmRun *r) {
+  for (; r->reported < r->iter; r->reported++) {
+    int i = r->reported;
+    double change = r->lbs[i] - (i ? r->lbs[i - 1] : -INFINITY);
+    if (o->progress) o->progress(o->progress_user, r->init + 1, i + 1, r->lbs[i], change, r->secs[i]);
   }
-  best->n_parameters = model_count_parameters(p->spec, p->size_values);
-  Profile pf = {.on = ctx->profile};
-  if (ctx->dist) pf.last = ctx->dist->prof;
-  Rng rng;
-  rng_seed(&rng, o->seed);
-  double best_lb = -INFINITY;
-  int have_best = 0;
-  for (int init = 0; init < o->n_init && !s; init++) {
-    if ((s = em_initialize(ctx, &fd, o, &ft, &rng))) break;
-    double lb = -INFINITY;
-    int converged = 0, iter = 0;
-    for (iter = 1; iter <= o->max_iter; iter++) {
-      double t0 = monotonic_ms() * 1e-3, prev = lb, obj = 0;
-      if ((s = iterate(ctx, &fd, &obj))) break;
-      /* per event, or per unit of weight; a spec's own lower_bound as it is */
-      lb = c->p->spec->lower_bound ? obj : obj / fd.weight_total;
-      if (!isfinite(lb)) {
-        s = ctx_fail(ctx, GMMC_ERR_NUMERIC,
-                     "fitting failed: the log-likelihood is not finite at iteration %d of initialisation %d "
-                     "(degenerate data or parameters; try increasing reg_covar)",
-                     iter, init + 1);
-        break;
-      }
-      lbs[iter - 1] = lb;
-      /* variants are chosen on real data once the buffers hold an iteration,
-       * unless cached; every process takes part in the agreement either way */
-      if (init == 0 && iter == 1 && (s = ctx_agree(ctx, known ? GMMC_OK : autotune_stream(ctx, fd.st), NULL, 0))) break;
-      /* cached choices whose kernels were compiling take over once loaded */
-      if ((s = autotune_poll(ctx, e))) break;
-      double change = lb - prev;
-      profile_iter(ctx, &pf, init + 1, iter, monotonic_ms() * 1e-3 - t0);
-      if (o->progress) o->progress(o->progress_user, init + 1, iter, lb, change, monotonic_ms() * 1e-3 - t0);
-      if (fabs(change) < o->tol) {
-        converged = 1;
-        break;
-      }
-    }
-    if (s) break;
-    int n_iter = iter > o->max_iter ? o->max_iter : iter;
-    if (!have_best || lb > best_lb) {
-      have_best = 1;
-      best_lb = lb;
-      if ((s = ctx_agree(ctx, em_store_params(ctx, e, best), NULL, 0))) break;
-      best->converged = converged;
-      best->n_iter = n_iter;
-      free(best->lower_bounds);
-      if (!(best->lower_bounds = xmalloc(sizeof(double) * (size_t)(n_iter + 1)))) {
-        best->n_lower_bounds = 0;
-        s = ctx_oom(ctx, "the lower bounds");
-        break;
-      }
-      memcpy(best->lower_bounds, lbs, sizeof(double) * (size_t)n_iter);
-      best->n_lower_bounds = n_iter;
-    }
+}
+
+gmmc_status em_launch(gmmc_context *ctx, FitSetup *f) {
+  Exec *e = stream_exec(f->fd.st);
+  char *err = NULL;
+  gmmc_status s = exec_reset_status(e, &err);
+  s = s ? stream_skip(f->fd.st, SEQ_ITERATE, s, &err) : stream_run(f->fd.st, SEQ_ITERATE, NULL, NULL, &err);
+  return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
+}
+
+gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, double *obj) {
+  Exec *e = stream_exec(f->fd.st);
+  *obj = 0;
+  gmmc_status s = read_objective(ctx, e, obj);
+  return s ? s : em_check_builtins(ctx, e, "fitting failed");
+}
+
+gmmc_status em_advance(gmmc_context *ctx, FitSetup *f, const gmmc_fit_options *o, EmRun *r, double obj, double t0,
+                       FitProfile *pf) {
+  double prev = r->lb;
+  int iter = ++r->iter;
+  /* per event, or per unit of weight; a spec's own lower_bound as it is */
+  r->lb = f->c->p->spec->lower_bound ? obj : obj / f->fd.weight_total;
+  if (!isfinite(r->lb))
+    return ctx_fail(ctx, GMMC_ERR_NUMERIC,
+                    "fitting failed: the log-likelihood is not finite at iteration %d of initialisation %d "
+                    "(degenerate data or parameters; try increasing reg_covar)",
+                    iter, r->init + 1);
+  r->lbs[iter - 1] = r->lb;
+  gmmc_status s;
+  /* variants are chosen on real data once the buffers hold an iteration,
+   * unless cached; every process takes part in the agreement either way */
+  if (r->init == 0 && iter == 1 && (s = ctx_agree(ctx, f->known ? GMMC_OK : autotune_stream(ctx, f->fd.st), NULL, 0)))
+    return s;
+  /* cached choices whose kernels were compiling take over once loaded */
+  if ((s = autotune_poll(ctx, stream_exec(f->fd.st)))) return s;
+  double change = r->lb - prev;
+  if (pf) profile_iter(ctx, pf, r->init + 1, iter, monotonic_ms() * 1e-3 - t0);
+  r->secs[iter - 1] = monotonic_ms() * 1e-3 - t0;
+  if (!r->defer) em_report(o, r);
+  if (fabs(change) < o->tol) r->converged = 1;
+  r->done = r->converged || iter >= o->max_iter;
+  return GMMC_OK;
+}
+
+gmmc_status em_keep(gmmc_context *ctx, FitSetup *f, const EmRun *r, gmmc_model *best, int *have_best) {
+  if (*have_best && !(r->lb > best->lower_bound)) return GMMC_OK;
+  *have_best = 1;
+  best->lower_bound = r->lb;
+  gmmc_status s = ctx_agree(ctx, em_store_params(ctx, stream_exec(f->fd.st), best), NULL, 0);
+  if (s) return s;
+  best->converged = r->converged;
+  best->n_iter = r->iter;
+  free(best->lower_bounds);
+  if (!(best->lower_bounds = xmalloc(sizeof(double) * (size_t)(r->iter + 1)))) {
+    best->n_lower_bounds = 0;
+    return ctx_oom(ctx, "the lower bounds");
   }
-  free(lbs);
-  if (s) goto fail;
-  best->lower_bound = best_lb;
+  memcpy(best->lower_bounds, r->lbs, sizeof(double) * (size_t)r->iter);
+  best->n_lower_bounds = r->iter;
+  return GMMC_OK;
+}
+
+gmmc_model *em_new_model(gmmc_context *ctx, FitSetup *f, const gmmc_fit_options *o) {
+  const Program *p = f->c->p;
+  gmmc_model *m = fit_new_model(&f->ft, p->spec, o, f->view.cols);
+  if (!m) {
+    ctx_oom(ctx, "the model");
+    return NULL;
+  }
+  m->n_parameters = model_count_parameters(p->spec, p->size_values);
+  m->lower_bound = -INFINITY;
+  return m;
+}
+
+void em_warn_unconverged(gmmc_context *ctx, const gmmc_model *best, const gmmc_fit_options *o) {
   if (!best->converged && o->max_iter > 0 && dist_rank(ctx->dist) == 0)
     ctx_warn(ctx,
              "the best initialisation did not converge in %d iterations; try different init parameters, or increase "
              "max_iter, tol, or check for degenerate data",
              o->max_iter);
-  profile_end(ctx, &pf, &fd);
-  stream_destroy(fd.st);
-  fit_resident_free(ctx, &resident);
-  fit_free_target(&ft);
+}
+
+gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out) {
+  if (!ctx || !data || !o || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit: a NULL argument");
+  *out = NULL;
+  if (o->n_init > 1 && !ctx->dist && fit_many_takes(ctx, data, o)) return fit_many_inits(ctx, data, o, out);
+  FitSetup f;
+  gmmc_model *best = NULL;
+  gmmc_status s = fit_setup(ctx, data, o, &f);
+  if (s) goto fail;
+  best = em_new_model(ctx, &f, o);
+  if ((s = ctx_agree(ctx, best ? GMMC_OK : GMMC_ERR_OUT_OF_MEMORY, NULL, 0))) goto fail;
+  FitProfile pf = {.on = ctx->profile};
+  if (ctx->dist) pf.last = ctx->dist->prof;
+  Rng rng;
+  rng_seed(&rng, o->seed);
+  int have_best = 0;
+  for (int init = 0; init < o->n_init && !s; init++) {
+    EmRun r;
+    if ((s = ctx_agree(ctx, em_run_start(ctx, o, init, &r), NULL, 0))) break;
+    if ((s = em_initialize(ctx, &f.fd, o, &f.ft, &rng))) {
+      em_run_free(&r);
+      break;
+    }
+    while (!r.done && !s) {
+      double t0 = monotonic_ms() * 1e-3, obj = 0;
+      s = em_launch(ctx, &f);
+      if (!s) s = em_collect(ctx, &f, &obj);
+      /* every process agrees on the outcome and on the objective */
+      if (!(s = ctx_agree(ctx, s, &obj, 1))) s = em_advance(ctx, &f, o, &r, obj, t0, &pf);
+    }
+    if (!s) s = em_keep(ctx, &f, &r, best, &have_best);
+    em_run_free(&r);
+  }
+  if (s) goto fail;
+  em_warn_unconverged(ctx, best, o);
+  profile_end(ctx, &pf, &f.fd);
+  fit_setup_free(ctx, &f);
   *out = best;
   return GMMC_OK;
 fail:
-  stream_destroy(fd.st);
-  fit_resident_free(ctx, &resident);
+  fit_setup_free(ctx, &f);
   model_free(best);
-  if (have_target) fit_free_target(&ft);
   return s;
 }

@@ -112,4 +112,73 @@ void fit_resident_free(gmmc_context *ctx, Resident *r);
 gmmc_status em_initialize(gmmc_context *ctx, const FitData *fd, const gmmc_fit_options *o, const FitTarget *ft,
                           Rng *rng);
 
+/* ---- the EM driver's pieces (em.c), shared by gmmc_fit and gmmc_fit_many ---- */
+
+/* One fit's events bound to its own exec: the data (with the options'
+ * weights), the resolved target, the compiled program, the stream. fd.data
+ * points into the struct: a FitSetup does not move once set up. */
+typedef struct {
+  gmmc_data view;
+  FitData fd;
+  Resident resident;
+  FitTarget ft;
+  int have_target;
+  Compiled *c;
+  int known; /* the variant choices were cached: no tuning */
+} FitSetup;
+
+/* Everything before the first initialisation: checks of the data, the
+ * target, the compiled program, the stream, the scalars, the once
+ * statements. Collective with MPI. fit_setup_free releases it whether or
+ * not it succeeded. */
+gmmc_status fit_setup(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, FitSetup *f);
+void fit_setup_free(gmmc_context *ctx, FitSetup *f);
+
+/* One initialisation's iterations: its lower bounds, whether it is done. */
+typedef struct {
+  int init; /* 0-based */
+  int iter; /* iterations made */
+  double lb;
+  int converged, done;
+  double *lbs; /* max_iter + 1 */
+  /* progress: the seconds of each iteration; while `defer` is set the
+   * callback waits (an earlier initialisation runs beside this one) and
+   * em_report delivers it later; `reported`: iterations delivered */
+  double *secs;
+  int defer, reported;
+} EmRun;
+gmmc_status em_run_start(gmmc_context *ctx, const gmmc_fit_options *o, int init, EmRun *r);
+/* Delivers the progress of the iterations made and not yet reported. */
+void em_report(const gmmc_fit_options *o, EmRun *r);
+void em_run_free(EmRun *r);
+
+/* An iteration in two halves: em_launch queues the sequence (on a GPU the
+ * launches return before the kernels end), em_collect waits for it and reads
+ * the objective and the builtins' failures. */
+gmmc_status em_launch(gmmc_context *ctx, FitSetup *f);
+gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, double *obj);
+
+/* After an iteration's objective: the lower bound and its check, the
+ * tuning after initialisation 0's first iteration, progress, the stopping
+ * rule (r->done). pf: GMMC_PROFILE's record, or NULL. */
+typedef struct FitProfile FitProfile;
+gmmc_status em_advance(gmmc_context *ctx, FitSetup *f, const gmmc_fit_options *o, EmRun *r, double obj, double t0,
+                       FitProfile *pf);
+/* Keeps the run's parameters in best when it is the first kept or its lower
+ * bound is larger (call in initialisation order: scikit-learn's rule). */
+gmmc_status em_keep(gmmc_context *ctx, FitSetup *f, const EmRun *r, gmmc_model *best, int *have_best);
+/* The model a setup trains, before any parameter (NULL: out of memory, recorded). */
+gmmc_model *em_new_model(gmmc_context *ctx, FitSetup *f, const gmmc_fit_options *o);
+void em_warn_unconverged(gmmc_context *ctx, const gmmc_model *best, const gmmc_fit_options *o);
+
+/* ---- many fits at once (fit_many.c) ---- */
+
+/* Whether gmmc_fit runs n_init > 1 initialisations side by side
+ * (fit_many_inits): alone (no MPI) and only with GMMC_FIT_MANY=1 until the
+ * GPU path has been measured (then: on a GPU by default). */
+int fit_many_takes(const gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o);
+/* gmmc_fit's n_init initialisations as runs of the many-fit driver, the
+ * failure's message in ctx as gmmc_fit's. */
+gmmc_status fit_many_inits(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out);
+
 #endif

@@ -14,7 +14,7 @@ stage=$(mktemp -d)
 cp $build/gmmc $stage/
 cp -P $build/libgmmc.so* $stage/
 for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c tests/stream/test_stream.c \
-         tests/weights/test_weights.c tests/em/test_mixtures.c; do
+         tests/weights/test_weights.c tests/em/test_mixtures.c tests/many/test_fit_many.c; do
   cc -O2 -std=gnu11 -Iinclude -Itests -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
      -o "$stage/$(basename "$t" .c)"
 done

@@ -36,3 +36,17 @@ def test_time_overhead_example(tmp_path):
     assert g["n_iter"] == 5 and g["wall"] >= g["in_c"] >= g["iterations"] > 0
     assert g["glue_per_iter"] > 0
     assert r["sklearn"]["fit_1"] > 0  # its per-iteration difference is noise at this size
+
+
+def test_diarization_example(tmp_path):
+    """The BIC-merging diarization with gmmc.fit_many, small: it merges, and its clusters are mostly one speaker
+    each (the synthetic speakers are far apart; seed 0 is fixed, the host's fits are deterministic)."""
+    out = run([os.path.join(EXAMPLES, "diarization.py"), "--frames", "3000", "--speakers", "3", "--device", "cpu",
+               "--seed", "0"], tmp_path).stdout
+    print(out)
+    assert "merged" in out
+    last = out.strip().splitlines()[-1]
+    found = int(last.split(" found")[0].split()[-1])
+    purity = float(last.split("purity ")[1].split(";")[0])
+    assert 3 <= found <= 6 and purity >= 0.85, last
+    assert "fit_many calls" in last

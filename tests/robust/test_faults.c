@@ -15,7 +15,11 @@
  * only the simple variants (autotuning measures time, which would change
  * the sequence of allocations from run to run).
  *
- *   robust_faults [alloc|write] [cold|fresh|warm]   (default: all) */
+ * With "many" the fit is gmmc_fit_many of two fits of the data, the second
+ * with n_init 2 (three execs side by side): a failure in any fit fails the
+ * call with its status.
+ *
+ *   robust_faults [alloc|write] [cold|fresh|warm] [many]   (default: all, gmmc_fit) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,21 @@ static int exists(const char *path) {
     }                                                                                                                  \
   } while (0)
 
+static int many; /* the fit is gmmc_fit_many's */
+
+/* Two fits at once; the first's model is the sequence's. */
+static gmmc_status fit_two(gmmc_context *ctx, gmmc_data *data, gmmc_fit_options *opts, gmmc_fit_options *two,
+                           gmmc_model **out) {
+  const gmmc_data *d[2] = {data, data};
+  const gmmc_fit_options *op[2] = {opts, two};
+  gmmc_model *m[2] = {NULL, NULL};
+  gmmc_status st[2];
+  gmmc_status s = gmmc_fit_many(ctx, 2, d, op, m, st);
+  gmmc_model_destroy(m[1]);
+  *out = m[0];
+  return s;
+}
+
 static Outcome sequence(const Setup *su) {
   Outcome o = {.status = GMMC_OK, .stage = ""};
   unlink(su->model);
@@ -80,7 +99,22 @@ static Outcome sequence(const Setup *su) {
   OPTION(gmmc_fit_options_set_covariance_type(opts, "full"));
   OPTION(gmmc_fit_options_set_max_iter(opts, 4));
   OPTION(gmmc_fit_options_set_seed(opts, 3));
-  STEP("fit", gmmc_fit(ctx, data, opts, &fitted));
+  gmmc_fit_options *two = NULL; /* gmmc_fit_many's second fit */
+  if (many && !o.status) {
+    if (gmmc_fit_options_create(&two) != GMMC_OK) {
+      o.status = GMMC_ERR_OUT_OF_MEMORY;
+      o.stage = "options";
+      snprintf(o.message, sizeof o.message, "out of memory: gmmc_fit_options_create failed");
+    }
+    gmmc_fit_options *opts = two; /* OPTION's message is the options' own */
+    OPTION(gmmc_fit_options_set_n_components(two, K));
+    OPTION(gmmc_fit_options_set_max_iter(two, 4));
+    OPTION(gmmc_fit_options_set_n_init(two, 2));
+  }
+  if (many)
+    STEP("fit", fit_two(ctx, data, opts, two, &fitted));
+  else
+    STEP("fit", gmmc_fit(ctx, data, opts, &fitted));
   STEP("save", gmmc_model_save(ctx, fitted, su->model));
   STEP("load", gmmc_model_load(ctx, su->model, &loaded));
   STEP("predict", gmmc_predict(ctx, loaded, data, labels, N));
@@ -90,6 +124,7 @@ static Outcome sequence(const Setup *su) {
   gmmc_model_destroy(loaded);
   gmmc_model_destroy(fitted);
   gmmc_fit_options_destroy(opts);
+  gmmc_fit_options_destroy(two);
   gmmc_data_destroy(data);
   gmmc_context_destroy(ctx);
   return o;
@@ -178,6 +213,7 @@ static void pass(FaultKind kind, Setup *su) {
 
 int main(int argc, char **argv) {
   const char *only_kind = argc > 1 ? argv[1] : NULL, *only_mode = argc > 2 ? argv[2] : NULL;
+  many = argc > 3 && strcmp(argv[3], "many") == 0;
   setenv("GMMC_VARIANTS", "simple", 1);
   io_init("robust_faults");
   /* fresh random data, the same for every run of this process: the
