@@ -151,6 +151,12 @@ static int match_accumulate(Lower *L, const Site *site, void *form) {
   return site->h->red->op == R_SUM && site->h->nfree >= 1;
 }
 
+/* Sums held in registers: the configuration's, in float64; twice as many
+ * float32 block sums (float32 on the host: a register holds twice as many). */
+static int register_sums(const Lower *L, const Hoisted *h, const AccumulateConfig *c) {
+  return host_sum_block(L, h->red->op) ? 2 * c->rb : c->rb;
+}
+
 static int plan_accumulate(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)form;
   Hoisted *h = site->h;
@@ -164,12 +170,13 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
     else
       s->blk *= index_extent(L, h->free[i]);
   }
-  if (s->blk > HOST_MAX_ACC || c->rb > HOST_MAX_RB) return 0;
+  int rb = register_sums(L, h, c);
+  if (s->blk > HOST_MAX_ACC || rb > HOST_MAX_RB) return 0;
   /* blocked: at least one whole block of columns */
-  if (c->rb && index_extent(L, h->free[h->nfree - 1]) < c->rb) return 0;
+  if (rb && index_extent(L, h->free[h->nfree - 1]) < rb) return 0;
   /* float32: the event blocks are the float32 sums' (lower.h, host_sum_block) */
   int B = host_sum_block(L, h->red->op);
-  pl->variant = c->rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, c->rb) : "accumulate";
+  pl->variant = rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb) : "accumulate";
   return 1; /* not priced */
 }
 
@@ -201,7 +208,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   Hoisted *h = site->h;
   const AccumulateConfig *c = config;
   const AccumulateShape *sp = (const AccumulateShape *)pl->shape;
-  int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = c->rb;
+  int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = register_sums(L, h, c);
   /* float32: blocks of B events summed in float32, each added into the float64 sums */
   int B = host_sum_block(L, h->red->op), nb = B ? B : c->nb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
