@@ -101,15 +101,20 @@ static inline int sums_reassociate(const Lower *L) { return !L->opt->host; }
 /* float32 on the host (docs/limits.md, "float32 on the host"): every host
  * kernel of a float32 program, simple or variant, reads the float64
  * parameters rounded to float32 and adds and subtracts in float32 (as the
- * GPU's fast32 variants), and a sum over events adds its float32 terms in
- * float32 over blocks of HOST_SUM_BLOCK events (from the start of the
- * simple kernel's chunk), each block's sum then added into the float64
- * partial. All host kernels follow the one rule, so their results stay
- * equal bit for bit; float32 arithmetic runs at float32's vector width. */
+ * GPU's fast32 variants), and a sum over events with free indices (Nk[m],
+ * the means, the scatter) adds its float32 terms in float32 over blocks of
+ * HOST_SUM_BLOCK events (from the start of the simple kernel's chunk), each
+ * block's sum then added into the float64 partial. A scalar sum (the lower
+ * bound, score, inertia: one term per event, never vectorized) keeps its
+ * float64 additions: they cost nothing and score() must equal the mean of
+ * score_samples() to scikit-learn's 7 decimals. All host kernels follow
+ * the one rule, so their results stay equal bit for bit. */
 enum { HOST_SUM_BLOCK = 16 };
-static inline int host_fast32(const Lower *L) { return L->opt->host && L->p->real == LT_F32; }
-/* The block of a sum over events on this target (0: every term added in float64). */
-static inline int host_sum_block(const Lower *L, int op) { return host_fast32(L) && op == R_SUM ? HOST_SUM_BLOCK : 0; }
+static inline int host_fast32(const Lower *L) { return L->opt->host && L->opt->host_fast32 && L->p->real == LT_F32; }
+/* The block of the event reduction h on this target (0: every term added in float64). */
+static inline int host_sum_block(const Lower *L, const Hoisted *h) {
+  return host_fast32(L) && h->red->op == R_SUM && h->nfree >= 1 ? HOST_SUM_BLOCK : 0;
+}
 /* Blocks of B events of a chunk [lo, hi) of length len (the last chunk's
  * hi may cut it short): a loop over ceil(len / B) blocks, its body with
  * [*b0, *b1) the block's events (empty past hi; adding its zero changes no

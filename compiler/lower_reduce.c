@@ -48,7 +48,7 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
   RedOp op = (RedOp)h->red->op;
   int acc = kernel_var(p, k, "acc", LT_F64);
   ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
-  int nv, B = host_sum_block(L, op);
+  int nv, B = host_sum_block(L, h);
   const char *nname = spec_index(L->s, h->red->red.id)->name;
   L->rt = p->real;
   if (!B) {

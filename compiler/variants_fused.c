@@ -524,7 +524,7 @@ static void build_host_fused(Lower *L, const Site *site, const void *form, const
   int part[8];
   for (int i = 0; i < g->nreds; i++) {
     part[i] = -1;
-    if (!host_sum_block(L, g->reds[i]->red->op)) continue;
+    if (!host_sum_block(L, g->reds[i])) continue;
     part[i] = shared_for(&b, arena_printf(&p->arena, "tile_result%d", i), p->real, f->elems[i]);
     int fl;
     LStmt *in = spread(&b, tile, "clear", f->elems[i], &fl);

@@ -154,7 +154,7 @@ static int match_accumulate(Lower *L, const Site *site, void *form) {
 /* Sums held in registers: the configuration's, in float64; twice as many
  * float32 block sums (float32 on the host: a register holds twice as many). */
 static int register_sums(const Lower *L, const Hoisted *h, const AccumulateConfig *c) {
-  return host_sum_block(L, h->red->op) ? 2 * c->rb : c->rb;
+  return host_sum_block(L, h) ? 2 * c->rb : c->rb;
 }
 
 static int plan_accumulate(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
@@ -175,7 +175,7 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
   /* blocked: at least one whole block of columns */
   if (rb && index_extent(L, h->free[h->nfree - 1]) < rb) return 0;
   /* float32: the event blocks are the float32 sums' (lower.h, host_sum_block) */
-  int B = host_sum_block(L, h->red->op);
+  int B = host_sum_block(L, h);
   pl->variant = rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb) : "accumulate";
   return 1; /* not priced */
 }
@@ -210,7 +210,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   const AccumulateShape *sp = (const AccumulateShape *)pl->shape;
   int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = register_sums(L, h, c);
   /* float32: blocks of B events summed in float32, each added into the float64 sums */
-  int B = host_sum_block(L, h->red->op), nb = B ? B : c->nb;
+  int B = host_sum_block(L, h), nb = B ? B : c->nb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
   int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
   Kernel *k = program_add_kernel(

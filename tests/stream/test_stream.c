@@ -24,27 +24,14 @@
  *   largest value), kappa the largest condition number of the in-memory
  *   fit's covariances (diag, spherical: the ratio of the extreme variances).
  *   float32 kernels read the float64 parameters rounded to float32, and a
- *   parameter that differs at all may round to the neighbouring float32;
- *   and they sum each block of B = 16 events in float32 before adding it
- *   in float64 (docs/limits.md, "float32 on the host"), the blocks
- *   following the chunks: a block's float32 sum is within
- *   g(B-1) sum|t| of its exact sum, g(k) = k v / (1 - k v), v = 2^-24, the
- *   float64 sum of the blocks within (n-1) u (1 + g(B-1)) sum|t| of theirs,
- *   so for any two block splits and orders
- *     float32: T * 2 (2^-24 + g(B-1) + (n-1) u (1 + g(B-1))) * kappa,
- *   and the score (a mean of the n per-event values, themselves equal)
- *   within 2 (g(B-1) + (n-1) u (1 + g(B-1))) sum|t| / n.
+ *   parameter that differs at all may round to the neighbouring float32:
+ *     float32: T * 2 (2^-24 + (n-1) u) * kappa.
  *   k-means' hard assignments are the exception no bound covers: an event
  *   within that distance of a tie may change sides (never seen). */
 #include "host_cpu_skip.h"
 #include "stream/fit_compare.h"
 
 static const double U64 = 0x1p-53, U32 = 0x1p-24;
-enum { SUM_BLOCK = 16 }; /* float32 event sums' blocks on the host (docs/limits.md) */
-
-/* What one float32 block sum may be off by, relative to the sum of its
- * terms' magnitudes (Higham's gamma_{B-1} in float32); 0 for float64. */
-static double block_error(int f32) { return f32 ? (SUM_BLOCK - 1) * U32 / (1 - (SUM_BLOCK - 1) * U32) : 0; }
 
 enum { MAX_ITER = 8 };
 static int failures;
@@ -68,7 +55,7 @@ static gmmc_model *fit(gmmc_context *ctx, gmmc_data *d, const char *cov, gmmc_in
   return model;
 }
 
-static void inference(gmmc_context *ctx, const gmmc_model *model, gmmc_data *d, int64_t n, int f32, const char *what) {
+static void inference(gmmc_context *ctx, const gmmc_model *model, gmmc_data *d, int64_t n, const char *what) {
   double *a = malloc(sizeof(double) * (size_t)n), *b = malloc(sizeof(double) * (size_t)n);
   int32_t *la = malloc(sizeof(int32_t) * (size_t)n), *lb = malloc(sizeof(int32_t) * (size_t)n);
   double sa = 0, sb = 0;
@@ -89,8 +76,8 @@ static void inference(gmmc_context *ctx, const gmmc_model *model, gmmc_data *d, 
       diff += a[i] != b[i] || la[i] != lb[i];
       mag += fabs(a[i]);
     }
-    /* the score is the mean of the a[i]: the same n values summed in two orders (and blocks) */
-    double g = block_error(f32), tol = 2 * (g + (double)(n - 1) * U64 * (1 + g)) * mag / (double)n;
+    /* the score is the mean of the a[i]: the same n values summed in two orders */
+    double tol = 2 * (double)(n - 1) * U64 * mag / (double)n;
     int bad = diff > 0 || fabs(sa - sb) > tol;
     printf("  %-48s per-event values equal: %s, score %.17g / %.17g%s\n", what, diff ? "no" : "yes", sa, sb,
            bad ? "  <-- FAIL" : "");
@@ -164,12 +151,11 @@ int main(void) {
           gmmc_model *a = fit(ctx, data, specs[sp], inits[in].init, m, 0);
           gmmc_model *b = fit(ctx, data, specs[sp], inits[in].init, m, 1000);
           if (a && b) {
-            double g = block_error(f32), kappa = tc_condition(a, specs[sp]),
-                   step = (f32 ? U32 : 0) + g + (double)(n - 1) * U64 * (1 + g);
+            double kappa = tc_condition(a, specs[sp]), step = (f32 ? U32 : 0) + (double)(n - 1) * U64;
             double tol = MAX_ITER * 2 * step * kappa;
             failures += tc_compare(a, b, tol, tol, what) != 0;
           }
-          if (a && in == 0 && strcmp(specs[sp], "kmeans") != 0) inference(ctx, a, data, n, f32, what);
+          if (a && in == 0 && strcmp(specs[sp], "kmeans") != 0) inference(ctx, a, data, n, what);
           if (a && in == 0) one_thread(ctx, data, specs[sp], m, a, what);
           gmmc_model_destroy(a);
           gmmc_model_destroy(b);
