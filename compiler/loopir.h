@@ -322,6 +322,11 @@ typedef struct {
   /* with variants: none on the tensor cores (GMMC_VARIANTS=no-tensor-cores:
    * the FFMA variants alone, to measure against) */
   int no_tensor_cores;
+  /* host, float32 programs: float32 arithmetic at float32's width (parameters
+   * rounded to float32, event sums in float32 blocks: lower.h, host_fast32);
+   * opt-in (GMMC_HOST_FAST32=1) until the streaming bound is settled
+   * (docs/limits.md, "float32 on the host") */
+  int host_fast32;
 } LowerOptions;
 
 /* The kernels alternative a of unit u launches, in order, with the members

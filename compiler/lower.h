@@ -98,6 +98,29 @@ int combine_kernel_for(Lower *L, Stmt *st, Hoisted *h, int partial_buf, int chun
  * order and the host's variants reproduce the simple kernels bit for bit
  * (variants_host.c, docs/limits.md "Reproducibility"). */
 static inline int sums_reassociate(const Lower *L) { return !L->opt->host; }
+/* float32 on the host (docs/limits.md, "float32 on the host"): every host
+ * kernel of a float32 program, simple or variant, reads the float64
+ * parameters rounded to float32 and adds and subtracts in float32 (as the
+ * GPU's fast32 variants), and a sum over events with free indices (Nk[m],
+ * the means, the scatter) adds its float32 terms in float32 over blocks of
+ * HOST_SUM_BLOCK events (from the start of the simple kernel's chunk), each
+ * block's sum then added into the float64 partial. A scalar sum (the lower
+ * bound, score, inertia: one term per event, never vectorized) keeps its
+ * float64 additions: they cost nothing and score() must equal the mean of
+ * score_samples() to scikit-learn's 7 decimals. All host kernels follow
+ * the one rule, so their results stay equal bit for bit. */
+enum { HOST_SUM_BLOCK = 16 };
+static inline int host_fast32(const Lower *L) { return L->opt->host && L->opt->host_fast32 && L->p->real == LT_F32; }
+/* The block of the event reduction h on this target (0: every term added in float64). */
+static inline int host_sum_block(const Lower *L, const Hoisted *h) {
+  return host_fast32(L) && h->red->op == R_SUM && h->nfree >= 1 ? HOST_SUM_BLOCK : 0;
+}
+/* Blocks of B events of a chunk [lo, hi) of length len (the last chunk's
+ * hi may cut it short): a loop over ceil(len / B) blocks, its body with
+ * [*b0, *b1) the block's events (empty past hi; adding its zero changes no
+ * float64 sum, which is never -0). Every host kernel's float32 event sums
+ * use these blocks (host_sum_block). */
+LStmt *emit_event_blocks(Lower *L, Kernel *k, LStmt *block, LExpr *lo, LExpr *hi, LExpr *len, int B, int *b0, int *b1);
 /* "section: source text" of a statement, for kernel descriptions. */
 const char *stmt_text(Lower *L, Stmt *st);
 void env_init(Env *env);

@@ -413,8 +413,11 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
     /* A sum or difference with a float64 operand (a parameter) is done in
      * float64: x - mean cancels, and rounding the mean to float32 first
      * would be amplified by large precision factors. Products keep the
-     * statement's type: they do not cancel. */
-    if ((op == LB_ADD || op == LB_SUB) && L->rt != LT_F64 && !L->fast32 && (a->type == LT_F64 || b->type == LT_F64))
+     * statement's type: they do not cancel. Not in fast32 kernels (the
+     * GPU's variants, every host kernel of a float32 program: lower.h,
+     * host_fast32), which take that rounding for float32's speed. */
+    if ((op == LB_ADD || op == LB_SUB) && L->rt != LT_F64 && !L->fast32 && !host_fast32(L) &&
+        (a->type == LT_F64 || b->type == LT_F64))
       return lx_binary(p, op, lx_cast(p, LT_F64, a), lx_cast(p, LT_F64, b));
     return lx_binary(p, op, as_real(L, a), as_real(L, b));
   }

@@ -48,18 +48,42 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
   RedOp op = (RedOp)h->red->op;
   int acc = kernel_var(p, k, "acc", LT_F64);
   ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
-  int nv;
+  int nv, B = host_sum_block(L, h);
   const char *nname = spec_index(L->s, h->red->red.id)->name;
-  LStmt *body = emit_loop(L, k, block, nname, lx_var(p, k, lo), lx_var(p, k, hi), &nv);
-  env.var[h->red->red.id] = nv;
   L->rt = p->real;
-  LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
-  ls_append(p, body, ls_assign(p, acc, stat_combine(L, op, lx_var(p, k, acc), v)));
+  if (!B) {
+    LStmt *body = emit_loop(L, k, block, nname, lx_var(p, k, lo), lx_var(p, k, hi), &nv);
+    env.var[h->red->red.id] = nv;
+    LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
+    ls_append(p, body, ls_assign(p, acc, stat_combine(L, op, lx_var(p, k, acc), v)));
+  } else {
+    /* float32 on the host: each block of B events summed in float32, then added in float64 */
+    int b0, b1, part = kernel_var(p, k, "block_sum", p->real);
+    LStmt *lb = emit_event_blocks(L, k, block, lx_var(p, k, lo), lx_var(p, k, hi), lx_var(p, k, len), B, &b0, &b1);
+    ls_append(p, lb, ls_assign(p, part, lx_const(p, p->real, 0.0)));
+    LStmt *body = emit_loop(L, k, lb, nname, lx_var(p, k, b0), lx_var(p, k, b1), &nv);
+    env.var[h->red->red.id] = nv;
+    LExpr *v = lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env));
+    ls_append(p, body, ls_assign(p, part, stat_combine(L, op, lx_var(p, k, part), v)));
+    ls_append(p, lb, ls_assign(p, acc, stat_combine(L, op, lx_var(p, k, acc), lx_cast(p, LT_F64, lx_var(p, k, part)))));
+  }
   LExpr **idx = idx_vec(p, h->nfree + 1);
   idx[0] = lx_var(p, k, chunk);
   for (int i = 0; i < h->nfree; i++) idx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
   ls_append(p, block, ls_store(p, h->partial_buf, idx, lx_var(p, k, acc)));
   return p->nkernels - 1;
+}
+
+LStmt *emit_event_blocks(Lower *L, Kernel *k, LStmt *block, LExpr *lo, LExpr *hi, LExpr *len, int B, int *b0, int *b1) {
+  Program *p = L->p;
+  int bn;
+  *b0 = kernel_var(p, k, "block_first", LT_I64);
+  *b1 = kernel_var(p, k, "block_last", LT_I64);
+  LExpr *nblocks = lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, len, lx_int(p, B - 1)), lx_int(p, B));
+  LStmt *lb = emit_loop(L, k, block, "event_block", lx_int(p, 0), nblocks, &bn);
+  ls_append(p, lb, ls_assign(p, *b0, lx_binary(p, LB_ADD, lo, lx_binary(p, LB_MUL, lx_var(p, k, bn), lx_int(p, B)))));
+  ls_append(p, lb, ls_assign(p, *b1, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *b0), lx_int(p, B)), hi)));
+  return lb;
 }
 
 /* Combine kernel: one work item per result element adds the chunks of a

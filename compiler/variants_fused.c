@@ -171,6 +171,11 @@ static int plan_host_fused(Lower *L, const Site *site, const void *form, const v
   const FusedConfig *c = config;
   FusedShape *sh = (FusedShape *)pl->shape;
   sh->smem = tile_bytes(L, f, c->events, 1) + 8 * total_elems(f);
+  /* float32: a tile is a block of the event sums (lower.h, host_sum_block), in arrays of its own */
+  if (host_fast32(L)) {
+    if (c->events != HOST_SUM_BLOCK) return 0;
+    sh->smem += 4 * total_elems(f);
+  }
   if (sh->smem > L->dev.local_bytes) return 0;
   int64_t slices = L->p->chunks;
   for (int i = 0; i < f->g->nreds; i++)
@@ -514,6 +519,17 @@ static void build_host_fused(Lower *L, const Site *site, const void *form, const
   LStmt *tile = tile_loop(&b, k->body);
   stage_data(&b, tile);
   tile_maps(&b, tile);
+  /* float32: a sum's tile (a block of the simple partials') in float32,
+   * from zero, added into the float64 result after the tile */
+  int part[8];
+  for (int i = 0; i < g->nreds; i++) {
+    part[i] = -1;
+    if (!host_sum_block(L, g->reds[i])) continue;
+    part[i] = shared_for(&b, arena_printf(&p->arena, "tile_result%d", i), p->real, f->elems[i]);
+    int fl;
+    LStmt *in = spread(&b, tile, "clear", f->elems[i], &fl);
+    ls_append(p, in, ls_sstore(p, k, part[i], V(fl), lx_const(p, p->real, 0.0)));
+  }
   /* event by event, every result: the simple partials' order of additions */
   int t;
   LStmt *ev = emit_loop(L, k, tile, "t", I(0), I(b.c->events), &t);
@@ -539,8 +555,19 @@ static void build_host_fused(Lower *L, const Site *site, const void *form, const
     if (!fl) fl = I(0);
     env.var[h->red->red.id] = n;
     L->rt = p->real;
-    LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, mine, h->red->args[0], &env)));
-    ls_append(p, mine, ls_sstore(p, k, res[i], fl, red_step(L, (RedOp)h->red->op, lx_sload(p, k, res[i], fl), v, 0)));
+    LExpr *v = lx_cast(p, p->real, lower_expr(L, k, mine, h->red->args[0], &env));
+    int to = part[i] >= 0 ? part[i] : res[i];
+    if (part[i] < 0) v = lx_cast(p, LT_F64, v);
+    ls_append(p, mine, ls_sstore(p, k, to, fl, red_step(L, (RedOp)h->red->op, lx_sload(p, k, to, fl), v, 0)));
+  }
+  for (int i = 0; i < g->nreds; i++) {
+    if (part[i] < 0) continue;
+    int fl;
+    LStmt *in = spread(&b, tile, "add", f->elems[i], &fl);
+    ls_append(
+        p, in,
+        ls_sstore(p, k, res[i], V(fl),
+                  BIN(LB_ADD, lx_sload(p, k, res[i], V(fl)), lx_cast(p, LT_F64, lx_sload(p, k, part[i], V(fl))))));
   }
   L->access = NULL;
   for (int i = 0; i < g->nreds; i++) {

@@ -151,6 +151,12 @@ static int match_accumulate(Lower *L, const Site *site, void *form) {
   return site->h->red->op == R_SUM && site->h->nfree >= 1;
 }
 
+/* Sums held in registers: the configuration's, in float64; twice as many
+ * float32 block sums (float32 on the host: a register holds twice as many). */
+static int register_sums(const Lower *L, const Hoisted *h, const AccumulateConfig *c) {
+  return host_sum_block(L, h) ? 2 * c->rb : c->rb;
+}
+
 static int plan_accumulate(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)form;
   Hoisted *h = site->h;
@@ -164,10 +170,13 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
     else
       s->blk *= index_extent(L, h->free[i]);
   }
-  if (s->blk > HOST_MAX_ACC || c->rb > HOST_MAX_RB) return 0;
+  int rb = register_sums(L, h, c);
+  if (s->blk > HOST_MAX_ACC || rb > HOST_MAX_RB) return 0;
   /* blocked: at least one whole block of columns */
-  if (c->rb && index_extent(L, h->free[h->nfree - 1]) < c->rb) return 0;
-  pl->variant = c->rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", c->nb, c->rb) : "accumulate";
+  if (rb && index_extent(L, h->free[h->nfree - 1]) < rb) return 0;
+  /* float32: the event blocks are the float32 sums' (lower.h, host_sum_block) */
+  int B = host_sum_block(L, h);
+  pl->variant = rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb) : "accumulate";
   return 1; /* not priced */
 }
 
@@ -176,10 +185,18 @@ static LExpr *sum_cell(Program *p, Kernel *k, int inner, int vi, int64_t ej, LEx
   return inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), j) : j;
 }
 
-/* sums[cell] += the simple kernel's term, the indices bound in env. */
-static void add_term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int acc, LExpr *cell) {
+/* The simple kernel's term, the indices bound in env: in float64, or in
+ * the data's type where event sums are blocked (float32 on the host). */
+static LExpr *term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int blocked) {
   Program *p = L->p;
-  LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, blk, h->red->args[0], env)));
+  LExpr *v = lx_cast(p, p->real, lower_expr(L, k, blk, h->red->args[0], env));
+  return blocked ? v : lx_cast(p, LT_F64, v);
+}
+
+/* sums[cell] += the simple kernel's term (sums of the term's type). */
+static void add_term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int acc, LExpr *cell, int blocked) {
+  Program *p = L->p;
+  LExpr *v = term(L, k, blk, h, env, blocked);
   ls_append(p, blk, ls_sstore(p, k, acc, cell, BIN(LB_ADD, lx_sload(p, k, acc, cell), v)));
 }
 
@@ -191,15 +208,19 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   Hoisted *h = site->h;
   const AccumulateConfig *c = config;
   const AccumulateShape *sp = (const AccumulateShape *)pl->shape;
-  int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = c->rb;
+  int nf = h->nfree, inner = sp->inner, nid = h->red->red.id, rb = register_sums(L, h, c);
+  /* float32: blocks of B events summed in float32, each added into the float64 sums */
+  int B = host_sum_block(L, h), nb = B ? B : c->nb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
   int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
   Kernel *k = program_add_kernel(
-      p, rb ? arena_printf(&p->arena, "%s_%s_accumulate%dx%d", L->s->model, p->bufs[h->stat_buf]->name, c->nb, rb)
+      p, rb ? arena_printf(&p->arena, "%s_%s_accumulate%dx%d", L->s->model, p->bufs[h->stat_buf]->name, nb, rb)
             : arena_printf(&p->arena, "%s_%s_accumulate", L->s->model, p->bufs[h->stat_buf]->name));
   k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %lld sums in an array%s]", stmt_text(L, st),
                          pl->variant, (long long)sp->blk,
-                         rb ? arena_printf(&p->arena, ", %d events at a time, %d in registers", c->nb, rb) : "");
+                         rb  ? arena_printf(&p->arena, ", %d events at a time, %d in registers", nb, rb)
+                         : B ? arena_printf(&p->arena, ", float32 over %d events at a time", B)
+                             : "");
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = I(sp->outer * h->chunks);
   LStmt *body = k->body;
@@ -220,7 +241,16 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   int vn, vi = -1, vj;
   const char *nname = spec_index(L->s, nid)->name, *jname = spec_index(L->s, jid)->name;
   if (!rb) {
-    LStmt *ln = emit_loop(L, k, body, nname, V(lo), V(hi), &vn);
+    /* float32: the block's sums in their own array, cleared per block, added into acc after it */
+    LStmt *outer = body;
+    int b0 = lo, b1 = hi, part = acc;
+    if (B) {
+      outer = emit_event_blocks(L, k, body, V(lo), V(hi), V(len), B, &b0, &b1);
+      part = kernel_shared(p, k, "block_sums", p->real, sp->blk);
+      LStmt *zero = emit_loop(L, k, outer, "at", I(0), I(sp->blk), &at);
+      ls_append(p, zero, ls_sstore(p, k, part, V(at), lx_const(p, p->real, 0.0)));
+    }
+    LStmt *ln = emit_loop(L, k, outer, nname, V(b0), V(b1), &vn);
     env.var[nid] = vn;
     LStmt *li = ln;
     if (inner == 2) {
@@ -229,7 +259,13 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
     }
     LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? V(vi) : I(0), I(ej), &vj);
     env.var[jid] = vj;
-    add_term(L, k, lj, h, &env, acc, sum_cell(p, k, inner, vi, ej, V(vj)));
+    add_term(L, k, lj, h, &env, part, sum_cell(p, k, inner, vi, ej, V(vj)), B);
+    if (B) {
+      LStmt *add = emit_loop(L, k, outer, "at", I(0), I(sp->blk), &at);
+      ls_append(p, add,
+                ls_sstore(p, k, acc, V(at),
+                          BIN(LB_ADD, lx_sload(p, k, acc, V(at)), lx_cast(p, LT_F64, lx_sload(p, k, part, V(at))))));
+    }
   } else {
     /* blocks of nb events; per row i, whole blocks of rb columns in
      * registers (from the block holding column i when the result is
@@ -237,10 +273,9 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
      * then the columns past the last whole block one at a time */
     int64_t ejf = ej / rb * rb;
     int bn, b0 = kernel_var(p, k, "block_first", LT_I64), b1 = kernel_var(p, k, "block_last", LT_I64);
-    LStmt *lb =
-        emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(c->nb - 1)), I(c->nb)), &bn);
-    ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(c->nb)))));
-    ls_append(p, lb, ls_assign(p, b1, BIN(LB_MIN, BIN(LB_ADD, V(b0), I(c->nb)), V(hi))));
+    LStmt *lb = emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(nb - 1)), I(nb)), &bn);
+    ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(nb)))));
+    ls_append(p, lb, ls_assign(p, b1, BIN(LB_MIN, BIN(LB_ADD, V(b0), I(nb)), V(hi))));
     LStmt *li = lb;
     if (inner == 2) {
       li = emit_loop(L, k, lb, spec_index(L->s, iid)->name, I(0), I(ei), &vi);
@@ -249,27 +284,50 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
     int cb, r0[HOST_MAX_RB], cols[HOST_MAX_RB];
     LStmt *whole =
         emit_loop(L, k, li, "column_block", h->symmetric ? BIN(LB_DIV, V(vi), I(rb)) : I(0), I(ejf / rb), &cb);
+    /* float64: the registers continue the sums; float32: they take the
+     * block's sums from zero, added into the float64 sums after it */
+    LType rt = B ? p->real : LT_F64;
     for (int r = 0; r < rb; r++) {
-      r0[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d", r), LT_F64);
+      r0[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d", r), rt);
       cols[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", jname, r), LT_I64);
       ls_append(p, whole, ls_assign(p, cols[r], BIN(LB_ADD, BIN(LB_MUL, V(cb), I(rb)), I(r))));
-      ls_append(p, whole, ls_assign(p, r0[r], lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r])))));
+      ls_append(p, whole,
+                ls_assign(p, r0[r],
+                          B ? lx_const(p, rt, 0.0) : lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r])))));
     }
     LStmt *ln = emit_loop(L, k, whole, nname, V(b0), V(b1), &vn);
     env.var[nid] = vn;
     for (int r = 0; r < rb; r++) {
       env.var[jid] = cols[r];
-      LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, ln, h->red->args[0], &env)));
-      ls_append(p, ln, ls_assign(p, r0[r], BIN(LB_ADD, V(r0[r]), v)));
+      ls_append(p, ln, ls_assign(p, r0[r], BIN(LB_ADD, V(r0[r]), term(L, k, ln, h, &env, B))));
     }
-    for (int r = 0; r < rb; r++)
-      ls_append(p, whole, ls_sstore(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r])), V(r0[r])));
+    for (int r = 0; r < rb; r++) {
+      LExpr *cell = sum_cell(p, k, inner, vi, ej, V(cols[r]));
+      LExpr *v =
+          B ? BIN(LB_ADD, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r]))), lx_cast(p, LT_F64, V(r0[r])))
+            : V(r0[r]);
+      ls_append(p, whole, ls_sstore(p, k, acc, cell, v));
+    }
     if (ejf < ej) {
       LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? BIN(LB_MAX, V(vi), I(ejf)) : I(ejf), I(ej), &vj);
       env.var[jid] = vj;
-      LStmt *ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
-      env.var[nid] = vn;
-      add_term(L, k, ln2, h, &env, acc, sum_cell(p, k, inner, vi, ej, V(vj)));
+      LStmt *ln2;
+      if (B) {
+        int s32 = kernel_var(p, k, "block_sum", rt);
+        ls_append(p, lj, ls_assign(p, s32, lx_const(p, rt, 0.0)));
+        ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
+        env.var[nid] = vn;
+        ls_append(p, ln2, ls_assign(p, s32, BIN(LB_ADD, V(s32), term(L, k, ln2, h, &env, B))));
+        LExpr *cell = sum_cell(p, k, inner, vi, ej, V(vj));
+        ls_append(p, lj,
+                  ls_sstore(p, k, acc, cell,
+                            BIN(LB_ADD, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj))),
+                                lx_cast(p, LT_F64, V(s32)))));
+      } else {
+        ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
+        env.var[nid] = vn;
+        add_term(L, k, ln2, h, &env, acc, sum_cell(p, k, inner, vi, ej, V(vj)), 0);
+      }
     }
   }
   /* into the partial buffer, as the simple kernel stores it */
@@ -284,7 +342,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj)))));
   *out = (Built){.partial_buf = h->partial_buf,
                  .slices = h->chunks,
-                 .combine_tag = rb ? arena_printf(&p->arena, "accumulate%dx%d", c->nb, rb) : "accumulate"};
+                 .combine_tag = rb ? arena_printf(&p->arena, "accumulate%dx%d", nb, rb) : "accumulate"};
 }
 
 /* plain; 64 events at a time with 8 sums in registers (one AVX-512

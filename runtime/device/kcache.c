@@ -92,8 +92,8 @@ uint64_t kcache_source_digest(const char *spec_text, const int64_t *values, int 
   if (!b) return 0;
   uint64_t h = fnv1a(b, spec_text, strlen(spec_text) + 1);
   h = fnv1a(h, values, sizeof(int64_t) * (size_t)nvalues);
-  int opts[] = {(int)o->real, o->host,     o->chunks,         o->variants,
-                o->fuse,      o->weighted, (int)o->precision, o->no_tensor_cores};
+  int opts[] = {(int)o->real, o->host,           o->chunks,          o->variants,   o->fuse,
+                o->weighted,  (int)o->precision, o->no_tensor_cores, o->host_fast32};
   h = fnv1a(h, opts, sizeof opts);
   /* the description as the lowering sees it (an unfilled one is the
    * default), every field: it holds ints only, so no padding */

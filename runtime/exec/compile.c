@@ -39,12 +39,21 @@ gmmc_status ctx_compile(gmmc_context *ctx, const char *spec_file, const char *sp
   return ctx_compile_weighted(ctx, spec_file, spec_text, sizes, nsizes, real, events, 0, PRECISION_FLOAT32, out);
 }
 
+/* GMMC_HOST_FAST32=1: float32 host programs at float32's width
+ * (LowerOptions.host_fast32; opt-in: docs/limits.md, "float32 on the host"). */
+static int host_fast32_asked(void) {
+  const char *v = getenv("GMMC_HOST_FAST32");
+  return v && strcmp(v, "1") == 0;
+}
+
 gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const char *spec_text,
                                  const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,
                                  Precision precision, Compiled **out) {
   uint64_t key = fnv1a(FNV1A_INIT, spec_text, strlen(spec_text));
   key = fnv1a(key, &weighted, sizeof weighted);
   key = fnv1a(key, &precision, sizeof precision);
+  int fast32 = host_fast32_asked();
+  key = fnv1a(key, &fast32, sizeof fast32);
   for (int i = 0; i < nsizes; i++) {
     key = fnv1a(key, sizes[i].name, strlen(sizes[i].name) + 1);
     key = fnv1a(key, &sizes[i].value, sizeof sizes[i].value);
@@ -65,6 +74,7 @@ gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const
                        .variants = !(only_simple && strcmp(only_simple, "simple") == 0),
                        .no_tensor_cores = only_simple && strcmp(only_simple, "no-tensor-cores") == 0,
                        .fuse = autotune_fusion_lowered(),
+                       .host_fast32 = fast32,
                        .weighted = weighted};
   int64_t values[64];
   Spec *spec;
