@@ -67,7 +67,6 @@ int fit_many_takes(const gmmc_context *ctx, const gmmc_data *data, const gmmc_fi
    * On a GPU too, for now: the joined graphs of that path have not run on
    * a device yet (2026-12-06), and gmmc_fit's n_init is no place to try
    * them first. */
-  (void)ctx;
   return 0;
 }
 
