@@ -34,7 +34,10 @@ def make_data(n, d, m, rng, dtype=np.float32):
     labels = rng.integers(0, m, size=n)
     mix = rng.normal(scale=0.3, size=(m, d, d))
     z = rng.standard_normal(size=(n, d))
-    x = centers[labels] + z + np.einsum("nd,nde->ne", z, mix[labels])
+    x = centers[labels] + z
+    for k in range(m):  # per component: mix[labels] would be n*d*d doubles (131 GB at 10^6 x 128)
+        rows = labels == k
+        x[rows] += z[rows] @ mix[k]
     return np.ascontiguousarray(x, dtype=dtype)
 
 

@@ -12,7 +12,9 @@ cmake -S . -B $build -DGMMC_STATIC_LLVM=ON -DGMMC_BUILD_TESTS=OFF -DCMAKE_BUILD_
 cmake --build $build -j "$(nproc)" --target gmmc_cli gmmc
 stage=$(mktemp -d)
 cp $build/gmmc $stage/
-cp -P $build/libgmmc.so* $stage/
+# the current library and its links only (an old build folder keeps older versions' files)
+real=$(readlink -f $build/libgmmc.so)
+cp -P $build/libgmmc.so "$build/libgmmc.so.$(basename "$real" | cut -d. -f3)" "$real" $stage/
 for t in tests/gpu/test_gpu.c tests/gpu/jit_rounds.c tests/em/test_sklearn_agreement.c tests/stream/test_stream.c \
          tests/weights/test_weights.c tests/em/test_mixtures.c tests/many/test_fit_many.c; do
   cc -O2 -std=gnu11 -Iinclude -Itests -I$build/include "$t" -L$build -lgmmc -lm -Wl,-rpath,'$ORIGIN' \
