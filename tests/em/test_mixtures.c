@@ -256,14 +256,9 @@ int main(int argc, char **argv) {
   gmmc_data *data = NULL;
   gmmc_fit_options *fo = NULL;
   gmmc_model *fit = NULL;
-  const char *b = getenv("GMMC_TEST_BACKEND");
-  int cuda = b && strcmp(b, "cuda") == 0;
-  gmmc_status s = gmmc_context_create(&ctx, cuda ? GMMC_BACKEND_CUDA : GMMC_BACKEND_HOST);
-  if (s && (s == GMMC_ERR_NO_DEVICE || host_level_unavailable(gmmc_last_error(ctx)))) {
-    printf("test_mixtures %s: skipped: %s\n", model, gmmc_last_error(ctx));
-    gmmc_context_destroy(ctx);
-    return 77;
-  }
+  int exit_code = test_context("test_mixtures", test_backend(), &ctx);
+  if (exit_code) return exit_code;
+  gmmc_status s = GMMC_OK;
   printf("test_mixtures %s: %s\n", model, gmmc_context_device(ctx));
   if (!s) s = gmmc_data_load(ctx, path, 0, &data);
   gmmc_fit_options_create(&fo);

@@ -314,16 +314,10 @@ int main(void) {
   uint64_t seed = tc_seed();
   printf("test_fit_many: seed %llu (GMMC_TEST_SEED=%llu replays it)\n", (unsigned long long)seed,
          (unsigned long long)seed);
-  const char *b = getenv("GMMC_TEST_BACKEND");
-  on_gpu = b && strcmp(b, "cuda") == 0;
+  on_gpu = test_backend() == GMMC_BACKEND_CUDA;
   gmmc_context *ctx;
-  gmmc_status cs = gmmc_context_create(&ctx, on_gpu ? GMMC_BACKEND_CUDA : GMMC_BACKEND_HOST);
-  if (cs) {
-    int skip = cs == GMMC_ERR_NO_DEVICE || host_level_unavailable(gmmc_last_error(ctx));
-    printf("%s: %s\n", skip ? "skipped" : "FAIL: no host context", gmmc_last_error(ctx));
-    gmmc_context_destroy(ctx);
-    return skip ? 77 : 1;
-  }
+  int exit_code = test_context("test_fit_many", test_backend(), &ctx);
+  if (exit_code) return exit_code;
   printf("on %s\n", gmmc_context_device(ctx));
   test_batch(ctx, seed);
   test_failures(ctx, seed);

@@ -287,12 +287,8 @@ int main(void) {
   printf("test_online: seed %llu (GMMC_TEST_SEED=%llu replays it)\n", (unsigned long long)seed,
          (unsigned long long)seed);
   gmmc_context *ctx = NULL;
-  if (gmmc_context_create(&ctx, GMMC_BACKEND_HOST)) {
-    int skip = host_level_unavailable(gmmc_last_error(ctx));
-    printf("%s: %s\n", skip ? "skipped" : "FAIL context", gmmc_last_error(ctx));
-    gmmc_context_destroy(ctx);
-    return skip ? 77 : 1;
-  }
+  int exit_code = test_context("test_online", GMMC_BACKEND_HOST, &ctx);
+  if (exit_code) return exit_code;
   double *x = malloc(sizeof(double) * (size_t)(N + NTEST) * D);
   tc_mixture(seed, N + NTEST, D, M, x); /* the last NTEST events: held out */
   const char *const first[] = {"weights", "means", NULL};

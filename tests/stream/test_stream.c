@@ -112,12 +112,8 @@ int main(void) {
          (unsigned long long)seed);
   unsetenv("GMMC_CHUNK_EVENTS");
   gmmc_context *ctx;
-  if (gmmc_context_create(&ctx, GMMC_BACKEND_HOST)) {
-    int skip = host_level_unavailable(gmmc_last_error(ctx));
-    printf("%s: %s\n", skip ? "test_stream: skipped" : "FAIL", gmmc_last_error(ctx));
-    gmmc_context_destroy(ctx);
-    return skip ? 77 : 1;
-  }
+  int exit_code = test_context("test_stream", GMMC_BACKEND_HOST, &ctx);
+  if (exit_code) return exit_code;
   printf("on %s\n", gmmc_context_device(ctx));
   static const struct {
     int64_t n;
