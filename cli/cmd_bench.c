@@ -28,7 +28,7 @@ static const char usage[] = "usage: gmmc bench SPEC (DATA [-k M] | --sizes N=..,
                             "  --iters K              iterations timed per configuration (default 10)\n"
                             "  --backend B            auto (default), host or cuda\n"
                             "  --dtype T              float32 (default) or float64\n"
-                            "  --precision P          float32 (default) or tf32 (gmmc fit --help)\n"
+                            "  --precision P          float32 (default), tf32 or float64-stats (gmmc fit --help)\n"
                             "  --seed S               random seed (default 0)\n";
 
 static float *random_mixture(int64_t n, int64_t d, int m, Rng *rng) {

@@ -110,7 +110,14 @@ static inline int sums_reassociate(const Lower *L) { return !L->opt->host; }
  * score_samples() to scikit-learn's 7 decimals. All host kernels follow
  * the one rule, so their results stay equal bit for bit. */
 enum { HOST_SUM_BLOCK = 16 };
-static inline int host_fast32(const Lower *L) { return L->opt->host && L->opt->host_fast32 && L->p->real == LT_F32; }
+static inline int host_fast32(const Lower *L) {
+  return L->opt->host && L->opt->host_fast32 && L->p->real == LT_F32 && L->opt->precision != PRECISION_STATS64;
+}
+/* PRECISION_STATS64 (loopir.h) on a float32 program: float64 programs have it already. */
+static inline int stats64(const Lower *L) { return L->opt->precision == PRECISION_STATS64 && L->p->real == LT_F32; }
+/* The type of the terms of a sum over events: the program's real type, or
+ * float64 with stats64. */
+static inline LType event_term_type(const Lower *L) { return stats64(L) ? LT_F64 : L->p->real; }
 /* The block of the event reduction h on this target (0: every term added in float64). */
 static inline int host_sum_block(const Lower *L, const Hoisted *h) {
   return host_fast32(L) && h->red->op == R_SUM && h->nfree >= 1 ? HOST_SUM_BLOCK : 0;

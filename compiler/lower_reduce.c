@@ -50,11 +50,11 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
   ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
   int nv, B = host_sum_block(L, h);
   const char *nname = spec_index(L->s, h->red->red.id)->name;
-  L->rt = p->real;
+  L->rt = event_term_type(L);
   if (!B) {
     LStmt *body = emit_loop(L, k, block, nname, lx_var(p, k, lo), lx_var(p, k, hi), &nv);
     env.var[h->red->red.id] = nv;
-    LExpr *v = lx_cast(p, LT_F64, lx_cast(p, p->real, lower_expr(L, k, body, h->red->args[0], &env)));
+    LExpr *v = lx_cast(p, LT_F64, lx_cast(p, L->rt, lower_expr(L, k, body, h->red->args[0], &env)));
     ls_append(p, body, ls_assign(p, acc, stat_combine(L, op, lx_var(p, k, acc), v)));
   } else {
     /* float32 on the host: each block of B events summed in float32, then added in float64 */

@@ -83,6 +83,9 @@ static int each_plan(Lower *L, const Site *site, int build) {
   for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
     const VariantFamily *f = registry[i];
     if (f->site != site->kind || f->host != L->opt->host) continue;
+    /* float64 statistics: the sums over events by their simple kernels,
+     * which form their terms in float64 (loopir.h, PRECISION_STATS64) */
+    if (stats64(L) && (site->kind == SITE_REDUCTION || site->kind == SITE_GROUP)) continue;
     VariantForm form;
     memset(&form, 0, sizeof form);
     if (!f->match(L, site, form.bytes)) continue;

@@ -147,9 +147,14 @@ gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *opts, gmmc_dtype dtype)
 /* The arithmetic precision the GPU kernels may use (since 1.1): "float32"
  * (default: float32-accurate kernels only, the error-compensated 3xTF32
  * tensor-core ones included) or "tf32" (also one TF32 product where it is
- * faster: 10-bit mantissas, docs/limits.md gives the error). "bf16" and
- * anything else are refused (GMMC_ERR_INVALID_ARGUMENT). Float32 data on a
- * GPU of compute capability 8.0 or later only; elsewhere it changes nothing. */
+ * faster: 10-bit mantissas, docs/limits.md gives the error); tf32 is for
+ * float32 data on a GPU of compute capability 8.0 or later only, elsewhere
+ * it changes nothing. "float64-stats" (since 1.3; float32 data, any
+ * backend): every sum over events formed from float64 terms by its simple
+ * kernel, so that covariances are as positive definite as in a float64 fit
+ * (slower M-steps); a float32 fit whose covariance fails to factor is
+ * redone this way by itself (docs/limits.md, "Collapsed components in
+ * float32"). "bf16" and anything else are refused (GMMC_ERR_INVALID_ARGUMENT). */
 gmmc_status gmmc_fit_options_set_precision(gmmc_fit_options *opts, const char *precision);
 /* A run-time scalar of the spec by name (reg_covar is one). */
 gmmc_status gmmc_fit_options_set_scalar(gmmc_fit_options *opts, const char *name, double value);

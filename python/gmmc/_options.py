@@ -66,7 +66,8 @@ class FitOptions:
         return self._set("dtype", gmmc_dtype)
 
     def precision(self, name):
-        """'float32' or 'tf32' (gmmc_fit_options_set_precision; it refuses anything else with its message)."""
+        """'float32', 'tf32' or 'float64-stats' (gmmc_fit_options_set_precision; it refuses anything else with
+        its message)."""
         return self._set("precision", name.encode())
 
     def init_param(self, name, values):

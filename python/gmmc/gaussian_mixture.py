@@ -61,12 +61,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         scikit-learn (float64 arrays: float64 kernels, also on a GPU; float32
         arrays: float32 kernels with float64 sums). Parameters are float64
         whatever it is.
-    precision : {'float32', 'tf32'}, default='float32'
+    precision : {'float32', 'tf32', 'float64-stats'}, default='float32'
         What float32 kernels on a GPU (compute capability 8.0 or later) may
         trade for speed: 'float32' allows float32-accurate kernels only (the
         error-compensated 3xTF32 tensor-core ones included); 'tf32' also one
         TF32 product (10-bit mantissas, faster; docs/limits.md gives its
-        error). 'bf16' is refused: not available yet.
+        error). 'float64-stats' (float32 data, any backend): every sum over
+        events of float64 terms, so covariances are as positive definite as
+        in a float64 fit (a float32 fit whose covariance fails to factor is
+        redone so by itself). 'bf16' is refused: not available yet.
 
     Attributes are scikit-learn's: weights_, means_, covariances_, precisions_,
     precisions_cholesky_, converged_, n_iter_, lower_bound_, n_features_in_,

@@ -356,8 +356,37 @@ void em_warn_unconverged(gmmc_context *ctx, const gmmc_model *best, const gmmc_f
              o->max_iter);
 }
 
+/* Whether a failed fit is redone with float64 statistics: a float32 fit
+ * whose float32 terms left a covariance not positive definite (a component
+ * of a few events: its null directions get rounding of either sign where a
+ * float64 fit keeps reg_covar), on one process (several would have to agree
+ * on the redo). */
+static int redo_with_stats64(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_status s) {
+  if (s != GMMC_ERR_NUMERIC || ctx->dist || o->precision == PRECISION_STATS64) return 0;
+  if (fit_dtype(ctx, o, data->dtype, data->on_device) != GMMC_FLOAT32) return 0;
+  return strstr(gmmc_last_error(ctx), "not positive definite") != NULL;
+}
+
+static gmmc_status fit_all(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out);
+
 gmmc_status gmmc_fit(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out) {
   if (!ctx || !data || !o || !out) return ctx_fail(ctx, GMMC_ERR_INVALID_ARGUMENT, "gmmc_fit: a NULL argument");
+  gmmc_status s = fit_all(ctx, data, o, out);
+  if (!redo_with_stats64(ctx, data, o, s)) return s;
+  char *why = xstrdup(gmmc_last_error(ctx));
+  gmmc_fit_options o64 = *o; /* the same settings, read only: a shallow copy shares them */
+  o64.precision = PRECISION_STATS64;
+  s = fit_all(ctx, data, &o64, out);
+  if (!s)
+    ctx_warn(ctx,
+             "fitted again with float64 statistics (precision 'float64-stats': slower M-steps) after the float32 "
+             "fit failed: %s",
+             why ? why : "a covariance was not positive definite");
+  free(why);
+  return s;
+}
+
+static gmmc_status fit_all(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_model **out) {
   *out = NULL;
   if (o->n_init > 1 && !ctx->dist && fit_many_takes(ctx, data, o)) return fit_many_inits(ctx, data, o, out);
   FitSetup f;

@@ -68,6 +68,8 @@ typedef struct {
 gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int64_t cols, gmmc_dtype data_dtype,
                                int in_place, FitTarget *ft, Spec **spec);
 void fit_free_target(FitTarget *ft);
+/* The precision of a fit's kernels: fit_resolve_target's rule. */
+gmmc_dtype fit_dtype(const gmmc_context *ctx, const gmmc_fit_options *o, gmmc_dtype data_dtype, int in_place);
 /* A model's metadata for a target: spec, sizes, dtype, scalars (the options'
  * values over the spec's defaults), n_components, n_features; no parameters. */
 gmmc_model *fit_new_model(const FitTarget *ft, const Spec *s, const gmmc_fit_options *o, int64_t cols);

@@ -93,13 +93,16 @@ gmmc_status fit_resolve_target(gmmc_context *ctx, const gmmc_fit_options *o, int
     return st;
   }
   if (spec) *spec = s;
+  ft->real = fit_dtype(ctx, o, data_dtype, in_place) == GMMC_FLOAT64 ? LT_F64 : LT_F32;
+  return GMMC_OK;
+}
+
+gmmc_dtype fit_dtype(const gmmc_context *ctx, const gmmc_fit_options *o, gmmc_dtype data_dtype, int in_place) {
   /* the GPU computes in float32 unless asked otherwise; the host, and device
    * data (read in place, never converted), in the data's precision */
-  gmmc_dtype dt = o->dtype != GMMC_DTYPE_AUTO                  ? o->dtype
-                  : ctx->kind == GMMC_BACKEND_HOST || in_place ? data_dtype
-                                                               : GMMC_FLOAT32;
-  ft->real = dt == GMMC_FLOAT64 ? LT_F64 : LT_F32;
-  return GMMC_OK;
+  return o->dtype != GMMC_DTYPE_AUTO                  ? o->dtype
+         : ctx->kind == GMMC_BACKEND_HOST || in_place ? data_dtype
+                                                      : GMMC_FLOAT32;
 }
 
 void fit_free_target(FitTarget *ft) {

@@ -8,8 +8,8 @@
  * a block (5, 19), event counts below one tile and not a multiple of any
  * block (37, 1237).
  *
- *   test_variants [SPEC M D N float32|float64|tf32]...   (default: the built-in list;
- *                                                      tf32: float32 data under the precision tf32) 
+ *   test_variants [SPEC M D N float32|float64|tf32|float64-stats]...   (default: the built-in list;
+ *       tf32, float64-stats: float32 data under that precision)
  *
  * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1). */
 #include <math.h>
@@ -48,15 +48,23 @@ static const Case default_cases[] = {
     /* D > 64: the balanced E-step in strips, cholesky-block's global form */
     {"full", 2, 80, 9, LT_F32},
     {"full", 3, 21, 400, LT_F32, PRECISION_TF32},
+    /* float64 statistics on float32 data (a float32 fit's fallback): the variants that remain */
+    {"full", 4, 33, 300, LT_F32, PRECISION_STATS64},
+    {"diag", 5, 19, 500, LT_F32, PRECISION_STATS64},
 };
+
+static const char *case_type(const Case *c) {
+  return c->precision == PRECISION_TF32      ? "tf32"
+         : c->precision == PRECISION_STATS64 ? "float32, float64-stats"
+         : c->real == LT_F32                 ? "float32"
+                                             : "float64";
+}
 
 static int failures;
 
 static void fail_case(const Case *c, const char *fmt, const char *a, const char *b) {
   printf("  FAIL: %s M=%lld D=%lld N=%lld %s: ", c->spec, (long long)c->m, (long long)c->d, (long long)c->n,
-         c->precision == PRECISION_TF32 ? "tf32"
-         : c->real == LT_F32            ? "float32"
-                                        : "float64");
+         case_type(c));
   printf(fmt, a, b);
   printf("\n");
   failures++;
@@ -369,11 +377,7 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     }
   }
   printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
-         (long long)c->d, (long long)c->n,
-         c->precision == PRECISION_TF32 ? "tf32"
-         : c->real == LT_F32            ? "float32"
-                                        : "float64",
-         kernels, checked);
+         (long long)c->d, (long long)c->n, case_type(c), kernels, checked);
   fflush(stdout);
   snap_free(&s, &sn);
   sim_free(&s);
@@ -461,7 +465,9 @@ int main(int argc, char **argv) {
                 atoll(argv[i + 2]),
                 atoll(argv[i + 3]),
                 strcmp(argv[i + 4], "float64") == 0 ? LT_F64 : LT_F32,
-                strcmp(argv[i + 4], "tf32") == 0 ? PRECISION_TF32 : PRECISION_FLOAT32};
+                strcmp(argv[i + 4], "tf32") == 0            ? PRECISION_TF32
+                : strcmp(argv[i + 4], "float64-stats") == 0 ? PRECISION_STATS64
+                                                            : PRECISION_FLOAT32};
       check_case(&c, seed, i);
     }
   } else {
