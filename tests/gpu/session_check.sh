@@ -28,14 +28,14 @@ part() { # name, seconds, command... (in the background, its own kernel cache)
 python3 tests/em/make_fixtures.py "$work/fx" >"$out/fx.log" 2>&1
 fx=.carry/bayesian_fixtures
 [ -d "$fx" ] || { fx="$work/bfx"; python3 tests/em/make_bayesian_fixtures.py "$fx" >"$out/bfx.log" 2>&1; }
-part test_gpu 400 env GMMC_VERIFY_VARIANTS=1 test_gpu
+part test_gpu 300 env GMMC_VERIFY_VARIANTS=1 test_gpu
 part agreement 300 env GMMC_TEST_BACKEND=cuda GMMC_VERIFY_VARIANTS=1 test_sklearn_agreement "$work/fx"
 part weights 300 env GMMC_TEST_BACKEND=cuda GMMC_VERIFY_VARIANTS=1 test_weights
 part mixtures 300 sh tests/gpu/mixtures.sh
 part fit_many 300 env GMMC_TEST_BACKEND=cuda test_fit_many
 part bayes64 300 python3 tests/gpu/bayesian_check.py "$fx" cuda float64 1e-6 rel
 part bayes32 300 python3 tests/gpu/bayesian_check.py "$fx" cuda float32 1e-4 scaled
-[ -f .carry/gpu_faults.tar.xz ] && part faults_warm 420 sh tests/gpu/faults.sh warm
+[ -f .carry/gpu_faults.tar.xz ] && part faults_warm 300 sh tests/gpu/faults.sh warm
 wait
 rc=0
 for f in "$out"/*.rc; do
