@@ -8,6 +8,8 @@
 #   weights      sample weights against repeated rows
 #   mixtures     Bernoulli/Poisson/multinomial against their float64 EM
 #   fit_many     many fits at once against each fit alone, n_init side by side
+#   collapse     a float32 fit whose covariance fails to factor, redone with
+#                float64 statistics (tests/python/test_collapse.py on the GPU)
 #   bayes64/32   BayesianGaussianMixture against scikit-learn 1.2's fixtures
 #                (.carry/bayesian_fixtures, else made here), float64 1e-6
 #                relative, float32 1e-4 scaled (docs/dsl.md)
@@ -35,6 +37,7 @@ part mixtures 300 sh tests/gpu/mixtures.sh
 part fit_many 300 env GMMC_TEST_BACKEND=cuda test_fit_many
 part bayes64 300 python3 tests/gpu/bayesian_check.py "$fx" cuda float64 1e-6 rel
 part bayes32 300 python3 tests/gpu/bayesian_check.py "$fx" cuda float32 1e-4 scaled
+part collapse 200 env GMMC_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider -s tests/python/test_collapse.py
 [ -f .carry/gpu_faults.tar.xz ] && part faults_warm 300 sh tests/gpu/faults.sh warm
 wait
 rc=0

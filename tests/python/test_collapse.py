@@ -9,6 +9,7 @@ float32 statistics leave a direction negative (each of the 14 with odds near
 one half); float64 terms keep the rounding near 10^-10, far below reg_covar.
 gmmc then fits again with float64 statistics (precision 'float64-stats') and
 says so. Fresh data per run (the seed is printed; GMMC_TEST_SEED replays).
+GMMC_TEST_DEVICE=cuda runs the gmmc fits on the GPU (tests/gpu/session_check.sh).
 """
 import os
 import time
@@ -21,6 +22,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from gmmc import GaussianMixture
 
 D = 16
+DEVICE = os.environ.get("GMMC_TEST_DEVICE", "cpu")
 
 
 def collapsing_problem():
@@ -37,7 +39,7 @@ def collapsing_problem():
 def fit(x, init, **kw):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = GaussianMixture(n_components=2, covariance_type="full", max_iter=3, tol=0, device="cpu", **init,
+        est = GaussianMixture(n_components=2, covariance_type="full", max_iter=3, tol=0, device=DEVICE, **init,
                               **kw).fit(x)
     return est, [str(w.message) for w in caught if "float64 statistics" in str(w.message)]
 
@@ -53,13 +55,16 @@ def test_float32_refits_with_float64_statistics():
     assert asked.lower_bound_ == est.lower_bound_
     np.testing.assert_array_equal(asked.covariances_, est.covariances_)
     # scikit-learn in float64 from the same start. What differs is gmmc's
-    # float32 E-step: a far event's x - mu (up to `spread`) rounded by 2^-24
-    # of itself, times the null directions' precision factor 1/sqrt(reg_covar)
-    # = 10^3, summed over D features: at most D * 10^3 * 2^-24 * spread off in
-    # each of the D columns of y, 0.5 * D * that^2 nats off in its log-density,
-    # for each of the 3 far events, over the events' mean
-    spread = np.abs(x[-3:].astype(np.float64) - x[-3:].mean(axis=0)).max()
-    bound = 3 * 0.5 * D * (D * 1e3 * 2.0**-24 * spread) ** 2 / len(x)
+    # float32 E-step: a far event's x - mu off by 2^-24 of |x - mu| (float64
+    # subtraction rounded to float32 on the host) or of |x - mu| + |mu| (mu
+    # rounded to float32 first: the GPU's variants), at most `scale`, times the
+    # null directions' precision factor 1/sqrt(reg_covar) = 10^3, summed over
+    # D features: at most D * 10^3 * 2^-24 * scale off in each of the D
+    # columns of y, 0.5 * D * that^2 nats off in its log-density, for each of
+    # the 3 far events, over the events' mean
+    far = x[-3:].astype(np.float64)
+    scale = np.abs(far - far.mean(axis=0)).max() + np.abs(far.mean(axis=0)).max()
+    bound = 3 * 0.5 * D * (D * 1e3 * 2.0**-24 * scale) ** 2 / len(x)
     sk = SkGaussianMixture(n_components=2, covariance_type="full", max_iter=3, tol=0, **init).fit(
         x.astype(np.float64))
     assert abs(est.lower_bound_ - sk.lower_bound_) <= bound, (est.lower_bound_, sk.lower_bound_, bound)
@@ -71,4 +76,4 @@ def test_float64_stats_is_refused_nowhere_and_float64_data_never_refits():
     est, said = fit(x.astype(np.float64), init)
     assert said == [] and np.isfinite(est.lower_bound_)
     with pytest.raises(ValueError):
-        GaussianMixture(precision="float65", device="cpu").fit(x)
+        GaussianMixture(precision="float65", device=DEVICE).fit(x)
