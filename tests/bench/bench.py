@@ -131,18 +131,25 @@ def torch_em(x_np, m, cov, init, reps=5):
         m_step(log_resp)
         return lb
 
-    for _ in range(2):
+    return cuda_step_ms(step, reps)[0]
+
+
+def cuda_step_ms(step, reps=5, warmups=2):
+    """The median of reps timings of step() with CUDA events, after warm-ups;
+    and step()'s last result."""
+    import torch
+    for _ in range(warmups):
         step()
     torch.cuda.synchronize()
-    times = []
+    times, result = [], None
     for _ in range(reps):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         a.record()
-        step()
+        result = step()
         b.record()
         torch.cuda.synchronize()
         times.append(a.elapsed_time(b))
-    return float(np.median(times))
+    return float(np.median(times)), result
 
 
 def sgemm_tflops():

@@ -75,20 +75,10 @@ def flash_em_ms(flash_dir, x_np, m, cov, init, reps=5):
         st["log_pi"] = torch.log(nk / nk.sum())
         return logz.mean()
 
-    for _ in range(2):
-        step()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        lb = step()
-        b.record()
-        torch.cuda.synchronize()
-        times.append(a.elapsed_time(b))
+    ms, lb = bench.cuda_step_ms(step, reps)
     if not math.isfinite(float(lb)):
         raise RuntimeError(f"Flash-GMM's mean log-likelihood is {float(lb)}")
-    return float(np.median(times))
+    return ms
 
 
 def main():
