@@ -8,7 +8,9 @@
 #   bench_bern   gmmc bench bernoulli at 10^6 x 32 x 64 (issue 20's target point),
 #                fusion groups among the alternatives (GMMC_FUSE=1)
 #   bench_diag   gmmc bench diag at 10^6 x 32 x 128, fusion groups among them
-# SPEED_PARTS="bench_full mma_lb peers bench_bern bench_diag" chooses the parts.
+#   mixtures     tests/bench/mixtures_bench.py: bernoulli, poisson, multinomial
+#                against PyTorch at 10^6 x 32 x 64, unfused and with GMMC_FUSE=auto
+# SPEED_PARTS="bench_full mma_lb peers bench_bern bench_diag mixtures" chooses the parts.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 out=${OUT:-/tmp/gmmc-speed}; mkdir -p "$out"; work=/tmp/gmmc-speed; mkdir -p "$work"
@@ -17,7 +19,7 @@ export PATH="$work:$PATH" LD_LIBRARY_PATH="$work" GMMC_CACHE_DIR="$work/cache" P
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 part() { # name, seconds, command...
   name=$1 secs=$2; shift 2
-  case " ${SPEED_PARTS:-bench_full mma_lb peers bench_bern bench_diag} " in *" $name "*) ;; *) return 1 ;; esac
+  case " ${SPEED_PARTS:-bench_full mma_lb peers bench_bern bench_diag mixtures} " in *" $name "*) ;; *) return 1 ;; esac
   echo "== $name"
   timeout "$secs" "$@" >"$out/$name.log" 2>&1
   echo "rc=$?"
@@ -34,3 +36,6 @@ import numpy as np; r = np.random.default_rng(1); p = r.uniform(0.05, 0.95, (64,
 np.save('$work/bern.npy', (r.random((1000000, 32)) < p[r.integers(64, size=1000000)]).astype(np.uint8))"
 part bench_bern 120 env GMMC_FUSE=1 gmmc bench bernoulli "$work/bern.npy" -k 64 --iters 5 && cat "$out/bench_bern.log" | head -80
 part bench_diag 120 env GMMC_FUSE=1 gmmc bench diag --sizes N=1000000,M=128,D=32 --iters 5 && cat "$out/bench_diag.log" | head -80
+part mixtures 240 sh -c "python3 tests/bench/mixtures_bench.py --gmmc '$work/gmmc' --out '$work' | tail -5; \
+  GMMC_FUSE=auto python3 tests/bench/mixtures_bench.py --gmmc '$work/gmmc' --out '$work' | tail -5" &&
+  cat "$out/mixtures.log"
