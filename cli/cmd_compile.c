@@ -19,6 +19,7 @@ static const char usage[] = "usage: gmmc compile SPEC --sizes M=..,D=.. [options
                             "  --arch A           GPU architecture (default sm_90) or host CPU name\n"
                             "  --ptx-version V    PTX ISA version, e.g. 78 (default: lowest that knows --arch)\n"
                             "  --dtype T          float32 (default) or float64\n"
+                            "  --precision P      float32 (default), tf32 or float64-stats (gmmc fit --help)\n"
                             "  --emit WHAT        loops (loop IR), ir (LLVM IR), ptx or asm (default: ptx for\n"
                             "                     nvptx, asm for host)\n"
                             "  --no-opt           show the LLVM IR before optimization\n"
@@ -28,13 +29,21 @@ static const char usage[] = "usage: gmmc compile SPEC --sizes M=..,D=.. [options
                             "  -o FILE            write to FILE instead of standard output\n";
 
 int cmd_compile(int argc, char **argv) {
-  static const struct option opts[] = {{"sizes", required_argument, 0, 's'}, {"target", required_argument, 0, 't'},
-                                       {"arch", required_argument, 0, 'a'},  {"ptx-version", required_argument, 0, 'p'},
-                                       {"dtype", required_argument, 0, 'd'}, {"emit", required_argument, 0, 'e'},
-                                       {"no-opt", no_argument, 0, 'n'},      {"time", no_argument, 0, 'T'},
-                                       {"simple", no_argument, 0, 'S'},      {"fuse", no_argument, 0, 'F'},
-                                       {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-  const char *sizes = NULL, *target = "nvptx", *arch = NULL, *dtype = "float32", *emit = NULL, *out = NULL;
+  static const struct option opts[] = {{"sizes", required_argument, 0, 's'},
+                                       {"target", required_argument, 0, 't'},
+                                       {"arch", required_argument, 0, 'a'},
+                                       {"ptx-version", required_argument, 0, 'p'},
+                                       {"dtype", required_argument, 0, 'd'},
+                                       {"emit", required_argument, 0, 'e'},
+                                       {"no-opt", no_argument, 0, 'n'},
+                                       {"time", no_argument, 0, 'T'},
+                                       {"simple", no_argument, 0, 'S'},
+                                       {"fuse", no_argument, 0, 'F'},
+                                       {"precision", required_argument, 0, 'P'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  const char *sizes = NULL, *target = "nvptx", *arch = NULL, *dtype = "float32", *emit = NULL, *out = NULL,
+             *precision = "float32";
   int ptxv = 0, no_opt = 0, timing = 0, simple = 0, fuse = 0, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -49,6 +58,7 @@ int cmd_compile(int argc, char **argv) {
     case 'T': timing = 1; break;
     case 'S': simple = 1; break;
     case 'F': fuse = 1; break;
+    case 'P': precision = optarg; break;
     case 'o': out = optarg; break;
     case 'h': fputs(usage, stdout); return 0;
     default: fputs(usage, stderr); return 2;
@@ -72,6 +82,9 @@ int cmd_compile(int argc, char **argv) {
     real = LT_F64;
   else
     return cli_error("--dtype: expected float32 or float64, found '%s'", dtype);
+  Precision prec;
+  if (!precision_from_name(precision, &prec) || prec == PRECISION_BF16)
+    return cli_error("--precision: expected float32, tf32 or float64-stats, found '%s'", precision);
   if (!emit) emit = topt.kind == TARGET_NVPTX ? "ptx" : "asm";
   int what;
   if (strcmp(emit, "loops") == 0)
@@ -92,7 +105,8 @@ int cmd_compile(int argc, char **argv) {
     return 1;
   }
   char *err = NULL;
-  LowerOptions lopt = {.real = real, .host = topt.kind == TARGET_HOST, .variants = !simple, .fuse = fuse};
+  LowerOptions lopt = {
+      .real = real, .host = topt.kind == TARGET_HOST, .variants = !simple, .fuse = fuse, .precision = prec};
   /* the GPU lowered for is the default one (an H100) of --arch's compute
    * capability, so that no variant needs more than the architecture has
    * (the tensor-core ones: sm_80) */

@@ -127,8 +127,8 @@ LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, En
   Program *p = L->p;
   LExpr *v = NULL;
   for (int i = 0; i < n; i++) {
-    LExpr *x = lx_cast(p, p->real, lower_expr(L, k, blk, f[i], env));
+    LExpr *x = lx_cast(p, L->rt, lower_expr(L, k, blk, f[i], env));
     v = v ? BIN(LB_MUL, v, x) : x;
   }
-  return v ? v : lx_const(p, p->real, 1.0);
+  return v ? v : lx_const(p, L->rt, 1.0);
 }

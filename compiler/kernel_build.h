@@ -63,7 +63,8 @@ int64_t event_slices(Lower *L, int64_t blocks, int64_t elems);
 int new_partial(Lower *L, Hoisted *h, int64_t slices, const char *variant);
 /* The index [slice (block z), free...] of h's partial, the free indices from env. */
 LExpr **partial_index(Program *p, Kernel *k, Hoisted *h, Env *env);
-/* The product of factors f[0..n) lowered in the data's type (1 when n = 0). */
+/* The product of factors f[0..n) lowered in L->rt: the data's type, or float64
+ * under float64-stats (1 when n = 0). */
 LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, Env *env);
 
 #endif

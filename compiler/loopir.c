@@ -741,3 +741,19 @@ void program_free(Program *p) {
   arena_free(&p->arena);
   free(p);
 }
+
+int precision_from_name(const char *name, Precision *out) {
+  static const struct {
+    const char *name;
+    Precision p;
+  } names[] = {{"float32", PRECISION_FLOAT32},
+               {"tf32", PRECISION_TF32},
+               {"bf16", PRECISION_BF16},
+               {"float64-stats", PRECISION_STATS64}};
+  for (size_t i = 0; name && i < sizeof names / sizeof *names; i++)
+    if (strcmp(name, names[i].name) == 0) {
+      *out = names[i].p;
+      return 1;
+    }
+  return 0;
+}

@@ -305,6 +305,9 @@ typedef struct Program {
  * up to float64 rounding, as in a float64 fit: what a float32 fit falls back
  * to when a factor fails (docs/limits.md, "Collapsed components in float32"). */
 typedef enum { PRECISION_FLOAT32, PRECISION_TF32, PRECISION_BF16, PRECISION_STATS64 } Precision;
+/* The precision a name gives ("float32", "tf32", "bf16", "float64-stats"): 1
+ * with *out set, else 0. */
+int precision_from_name(const char *name, Precision *out);
 
 typedef struct {
   LType real;        /* LT_F32 or LT_F64 */

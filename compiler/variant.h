@@ -68,6 +68,9 @@ typedef struct {
   SiteKind site;
   int host;   /* a family of the host target (else of the GPU) */
   int fast32; /* reads parameters as float32 when the data is float32 */
+  /* SITE_REDUCTION: forms its terms and sums at L->rt, so that it stays
+   * under PRECISION_STATS64 (float64 then, as for a float64 program) */
+  int stats64;
   /* 1 when the pattern is in the site; fills form */
   int (*match)(Lower *L, const Site *site, void *form);
   /* the tiling configurations, tried in order (NULL: one, with config NULL) */

@@ -55,8 +55,10 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
   Program *p = L->p;
   int first = p->nkernels, first_buf = p->nbufs;
   Built built = {.partial_buf = -1};
-  L->rt = p->real;
-  L->fast32 = f->fast32 && p->real == LT_F32;
+  /* float64 statistics: a sum over events built at float64, as for a float64 program */
+  int s64 = stats64(L) && site->kind == SITE_REDUCTION;
+  L->rt = s64 ? LT_F64 : p->real;
+  L->fast32 = f->fast32 && p->real == LT_F32 && !s64;
   f->build(L, site, form, config, plan, &built);
   L->fast32 = 0;
   for (int k = first; k < p->nkernels; k++)
@@ -84,8 +86,9 @@ static int each_plan(Lower *L, const Site *site, int build) {
     const VariantFamily *f = registry[i];
     if (f->site != site->kind || f->host != L->opt->host) continue;
     /* float64 statistics: the sums over events by their simple kernels,
-     * which form their terms in float64 (loopir.h, PRECISION_STATS64) */
-    if (stats64(L) && (site->kind == SITE_REDUCTION || site->kind == SITE_GROUP)) continue;
+     * which form their terms in float64 (loopir.h, PRECISION_STATS64), or
+     * by the families that form them at L->rt */
+    if (stats64(L) && (site->kind == SITE_GROUP || (site->kind == SITE_REDUCTION && !f->stats64))) continue;
     VariantForm form;
     memset(&form, 0, sizeof form);
     if (!f->match(L, site, form.bytes)) continue;

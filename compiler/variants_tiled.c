@@ -107,7 +107,7 @@ static int plan_tiled(Lower *L, const Site *site, const void *form, const void *
   s->ti = ceil_div(c->ei, t->bi), s->tj = ceil_div(c->ej, t->bj);
   s->tx = t->bj / t->rj, s->ty = t->bi / t->ri, s->threads = s->tx * s->ty;
   if (s->threads < 32 || s->threads > L->dev.max_threads_per_block || s->threads % 32) return 0;
-  int esz = L->p->real == LT_F64 ? 8 : 4;
+  int esz = event_term_type(L) == LT_F64 ? 8 : 4;
   if ((int64_t)t->kc * (t->bi + t->bj) * esz > L->dev.smem_static_per_block) return 0;
   s->slices = event_slices(L, s->ti * s->tj * c->outer, c->elems);
   pl->variant = arena_printf(&L->p->arena, "%s-%dx%d", c->sw ? "tiled-sq" : "tiled", t->bi, t->bj);
@@ -136,7 +136,7 @@ static void build_tiled(Lower *L, const Site *site, const void *form, const void
   Expr *const *fa = cf->fa, *const *fb = cf->fb, *sw = cf->sw;
   int su = sw != NULL, tx = s->tx, threads = s->threads;
   int64_t tj = s->tj, g = s->slices;
-  LType T = p->real; /* the data's type: float32 products, or float64 throughout */
+  LType T = L->rt; /* the data's type: float32 products, or float64 throughout (and under float64-stats) */
   const char *tag = su ? "tiledsq" : "tiled";
   int pbuf = new_partial(L, h, g, pl->variant);
   Kernel *k = program_add_kernel(
@@ -252,6 +252,7 @@ static const Tile tiles[] = {{32, 32, 4, 4, 32}, {64, 32, 4, 4, 32}, {64, 64, 8,
 const VariantFamily family_tiled = {.name = "tiled",
                                     .site = SITE_REDUCTION,
                                     .fast32 = 1,
+                                    .stats64 = 1,
                                     .match = match_tiled,
                                     .configs = tiles,
                                     .nconfigs = sizeof tiles / sizeof *tiles,

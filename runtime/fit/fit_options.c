@@ -226,18 +226,14 @@ gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *o, gmmc_dtype dtype) {
 gmmc_status gmmc_fit_options_set_precision(gmmc_fit_options *o, const char *precision) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
   if (!precision) return bad(o, "precision", "precision: expected float32, tf32 or float64-stats, got NULL");
-  if (strcmp(precision, "float32") == 0)
-    o->precision = PRECISION_FLOAT32;
-  else if (strcmp(precision, "tf32") == 0)
-    o->precision = PRECISION_TF32;
-  else if (strcmp(precision, "float64-stats") == 0)
-    o->precision = PRECISION_STATS64;
-  else if (strcmp(precision, "bf16") == 0)
+  Precision p;
+  if (!precision_from_name(precision, &p))
+    return bad(o, "precision", "precision: expected float32, tf32 or float64-stats, got '%s'", precision);
+  if (p == PRECISION_BF16)
     return bad(o, "precision",
                "precision 'bf16' is not available yet: gmmc has no BF16 tensor-core variants (issue 24); use "
                "float32 (default), tf32 or float64-stats");
-  else
-    return bad(o, "precision", "precision: expected float32, tf32 or float64-stats, got '%s'", precision);
+  o->precision = p;
   return accept(o, "precision");
 }
 

@@ -105,11 +105,19 @@ static void submit(const char *ptxas, const char *arch, const char *path, const 
  * where they must be, so that the assembly of LS_MMA is not skipped unseen. */
 static const char MMA_PTX[] = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32";
 
+/* "" under float32, else before + the precision's name + after (in a static buffer) */
+static const char *precision_suffix(Precision precision, const char *before, const char *after) {
+  static char buf[64];
+  if (precision == PRECISION_FLOAT32) return "";
+  snprintf(buf, sizeof buf, "%s%s%s", before, precision == PRECISION_TF32 ? "tf32" : "float64-stats", after);
+  return buf;
+}
+
 static void check_precision(const char *ptxas, const char *arch, const ShippedSpec *ss, int64_t m, int64_t d,
                             LType real, Precision precision, const char *tmpdir) {
   char what[160];
   snprintf(what, sizeof what, "%s M=%lld D=%lld %s%s %s", ss->name, (long long)m, (long long)d,
-           real == LT_F32 ? "float32" : "float64", precision == PRECISION_TF32 ? " (precision tf32)" : "", arch);
+           real == LT_F32 ? "float32" : "float64", precision_suffix(precision, " (precision ", ")"), arch);
   char *err = NULL;
   Spec *s = cg_load(ss->file, ss->text, ss->len);
   /* lowered for a device of the architecture's compute capability (the
@@ -149,7 +157,7 @@ static void check_precision(const char *ptxas, const char *arch, const ShippedSp
   }
   char path[1024];
   snprintf(path, sizeof path, "%s/%s_%lld_%lld_%s%s_%s.ptx", tmpdir, ss->name, (long long)m, (long long)d,
-           real == LT_F32 ? "f32" : "f64", precision == PRECISION_TF32 ? "_tf32" : "", arch);
+           real == LT_F32 ? "f32" : "f64", precision_suffix(precision, "_", ""), arch);
   FILE *f = fopen(path, "w");
   if (!f || fputs(ptx, f) < 0 || fclose(f) != 0) {
     printf("FAIL %s: cannot write %s\n", what, path);
@@ -199,6 +207,8 @@ int main(int argc, char **argv) {
     check_precision(ptxas, argv[a], shipped_spec("full"), 4, 64, LT_F32, PRECISION_FLOAT32, tmpdir);
     check_precision(ptxas, argv[a], shipped_spec("full"), 5, 19, LT_F32, PRECISION_TF32, tmpdir);
     check_precision(ptxas, argv[a], shipped_spec("tied"), 4, 64, LT_F32, PRECISION_TF32, tmpdir);
+    /* float64 statistics: the tiled sums at float64 beside float32 E-steps */
+    check_precision(ptxas, argv[a], shipped_spec("full"), 6, 40, LT_F32, PRECISION_STATS64, tmpdir);
   }
   drain(0);
   if (!g_fail) rmdir(tmpdir);
