@@ -25,6 +25,7 @@ static const VariantFamily *const registry[] = {
     &family_fused,
     &family_host_fused,
     /* the host's */
+    &family_host_tile,
     &family_host_accumulate,
     &family_host_blocked,
     &family_host_stream,
