@@ -27,6 +27,7 @@ static const VariantFamily *const registry[] = {
     /* the host's */
     &family_host_tile,
     &family_host_accumulate,
+    &family_host_panel,
     &family_host_blocked,
     &family_host_stream,
     &family_host_rows,
