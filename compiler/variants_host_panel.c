@@ -24,18 +24,29 @@
 #include "kernel_build.h"
 
 typedef struct {
-  int tn, rn, ce; /* events per item, events x columns of a register tile */
+  int tn, ce; /* events per item, columns of a register tile */
 } PanelConfig;
 
-enum { PANEL_MAX_STAGED = 16384, PANEL_MAX_RN = 8, PANEL_MAX_CE = 16 }; /* staged values an item keeps */
+enum { PANEL_MAX_STAGED = 16384, PANEL_MAX_RN = 16, PANEL_MAX_CE = 16 }; /* staged values an item keeps */
+
+/* Events of a register tile: one vector register of the data's type at the
+ * CPU level's width (target description), so that every accumulator is one
+ * register: 8 float64 or 16 float32 on AVX-512. */
+static int panel_rn(const Lower *L, const PanelConfig *c) {
+  int rn = L->dev.vector_bytes / (L->p->real == LT_F64 ? 8 : 4);
+  if (rn < 2) rn = 2;
+  if (rn > PANEL_MAX_RN) rn = PANEL_MAX_RN;
+  return c->tn % rn ? 0 : rn;
+}
 
 static int plan_panel(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site;
   const EstepForm *f = form;
   const PanelConfig *c = config;
-  if ((f->qf.upper && f->D != f->E) || f->E < c->ce || c->tn % c->rn) return 0;
-  if (f->D * f->E + c->tn * (f->D + f->E + 1) > PANEL_MAX_STAGED) return 0;
-  pl->variant = arena_printf(&L->p->arena, "panel-%dx%d", c->tn, c->rn);
+  int rn = panel_rn(L, c);
+  if ((f->qf.upper && f->D != f->E) || f->E < c->ce || c->ce > PANEL_MAX_CE || !rn) return 0;
+  if (f->D * f->E + c->tn * (2 * f->D + f->E + 1) > PANEL_MAX_STAGED) return 0;
+  pl->variant = arena_printf(&L->p->arena, "panel-%dx%d", c->tn, rn);
   return 1; /* not priced: the autotuner measures */
 }
 
@@ -48,7 +59,7 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   const QuadForm *qf = &f->qf;
   const PanelConfig *c = config;
   Target *tg = &st->targets[0];
-  int tn = c->tn, rn = c->rn, ce = c->ce, nid = tg->idx[0].id;
+  int tn = c->tn, rn = panel_rn(L, c), ce = c->ce, nid = tg->idx[0].id;
   int64_t D = f->D, E = f->E, M = f->M, ncb = (E + ce - 1) / ce;
   LType T = p->real;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_panel%dx%d", L->s->model, tg->name, tn, rn));
@@ -164,10 +175,9 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
 }
 
-/* 32 events of a component per item, tiles of 8 events x 8 columns: eight
- * independent vectors (one AVX-512 register of float64 each, or an AVX2 one
- * of float32), the staged W and A in L1 up to D = 32 */
-static const PanelConfig panel_configs[] = {{32, 8, 8}};
+/* 32 events per item, tiles of a vector of events x 8 columns: eight
+ * independent vectors, the staged x, W, A and Y in L1 up to D = 32 */
+static const PanelConfig panel_configs[] = {{32, 8}};
 
 const VariantFamily family_host_panel = {.name = "host-panel",
                                          .site = SITE_MAP,
