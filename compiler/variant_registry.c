@@ -77,6 +77,29 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
   a->work = plan->work;
 }
 
+/* Whether family f matches the site with a legal configuration. */
+static int family_plans(Lower *L, const VariantFamily *f, const Site *site) {
+  if (f->site != site->kind || f->host != L->opt->host) return 0;
+  VariantForm form;
+  memset(&form, 0, sizeof form);
+  if (!f->match(L, site, form.bytes)) return 0;
+  int n = f->configs ? f->nconfigs : 1;
+  for (int c = 0; c < n; c++) {
+    Plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (f->plan(L, site, form.bytes, f->configs ? (const char *)f->configs + (size_t)c * f->config_size : NULL, &plan))
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether a family that supersedes f has a legal configuration here. */
+static int superseded(Lower *L, const VariantFamily *f, const Site *site) {
+  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
+    if (registry[i]->supersedes == f && family_plans(L, registry[i], site)) return 1;
+  return 0;
+}
+
 /* Every legal configuration of every family for the site: built (an
  * alternative each, where LowerOptions.keep keeps it), or with build 0
  * only found. Returns whether there was one. */
@@ -84,7 +107,7 @@ static int each_plan(Lower *L, const Site *site, int build) {
   int found = 0;
   for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
     const VariantFamily *f = registry[i];
-    if (f->site != site->kind || f->host != L->opt->host) continue;
+    if (f->site != site->kind || f->host != L->opt->host || superseded(L, f, site)) continue;
     VariantForm form;
     memset(&form, 0, sizeof form);
     if (!f->match(L, site, form.bytes)) continue;

@@ -187,4 +187,5 @@ const VariantFamily family_host_panel = {.name = "host-panel",
                                          .nconfigs = sizeof panel_configs / sizeof *panel_configs,
                                          .config_size = sizeof *panel_configs,
                                          .plan = plan_panel,
-                                         .build = build_panel};
+                                         .build = build_panel,
+                                         .supersedes = &family_host_blocked};

@@ -235,4 +235,5 @@ const VariantFamily family_host_tile = {.name = "host-tile",
                                         .nconfigs = sizeof tile_configs / sizeof *tile_configs,
                                         .config_size = sizeof *tile_configs,
                                         .plan = plan_tile,
-                                        .build = build_tile};
+                                        .build = build_tile,
+                                        .supersedes = &family_host_accumulate};
