@@ -52,8 +52,7 @@ static int plan_panel(Lower *L, const Site *site, const void *form, const void *
   return 1; /* not priced: the autotuner measures */
 }
 
-static void build_panel(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
-                        Built *out) {
+static void build_panel(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
   Stmt *st = site->st;
@@ -82,9 +81,10 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
    * tiles' code cost ~100 ms of compile time per cold start), and the
    * events they cover */
   int tiles = kernel_var(p, k, "event_tiles", LT_I64), span = kernel_var(p, k, "span", LT_I64);
-  ls_append(p, k->body,
-            ls_assign(p, tiles,
-                      BIN(LB_DIV, BIN(LB_ADD, BIN(LB_MIN, I(tn), BIN(LB_SUB, lx_nlocal(p), V(n0))), I(rn - 1)), I(rn))));
+  ls_append(
+      p, k->body,
+      ls_assign(p, tiles,
+                BIN(LB_DIV, BIN(LB_ADD, BIN(LB_MIN, I(tn), BIN(LB_SUB, lx_nlocal(p), V(n0))), I(rn - 1)), I(rn))));
   ls_append(p, k->body, ls_assign(p, span, BIN(LB_MUL, V(tiles), I(rn))));
   Env env;
   env_init(&env);
@@ -112,8 +112,9 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   LStmt *ld = emit_loop(L, k, body, dname, I(0), I(D), &d);
   LStmt *le = emit_loop(L, k, ld, ename, I(0), I(E), &e);
   env.var[qf->d] = d, env.var[qf->e] = e;
-  ls_append(p, le, ls_sstore(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(d), I(E)), V(e)),
-                             factor_product(L, k, le, qf->fw, qf->nw, &env)));
+  ls_append(
+      p, le,
+      ls_sstore(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(d), I(E)), V(e)), factor_product(L, k, le, qf->fw, qf->nw, &env)));
   /* A of the item's events for the component, d-major: from the staged x,
    * or read directly (the last event again past the end) */
   LStmt *ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
@@ -125,8 +126,9 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
     L->subst_tensor_val[0] = lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)));
     L->nsubst_tensor = 1;
   }
-  ls_append(p, ld, ls_sstore(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)),
-                             factor_product(L, k, ld, qf->fa, qf->na, &env)));
+  ls_append(p, ld,
+            ls_sstore(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)),
+                      factor_product(L, k, ld, qf->fa, qf->na, &env)));
   L->nsubst_tensor = 0;
   /* Y in tiles of rn events x ce columns from column c0 */
   int rb, cb, c0 = kernel_var(p, k, "column0", LT_I64), acc[PANEL_MAX_RN * PANEL_MAX_CE], cols[PANEL_MAX_CE];
@@ -157,7 +159,8 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
     int vd = part ? dr : d;
     for (int x = first * rn; x < rn * ce; x++) {
       int r = x % rn, q = x / rn;
-      LExpr *a = lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(rb), I(rn)), I(r))));
+      LExpr *a =
+          lx_sload(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(vd), I(tn)), BIN(LB_ADD, BIN(LB_MUL, V(rb), I(rn)), I(r))));
       LExpr *w = lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(vd), I(E)), V(cols[q])));
       ls_append(p, blk, ls_assign(p, acc[x], BIN(LB_ADD, V(acc[x]), BIN(LB_MUL, a, w))));
     }
@@ -173,9 +176,10 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   le = emit_loop(L, k, body, ename, I(0), I(E), &e);
   ln = emit_loop(L, k, le, "nn", I(0), V(span), &nn);
   LExpr *y = lx_sload(p, k, ys, BIN(LB_ADD, BIN(LB_MUL, V(e), I(tn)), V(nn)));
-  ls_append(p, ln, ls_sstore(p, k, qs, V(nn),
-                             BIN(LB_ADD, lx_sload(p, k, qs, V(nn)),
-                                 BIN(LB_MUL, y, lx_sload(p, k, ys, BIN(LB_ADD, BIN(LB_MUL, V(e), I(tn)), V(nn)))))));
+  ls_append(p, ln,
+            ls_sstore(p, k, qs, V(nn),
+                      BIN(LB_ADD, lx_sload(p, k, qs, V(nn)),
+                          BIN(LB_MUL, y, lx_sload(p, k, ys, BIN(LB_ADD, BIN(LB_MUL, V(e), I(tn)), V(nn)))))));
   /* g per event inside the events */
   ln = emit_loop(L, k, body, "nn", I(0), V(span), &nn);
   ls_append(p, ln, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));

@@ -110,10 +110,11 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   /* float32 sums over blocks of B events (GMMC_HOST_FAST32), else float64 */
   int B = host_sum_block(L, h), nb = B ? B : c->nb;
   LType T = p->real, rt = B ? T : LT_F64;
-  Kernel *k =
-      program_add_kernel(p, arena_printf(&p->arena, "%s_%s_tile%dx%d", L->s->model, p->bufs[h->stat_buf]->name, ri, cj));
-  k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %d at a time, both factors staged, %dx%d sums in registers]",
-                         stmt_text(L, st), pl->variant, nb, ri, cj);
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_tile%dx%d", L->s->model, p->bufs[h->stat_buf]->name, ri, cj));
+  k->what = arena_printf(
+      &p->arena, "%s [%s: a chunk of events per item, %d at a time, both factors staged, %dx%d sums in registers]",
+      stmt_text(L, st), pl->variant, nb, ri, cj);
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = I(s->outer * h->chunks);
   LStmt *body = k->body;
@@ -145,12 +146,14 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   ls_append(p, ln, ls_assign(p, nn, BIN(LB_SUB, V(vn), V(b0))));
   LStmt *li = emit_loop(L, k, ln, spec_index(L->s, iid)->name, I(0), I(s->ei), &vi);
   env.var[iid] = vi;
-  ls_append(p, li, ls_sstore(p, k, fa, BIN(LB_ADD, BIN(LB_MUL, V(nn), I(s->ei)), V(vi)),
-                             lx_cast(p, T, lower_expr(L, k, li, f->fi, &env))));
+  ls_append(p, li,
+            ls_sstore(p, k, fa, BIN(LB_ADD, BIN(LB_MUL, V(nn), I(s->ei)), V(vi)),
+                      lx_cast(p, T, lower_expr(L, k, li, f->fi, &env))));
   LStmt *lj = emit_loop(L, k, ln, spec_index(L->s, jid)->name, I(0), I(s->ej), &vj);
   env.var[jid] = vj;
-  ls_append(p, lj, ls_sstore(p, k, fb, BIN(LB_ADD, BIN(LB_MUL, V(nn), I(s->ej)), V(vj)),
-                             lx_cast(p, T, lower_expr(L, k, lj, f->fj, &env))));
+  ls_append(p, lj,
+            ls_sstore(p, k, fb, BIN(LB_ADD, BIN(LB_MUL, V(nn), I(s->ej)), V(vj)),
+                      lx_cast(p, T, lower_expr(L, k, lj, f->fj, &env))));
   /* the tiles: rows i0.., columns c0.. */
   int rbk, cb, i0 = kernel_var(p, k, "row0", LT_I64), cf = kernel_var(p, k, "column_first", LT_I64),
                c0 = kernel_var(p, k, "column0", LT_I64), base = kernel_var(p, k, "tile_sums", LT_I64);
@@ -204,12 +207,15 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   ls_append(p, si, ls_assign(p, i0, row_start(p, V(rbk), c, s)));
   ls_append(p, si, ls_assign(p, cf, col_first(p, sym, V(i0), c, s)));
   LStmt *sj = emit_loop(L, k, si, spec_index(L->s, jid)->name, sym ? V(vi) : I(0), I(s->ej), &vj);
-  ls_append(p, sj, ls_assign(p, cb, BIN(LB_MIN, BIN(LB_DIV, BIN(LB_SUB, V(vj), V(cf)), I(cj)),
-                                      BIN(LB_SUB, col_tiles(p, V(cf), c, s), I(1)))));
+  ls_append(p, sj,
+            ls_assign(p, cb,
+                      BIN(LB_MIN, BIN(LB_DIV, BIN(LB_SUB, V(vj), V(cf)), I(cj)),
+                          BIN(LB_SUB, col_tiles(p, V(cf), c, s), I(1)))));
   ls_append(p, sj, ls_assign(p, c0, col_start(p, V(cf), V(cb), c, s)));
   LExpr *cell = BIN(LB_ADD,
-                    BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(rbk), I(s->ncb)), V(cb)), I(ri)),
-                                    BIN(LB_SUB, V(vi), V(i0))),
+                    BIN(LB_MUL,
+                        BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(rbk), I(s->ncb)), V(cb)), I(ri)),
+                            BIN(LB_SUB, V(vi), V(i0))),
                         I(cj)),
                     BIN(LB_SUB, V(vj), V(c0)));
   env.var[iid] = vi, env.var[jid] = vj;
@@ -217,9 +223,8 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   idx[0] = V(chunk);
   for (int i = 0; i < nf; i++) idx[i + 1] = V(env.var[h->free[i]]);
   ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, sums, cell)));
-  *out = (Built){.partial_buf = h->partial_buf,
-                 .slices = h->chunks,
-                 .combine_tag = arena_printf(&p->arena, "tile%dx%d", ri, cj)};
+  *out = (Built){
+      .partial_buf = h->partial_buf, .slices = h->chunks, .combine_tag = arena_printf(&p->arena, "tile%dx%d", ri, cj)};
 }
 
 /* 32 events a block (both staged factors of D = 64 in L1: 32 KiB in
