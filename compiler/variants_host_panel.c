@@ -195,11 +195,14 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
 }
 
-/* 32 events per item; tiles of a vector of events x 4 columns: four
- * independent vectors, and at D = 19 five column tiles of 20 columns (8
- * columns: 24 columns and larger triangles, 18.5 against 12.2 ms per E-step
- * at 10^5 x 19 x 16 float64); the staged x, W, A and Y in L1 up to D = 32 */
-static const PanelConfig panel_configs[] = {{32, 4}};
+/* 64 events per item (W staged, and in float32 converted, once per 64
+ * events and component: 32 took 16.1 / 220 ms per float32 E-step at
+ * 10^5 x 19 x 16 / 10^5 x 32 x 64, 64 takes 11.0 / 169); tiles of a vector
+ * of events x 4 columns: four independent vectors, and at D = 19 five
+ * column tiles of 20 columns (8 columns: 24 columns and larger triangles,
+ * 18.5 against 12.2 ms per float64 E-step); the staged x, W, A and Y in
+ * L1 up to D = 32 in float32 */
+static const PanelConfig panel_configs[] = {{64, 4}};
 
 const VariantFamily family_host_panel = {.name = "host-panel",
                                          .site = SITE_MAP,
