@@ -497,6 +497,7 @@ void program_finish(Program *p) {
     k->writes = new0(p, (size_t)p->nbufs + 1);
     if (k->count) mark_expr(k, k->count);
     mark_stmt(k, k->body);
+    if (k->weight_div > 1) k->weight /= k->weight_div;
   }
 }
 

@@ -191,6 +191,8 @@ typedef struct {
   int nshared;
   unsigned char *reads, *writes; /* per buffer */
   int64_t weight;                /* loop-IR nodes: a compile-time estimate, for balancing compile groups */
+  int weight_div;                /* >1: weight counts the nodes once per this many (a register tile's
+                                    statements, one vector statement each for LLVM) */
 } Kernel;
 
 /* A unit of work with alternative implementations (code variants): one

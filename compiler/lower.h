@@ -37,6 +37,8 @@ struct Lower {
   /* substitutions while lowering one expression (GPU variants) */
   const Expr *subst_expr;        /* this node ... */
   LExpr *subst_val;              /* ... is this value */
+  const Expr *subst_expr2;       /* and this one (the host's tiled scatter: */
+  LExpr *subst_val2;             /* both factors of a product staged) */
   const Tensor *stage_tensor;    /* accesses [n, d] to this event tensor ... */
   int stage_sh, stage_n0;        /* ... read shared array stage_sh at (n - n0) * D + d */
   const Tensor *subst_tensor[8]; /* any access to these tensors ... */

@@ -364,6 +364,7 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
   Program *p = L->p;
   Spec *s = L->s;
   if (e == L->subst_expr) return L->subst_val;
+  if (e == L->subst_expr2) return L->subst_val2;
   if (e->kind == E_ACCESS && e->tensor)
     for (int i = 0; i < L->nsubst_tensor; i++)
       if (L->subst_tensor[i] == e->tensor) return L->subst_tensor_val[i];

@@ -63,7 +63,7 @@ typedef union {
   alignas(max_align_t) unsigned char bytes[VARIANT_FORM_BYTES];
 } VariantForm;
 
-typedef struct {
+typedef struct VariantFamily {
   const char *name; /* the family, unique in the registry */
   SiteKind site;
   int host;   /* a family of the host target (else of the GPU) */
@@ -81,6 +81,12 @@ typedef struct {
   int (*plan)(Lower *L, const Site *site, const void *form, const void *config, Plan *plan);
   /* emits the kernels (the last one made is the variant's, or all made) */
   void (*build)(Lower *L, const Site *site, const void *form, const void *config, const Plan *plan, Built *out);
+  /* a family this one makes redundant: where this one has a legal
+   * configuration, that one adds no alternative (every alternative costs
+   * compile time on each cold start; the host's tiled families do the
+   * same work as the family they replace, in registers instead of memory,
+   * and gave the same bits faster wherever measured) */
+  const struct VariantFamily *supersedes;
 } VariantFamily;
 
 /* Every family whose site is site->kind, in the registry's order: the
@@ -100,6 +106,8 @@ extern const VariantFamily family_scatter_mma;                                  
 extern const VariantFamily family_cholesky_block;                                           /* variants_cholesky.c */
 extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream; /* variants_host.c */
 extern const VariantFamily family_host_rows, family_host_lanes;                             /* variants_host_rows.c */
+extern const VariantFamily family_host_tile;                                                /* variants_host_tile.c */
+extern const VariantFamily family_host_panel;                                               /* variants_host_panel.c */
 extern const VariantFamily family_fused, family_host_fused;                                 /* variants_fused.c */
 
 #endif

@@ -25,7 +25,9 @@ static const VariantFamily *const registry[] = {
     &family_fused,
     &family_host_fused,
     /* the host's */
+    &family_host_tile,
     &family_host_accumulate,
+    &family_host_panel,
     &family_host_blocked,
     &family_host_stream,
     &family_host_rows,
@@ -77,6 +79,38 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
   a->work = plan->work;
 }
 
+/* Whether family f may build for the site: its kind and target, and under
+ * float64 statistics the sums over events by their simple kernels, which
+ * form their terms in float64 (loopir.h, PRECISION_STATS64), or by the
+ * families that form them at L->rt. */
+static int family_allowed(const Lower *L, const VariantFamily *f, const Site *site) {
+  if (f->site != site->kind || f->host != L->opt->host) return 0;
+  return !stats64(L) || !(site->kind == SITE_GROUP || (site->kind == SITE_REDUCTION && !f->stats64));
+}
+
+/* Whether family f matches the site with a legal configuration. */
+static int family_plans(Lower *L, const VariantFamily *f, const Site *site) {
+  if (!family_allowed(L, f, site)) return 0;
+  VariantForm form;
+  memset(&form, 0, sizeof form);
+  if (!f->match(L, site, form.bytes)) return 0;
+  int n = f->configs ? f->nconfigs : 1;
+  for (int c = 0; c < n; c++) {
+    Plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (f->plan(L, site, form.bytes, f->configs ? (const char *)f->configs + (size_t)c * f->config_size : NULL, &plan))
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether a family that supersedes f has a legal configuration here. */
+static int superseded(Lower *L, const VariantFamily *f, const Site *site) {
+  for (size_t i = 0; i < sizeof registry / sizeof *registry; i++)
+    if (registry[i]->supersedes == f && family_plans(L, registry[i], site)) return 1;
+  return 0;
+}
+
 /* Every legal configuration of every family for the site: built (an
  * alternative each, where LowerOptions.keep keeps it), or with build 0
  * only found. Returns whether there was one. */
@@ -84,11 +118,7 @@ static int each_plan(Lower *L, const Site *site, int build) {
   int found = 0;
   for (size_t i = 0; i < sizeof registry / sizeof *registry; i++) {
     const VariantFamily *f = registry[i];
-    if (f->site != site->kind || f->host != L->opt->host) continue;
-    /* float64 statistics: the sums over events by their simple kernels,
-     * which form their terms in float64 (loopir.h, PRECISION_STATS64), or
-     * by the families that form them at L->rt */
-    if (stats64(L) && (site->kind == SITE_GROUP || (site->kind == SITE_REDUCTION && !f->stats64))) continue;
+    if (!family_allowed(L, f, site) || superseded(L, f, site)) continue;
     VariantForm form;
     memset(&form, 0, sizeof form);
     if (!f->match(L, site, form.bytes)) continue;

@@ -458,8 +458,9 @@ const VariantFamily family_host_stream = {.name = "host-stream",
                                           .plan = plan_stream,
                                           .build = build_stream};
 
-/* events per item x events per register block */
-static const HostTile blocked_tiles[] = {{32, 8}, {64, 4}};
+/* events per item x events per register block (64 x 4 never won; where
+ * host-panel applies it supersedes this family, variants_host_panel.c) */
+static const HostTile blocked_tiles[] = {{32, 8}};
 
 const VariantFamily family_host_blocked = {.name = "host-blocked",
                                            .site = SITE_MAP,
