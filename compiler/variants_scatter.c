@@ -114,7 +114,7 @@ void scatter_stage_weights(Lower *L, Kernel *k, LStmt *chunk, const ScatterForm 
 int match_scatter(Lower *L, const Site *site, void *form) { return scatter_form(L, site->h, form); }
 
 Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile) {
-  double esz = L->p->real == LT_F64 ? 8 : 4, M = (double)sf->M;
+  double esz = event_term_type(L) == LT_F64 ? 8 : 4, M = (double)sf->M;
   /* per event: the data once per group of components, the weights once; a
    * lane reads 2 tile values per tile x tile multiply-adds */
   double staged = ((double)groups * (double)sf->D + M) * esz;
@@ -138,7 +138,7 @@ static int plan_scatter(Lower *L, const Site *site, const void *form, const void
   const ScatterForm *sf = form;
   ScatterShape *s = (ScatterShape *)pl->shape;
   int64_t D = sf->D, M = sf->M;
-  int esz = L->p->real == LT_F64 ? 8 : 4;
+  int esz = event_term_type(L) == LT_F64 ? 8 : 4;
   s->dp = ceil_div(D, 16) * 16, s->nb = s->dp / 16, s->blocks = s->nb * (s->nb + 1) / 2;
   int64_t dp = s->dp;
   int lanes_per = (int)(16 * s->blocks), kc = 32;
@@ -169,7 +169,7 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
   const ScatterShape *sp = (const ScatterShape *)pl->shape;
   Tensor *x = sf->x, *mu = sf->mu, *wt = sf->w;
   int64_t D = sf->D, M = sf->M, dp = sp->dp, nb = sp->nb, blocks = sp->blocks, groups = sp->groups, g = sp->slices;
-  LType T = p->real;
+  LType T = L->rt; /* the data's type, or float64 under float64-stats */
   int kc = 32, cg = sp->cg, threads = sp->threads, per_sm = sp->per_sm, lanes_per = (int)(16 * blocks);
   int64_t pdims[4] = {g, M, D, D};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_scatter_partial", p->bufs[h->stat_buf]->name),
@@ -319,6 +319,7 @@ static void build_scatter(Lower *L, const Site *site, const void *form, const vo
 const VariantFamily family_scatter = {.name = "scatter",
                                       .site = SITE_REDUCTION,
                                       .fast32 = 1,
+                                      .stats64 = 1,
                                       .match = match_scatter,
                                       .plan = plan_scatter,
                                       .build = build_scatter};

@@ -44,7 +44,7 @@ static int plan_scatter_wide(Lower *L, const Site *site, const void *form, const
   const ScatterForm *sf = form;
   WideShape *s = (WideShape *)pl->shape;
   int64_t D = sf->D, M = sf->M;
-  int esz = L->p->real == LT_F64 ? 8 : 4;
+  int esz = event_term_type(L) == LT_F64 ? 8 : 4;
   s->dp = ceil_div(D, TILE) * TILE, s->nb = s->dp / TILE, s->tiles = s->nb * (s->nb + 1) / 2;
   s->row = s->dp + (s->dp - 1) / 32 * 4; /* skewed row length, a multiple of 4 */
   if (s->tiles > 256 || D < 8) return 0;
@@ -73,7 +73,7 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   const WideShape *sp = (const WideShape *)pl->shape;
   int64_t D = sf->D, M = sf->M, dp = sp->dp, nb = sp->nb, tiles = sp->tiles, row = sp->row, cg = sp->cg,
           groups = sp->groups, g = sp->slices;
-  LType T = p->real;
+  LType T = L->rt; /* the data's type, or float64 under float64-stats */
   int threads = sp->threads, per_sm = sp->per_sm;
   /* padded to whole tiles: every cell of a tile is written, no guards to
    * keep in registers; the combine reads the upper triangle inside D */
@@ -186,6 +186,7 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
 const VariantFamily family_scatter_wide = {.name = "scatter-wide",
                                            .site = SITE_REDUCTION,
                                            .fast32 = 1,
+                                           .stats64 = 1,
                                            .match = match_scatter,
                                            .plan = plan_scatter_wide,
                                            .build = build_scatter_wide};
