@@ -13,7 +13,8 @@ fit each, all from the same k-means start (--seed 0, --tol 0):
 and prints ms per iteration (median of iterations 3..) and the largest
 relative difference of the per-iteration lower bounds to ffma's (issue
 24's target for 3xtf32: within 1e-6). Then one far-from-origin point
-(events around 10^4, unit spread) with ffma and 3xtf32.
+(events around 10^4, unit spread) with ffma and 3xtf32, and a float64 fit
+of the same events as the reference that says which of the two is off.
 
   mma_lb.py GMMC [--points 1000000x32x128,200000x64x64,1000000x24x100] [--iters 12] [--out DIR]
 """
@@ -39,9 +40,9 @@ def forced_spec(tmp, family):
     return path
 
 
-def fit(gmmc, data, m, iters, env_extra=None, spec=None, precision=None, log=None):
+def fit(gmmc, data, m, iters, env_extra=None, spec=None, precision=None, log=None, dtype="float32"):
     cmd = [gmmc, "fit", data, "-k", str(m), "--tol", "0", "--max-iter", str(iters), "--init", "kmeans", "--seed", "0",
-           "--dtype", "float32", "-v"]
+           "--dtype", dtype, "-v"]
     cmd += ["--spec", spec] if spec else ["--covariance-type", "full"]
     if precision:
         cmd += ["--precision", precision]
@@ -86,9 +87,11 @@ def main():
         path = os.path.join(tmp, f"x_{n}_{d}_{m}.npy")
         np.save(path, x)
         ref = None
-        for name, env, spec, precision in runs if not kind else runs[:2]:
+        far_runs = [("float64", None, None, None)] + runs[:2]  # the reference first
+        for name, env, spec, precision in runs if not kind else far_runs:
             log = os.path.join(a.out, f"fit_{n}_{d}_{m}{'_far' if kind else ''}_{name}.log")
-            lb, ms, err = fit(a.gmmc, path, m, a.iters, env, spec, precision, log)
+            lb, ms, err = fit(a.gmmc, path, m, a.iters, env, spec, precision, log,
+                              "float64" if name == "float64" else "float32")
             label = name + ("/far" if kind else "")
             if err:
                 print(f"{n:>8} {d:>3} {m:>4}  {label:<7} failed: {err}", flush=True)
