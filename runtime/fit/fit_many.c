@@ -64,9 +64,10 @@ int fit_many_takes(const gmmc_context *ctx, const gmmc_data *data, const gmmc_fi
   /* on the host the restarts side by side do the same arithmetic (each
    * kernel already has every thread) in n_init times the memory: measured
    * no faster (docs/performance.md), so they run one after another there.
-   * On a GPU too, for now: the joined graphs of that path have not run on
-   * a device yet (2026-12-06), and gmmc_fit's n_init is no place to try
-   * them first. */
+   * On a GPU too: the joined graphs run (an H100, 2026-12-06) but do not
+   * overlap the restarts yet, each still reading its objective and status
+   * back every round: 10 restarts took 8.0x one side by side, 7.7x one
+   * after another. */
   return 0;
 }
 
