@@ -132,3 +132,16 @@ LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, En
   }
   return v ? v : lx_const(p, L->rt, 1.0);
 }
+
+void store_with_sum(Lower *L, Kernel *k, LStmt *blk, const Stmt *st, const Expr *sub, LExpr *val, int vn, int vm,
+                    Env *env) {
+  Program *p = L->p;
+  L->subst_expr = sub;
+  L->subst_val = val;
+  LExpr *v = lower_expr(L, k, blk, st->rhs, env);
+  L->subst_expr = NULL;
+  LExpr **ti = idx_vec(p, 2);
+  ti[0] = lx_var(p, k, vn);
+  ti[1] = lx_var(p, k, vm);
+  ls_append(p, blk, ls_store(p, p->tensor_buf[st->targets[0].tensor->id], ti, v));
+}

@@ -63,6 +63,11 @@ int64_t event_slices(Lower *L, int64_t blocks, int64_t elems);
 int new_partial(Lower *L, Hoisted *h, int64_t slices, const char *variant);
 /* The index [slice (block z), free...] of h's partial, the free indices from env. */
 LExpr **partial_index(Program *p, Kernel *k, Hoisted *h, Env *env);
+/* Stores statement st's value for the event in variable vn and the
+ * component in vm (st's target is [n, m]) in blk, its subexpression sub
+ * replaced by val (a sum the kernel computed another way). */
+void store_with_sum(Lower *L, Kernel *k, LStmt *blk, const Stmt *st, const Expr *sub, LExpr *val, int vn, int vm,
+                    Env *env);
 /* The product of factors f[0..n) lowered in L->rt: the data's type, or float64
  * under float64-stats (1 when n = 0). */
 LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, Env *env);

@@ -119,14 +119,7 @@ static void build_blocked(Lower *L, const Site *site, const void *form, const vo
   for (int r = 0; r < rn; r++) {
     LStmt *live = ls_when(p, lb, BIN(LB_LT, V(vn[r]), lx_nlocal(p)));
     env.var[tg->idx[0].id] = vn[r];
-    L->subst_expr = qf->q;
-    L->subst_val = V(q[r]);
-    LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-    L->subst_expr = NULL;
-    LExpr **ti = idx_vec(p, 2);
-    ti[0] = V(vn[r]);
-    ti[1] = V(vm);
-    ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
+    store_with_sum(L, k, live, st, qf->q, V(q[r]), vn[r], vm, &env);
   }
 }
 
@@ -436,14 +429,7 @@ static void build_stream(Lower *L, const Site *site, const void *form, const voi
   LStmt *lg = emit_loop(L, k, lm, "nn", I(0), I(tn), &nn);
   ls_append(p, lg, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   LStmt *live = ls_when(p, lg, BIN(LB_LT, V(vn), lx_nlocal(p)));
-  L->subst_expr = f->sum;
-  L->subst_val = lx_sload(p, k, sums, V(nn));
-  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-  L->subst_expr = NULL;
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
+  store_with_sum(L, k, live, st, f->sum, lx_sload(p, k, sums, V(nn)), vn, vm, &env);
 }
 
 static const StreamConfig stream_configs[] = {{64}, {16}};

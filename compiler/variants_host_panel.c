@@ -185,14 +185,7 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   ls_append(p, ln, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   LStmt *live = ls_when(p, ln, BIN(LB_LT, V(vn), lx_nlocal(p)));
   env.var[nid] = vn;
-  L->subst_expr = qf->q;
-  L->subst_val = lx_sload(p, k, qs, V(nn));
-  LExpr *val = lower_expr(L, k, live, st->rhs, &env);
-  L->subst_expr = NULL;
-  LExpr **ti = idx_vec(p, 2);
-  ti[0] = V(vn);
-  ti[1] = V(vm);
-  ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], ti, val));
+  store_with_sum(L, k, live, st, qf->q, lx_sload(p, k, qs, V(nn)), vn, vm, &env);
 }
 
 /* 64 events per item (W staged, and in float32 converted, once per 64
