@@ -124,6 +124,11 @@ static inline LType event_term_type(const Lower *L) { return stats64(L) ? LT_F64
 static inline int host_sum_block(const Lower *L, const Hoisted *h) {
   return host_fast32(L) && h->red->op == R_SUM && h->nfree >= 1 ? HOST_SUM_BLOCK : 0;
 }
+/* The simple partial kernel's chunk `chunk` (a variable) of `chunks`:
+ * variables *len (ceil(n_local / chunks)), *lo and *hi (cut at n_local),
+ * assigned in block. The host variants that reproduce the simple kernel's
+ * bits take the same chunks. */
+void emit_chunk_bounds(Lower *L, Kernel *k, LStmt *block, int chunk, int64_t chunks, int *len, int *lo, int *hi);
 /* Blocks of B events of a chunk [lo, hi) of length len (the last chunk's
  * hi may cut it short): a loop over ceil(len / B) blocks, its body with
  * [*b0, *b1) the block's events (empty past hi; adding its zero changes no

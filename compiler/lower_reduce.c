@@ -35,16 +35,8 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
     block = ls_block(p);
     ls_append(p, k->body, ls_if(p, lx_binary(p, LB_LE, a, b), block, NULL));
   }
-  int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
-      hi = kernel_var(p, k, "last", LT_I64);
-  LExpr *nl = lx_nlocal(p);
-  ls_append(p, block,
-            ls_assign(p, len,
-                      lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, h->chunks - 1)), lx_int(p, h->chunks))));
-  ls_append(p, block, ls_assign(p, lo, lx_binary(p, LB_MUL, lx_var(p, k, chunk), lx_var(p, k, len))));
-  ls_append(
-      p, block,
-      ls_assign(p, hi, lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, lo), lx_var(p, k, len)), lx_nlocal(p))));
+  int len, lo, hi;
+  emit_chunk_bounds(L, k, block, chunk, h->chunks, &len, &lo, &hi);
   RedOp op = (RedOp)h->red->op;
   int acc = kernel_var(p, k, "acc", LT_F64);
   ls_append(p, block, ls_assign(p, acc, stat_init(p, op)));
@@ -72,6 +64,20 @@ int partial_kernel(Lower *L, Stmt *st, Hoisted *h) {
   for (int i = 0; i < h->nfree; i++) idx[i + 1] = lx_var(p, k, env.var[h->free[i]]);
   ls_append(p, block, ls_store(p, h->partial_buf, idx, lx_var(p, k, acc)));
   return p->nkernels - 1;
+}
+
+void emit_chunk_bounds(Lower *L, Kernel *k, LStmt *block, int chunk, int64_t chunks, int *len, int *lo, int *hi) {
+  Program *p = L->p;
+  *len = kernel_var(p, k, "chunk_len", LT_I64), *lo = kernel_var(p, k, "first", LT_I64),
+  *hi = kernel_var(p, k, "last", LT_I64);
+  LExpr *nl = lx_nlocal(p);
+  ls_append(
+      p, block,
+      ls_assign(p, *len, lx_binary(p, LB_DIV, lx_binary(p, LB_ADD, nl, lx_int(p, chunks - 1)), lx_int(p, chunks))));
+  ls_append(p, block, ls_assign(p, *lo, lx_binary(p, LB_MUL, lx_var(p, k, chunk), lx_var(p, k, *len))));
+  ls_append(p, block,
+            ls_assign(p, *hi,
+                      lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *lo), lx_var(p, k, *len)), lx_nlocal(p))));
 }
 
 LStmt *emit_event_blocks(Lower *L, Kernel *k, LStmt *block, LExpr *lo, LExpr *hi, LExpr *len, int B, int *b0, int *b1) {

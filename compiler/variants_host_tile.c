@@ -124,11 +124,8 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   ls_append(p, body, ls_assign(p, chunk, BIN(LB_DIV, V(k->pvar), I(s->outer))));
   decompose_flat(L, k, body, BIN(LB_REM, V(k->pvar), I(s->outer)), h->free, nf - 2, &env);
   /* the simple kernel's chunk of the events */
-  int len = kernel_var(p, k, "chunk_len", LT_I64), lo = kernel_var(p, k, "first", LT_I64),
-      hi = kernel_var(p, k, "last", LT_I64);
-  ls_append(p, body, ls_assign(p, len, BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(h->chunks - 1)), I(h->chunks))));
-  ls_append(p, body, ls_assign(p, lo, BIN(LB_MUL, V(chunk), V(len))));
-  ls_append(p, body, ls_assign(p, hi, BIN(LB_MIN, BIN(LB_ADD, V(lo), V(len)), lx_nlocal(p))));
+  int len, lo, hi;
+  emit_chunk_bounds(L, k, body, chunk, h->chunks, &len, &lo, &hi);
   /* every tile's own sums: [row tile][column tile][row][column] */
   int64_t nsums = s->nrb * s->ncb * ri * cj;
   int sums = kernel_shared(p, k, "sums", LT_F64, nsums), at;
