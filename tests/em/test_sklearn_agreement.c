@@ -196,16 +196,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
     return 2;
   }
-  const char *b = getenv("GMMC_TEST_BACKEND");
-  if (b && strcmp(b, "cuda") == 0) backend = GMMC_BACKEND_CUDA;
-  if (gmmc_context_create(&io, GMMC_BACKEND_HOST)) {
-    /* GMMC_HOST_CPU names an x86-64 level this machine lacks: skipped */
-    const char *e = gmmc_last_error(io);
-    int skip = host_level_unavailable(e);
-    printf("%s%s\n", skip ? "test_sklearn_agreement: skipped: " : "", e);
-    gmmc_context_destroy(io);
-    return skip ? 77 : 1;
-  }
+  backend = test_backend();
+  /* the fixtures are read on the host (a level this machine lacks: skipped) */
+  int exit_code = test_context("test_sklearn_agreement", GMMC_BACKEND_HOST, &io);
+  if (exit_code) return exit_code;
   printf("host backend: %s\n", gmmc_context_device(io));
   struct dirent **list;
   int n = scandir(argv[1], &list, NULL, by_name);
