@@ -111,9 +111,11 @@ static void stage_components(Lower *L, Kernel *k, LStmt *blk, Operand *o, int ti
                 lx_cast(p, p->real, lx_load(p, p->tensor_buf[o->t->id], xi)));
 }
 
-/* A block's tile: tn events x mb components, rn x rm outputs per thread. */
+/* A block's tile: tn events x mb components, rn x rm outputs per thread;
+ * the [n, d] and [m, d] operands staged whole (dp 0) or dp features at a
+ * time (strips: D too large for the whole rows beside each other). */
 typedef struct {
-  int tn, mb, rn, rm;
+  int tn, mb, rn, rm, dp;
   const char *variant;
 } StagedTile;
 
@@ -130,7 +132,28 @@ int match_staged_map(Lower *L, const Site *site, void *form) {
   f->D = index_extent(L, f->did), f->M = index_extent(L, f->mid);
   int have_nd = 0;
   for (int i = 0; i < f->ops.n; i++) have_nd |= f->ops.op[i].role == ROLE_ND;
-  return have_nd && f->D <= 128;
+  return have_nd; /* a target's limits on D are its families' plans' */
+}
+
+/* 4 x 2 outputs per thread read 8 shared values per 8 outputs and d; the
+ * 8 x 4 tiles 16 per 32 (the diagonal E-step was shared-memory-bound);
+ * strips of features where whole rows do not fit (D > 80 in float32, 32
+ * in float64, for the diagonal Gaussian's three operands) */
+static const StagedTile map_tiles[] = {{64, 32, 4, 2, 0, "staged"},
+                                       {128, 32, 8, 4, 0, "staged-128x32"},
+                                       {64, 32, 8, 4, 0, "staged-64x32"},
+                                       {128, 32, 8, 4, 32, "staged-128x32-strips"},
+                                       {128, 64, 8, 8, 16, "staged-128x64-strips"},
+                                       {64, 32, 8, 4, 16, "staged-64x32-strips"}}; /* float64's */
+
+/* The shared memory of a tn x mb tile staging dp features of the rows. */
+static int64_t staged_smem(const StagedMap *f, int64_t tn, int64_t mb, int64_t dp, int esz) {
+  int64_t smem = tn * mb; /* the output tile */
+  for (int i = 0; i < f->ops.n; i++) {
+    Role r = f->ops.op[i].role;
+    smem += r == ROLE_ND ? tn * dp : r == ROLE_MD ? mb * dp : r == ROLE_NM ? tn * mb : mb;
+  }
+  return smem * esz;
 }
 
 static int plan_staged_map(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
@@ -138,15 +161,14 @@ static int plan_staged_map(Lower *L, const Site *site, const void *form, const v
   const StagedMap *f = form;
   const StagedTile *c = config;
   int esz = L->p->real == LT_F64 ? 8 : 4;
-  int64_t tn = c->tn, mb = c->mb, smem = 0, D = f->D;
+  int64_t tn = c->tn, mb = c->mb, D = f->D, dp = c->dp ? c->dp : D;
+  /* strips only where no tile takes whole rows (each strip is a barrier
+   * pair, and every configuration costs compile time) */
+  if (c->dp && (D <= c->dp || staged_smem(f, map_tiles[0].tn, map_tiles[0].mb, D, esz) <= L->dev.smem_static_per_block))
+    return 0;
+  if (staged_smem(f, tn, mb, dp, esz) > L->dev.smem_static_per_block) return 0;
   double nd = 0, md = 0; /* staged [n, d] and [m, d] operands */
-  for (int i = 0; i < f->ops.n; i++) {
-    Role r = f->ops.op[i].role;
-    smem += r == ROLE_ND ? tn * D : r == ROLE_MD ? mb * D : r == ROLE_NM ? tn * mb : mb;
-    nd += r == ROLE_ND, md += r == ROLE_MD;
-  }
-  smem = (smem + tn * mb) * esz;
-  if (smem > L->dev.smem_static_per_block) return 0;
+  for (int i = 0; i < f->ops.n; i++) nd += f->ops.op[i].role == ROLE_ND, md += f->ops.op[i].role == ROLE_MD;
   pl->variant = c->variant;
   /* the data tile read once per block of components; per d a thread reads
    * rn values of each [n, d] operand and rm of each [m, d] for rn x rm outputs */
@@ -174,12 +196,14 @@ static void build_staged_map(Lower *L, const Site *site, const void *form, const
   int64_t D = f->D, M = f->M;
   LType T = p->real;
   const int tn = c.tn, mb = c.mb, rn = c.rn, rm = c.rm, threads = (tn / rn) * (mb / rm);
-  int64_t dp = D;
-  Kernel *k = program_add_kernel(p, strcmp(c.variant, "staged") == 0
-                                        ? arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name)
-                                        : arena_printf(&p->arena, "%s_%s_staged%dx%d", L->s->model, tg->name, tn, mb));
-  k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread]",
-                         stmt_text(L, st), tn, mb, rn, rm);
+  int64_t dp = c.dp ? c.dp : D; /* features staged at a time */
+  Kernel *k = program_add_kernel(
+      p, strcmp(c.variant, "staged") == 0
+             ? arena_printf(&p->arena, "%s_%s_staged", L->s->model, tg->name)
+             : arena_printf(&p->arena, "%s_%s_staged%dx%d%s", L->s->model, tg->name, tn, mb, c.dp ? "_strips" : ""));
+  k->what = arena_printf(&p->arena, "%s [staged: %d events x %d components per block, %dx%d outputs per thread%s]",
+                         stmt_text(L, st), tn, mb, rn, rm,
+                         c.dp ? arena_printf(&p->arena, ", %lld features a strip", (long long)dp) : "");
   event_tile_grid(p, k, tn, mb, M, threads);
   LStmt *body = k->body;
   int tid = kernel_var(p, k, "tid", LT_I64), tx = kernel_var(p, k, "tx", LT_I64), ty = kernel_var(p, k, "ty", LT_I64);
@@ -190,17 +214,12 @@ static void build_staged_map(Lower *L, const Site *site, const void *form, const
   ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(tn))));
   ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, lx_sreg(p, SR_CTAID_Y), I(mb))));
   int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64);
+  /* the operands without d once; those with d per strip, below */
   for (int i = 0; i < ops.n; i++) {
     Operand *o = &ops.op[i];
     switch (o->role) {
-    case ROLE_ND:
-      o->sh = kernel_shared(p, k, o->t->name, T, tn * dp);
-      stage_rows(L, k, body, tid, threads, o->t, o->sh, vn, V(n0), tn, lx_nlocal(p), dp, D, vd, I(0));
-      break;
-    case ROLE_MD:
-      o->sh = kernel_shared(p, k, o->t->name, T, mb * dp);
-      stage_rows(L, k, body, tid, threads, o->t, o->sh, vm, V(m0), mb, I(M), dp, D, vd, I(0));
-      break;
+    case ROLE_ND: o->sh = kernel_shared(p, k, o->t->name, T, tn * dp); break;
+    case ROLE_MD: o->sh = kernel_shared(p, k, o->t->name, T, mb * dp); break;
     case ROLE_NM:
       o->sh = kernel_shared(p, k, o->t->name, T, tn * mb);
       stage_rows(L, k, body, tid, threads, o->t, o->sh, vn, V(n0), tn, lx_nlocal(p), mb, M, vm, V(m0));
@@ -209,17 +228,31 @@ static void build_staged_map(Lower *L, const Site *site, const void *form, const
     }
   }
   int out = kernel_shared(p, k, "out", T, tn * mb);
-  ls_append(p, body, ls_sync(p));
   int acc[64];
   for (int r = 0; r < rn * rm; r++) {
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%d", r / rm, r % rm), T);
     ls_append(p, body, ls_assign(p, acc[r], lx_const(p, T, 0)));
   }
+  /* per strip of dp features from d0: stage, then the sum's terms of its
+   * features (the last strip may be short); one strip when dp = D */
+  int strip, d0 = kernel_var(p, k, "d0", LT_I64);
+  LStmt *ks = emit_loop(L, k, body, "strip", I(0), I(ceil_div(D, dp)), &strip);
+  ls_append(p, ks, ls_assign(p, d0, BIN(LB_MUL, V(strip), I(dp))));
+  if (dp < D) ls_append(p, ks, ls_sync(p)); /* the previous strip is read by every thread */
+  for (int i = 0; i < ops.n; i++) {
+    Operand *o = &ops.op[i];
+    if (o->role == ROLE_ND)
+      stage_rows(L, k, ks, tid, threads, o->t, o->sh, vn, V(n0), tn, lx_nlocal(p), dp, D, vd, V(d0));
+    else if (o->role == ROLE_MD)
+      stage_rows(L, k, ks, tid, threads, o->t, o->sh, vm, V(m0), mb, I(M), dp, D, vd, V(d0));
+  }
+  ls_append(p, ks, ls_sync(p));
   int dd;
-  LStmt *kd = emit_loop(L, k, body, "d", I(0), I(D), &dd);
+  LStmt *kd = emit_loop(L, k, ks, "d", I(0), dp < D ? BIN(LB_MIN, I(dp), BIN(LB_SUB, I(D), V(d0))) : I(D), &dd);
+  ls_append(p, kd, ls_assign(p, vd, BIN(LB_ADD, V(d0), V(dd))));
   Env env;
   env_init(&env);
-  env.var[did] = dd;
+  env.var[did] = vd;
   env.var[nid] = vn;
   env.var[mid] = vm;
   for (int r = 0; r < rn * rm; r++) {
@@ -267,11 +300,6 @@ static void build_staged_map(Lower *L, const Site *site, const void *form, const
                                 .vn = vn,
                                 .vm = vm});
 }
-
-/* 4 x 2 outputs per thread read 8 shared values per 8 outputs and d; the
- * 8 x 4 tiles 16 per 32 (the diagonal E-step was shared-memory-bound) */
-static const StagedTile map_tiles[] = {
-    {64, 32, 4, 2, "staged"}, {128, 32, 8, 4, "staged-128x32"}, {64, 32, 8, 4, "staged-64x32"}};
 
 const VariantFamily family_staged_map = {.name = "staged-map",
                                          .site = SITE_MAP,

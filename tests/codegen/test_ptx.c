@@ -209,6 +209,9 @@ int main(int argc, char **argv) {
     check_precision(ptxas, argv[a], shipped_spec("tied"), 4, 64, LT_F32, PRECISION_TF32, tmpdir);
     /* float64 statistics: the tiled sums at float64 beside float32 E-steps */
     check_precision(ptxas, argv[a], shipped_spec("full"), 6, 40, LT_F32, PRECISION_STATS64, tmpdir);
+    /* past whole rows in shared memory: the staged map in strips, both precisions */
+    for (int r = 0; r < 2; r++)
+      check_precision(ptxas, argv[a], shipped_spec("diag"), 64, 150, r ? LT_F64 : LT_F32, PRECISION_FLOAT32, tmpdir);
   }
   drain(0);
   if (!g_fail) rmdir(tmpdir);

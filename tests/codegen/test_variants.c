@@ -47,6 +47,9 @@ static const Case default_cases[] = {
     {"kmeans", 33, 19, 600, LT_F32},
     /* D > 64: the balanced E-step in strips, cholesky-block's global form */
     {"full", 2, 80, 9, LT_F32},
+    /* D past whole rows in shared memory: the staged map in strips (a short last one) */
+    {"diag", 33, 150, 300, LT_F32},
+    {"diag", 5, 100, 200, LT_F64},
     {"full", 3, 21, 400, LT_F32, PRECISION_TF32},
     /* float64 statistics on float32 data (a float32 fit's fallback): the variants that remain */
     {"full", 4, 33, 300, LT_F32, PRECISION_STATS64},
