@@ -104,6 +104,7 @@ extern const VariantFamily family_balanced, family_wide, family_centered, family
 extern const VariantFamily family_mma_3xtf32;                                                 /* variants_mma.c */
 extern const VariantFamily family_scatter_mma;                                              /* variants_scatter_mma.c */
 extern const VariantFamily family_cholesky_block;                                           /* variants_cholesky.c */
+extern const VariantFamily family_rows;                                                     /* variants_rows.c */
 extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream; /* variants_host.c */
 extern const VariantFamily family_host_rows, family_host_lanes;                             /* variants_host_rows.c */
 extern const VariantFamily family_host_tile;                                                /* variants_host_tile.c */

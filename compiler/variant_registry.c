@@ -19,6 +19,7 @@ static const VariantFamily *const registry[] = {
     &family_estep_tiled,
     &family_mma_3xtf32,
     &family_staged_map,
+    &family_rows,
     /* builtins */
     &family_cholesky_block,
     /* fusion groups */
