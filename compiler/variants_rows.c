@@ -62,8 +62,7 @@ static int plan_rows(Lower *L, const Site *site, const void *form, const void *c
 
 /* The lanes' values combined: for each distance x < lanes, v = op(v, v of the lane x away). */
 static void across_lanes(Program *p, Kernel *k, LStmt *blk, int v, int lanes, LBinOp op) {
-  for (int x = lanes / 2; x >= 1; x /= 2)
-    ls_append(p, blk, ls_assign(p, v, BIN(op, V(v), lx_shfl_xor(p, V(v), x))));
+  for (int x = lanes / 2; x >= 1; x /= 2) ls_append(p, blk, ls_assign(p, v, BIN(op, V(v), lx_shfl_xor(p, V(v), x))));
 }
 
 /* One pass over the lane's values of j: acc = op(acc, value(f)) for each. */
@@ -103,8 +102,9 @@ static void build_rows(Lower *L, const Site *site, const void *form, const void 
   int ev = kernel_var(p, k, "event_of_group", LT_I64), vn = kernel_var(p, k, "event", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
   ls_append(p, body, ls_assign(p, lane, BIN(LB_REM, V(tid), I(lanes))));
-  ls_append(p, body,
-            ls_assign(p, ev, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(per_block)), BIN(LB_DIV, V(tid), I(lanes)))));
+  ls_append(
+      p, body,
+      ls_assign(p, ev, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(per_block)), BIN(LB_DIV, V(tid), I(lanes)))));
   /* past the last event a group reads the last one again: every lane takes part in the shuffles */
   ls_append(p, body, ls_assign(p, vn, BIN(LB_MIN, V(ev), BIN(LB_SUB, lx_nlocal(p), I(1)))));
   Env env;
