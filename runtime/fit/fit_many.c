@@ -235,14 +235,33 @@ typedef struct {
   void **members;
   uint64_t *stamps;
   int n;
-  int off; /* joining failed: a launch per run from then on */
+  int off;    /* joining failed: a launch per run from then on */
+  int builds; /* graphs joined so far (GMMC_PROFILE) */
 } Joined;
+
+/* GMMC_PROFILE: where the rounds' time goes on the host (the launches, the
+ * joined graphs' builds included; each run's read of its objective and
+ * status, which waits for its kernels; the rest of each run's round). */
+typedef struct {
+  int rounds, run_rounds, joined, rebuilt;
+  double launch_ms, read_ms, rest_ms;
+} RoundProfile;
+
+static void round_profile_print(const RoundProfile *r) {
+  fprintf(stderr,
+          "gmmc profile: fit_many: %d rounds, %d run-rounds, %d launched joined (%d joined graphs built); "
+          "launching %.3f ms, reading objectives %.3f ms (%.4f ms a run-round), the rest %.3f ms\n",
+          r->rounds, r->run_rounds, r->joined, r->rebuilt, r->launch_ms, r->read_ms,
+          r->run_rounds ? r->read_ms / r->run_rounds : 0.0, r->rest_ms - r->read_ms);
+}
 
 static void joined_free(gmmc_context *ctx, Joined *j) {
   if (j->graph) ctx->be->ops->graph_destroy(ctx->be, j->graph);
   free(j->members);
   free(j->stamps);
+  int builds = j->builds;
   memset(j, 0, sizeof *j);
+  j->builds = builds;
 }
 
 /* 1 when the round's iterations were launched as the joined graph (or it
@@ -274,7 +293,7 @@ static int launch_joined(gmmc_context *ctx, Joined *j, Fit *fits, Run *runs, con
       j->off = 1;
       return 0;
     }
-    j->members = g, j->stamps = stamp, j->n = nlive;
+    j->members = g, j->stamps = stamp, j->n = nlive, j->builds++;
   } else {
     free(g), free(stamp);
   }
@@ -326,6 +345,7 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
     if (s) fail_fit(ctx, &fits[i], runs, s);
   }
   Joined joined = {0};
+  RoundProfile prof = {0};
   int *live = xcalloc((size_t)nruns, sizeof *live);
   if (!live) {
     for (int i = 0; i < count; i++) fail_fit(ctx, &fits[i], runs, ctx_oom(ctx, "the runs' list"));
@@ -338,10 +358,13 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
       if (runs[k].live) live[nlive++] = k;
     }
     if (nlive == 0) break;
-    int tasks = use_tasks(ctx, nlive);
+    int tasks = use_tasks(ctx, nlive), joins = joined.builds;
+    double t_launch = monotonic_ms();
     if (tasks) {
       round_tasks(ctx, runs, live, nlive);
-    } else if (!launch_joined(ctx, &joined, fits, runs, live, nlive)) {
+    } else if (launch_joined(ctx, &joined, fits, runs, live, nlive)) {
+      prof.joined++;
+    } else {
       /* every launch first: on a GPU the fits' kernels queue back to back */
       for (int t = 0; t < nlive; t++) {
         Run *run = &runs[live[t]];
@@ -350,12 +373,14 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
         if (s) fail_fit(ctx, &fits[run->fit], runs, s);
       }
     }
+    double t_collect = monotonic_ms();
+    prof.launch_ms += t_collect - t_launch, prof.rebuilt += joined.builds != joins;
     for (int t = 0; t < nlive; t++) {
       Run *run = &runs[live[t]];
       /* a run started in this round (a sibling, a serial initialisation) iterates from the next */
       if (!run->live || !run->launched) continue;
       Fit *fit = &fits[run->fit];
-      double obj = 0;
+      double obj = 0, t_read = monotonic_ms();
       gmmc_status s;
       if (tasks) {
         s = run->task_status, obj = run->task_obj;
@@ -365,6 +390,7 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
       } else {
         s = em_collect(ctx, &run->f, &obj);
       }
+      prof.read_ms += monotonic_ms() - t_read;
       /* another fit of the same program may have tuned its variants by now (cached): none tunes twice */
       if (!s && run->r.init == 0 && run->r.iter == 0 && !run->f.known)
         s = autotune_apply_known(ctx, stream_exec(run->f.fd.st), &run->f.known);
@@ -372,7 +398,9 @@ static gmmc_status run_fits(gmmc_context *ctx, int count, const gmmc_data *const
       if (!s) s = after_iteration(ctx, fit, runs, run);
       if (s) fail_fit(ctx, fit, runs, s);
     }
+    prof.rounds++, prof.run_rounds += nlive, prof.rest_ms += monotonic_ms() - t_collect;
   }
+  if (ctx->be->profile) round_profile_print(&prof);
   free(live);
   joined_free(ctx, &joined);
   for (int i = 0; i < count; i++) {
