@@ -145,3 +145,24 @@ void store_with_sum(Lower *L, Kernel *k, LStmt *blk, const Stmt *st, const Expr 
   ti[1] = lx_var(p, k, vm);
   ls_append(p, blk, ls_store(p, p->tensor_buf[st->targets[0].tensor->id], ti, v));
 }
+
+static int reductions_in(const Expr *e) {
+  if (!e) return 0;
+  int n = e->kind == E_REDUCE;
+  for (int i = 0; i < e->nargs; i++) n += reductions_in(e->args[i]);
+  return n;
+}
+
+int match_event_lse(Lower *L, const Stmt *st, EventLse *f) {
+  Target *tg = &st->targets[0];
+  const Tensor *t = tg->tensor;
+  Expr *r = st->rhs;
+  if (tg->nidx != 1 || t->kind != TK_TEMP || t->elem != VT_REAL || t->structure != ST_NONE ||
+      spec_index(L->s, tg->idx[0].id)->size != L->s->event_size)
+    return 0;
+  if (r->kind != E_REDUCE || r->op != R_LOGSUMEXP || find_hoisted(L, r) ||
+      spec_index(L->s, r->red.id)->size == L->s->event_size || reductions_in(r->args[0]))
+    return 0;
+  *f = (EventLse){tg, r, tg->idx[0].id, r->red.id, index_extent(L, r->red.id)};
+  return 1;
+}

@@ -68,6 +68,17 @@ LExpr **partial_index(Program *p, Kernel *k, Hoisted *h, Env *env);
  * replaced by val (a sum the kernel computed another way). */
 void store_with_sum(Lower *L, Kernel *k, LStmt *blk, const Stmt *st, const Expr *sub, LExpr *val, int vn, int vm,
                     Env *env);
+/* T[n] = logsumexp(j, f(n, j)): a per-event real target, a logsumexp over
+ * an index other than the events' (not hoisted), f without reductions of
+ * its own. The form of the host's lanes and the GPU's rows families. */
+typedef struct {
+  Target *tg;
+  Expr *red;
+  int nid, jid;
+  int64_t J;
+} EventLse;
+int match_event_lse(Lower *L, const Stmt *st, EventLse *f);
+
 /* The product of factors f[0..n) lowered in L->rt: the data's type, or float64
  * under float64-stats (1 when n = 0). */
 LExpr *factor_product(Lower *L, Kernel *k, LStmt *blk, Expr *const *f, int n, Env *env);

@@ -23,13 +23,6 @@
 #include "kernel_build.h"
 #include "variant.h"
 
-static int count_reductions(const Expr *e) {
-  if (!e) return 0;
-  int n = e->kind == E_REDUCE;
-  for (int i = 0; i < e->nargs; i++) n += count_reductions(e->args[i]);
-  return n;
-}
-
 /* Reductions of e that are not hoisted over the events (those are loads of
  * their statistic). */
 static int local_reductions(Lower *L, const Expr *e) {
@@ -107,31 +100,25 @@ typedef struct {
 
 enum { LANES_MAX_VALUES = 8192 }; /* f's values an item keeps: 32 KiB of float32 */
 
-static int match_lanes(Lower *L, const Site *site, void *form) {
-  (void)form;
-  const Expr *r = site->st->rhs;
-  return event_target(L, site->st, 1) && r->kind == E_REDUCE && r->op == R_LOGSUMEXP &&
-         spec_index(L->s, r->red.id)->size != L->s->event_size && !find_hoisted(L, r) &&
-         count_reductions(r->args[0]) == 0;
-}
+static int match_lanes(Lower *L, const Site *site, void *form) { return match_event_lse(L, site->st, form); }
 
 static int plan_lanes(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
-  (void)form;
+  (void)site;
   int tn = ((const LanesConfig *)config)->tn;
-  if (index_extent(L, site->st->rhs->red.id) * tn > LANES_MAX_VALUES) return 0;
+  if (((const EventLse *)form)->J * tn > LANES_MAX_VALUES) return 0;
   pl->variant = arena_printf(&L->p->arena, "lanes-%d", tn);
   return 1; /* not priced */
 }
 
 static void build_lanes(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
-  (void)form, (void)out;
+  (void)out;
   Program *p = L->p;
   Stmt *st = site->st;
-  Target *tg = &st->targets[0];
-  Expr *red = st->rhs;
-  int tn = ((const LanesConfig *)config)->tn;
-  int nid = tg->idx[0].id, jid = red->red.id;
-  int64_t J = index_extent(L, jid);
+  const EventLse *f = form;
+  Target *tg = f->tg;
+  Expr *red = f->red;
+  int tn = ((const LanesConfig *)config)->tn, nid = f->nid, jid = f->jid;
+  int64_t J = f->J;
   LType rt = L->rt;
   const char *jname = spec_index(L->s, jid)->name;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, tg->name, tn));

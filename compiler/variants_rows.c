@@ -23,34 +23,12 @@ typedef struct {
 
 enum { ROWS_THREADS = 256 };
 
-static int match_rows(Lower *L, const Site *site, void *form) {
-  (void)form;
-  const Stmt *st = site->st;
-  const Target *tg = &st->targets[0];
-  const Expr *r = st->rhs;
-  if (tg->nidx != 1 || tg->tensor->kind != TK_TEMP || tg->tensor->elem != VT_REAL ||
-      spec_index(L->s, tg->idx[0].id)->size != L->s->event_size)
-    return 0;
-  if (r->kind != E_REDUCE || r->op != R_LOGSUMEXP || find_hoisted(L, r) ||
-      spec_index(L->s, r->red.id)->size == L->s->event_size)
-    return 0;
-  /* f without reductions of its own (a nested one would run per lane) */
-  const Expr *stack[64];
-  int n = 0;
-  stack[n++] = r->args[0];
-  while (n) {
-    const Expr *e = stack[--n];
-    if (!e) continue;
-    if (e->kind == E_REDUCE || n + e->nargs > 64) return 0;
-    for (int i = 0; i < e->nargs; i++) stack[n++] = e->args[i];
-  }
-  return 1;
-}
+static int match_rows(Lower *L, const Site *site, void *form) { return match_event_lse(L, site->st, form); }
 
 static int plan_rows(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
-  (void)form;
+  (void)site;
   int g = ((const RowsConfig *)config)->lanes;
-  int64_t J = index_extent(L, site->st->rhs->red.id);
+  int64_t J = ((const EventLse *)form)->J;
   /* the widest group the row fills (the others would idle lanes or take more passes) */
   if (g != (J >= 32 ? 32 : J >= 8 ? 8 : 4)) return 0;
   pl->variant = arena_printf(&L->p->arena, "rows-%d", g);
@@ -80,18 +58,17 @@ static void lane_pass(Lower *L, Kernel *k, LStmt *body, const Expr *fexpr, Env *
 }
 
 static void build_rows(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
-  (void)form, (void)out;
+  (void)out;
   Program *p = L->p;
-  Stmt *st = site->st;
-  Target *tg = &st->targets[0];
-  Expr *red = st->rhs;
+  const EventLse *f = form;
+  Target *tg = f->tg;
   int lanes = ((const RowsConfig *)config)->lanes, per_block = ROWS_THREADS / lanes;
-  int nid = tg->idx[0].id, jid = red->red.id;
-  int64_t J = index_extent(L, jid);
+  int nid = f->nid, jid = f->jid;
+  int64_t J = f->J;
   LType rt = L->rt;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_rows%d", L->s->model, tg->name, lanes));
-  k->what = arena_printf(&p->arena, "%s [%s: %d lanes per event, %d events per block]", stmt_text(L, st), pl->variant,
-                         lanes, per_block);
+  k->what = arena_printf(&p->arena, "%s [%s: %d lanes per event, %d events per block]", stmt_text(L, site->st),
+                         pl->variant, lanes, per_block);
   k->launch = LAUNCH_GRID;
   k->grid[0] = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(per_block - 1)), I(per_block));
   k->grid[1] = I(1);
@@ -113,13 +90,13 @@ static void build_rows(Lower *L, const Site *site, const void *form, const void 
   int mx = kernel_var(p, k, "max_of_lane", rt), sum = kernel_var(p, k, "sumexp_of_lane", rt);
   int shift = kernel_var(p, k, "shift", rt);
   ls_append(p, body, ls_assign(p, mx, lx_const(p, rt, -INFINITY)));
-  lane_pass(L, k, body, red->args[0], &env, jid, lane, lanes, J, mx, LB_MAX, -1);
+  lane_pass(L, k, body, f->red->args[0], &env, jid, lane, lanes, J, mx, LB_MAX, -1);
   across_lanes(p, k, body, mx, lanes, LB_MAX);
   /* all -inf: the shift is 0 and the result -inf, not NaN (as the simple kernel) */
   LExpr *isinf = BIN(LB_EQ, V(mx), lx_const(p, rt, -INFINITY));
   ls_append(p, body, ls_assign(p, shift, lx_select(p, isinf, lx_const(p, rt, 0.0), V(mx))));
   ls_append(p, body, ls_assign(p, sum, lx_const(p, rt, 0.0)));
-  lane_pass(L, k, body, red->args[0], &env, jid, lane, lanes, J, sum, LB_ADD, shift);
+  lane_pass(L, k, body, f->red->args[0], &env, jid, lane, lanes, J, sum, LB_ADD, shift);
   across_lanes(p, k, body, sum, lanes, LB_ADD);
   LStmt *live = ls_when(p, body, BIN(LB_AND, BIN(LB_EQ, V(lane), I(0)), BIN(LB_LT, V(ev), lx_nlocal(p))));
   isinf = BIN(LB_EQ, V(mx), lx_const(p, rt, -INFINITY));
