@@ -178,11 +178,13 @@ static LExpr *sum_cell(Program *p, Kernel *k, int inner, int vi, int64_t ej, LEx
   return inner == 2 ? BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ej)), j) : j;
 }
 
-/* The simple kernel's term, the indices bound in env: in float64, or in
- * the data's type where event sums are blocked (float32 on the host). */
+/* The simple kernel's term, the indices bound in env: formed in the
+ * terms' type (the data's, float64 under float64 statistics), added in
+ * float64, or in the data's type where event sums are blocked (float32 on
+ * the host). */
 static LExpr *term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int blocked) {
   Program *p = L->p;
-  LExpr *v = lx_cast(p, p->real, lower_expr(L, k, blk, h->red->args[0], env));
+  LExpr *v = lx_cast(p, event_term_type(L), lower_expr(L, k, blk, h->red->args[0], env));
   return blocked ? v : lx_cast(p, LT_F64, v);
 }
 
@@ -343,6 +345,7 @@ static const AccumulateConfig accumulate_configs[] = {{0, 0}, {64, 8}};
 const VariantFamily family_host_accumulate = {.name = "host-accumulate",
                                               .site = SITE_REDUCTION,
                                               .host = 1,
+                                              .stats64 = 1,
                                               .match = match_accumulate,
                                               .configs = accumulate_configs,
                                               .nconfigs = sizeof accumulate_configs / sizeof *accumulate_configs,

@@ -109,7 +109,7 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   int ri = c->ri, cj = c->cj, sym = h->symmetric;
   /* float32 sums over blocks of B events (GMMC_HOST_FAST32), else float64 */
   int B = host_sum_block(L, h), nb = B ? B : c->nb;
-  LType T = p->real, rt = B ? T : LT_F64;
+  LType T = event_term_type(L), rt = B ? T : LT_F64; /* T: float64 under float64 statistics */
   Kernel *k = program_add_kernel(
       p, arena_printf(&p->arena, "%s_%s_tile%dx%d", L->s->model, p->bufs[h->stat_buf]->name, ri, cj));
   k->what = arena_printf(
@@ -232,6 +232,7 @@ static const TileConfig tile_configs[] = {{32, 4, 8}};
 const VariantFamily family_host_tile = {.name = "host-tile",
                                         .site = SITE_REDUCTION,
                                         .host = 1,
+                                        .stats64 = 1,
                                         .match = match_tile,
                                         .configs = tile_configs,
                                         .nconfigs = sizeof tile_configs / sizeof *tile_configs,

@@ -34,7 +34,16 @@ static const Case cases[] = {
 };
 
 static int failures, compared;
-static int fast32_now; /* the case being checked lowers with host_fast32 (for the messages) */
+/* How a float32 case is lowered besides plainly: host_fast32, or float64 statistics. */
+typedef enum { PLAIN, FAST32, STATS64 } Mode;
+static Mode mode_now; /* the case being checked (for the messages) */
+
+static const char *case_type(LType real) {
+  return real == LT_F64        ? "float64"
+         : mode_now == FAST32  ? "float32 host_fast32"
+         : mode_now == STATS64 ? "float32 float64-stats"
+                               : "float32";
+}
 
 static void run_alt(const HostJit *j, const Program *p, Bufs *b, const Alt *a) {
   int ks[256], n = alt_kernel_list(p, a, NULL, ks, 256);
@@ -80,9 +89,8 @@ static void compare_sequences(const Case *c, const HostJit *j, const Program *p,
         memcpy(b->buf[i], ref[i], b->bytes[i]);
         printf("  FAIL: %s M=%lld D=%lld N=%lld %s: sequence %d fused (alternative %d) differs from it unfused on %s "
                "at element %lld: %.17g against %.17g\n",
-               c->spec, (long long)c->m, (long long)c->d, (long long)c->n,
-               c->real == LT_F32 ? (fast32_now ? "float32 host_fast32" : "float32") : "float64", id, a,
-               p->bufs[i]->name, (long long)at, y, buf_get(b, i, at));
+               c->spec, (long long)c->m, (long long)c->d, (long long)c->n, case_type(c->real), id, a, p->bufs[i]->name,
+               (long long)at, y, buf_get(b, i, at));
         failures++;
         break;
       }
@@ -97,9 +105,10 @@ static void compare_sequences(const Case *c, const HostJit *j, const Program *p,
   free(ref);
 }
 
-/* fast32: LowerOptions.host_fast32 (float32 at float32's width, opt-in):
- * its kernels must agree among themselves bit for bit as well. */
-static void check_case(const Case *c, uint64_t seed, int index, int fast32) {
+/* FAST32: LowerOptions.host_fast32 (float32 at float32's width, opt-in);
+ * STATS64: float64 statistics (a float32 fit's redo, the precision
+ * float64-stats): its kernels must agree among themselves bit for bit as well. */
+static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
   const ShippedSpec *ss = shipped_spec(c->spec);
   Spec *s = cg_load(ss->file, ss->text, ss->len);
   LowerOptions o = {.real = c->real,
@@ -107,8 +116,9 @@ static void check_case(const Case *c, uint64_t seed, int index, int fast32) {
                     .variants = 1,
                     .fuse = 1,
                     .target = target_desc_host(1, c->vector_bytes),
-                    .host_fast32 = fast32};
-  fast32_now = fast32;
+                    .host_fast32 = mode == FAST32,
+                    .precision = mode == STATS64 ? PRECISION_STATS64 : PRECISION_FLOAT32};
+  mode_now = mode;
   char *err = NULL;
   Program *p = cg_lower(s, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2, &o, &err);
   HostJit *j = p ? host_jit_create(p, getenv("GMMC_HOST_CPU"), NULL, 0, NULL, NULL, &err) : NULL;
@@ -156,8 +166,7 @@ static void check_case(const Case *c, uint64_t seed, int index, int fast32) {
         double x = buf_get(&b, ob, at);
         printf("  FAIL: %s M=%lld D=%lld N=%lld %s: unit %s, %s differs from simple at element %lld: %.17g "
                "against %.17g\n",
-               c->spec, (long long)c->m, (long long)c->d, (long long)c->n,
-               c->real == LT_F32 ? (fast32_now ? "float32 host_fast32" : "float32") : "float64", un->name,
+               c->spec, (long long)c->m, (long long)c->d, (long long)c->n, case_type(c->real), un->name,
                un->alts[a].variant, (long long)at, y, x);
         failures++;
       }
@@ -172,8 +181,9 @@ static void check_case(const Case *c, uint64_t seed, int index, int fast32) {
 int main(void) {
   uint64_t seed = cg_seed("test_host_variants");
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    check_case(&cases[i], seed, (int)i, 0);
-    if (cases[i].real == LT_F32) check_case(&cases[i], seed, (int)i, 1);
+    check_case(&cases[i], seed, (int)i, PLAIN);
+    if (cases[i].real == LT_F32) check_case(&cases[i], seed, (int)i, FAST32);
+    if (cases[i].real == LT_F32) check_case(&cases[i], seed, (int)i, STATS64);
   }
   if (compared == 0) {
     printf("FAIL: no host variant was compared\n");
