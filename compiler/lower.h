@@ -115,8 +115,14 @@ enum { HOST_SUM_BLOCK = 16 };
 static inline int host_fast32(const Lower *L) {
   return L->opt->host && L->opt->host_fast32 && L->p->real == LT_F32 && L->opt->precision != PRECISION_STATS64;
 }
-/* PRECISION_STATS64 (loopir.h) on a float32 program: float64 programs have it already. */
-static inline int stats64(const Lower *L) { return L->opt->precision == PRECISION_STATS64 && L->p->real == LT_F32; }
+/* PRECISION_STATS64 (loopir.h) on a float32 program: float64 programs have
+ * it already. The host takes it for every float32 program but host_fast32's:
+ * its float32 terms were rounded and then converted for float64 additions,
+ * three instructions per term where factors staged in float64 take one
+ * multiply-add (docs/limits.md, "float32 on the host"). */
+static inline int stats64(const Lower *L) {
+  return L->p->real == LT_F32 && (L->opt->precision == PRECISION_STATS64 || (L->opt->host && !L->opt->host_fast32));
+}
 /* The type of the terms of a sum over events: the program's real type, or
  * float64 with stats64. */
 static inline LType event_term_type(const Lower *L) { return stats64(L) ? LT_F64 : L->p->real; }

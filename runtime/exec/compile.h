@@ -27,6 +27,11 @@ gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const
                                  const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,
                                  Precision precision, Compiled **out);
 
+/* Whether the context's float32 programs already form the terms of their
+ * sums over events in float64 (the host's rule, unless GMMC_HOST_FAST32=1:
+ * compiler/lower.h, stats64): a redo with float64 statistics changes nothing there. */
+int ctx_float32_has_stats64(const gmmc_context *ctx);
+
 /* gmmc bench: every variant is lowered and loaded even where the choices
  * are cached (on = 1), so that all of them can be timed. */
 void ctx_set_every_variant(gmmc_context *ctx, int on);

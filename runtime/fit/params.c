@@ -5,12 +5,15 @@
  * gmmc bench share. */
 #include "params.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* A NaN or infinite input (float32 overflow of huge data) also fails the
- * Cholesky test; it deserves its own advice rather than "increase reg_covar". */
+ * Cholesky test; it deserves its own advice rather than "increase reg_covar".
+ * So does a float32 program's input beyond float32's range (its float64
+ * statistics held it; the factorization in float32 overflows). */
 static int builtin_input_not_finite(Exec *e, const BuiltinInfo *b) {
   int buf = exec_find_buffer(e, b->input);
   if (buf < 0) return 0;
@@ -19,7 +22,7 @@ static int builtin_input_not_finite(Exec *e, const BuiltinInfo *b) {
   char *err = NULL;
   int bad = 0;
   if (v && !exec_read(e, buf, v, &err))
-    for (int64_t i = 0; i < n && !bad; i++) bad = !isfinite(v[i]);
+    for (int64_t i = 0; i < n && !bad; i++) bad = !isfinite(v[i]) || (e->p->real == LT_F32 && fabs(v[i]) > FLT_MAX);
   free(err);
   free(v);
   return bad;
@@ -34,7 +37,7 @@ gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when) {
   const BuiltinInfo *b = &e->p->builtins[slot];
   if (builtin_input_not_finite(e, b))
     return ctx_fail(ctx, GMMC_ERR_NUMERIC,
-                    "%s: '%s' is not finite: the data's values are too large for the precision of the fit (use "
+                    "%s: '%s' is not finite in the fit's precision: the data's values are too large for it (use "
                     "float64, or rescale the data)",
                     when, b->input);
   const char *advice =

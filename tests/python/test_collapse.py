@@ -7,8 +7,11 @@ only reg_covar (1e-6) keeps it positive definite. float32 products of values
 near 10^3 are rounded by about 10^6 * 2^-24 = 0.06, of either sign, so the
 float32 statistics leave a direction negative (each of the 14 with odds near
 one half); float64 terms keep the rounding near 10^-10, far below reg_covar.
-gmmc then fits again with float64 statistics (precision 'float64-stats') and
-says so. Fresh data per run (the seed is printed; GMMC_TEST_SEED replays).
+On the GPU gmmc then fits again with float64 statistics (precision
+'float64-stats') and says so; on the host every float32 fit forms those
+terms in float64 already (docs/limits.md, "float32 on the host"): it fits
+at once, without the warning. Either way the model is the one asked for
+with precision 'float64-stats'. Fresh data per run (the seed is printed; GMMC_TEST_SEED replays).
 GMMC_TEST_DEVICE=cuda runs the gmmc fits on the GPU (tests/gpu/session_check.sh).
 """
 import os
@@ -47,7 +50,10 @@ def fit(x, init, **kw):
 def test_float32_refits_with_float64_statistics():
     x, init = collapsing_problem()
     est, said = fit(x, init)
-    assert len(said) == 1 and "not positive definite" in said[0], said
+    if DEVICE == "cpu":
+        assert said == [], said  # nothing to redo: the host's float32 statistics are float64 already
+    else:
+        assert len(said) == 1 and "not positive definite" in said[0], said
     assert np.isfinite(est.lower_bound_) and np.all(np.isfinite(est.precisions_cholesky_))
     # asked for: no first attempt, no warning, the same model
     asked, said_again = fit(x, init, precision="float64-stats")
