@@ -115,20 +115,29 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
   ls_append(
       p, le,
       ls_sstore(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(d), I(E)), V(e)), factor_product(L, k, le, qf->fw, qf->nw, &env)));
-  /* A of the item's events for the component, d-major: from the staged x,
-   * or read directly (the last event again past the end) */
-  LStmt *ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+  /* A of the item's events for the component, d-major: from the staged x
+   * with the events innermost (contiguous rows of x and A: the vectorizer
+   * takes x - mu, its conversions included, a vector of events at a time),
+   * or read directly, an event's features innermost (the last event again
+   * past the end) */
+  LStmt *ln, *inner;
+  if (f->centered) {
+    ld = emit_loop(L, k, body, dname, I(0), I(D), &d);
+    inner = ln = emit_loop(L, k, ld, "nn", I(0), I(tn), &nn);
+  } else {
+    ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+    inner = ld = emit_loop(L, k, ln, dname, I(0), I(D), &d);
+  }
   ls_append(p, ln, ls_assign(p, row, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
-  ld = emit_loop(L, k, ln, dname, I(0), I(D), &d);
   env.var[qf->d] = d, env.var[nid] = row;
   if (f->centered) {
     L->subst_tensor[0] = f->cf.x;
     L->subst_tensor_val[0] = lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)));
     L->nsubst_tensor = 1;
   }
-  ls_append(p, ld,
+  ls_append(p, inner,
             ls_sstore(p, k, as, BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)),
-                      factor_product(L, k, ld, qf->fa, qf->na, &env)));
+                      factor_product(L, k, inner, qf->fa, qf->na, &env)));
   L->nsubst_tensor = 0;
   /* Y in tiles of rn events x ce columns from column c0 */
   int rb, cb, c0 = kernel_var(p, k, "column0", LT_I64), acc[PANEL_MAX_RN * PANEL_MAX_CE], cols[PANEL_MAX_CE];
