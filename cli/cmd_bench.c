@@ -18,18 +18,19 @@
 #include "runtime/fit/params.h"
 #include "runtime/fit/rng.h"
 
-static const char usage[] = "usage: gmmc bench SPEC (DATA [-k M] | --sizes N=..,M=..,D=..) [options]\n"
-                            "\n"
-                            "Times every code variant of each statement of SPEC (full, diag, spherical,\n"
-                            "tied, kmeans or a spec file) on DATA or on random events of the given sizes.\n"
-                            "\n"
-                            "  -k, --n-components M   components (with DATA)\n"
-                            "  --sizes LIST           N=events,M=components,D=dimensions (random data)\n"
-                            "  --iters K              iterations timed per configuration (default 10)\n"
-                            "  --backend B            auto (default), host or cuda\n"
-                            "  --dtype T              float32 (default) or float64\n"
-                            "  --precision P          float32 (default), tf32 or float64-stats (gmmc fit --help)\n"
-                            "  --seed S               random seed (default 0)\n";
+static const char usage[] =
+    "usage: gmmc bench SPEC (DATA [-k M] | --sizes N=..,M=..,D=..) [options]\n"
+    "\n"
+    "Times every code variant of each statement of SPEC (full, diag, spherical,\n"
+    "tied, kmeans or a spec file) on DATA or on random events of the given sizes.\n"
+    "\n"
+    "  -k, --n-components M   components (with DATA)\n"
+    "  --sizes LIST           N=events,M=components,D=dimensions (random data)\n"
+    "  --iters K              iterations timed per configuration (default 10)\n"
+    "  --backend B            auto (default), host or cuda\n"
+    "  --dtype T              float32 (default) or float64\n"
+    "  --precision P          float32 (default), 3xtf32, tf32 or float64-stats (gmmc fit --help)\n"
+    "  --seed S               random seed (default 0)\n";
 
 static float *random_mixture(int64_t n, int64_t d, int m, Rng *rng) {
   float *x = malloc(sizeof(float) * (size_t)(n * d));

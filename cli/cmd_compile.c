@@ -19,7 +19,7 @@ static const char usage[] = "usage: gmmc compile SPEC --sizes M=..,D=.. [options
                             "  --arch A           GPU architecture (default sm_90) or host CPU name\n"
                             "  --ptx-version V    PTX ISA version, e.g. 78 (default: lowest that knows --arch)\n"
                             "  --dtype T          float32 (default) or float64\n"
-                            "  --precision P      float32 (default), tf32 or float64-stats (gmmc fit --help)\n"
+                            "  --precision P      float32 (default), 3xtf32, tf32 or float64-stats (gmmc fit --help)\n"
                             "  --emit WHAT        loops (loop IR), ir (LLVM IR), ptx or asm (default: ptx for\n"
                             "                     nvptx, asm for host)\n"
                             "  --no-opt           show the LLVM IR before optimization\n"
@@ -84,7 +84,7 @@ int cmd_compile(int argc, char **argv) {
     return cli_error("--dtype: expected float32 or float64, found '%s'", dtype);
   Precision prec;
   if (!precision_from_name(precision, &prec) || prec == PRECISION_BF16)
-    return cli_error("--precision: expected float32, tf32 or float64-stats, found '%s'", precision);
+    return cli_error("--precision: expected float32, 3xtf32, tf32 or float64-stats, found '%s'", precision);
   if (!emit) emit = topt.kind == TARGET_NVPTX ? "ptx" : "asm";
   int what;
   if (strcmp(emit, "loops") == 0)

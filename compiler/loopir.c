@@ -749,6 +749,7 @@ int precision_from_name(const char *name, Precision *out) {
     Precision p;
   } names[] = {{"float32", PRECISION_FLOAT32},
                {"tf32", PRECISION_TF32},
+               {"3xtf32", PRECISION_3XTF32},
                {"bf16", PRECISION_BF16},
                {"float64-stats", PRECISION_STATS64}};
   for (size_t i = 0; name && i < sizeof names / sizeof *names; i++)

@@ -298,16 +298,18 @@ typedef struct Program {
 } Program;
 
 /* The arithmetic precision the user allows (gmmc_fit_options_set_precision):
- * float32 (the default) admits what is float32-accurate, the 3xTF32 tensor
- * core variants included; tf32 admits one TF32 product as well (10-bit
- * mantissas: docs/limits.md gives its error). float64-stats, for float32
+ * float32 (the default) admits the FFMA kernels; 3xtf32 the error-compensated
+ * TF32 tensor-core variants as well (three TF32 products: float32-accurate
+ * for well-conditioned covariances, not for ill-conditioned ones, measured:
+ * docs/limits.md); tf32 one TF32 product instead (10-bit mantissas:
+ * docs/limits.md gives its error). float64-stats, for float32
  * data: the terms of every sum over events in float64 and those sums by
  * their simple kernels only (the rest as under float32), so that a
  * covariance is the Gram matrix of float64 products, positive semi-definite
  * up to float64 rounding, as in a float64 fit: what a float32 fit falls back
  * to when a factor fails (docs/limits.md, "Collapsed components in float32"). */
-typedef enum { PRECISION_FLOAT32, PRECISION_TF32, PRECISION_BF16, PRECISION_STATS64 } Precision;
-/* The precision a name gives ("float32", "tf32", "bf16", "float64-stats"): 1
+typedef enum { PRECISION_FLOAT32, PRECISION_TF32, PRECISION_BF16, PRECISION_STATS64, PRECISION_3XTF32 } Precision;
+/* The precision a name gives ("float32", "3xtf32", "tf32", "bf16", "float64-stats"): 1
  * with *out set, else 0. */
 int precision_from_name(const char *name, Precision *out);
 

@@ -53,9 +53,11 @@ static int plan_mma(Lower *L, const Site *site, const void *form, const void *co
   const EstepForm *f = form;
   const MmaConfig *c = config;
   MmaShape *s = (MmaShape *)pl->shape;
-  /* float32 precision: the 3xTF32 products only; tf32 (asked for): the one
-   * product only, the faster of the two wherever either runs */
-  if ((c->products == 1) != (L->opt->precision == PRECISION_TF32)) return 0;
+  /* asked for: the 3xTF32 products under 3xtf32, the one product under
+   * tf32 (the faster of the two wherever either runs); neither under
+   * float32, where the FFMA variants keep float32's accuracy also for
+   * ill-conditioned covariances (docs/limits.md, "Precision") */
+  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
   s->dp = ceil_div(f->D, 8) * 8;
   s->kb = s->nt = (int)(s->dp / 8);
   s->threads = 32 * c->warps;

@@ -49,7 +49,7 @@ static int plan_scatter_mma(Lower *L, const Site *site, const void *form, const 
   const ScatterForm *sf = form;
   const ScatterMmaConfig *c = config;
   ScatterMmaShape *s = (ScatterMmaShape *)pl->shape;
-  if ((c->products == 1) != (L->opt->precision == PRECISION_TF32)) return 0;
+  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
   int64_t M = sf->M;
   s->dp = ceil_div(sf->D, 16) * 16;
   s->rt = (int)(s->dp / 16), s->ct = (int)(s->dp / 8);

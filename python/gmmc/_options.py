@@ -66,7 +66,7 @@ class FitOptions:
         return self._set("dtype", gmmc_dtype)
 
     def precision(self, name):
-        """'float32', 'tf32' or 'float64-stats' (gmmc_fit_options_set_precision; it refuses anything else with
+        """'float32', '3xtf32', 'tf32' or 'float64-stats' (gmmc_fit_options_set_precision; it refuses anything else with
         its message)."""
         return self._set("precision", name.encode())
 

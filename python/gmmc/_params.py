@@ -78,7 +78,7 @@ def validate(est):
     if dtype_of(est.dtype) is False:
         _fail("dtype", "None, 'float32' or 'float64'", est.dtype, owner)
     # 'bf16' passes here: gmmc_fit_options_set_precision refuses it with why
-    _options("precision", est.precision, ("float32", "tf32", "float64-stats", "bf16"), owner)
+    _options("precision", est.precision, ("float32", "3xtf32", "tf32", "float64-stats", "bf16"), owner)
 
 
 def dtype_of(dtype):

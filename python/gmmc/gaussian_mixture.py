@@ -61,12 +61,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         scikit-learn (float64 arrays: float64 kernels, also on a GPU; float32
         arrays: float32 kernels with float64 sums). Parameters are float64
         whatever it is.
-    precision : {'float32', 'tf32', 'float64-stats'}, default='float32'
+    precision : {'float32', '3xtf32', 'tf32', 'float64-stats'}, default='float32'
         What float32 kernels on a GPU (compute capability 8.0 or later) may
-        trade for speed: 'float32' allows float32-accurate kernels only (the
-        error-compensated 3xTF32 tensor-core ones included); 'tf32' also one
-        TF32 product (10-bit mantissas, faster; docs/limits.md gives its
-        error). 'float64-stats' (float32 data, any backend): every sum over
+        trade for speed: 'float32' allows the FFMA kernels only; '3xtf32'
+        also the error-compensated 3xTF32 tensor-core ones (float32-accurate
+        for well-conditioned covariances, up to 100x float32's error on the
+        lower bound for ill-conditioned ones: docs/limits.md); 'tf32' one
+        TF32 product instead (10-bit mantissas, faster; docs/limits.md gives
+        its error). 'float64-stats' (float32 data, any backend): every sum over
         events of float64 terms, so covariances are as positive definite as
         in a float64 fit (a float32 fit whose covariance fails to factor is
         redone so by itself). 'bf16' is refused: not available yet.

@@ -225,10 +225,10 @@ gmmc_status gmmc_fit_options_set_dtype(gmmc_fit_options *o, gmmc_dtype dtype) {
 
 gmmc_status gmmc_fit_options_set_precision(gmmc_fit_options *o, const char *precision) {
   if (!o) return GMMC_ERR_INVALID_ARGUMENT;
-  if (!precision) return bad(o, "precision", "precision: expected float32, tf32 or float64-stats, got NULL");
+  if (!precision) return bad(o, "precision", "precision: expected float32, 3xtf32, tf32 or float64-stats, got NULL");
   Precision p;
   if (!precision_from_name(precision, &p))
-    return bad(o, "precision", "precision: expected float32, tf32 or float64-stats, got '%s'", precision);
+    return bad(o, "precision", "precision: expected float32, 3xtf32, tf32 or float64-stats, got '%s'", precision);
   if (p == PRECISION_BF16)
     return bad(o, "precision",
                "precision 'bf16' is not available yet: gmmc has no BF16 tensor-core variants (issue 24); use "

@@ -10,8 +10,9 @@
  * PTX must also hold an `.entry` for every kernel of the program.
  *
  * The float32 full and tied specs (gmm_ and bayesian_) hold the tensor-core E-step (LS_MMA) for
- * sm_80 and later: its mma.sync must be in the PTX (and ptxas accept it),
- * also under the precision tf32 and at D = 64; before sm_80 it must not be.
+ * sm_80 and later under the precisions 3xtf32 and tf32: its mma.sync must be
+ * in the PTX (and ptxas accept it), also at D = 64; under float32 and before
+ * sm_80 it must not be.
  *
  * Usage: test_ptx PTXAS ARCH...   (ARCH such as sm_90; PTXAS the path CMake
  * found, or anything not executable). Without an executable ptxas the test
@@ -109,7 +110,11 @@ static const char MMA_PTX[] = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f3
 static const char *precision_suffix(Precision precision, const char *before, const char *after) {
   static char buf[64];
   if (precision == PRECISION_FLOAT32) return "";
-  snprintf(buf, sizeof buf, "%s%s%s", before, precision == PRECISION_TF32 ? "tf32" : "float64-stats", after);
+  snprintf(buf, sizeof buf, "%s%s%s", before,
+           precision == PRECISION_TF32     ? "tf32"
+           : precision == PRECISION_3XTF32 ? "3xtf32"
+                                           : "float64-stats",
+           after);
   return buf;
 }
 
@@ -150,7 +155,8 @@ static void check_precision(const char *ptxas, const char *arch, const ShippedSp
   /* the specs whose E-step is a quadratic form of a matrix per component or shared (the Bayesian ones too) */
   int quadratic = strcmp(ss->name, "gmm_full") == 0 || strcmp(ss->name, "gmm_tied") == 0 ||
                   strcmp(ss->name, "bayesian_full") == 0 || strcmp(ss->name, "bayesian_tied") == 0;
-  int want_mma = quadratic && real == LT_F32 && d >= 2 && sm >= 80;
+  int want_mma = quadratic && real == LT_F32 && d >= 2 && sm >= 80 &&
+                 (precision == PRECISION_TF32 || precision == PRECISION_3XTF32);
   if (want_mma != (strstr(ptx, MMA_PTX) != NULL)) {
     printf("FAIL %s: %s %s in the PTX\n", what, MMA_PTX, want_mma ? "missing" : "unexpected");
     g_fail++;
@@ -201,10 +207,15 @@ int main(int argc, char **argv) {
           check(ptxas, argv[a], &shipped_specs[si], md[zi][0], md[zi][1], r ? LT_F64 : LT_F32, tmpdir);
   for (int a = 2; a < argc; a++)
     for (int r = 0; r < 2; r++) check(ptxas, argv[a], &MATH_FNS, 5, 7, r ? LT_F64 : LT_F32, tmpdir);
-  /* the tensor-core variants: one TF32 product (precision tf32), and the
-   * widest operands they take (D = 64: eight k blocks, 32 accumulators) */
+  /* the tensor-core variants, asked for (precision 3xtf32 or tf32): three
+   * TF32 products or one, every spec with a quadratic form, and the widest
+   * operands they take (D = 64: eight k blocks, 32 accumulators) */
+  static const char *const quadratic[] = {"full", "tied", "bayesian_full", "bayesian_tied"};
   for (int a = 2; a < argc; a++) {
-    check_precision(ptxas, argv[a], shipped_spec("full"), 4, 64, LT_F32, PRECISION_FLOAT32, tmpdir);
+    for (int q = 0; q < 4; q++)
+      check_precision(ptxas, argv[a], shipped_spec(quadratic[q]), 5, 7, LT_F32, PRECISION_3XTF32, tmpdir);
+    check_precision(ptxas, argv[a], shipped_spec("full"), 16, 24, LT_F32, PRECISION_3XTF32, tmpdir);
+    check_precision(ptxas, argv[a], shipped_spec("full"), 4, 64, LT_F32, PRECISION_3XTF32, tmpdir);
     check_precision(ptxas, argv[a], shipped_spec("full"), 5, 19, LT_F32, PRECISION_TF32, tmpdir);
     check_precision(ptxas, argv[a], shipped_spec("tied"), 4, 64, LT_F32, PRECISION_TF32, tmpdir);
     /* float64 statistics: the tiled sums at float64 beside float32 E-steps */

@@ -8,8 +8,8 @@
  * a block (5, 19), event counts below one tile and not a multiple of any
  * block (37, 1237).
  *
- *   test_variants [SPEC M D N float32|float64|tf32|float64-stats]...   (default: the built-in list;
- *       tf32, float64-stats: float32 data under that precision)
+ *   test_variants [SPEC M D N float32|float64|3xtf32|tf32|float64-stats]...   (default: the built-in list;
+ *       3xtf32, tf32, float64-stats: float32 data under that precision)
  *
  * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1). */
 #include <math.h>
@@ -26,7 +26,7 @@ typedef struct {
   const char *spec;
   int64_t m, d, n;
   LType real;
-  Precision precision; /* float32 unless given: tf32 adds the one-product tensor-core variants */
+  Precision precision; /* float32 unless given: 3xtf32 and tf32 add the tensor-core variants */
 } Case;
 
 static const Case default_cases[] = {
@@ -51,6 +51,10 @@ static const Case default_cases[] = {
     {"diag", 33, 150, 300, LT_F32},
     {"diag", 5, 100, 200, LT_F64},
     {"full", 3, 21, 400, LT_F32, PRECISION_TF32},
+    /* the 3xTF32 tensor-core E-step and scatter, asked for */
+    {"full", 8, 19, 1000, LT_F32, PRECISION_3XTF32},
+    {"full", 4, 33, 300, LT_F32, PRECISION_3XTF32},
+    {"tied", 3, 5, 1237, LT_F32, PRECISION_3XTF32},
     /* float64 statistics on float32 data (a float32 fit's fallback): the variants that remain */
     {"full", 4, 33, 300, LT_F32, PRECISION_STATS64},
     {"diag", 5, 19, 500, LT_F32, PRECISION_STATS64},
@@ -58,6 +62,7 @@ static const Case default_cases[] = {
 
 static const char *case_type(const Case *c) {
   return c->precision == PRECISION_TF32      ? "tf32"
+         : c->precision == PRECISION_3XTF32  ? "3xtf32"
          : c->precision == PRECISION_STATS64 ? "float32, float64-stats"
          : c->real == LT_F32                 ? "float32"
                                              : "float64";
@@ -474,6 +479,7 @@ int main(int argc, char **argv) {
                 atoll(argv[i + 3]),
                 strcmp(argv[i + 4], "float64") == 0 ? LT_F64 : LT_F32,
                 strcmp(argv[i + 4], "tf32") == 0            ? PRECISION_TF32
+                : strcmp(argv[i + 4], "3xtf32") == 0        ? PRECISION_3XTF32
                 : strcmp(argv[i + 4], "float64-stats") == 0 ? PRECISION_STATS64
                                                             : PRECISION_FLOAT32};
       check_case(&c, seed, i);

@@ -1,11 +1,12 @@
 #!/bin/sh
 # On a GPU host, with the binaries of tests/gpu/pack.sh: the tensor-core
 # E-step (issue 24) in one device call of under 8 minutes, logs in $OUT.
-#   1. test_gpu with GMMC_VERIFY_VARIANTS=1: every variant, mma-3xtf32 among
-#      them on sm_80 and later, against the simple one on the device;
+#   1. test_gpu with GMMC_VERIFY_VARIANTS=1: every variant of the default
+#      precision against the simple one on the device (the tensor-core ones
+#      only under --precision 3xtf32 or tf32: items 3 and 4);
 #   2. scikit-learn agreement on the GPU (20 fixtures);
-#   3. gmmc bench at 10^6 x 32 x 128: each E-step variant's time, the mma
-#      ones among them, and what auto picks;
+#   3. gmmc bench at 10^6 x 32 x 128 under --precision 3xtf32: each E-step
+#      variant's time, the mma ones among them, and what auto picks;
 #   4. tests/gpu/mma_lb.py at 10^6·32·128, 2·10^5·64·64, 10^6·24·100 (full,
 #      float32): ms per iteration and the per-iteration lower bounds' largest
 #      relative difference for FFMA only, mma-3xtf32 forced, auto and
@@ -23,7 +24,7 @@ python3 tests/em/make_fixtures.py "$work/fx" > "$out/fx.log" 2>&1
 GMMC_TEST_BACKEND=cuda timeout 90 test_sklearn_agreement "$work/fx" > "$out/agree.log" 2>&1; echo "rc=$?"
 tail -1 "$out/agree.log"
 echo "== gmmc bench full 10^6 x 32 x 128 (the E-step's variants)"
-timeout 60 gmmc bench full --sizes N=1000000,M=128,D=32 --iters 5 > "$out/bench.log" 2>&1; echo "rc=$?"
+timeout 60 gmmc bench full --sizes N=1000000,M=128,D=32 --iters 5 --precision 3xtf32 > "$out/bench.log" 2>&1; echo "rc=$?"
 awk '/^(L|covariances__s0) /{p=1; print; next} p && /^[^ ]/{p=0} p' "$out/bench.log" | head -40; grep "EM iteration" "$out/bench.log"
 echo "== FFMA against tensor cores, ms per iteration and lower bounds"
 timeout 150 python3 tests/gpu/mma_lb.py "$work/gmmc" --iters 12 --out "$out" 2>&1 | tee "$out/mma_lb.txt"

@@ -3,11 +3,11 @@
 grid point (N, D, M, full covariance, float32 data; fresh seed, printed) one
 fit each, all from the same k-means start (--seed 0, --tol 0):
 
-  ffma    GMMC_VARIANTS=no-tensor-cores: auto among the FFMA variants
-  3xtf32  the E-step and the covariance scatter forced to the mma-3xtf32
-          family (a spec with `schedule: {L: mma-3xtf32, covariances:
-          mma-3xtf32}`), the rest auto
-  auto    the default: the autotuner picks, tensor cores included
+  ffma    the default (precision float32): auto among the FFMA variants
+  3xtf32  --precision 3xtf32, the E-step and the covariance scatter forced
+          to the mma-3xtf32 family (a spec with `schedule: {L: mma-3xtf32,
+          covariances: mma-3xtf32}`), the rest auto
+  auto    --precision 3xtf32: the autotuner picks, tensor cores included
   tf32    --precision tf32, the E-step and the scatter forced to mma-tf32
 
 and prints ms per iteration (median of iterations 3..) and the largest
@@ -72,9 +72,9 @@ def main():
     rng = np.random.default_rng(seed)
     tmp = tempfile.mkdtemp(prefix="gmmc-mma-")
     specs = {f: forced_spec(tmp, f) for f in ("mma-3xtf32", "mma-tf32")}
-    runs = [("ffma", {"GMMC_VARIANTS": "no-tensor-cores"}, None, None),
-            ("3xtf32", None, specs["mma-3xtf32"], None),
-            ("auto", None, None, None),
+    runs = [("ffma", None, None, None),
+            ("3xtf32", None, specs["mma-3xtf32"], "3xtf32"),
+            ("auto", None, None, "3xtf32"),
             ("tf32", None, specs["mma-tf32"], "tf32")]
     print(f"{'N':>8} {'D':>3} {'M':>4}  {'run':<7} {'ms/iter':>9} {'x ffma':>7} {'max rel. lb diff':>17}", flush=True)
     points = [tuple(int(v) for v in p.split("x")) for p in a.points.split(",")]

@@ -2,7 +2,8 @@
 # A session's GPU timings in one device call (tests/gpu/pack.sh's binaries in
 # .carry/gpu.tar.xz, Flash-GMM's kernels in .carry/flash_gmm): parts run one
 # after another (they time the GPU), each under its own timeout, logs in $OUT.
-#   bench_full   gmmc bench full at 10^6 x 32 x 128: each variant's time, auto's pick
+#   bench_full   gmmc bench full at 10^6 x 32 x 128 under --precision 3xtf32: each
+#                variant's time, the tensor-core ones among them, auto's pick
 #   mma_lb       tests/gpu/mma_lb.py: FFMA, 3xtf32, auto and tf32 fits, ms and bounds
 #   peers        tests/bench/peers_bench.py: gmmc, Flash-GMM and a PyTorch EM
 #   bench_bern   gmmc bench bernoulli at 10^6 x 32 x 64 (issue 20's target point),
@@ -24,7 +25,7 @@ part() { # name, seconds, command...
   timeout "$secs" "$@" >"$out/$name.log" 2>&1
   echo "rc=$?"
 }
-part bench_full 90 gmmc bench full --sizes N=1000000,M=128,D=32 --iters 5
+part bench_full 90 gmmc bench full --sizes N=1000000,M=128,D=32 --iters 5 --precision 3xtf32
 awk '/^(L|covariances__s0) /{p=1; print; next} p && /^[^ ]/{p=0} p' "$out/bench_full.log" 2>/dev/null | head -40
 grep "EM iteration" "$out/bench_full.log" 2>/dev/null
 part mma_lb 200 python3 tests/gpu/mma_lb.py "$work/gmmc" --iters 12 --out "$out"
