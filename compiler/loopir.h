@@ -341,6 +341,13 @@ typedef struct {
   int host_fast32;
 } LowerOptions;
 
+/* Whether a float32 program forms the terms of its sums over events in
+ * float64 (PRECISION_STATS64's rule): asked for, or on the host unless
+ * host_fast32 (lower.h, stats64; the runtime asks it too, before a redo). */
+static inline int float32_stats64(Precision precision, int host, int host_fast32) {
+  return precision == PRECISION_STATS64 || (host && !host_fast32);
+}
+
 /* The kernels alternative a of unit u launches, in order, with the members
  * of a fusion group's unfused alternative run as `choice` says (NULL: their
  * first alternative); at most cap of them, returns how many. */

@@ -121,7 +121,7 @@ static inline int host_fast32(const Lower *L) {
  * three instructions per term where factors staged in float64 take one
  * multiply-add (docs/limits.md, "float32 on the host"). */
 static inline int stats64(const Lower *L) {
-  return L->p->real == LT_F32 && (L->opt->precision == PRECISION_STATS64 || (L->opt->host && !L->opt->host_fast32));
+  return L->p->real == LT_F32 && float32_stats64(L->opt->precision, L->opt->host, L->opt->host_fast32);
 }
 /* The type of the terms of a sum over events: the program's real type, or
  * float64 with stats64. */

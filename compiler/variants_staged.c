@@ -156,6 +156,14 @@ static int64_t staged_smem(const StagedMap *f, int64_t tn, int64_t mb, int64_t d
   return smem * esz;
 }
 
+/* Whether some configuration staging whole rows fits the block's shared memory. */
+static int whole_rows_fit(Lower *L, const StagedMap *f, int esz) {
+  for (size_t i = 0; i < sizeof map_tiles / sizeof *map_tiles; i++)
+    if (!map_tiles[i].dp && staged_smem(f, map_tiles[i].tn, map_tiles[i].mb, f->D, esz) <= L->dev.smem_static_per_block)
+      return 1;
+  return 0;
+}
+
 static int plan_staged_map(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site;
   const StagedMap *f = form;
@@ -164,8 +172,7 @@ static int plan_staged_map(Lower *L, const Site *site, const void *form, const v
   int64_t tn = c->tn, mb = c->mb, D = f->D, dp = c->dp ? c->dp : D;
   /* strips only where no tile takes whole rows (each strip is a barrier
    * pair, and every configuration costs compile time) */
-  if (c->dp && (D <= c->dp || staged_smem(f, map_tiles[0].tn, map_tiles[0].mb, D, esz) <= L->dev.smem_static_per_block))
-    return 0;
+  if (c->dp && (D <= c->dp || whole_rows_fit(L, f, esz))) return 0;
   if (staged_smem(f, tn, mb, dp, esz) > L->dev.smem_static_per_block) return 0;
   double nd = 0, md = 0; /* staged [n, d] and [m, d] operands */
   for (int i = 0; i < f->ops.n; i++) nd += f->ops.op[i].role == ROLE_ND, md += f->ops.op[i].role == ROLE_MD;

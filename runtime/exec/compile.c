@@ -46,7 +46,9 @@ static int host_fast32_asked(void) {
   return v && strcmp(v, "1") == 0;
 }
 
-int ctx_float32_has_stats64(const gmmc_context *ctx) { return ctx->kind == GMMC_BACKEND_HOST && !host_fast32_asked(); }
+int ctx_float32_has_stats64(const gmmc_context *ctx, Precision precision) {
+  return float32_stats64(precision, ctx->kind == GMMC_BACKEND_HOST, host_fast32_asked());
+}
 
 gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const char *spec_text,
                                  const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,

@@ -27,10 +27,11 @@ gmmc_status ctx_compile_weighted(gmmc_context *ctx, const char *spec_file, const
                                  const SizeBinding *sizes, int nsizes, LType real, int64_t events, int weighted,
                                  Precision precision, Compiled **out);
 
-/* Whether the context's float32 programs already form the terms of their
- * sums over events in float64 (the host's rule, unless GMMC_HOST_FAST32=1:
- * compiler/lower.h, stats64): a redo with float64 statistics changes nothing there. */
-int ctx_float32_has_stats64(const gmmc_context *ctx);
+/* Whether the context's float32 programs of this precision already form the
+ * terms of their sums over events in float64 (float32_stats64, loopir.h:
+ * float64-stats, or the host unless GMMC_HOST_FAST32=1): a redo with
+ * float64 statistics changes nothing there. */
+int ctx_float32_has_stats64(const gmmc_context *ctx, Precision precision);
 
 /* gmmc bench: every variant is lowered and loaded even where the choices
  * are cached (on = 1), so that all of them can be timed. */

@@ -362,7 +362,7 @@ void em_warn_unconverged(gmmc_context *ctx, const gmmc_model *best, const gmmc_f
  * float64 fit keeps reg_covar), on one process (several would have to agree
  * on the redo). */
 static int redo_with_stats64(gmmc_context *ctx, const gmmc_data *data, const gmmc_fit_options *o, gmmc_status s) {
-  if (s != GMMC_ERR_NUMERIC || ctx->dist || o->precision == PRECISION_STATS64 || ctx_float32_has_stats64(ctx)) return 0;
+  if (s != GMMC_ERR_NUMERIC || ctx->dist || ctx_float32_has_stats64(ctx, o->precision)) return 0;
   if (fit_dtype(ctx, o, data->dtype, data->on_device) != GMMC_FLOAT32) return 0;
   return strstr(gmmc_last_error(ctx), "not positive definite") != NULL;
 }
