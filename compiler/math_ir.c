@@ -100,12 +100,13 @@ LLVMValueRef math_exp_body(MathB *mb, LLVMValueRef x, LLVMValueRef lo) {
   double hi_lim = m->dbl ? 709.782712893384 : 88.72283935546875;
   double lo_lim = m->dbl ? -745.1332191019412 : -103.97208404541016;
   double ln2_hi = m->dbl ? LN2_HI_F64 : LN2_HI_F32, ln2_lo = m->dbl ? LN2_LO_F64 : LN2_LO_F32;
-  /* clamp so the arithmetic stays finite; the ends are fixed up below */
-  LLVMValueRef args[2] = {x, mb_c(m, lo_lim - 1.0)};
-  LLVMValueRef xc = mb_intrinsic(m, "llvm.maxnum", args, 2);
-  args[0] = xc;
-  args[1] = mb_c(m, hi_lim + 1.0);
-  xc = mb_intrinsic(m, "llvm.minnum", args, 2);
+  /* keep the arithmetic finite (the ends are fixed up below); x below
+   * lo_lim computes exp(0) instead of a clamped value, whose subnormal
+   * intermediate cost a microcode assist per element on x86 (R = exp(L - lse)
+   * of well-separated components: 4-7x slower in float32) */
+  LLVMValueRef args[2] = {x, mb_c(m, hi_lim + 1.0)};
+  LLVMValueRef xc = mb_intrinsic(m, "llvm.minnum", args, 2);
+  xc = mb_sel(m, mb_cmp(m, LLVMRealOLT, x, mb_c(m, lo_lim)), mb_c(m, 0.0), xc);
   LLVMValueRef kx = LLVMBuildFMul(m->b, xc, mb_c(m, 1.4426950408889634), "");
   LLVMValueRef k = mb_intrinsic(m, "llvm.rint", &kx, 1);
   LLVMValueRef r = mb_fmuladd(m, k, mb_c(m, -ln2_hi), xc);
