@@ -277,6 +277,26 @@ static LExpr *once(Lower *L, Kernel *k, LStmt *block, LExpr *x, const char *name
   return lx_var(L->p, k, v);
 }
 
+/* x +- param of a float32 value and a float64 parameter load, in float32
+ * arithmetic with the parameter in two float32 parts (hi = f32(param),
+ * lo = f32(param - hi)): (x - hi) - lo is within 2v|x - param| + 2v^2|param|
+ * of the exact difference (v = 2^-24, docs/limits.md), where f32(param)
+ * alone would be off by v|param|. Float64 arithmetic per element (what it
+ * replaced) ran a float32 E-step slower than a float64 one: a conversion
+ * each way and float64's vector width. hi and lo are invariant in the
+ * loops over events, which LLVM hoists. */
+static LExpr *add_split_param(Lower *L, Kernel *k, LStmt *block, int op, LExpr *a, LExpr *b) {
+  Program *p = L->p;
+  int param_first = a->type == LT_F64;
+  LExpr *param = once(L, k, block, param_first ? a : b, "param");
+  LExpr *x = as_real(L, param_first ? b : a);
+  LExpr *hi = once(L, k, block, lx_cast(p, LT_F32, param), "param_hi");
+  LExpr *lo = lx_cast(p, LT_F32, lx_binary(p, LB_SUB, param, lx_cast(p, LT_F64, hi)));
+  /* param - x = (hi - x) + lo; x + param = (x + hi) + lo; x - param = (x - hi) - lo */
+  LExpr *head = param_first ? lx_binary(p, op, hi, x) : lx_binary(p, op, x, hi);
+  return lx_binary(p, param_first ? LB_ADD : op, head, lo);
+}
+
 /* eps is the machine epsilon of the data's type (scikit-learn's
  * finfo(resp.dtype).eps), whatever type the arithmetic is done in. */
 static double real_eps(Program *p) {
@@ -411,15 +431,18 @@ LExpr *lower_expr(Lower *L, Kernel *k, LStmt *block, Expr *e, Env *env) {
       return lx_binary(p, op, as_real(L, a), as_real(L, b));
     }
     if (e->type == VT_INT) return lx_binary(p, op, lx_cast(p, LT_I64, a), lx_cast(p, LT_I64, b));
-    /* A sum or difference with a float64 operand (a parameter) is done in
-     * float64: x - mean cancels, and rounding the mean to float32 first
-     * would be amplified by large precision factors. Products keep the
-     * statement's type: they do not cancel. Not in fast32 kernels (the
-     * GPU's variants, every host kernel of a float32 program: lower.h,
-     * host_fast32), which take that rounding for float32's speed. */
+    /* A sum or difference with a float64 operand (a parameter) keeps the
+     * parameter's bits: x - mean cancels, and rounding the mean to float32
+     * first would be amplified by large precision factors. Products keep
+     * the statement's type: they do not cancel. Not in fast32 kernels (the
+     * GPU's variants, the host's under host_fast32: lower.h), which take
+     * that rounding for float32's speed. */
     if ((op == LB_ADD || op == LB_SUB) && L->rt != LT_F64 && !L->fast32 && !host_fast32(L) &&
-        (a->type == LT_F64 || b->type == LT_F64))
+        (a->type == LT_F64 || b->type == LT_F64)) {
+      if (a->type != b->type && (a->type == LT_F64 ? a : b)->kind == LX_LOAD)
+        return add_split_param(L, k, block, op, a, b);
       return lx_binary(p, op, lx_cast(p, LT_F64, a), lx_cast(p, LT_F64, b));
+    }
     return lx_binary(p, op, as_real(L, a), as_real(L, b));
   }
   case E_CALL: {
