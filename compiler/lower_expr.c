@@ -279,7 +279,7 @@ static LExpr *once(Lower *L, Kernel *k, LStmt *block, LExpr *x, const char *name
 
 /* x +- param of a float32 value and a float64 parameter load, in float32
  * arithmetic with the parameter in two float32 parts (hi = f32(param),
- * lo = f32(param - hi)): (x - hi) - lo is within 2v|x - param| + 2v^2|param|
+ * lo = f32(param - hi)): (x - hi) - lo is within 2v|x - param| + 3v^2|param|
  * of the exact difference (v = 2^-24, docs/limits.md), where f32(param)
  * alone would be off by v|param|. Float64 arithmetic per element (what it
  * replaced) ran a float32 E-step slower than a float64 one: a conversion

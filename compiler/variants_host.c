@@ -128,7 +128,7 @@ static void build_blocked(Lower *L, const Site *site, const void *form, const vo
  * in registers while the block's events go by (each sum still takes its
  * events in order: blocks ascending, events ascending within a block). */
 typedef struct {
-  int nb, rb;
+  int nb, rb, rr; /* events per block, columns and rows of sums in registers */
 } AccumulateConfig;
 
 typedef struct {
@@ -137,7 +137,7 @@ typedef struct {
 } AccumulateShape;
 _Static_assert(sizeof(AccumulateShape) <= VARIANT_SHAPE_BYTES, "AccumulateShape must fit Plan.shape");
 
-enum { HOST_MAX_ACC = 8192, HOST_MAX_RB = 16 }; /* float64 sums an item keeps: 64 KiB */
+enum { HOST_MAX_ACC = 8192, HOST_MAX_RB = 16, HOST_MAX_RR = 4 }; /* float64 sums an item keeps: 64 KiB */
 
 static int match_accumulate(Lower *L, const Site *site, void *form) {
   (void)L, (void)form;
@@ -165,11 +165,15 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
   }
   int rb = register_sums(L, h, c);
   if (s->blk > HOST_MAX_ACC || rb > HOST_MAX_RB) return 0;
-  /* blocked: at least one whole block of columns */
+  /* blocked: at least one whole block of columns; several rows only
+   * where the item keeps two indices and has that many rows */
   if (rb && index_extent(L, h->free[h->nfree - 1]) < rb) return 0;
+  if (c->rr > 1 && (s->inner != 2 || index_extent(L, h->free[h->nfree - 2]) < c->rr)) return 0;
   /* float32: the event blocks are the float32 sums' (lower.h, host_sum_block) */
   int B = host_sum_block(L, h);
-  pl->variant = rb ? arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb) : "accumulate";
+  pl->variant = !rb         ? "accumulate"
+                : c->rr > 1 ? arena_printf(&L->p->arena, "accumulate-%dx%dx%d", B ? B : c->nb, c->rr, rb)
+                            : arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb);
   return 1; /* not priced */
 }
 
@@ -195,6 +199,65 @@ static void add_term(Lower *L, Kernel *k, LStmt *blk, Hoisted *h, Env *env, int 
   ls_append(p, blk, ls_sstore(p, k, acc, cell, BIN(LB_ADD, lx_sload(p, k, acc, cell), v)));
 }
 
+/* What register_tile needs of build_accumulate's item. */
+typedef struct {
+  Hoisted *h;
+  Env *env;
+  int acc, inner, iid, jid;
+  int64_t ej;
+  int rb, B, b0, b1; /* columns in registers; float32 block (0: none); the event block's bounds */
+} RegisterTile;
+
+/* For nr rows (variables rows[], NULL when the item keeps one index), whole
+ * blocks of rb columns whose nr x rb sums stay in registers while the event
+ * block goes by (from the block holding column rows[0] when the result is
+ * symmetric: the cells left of a row's diagonal are computed and never
+ * stored into the partials); tail: the columns past the last whole block
+ * instead, all in registers at once. float64: the registers continue the sums;
+ * float32 blocks: they take the block's sums from zero, added into the
+ * float64 sums after it. nr x rb independent sums hide the adds' latency. */
+static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t, const int *rows, int nr,
+                          int tail) {
+  Program *p = L->p;
+  Hoisted *h = t->h;
+  int nid = h->red->red.id, cb, vn;
+  int64_t ejf = t->ej / t->rb * t->rb;
+  int rb = tail ? (int)(t->ej - ejf) : t->rb;
+  LStmt *whole = tail ? at
+                      : emit_loop(L, k, at, "column_block", h->symmetric ? BIN(LB_DIV, V(rows[0]), I(rb)) : I(0),
+                                  I(ejf / rb), &cb);
+  LType st = t->B ? p->real : LT_F64;
+  int sums[HOST_MAX_RR][HOST_MAX_RB], cols[HOST_MAX_RB];
+  const char *jname = spec_index(L->s, t->jid)->name;
+  for (int c = 0; c < rb; c++) {
+    cols[c] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", jname, c), LT_I64);
+    ls_append(p, whole, ls_assign(p, cols[c], tail ? I(ejf + c) : BIN(LB_ADD, BIN(LB_MUL, V(cb), I(rb)), I(c))));
+  }
+  for (int r = 0; r < nr; r++)
+    for (int c = 0; c < rb; c++) {
+      sums[r][c] = kernel_var(p, k, nr > 1 ? arena_printf(&p->arena, "sum%d_%d", r, c) : arena_printf(&p->arena, "sum%d", c), st);
+      LExpr *cell = sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]));
+      ls_append(p, whole, ls_assign(p, sums[r][c], t->B ? lx_const(p, st, 0.0) : lx_sload(p, k, t->acc, cell)));
+    }
+  LStmt *ln = emit_loop(L, k, whole, spec_index(L->s, nid)->name, V(t->b0), V(t->b1), &vn);
+  t->env->var[nid] = vn;
+  for (int r = 0; r < nr; r++) {
+    if (rows) t->env->var[t->iid] = rows[r];
+    for (int c = 0; c < rb; c++) {
+      t->env->var[t->jid] = cols[c];
+      ls_append(p, ln, ls_assign(p, sums[r][c], BIN(LB_ADD, V(sums[r][c]), term(L, k, ln, h, t->env, t->B))));
+    }
+  }
+  for (int r = 0; r < nr; r++)
+    for (int c = 0; c < rb; c++) {
+      LExpr *cell = sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]));
+      LExpr *v = t->B ? BIN(LB_ADD, lx_sload(p, k, t->acc, sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]))),
+                            lx_cast(p, LT_F64, V(sums[r][c])))
+                      : V(sums[r][c]);
+      ls_append(p, whole, ls_sstore(p, k, t->acc, cell, v));
+    }
+}
+
 static void build_accumulate(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
                              Built *out) {
   (void)form;
@@ -208,12 +271,13 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   int B = host_sum_block(L, h), nb = B ? B : c->nb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
   int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
-  Kernel *k = program_add_kernel(
-      p, rb ? arena_printf(&p->arena, "%s_%s_accumulate%dx%d", L->s->model, p->bufs[h->stat_buf]->name, nb, rb)
-            : arena_printf(&p->arena, "%s_%s_accumulate", L->s->model, p->bufs[h->stat_buf]->name));
+  const char *tag = !rb         ? "accumulate"
+                    : c->rr > 1 ? arena_printf(&p->arena, "accumulate%dx%dx%d", nb, c->rr, rb)
+                                : arena_printf(&p->arena, "accumulate%dx%d", nb, rb);
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_%s", L->s->model, p->bufs[h->stat_buf]->name, tag));
   k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %lld sums in an array%s]", stmt_text(L, st),
                          pl->variant, (long long)sp->blk,
-                         rb  ? arena_printf(&p->arena, ", %d events at a time, %d in registers", nb, rb)
+                         rb  ? arena_printf(&p->arena, ", %d events at a time, %d in registers", nb, c->rr * rb)
                          : B ? arena_printf(&p->arena, ", float32 over %d events at a time", B)
                              : "");
   k->pvar = kernel_var(p, k, "item", LT_I64);
@@ -259,66 +323,34 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
                           BIN(LB_ADD, lx_sload(p, k, acc, V(at)), lx_cast(p, LT_F64, lx_sload(p, k, part, V(at))))));
     }
   } else {
-    /* blocks of nb events; per row i, whole blocks of rb columns in
-     * registers (from the block holding column i when the result is
-     * symmetric: its columns left of i are computed and never stored),
-     * then the columns past the last whole block one at a time */
-    int64_t ejf = ej / rb * rb;
+    /* blocks of nb events; per rr rows i (one when the item keeps one
+     * index), whole blocks of rb columns in registers, then the rows past
+     * the last whole group of rr one at a time; then the same for the
+     * columns past the last whole block */
+    int64_t ejf = ej / rb * rb, eif = inner == 2 ? ei / c->rr * c->rr : 0;
     int bn, b0 = kernel_var(p, k, "block_first", LT_I64), b1 = kernel_var(p, k, "block_last", LT_I64);
     LStmt *lb = emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(nb - 1)), I(nb)), &bn);
     ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(nb)))));
     ls_append(p, lb, ls_assign(p, b1, BIN(LB_MIN, BIN(LB_ADD, V(b0), I(nb)), V(hi))));
-    LStmt *li = lb;
-    if (inner == 2) {
-      li = emit_loop(L, k, lb, spec_index(L->s, iid)->name, I(0), I(ei), &vi);
-      env.var[iid] = vi;
-    }
-    int cb, r0[HOST_MAX_RB], cols[HOST_MAX_RB];
-    LStmt *whole =
-        emit_loop(L, k, li, "column_block", h->symmetric ? BIN(LB_DIV, V(vi), I(rb)) : I(0), I(ejf / rb), &cb);
-    /* float64: the registers continue the sums; float32: they take the
-     * block's sums from zero, added into the float64 sums after it */
-    LType rt = B ? p->real : LT_F64;
-    for (int r = 0; r < rb; r++) {
-      r0[r] = kernel_var(p, k, arena_printf(&p->arena, "sum%d", r), rt);
-      cols[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", jname, r), LT_I64);
-      ls_append(p, whole, ls_assign(p, cols[r], BIN(LB_ADD, BIN(LB_MUL, V(cb), I(rb)), I(r))));
-      ls_append(p, whole,
-                ls_assign(p, r0[r],
-                          B ? lx_const(p, rt, 0.0) : lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r])))));
-    }
-    LStmt *ln = emit_loop(L, k, whole, nname, V(b0), V(b1), &vn);
-    env.var[nid] = vn;
-    for (int r = 0; r < rb; r++) {
-      env.var[jid] = cols[r];
-      ls_append(p, ln, ls_assign(p, r0[r], BIN(LB_ADD, V(r0[r]), term(L, k, ln, h, &env, B))));
-    }
-    for (int r = 0; r < rb; r++) {
-      LExpr *cell = sum_cell(p, k, inner, vi, ej, V(cols[r]));
-      LExpr *v =
-          B ? BIN(LB_ADD, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(cols[r]))), lx_cast(p, LT_F64, V(r0[r])))
-            : V(r0[r]);
-      ls_append(p, whole, ls_sstore(p, k, acc, cell, v));
-    }
-    if (ejf < ej) {
-      LStmt *lj = emit_loop(L, k, li, jname, h->symmetric ? BIN(LB_MAX, V(vi), I(ejf)) : I(ejf), I(ej), &vj);
-      env.var[jid] = vj;
-      LStmt *ln2;
-      if (B) {
-        int s32 = kernel_var(p, k, "block_sum", rt);
-        ls_append(p, lj, ls_assign(p, s32, lx_const(p, rt, 0.0)));
-        ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
-        env.var[nid] = vn;
-        ls_append(p, ln2, ls_assign(p, s32, BIN(LB_ADD, V(s32), term(L, k, ln2, h, &env, B))));
-        LExpr *cell = sum_cell(p, k, inner, vi, ej, V(vj));
-        ls_append(p, lj,
-                  ls_sstore(p, k, acc, cell,
-                            BIN(LB_ADD, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj))),
-                                lx_cast(p, LT_F64, V(s32)))));
-      } else {
-        ln2 = emit_loop(L, k, lj, nname, V(b0), V(b1), &vn);
-        env.var[nid] = vn;
-        add_term(L, k, ln2, h, &env, acc, sum_cell(p, k, inner, vi, ej, V(vj)), 0);
+    RegisterTile rt = {h, &env, acc, inner, iid, jid, ej, rb, B, b0, b1};
+    for (int tail = 0; tail < 2; tail++) {
+      if (tail ? ejf == ej : ejf == 0) continue;
+      if (inner != 2) {
+        register_tile(L, k, lb, &rt, NULL, 1, tail);
+        continue;
+      }
+      int rows[HOST_MAX_RR], grp;
+      if (eif) {
+        LStmt *lg = emit_loop(L, k, lb, "row_group", I(0), I(eif / c->rr), &grp);
+        for (int r = 0; r < c->rr; r++) {
+          rows[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", spec_index(L->s, iid)->name, r), LT_I64);
+          ls_append(p, lg, ls_assign(p, rows[r], BIN(LB_ADD, BIN(LB_MUL, V(grp), I(c->rr)), I(r))));
+        }
+        register_tile(L, k, lg, &rt, rows, c->rr, tail);
+      }
+      if (eif < ei) {
+        LStmt *li = emit_loop(L, k, lb, spec_index(L->s, iid)->name, I(eif), I(ei), &rows[0]);
+        register_tile(L, k, li, &rt, rows, 1, tail);
       }
     }
   }
@@ -334,13 +366,16 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj)))));
   *out = (Built){.partial_buf = h->partial_buf,
                  .slices = h->chunks,
-                 .combine_tag = rb ? arena_printf(&p->arena, "accumulate%dx%d", nb, rb) : "accumulate"};
+                 .combine_tag = tag};
 }
 
 /* plain; 64 events at a time with 8 sums in registers (one AVX-512
- * register of float64, two of AVX2). Each configuration costs compile time
- * on every cold start: 64 x 4 and the E-step's 64 x 2 never won here. */
-static const AccumulateConfig accumulate_configs[] = {{0, 0}, {64, 8}};
+ * register of float64, two of AVX2), for one row or four (the diagonal
+ * covariances' sum(n, R (x - mu)^2), whose term is no product of a row and
+ * a column factor for host-tile: 8 sums alone wait on the adds' latency).
+ * Each configuration costs compile time on every cold start: 64 x 4 and the
+ * E-step's 64 x 2 never won here. */
+static const AccumulateConfig accumulate_configs[] = {{0, 0, 1}, {64, 8, 1}, {64, 8, 4}};
 
 const VariantFamily family_host_accumulate = {.name = "host-accumulate",
                                               .site = SITE_REDUCTION,

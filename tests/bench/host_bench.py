@@ -140,6 +140,7 @@ def main():
                              "x_sklearn": skl / g, "gflops": rate, "pct_gemm": frac, "gemm_gflops": gemm[dtype]})
                 print(f"{n:>8} {d:>3} {m:>4} {cov:5} {dtype:8} {skl:11.1f} {g:9.2f} {skl / g:7.1f} {rate:10.1f}"
                       f" {frac:7.1f}", flush=True)
+    os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "host_bench.json"), "w") as f:
         json.dump({"seed": seed, "numpy": versions[0], "sklearn": versions[1], "gemm": gemm, "rows": rows}, f,
                   indent=1)

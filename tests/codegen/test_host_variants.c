@@ -30,7 +30,7 @@ static const Case cases[] = {
     {"full", 2, 3, 37, LT_F64, 16},     {"full", 5, 19, 700, LT_F64, 64},     {"full", 1, 1, 65, LT_F64, 16},
     {"full", 3, 33, 301, LT_F64, 32},   {"tied", 3, 5, 1237, LT_F32, 64},     {"tied", 6, 19, 800, LT_F64, 16},
     {"diag", 4, 7, 300, LT_F64, 16},    {"spherical", 3, 5, 129, LT_F32, 16}, {"kmeans", 4, 5, 1237, LT_F32, 16},
-    {"diag", 64, 33, 1237, LT_F32, 16},
+    {"diag", 64, 33, 1237, LT_F32, 16}, {"diag", 6, 19, 701, LT_F32, 32},     {"diag", 9, 21, 333, LT_F64, 64},
 };
 
 static int failures, compared;
