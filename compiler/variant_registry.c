@@ -33,6 +33,7 @@ static const VariantFamily *const registry[] = {
     &family_host_stream,
     &family_host_rows,
     &family_host_lanes,
+    &family_host_arg,
 };
 
 /* Whether the variant of this name is to be lowered for the unit

@@ -13,6 +13,11 @@
  *               exp(f - max) and the log for all TN events at once: the
  *               loops over the events vectorize, exp and log with them,
  *               and each event's sum still runs over j in order.
+ *   lanes-TN    T[n] = argmin(j, f(n, j)) or argmax (k-means' labels,
+ *               predict's): the same staging, then the running best value
+ *               and its index per lane, j ascending, a strict comparison
+ *               (the first extremum wins) with selects in place of the
+ *               simple kernel's branch, which the vectorizer cannot widen.
  *
  * Both compute every value with the simple kernel's operations in its
  * order (the maximum is exact in any order; each sum takes its terms in
@@ -181,3 +186,95 @@ const VariantFamily family_host_lanes = {.name = "host-lanes",
                                          .config_size = sizeof *lanes_configs,
                                          .plan = plan_lanes,
                                          .build = build_lanes};
+
+/* T[n] = argmin(j, f(n, j)) or argmax: a per-event target, the whole
+ * right-hand side one such reduction over an index other than the events'
+ * (always its full range), f without reductions of its own. */
+typedef struct {
+  Target *tg;
+  Expr *red;
+  int nid, jid;
+  int64_t J;
+} EventArg;
+
+static int match_arg(Lower *L, const Site *site, void *form) {
+  const Stmt *st = site->st;
+  Target *tg = &st->targets[0];
+  const Tensor *t = tg->tensor;
+  Expr *r = st->rhs;
+  if (tg->nidx != 1 || t->kind != TK_TEMP || t->structure != ST_NONE ||
+      spec_index(L->s, tg->idx[0].id)->size != L->s->event_size)
+    return 0;
+  if (r->kind != E_REDUCE || (r->op != R_ARGMIN && r->op != R_ARGMAX) ||
+      spec_index(L->s, r->red.id)->size == L->s->event_size || local_reductions(L, r->args[0]))
+    return 0;
+  *(EventArg *)form = (EventArg){tg, r, tg->idx[0].id, r->red.id, index_extent(L, r->red.id)};
+  return 1;
+}
+
+static int plan_arg(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  int tn = ((const LanesConfig *)config)->tn;
+  if (((const EventArg *)form)->J * tn > LANES_MAX_VALUES) return 0;
+  pl->variant = arena_printf(&L->p->arena, "lanes-%d", tn);
+  return 1; /* not priced */
+}
+
+static void build_arg(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
+  (void)out;
+  Program *p = L->p;
+  const EventArg *f = form;
+  int tn = ((const LanesConfig *)config)->tn, nid = f->nid, jid = f->jid, argmin = f->red->op == R_ARGMIN;
+  LType rt = L->rt;
+  const char *jname = spec_index(L->s, jid)->name;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, f->tg->name, tn));
+  k->what =
+      arena_printf(&p->arena, "%s [%s: %d events per item, one lane each]", stmt_text(L, site->st), pl->variant, tn);
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  LStmt *body = k->body;
+  int n0 = kernel_var(p, k, "first_event", LT_I64), vn = kernel_var(p, k, "event", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, V(k->pvar), I(tn))));
+  int vals = kernel_shared(p, k, "values", rt, f->J * tn), best = kernel_shared(p, k, "best", rt, tn),
+      at = kernel_shared(p, k, argmin ? "argmin" : "argmax", LT_I64, tn);
+  Env env;
+  env_init(&env);
+  int nn, vj;
+  /* f for every (j, event) of the item, j-major (the last event again past the end) */
+  LStmt *ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+  ls_append(p, ln, ls_assign(p, vn, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
+  LStmt *lj = emit_loop(L, k, ln, jname, I(0), I(f->J), &vj);
+  env.var[nid] = vn, env.var[jid] = vj;
+  LExpr *cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
+  ls_append(p, lj, ls_sstore(p, k, vals, cell, lx_cast(p, rt, lower_expr(L, k, lj, f->red->args[0], &env))));
+  /* the simple kernel's start: +-inf at index 0 */
+  ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+  ls_append(p, ln, ls_sstore(p, k, best, V(nn), lx_const(p, rt, argmin ? INFINITY : -INFINITY)));
+  ls_append(p, ln, ls_sstore(p, k, at, V(nn), I(0)));
+  /* j ascending, strictly better replaces (NaN never does), as selects */
+  lj = emit_loop(L, k, body, jname, I(0), I(f->J), &vj);
+  ln = emit_loop(L, k, lj, "nn", I(0), I(tn), &nn);
+  cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
+  int cand = kernel_var(p, k, "candidate", rt), better = kernel_var(p, k, "better", LT_BOOL);
+  ls_append(p, ln, ls_assign(p, cand, lx_sload(p, k, vals, cell)));
+  ls_append(p, ln, ls_assign(p, better, BIN(argmin ? LB_LT : LB_GT, V(cand), lx_sload(p, k, best, V(nn)))));
+  ls_append(p, ln, ls_sstore(p, k, best, V(nn), lx_select(p, V(better), V(cand), lx_sload(p, k, best, V(nn)))));
+  ls_append(p, ln, ls_sstore(p, k, at, V(nn), lx_select(p, V(better), V(vj), lx_sload(p, k, at, V(nn)))));
+  /* the result of the events that exist */
+  ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+  ls_append(p, ln, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
+  LStmt *live = ls_when(p, ln, BIN(LB_LT, V(vn), lx_nlocal(p)));
+  LExpr **idx = idx_vec(p, 1);
+  idx[0] = V(vn);
+  ls_append(p, live, ls_store(p, p->tensor_buf[f->tg->tensor->id], idx, lx_sload(p, k, at, V(nn))));
+}
+
+const VariantFamily family_host_arg = {.name = "host-arg",
+                                       .site = SITE_MAP,
+                                       .host = 1,
+                                       .match = match_arg,
+                                       .configs = lanes_configs,
+                                       .nconfigs = sizeof lanes_configs / sizeof *lanes_configs,
+                                       .config_size = sizeof *lanes_configs,
+                                       .plan = plan_arg,
+                                       .build = build_arg};

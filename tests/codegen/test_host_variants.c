@@ -23,6 +23,7 @@ typedef struct {
   int64_t m, d, n;
   LType real;
   int vector_bytes; /* the target description's vector width (host-panel's register tiles follow it) */
+  int ties;         /* real buffers hold small integers: equal values everywhere (argmin's first index) */
 } Case;
 
 static const Case cases[] = {
@@ -31,6 +32,7 @@ static const Case cases[] = {
     {"full", 3, 33, 301, LT_F64, 32},   {"tied", 3, 5, 1237, LT_F32, 64},     {"tied", 6, 19, 800, LT_F64, 16},
     {"diag", 4, 7, 300, LT_F64, 16},    {"spherical", 3, 5, 129, LT_F32, 16}, {"kmeans", 4, 5, 1237, LT_F32, 16},
     {"diag", 64, 33, 1237, LT_F32, 16}, {"diag", 6, 19, 701, LT_F32, 32},     {"diag", 9, 21, 333, LT_F64, 64},
+    {"kmeans", 7, 3, 517, LT_F32, 32, 1}, {"kmeans", 5, 2, 203, LT_F64, 64, 1},
 };
 
 static int failures, compared;
@@ -141,7 +143,8 @@ static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
   for (int i = 0; i < p->nbufs; i++) {
     int64_t elems = (int64_t)(b.bytes[i] / ltype_size(p->bufs[i]->elem));
     for (int64_t e = 0; e < elems; e++)
-      buf_set(&b, i, e, p->bufs[i]->elem == LT_I32 ? (double)cg_int(&r, 0, 3) : cg_uniform(&r, -2, 2));
+      buf_set(&b, i, e,
+              p->bufs[i]->elem == LT_I32 || c->ties ? (double)cg_int(&r, 0, 3) : cg_uniform(&r, -2, 2));
   }
   compare_sequences(c, j, p, &b);
   for (int u = 0; u < p->nunits; u++) {
