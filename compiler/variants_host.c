@@ -132,7 +132,8 @@ typedef struct {
 } AccumulateConfig;
 
 typedef struct {
-  int inner;          /* trailing free indices kept in the item's array: 1 or 2 */
+  int inner; /* trailing free indices kept in the item's array: 1 or 2 */
+  int rr;    /* rows of register sums: the configuration's where there are two indices and that many rows, else 1 */
   int64_t outer, blk; /* items per chunk; values in the array */
 } AccumulateShape;
 _Static_assert(sizeof(AccumulateShape) <= VARIANT_SHAPE_BYTES, "AccumulateShape must fit Plan.shape");
@@ -168,11 +169,11 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
   /* blocked: at least one whole block of columns; several rows only
    * where the item keeps two indices and has that many rows */
   if (rb && index_extent(L, h->free[h->nfree - 1]) < rb) return 0;
-  if (c->rr > 1 && (s->inner != 2 || index_extent(L, h->free[h->nfree - 2]) < c->rr)) return 0;
+  s->rr = c->rr > 1 && s->inner == 2 && index_extent(L, h->free[h->nfree - 2]) >= c->rr ? c->rr : 1;
   /* float32: the event blocks are the float32 sums' (lower.h, host_sum_block) */
   int B = host_sum_block(L, h);
   pl->variant = !rb         ? "accumulate"
-                : c->rr > 1 ? arena_printf(&L->p->arena, "accumulate-%dx%dx%d", B ? B : c->nb, c->rr, rb)
+                : s->rr > 1 ? arena_printf(&L->p->arena, "accumulate-%dx%dx%d", B ? B : c->nb, s->rr, rb)
                             : arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb);
   return 1; /* not priced */
 }
@@ -216,8 +217,7 @@ typedef struct {
  * instead, all in registers at once. float64: the registers continue the sums;
  * float32 blocks: they take the block's sums from zero, added into the
  * float64 sums after it. nr x rb independent sums hide the adds' latency. */
-static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t, const int *rows, int nr,
-                          int tail) {
+static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t, const int *rows, int nr, int tail) {
   Program *p = L->p;
   Hoisted *h = t->h;
   int nid = h->red->red.id, cb, vn;
@@ -235,7 +235,8 @@ static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t,
   }
   for (int r = 0; r < nr; r++)
     for (int c = 0; c < rb; c++) {
-      sums[r][c] = kernel_var(p, k, nr > 1 ? arena_printf(&p->arena, "sum%d_%d", r, c) : arena_printf(&p->arena, "sum%d", c), st);
+      sums[r][c] = kernel_var(
+          p, k, nr > 1 ? arena_printf(&p->arena, "sum%d_%d", r, c) : arena_printf(&p->arena, "sum%d", c), st);
       LExpr *cell = sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]));
       ls_append(p, whole, ls_assign(p, sums[r][c], t->B ? lx_const(p, st, 0.0) : lx_sload(p, k, t->acc, cell)));
     }
@@ -251,9 +252,10 @@ static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t,
   for (int r = 0; r < nr; r++)
     for (int c = 0; c < rb; c++) {
       LExpr *cell = sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]));
-      LExpr *v = t->B ? BIN(LB_ADD, lx_sload(p, k, t->acc, sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]))),
-                            lx_cast(p, LT_F64, V(sums[r][c])))
-                      : V(sums[r][c]);
+      LExpr *v =
+          t->B ? BIN(LB_ADD, lx_sload(p, k, t->acc, sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]))),
+                     lx_cast(p, LT_F64, V(sums[r][c])))
+               : V(sums[r][c]);
       ls_append(p, whole, ls_sstore(p, k, t->acc, cell, v));
     }
 }
@@ -271,13 +273,13 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   int B = host_sum_block(L, h), nb = B ? B : c->nb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
   int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
-  const char *tag = !rb         ? "accumulate"
-                    : c->rr > 1 ? arena_printf(&p->arena, "accumulate%dx%dx%d", nb, c->rr, rb)
-                                : arena_printf(&p->arena, "accumulate%dx%d", nb, rb);
+  const char *tag = !rb          ? "accumulate"
+                    : sp->rr > 1 ? arena_printf(&p->arena, "accumulate%dx%dx%d", nb, sp->rr, rb)
+                                 : arena_printf(&p->arena, "accumulate%dx%d", nb, rb);
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_%s", L->s->model, p->bufs[h->stat_buf]->name, tag));
   k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %lld sums in an array%s]", stmt_text(L, st),
                          pl->variant, (long long)sp->blk,
-                         rb  ? arena_printf(&p->arena, ", %d events at a time, %d in registers", nb, c->rr * rb)
+                         rb  ? arena_printf(&p->arena, ", %d events at a time, %d in registers", nb, sp->rr * rb)
                          : B ? arena_printf(&p->arena, ", float32 over %d events at a time", B)
                              : "");
   k->pvar = kernel_var(p, k, "item", LT_I64);
@@ -327,7 +329,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
      * index), whole blocks of rb columns in registers, then the rows past
      * the last whole group of rr one at a time; then the same for the
      * columns past the last whole block */
-    int64_t ejf = ej / rb * rb, eif = inner == 2 ? ei / c->rr * c->rr : 0;
+    int64_t ejf = ej / rb * rb, eif = inner == 2 ? ei / sp->rr * sp->rr : 0;
     int bn, b0 = kernel_var(p, k, "block_first", LT_I64), b1 = kernel_var(p, k, "block_last", LT_I64);
     LStmt *lb = emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(nb - 1)), I(nb)), &bn);
     ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(nb)))));
@@ -341,12 +343,12 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
       }
       int rows[HOST_MAX_RR], grp;
       if (eif) {
-        LStmt *lg = emit_loop(L, k, lb, "row_group", I(0), I(eif / c->rr), &grp);
-        for (int r = 0; r < c->rr; r++) {
+        LStmt *lg = emit_loop(L, k, lb, "row_group", I(0), I(eif / sp->rr), &grp);
+        for (int r = 0; r < sp->rr; r++) {
           rows[r] = kernel_var(p, k, arena_printf(&p->arena, "%s%d", spec_index(L->s, iid)->name, r), LT_I64);
-          ls_append(p, lg, ls_assign(p, rows[r], BIN(LB_ADD, BIN(LB_MUL, V(grp), I(c->rr)), I(r))));
+          ls_append(p, lg, ls_assign(p, rows[r], BIN(LB_ADD, BIN(LB_MUL, V(grp), I(sp->rr)), I(r))));
         }
-        register_tile(L, k, lg, &rt, rows, c->rr, tail);
+        register_tile(L, k, lg, &rt, rows, sp->rr, tail);
       }
       if (eif < ei) {
         LStmt *li = emit_loop(L, k, lb, spec_index(L->s, iid)->name, I(eif), I(ei), &rows[0]);
@@ -364,18 +366,17 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   idx[0] = V(chunk);
   for (int i = 0; i < nf; i++) idx[i + 1] = V(env.var[h->free[i]]);
   ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj)))));
-  *out = (Built){.partial_buf = h->partial_buf,
-                 .slices = h->chunks,
-                 .combine_tag = tag};
+  *out = (Built){.partial_buf = h->partial_buf, .slices = h->chunks, .combine_tag = tag};
 }
 
 /* plain; 64 events at a time with 8 sums in registers (one AVX-512
- * register of float64, two of AVX2), for one row or four (the diagonal
- * covariances' sum(n, R (x - mu)^2), whose term is no product of a row and
- * a column factor for host-tile: 8 sums alone wait on the adds' latency).
- * Each configuration costs compile time on every cold start: 64 x 4 and the
- * E-step's 64 x 2 never won here. */
-static const AccumulateConfig accumulate_configs[] = {{0, 0, 1}, {64, 8, 1}, {64, 8, 4}};
+ * register of float64, two of AVX2) for four rows where the item keeps two
+ * indices (the diagonal covariances' sum(n, R (x - mu)^2), whose term is no
+ * product of a row and a column factor for host-tile: 8 sums alone wait on
+ * the adds' latency), else one. Each configuration costs compile time on
+ * every cold start: one row and four as two configurations cost k-means 80
+ * ms more for a few percent; 64 x 4 and the E-step's 64 x 2 never won. */
+static const AccumulateConfig accumulate_configs[] = {{0, 0, 1}, {64, 8, 4}};
 
 const VariantFamily family_host_accumulate = {.name = "host-accumulate",
                                               .site = SITE_REDUCTION,
