@@ -404,6 +404,8 @@ static int plan_stream(Lower *L, const Site *site, const void *form, const void 
   return 1; /* not priced */
 }
 
+enum { STREAM_MAX_SUMS = 8192 }; /* every component's sums for an item's events: 32 KiB of float32 */
+
 static void build_stream(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
@@ -439,14 +441,19 @@ static void build_stream(Lower *L, const Site *site, const void *form, const voi
     staged_t[nstaged] = o->t;
     staged[nstaged++] = xs;
   }
-  int sums = kernel_shared(p, k, "sums", L->rt, tn);
+  /* every component's sums kept (where they fit) so that g and the store
+   * run a row at a time: contiguous in m, where a column of T[n, m] per
+   * component is a strided scatter (and its per-component reads gathers) */
+  int rowwise = M * tn <= STREAM_MAX_SUMS;
+  int sums = kernel_shared(p, k, "sums", L->rt, rowwise ? M * tn : tn);
   LStmt *lm = emit_loop(L, k, body, spec_index(L->s, f->mid)->name, I(0), I(M), &vm);
   Env env;
   env_init(&env);
   env.var[f->mid] = vm;
   env.var[f->nid] = vn;
+  LExpr *cell0 = rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0);
   LStmt *lz = emit_loop(L, k, lm, "nn", I(0), I(tn), &nn);
-  ls_append(p, lz, ls_sstore(p, k, sums, V(nn), lx_const(p, L->rt, 0)));
+  ls_append(p, lz, ls_sstore(p, k, sums, BIN(LB_ADD, cell0, V(nn)), lx_const(p, L->rt, 0)));
   /* the sum over d in order, every event of the item at once */
   LStmt *ld = emit_loop(L, k, lm, spec_index(L->s, f->did)->name, I(0), I(D), &d);
   env.var[f->did] = d;
@@ -459,13 +466,18 @@ static void build_stream(Lower *L, const Site *site, const void *form, const voi
     L->subst_tensor_val[i] = lx_sload(p, k, staged[i], BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)));
   }
   LExpr *v = lx_cast(p, L->rt, lower_expr(L, k, le, f->sum->args[0], &env));
-  ls_append(p, le, ls_sstore(p, k, sums, V(nn), BIN(LB_ADD, lx_sload(p, k, sums, V(nn)), v)));
+  LExpr *cell = BIN(LB_ADD, rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0), V(nn));
+  ls_append(p, le, ls_sstore(p, k, sums, cell, BIN(LB_ADD, lx_sload(p, k, sums, cell), v)));
   L->nsubst_tensor = 0;
-  /* g per event of the item inside the events; its other reads are ordinary */
-  LStmt *lg = emit_loop(L, k, lm, "nn", I(0), I(tn), &nn);
+  /* g per event of the item inside the events (rowwise: after every
+   * component, m innermost); its other reads are ordinary */
+  LStmt *lg = emit_loop(L, k, rowwise ? body : lm, "nn", I(0), I(tn), &nn);
   ls_append(p, lg, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   LStmt *live = ls_when(p, lg, BIN(LB_LT, V(vn), lx_nlocal(p)));
-  store_with_sum(L, k, live, st, f->sum, lx_sload(p, k, sums, V(nn)), vn, vm, &env);
+  if (rowwise) live = emit_loop(L, k, live, spec_index(L->s, f->mid)->name, I(0), I(M), &vm);
+  env.var[f->mid] = vm;
+  LExpr *sum = lx_sload(p, k, sums, BIN(LB_ADD, rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0), V(nn)));
+  store_with_sum(L, k, live, st, f->sum, sum, vn, vm, &env);
 }
 
 static const StreamConfig stream_configs[] = {{64}, {16}};
