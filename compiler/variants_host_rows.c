@@ -107,12 +107,34 @@ enum { LANES_MAX_VALUES = 8192 }; /* f's values an item keeps: 32 KiB of float32
 
 static int match_lanes(Lower *L, const Site *site, void *form) { return match_event_lse(L, site->st, form); }
 
-static int plan_lanes(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
-  (void)site;
+/* lanes-TN where the item's J x TN values fit */
+static int plan_lanes_of(Lower *L, int64_t J, const void *config, Plan *pl) {
   int tn = ((const LanesConfig *)config)->tn;
-  if (((const EventLse *)form)->J * tn > LANES_MAX_VALUES) return 0;
+  if (J * tn > LANES_MAX_VALUES) return 0;
   pl->variant = arena_printf(&L->p->arena, "lanes-%d", tn);
   return 1; /* not priced */
+}
+
+static int plan_lanes(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  return plan_lanes_of(L, ((const EventLse *)form)->J, config, pl);
+}
+
+/* f(n, j) for the item's TN events from first_event n0 (the last event
+ * again past the end), j-major in an array of the statement's type: the
+ * lanes' operand. Returns that array. */
+static int stage_lanes(Lower *L, Kernel *k, int n0, int vn, int tn, int nid, int jid, int64_t J, Expr *f) {
+  Program *p = L->p;
+  int vals = kernel_shared(p, k, "values", L->rt, J * tn), nn, vj;
+  Env env;
+  env_init(&env);
+  LStmt *ln = emit_loop(L, k, k->body, "nn", I(0), I(tn), &nn);
+  ls_append(p, ln, ls_assign(p, vn, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
+  LStmt *lj = emit_loop(L, k, ln, spec_index(L->s, jid)->name, I(0), I(J), &vj);
+  env.var[nid] = vn, env.var[jid] = vj;
+  LExpr *cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
+  ls_append(p, lj, ls_sstore(p, k, vals, cell, lx_cast(p, L->rt, lower_expr(L, k, lj, f, &env))));
+  return vals;
 }
 
 static void build_lanes(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
@@ -133,18 +155,11 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   LStmt *body = k->body;
   int n0 = kernel_var(p, k, "first_event", LT_I64), vn = kernel_var(p, k, "event", LT_I64);
   ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, V(k->pvar), I(tn))));
-  /* f for every (j, event) of the item, j-major (the last event again past the end) */
-  int vals = kernel_shared(p, k, "values", rt, J * tn), mx = kernel_shared(p, k, "max", rt, tn),
+  int vals = stage_lanes(L, k, n0, vn, tn, nid, jid, J, red->args[0]), mx = kernel_shared(p, k, "max", rt, tn),
       sum = kernel_shared(p, k, "sumexp", rt, tn), shift = kernel_shared(p, k, "shift", rt, tn);
-  Env env;
-  env_init(&env);
   int nn, vj;
-  LStmt *ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
-  ls_append(p, ln, ls_assign(p, vn, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
-  LStmt *lj = emit_loop(L, k, ln, jname, I(0), I(J), &vj);
-  env.var[nid] = vn, env.var[jid] = vj;
-  LExpr *cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
-  ls_append(p, lj, ls_sstore(p, k, vals, cell, lx_cast(p, rt, lower_expr(L, k, lj, red->args[0], &env))));
+  LStmt *ln, *lj;
+  LExpr *cell;
   /* the maximum, as the simple kernel takes it (max(acc, v), j ascending) */
   LStmt *lz = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
   ls_append(p, lz, ls_sstore(p, k, mx, V(nn), lx_const(p, rt, -INFINITY)));
@@ -214,10 +229,7 @@ static int match_arg(Lower *L, const Site *site, void *form) {
 
 static int plan_arg(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site;
-  int tn = ((const LanesConfig *)config)->tn;
-  if (((const EventArg *)form)->J * tn > LANES_MAX_VALUES) return 0;
-  pl->variant = arena_printf(&L->p->arena, "lanes-%d", tn);
-  return 1; /* not priced */
+  return plan_lanes_of(L, ((const EventArg *)form)->J, config, pl);
 }
 
 static void build_arg(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
@@ -235,18 +247,11 @@ static void build_arg(Lower *L, const Site *site, const void *form, const void *
   LStmt *body = k->body;
   int n0 = kernel_var(p, k, "first_event", LT_I64), vn = kernel_var(p, k, "event", LT_I64);
   ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, V(k->pvar), I(tn))));
-  int vals = kernel_shared(p, k, "values", rt, f->J * tn), best = kernel_shared(p, k, "best", rt, tn),
+  int vals = stage_lanes(L, k, n0, vn, tn, nid, jid, f->J, f->red->args[0]), best = kernel_shared(p, k, "best", rt, tn),
       at = kernel_shared(p, k, argmin ? "argmin" : "argmax", LT_I64, tn);
-  Env env;
-  env_init(&env);
   int nn, vj;
-  /* f for every (j, event) of the item, j-major (the last event again past the end) */
-  LStmt *ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
-  ls_append(p, ln, ls_assign(p, vn, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
-  LStmt *lj = emit_loop(L, k, ln, jname, I(0), I(f->J), &vj);
-  env.var[nid] = vn, env.var[jid] = vj;
-  LExpr *cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
-  ls_append(p, lj, ls_sstore(p, k, vals, cell, lx_cast(p, rt, lower_expr(L, k, lj, f->red->args[0], &env))));
+  LStmt *ln, *lj;
+  LExpr *cell;
   /* the simple kernel's start: +-inf at index 0 */
   ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
   ls_append(p, ln, ls_sstore(p, k, best, V(nn), lx_const(p, rt, argmin ? INFINITY : -INFINITY)));
