@@ -151,6 +151,14 @@ static int register_sums(const Lower *L, const Hoisted *h, const AccumulateConfi
   return host_sum_block(L, h) ? 2 * c->rb : c->rb;
 }
 
+/* accumulate, accumulate<sep>NBxRB or accumulate<sep>NBxRRxRB: the variant's
+ * name (sep "-") and its kernels' (sep "") */
+static const char *accumulate_name(Program *p, const char *sep, int nb, int rr, int rb) {
+  if (!rb) return "accumulate";
+  return rr > 1 ? arena_printf(&p->arena, "accumulate%s%dx%dx%d", sep, nb, rr, rb)
+                : arena_printf(&p->arena, "accumulate%s%dx%d", sep, nb, rb);
+}
+
 static int plan_accumulate(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)form;
   Hoisted *h = site->h;
@@ -172,9 +180,7 @@ static int plan_accumulate(Lower *L, const Site *site, const void *form, const v
   s->rr = c->rr > 1 && s->inner == 2 && index_extent(L, h->free[h->nfree - 2]) >= c->rr ? c->rr : 1;
   /* float32: the event blocks are the float32 sums' (lower.h, host_sum_block) */
   int B = host_sum_block(L, h);
-  pl->variant = !rb         ? "accumulate"
-                : s->rr > 1 ? arena_printf(&L->p->arena, "accumulate-%dx%dx%d", B ? B : c->nb, s->rr, rb)
-                            : arena_printf(&L->p->arena, "accumulate-%dx%d", B ? B : c->nb, rb);
+  pl->variant = accumulate_name(L->p, "-", B ? B : c->nb, s->rr, rb);
   return 1; /* not priced */
 }
 
@@ -273,9 +279,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   int B = host_sum_block(L, h), nb = B ? B : c->nb;
   int jid = h->free[nf - 1], iid = inner == 2 ? h->free[nf - 2] : -1;
   int64_t ej = index_extent(L, jid), ei = inner == 2 ? index_extent(L, iid) : 1;
-  const char *tag = !rb          ? "accumulate"
-                    : sp->rr > 1 ? arena_printf(&p->arena, "accumulate%dx%dx%d", nb, sp->rr, rb)
-                                 : arena_printf(&p->arena, "accumulate%dx%d", nb, rb);
+  const char *tag = accumulate_name(p, "", nb, sp->rr, rb);
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_%s", L->s->model, p->bufs[h->stat_buf]->name, tag));
   k->what = arena_printf(&p->arena, "%s [%s: a chunk of events per item, %lld sums in an array%s]", stmt_text(L, st),
                          pl->variant, (long long)sp->blk,
@@ -406,6 +410,11 @@ static int plan_stream(Lower *L, const Site *site, const void *form, const void 
 
 enum { STREAM_MAX_SUMS = 8192 }; /* every component's sums for an item's events: 32 KiB of float32 */
 
+/* The sum of event nn (of component vm when every component's are kept). */
+static LExpr *stream_cell(Program *p, Kernel *k, int rowwise, int vm, int tn, int nn) {
+  return BIN(LB_ADD, rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0), V(nn));
+}
+
 static void build_stream(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
@@ -451,9 +460,8 @@ static void build_stream(Lower *L, const Site *site, const void *form, const voi
   env_init(&env);
   env.var[f->mid] = vm;
   env.var[f->nid] = vn;
-  LExpr *cell0 = rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0);
   LStmt *lz = emit_loop(L, k, lm, "nn", I(0), I(tn), &nn);
-  ls_append(p, lz, ls_sstore(p, k, sums, BIN(LB_ADD, cell0, V(nn)), lx_const(p, L->rt, 0)));
+  ls_append(p, lz, ls_sstore(p, k, sums, stream_cell(p, k, rowwise, vm, tn, nn), lx_const(p, L->rt, 0)));
   /* the sum over d in order, every event of the item at once */
   LStmt *ld = emit_loop(L, k, lm, spec_index(L->s, f->did)->name, I(0), I(D), &d);
   env.var[f->did] = d;
@@ -466,7 +474,7 @@ static void build_stream(Lower *L, const Site *site, const void *form, const voi
     L->subst_tensor_val[i] = lx_sload(p, k, staged[i], BIN(LB_ADD, BIN(LB_MUL, V(d), I(tn)), V(nn)));
   }
   LExpr *v = lx_cast(p, L->rt, lower_expr(L, k, le, f->sum->args[0], &env));
-  LExpr *cell = BIN(LB_ADD, rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0), V(nn));
+  LExpr *cell = stream_cell(p, k, rowwise, vm, tn, nn);
   ls_append(p, le, ls_sstore(p, k, sums, cell, BIN(LB_ADD, lx_sload(p, k, sums, cell), v)));
   L->nsubst_tensor = 0;
   /* g per event of the item inside the events (rowwise: after every
@@ -476,8 +484,7 @@ static void build_stream(Lower *L, const Site *site, const void *form, const voi
   LStmt *live = ls_when(p, lg, BIN(LB_LT, V(vn), lx_nlocal(p)));
   if (rowwise) live = emit_loop(L, k, live, spec_index(L->s, f->mid)->name, I(0), I(M), &vm);
   env.var[f->mid] = vm;
-  LExpr *sum = lx_sload(p, k, sums, BIN(LB_ADD, rowwise ? BIN(LB_MUL, V(vm), I(tn)) : I(0), V(nn)));
-  store_with_sum(L, k, live, st, f->sum, sum, vn, vm, &env);
+  store_with_sum(L, k, live, st, f->sum, lx_sload(p, k, sums, stream_cell(p, k, rowwise, vm, tn, nn)), vn, vm, &env);
 }
 
 static const StreamConfig stream_configs[] = {{64}, {16}};

@@ -120,27 +120,35 @@ static int plan_lanes(Lower *L, const Site *site, const void *form, const void *
   return plan_lanes_of(L, ((const EventLse *)form)->J, config, pl);
 }
 
-/* f(n, j) for the item's TN events from first_event n0 (the last event
- * again past the end), j-major in an array of the statement's type: the
- * lanes' operand. Returns that array. */
-static int stage_lanes(Lower *L, Kernel *k, int n0, int vn, int tn, int nid, int jid, int64_t J, Expr *f) {
+/* The lanes kernel of target tg: an item per TN events (first_event *n0,
+ * the variable *vn for an event), f(n, j) for them staged j-major (the last
+ * event again past the end) in an array of the statement's type, *vals. */
+static Kernel *begin_lanes(Lower *L, const Site *site, const Target *tg, const Plan *pl, int tn, int nid, int jid,
+                           int64_t J, Expr *f, int *n0, int *vn, int *vals) {
   Program *p = L->p;
-  int vals = kernel_shared(p, k, "values", L->rt, J * tn), nn, vj;
+  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, tg->name, tn));
+  k->what =
+      arena_printf(&p->arena, "%s [%s: %d events per item, one lane each]", stmt_text(L, site->st), pl->variant, tn);
+  k->pvar = kernel_var(p, k, "item", LT_I64);
+  k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  *n0 = kernel_var(p, k, "first_event", LT_I64), *vn = kernel_var(p, k, "event", LT_I64);
+  ls_append(p, k->body, ls_assign(p, *n0, BIN(LB_MUL, V(k->pvar), I(tn))));
+  *vals = kernel_shared(p, k, "values", L->rt, J * tn);
+  int nn, vj;
   Env env;
   env_init(&env);
   LStmt *ln = emit_loop(L, k, k->body, "nn", I(0), I(tn), &nn);
-  ls_append(p, ln, ls_assign(p, vn, BIN(LB_MIN, BIN(LB_ADD, V(n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
+  ls_append(p, ln, ls_assign(p, *vn, BIN(LB_MIN, BIN(LB_ADD, V(*n0), V(nn)), BIN(LB_SUB, lx_nlocal(p), I(1)))));
   LStmt *lj = emit_loop(L, k, ln, spec_index(L->s, jid)->name, I(0), I(J), &vj);
-  env.var[nid] = vn, env.var[jid] = vj;
+  env.var[nid] = *vn, env.var[jid] = vj;
   LExpr *cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
-  ls_append(p, lj, ls_sstore(p, k, vals, cell, lx_cast(p, L->rt, lower_expr(L, k, lj, f, &env))));
-  return vals;
+  ls_append(p, lj, ls_sstore(p, k, *vals, cell, lx_cast(p, L->rt, lower_expr(L, k, lj, f, &env))));
+  return k;
 }
 
 static void build_lanes(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
-  Stmt *st = site->st;
   const EventLse *f = form;
   Target *tg = f->tg;
   Expr *red = f->red;
@@ -148,15 +156,11 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   int64_t J = f->J;
   LType rt = L->rt;
   const char *jname = spec_index(L->s, jid)->name;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, tg->name, tn));
-  k->what = arena_printf(&p->arena, "%s [%s: %d events per item, one lane each]", stmt_text(L, st), pl->variant, tn);
-  k->pvar = kernel_var(p, k, "item", LT_I64);
-  k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  int n0, vn, vals;
+  Kernel *k = begin_lanes(L, site, tg, pl, tn, nid, jid, J, red->args[0], &n0, &vn, &vals);
   LStmt *body = k->body;
-  int n0 = kernel_var(p, k, "first_event", LT_I64), vn = kernel_var(p, k, "event", LT_I64);
-  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, V(k->pvar), I(tn))));
-  int vals = stage_lanes(L, k, n0, vn, tn, nid, jid, J, red->args[0]), mx = kernel_shared(p, k, "max", rt, tn),
-      sum = kernel_shared(p, k, "sumexp", rt, tn), shift = kernel_shared(p, k, "shift", rt, tn);
+  int mx = kernel_shared(p, k, "max", rt, tn), sum = kernel_shared(p, k, "sumexp", rt, tn),
+      shift = kernel_shared(p, k, "shift", rt, tn);
   int nn, vj;
   LStmt *ln, *lj;
   LExpr *cell;
@@ -239,16 +243,10 @@ static void build_arg(Lower *L, const Site *site, const void *form, const void *
   int tn = ((const LanesConfig *)config)->tn, nid = f->nid, jid = f->jid, argmin = f->red->op == R_ARGMIN;
   LType rt = L->rt;
   const char *jname = spec_index(L->s, jid)->name;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, f->tg->name, tn));
-  k->what =
-      arena_printf(&p->arena, "%s [%s: %d events per item, one lane each]", stmt_text(L, site->st), pl->variant, tn);
-  k->pvar = kernel_var(p, k, "item", LT_I64);
-  k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
+  int n0, vn, vals;
+  Kernel *k = begin_lanes(L, site, f->tg, pl, tn, nid, jid, f->J, f->red->args[0], &n0, &vn, &vals);
   LStmt *body = k->body;
-  int n0 = kernel_var(p, k, "first_event", LT_I64), vn = kernel_var(p, k, "event", LT_I64);
-  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, V(k->pvar), I(tn))));
-  int vals = stage_lanes(L, k, n0, vn, tn, nid, jid, f->J, f->red->args[0]), best = kernel_shared(p, k, "best", rt, tn),
-      at = kernel_shared(p, k, argmin ? "argmin" : "argmax", LT_I64, tn);
+  int best = kernel_shared(p, k, "best", rt, tn), at = kernel_shared(p, k, argmin ? "argmin" : "argmax", LT_I64, tn);
   int nn, vj;
   LStmt *ln, *lj;
   LExpr *cell;
