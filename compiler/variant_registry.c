@@ -18,6 +18,7 @@ static const VariantFamily *const registry[] = {
     &family_centered,
     &family_estep_tiled,
     &family_mma_3xtf32,
+    &family_mma_poly,
     &family_staged_map,
     &family_rows,
     /* builtins */

@@ -105,6 +105,8 @@ static void submit(const char *ptxas, const char *arch, const char *path, const 
 /* The PTX of the tensor-core variants (variants_mma.c): checked present
  * where they must be, so that the assembly of LS_MMA is not skipped unseen. */
 static const char MMA_PTX[] = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32";
+static const char *const POLY_SPECS[] = {"gmm_diag",           "gmm_spherical", "kmeans",      "bayesian_diag",
+                                         "bayesian_spherical", "bernoulli",     "multinomial", "poisson"};
 
 /* "" under float32, else before + the precision's name + after (in a static buffer) */
 static const char *precision_suffix(Precision precision, const char *before, const char *after) {
@@ -155,7 +157,10 @@ static void check_precision(const char *ptxas, const char *arch, const ShippedSp
   /* the specs whose E-step is a quadratic form of a matrix per component or shared (the Bayesian ones too) */
   int quadratic = strcmp(ss->name, "gmm_full") == 0 || strcmp(ss->name, "gmm_tied") == 0 ||
                   strcmp(ss->name, "bayesian_full") == 0 || strcmp(ss->name, "bayesian_tied") == 0;
-  int want_mma = quadratic && real == LT_F32 && d >= 2 && sm >= 80 &&
+  /* ... and those whose E-step sums a polynomial of degree 1 or 2 in the data (variants_mma_poly.c) */
+  int poly = 0;
+  for (int i = 0; i < (int)(sizeof POLY_SPECS / sizeof *POLY_SPECS); i++) poly |= strcmp(ss->name, POLY_SPECS[i]) == 0;
+  int want_mma = ((quadratic && d >= 2) || poly) && real == LT_F32 && sm >= 80 &&
                  (precision == PRECISION_TF32 || precision == PRECISION_3XTF32);
   if (want_mma != (strstr(ptx, MMA_PTX) != NULL)) {
     printf("FAIL %s: %s %s in the PTX\n", what, MMA_PTX, want_mma ? "missing" : "unexpected");
@@ -218,6 +223,11 @@ int main(int argc, char **argv) {
     check_precision(ptxas, argv[a], shipped_spec("full"), 4, 64, LT_F32, PRECISION_3XTF32, tmpdir);
     check_precision(ptxas, argv[a], shipped_spec("full"), 5, 19, LT_F32, PRECISION_TF32, tmpdir);
     check_precision(ptxas, argv[a], shipped_spec("tied"), 4, 64, LT_F32, PRECISION_TF32, tmpdir);
+    /* the polynomial forms on the tensor cores: every such spec, and strips of features under both precisions */
+    for (int q = 0; q < (int)(sizeof POLY_SPECS / sizeof *POLY_SPECS); q++)
+      check_precision(ptxas, argv[a], shipped_spec(POLY_SPECS[q]), 5, 7, LT_F32, PRECISION_3XTF32, tmpdir);
+    check_precision(ptxas, argv[a], shipped_spec("diag"), 64, 150, LT_F32, PRECISION_3XTF32, tmpdir);
+    check_precision(ptxas, argv[a], shipped_spec("diag"), 1024, 128, LT_F32, PRECISION_TF32, tmpdir);
     /* float64 statistics: the tiled sums at float64 beside float32 E-steps */
     check_precision(ptxas, argv[a], shipped_spec("full"), 6, 40, LT_F32, PRECISION_STATS64, tmpdir);
     /* past whole rows in shared memory: the staged map in strips, both precisions */

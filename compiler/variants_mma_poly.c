@@ -1,0 +1,485 @@
+/* Tensor-core variant of the staged maps (staged.h) whose sum is a
+ * polynomial of degree at most 2 in the data:
+ *
+ *   T[n, m] = g(n, m, sum(d, f(x[n,d], m, d))),  f = k2 x^2 + k1 x + k0
+ *
+ * (the diagonal and spherical Gaussians' E-step, k-means' distances, the
+ * Bernoulli and multinomial mixtures' log-likelihoods) as one GEMM over the
+ * features: S[n, m] = sum(d, t^2 k2(m,d) + t k1(m,d)) + sum(d, k0(m,d)) on
+ * the warps' m16n8k8 TF32 MMA (loopir.h, LS_MMA), with the 3xTF32 split of
+ * variants_mma.c (float32 products from TF32 parts) or, under the precision
+ * "tf32", one product.
+ *
+ * The expansion cancels: for f = a (x - mu)^2 the float32 sums hold
+ * a x^2 where the result is a (x - mu)^2. So the data is shifted first, by
+ * c[d], the mean of the block's events (t = x - c), and the coefficients
+ * are those of the polynomial in t, formed from f's own expression with
+ * the data read replaced by c + t (x - mu becomes (c - mu) + t: the
+ * difference of two nearby values, exact where they are within a factor
+ * of two). What remains is eps32 * sum(d, |k2| t^2 + |k1 t|): the spread of
+ * the tile's events around their mean in place of their distance to mu
+ * (docs/limits.md, "Tensor-core precisions").
+ *
+ * A block takes tn = warps * rt * 16 events and mb = 8 * nt components,
+ * dp features a strip (8, 16 or 32, padded with zeros). Per strip: the
+ * data tile staged in A-fragment order (variants_mma.c) with each thread's
+ * column sum on the side; the shift c; the coefficients staged in
+ * B-fragment order, rows [0, dp) k2 and [dp, 2 dp) k1 (linear forms: k1
+ * only), each thread adding its components' k0; then per k block of 8
+ * features the warps' MMAs, the A fragments t^2 and t formed on load. At
+ * the end g per output, into a tile written coalesced along m. The grid is
+ * one-dimensional, the component tile varying fastest, so that the blocks
+ * reading one tile of events run together (the data read once from memory). */
+#include <string.h>
+
+#include "kernel_build.h"
+#include "staged.h"
+
+typedef struct {
+  int warps, rt, nt, products; /* products: 3 (3xTF32) or 1 (TF32, only under that precision) */
+} PolyConfig;
+
+typedef struct {
+  StagedMap sm;
+  Tensor *x;  /* the data: the one [n, d] operand */
+  int degree; /* of f in x: 1 or 2 */
+} PolyForm;
+_Static_assert(sizeof(PolyForm) <= VARIANT_FORM_BYTES, "PolyForm must fit the registry's form storage");
+
+typedef struct {
+  int threads, tn, nt, mb, dp, kbx, kq; /* kbx: k blocks of the data per strip; kq: of k2 (0 for a linear f) */
+  int64_t strips, mt;                   /* strips of dp features; component tiles */
+} PolyShape;
+_Static_assert(sizeof(PolyShape) <= VARIANT_SHAPE_BYTES, "PolyShape must fit Plan.shape");
+
+enum { POLY_NON = 3 }; /* a degree past 2, or not a polynomial */
+
+/* The degree of e as a polynomial in the reads of x (POLY_NON: none). */
+static int poly_degree(const Expr *e, const Tensor *x) {
+  int a = e->nargs > 0 ? poly_degree(e->args[0], x) : 0, b = e->nargs > 1 ? poly_degree(e->args[1], x) : 0;
+  int d = a > b ? a : b;
+  if (e->nargs > 2 && poly_degree(e->args[2], x)) return POLY_NON;
+  switch (e->kind) {
+  case E_NUM:
+  case E_NAME: return 0;
+  case E_ACCESS: return e->tensor == x ? 1 : 0;
+  case E_UNARY: return e->op == U_NEG ? a : a ? POLY_NON : 0;
+  case E_BINARY:
+    switch (e->op) {
+    case B_ADD:
+    case B_SUB: return d;
+    case B_MUL: return a + b > 2 ? POLY_NON : a + b;
+    case B_DIV: return b ? POLY_NON : a;
+    default: return d ? POLY_NON : 0;
+    }
+  case E_CALL:
+    if (e->op == F_SQ) return 2 * a > 2 ? POLY_NON : 2 * a;
+    return d ? POLY_NON : 0;
+  case E_REDUCE: return POLY_NON;
+  }
+  return POLY_NON;
+}
+
+/* Float32 data, one data operand [n, d] (no [n, m] reads), f a polynomial
+ * of degree 1 or 2 in it, a GPU with TF32 tensor cores. */
+static int match_poly(Lower *L, const Site *site, void *form) {
+  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8 || L->opt->no_tensor_cores) return 0;
+  PolyForm *f = form;
+  memset(f, 0, sizeof *f);
+  if (!match_staged_map(L, site, &f->sm)) return 0;
+  for (int i = 0; i < f->sm.ops.n; i++) {
+    const Operand *o = &f->sm.ops.op[i];
+    if (o->role == ROLE_NM || (o->role == ROLE_ND && f->x)) return 0;
+    if (o->role == ROLE_ND) f->x = o->t;
+  }
+  f->degree = poly_degree(f->sm.sum->args[0], f->x);
+  return f->degree == 1 || f->degree == 2;
+}
+
+/* A configuration's column tiles: no more than the components need, a
+ * power of two (the tile's width divides the threads). */
+static int poly_nt(const PolyConfig *c, int64_t M) {
+  int nt = 1;
+  while (nt < c->nt && 8 * nt < M) nt *= 2;
+  return nt;
+}
+
+static const PolyConfig poly_configs[];
+
+static int plan_poly(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
+  (void)site;
+  const PolyForm *f = form;
+  const PolyConfig *c = config;
+  PolyShape *s = (PolyShape *)pl->shape;
+  /* asked for, as the other tensor-core variants (variants_mma.c) */
+  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
+  int64_t D = f->sm.D, M = f->sm.M;
+  /* a configuration that narrows to an earlier one's tile is that one */
+  for (const PolyConfig *e = poly_configs; e < c; e++)
+    if (e->warps == c->warps && e->rt == c->rt && e->products == c->products && poly_nt(e, M) == poly_nt(c, M))
+      return 0;
+  s->threads = 32 * c->warps;
+  s->tn = c->warps * c->rt * 16;
+  s->nt = poly_nt(c, M);
+  s->mb = 8 * s->nt;
+  s->dp = D <= 8 ? 8 : D <= 16 ? 16 : 32;
+  s->kbx = s->dp / 8;
+  s->kq = f->degree == 2 ? s->kbx : 0;
+  s->strips = ceil_div(D, s->dp);
+  s->mt = ceil_div(M, s->mb);
+  /* the column sums and the components' constants one per thread */
+  if (s->threads % s->mb || s->threads % s->dp || c->rt * s->nt * 4 > 64) return 0;
+  if (s->threads > L->dev.max_threads_per_block) return 0;
+  int64_t ab = (int64_t)s->tn * s->dp + (int64_t)(s->kbx + s->kq) * 8 * s->mb, out = (int64_t)s->tn * s->mb;
+  int64_t smem = 4 * ((ab > out ? ab : out) + 2 * s->threads + s->dp);
+  if (smem > L->dev.smem_static_per_block) return 0;
+  pl->variant = arena_printf(&L->p->arena, "mma-%s-poly-%dx%d", c->products == 3 ? "3xtf32" : "tf32", s->tn, s->mb);
+  /* the data once from memory (the blocks of one event tile run together),
+   * T written once; per (event, component) products x K multiply-adds on the
+   * tensor cores, K = (1 + (degree 2)) x the padded features; the FP32 pipe
+   * splits the fragments (A per warp and component tile, B per warp) and
+   * evaluates g; the coefficients per block and component tile */
+  double K = (double)(s->kbx + s->kq) * 8 * (double)s->strips, Mp = (double)(s->mt * s->mb);
+  double split = c->products == 3 ? 4 : 1;
+  pl->work = (Work){.bytes_per_event = 4.0 * ((double)D + (double)M),
+                    .shared_per_event = 4.0 * (K * Mp / (8.0 * s->nt) / 2 + K * Mp / (16.0 * c->rt)),
+                    .fmas_per_event = K * Mp * split * (1.0 / (8.0 * s->nt) + 1.0 / (16.0 * c->rt)) / 2 + 8.0 * Mp +
+                                      (double)D * Mp * 16.0 / s->tn,
+                    .tc_fmas_per_event = K * Mp * c->products,
+                    .launches = 1};
+  return 1;
+}
+
+/* The float32 value v split into TF32 parts (variants_mma.c): *big =
+ * tf32(v), and where small >= 0, small = tf32(v - big). */
+static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
+  ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
+  if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
+}
+
+/* The coefficients of a polynomial in t: variables (-1: zero). */
+typedef struct {
+  int c[3];
+} Poly;
+
+typedef struct {
+  Lower *L;
+  Kernel *k;
+  LStmt *blk;
+  Env *env;
+  const Tensor *x;
+  int shift; /* the variable holding c: a read of x is c + t */
+} PolyLower;
+
+static int poly_var(PolyLower *pw, LExpr *v) {
+  Program *p = pw->L->p;
+  Kernel *k = pw->k;
+  int r = kernel_var(p, k, "coef", LT_F32);
+  ls_append(p, pw->blk, ls_assign(p, r, lx_cast(p, LT_F32, v)));
+  return r;
+}
+
+/* a + s b (s = 1 or -1) coefficient by coefficient */
+static Poly poly_add(PolyLower *pw, Poly a, Poly b, int s) {
+  Program *p = pw->L->p;
+  Kernel *k = pw->k;
+  Poly r;
+  for (int i = 0; i < 3; i++)
+    r.c[i] = b.c[i] < 0   ? a.c[i]
+             : a.c[i] < 0 ? (s > 0 ? b.c[i] : poly_var(pw, lx_unary(p, LU_NEG, V(b.c[i]))))
+                          : poly_var(pw, BIN(s > 0 ? LB_ADD : LB_SUB, V(a.c[i]), V(b.c[i])));
+  return r;
+}
+
+static Poly poly_mul(PolyLower *pw, Poly a, Poly b) {
+  Program *p = pw->L->p;
+  Kernel *k = pw->k;
+  Poly r = {{-1, -1, -1}};
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; i + j < 3; j++) {
+      if (a.c[i] < 0 || b.c[j] < 0) continue;
+      LExpr *t = BIN(LB_MUL, V(a.c[i]), V(b.c[j]));
+      r.c[i + j] = poly_var(pw, r.c[i + j] < 0 ? t : BIN(LB_ADD, V(r.c[i + j]), t));
+    }
+  return r;
+}
+
+/* e (poly_degree at most 2) as a polynomial in t. */
+static Poly poly_lower(PolyLower *pw, Expr *e) {
+  Program *p = pw->L->p;
+  Kernel *k = pw->k;
+  Poly r = {{-1, -1, -1}};
+  if (poly_degree(e, pw->x) == 0) {
+    r.c[0] = poly_var(pw, lower_expr(pw->L, k, pw->blk, e, pw->env));
+    return r;
+  }
+  switch (e->kind) {
+  case E_ACCESS: /* the data read: c + t */
+    r.c[0] = pw->shift;
+    r.c[1] = poly_var(pw, lx_const(p, LT_F32, 1));
+    return r;
+  case E_UNARY: return poly_add(pw, r, poly_lower(pw, e->args[0]), -1);
+  case E_BINARY: {
+    Poly a = poly_lower(pw, e->args[0]);
+    if (e->op == B_DIV) { /* by a polynomial of degree 0 */
+      LExpr *den = lower_expr(pw->L, k, pw->blk, e->args[1], pw->env);
+      int dv = poly_var(pw, den);
+      for (int i = 0; i < 3; i++)
+        if (a.c[i] >= 0) a.c[i] = poly_var(pw, BIN(LB_DIV, V(a.c[i]), V(dv)));
+      return a;
+    }
+    Poly b = poly_lower(pw, e->args[1]);
+    return e->op == B_MUL ? poly_mul(pw, a, b) : poly_add(pw, a, b, e->op == B_ADD ? 1 : -1);
+  }
+  case E_CALL: { /* sq */ Poly a = poly_lower(pw, e->args[0]); return poly_mul(pw, a, a);
+  }
+  default: return r; /* not reached: poly_degree admits no other */
+  }
+}
+
+/* Index of row `row` (k), column `col` (n) of the B operand in fragment
+ * order: [(row / 8 * nt + col / 8) * 32 + lane] * 2 + i with lane = col % 8
+ * * 4 + row % 4 and i = row % 8 / 4 (b0: row t, b1: row t + 4; column g). */
+static LExpr *b_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int nt, int64_t base) {
+  (void)k;
+  LExpr *tile = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, row, I(8)), I(nt)), BIN(LB_DIV, col, I(8)));
+  LExpr *lane = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, col, I(8)), I(4)), BIN(LB_REM, row, I(4)));
+  LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, tile, I(32)), lane), I(2)),
+                  BIN(LB_DIV, BIN(LB_REM, row, I(8)), I(4)));
+  return BIN(LB_ADD, I(base), at);
+}
+
+static void build_poly(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
+  (void)out;
+  Program *p = L->p;
+  Stmt *st = site->st;
+  const PolyForm *f = form;
+  const PolyConfig c = *(const PolyConfig *)config;
+  const PolyShape *sp = (const PolyShape *)pl->shape;
+  Target *tg = &st->targets[0];
+  int threads = sp->threads, tn = sp->tn, mb = sp->mb, dp = sp->dp, kbx = sp->kbx, kq = sp->kq, rt = c.rt, nt = sp->nt,
+      three = c.products == 3;
+  int64_t D = f->sm.D, M = f->sm.M, mt = sp->mt;
+  int64_t a_size = (int64_t)tn * dp, b_base = a_size; /* A, then B, in `tiles`; the output tile over both at the end */
+  int64_t ab = a_size + (int64_t)(kbx + kq) * 8 * mb, tiles_size = ab > (int64_t)tn * mb ? ab : (int64_t)tn * mb;
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_mmapoly%s%dx%d", L->s->model, tg->name, three ? "3xtf32" : "tf32", tn, mb));
+  k->what = arena_printf(&p->arena,
+                         "%s [%s: sum over d as one GEMM of (t^2, t), t = x - (the block's mean), against the "
+                         "coefficients of the polynomial, on TF32 tensor cores (m16n8k8), %s, %d features a strip]",
+                         stmt_text(L, st), pl->variant,
+                         three ? "3 products of split operands (float32 products)" : "one product (TF32 accuracy)", dp);
+  k->launch = LAUNCH_GRID;
+  k->grid[0] = BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn)), I(mt));
+  k->block[0] = threads;
+  k->block[1] = 1;
+  LStmt *body = k->body;
+  int tiles = kernel_shared(p, k, "tiles", LT_F32, tiles_size), gs = kernel_shared(p, k, "constants", LT_F32, threads);
+  int psum = kq ? kernel_shared(p, k, "column_sums", LT_F32, threads) : -1,
+      cs = kq ? kernel_shared(p, k, "shift", LT_F32, dp) : -1;
+  WarpLanes wl;
+  warp_lanes(p, k, body, &wl);
+  int tid = wl.tid, lane = wl.lane, warp = wl.warp, g = wl.g, t = wl.t;
+  int n0 = kernel_var(p, k, "n0", LT_I64), m0 = kernel_var(p, k, "m0", LT_I64),
+      live = kernel_var(p, k, "events_in_tile", LT_I64);
+  ls_append(p, body, ls_assign(p, n0, BIN(LB_MUL, BIN(LB_DIV, lx_sreg(p, SR_CTAID_X), I(mt)), I(tn))));
+  ls_append(p, body, ls_assign(p, m0, BIN(LB_MUL, BIN(LB_REM, lx_sreg(p, SR_CTAID_X), I(mt)), I(mb))));
+  ls_append(p, body, ls_assign(p, live, BIN(LB_MIN, I(tn), BIN(LB_SUB, lx_nlocal(p), V(n0)))));
+  Env env;
+  env_init(&env);
+  int vn = kernel_var(p, k, "n", LT_I64), vm = kernel_var(p, k, "m", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
+      flat = kernel_var(p, k, "flat", LT_I64), d0 = kernel_var(p, k, "d0", LT_I64);
+  env.var[f->sm.nid] = vn;
+  env.var[f->sm.mid] = vm;
+  env.var[f->sm.did] = vd;
+  int acc[64];
+  for (int r = 0; r < rt * nt * 4; r++) {
+    acc[r] = kernel_var(p, k, arena_printf(&p->arena, "s%d_%d_%d", r / (nt * 4), r / 4 % nt, r % 4), LT_F32);
+    ls_append(p, body, ls_assign(p, acc[r], lx_const(p, LT_F32, 0)));
+  }
+  int colsum = kernel_var(p, k, "column_sum", LT_F32), konst = kernel_var(p, k, "constant", LT_F32),
+      xv = kernel_var(p, k, "x", LT_F32), shift = kernel_var(p, k, "c", LT_F32);
+  ls_append(p, body, ls_assign(p, konst, lx_const(p, LT_F32, 0)));
+  int strip;
+  LStmt *ks = emit_loop(L, k, body, "strip", I(0), I(sp->strips), &strip);
+  ls_append(p, ks, ls_assign(p, d0, BIN(LB_MUL, V(strip), I(dp))));
+  ls_append(p, ks, ls_sync(p)); /* the previous strip's tiles are read by every warp */
+  /* the data tile in A-fragment order (variants_mma.c); a thread's column
+   * is tid % dp on every trip (dp divides threads): its sum on the side */
+  ls_append(p, ks, ls_assign(p, colsum, lx_const(p, LT_F32, 0)));
+  {
+    LStmt *in = emit_strided(L, k, ks, "stage_x", a_size, threads, tid, flat);
+    int nn = kernel_var(p, k, "nn", LT_I64), dd = kernel_var(p, k, "dd", LT_I64);
+    ls_append(p, in, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
+    ls_append(p, in, ls_assign(p, dd, BIN(LB_REM, V(flat), I(dp))));
+    ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
+    ls_append(p, in, ls_assign(p, vd, BIN(LB_ADD, V(d0), V(dd))));
+    LExpr *r = BIN(LB_REM, V(nn), I(16)), *cc = BIN(LB_REM, V(dd), I(8));
+    LExpr *fl = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, V(nn), I(16)), I(kbx)), BIN(LB_DIV, V(dd), I(8)));
+    LExpr *ln = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, r, I(8)), I(4)), BIN(LB_REM, cc, I(4)));
+    LExpr *el = BIN(LB_ADD, BIN(LB_DIV, r, I(8)), BIN(LB_MUL, BIN(LB_DIV, cc, I(4)), I(2)));
+    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, fl, I(32)), ln), I(4)), el);
+    LExpr **xi = idx_vec(p, 2);
+    xi[0] = V(vn);
+    xi[1] = V(vd);
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, in, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    ls_append(p, ok, ls_assign(p, xv, lx_cast(p, LT_F32, lx_load(p, p->tensor_buf[f->x->id], xi))));
+    ls_append(p, no, ls_assign(p, xv, lx_const(p, LT_F32, 0)));
+    ls_append(p, in, ls_sstore(p, k, tiles, at, V(xv)));
+    if (kq) ls_append(p, in, ls_assign(p, colsum, BIN(LB_ADD, V(colsum), V(xv))));
+  }
+  /* the shift: the mean of the tile's events, feature by feature (a
+   * linear f has no x^2 to cancel: there c = 0, and integer data stays
+   * exact in TF32) */
+  if (kq) {
+    ls_append(p, ks, ls_sstore(p, k, psum, V(tid), V(colsum)));
+    ls_append(p, ks, ls_sync(p));
+    LStmt *sh = ls_when(p, ks, BIN(LB_LT, V(tid), I(dp)));
+    LExpr *sum = NULL;
+    for (int h = 0; h < threads / dp; h++) {
+      LExpr *v = lx_sload(p, k, psum, BIN(LB_ADD, V(tid), I((int64_t)h * dp)));
+      sum = sum ? BIN(LB_ADD, sum, v) : v;
+    }
+    ls_append(p, sh, ls_sstore(p, k, cs, V(tid), BIN(LB_DIV, sum, lx_cast(p, LT_F32, V(live)))));
+    ls_append(p, ks, ls_sync(p));
+  }
+  /* the coefficients of f in t for (feature, component) = flat / mb,
+   * flat % mb: a thread's component is tid % mb on every trip (mb divides
+   * threads), to which it adds k0 */
+  {
+    int mm = kernel_var(p, k, "mm", LT_I64), dd = kernel_var(p, k, "feature", LT_I64);
+    LStmt *cf = emit_strided(L, k, ks, "coefficients", (int64_t)dp * mb, threads, tid, flat);
+    ls_append(p, cf, ls_assign(p, mm, BIN(LB_REM, V(flat), I(mb))));
+    ls_append(p, cf, ls_assign(p, dd, BIN(LB_DIV, V(flat), I(mb))));
+    ls_append(p, cf, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
+    ls_append(p, cf, ls_assign(p, vd, BIN(LB_ADD, V(d0), V(dd))));
+    LStmt *ok = ls_block(p), *no = ls_block(p);
+    ls_append(p, cf, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ok, no));
+    ls_append(p, ok, ls_assign(p, shift, kq ? lx_sload(p, k, cs, V(dd)) : lx_const(p, LT_F32, 0)));
+    PolyLower pw = {.L = L, .k = k, .blk = ok, .env = &env, .x = f->x, .shift = shift};
+    Poly poly = poly_lower(&pw, f->sm.sum->args[0]);
+    LExpr *zero = lx_const(p, LT_F32, 0);
+    if (kq)
+      ls_append(p, ok,
+                ls_sstore(p, k, tiles, b_index(p, k, V(dd), V(mm), nt, b_base), poly.c[2] >= 0 ? V(poly.c[2]) : zero));
+    ls_append(p, ok,
+              ls_sstore(p, k, tiles, b_index(p, k, BIN(LB_ADD, V(dd), I((int64_t)kq * 8)), V(mm), nt, b_base),
+                        poly.c[1] >= 0 ? V(poly.c[1]) : lx_const(p, LT_F32, 0)));
+    if (poly.c[0] >= 0) ls_append(p, ok, ls_assign(p, konst, BIN(LB_ADD, V(konst), V(poly.c[0]))));
+    if (kq) ls_append(p, no, ls_sstore(p, k, tiles, b_index(p, k, V(dd), V(mm), nt, b_base), lx_const(p, LT_F32, 0)));
+    ls_append(p, no,
+              ls_sstore(p, k, tiles, b_index(p, k, BIN(LB_ADD, V(dd), I((int64_t)kq * 8)), V(mm), nt, b_base),
+                        lx_const(p, LT_F32, 0)));
+  }
+  ls_append(p, ks, ls_sync(p));
+  /* per k block of 8 features: A = t^2 (against k2) and t (against k1) */
+  int abig[2][8][4], asmall[2][8][4], bbig[2], bsmall[2];
+  for (int q = 0; q < 2; q++)
+    for (int r = 0; r < rt; r++)
+      for (int x = 0; x < 4; x++) {
+        abig[q][r][x] = kernel_var(p, k, arena_printf(&p->arena, "a%d_%d_%d", q, r, x), LT_F32);
+        asmall[q][r][x] = three ? kernel_var(p, k, arena_printf(&p->arena, "as%d_%d_%d", q, r, x), LT_F32) : -1;
+      }
+  for (int x = 0; x < 2; x++) {
+    bbig[x] = kernel_var(p, k, arena_printf(&p->arena, "b%d", x), LT_F32);
+    bsmall[x] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d", x), LT_F32) : -1;
+  }
+  int c0 = kernel_var(p, k, "c_t", LT_F32), c4 = kernel_var(p, k, "c_t4", LT_F32), tv = kernel_var(p, k, "t", LT_F32),
+      bv = kernel_var(p, k, "coefficient", LT_F32);
+  for (int b = 0; b < kbx; b++) {
+    ls_append(p, ks, ls_assign(p, c0, kq ? lx_sload(p, k, cs, BIN(LB_ADD, I(8 * b), V(t))) : lx_const(p, LT_F32, 0)));
+    ls_append(p, ks,
+              ls_assign(p, c4, kq ? lx_sload(p, k, cs, BIN(LB_ADD, I(8 * b + 4), V(t))) : lx_const(p, LT_F32, 0)));
+    for (int r = 0; r < rt; r++) {
+      LExpr *tile = BIN(LB_ADD, BIN(LB_MUL, V(warp), I(rt)), I(r));
+      LExpr *base =
+          BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, tile, I(kbx)), I(b)), I(32)), V(lane)), I(4));
+      for (int x = 0; x < 4; x++) {
+        ls_append(p, ks,
+                  ls_assign(p, tv, BIN(LB_SUB, lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x))), V(x < 2 ? c0 : c4))));
+        split(p, k, ks, V(tv), abig[1][r][x], asmall[1][r][x]);
+        if (kq) split(p, k, ks, BIN(LB_MUL, V(tv), V(tv)), abig[0][r][x], asmall[0][r][x]);
+      }
+    }
+    for (int j = 0; j < nt; j++)
+      for (int q = kq ? 0 : 1; q < 2; q++) {
+        int row_block = q == 0 ? b : kq + b;
+        LExpr *base =
+            BIN(LB_ADD, I(b_base), BIN(LB_MUL, BIN(LB_ADD, I(((int64_t)row_block * nt + j) * 32), V(lane)), I(2)));
+        for (int x = 0; x < 2; x++) {
+          ls_append(p, ks, ls_assign(p, bv, lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x)))));
+          split(p, k, ks, V(bv), bbig[x], bsmall[x]);
+        }
+        for (int r = 0; r < rt; r++) {
+          int *d = &acc[(r * nt + j) * 4];
+          LExpr *cin[4] = {V(d[0]), V(d[1]), V(d[2]), V(d[3])};
+          LExpr *ab[4] = {V(abig[q][r][0]), V(abig[q][r][1]), V(abig[q][r][2]), V(abig[q][r][3])};
+          LExpr *bb[2] = {V(bbig[0]), V(bbig[1])};
+          if (three) { /* the small products first: they are the smaller terms */
+            LExpr *as[4] = {V(asmall[q][r][0]), V(asmall[q][r][1]), V(asmall[q][r][2]), V(asmall[q][r][3])};
+            LExpr *bs[2] = {V(bsmall[0]), V(bsmall[1])};
+            ls_append(p, ks, ls_mma(p, d, as, bb, cin));
+            ls_append(p, ks, ls_mma(p, d, ab, bs, cin));
+          }
+          ls_append(p, ks, ls_mma(p, d, ab, bb, cin));
+        }
+      }
+  }
+  /* the components' constants, summed over the threads that formed them */
+  ls_append(p, body, ls_sstore(p, k, gs, V(tid), V(konst)));
+  ls_append(p, body, ls_sync(p));
+  /* g per output: lane (g, t) holds rows g (c0, c1) and g + 8 (c2, c3),
+   * columns 2t and 2t + 1 of each column tile */
+  int sv = kernel_var(p, k, "sum", LT_F32);
+  for (int r = 0; r < rt; r++)
+    for (int j = 0; j < nt; j++)
+      for (int x = 0; x < 4; x++) {
+        LExpr *ev = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(rt)), I(r)), I(16)),
+                        BIN(LB_ADD, V(g), I(8 * (x / 2))));
+        LExpr *col = BIN(LB_ADD, I(8 * j + x % 2), BIN(LB_MUL, V(t), I(2)));
+        LExpr *konsts = NULL;
+        for (int h = 0; h < threads / mb; h++) {
+          LExpr *v = lx_sload(p, k, gs, BIN(LB_ADD, col, I((int64_t)h * mb)));
+          konsts = konsts ? BIN(LB_ADD, konsts, v) : v;
+        }
+        ls_append(p, body, ls_assign(p, sv, BIN(LB_ADD, V(acc[(r * nt + j) * 4 + x]), konsts)));
+        ls_append(p, body, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
+        ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), col)));
+        LStmt *in = ls_when(p, body, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));
+        L->subst_expr = f->sm.sum;
+        L->subst_val = lx_cast(p, p->real, V(sv));
+        LExpr *val = lower_expr(L, k, in, st->rhs, &env);
+        L->subst_expr = NULL;
+        ls_append(p, in, ls_sstore(p, k, tiles, BIN(LB_ADD, BIN(LB_MUL, ev, I(mb)), col), val));
+      }
+  store_event_tile(L, k, body,
+                   &(EventTile){.buf = p->tensor_buf[tg->tensor->id],
+                                .sh = tiles,
+                                .tn = tn,
+                                .mb = mb,
+                                .M = M,
+                                .threads = threads,
+                                .tid = tid,
+                                .flat = flat,
+                                .n0 = n0,
+                                .m0 = m0,
+                                .vn = vn,
+                                .vm = vm});
+}
+
+/* 128 x 64, 128 x 32 and 64 x 64 tiles (narrower where M is smaller); a
+ * unit holds at most 16 alternatives (loopir.h) */
+static const PolyConfig poly_configs[] = {
+    {4, 2, 8, 3}, {4, 2, 4, 3}, {4, 1, 8, 3}, {4, 2, 8, 1}, {4, 2, 4, 1}, {4, 1, 8, 1},
+};
+
+const VariantFamily family_mma_poly = {.name = "mma-poly",
+                                       .site = SITE_MAP,
+                                       .fast32 = 1,
+                                       .match = match_poly,
+                                       .configs = poly_configs,
+                                       .nconfigs = sizeof poly_configs / sizeof *poly_configs,
+                                       .config_size = sizeof *poly_configs,
+                                       .plan = plan_poly,
+                                       .build = build_poly};
