@@ -41,11 +41,13 @@ def make_data(n, d, m, rng, dtype=np.float32):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def gmmc_iteration_ms(gmmc, path, m, cov, iters, backend="auto", out=None):
+def gmmc_iteration_ms(gmmc, path, m, cov, iters, backend="auto", out=None, precision=None):
     """Both contenders start from gmmc's k-means initialisation (seed 0): with
     -o and --max-iter 0 gmmc writes it, and torch_em reads it."""
     cmd = [gmmc, "fit", path, "-k", str(m), "--covariance-type", cov, "--tol", "0", "--max-iter", str(iters),
            "--init", "kmeans", "--seed", "0", "--dtype", "float32", "--backend", backend, "-v"]
+    if precision:
+        cmd += ["--precision", precision]
     if out:
         cmd += ["-o", out]
     t0 = time.time()

@@ -88,6 +88,8 @@ def main():
     ap.add_argument("--points", default=POINTS)
     ap.add_argument("--iters", type=int, default=8)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--also-precision", default=None,
+                    help="one more gmmc column under this --precision (3xtf32, tf32), same start")
     a = ap.parse_args()
     seed = int(os.environ.get("GMMC_TEST_SEED", time.time_ns() % (1 << 31)))
     print(f"peers_bench: seed {seed}", flush=True)
@@ -110,6 +112,12 @@ def main():
         except Exception as e:  # a failure is reported in the table, not hidden
             row["gmmc_error"] = str(e)[:200]
             init = None
+        if a.also_precision and init is not None:
+            try:
+                row["gmmc_" + a.also_precision + "_ms"] = bench.gmmc_iteration_ms(
+                    a.gmmc, path, m, cov, a.iters, precision=a.also_precision)[0]
+            except Exception as e:
+                row["gmmc_" + a.also_precision + "_error"] = str(e)[:200]
         for name, fn in (("flash", lambda: flash_em_ms(a.flash, x, m, cov, init)),
                          ("torch", lambda: bench.torch_em(x, m, cov, init))):
             try:
@@ -121,7 +129,11 @@ def main():
         fmt = lambda v, w=9, q=3: f"{v:{w}.{q}f}" if v is not None else f"{'-':>{w}}"
         print(f"{n:>8} {d:>4} {m:>5} {cov:>5} {fmt(g)} {fmt(f)} {fmt(t)} {fmt(f / g if g and f else None, 8, 2)} "
               f"{fmt(t / g if g and t else None, 8, 2)}", flush=True)
-        for k in ("gmmc_error", "flash_error", "torch_error"):
+        if a.also_precision:
+            q = row.get("gmmc_" + a.also_precision + "_ms")
+            print(f"{'':>8} {'':>4} {'':>5} {'':>5} {fmt(q)} {'':>9} {'':>9} {fmt(f / q if q and f else None, 8, 2)} "
+                  f"{fmt(t / q if q and t else None, 8, 2)}   (gmmc --precision {a.also_precision})", flush=True)
+        for k in ("gmmc_error", "flash_error", "torch_error", "gmmc_" + str(a.also_precision) + "_error"):
             if k in row:
                 print(f"   {k}: {row[k]}", flush=True)
         rows.append(row)

@@ -304,7 +304,7 @@ static int compare_sequences(const Case *c, Sim *s, const Snap *sn, double tol) 
         scale = fmax(scale, fabs(ref.v[p->tensor_buf[ss->id]][i].f));
       for (int b = 0; b < p->nbufs; b++) {
         if (!fuse_hands_on(p, (SeqId)id, b)) continue;
-        int64_t at;
+        int64_t at = 0;
         double d = ltype_is_float(p->bufs[b]->elem) ? difference(ref.v[b], s->buf[b], s->elems[b], &at) : 0;
         if (p->bufs[b]->tensor && p->bufs[b]->tensor == p->spec->predict_proba) d /= scale;
         for (int64_t i = 0; !ltype_is_float(p->bufs[b]->elem) && i < s->elems[b]; i++)

@@ -16,7 +16,11 @@ relative difference of the per-iteration lower bounds to ffma's (issue
 (events around 10^4, unit spread) with ffma and 3xtf32, and a float64 fit
 of the same events as the reference that says which of the two is off.
 
-  mma_lb.py GMMC [--points 1000000x32x128,200000x64x64,1000000x24x100] [--iters 12] [--out DIR]
+With --cov diag the same for diagonal covariances: the E-step forced to
+the polynomial form on the tensor cores (mma-3xtf32-poly, mma-tf32-poly:
+variants_mma_poly.c), the M-step's sums auto.
+
+  mma_lb.py GMMC [--points 1000000x32x128,200000x64x64,1000000x24x100] [--iters 12] [--out DIR] [--cov full|diag]
 """
 import argparse
 import os
@@ -30,20 +34,22 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import bench  # noqa: E402
 
-SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dsl", "specs", "gmm_full.yaml")
+SPECS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dsl", "specs")
 
 
-def forced_spec(tmp, family):
-    path = os.path.join(tmp, f"gmm_full_{family}.yaml")
-    with open(SPEC) as f, open(path, "w") as g:
-        g.write(f.read().rstrip("\n") + f"\nschedule:\n  L: {family}\n  covariances: {family}\n")
+def forced_spec(tmp, family, cov):
+    path = os.path.join(tmp, f"gmm_{cov}_{family}.yaml")
+    # full: the E-step and the scatter; diag: the E-step's polynomial form
+    sched = f"  L: {family}\n  covariances: {family}\n" if cov == "full" else f"  L: {family}-poly\n"
+    with open(os.path.join(SPECS, f"gmm_{cov}.yaml")) as f, open(path, "w") as g:
+        g.write(f.read().rstrip("\n") + "\nschedule:\n" + sched)
     return path
 
 
-def fit(gmmc, data, m, iters, env_extra=None, spec=None, precision=None, log=None, dtype="float32"):
+def fit(gmmc, data, m, iters, env_extra=None, spec=None, precision=None, log=None, dtype="float32", cov="full"):
     cmd = [gmmc, "fit", data, "-k", str(m), "--tol", "0", "--max-iter", str(iters), "--init", "kmeans", "--seed", "0",
            "--dtype", dtype, "-v"]
-    cmd += ["--spec", spec] if spec else ["--covariance-type", "full"]
+    cmd += ["--spec", spec] if spec else ["--covariance-type", cov]
     if precision:
         cmd += ["--precision", precision]
     env = dict(os.environ, **(env_extra or {}))
@@ -66,12 +72,13 @@ def main():
     ap.add_argument("--points", default="1000000x32x128,200000x64x64,1000000x24x100")
     ap.add_argument("--iters", type=int, default=12)
     ap.add_argument("--out", default=".")
+    ap.add_argument("--cov", default="full", choices=["full", "diag"])
     a = ap.parse_args()
     seed = int.from_bytes(os.urandom(4), "little")
     print(f"mma_lb.py: seed {seed}", flush=True)
     rng = np.random.default_rng(seed)
     tmp = tempfile.mkdtemp(prefix="gmmc-mma-")
-    specs = {f: forced_spec(tmp, f) for f in ("mma-3xtf32", "mma-tf32")}
+    specs = {f: forced_spec(tmp, f, a.cov) for f in ("mma-3xtf32", "mma-tf32")}
     runs = [("ffma", None, None, None),
             ("3xtf32", None, specs["mma-3xtf32"], "3xtf32"),
             ("auto", None, None, "3xtf32"),
@@ -89,9 +96,9 @@ def main():
         ref = None
         far_runs = [("float64", None, None, None)] + runs[:2]  # the reference first
         for name, env, spec, precision in runs if not kind else far_runs:
-            log = os.path.join(a.out, f"fit_{n}_{d}_{m}{'_far' if kind else ''}_{name}.log")
+            log = os.path.join(a.out, f"fit_{a.cov}_{n}_{d}_{m}{'_far' if kind else ''}_{name}.log")
             lb, ms, err = fit(a.gmmc, path, m, a.iters, env, spec, precision, log,
-                              "float64" if name == "float64" else "float32")
+                              "float64" if name == "float64" else "float32", a.cov)
             label = name + ("/far" if kind else "")
             if err:
                 print(f"{n:>8} {d:>3} {m:>4}  {label:<7} failed: {err}", flush=True)
