@@ -103,6 +103,7 @@ extern const VariantFamily family_tiled, family_lanes;                          
 extern const VariantFamily family_balanced, family_wide, family_centered, family_estep_tiled; /* variants_estep*.c */
 extern const VariantFamily family_mma_3xtf32;                                                 /* variants_mma.c */
 extern const VariantFamily family_mma_poly;                                                   /* variants_mma_poly.c */
+extern const VariantFamily family_mma_polysum;                                              /* variants_mma_polysum.c */
 extern const VariantFamily family_scatter_mma;                                              /* variants_scatter_mma.c */
 extern const VariantFamily family_cholesky_block;                                           /* variants_cholesky.c */
 extern const VariantFamily family_rows;                                                     /* variants_rows.c */

@@ -7,6 +7,7 @@
 static const VariantFamily *const registry[] = {
     /* reductions over events */
     &family_scatter_mma,
+    &family_mma_polysum,
     &family_scatter_wide,
     &family_scatter,
     &family_staged_reduction,

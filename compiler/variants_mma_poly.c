@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "kernel_build.h"
+#include "poly.h"
 #include "staged.h"
 
 typedef struct {
@@ -51,34 +52,6 @@ typedef struct {
   int64_t strips, mt;                   /* strips of dp features; component tiles */
 } PolyShape;
 _Static_assert(sizeof(PolyShape) <= VARIANT_SHAPE_BYTES, "PolyShape must fit Plan.shape");
-
-enum { POLY_NON = 3 }; /* a degree past 2, or not a polynomial */
-
-/* The degree of e as a polynomial in the reads of x (POLY_NON: none). */
-static int poly_degree(const Expr *e, const Tensor *x) {
-  int a = e->nargs > 0 ? poly_degree(e->args[0], x) : 0, b = e->nargs > 1 ? poly_degree(e->args[1], x) : 0;
-  int d = a > b ? a : b;
-  if (e->nargs > 2 && poly_degree(e->args[2], x)) return POLY_NON;
-  switch (e->kind) {
-  case E_NUM:
-  case E_NAME: return 0;
-  case E_ACCESS: return e->tensor == x ? 1 : 0;
-  case E_UNARY: return e->op == U_NEG ? a : a ? POLY_NON : 0;
-  case E_BINARY:
-    switch (e->op) {
-    case B_ADD:
-    case B_SUB: return d;
-    case B_MUL: return a + b > 2 ? POLY_NON : a + b;
-    case B_DIV: return b ? POLY_NON : a;
-    default: return d ? POLY_NON : 0;
-    }
-  case E_CALL:
-    if (e->op == F_SQ) return 2 * a > 2 ? POLY_NON : 2 * a;
-    return d ? POLY_NON : 0;
-  case E_REDUCE: return POLY_NON;
-  }
-  return POLY_NON;
-}
 
 /* Float32 data, one data operand [n, d] (no [n, m] reads), f a polynomial
  * of degree 1 or 2 in it, a GPU with TF32 tensor cores. */
@@ -155,86 +128,6 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
 static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
   ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
   if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
-}
-
-/* The coefficients of a polynomial in t: variables (-1: zero). */
-typedef struct {
-  int c[3];
-} Poly;
-
-typedef struct {
-  Lower *L;
-  Kernel *k;
-  LStmt *blk;
-  Env *env;
-  const Tensor *x;
-  int shift; /* the variable holding c: a read of x is c + t */
-} PolyLower;
-
-static int poly_var(PolyLower *pw, LExpr *v) {
-  Program *p = pw->L->p;
-  Kernel *k = pw->k;
-  int r = kernel_var(p, k, "coef", LT_F32);
-  ls_append(p, pw->blk, ls_assign(p, r, lx_cast(p, LT_F32, v)));
-  return r;
-}
-
-/* a + s b (s = 1 or -1) coefficient by coefficient */
-static Poly poly_add(PolyLower *pw, Poly a, Poly b, int s) {
-  Program *p = pw->L->p;
-  Kernel *k = pw->k;
-  Poly r;
-  for (int i = 0; i < 3; i++)
-    r.c[i] = b.c[i] < 0   ? a.c[i]
-             : a.c[i] < 0 ? (s > 0 ? b.c[i] : poly_var(pw, lx_unary(p, LU_NEG, V(b.c[i]))))
-                          : poly_var(pw, BIN(s > 0 ? LB_ADD : LB_SUB, V(a.c[i]), V(b.c[i])));
-  return r;
-}
-
-static Poly poly_mul(PolyLower *pw, Poly a, Poly b) {
-  Program *p = pw->L->p;
-  Kernel *k = pw->k;
-  Poly r = {{-1, -1, -1}};
-  for (int i = 0; i < 3; i++)
-    for (int j = 0; i + j < 3; j++) {
-      if (a.c[i] < 0 || b.c[j] < 0) continue;
-      LExpr *t = BIN(LB_MUL, V(a.c[i]), V(b.c[j]));
-      r.c[i + j] = poly_var(pw, r.c[i + j] < 0 ? t : BIN(LB_ADD, V(r.c[i + j]), t));
-    }
-  return r;
-}
-
-/* e (poly_degree at most 2) as a polynomial in t. */
-static Poly poly_lower(PolyLower *pw, Expr *e) {
-  Program *p = pw->L->p;
-  Kernel *k = pw->k;
-  Poly r = {{-1, -1, -1}};
-  if (poly_degree(e, pw->x) == 0) {
-    r.c[0] = poly_var(pw, lower_expr(pw->L, k, pw->blk, e, pw->env));
-    return r;
-  }
-  switch (e->kind) {
-  case E_ACCESS: /* the data read: c + t */
-    r.c[0] = pw->shift;
-    r.c[1] = poly_var(pw, lx_const(p, LT_F32, 1));
-    return r;
-  case E_UNARY: return poly_add(pw, r, poly_lower(pw, e->args[0]), -1);
-  case E_BINARY: {
-    Poly a = poly_lower(pw, e->args[0]);
-    if (e->op == B_DIV) { /* by a polynomial of degree 0 */
-      LExpr *den = lower_expr(pw->L, k, pw->blk, e->args[1], pw->env);
-      int dv = poly_var(pw, den);
-      for (int i = 0; i < 3; i++)
-        if (a.c[i] >= 0) a.c[i] = poly_var(pw, BIN(LB_DIV, V(a.c[i]), V(dv)));
-      return a;
-    }
-    Poly b = poly_lower(pw, e->args[1]);
-    return e->op == B_MUL ? poly_mul(pw, a, b) : poly_add(pw, a, b, e->op == B_ADD ? 1 : -1);
-  }
-  case E_CALL: { /* sq */ Poly a = poly_lower(pw, e->args[0]); return poly_mul(pw, a, a);
-  }
-  default: return r; /* not reached: poly_degree admits no other */
-  }
 }
 
 /* Index of row `row` (k), column `col` (n) of the B operand in fragment
