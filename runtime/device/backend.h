@@ -15,6 +15,15 @@
 typedef struct Backend Backend;
 typedef struct BackendProgram BackendProgram; /* a program's code loaded on a backend */
 
+/* A copy of device memory into host memory of host_alloc's that a joined
+ * graph makes once its member `after` has run (graph_join). */
+typedef struct {
+  int after;
+  const void *src;
+  void *dst;
+  size_t bytes;
+} BackendCopy;
+
 typedef struct {
   const char *name; /* "host", "cuda" */
   /* Compiles (or takes from the on-disk cache, then *cached = 1) and loads
@@ -54,8 +63,16 @@ typedef struct {
   void (*graph_destroy)(Backend *be, void *graph);
   /* Optional (NULL on the host): one graph holding graphs (captured ones)
    * as independent branches, launched and destroyed as the others; the
-   * members are copied (they may be destroyed after). */
-  gmmc_status (*graph_join)(Backend *be, void *const *graphs, int n, void **joined, char **err);
+   * members are copied (they may be destroyed after). The ncopies copies
+   * are part of it, each after its member's branch: after graph_launch and
+   * synchronize their destinations hold what the members left. */
+  gmmc_status (*graph_join)(Backend *be, void *const *graphs, int n, const BackendCopy *copies, int ncopies,
+                            void **joined, char **err);
+  /* Optional (NULL on the host): page-locked host memory, which graph_join's
+   * copies may write (GMMC_ERR_OUT_OF_MEMORY when there is none left);
+   * host_free releases it. */
+  gmmc_status (*host_alloc)(Backend *be, size_t bytes, void **ptr, char **err);
+  void (*host_free)(Backend *be, void *ptr);
   /* Optional (NULL on the host): device data of the caller's
    * (gmmc_data_wrap_device). The GPU ordinal that owns an address (fails
    * for an address that is not device memory); waiting for a stream of the

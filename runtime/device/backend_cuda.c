@@ -55,18 +55,19 @@ char *cu_message(const Driver *d, CUresult r, const char *call) {
 /* Driver fault injection (dsl/fault.h): resolve() puts a wrapper in place of
  * each driver function the runtime checks; the wrapper counts the call under
  * its API name and, when it is the armed one, returns an error without
- * calling the driver: CUDA_ERROR_OUT_OF_MEMORY for cuMemAlloc,
- * CUDA_ERROR_LAUNCH_FAILED for launches, CUDA_ERROR_UNKNOWN otherwise.
- * cuStreamEndCapture is the exception: it must leave capture mode whatever
- * happens, so a failed one does end the capture (its graph destroyed) and
- * reports CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, as an invalidated capture
- * does. Not wrapped: the calls that release something (cuMemFree,
- * cuStreamDestroy, cuModuleUnload, cuLinkDestroy, cuGraphDestroy,
- * cuGraphExecDestroy, cuDevicePrimaryCtxRelease), whose result the runtime
- * cannot act on (failing them without calling the driver would only leak
- * what they free), and cuGetErrorName/cuGetErrorString, which only word
- * messages. The driver's own entry points, the same for every backend of
- * the process (one libcuda), are kept in real_driver, set once. */
+ * calling the driver: CUDA_ERROR_OUT_OF_MEMORY for cuMemAlloc and
+ * cuMemHostAlloc, CUDA_ERROR_LAUNCH_FAILED for launches, CUDA_ERROR_UNKNOWN
+ * otherwise. cuStreamEndCapture is the exception: it must leave capture
+ * mode whatever happens, so a failed one does end the capture (its graph
+ * destroyed) and reports CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, as an
+ * invalidated capture does. Not wrapped: the calls that release something
+ * (cuMemFree, cuMemFreeHost, cuStreamDestroy, cuModuleUnload, cuLinkDestroy,
+ * cuGraphDestroy, cuGraphExecDestroy, cuDevicePrimaryCtxRelease), whose
+ * result the runtime cannot act on (failing them without calling the driver
+ * would only leak what they free), and cuGetErrorName/cuGetErrorString,
+ * which only word messages. The driver's own entry points, the same for
+ * every backend of the process (one libcuda), are kept in real_driver, set
+ * once. */
 static Driver real_driver;
 static pthread_mutex_t real_lock = PTHREAD_MUTEX_INITIALIZER;
 static int real_set;
@@ -116,6 +117,10 @@ FAULTY(GraphLaunch, "cuGraphLaunch", CUDA_ERROR_LAUNCH_FAILED, (CUgraphExec a, C
 FAULTY(GraphCreate, "cuGraphCreate", CUDA_ERROR_OUT_OF_MEMORY, (CUgraph * a, unsigned b), (a, b))
 FAULTY(GraphAddChildGraphNode, "cuGraphAddChildGraphNode", CUDA_ERROR_OUT_OF_MEMORY,
        (CUgraphNode * a, CUgraph b, const CUgraphNode *c, size_t d, CUgraph e), (a, b, c, d, e))
+FAULTY(GraphAddMemcpyNode, "cuGraphAddMemcpyNode", CUDA_ERROR_OUT_OF_MEMORY,
+       (CUgraphNode * a, CUgraph b, const CUgraphNode *c, size_t d, const CUDA_MEMCPY3D *e, CUcontext f),
+       (a, b, c, d, e, f))
+FAULTY(MemHostAlloc, "cuMemHostAlloc", CUDA_ERROR_OUT_OF_MEMORY, (void **a, size_t b, unsigned c), (a, b, c))
 #undef FAULTY
 
 static CUresult faulty_StreamEndCapture(CUstream stream, CUgraph *graph) {
@@ -165,6 +170,10 @@ static void inject_faults(Driver *d) {
   if (d->GraphCreate) {
     WRAP(GraphCreate);
     WRAP(GraphAddChildGraphNode);
+  }
+  if (d->GraphAddMemcpyNode) {
+    WRAP(GraphAddMemcpyNode);
+    WRAP(MemHostAlloc);
   }
 #undef WRAP
 }
@@ -242,6 +251,19 @@ static int resolve(Driver *d, char **err) {
                                                             CUgraph))dlsym(d->lib, "cuGraphAddChildGraphNode")
                                              : NULL;
   if (!d->GraphAddChildGraphNode) d->GraphCreate = NULL;
+  /* and the copies a joined graph makes into page-locked host memory */
+  struct {
+    void **slot;
+    const char *name;
+  } copies[] = {
+      {(void **)&d->GraphAddMemcpyNode, "cuGraphAddMemcpyNode"},
+      {(void **)&d->MemHostAlloc, "cuMemHostAlloc"},
+      {(void **)&d->MemFreeHost, "cuMemFreeHost"},
+  };
+  n = sizeof copies / sizeof *copies, found = 0;
+  for (size_t i = 0; i < n; i++)
+    found += (*copies[i].slot = d->GraphCreate ? dlsym(d->lib, copies[i].name) : NULL) != NULL;
+  for (size_t i = 0; found < n && i < n; i++) *copies[i].slot = NULL;
 #ifdef GMMC_FAULT_INJECTION
   inject_faults(d);
 #endif
@@ -442,22 +464,53 @@ static gmmc_status cuda_capture_end(Backend *be, void **graph, char **err) {
 }
 
 /* Graphs as the independent branches of one (child graph nodes without
- * dependencies): one launch runs them all, the GPU free to overlap them. */
-static gmmc_status cuda_graph_join(Backend *be, void *const *graphs, int n, void **out, char **err) {
+ * dependencies): one launch runs them all, the GPU free to overlap them;
+ * each branch followed by its copies (memcpy nodes that depend on it). */
+static gmmc_status cuda_graph_join(Backend *be, void *const *graphs, int n, const BackendCopy *copies, int ncopies,
+                                   void **out, char **err) {
   CudaBackend *cb = (CudaBackend *)be;
-  if (!cb->d.GraphCreate) {
-    *err = xstrdup("this CUDA driver cannot join graphs (no cuGraphAddChildGraphNode)");
+  if (!cb->d.GraphCreate || (ncopies > 0 && !cb->d.GraphAddMemcpyNode)) {
+    *err = xstrdup(cb->d.GraphCreate ? "this CUDA driver cannot copy in a graph (no cuGraphAddMemcpyNode)"
+                                     : "this CUDA driver cannot join graphs (no cuGraphAddChildGraphNode)");
     return GMMC_ERR_DEVICE;
   }
   CUgraph parent = NULL;
   const char *call = "cuGraphCreate";
   CUresult r = cb->d.GraphCreate(&parent, 0);
   for (int i = 0; i < n && r == CUDA_SUCCESS; i++) {
-    CUgraphNode node;
+    CUgraphNode node, copy;
     call = "cuGraphAddChildGraphNode";
     r = cb->d.GraphAddChildGraphNode(&node, parent, NULL, 0, ((CudaGraph *)graphs[i])->g);
+    for (int c = 0; c < ncopies && r == CUDA_SUCCESS; c++) {
+      if (copies[c].after != i) continue;
+      CUDA_MEMCPY3D p;
+      memset(&p, 0, sizeof p);
+      p.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+      p.srcDevice = (CUdeviceptr)(uintptr_t)copies[c].src;
+      p.dstMemoryType = CU_MEMORYTYPE_HOST;
+      p.dstHost = copies[c].dst;
+      p.srcPitch = p.dstPitch = p.WidthInBytes = copies[c].bytes;
+      p.srcHeight = p.dstHeight = p.Height = p.Depth = 1;
+      call = "cuGraphAddMemcpyNode";
+      r = cb->d.GraphAddMemcpyNode(&copy, parent, &node, 1, &p, cb->ctx);
+    }
   }
   return keep_graph(cb, parent, r, call, out, err);
+}
+
+static gmmc_status cuda_host_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (!cb->d.MemHostAlloc) {
+    *err = xstrdup("this CUDA driver cannot copy in a graph (no cuGraphAddMemcpyNode)");
+    return GMMC_ERR_DEVICE;
+  }
+  CU_CHECK(cb, cb->d.MemHostAlloc(ptr, bytes ? bytes : 8, 0), "cuMemHostAlloc");
+  return GMMC_OK;
+}
+
+static void cuda_host_free(Backend *be, void *ptr) {
+  CudaBackend *cb = (CudaBackend *)be;
+  if (ptr) cb->d.MemFreeHost(ptr);
 }
 
 static gmmc_status cuda_graph_launch(Backend *be, void *graph, char **err) {
@@ -515,6 +568,8 @@ static const BackendOps cuda_ops = {
     .graph_launch = cuda_graph_launch,
     .graph_destroy = cuda_graph_destroy,
     .graph_join = cuda_graph_join,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
     .pointer_device = cuda_pointer_device,
     .wait_stream = cuda_wait_stream,
     .gather = cuda_gather,

@@ -53,6 +53,11 @@ typedef struct {
   /* optional (graph_join): both NULL when the driver lacks either */
   CUresult (*GraphCreate)(CUgraph *, unsigned);
   CUresult (*GraphAddChildGraphNode)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, CUgraph);
+  /* optional (graph_join's copies into host_alloc's memory): all NULL when
+   * the driver lacks any of them or cannot join graphs */
+  CUresult (*GraphAddMemcpyNode)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t, const CUDA_MEMCPY3D *, CUcontext);
+  CUresult (*MemHostAlloc)(void **, size_t, unsigned);
+  CUresult (*MemFreeHost)(void *);
 } Driver;
 
 typedef struct {

@@ -199,6 +199,33 @@ gmmc_status exec_bind_data(Exec *e, const gmmc_data *data, int64_t row0, char **
   return bind_values(e, wb, data->weights + row0, GMMC_FLOAT64, e->n_local, e->capacity, err);
 }
 
+/* memcpy: raw may be a copy's bytes at any alignment */
+double exec_value(LType t, const void *raw, int64_t i) {
+  const char *at = (const char *)raw + (size_t)i * exec_elem_size(t);
+  switch (t) {
+  case LT_F32: {
+    float v;
+    memcpy(&v, at, sizeof v);
+    return v;
+  }
+  case LT_F64: {
+    double v;
+    memcpy(&v, at, sizeof v);
+    return v;
+  }
+  case LT_I32: {
+    int32_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+  }
+  default: {
+    int64_t v;
+    memcpy(&v, at, sizeof v);
+    return (double)v;
+  }
+  }
+}
+
 static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, void *host, int to_device, int as_int,
                                   char **err) {
   const Buffer *b = e->p->bufs[buf];
@@ -221,13 +248,7 @@ static gmmc_status transfer_range(Exec *e, int buf, int64_t first, int64_t n, vo
   } else {
     s = e->be->ops->download(e->be, tmp, dev, (size_t)n * esz, err);
     for (int64_t i = 0; !s && i < n; i++) {
-      double v;
-      switch (b->elem) {
-      case LT_F32: v = ((float *)tmp)[i]; break;
-      case LT_F64: v = ((double *)tmp)[i]; break;
-      case LT_I32: v = ((int32_t *)tmp)[i]; break;
-      default: v = (double)((int64_t *)tmp)[i]; break;
-      }
+      double v = exec_value(b->elem, tmp, i);
       if (as_int)
         ((int32_t *)host)[i] = (int32_t)v;
       else
@@ -334,20 +355,26 @@ gmmc_status exec_reset_status(Exec *e, char **err) {
   return e->be->ops->fill_u32(e->be, e->dev[b], 0x7fffffffu, (size_t)buffer_elems(e->p->bufs[b], 0), err);
 }
 
-gmmc_status exec_check_status(Exec *e, int *slot, int *code, char **err) {
-  int b = e->p->status_buf;
-  int n = (int)buffer_elems(e->p->bufs[b], 0);
-  int32_t v[64];
-  if (n > 64) n = 64;
-  gmmc_status s = e->be->ops->download(e->be, v, e->dev[b], (size_t)n * 4, err);
-  if (s) return s;
+int exec_status_words(const Exec *e) {
+  int64_t n = buffer_elems(e->p->bufs[e->p->status_buf], 0);
+  return n < EXEC_STATUS_WORDS ? (int)n : EXEC_STATUS_WORDS;
+}
+
+void exec_status_find(const Exec *e, const int32_t *words, int *slot, int *code) {
   *slot = -1;
   *code = 0;
-  for (int i = 0; i < n && i < e->p->nbuiltins; i++)
-    if (v[i] != 0x7fffffff) {
+  for (int i = 0; i < exec_status_words(e) && i < e->p->nbuiltins; i++)
+    if (words[i] != 0x7fffffff) {
       *slot = i;
-      *code = v[i];
-      return GMMC_OK;
+      *code = words[i];
+      return;
     }
+}
+
+gmmc_status exec_check_status(Exec *e, int *slot, int *code, char **err) {
+  int32_t v[EXEC_STATUS_WORDS];
+  gmmc_status s = e->be->ops->download(e->be, v, e->dev[e->p->status_buf], (size_t)exec_status_words(e) * 4, err);
+  if (s) return s;
+  exec_status_find(e, v, slot, code);
   return GMMC_OK;
 }

@@ -87,5 +87,13 @@ gmmc_status exec_run_unit(Exec *e, int unit, char **err);
  * code (the component), or -1 when none failed. */
 gmmc_status exec_reset_status(Exec *e, char **err);
 gmmc_status exec_check_status(Exec *e, int *slot, int *code, char **err);
+/* What exec_check_status reads: the status buffer's first
+ * exec_status_words(e) int32 words (at most EXEC_STATUS_WORDS); and its
+ * verdict on those words copied to the host some other way. */
+enum { EXEC_STATUS_WORDS = 64 };
+int exec_status_words(const Exec *e);
+void exec_status_find(const Exec *e, const int32_t *words, int *slot, int *code);
+/* Value i of raw values of type t as exec_read gives it (float64). */
+double exec_value(LType t, const void *raw, int64_t i);
 
 #endif

@@ -34,15 +34,10 @@
 #include "runtime/io/data_spec.h"
 #include "runtime/model/nparams.h"
 
-static gmmc_status read_objective(gmmc_context *ctx, Exec *e, double *value) {
-  const Program *p = e->p;
-  double v = 0;
-  char *err = NULL;
-  const Tensor *t = p->spec->lower_bound ? p->spec->lower_bound : p->spec->objective;
-  gmmc_status s = exec_read(e, p->tensor_buf[t->id], &v, &err);
-  if (s) return ctx_fail_take(ctx, s, err);
-  *value = v;
-  return GMMC_OK;
+/* The buffer of the value an iteration reports (a scalar). */
+static int objective_buf(const Exec *e) {
+  const Spec *spec = e->p->spec;
+  return e->p->tensor_buf[(spec->lower_bound ? spec->lower_bound : spec->objective)->id];
 }
 
 gmmc_status fit_set_scalars(gmmc_context *ctx, Exec *e, const gmmc_fit_options *o) {
@@ -283,11 +278,30 @@ gmmc_status em_launch(gmmc_context *ctx, FitSetup *f) {
   return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
 }
 
-gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, double *obj) {
+void em_outcome_copies(FitSetup *f, int after, EmOutcome *to, BackendCopy copies[EM_OUTCOME_COPIES]) {
   Exec *e = stream_exec(f->fd.st);
+  int ob = objective_buf(e);
+  copies[0] = (BackendCopy){after, e->dev[ob], to->objective, exec_elem_size(e->p->bufs[ob]->elem)};
+  copies[1] =
+      (BackendCopy){after, e->dev[e->p->status_buf], to->status, sizeof(int32_t) * (size_t)exec_status_words(e)};
+}
+
+gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, const EmOutcome *copied, double *obj) {
+  Exec *e = stream_exec(f->fd.st);
+  int ob = objective_buf(e);
   *obj = 0;
-  gmmc_status s = read_objective(ctx, e, obj);
-  return s ? s : em_check_builtins(ctx, e, "fitting failed");
+  if (!copied) {
+    char *err = NULL;
+    double v = 0;
+    gmmc_status s = exec_read(e, ob, &v, &err);
+    if (s) return ctx_fail_take(ctx, s, err);
+    *obj = v;
+    return em_check_builtins(ctx, e, "fitting failed");
+  }
+  int slot, code;
+  *obj = exec_value(e->p->bufs[ob]->elem, copied->objective, 0);
+  exec_status_find(e, copied->status, &slot, &code);
+  return em_builtin_failure(ctx, e, slot, code, "fitting failed");
 }
 
 gmmc_status em_advance(gmmc_context *ctx, FitSetup *f, const gmmc_fit_options *o, EmRun *r, double obj, double t0,
@@ -410,7 +424,7 @@ static gmmc_status fit_all(gmmc_context *ctx, const gmmc_data *data, const gmmc_
     while (!r.done && !s) {
       double t0 = monotonic_ms() * 1e-3, obj = 0;
       s = em_launch(ctx, &f);
-      if (!s) s = em_collect(ctx, &f, &obj);
+      if (!s) s = em_collect(ctx, &f, NULL, &obj);
       /* every process agrees on the outcome and on the objective */
       if (!(s = ctx_agree(ctx, s, &obj, 1))) s = em_advance(ctx, &f, o, &r, obj, t0, &pf);
     }

@@ -156,9 +156,18 @@ void em_run_free(EmRun *r);
 
 /* An iteration in two halves: em_launch queues the sequence (on a GPU the
  * launches return before the kernels end), em_collect waits for it and reads
- * the objective and the builtins' failures. */
+ * the objective and the builtins' failures: from the device, or (copied not
+ * NULL) from their copy in host memory, which the caller has waited for. */
 gmmc_status em_launch(gmmc_context *ctx, FitSetup *f);
-gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, double *obj);
+typedef struct {
+  unsigned char objective[8];        /* the objective's value, in its buffer's type */
+  int32_t status[EXEC_STATUS_WORDS]; /* the builtins' status words (exec_status_words) */
+} EmOutcome;
+gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, const EmOutcome *copied, double *obj);
+/* The copies of f's objective and status words into *to that a joined graph
+ * makes after its member `after` (gmmc_fit_many: one wait for all runs). */
+enum { EM_OUTCOME_COPIES = 2 };
+void em_outcome_copies(FitSetup *f, int after, EmOutcome *to, BackendCopy copies[EM_OUTCOME_COPIES]);
 
 /* After an iteration's objective: the lower bound and its check, the
  * tuning after initialisation 0's first iteration, progress, the stopping

@@ -33,6 +33,10 @@ gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when) {
   char *err = NULL;
   gmmc_status s = exec_check_status(e, &slot, &code, &err);
   if (s) return ctx_fail_take(ctx, s, err);
+  return em_builtin_failure(ctx, e, slot, code, when);
+}
+
+gmmc_status em_builtin_failure(gmmc_context *ctx, Exec *e, int slot, int code, const char *when) {
   if (slot < 0) return GMMC_OK;
   const BuiltinInfo *b = &e->p->builtins[slot];
   if (builtin_input_not_finite(e, b))

@@ -14,5 +14,8 @@ gmmc_status em_store_params(gmmc_context *ctx, Exec *e, gmmc_model *m);
 
 /* Converts builtin failures into an error naming the component. */
 gmmc_status em_check_builtins(gmmc_context *ctx, Exec *e, const char *when);
+/* The same for the verdict exec_status_find gave on words read elsewhere
+ * (GMMC_OK for slot -1). */
+gmmc_status em_builtin_failure(gmmc_context *ctx, Exec *e, int slot, int code, const char *when);
 
 #endif

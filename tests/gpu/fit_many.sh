@@ -8,6 +8,11 @@
 #           against one after another, the refusals;
 #   cli:    gmmc fit --many on a directory of 8 .npy files on the GPU;
 #   diarization: examples/python/diarization.py on the GPU;
+#   read:   the same 64 fits (fit_many_bench.py's data) with the joined rounds'
+#           one wait for all runs' objectives and statuses against a read per
+#           run (GMMC_FIT_MANY_READ=each): every lower bound and parameter
+#           equal (relative 1e-12; exact ones counted), both timed, then
+#           GMMC_PROFILE's round report of each ("reading objectives");
 #   bench:  tests/bench/fit_many_bench.py on the GPU: 64 fits of 2*10^4 x 19 x 16
 #           full float32 (20 iterations each, tol 0) with fit_many, as 64
 #           separate fits, one fit alone, scikit-learn's 64 fits on all host
@@ -24,7 +29,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
 rc=0
 part() { # name, timeout, command... (FIT_MANY_PARTS="check cli ..." runs those only)
   name=$1 limit=$2; shift 2
-  case " ${FIT_MANY_PARTS:-check cli diarization bench bench_nographs} " in *" $name "*) ;; *) return ;; esac
+  case " ${FIT_MANY_PARTS:-check read cli diarization bench bench_nographs} " in *" $name "*) ;; *) return ;; esac
   timeout "$limit" "$@" >"$out/$name.log" 2>&1
   r=$?
   echo "== $name: rc=$r"
@@ -32,6 +37,53 @@ part() { # name, timeout, command... (FIT_MANY_PARTS="check cli ..." runs those 
 }
 part check 200 env GMMC_TEST_BACKEND=cuda test_fit_many
 grep -E "FAIL|iterations, lower" "$out/check.log" | head -40
+cat >"$work/read_check.py" <<'PY'
+import os, sys, time
+import numpy as np
+sys.path.insert(0, "tests/bench")
+from fit_many_bench import make_arrays
+import gmmc
+arrays = make_arrays(0, 64, 20000, 19, 16)
+p = dict(n_components=16, covariance_type="full", tol=0, max_iter=20, random_state=0, device="cuda")
+gmmc.fit_many(arrays, **p)  # compiles, tunes, fills the cache: the calls below take the same variants
+def fit(read, profile=False):
+    for k in ("GMMC_FIT_MANY_READ", "GMMC_PROFILE"):
+        os.environ.pop(k, None)
+    if read:
+        os.environ["GMMC_FIT_MANY_READ"] = read
+    if profile:
+        os.environ["GMMC_PROFILE"] = "1"
+    t0 = time.perf_counter()
+    g = gmmc.fit_many(arrays, **p)
+    return g, time.perf_counter() - t0
+def differ(fa, fb):  # (largest relative difference, values equal, values)
+    worst, exact, total = 0.0, 0, 0
+    for a, b in zip(fa, fb):
+        for x, y in [(a.lower_bounds_, b.lower_bounds_), (a.means_, b.means_), (a.covariances_, b.covariances_),
+                     (a.weights_, b.weights_)]:
+            x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+            assert x.shape == y.shape
+            worst = max(worst, float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-300))))
+            exact += int(np.sum(x == y)); total += x.size
+    return worst, exact, total
+each, t_each = fit("each")
+once, t_once = fit(None)
+again, t_again = fit(None)
+worst, exact, total = differ(once, each)
+print(f"read at once against a read per run: {len(once)} fits, {exact} of {total} values equal, "
+      f"largest relative difference {worst:.3e}; {t_once:.3f} s against {t_each:.3f} s")
+w2, e2, n2 = differ(again, once)
+print(f"read at once, twice (the GPU's own run-to-run differences): {e2} of {n2} values equal, largest relative "
+      f"difference {w2:.3e}; {t_again:.3f} s")
+sys.stdout.flush()
+print("GMMC_PROFILE, a read per run:", file=sys.stderr); sys.stderr.flush()
+fit("each", profile=True)
+print("GMMC_PROFILE, read at once:", file=sys.stderr); sys.stderr.flush()
+fit(None, profile=True)
+sys.exit(0 if worst <= 1e-12 else 1)
+PY
+part read 240 python3 -W ignore "$work/read_check.py"
+grep -E "^read at once|^GMMC_PROFILE|gmmc profile: fit_many|Error|error" "$out/read.log"
 mkdir -p "$work/many" && python3 -c "
 import numpy as np
 r = np.random.default_rng(0)
