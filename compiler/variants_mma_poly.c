@@ -18,14 +18,15 @@
  * difference of two nearby values, exact where they are within a factor
  * of two). What remains is eps32 * sum(d, |k2| t^2 + |k1 t|): the spread of
  * the tile's events around their mean in place of their distance to mu
- * (docs/limits.md, "Tensor-core precisions").
+ * (docs/limits.md, "Precision").
  *
  * A block takes tn = warps * rt * 16 events and mb = 8 * nt components,
  * dp features a strip (8, 16 or 32, padded with zeros). Per strip: the
  * data tile staged in A-fragment order (variants_mma.c) with each thread's
  * column sum on the side; the shift c; the coefficients staged in
  * B-fragment order, rows [0, dp) k2 and [dp, 2 dp) k1 (linear forms: k1
- * only), each thread adding its components' k0; then per k block of 8
+ * only), the parameters read along d, and the k0 of component m added up
+ * by thread m; then per k block of 8
  * features the warps' MMAs, the A fragments t^2 and t formed on load. At
  * the end g per output, into a tile written coalesced along m. The grid is
  * one-dimensional, the component tile varying fastest, so that the blocks
@@ -100,11 +101,12 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
   s->kq = f->degree == 2 ? s->kbx : 0;
   s->strips = ceil_div(D, s->dp);
   s->mt = ceil_div(M, s->mb);
-  /* the column sums and the components' constants one per thread */
-  if (s->threads % s->mb || s->threads % s->dp || c->rt * s->nt * 4 > 64) return 0;
+  /* the column sums (dp divides threads) and the components' constants
+   * (mb at most threads) one per thread */
+  if (s->mb > s->threads || s->threads % s->dp || c->rt * s->nt * 4 > 64) return 0;
   if (s->threads > L->dev.max_threads_per_block) return 0;
   int64_t ab = (int64_t)s->tn * s->dp + (int64_t)(s->kbx + s->kq) * 8 * s->mb, out = (int64_t)s->tn * s->mb;
-  int64_t smem = 4 * ((ab > out ? ab : out) + 2 * s->threads + s->dp);
+  int64_t smem = 4 * ((ab > out ? ab : out) + s->threads + s->mb + s->dp + (int64_t)s->mb * (s->dp + 1));
   if (smem > L->dev.smem_static_per_block) return 0;
   pl->variant = arena_printf(&L->p->arena, "mma-%s-poly-%dx%d", c->products == 3 ? "3xtf32" : "tf32", s->tn, s->mb);
   /* the data once from memory (the blocks of one event tile run together),
@@ -167,7 +169,8 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
   k->block[0] = threads;
   k->block[1] = 1;
   LStmt *body = k->body;
-  int tiles = kernel_shared(p, k, "tiles", LT_F32, tiles_size), gs = kernel_shared(p, k, "constants", LT_F32, threads);
+  int tiles = kernel_shared(p, k, "tiles", LT_F32, tiles_size), gs = kernel_shared(p, k, "constants", LT_F32, mb),
+      k0s = kernel_shared(p, k, "constant_terms", LT_F32, (int64_t)mb * (dp + 1));
   int psum = kq ? kernel_shared(p, k, "column_sums", LT_F32, threads) : -1,
       cs = kq ? kernel_shared(p, k, "shift", LT_F32, dp) : -1;
   WarpLanes wl;
@@ -237,16 +240,18 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
     ls_append(p, sh, ls_sstore(p, k, cs, V(tid), BIN(LB_DIV, sum, lx_cast(p, LT_F32, V(live)))));
     ls_append(p, ks, ls_sync(p));
   }
-  /* the coefficients of f in t for (feature, component) = flat / mb,
-   * flat % mb: a thread's component is tid % mb on every trip (mb divides
-   * threads), to which it adds k0 */
+  /* the coefficients of f in t for (component, feature) = flat / dp,
+   * flat % dp: a warp reads the parameters along d (coalesced); k0 goes to
+   * k0s, whose row of a component thread tid < mb then adds to its
+   * constant (the row padded: the threads' rows hit different banks) */
   {
     int mm = kernel_var(p, k, "mm", LT_I64), dd = kernel_var(p, k, "feature", LT_I64);
     LStmt *cf = emit_strided(L, k, ks, "coefficients", (int64_t)dp * mb, threads, tid, flat);
-    ls_append(p, cf, ls_assign(p, mm, BIN(LB_REM, V(flat), I(mb))));
-    ls_append(p, cf, ls_assign(p, dd, BIN(LB_DIV, V(flat), I(mb))));
+    ls_append(p, cf, ls_assign(p, mm, BIN(LB_DIV, V(flat), I(dp))));
+    ls_append(p, cf, ls_assign(p, dd, BIN(LB_REM, V(flat), I(dp))));
     ls_append(p, cf, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
     ls_append(p, cf, ls_assign(p, vd, BIN(LB_ADD, V(d0), V(dd))));
+    LExpr *k0_at = BIN(LB_ADD, BIN(LB_MUL, V(mm), I(dp + 1)), V(dd));
     LStmt *ok = ls_block(p), *no = ls_block(p);
     ls_append(p, cf, ls_if(p, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))), ok, no));
     ls_append(p, ok, ls_assign(p, shift, kq ? lx_sload(p, k, cs, V(dd)) : lx_const(p, LT_F32, 0)));
@@ -259,13 +264,21 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
     ls_append(p, ok,
               ls_sstore(p, k, tiles, b_index(p, k, BIN(LB_ADD, V(dd), I((int64_t)kq * 8)), V(mm), nt, b_base),
                         poly.c[1] >= 0 ? V(poly.c[1]) : lx_const(p, LT_F32, 0)));
-    if (poly.c[0] >= 0) ls_append(p, ok, ls_assign(p, konst, BIN(LB_ADD, V(konst), V(poly.c[0]))));
+    ls_append(p, ok, ls_sstore(p, k, k0s, k0_at, poly.c[0] >= 0 ? V(poly.c[0]) : lx_const(p, LT_F32, 0)));
     if (kq) ls_append(p, no, ls_sstore(p, k, tiles, b_index(p, k, V(dd), V(mm), nt, b_base), lx_const(p, LT_F32, 0)));
     ls_append(p, no,
               ls_sstore(p, k, tiles, b_index(p, k, BIN(LB_ADD, V(dd), I((int64_t)kq * 8)), V(mm), nt, b_base),
                         lx_const(p, LT_F32, 0)));
+    ls_append(p, no, ls_sstore(p, k, k0s, k0_at, lx_const(p, LT_F32, 0)));
   }
   ls_append(p, ks, ls_sync(p));
+  {
+    LStmt *in = ls_when(p, ks, BIN(LB_LT, V(tid), I(mb)));
+    LExpr *sum = V(konst);
+    for (int dd = 0; dd < dp; dd++)
+      sum = BIN(LB_ADD, sum, lx_sload(p, k, k0s, BIN(LB_ADD, BIN(LB_MUL, V(tid), I(dp + 1)), I(dd))));
+    ls_append(p, in, ls_assign(p, konst, sum));
+  }
   /* per k block of 8 features: A = t^2 (against k2) and t (against k1) */
   int abig[2][8][4], asmall[2][8][4], bbig[2], bsmall[2];
   for (int q = 0; q < 2; q++)
@@ -319,8 +332,8 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
         }
       }
   }
-  /* the components' constants, summed over the threads that formed them */
-  ls_append(p, body, ls_sstore(p, k, gs, V(tid), V(konst)));
+  /* the components' constants, for every lane's columns */
+  ls_append(p, ls_when(p, body, BIN(LB_LT, V(tid), I(mb))), ls_sstore(p, k, gs, V(tid), V(konst)));
   ls_append(p, body, ls_sync(p));
   /* g per output: lane (g, t) holds rows g (c0, c1) and g + 8 (c2, c3),
    * columns 2t and 2t + 1 of each column tile */
@@ -331,12 +344,7 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
         LExpr *ev = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, V(warp), I(rt)), I(r)), I(16)),
                         BIN(LB_ADD, V(g), I(8 * (x / 2))));
         LExpr *col = BIN(LB_ADD, I(8 * j + x % 2), BIN(LB_MUL, V(t), I(2)));
-        LExpr *konsts = NULL;
-        for (int h = 0; h < threads / mb; h++) {
-          LExpr *v = lx_sload(p, k, gs, BIN(LB_ADD, col, I((int64_t)h * mb)));
-          konsts = konsts ? BIN(LB_ADD, konsts, v) : v;
-        }
-        ls_append(p, body, ls_assign(p, sv, BIN(LB_ADD, V(acc[(r * nt + j) * 4 + x]), konsts)));
+        ls_append(p, body, ls_assign(p, sv, BIN(LB_ADD, V(acc[(r * nt + j) * 4 + x]), lx_sload(p, k, gs, col))));
         ls_append(p, body, ls_assign(p, vn, BIN(LB_ADD, V(n0), ev)));
         ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, V(m0), col)));
         LStmt *in = ls_when(p, body, BIN(LB_AND, BIN(LB_LT, V(vn), lx_nlocal(p)), BIN(LB_LT, V(vm), I(M))));

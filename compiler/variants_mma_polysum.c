@@ -17,7 +17,7 @@
  * The shift: for degree 2, c[d] is the mean over the block's components of
  * P's vertex (its mu), so that S2 - 2 (mu - c) S1 + (mu - c)^2 S0 cancels
  * only the spread of the block's means, not their distance to the origin
- * (docs/limits.md, "Tensor-core precisions"); for degree 1, c = 0 (nothing
+ * (docs/limits.md, "Precision"); for degree 1, c = 0 (nothing
  * cancels, and integer data stays exact in TF32).
  *
  * Layout: a block takes mb = 16 mt components (mt row tiles) and every

@@ -41,12 +41,13 @@ EOF
   done
 fi
 if has bench; then
-  for sz in N=1000000,M=128,D=32 N=1000000,M=1024,D=128; do
-    for pr in 3xtf32 tf32; do
+  for sz in ${POLY_SIZES:-N=1000000,M=128,D=32 N=1000000,M=1024,D=128}; do
+    for pr in ${POLY_PRECISIONS:-3xtf32 tf32}; do
       echo "== gmmc bench diag $sz --precision $pr"
-      timeout 120 gmmc bench diag --sizes "$sz" --iters 3 --precision "$pr" > "$out/bench_${sz}_$pr.log" 2>&1; echo "rc=$?"
-      awk '/^L /{p=1; print; next} p && /^[^ ]/{p=0} p' "$out/bench_${sz}_$pr.log" | head -14
-      grep "EM iteration" "$out/bench_${sz}_$pr.log"
+      log="$out/bench_$(echo "$sz" | tr -c "0-9a-zA-Z\n" _)_$pr.log"
+      timeout 120 gmmc bench diag --sizes "$sz" --iters 3 --precision "$pr" > "$log" 2>&1; echo "rc=$?"
+      awk '/^(L|means__s0|covariances__s0) /{p=1; print; next} p && /^[^ ]/{p=0} p' "$log" | head -40
+      grep "EM iteration" "$log"
     done
   done
 fi
