@@ -8,7 +8,7 @@
  * Bernoulli, multinomial and Poisson mixtures' sums. With the events as the
  * k dimension of the warps' m16n8k8 TF32 MMA (loopir.h, LS_MMA) the block
  * forms S1 = W^T t and, for degree 2, S2 = W^T t^2 (components x features),
- * and the threads S0 = sum(n, W); every FLUSH events each lane adds
+ * and the threads S0 = sum(n, W); every 256 events each lane adds
  * k2 S2 + k1 S1 + k0 S0 of its cells, in float64, into the block's partial,
  * the coefficients formed then from P's own expression (poly.h). Float32
  * products from TF32 parts as in variants_mma.c (3xTF32), or one product
@@ -31,7 +31,10 @@
 #include "poly.h"
 #include "scatter.h"
 
-enum { KC = 32, FLUSH_CHUNKS = 4, MAX_FACTORS = 8 };
+/* FLUSH_CHUNKS: each lane's float32 sums reach the float64 partial every
+ * 256 events: at M = 1024, D = 128 every 128 events moved 16 GB of
+ * partials per pass (N / 128 x M x D x 8 bytes, read and written) */
+enum { KC = 32, FLUSH_CHUNKS = 8, MAX_FACTORS = 8 };
 
 typedef struct {
   int warps, mt, products; /* products: 3 (3xTF32) or 1 (TF32, only under that precision) */
@@ -162,6 +165,7 @@ static int plan_polysum(Lower *L, const Site *site, const void *form, const void
     if (e->mt == c->mt && e->products == c->products && polysum_warps(e, s->ct) == s->warps) return 0;
   s->threads = 32 * s->warps;
   s->mb = 16 * c->mt;
+  if (s->mb > s->threads) return 0; /* S0: a thread per component */
   s->cpw = (int)ceil_div(s->ct, s->warps);
   /* registers: the accumulators (S1, and S2 for degree 2) and the split B values */
   if (c->mt * s->cpw * 4 * f->degree > 64 || s->cpw * 2 * f->degree * 2 > 48) return 0;
@@ -406,10 +410,11 @@ static void build_polysum(Lower *L, const Site *site, const void *form, const vo
   *out = (Built){.partial_buf = pbuf, .slices = (int)slices, .combine_tag = "polysum"};
 }
 
-/* 16 and 32 components a block, 4 or 8 warps over the column tiles; a unit
- * holds at most 16 alternatives (loopir.h) */
+/* 16 to 128 components a block (the data is read once per block of
+ * components), 4 or 8 warps over the column tiles; a unit holds at most 16
+ * alternatives (loopir.h) */
 static const PolySumConfig polysum_configs[] = {
-    {4, 1, 3}, {4, 2, 3}, {8, 2, 3}, {4, 1, 1}, {4, 2, 1}, {8, 2, 1},
+    {4, 1, 3}, {4, 2, 3}, {8, 2, 3}, {8, 4, 3}, {8, 8, 3}, {4, 1, 1}, {4, 2, 1}, {8, 2, 1}, {8, 4, 1}, {8, 8, 1},
 };
 
 const VariantFamily family_mma_polysum = {.name = "mma-polysum",

@@ -61,6 +61,8 @@ static const Case default_cases[] = {
     {"kmeans", 33, 19, 600, LT_F32, PRECISION_3XTF32},
     {"spherical", 3, 5, 1237, LT_F32, PRECISION_TF32},
     {"bernoulli", 5, 19, 700, LT_F32, PRECISION_3XTF32},
+    /* the M-step sums' blocks of 64 and 128 components (8 warps, one column tile each) */
+    {"diag", 130, 64, 300, LT_F32, PRECISION_3XTF32},
     /* float64 statistics on float32 data (a float32 fit's fallback): the variants that remain */
     {"full", 4, 33, 300, LT_F32, PRECISION_STATS64},
     {"diag", 5, 19, 500, LT_F32, PRECISION_STATS64},
