@@ -56,6 +56,23 @@ void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int
                 lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *first), lx_var(p, k, len)), lx_nlocal(p))));
 }
 
+void tf32_split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
+  ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
+  if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
+}
+
+void mma_split_products(Program *p, Kernel *k, LStmt *blk, const int d[4], const int a[4], const int *as,
+                        const int b[2], const int *bs) {
+  LExpr *cin[4] = {V(d[0]), V(d[1]), V(d[2]), V(d[3])};
+  LExpr *ab[4] = {V(a[0]), V(a[1]), V(a[2]), V(a[3])}, *bb[2] = {V(b[0]), V(b[1])};
+  if (as && bs) {
+    LExpr *asm_[4] = {V(as[0]), V(as[1]), V(as[2]), V(as[3])}, *bsm[2] = {V(bs[0]), V(bs[1])};
+    ls_append(p, blk, ls_mma(p, d, asm_, bb, cin));
+    ls_append(p, blk, ls_mma(p, d, ab, bsm, cin));
+  }
+  ls_append(p, blk, ls_mma(p, d, ab, bb, cin));
+}
+
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value) {
   LStmt *ok = ls_block(p), *no = ls_block(p);
   ls_append(p, block, ls_if(p, cond, ok, no));

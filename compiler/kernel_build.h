@@ -52,6 +52,16 @@ typedef struct {
 } WarpLanes;
 void warp_lanes(Program *p, Kernel *k, LStmt *body, WarpLanes *w);
 
+/* The float32 value v split into TF32 parts for the MMAs (3xTF32):
+ * big = tf32(v) and, where small >= 0, small = tf32(v - big). */
+void tf32_split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small);
+/* d += A B from split fragments (variables: a[4], b[2] the big parts,
+ * as[4], bs[2] the small ones or NULL): small*big + big*small + big*big
+ * (3xTF32; the small products first, they are the smaller terms), or with
+ * NULL small parts big*big alone (TF32). */
+void mma_split_products(Program *p, Kernel *k, LStmt *blk, const int d[4], const int a[4], const int *as,
+                        const int b[2], const int *bs);
+
 /* Shared array sh at `at` = value where cond holds, else zero. */
 void stage_or_zero(Program *p, Kernel *k, LStmt *block, LExpr *cond, int sh, LExpr *at, LExpr *value);
 

@@ -84,13 +84,6 @@ static int plan_mma(Lower *L, const Site *site, const void *form, const void *co
   return 1;
 }
 
-/* The float32 value v split into TF32 parts: *big = tf32(v), and where
- * small >= 0, small = tf32(v - big). */
-static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
-  ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
-  if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
-}
-
 static void build_mma(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
@@ -195,27 +188,18 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
       for (int x = 0; x < 4; x++) {
         ls_append(p, cm,
                   ls_assign(p, av, BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, base, I(x))), V(x < 2 ? mu0 : mu1))));
-        split(p, k, cm, V(av), abig[r][x], asmall[r][x]);
+        tf32_split(p, k, cm, V(av), abig[r][x], asmall[r][x]);
       }
     }
     for (int j = qf->upper ? b : 0; j < NT; j++) {
       LExpr *base = BIN(LB_MUL, BIN(LB_ADD, I(((int64_t)b * NT + j) * 32), V(lane)), I(2));
       for (int x = 0; x < 2; x++) {
         ls_append(p, cm, ls_assign(p, bv, lx_sload(p, k, ws, BIN(LB_ADD, base, I(x)))));
-        split(p, k, cm, V(bv), bbig[x], bsmall[x]);
+        tf32_split(p, k, cm, V(bv), bbig[x], bsmall[x]);
       }
       for (int r = 0; r < rt; r++) {
-        int *d = &acc[(r * NT + j) * 4];
-        LExpr *cin[4] = {V(d[0]), V(d[1]), V(d[2]), V(d[3])};
-        LExpr *ab[4] = {V(abig[r][0]), V(abig[r][1]), V(abig[r][2]), V(abig[r][3])};
-        LExpr *bb[2] = {V(bbig[0]), V(bbig[1])};
-        if (three) { /* the small products first: they are the smaller terms */
-          LExpr *as[4] = {V(asmall[r][0]), V(asmall[r][1]), V(asmall[r][2]), V(asmall[r][3])};
-          LExpr *bs[2] = {V(bsmall[0]), V(bsmall[1])};
-          ls_append(p, cm, ls_mma(p, d, as, bb, cin));
-          ls_append(p, cm, ls_mma(p, d, ab, bs, cin));
-        }
-        ls_append(p, cm, ls_mma(p, d, ab, bb, cin));
+        mma_split_products(p, k, cm, &acc[(r * NT + j) * 4], abig[r], three ? asmall[r] : NULL, bbig,
+                           three ? bsmall : NULL);
       }
     }
   }

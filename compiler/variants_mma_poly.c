@@ -125,13 +125,6 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
   return 1;
 }
 
-/* The float32 value v split into TF32 parts (variants_mma.c): *big =
- * tf32(v), and where small >= 0, small = tf32(v - big). */
-static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
-  ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
-  if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
-}
-
 /* Index of row `row` (k), column `col` (n) of the B operand in fragment
  * order: [(row / 8 * nt + col / 8) * 32 + lane] * 2 + i with lane = col % 8
  * * 4 + row % 4 and i = row % 8 / 4 (b0: row t, b1: row t + 4; column g). */
@@ -304,8 +297,8 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
       for (int x = 0; x < 4; x++) {
         ls_append(p, ks,
                   ls_assign(p, tv, BIN(LB_SUB, lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x))), V(x < 2 ? c0 : c4))));
-        split(p, k, ks, V(tv), abig[1][r][x], asmall[1][r][x]);
-        if (kq) split(p, k, ks, BIN(LB_MUL, V(tv), V(tv)), abig[0][r][x], asmall[0][r][x]);
+        tf32_split(p, k, ks, V(tv), abig[1][r][x], asmall[1][r][x]);
+        if (kq) tf32_split(p, k, ks, BIN(LB_MUL, V(tv), V(tv)), abig[0][r][x], asmall[0][r][x]);
       }
     }
     for (int j = 0; j < nt; j++)
@@ -315,20 +308,11 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
             BIN(LB_ADD, I(b_base), BIN(LB_MUL, BIN(LB_ADD, I(((int64_t)row_block * nt + j) * 32), V(lane)), I(2)));
         for (int x = 0; x < 2; x++) {
           ls_append(p, ks, ls_assign(p, bv, lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x)))));
-          split(p, k, ks, V(bv), bbig[x], bsmall[x]);
+          tf32_split(p, k, ks, V(bv), bbig[x], bsmall[x]);
         }
         for (int r = 0; r < rt; r++) {
-          int *d = &acc[(r * nt + j) * 4];
-          LExpr *cin[4] = {V(d[0]), V(d[1]), V(d[2]), V(d[3])};
-          LExpr *ab[4] = {V(abig[q][r][0]), V(abig[q][r][1]), V(abig[q][r][2]), V(abig[q][r][3])};
-          LExpr *bb[2] = {V(bbig[0]), V(bbig[1])};
-          if (three) { /* the small products first: they are the smaller terms */
-            LExpr *as[4] = {V(asmall[q][r][0]), V(asmall[q][r][1]), V(asmall[q][r][2]), V(asmall[q][r][3])};
-            LExpr *bs[2] = {V(bsmall[0]), V(bsmall[1])};
-            ls_append(p, ks, ls_mma(p, d, as, bb, cin));
-            ls_append(p, ks, ls_mma(p, d, ab, bs, cin));
-          }
-          ls_append(p, ks, ls_mma(p, d, ab, bb, cin));
+          mma_split_products(p, k, ks, &acc[(r * nt + j) * 4], abig[q][r], three ? asmall[q][r] : NULL, bbig,
+                             three ? bsmall : NULL);
         }
       }
   }

@@ -194,11 +194,6 @@ static int plan_polysum(Lower *L, const Site *site, const void *form, const void
   return 1;
 }
 
-static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
-  ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
-  if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
-}
-
 /* P's coefficients for the component in env's m and the feature in its d,
  * about the shift in variable `shift`. */
 static Poly p_coefficients(Lower *L, Kernel *k, LStmt *blk, const PolySumForm *f, Env *env, int shift) {
@@ -344,7 +339,7 @@ static void build_polysum(Lower *L, const Site *site, const void *form, const vo
       for (int s = 0; s < deg; s++) {
         bb[s][i][e] = kernel_var(p, k, arena_printf(&p->arena, "b%d_%d_%d", s + 1, i, e), LT_F32);
         bsm[s][i][e] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d_%d_%d", s + 1, i, e), LT_F32) : -1;
-        split(p, k, blk, s ? BIN(LB_MUL, V(tv), V(tv)) : V(tv), bb[s][i][e], bsm[s][i][e]);
+        tf32_split(p, k, blk, s ? BIN(LB_MUL, V(tv), V(tv)) : V(tv), bb[s][i][e], bsm[s][i][e]);
       }
     }
   }
@@ -357,21 +352,13 @@ static void build_polysum(Lower *L, const Site *site, const void *form, const vo
   for (int r = 0; r < mt; r++) {
     for (int x = 0; x < 4; x++) {
       LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(x < 2 ? e0 : e1), I(mbs)), BIN(LB_ADD, V(g), I(16 * r + 8 * (x % 2))));
-      split(p, k, blk, lx_sload(p, k, ws, at), ab[x], as[x]);
+      tf32_split(p, k, blk, lx_sload(p, k, ws, at), ab[x], as[x]);
     }
     for (int i = 0; i < cpw; i++) {
       /* a warp-uniform test: the MMAs need every lane */
       LStmt *mb_ = ls_when(p, blk, BIN(LB_LT, BIN(LB_ADD, V(warp), I((int64_t)i * sp->warps)), I(ct)));
       for (int s = 0; s < deg; s++) {
-        int *d = sv[s][r][i];
-        LExpr *cin[4] = {V(d[0]), V(d[1]), V(d[2]), V(d[3])};
-        LExpr *abig[4] = {V(ab[0]), V(ab[1]), V(ab[2]), V(ab[3])}, *bbig[2] = {V(bb[s][i][0]), V(bb[s][i][1])};
-        if (three) { /* the small products first: they are the smaller terms */
-          LExpr *asmall[4] = {V(as[0]), V(as[1]), V(as[2]), V(as[3])}, *bsmall[2] = {V(bsm[s][i][0]), V(bsm[s][i][1])};
-          ls_append(p, mb_, ls_mma(p, d, asmall, bbig, cin));
-          ls_append(p, mb_, ls_mma(p, d, abig, bsmall, cin));
-        }
-        ls_append(p, mb_, ls_mma(p, d, abig, bbig, cin));
+        mma_split_products(p, k, mb_, sv[s][r][i], ab, three ? as : NULL, bb[s][i], three ? bsm[s][i] : NULL);
       }
     }
   }

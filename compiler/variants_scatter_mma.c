@@ -78,12 +78,6 @@ static int plan_scatter_mma(Lower *L, const Site *site, const void *form, const 
   return 1;
 }
 
-/* v split into TF32 parts: big = tf32(v) and, where small >= 0, small = tf32(v - big) */
-static void split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
-  ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
-  if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));
-}
-
 /* cell x (0..3) of tile (ri, j) of a lane in the block's partial:
  * [slice, m, 16 ri + g + 8 (x / 2), 8 j + 2 t + x % 2] */
 static LExpr **cell_index(Program *p, Kernel *k, int vm, int g, int t, int ri, int j, int x) {
@@ -186,7 +180,7 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
     for (int e = 0; e < 2; e++) {
       bb[e][q] = kernel_var(p, k, arena_printf(&p->arena, "b%d_%d", e, q), LT_F32);
       bs[e][q] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d_%d", e, q), LT_F32) : -1;
-      split(p, k, blk, CENTERED(e ? e1 : e0, q), bb[e][q], bs[e][q]);
+      tf32_split(p, k, blk, CENTERED(e ? e1 : e0, q), bb[e][q], bs[e][q]);
     }
   /* per row tile its A fragment: rows g, g + 8 (q = 2 ri, 2 ri + 1) of
    * events t (a0, a1) and t + 4 (a2, a3), weighted */
@@ -198,18 +192,11 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   for (int ri = 0, tile = 0; ri < RT; ri++) {
     for (int x = 0; x < 4; x++) {
       int q = 2 * ri + x % 2, ev = x < 2 ? e0 : e1;
-      split(p, k, blk, BIN(LB_MUL, CENTERED(ev, q), V(x < 2 ? w0 : w1)), ab[x], as[x]);
+      tf32_split(p, k, blk, BIN(LB_MUL, CENTERED(ev, q), V(x < 2 ? w0 : w1)), ab[x], as[x]);
     }
     for (int j = 2 * ri; j < CT; j++, tile++) {
-      int *d = &acc[tile * 4];
-      LExpr *cin[4] = {V(d[0]), V(d[1]), V(d[2]), V(d[3])};
-      LExpr *abig[4] = {V(ab[0]), V(ab[1]), V(ab[2]), V(ab[3])}, *bbig[2] = {V(bb[0][j]), V(bb[1][j])};
-      if (three) { /* the small products first: they are the smaller terms */
-        LExpr *asmall[4] = {V(as[0]), V(as[1]), V(as[2]), V(as[3])}, *bsmall[2] = {V(bs[0][j]), V(bs[1][j])};
-        ls_append(p, blk, ls_mma(p, d, asmall, bbig, cin));
-        ls_append(p, blk, ls_mma(p, d, abig, bsmall, cin));
-      }
-      ls_append(p, blk, ls_mma(p, d, abig, bbig, cin));
+      int bbig[2] = {bb[0][j], bb[1][j]}, bsmall[2] = {bs[0][j], bs[1][j]};
+      mma_split_products(p, k, blk, &acc[tile * 4], ab, three ? as : NULL, bbig, three ? bsmall : NULL);
     }
   }
 #undef CENTERED
