@@ -21,12 +21,13 @@
  * (docs/limits.md, "Precision").
  *
  * A block takes tn = warps * rt * 16 events and mb = 8 * nt components,
- * dp features a strip (8, 16 or 32, padded with zeros). Per strip: the
+ * dp features a strip (8, 16, or 32 for TF32; padded with zeros). Per strip: the
  * data tile staged in A-fragment order (variants_mma.c) with each thread's
  * column sum on the side; the shift c; the coefficients staged in
  * B-fragment order, rows [0, dp) k2 and [dp, 2 dp) k1 (linear forms: k1
- * only), the parameters read along d, and the k0 of component m added up
- * by thread m; then per k block of 8
+ * only), split into their TF32 parts there (once, not by every warp), the
+ * parameters read along d, and the k0 of component m added up by thread
+ * m; then per k block of 8
  * features the warps' MMAs, the A fragments t^2 and t formed on load. At
  * the end g per output, into a tile written coalesced along m. The grid is
  * one-dimensional, the component tile varying fastest, so that the blocks
@@ -50,6 +51,7 @@ _Static_assert(sizeof(PolyForm) <= VARIANT_FORM_BYTES, "PolyForm must fit the re
 
 typedef struct {
   int threads, tn, nt, mb, dp, kbx, kq; /* kbx: k blocks of the data per strip; kq: of k2 (0 for a linear f) */
+  int parts;                            /* of each coefficient staged: TF32 big and small (3xTF32), or big */
   int64_t strips, mt;                   /* strips of dp features; component tiles */
 } PolyShape;
 _Static_assert(sizeof(PolyShape) <= VARIANT_SHAPE_BYTES, "PolyShape must fit Plan.shape");
@@ -96,7 +98,10 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
   s->tn = c->warps * c->rt * 16;
   s->nt = poly_nt(c, M);
   s->mb = 8 * s->nt;
-  s->dp = D <= 8 ? 8 : D <= 16 ? 16 : 32;
+  s->parts = c->products == 3 ? 2 : 1;
+  /* 3xTF32's coefficients staged as two parts: strips of 16 features keep
+   * them beside the data tile in 48 KiB */
+  s->dp = D <= 8 ? 8 : D <= 16 || s->parts == 2 ? 16 : 32;
   s->kbx = s->dp / 8;
   s->kq = f->degree == 2 ? s->kbx : 0;
   s->strips = ceil_div(D, s->dp);
@@ -105,21 +110,20 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
    * (mb at most threads) one per thread */
   if (s->mb > s->threads || s->threads % s->dp || c->rt * s->nt * 4 > 64) return 0;
   if (s->threads > L->dev.max_threads_per_block) return 0;
-  int64_t ab = (int64_t)s->tn * s->dp + (int64_t)(s->kbx + s->kq) * 8 * s->mb, out = (int64_t)s->tn * s->mb;
+  int64_t ab = (int64_t)s->tn * s->dp + (int64_t)s->parts * (s->kbx + s->kq) * 8 * s->mb, out = (int64_t)s->tn * s->mb;
   int64_t smem = 4 * ((ab > out ? ab : out) + s->threads + s->mb + s->dp + (int64_t)s->mb * (s->dp + 1));
   if (smem > L->dev.smem_static_per_block) return 0;
   pl->variant = arena_printf(&L->p->arena, "mma-%s-poly-%dx%d", c->products == 3 ? "3xtf32" : "tf32", s->tn, s->mb);
   /* the data once from memory (the blocks of one event tile run together),
    * T written once; per (event, component) products x K multiply-adds on the
    * tensor cores, K = (1 + (degree 2)) x the padded features; the FP32 pipe
-   * splits the fragments (A per warp and component tile, B per warp) and
-   * evaluates g; the coefficients per block and component tile */
+   * splits the A fragments (per warp and component tile; B is split when
+   * staged) and evaluates g; the coefficients per block and component tile */
   double K = (double)(s->kbx + s->kq) * 8 * (double)s->strips, Mp = (double)(s->mt * s->mb);
   double split = c->products == 3 ? 4 : 1;
   pl->work = (Work){.bytes_per_event = 4.0 * ((double)D + (double)M),
-                    .shared_per_event = 4.0 * (K * Mp / (8.0 * s->nt) / 2 + K * Mp / (16.0 * c->rt)),
-                    .fmas_per_event = K * Mp * split * (1.0 / (8.0 * s->nt) + 1.0 / (16.0 * c->rt)) / 2 + 8.0 * Mp +
-                                      (double)D * Mp * 16.0 / s->tn,
+                    .shared_per_event = 4.0 * (K * Mp / (8.0 * s->nt) / 2 + s->parts * K * Mp / (16.0 * c->rt)),
+                    .fmas_per_event = K * Mp * split / (8.0 * s->nt) / 2 + 8.0 * Mp + (double)D * Mp * 16.0 / s->tn,
                     .tc_fmas_per_event = K * Mp * c->products,
                     .launches = 1};
   return 1;
@@ -146,10 +150,11 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
   const PolyShape *sp = (const PolyShape *)pl->shape;
   Target *tg = &st->targets[0];
   int threads = sp->threads, tn = sp->tn, mb = sp->mb, dp = sp->dp, kbx = sp->kbx, kq = sp->kq, rt = c.rt, nt = sp->nt,
-      three = c.products == 3;
+      parts = sp->parts, three = c.products == 3;
   int64_t D = f->sm.D, M = f->sm.M, mt = sp->mt;
-  int64_t a_size = (int64_t)tn * dp, b_base = a_size; /* A, then B, in `tiles`; the output tile over both at the end */
-  int64_t ab = a_size + (int64_t)(kbx + kq) * 8 * mb, tiles_size = ab > (int64_t)tn * mb ? ab : (int64_t)tn * mb;
+  /* A, then B's big parts, then its small ones, in `tiles`; the output tile over them at the end */
+  int64_t a_size = (int64_t)tn * dp, b_base = a_size, b_size = (int64_t)(kbx + kq) * 8 * mb;
+  int64_t ab = a_size + parts * b_size, tiles_size = ab > (int64_t)tn * mb ? ab : (int64_t)tn * mb;
   Kernel *k = program_add_kernel(
       p, arena_printf(&p->arena, "%s_%s_mmapoly%s%dx%d", L->s->model, tg->name, three ? "3xtf32" : "tf32", tn, mb));
   k->what = arena_printf(&p->arena,
@@ -161,6 +166,9 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
   k->grid[0] = BIN(LB_MUL, BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn)), I(mt));
   k->block[0] = threads;
   k->block[1] = 1;
+  /* registers for 3 blocks of the widest tile, 4 of the others: 2 (226
+   * registers) left the tensor cores waiting on the shared loads */
+  k->min_blocks = rt * nt >= 16 ? 3 : 4;
   LStmt *body = k->body;
   int tiles = kernel_shared(p, k, "tiles", LT_F32, tiles_size), gs = kernel_shared(p, k, "constants", LT_F32, mb),
       k0s = kernel_shared(p, k, "constant_terms", LT_F32, (int64_t)mb * (dp + 1));
@@ -250,18 +258,22 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
     ls_append(p, ok, ls_assign(p, shift, kq ? lx_sload(p, k, cs, V(dd)) : lx_const(p, LT_F32, 0)));
     PolyLower pw = {.L = L, .k = k, .blk = ok, .env = &env, .x = f->x, .shift = shift};
     Poly poly = poly_lower(&pw, f->sm.sum->args[0]);
-    LExpr *zero = lx_const(p, LT_F32, 0);
-    if (kq)
-      ls_append(p, ok,
-                ls_sstore(p, k, tiles, b_index(p, k, V(dd), V(mm), nt, b_base), poly.c[2] >= 0 ? V(poly.c[2]) : zero));
-    ls_append(p, ok,
-              ls_sstore(p, k, tiles, b_index(p, k, BIN(LB_ADD, V(dd), I((int64_t)kq * 8)), V(mm), nt, b_base),
-                        poly.c[1] >= 0 ? V(poly.c[1]) : lx_const(p, LT_F32, 0)));
+    /* k2 (rows [0, dp)) and k1 (rows kq 8 + [0, dp)), each as its TF32
+     * parts; zero outside the components and features */
+    int big = kernel_var(p, k, "coef_big", LT_F32), small = parts == 2 ? kernel_var(p, k, "coef_small", LT_F32) : -1;
+    for (int q = kq ? 0 : 1; q < 2; q++) {
+      LExpr *row = q == 0 ? V(dd) : BIN(LB_ADD, V(dd), I((int64_t)kq * 8));
+      int cv = poly.c[2 - q];
+      tf32_split(p, k, ok, cv >= 0 ? V(cv) : lx_const(p, LT_F32, 0), big, small);
+      for (int part = 0; part < parts; part++) {
+        ls_append(p, ok,
+                  ls_sstore(p, k, tiles, b_index(p, k, row, V(mm), nt, b_base + part * b_size), V(part ? small : big)));
+        ls_append(
+            p, no,
+            ls_sstore(p, k, tiles, b_index(p, k, row, V(mm), nt, b_base + part * b_size), lx_const(p, LT_F32, 0)));
+      }
+    }
     ls_append(p, ok, ls_sstore(p, k, k0s, k0_at, poly.c[0] >= 0 ? V(poly.c[0]) : lx_const(p, LT_F32, 0)));
-    if (kq) ls_append(p, no, ls_sstore(p, k, tiles, b_index(p, k, V(dd), V(mm), nt, b_base), lx_const(p, LT_F32, 0)));
-    ls_append(p, no,
-              ls_sstore(p, k, tiles, b_index(p, k, BIN(LB_ADD, V(dd), I((int64_t)kq * 8)), V(mm), nt, b_base),
-                        lx_const(p, LT_F32, 0)));
     ls_append(p, no, ls_sstore(p, k, k0s, k0_at, lx_const(p, LT_F32, 0)));
   }
   ls_append(p, ks, ls_sync(p));
@@ -284,8 +296,7 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
     bbig[x] = kernel_var(p, k, arena_printf(&p->arena, "b%d", x), LT_F32);
     bsmall[x] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d", x), LT_F32) : -1;
   }
-  int c0 = kernel_var(p, k, "c_t", LT_F32), c4 = kernel_var(p, k, "c_t4", LT_F32), tv = kernel_var(p, k, "t", LT_F32),
-      bv = kernel_var(p, k, "coefficient", LT_F32);
+  int c0 = kernel_var(p, k, "c_t", LT_F32), c4 = kernel_var(p, k, "c_t4", LT_F32), tv = kernel_var(p, k, "t", LT_F32);
   for (int b = 0; b < kbx; b++) {
     ls_append(p, ks, ls_assign(p, c0, kq ? lx_sload(p, k, cs, BIN(LB_ADD, I(8 * b), V(t))) : lx_const(p, LT_F32, 0)));
     ls_append(p, ks,
@@ -307,8 +318,8 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
         LExpr *base =
             BIN(LB_ADD, I(b_base), BIN(LB_MUL, BIN(LB_ADD, I(((int64_t)row_block * nt + j) * 32), V(lane)), I(2)));
         for (int x = 0; x < 2; x++) {
-          ls_append(p, ks, ls_assign(p, bv, lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x)))));
-          tf32_split(p, k, ks, V(bv), bbig[x], bsmall[x]);
+          ls_append(p, ks, ls_assign(p, bbig[x], lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x)))));
+          if (three) ls_append(p, ks, ls_assign(p, bsmall[x], lx_sload(p, k, tiles, BIN(LB_ADD, base, I(b_size + x)))));
         }
         for (int r = 0; r < rt; r++) {
           mma_split_products(p, k, ks, &acc[(r * nt + j) * 4], abig[q][r], three ? asmall[q][r] : NULL, bbig,
