@@ -109,6 +109,7 @@ extern const VariantFamily family_cholesky_block;                               
 extern const VariantFamily family_rows;                                                     /* variants_rows.c */
 extern const VariantFamily family_host_blocked, family_host_accumulate, family_host_stream; /* variants_host.c */
 extern const VariantFamily family_host_rows, family_host_lanes, family_host_arg;            /* variants_host_rows.c */
+extern const VariantFamily family_host_lanes_sum;                                           /* variants_host_rows.c */
 extern const VariantFamily family_host_tile;                                                /* variants_host_tile.c */
 extern const VariantFamily family_host_panel;                                               /* variants_host_panel.c */
 extern const VariantFamily family_fused, family_host_fused;                                 /* variants_fused.c */

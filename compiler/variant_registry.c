@@ -36,6 +36,7 @@ static const VariantFamily *const registry[] = {
     &family_host_rows,
     &family_host_lanes,
     &family_host_arg,
+    &family_host_lanes_sum,
 };
 
 /* Whether the variant of this name is to be lowered for the unit

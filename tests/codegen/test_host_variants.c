@@ -4,7 +4,10 @@
  * lets the host autotuner pick any of them without changing a fitted model
  * (docs/limits.md, "Reproducibility"). Sizes break the tiles: feature
  * counts that are not a multiple of a vector (5, 19, 33), event counts
- * below one item and not a multiple of any (37, 1237). GMMC_HOST_CPU
+ * below one item and not a multiple of any (37, 1237). A spec of its own
+ * (`inner`) puts a min, max and logsumexp over components inside sums over
+ * events (host-lanes-sum, with k-means' inertia), one whose zero's sign
+ * shows. GMMC_HOST_CPU
  * compiles for an x86-64 level (ctest runs it at v2, v3 and natively).
  *
  *   test_host_variants      (GMMC_TEST_SEED=N replays a run) */
@@ -24,7 +27,28 @@ typedef struct {
   LType real;
   int vector_bytes; /* the target description's vector width (host-panel's register tiles follow it) */
   int ties;         /* real buffers hold small integers: equal values everywhere (argmin's first index) */
+  const char *text; /* an inline spec named `spec`, else a shipped one */
 } Case;
+
+/* near: with ties (dist 0, 1, 2, 3) the minimum is mostly -0 (dist 0) or +0
+ * (dist 1), the first in m order, and 1 / min tells them apart */
+static const char inner_spec[] = "gmmc: 1\n"
+                                 "model: inner\n"
+                                 "sizes: [N, M, D]\n"
+                                 "indices: {n: N, m: M, d: D}\n"
+                                 "data:\n"
+                                 "  X: [N, D]\n"
+                                 "  v: [N]\n"
+                                 "params:\n"
+                                 "  centers: [M, D]\n"
+                                 "estep:\n"
+                                 "  - dist[n,m] = sum(d, sq(X[n,d] - centers[m,d]))\n"
+                                 "  - near = sum(n, v[n] * select(1 / min(m, dist[n,m] * (dist[n,m] - 1)) > 0, 1, 2))\n"
+                                 "  - far = sum(n, v[n] * max(m, dist[n,m]))\n"
+                                 "  - soft = -sum(n, logsumexp(m, -dist[n,m]))\n"
+                                 "  - pull[d] = sum(n, X[n,d] * min(m, dist[n,m]))\n"
+                                 "outputs:\n"
+                                 "  objective: far\n";
 
 static const Case cases[] = {
     {"full", 3, 5, 1237, LT_F32, 16},     {"full", 8, 19, 1000, LT_F32, 64},    {"full", 4, 33, 300, LT_F32, 32},
@@ -33,6 +57,20 @@ static const Case cases[] = {
     {"diag", 4, 7, 300, LT_F64, 16},      {"spherical", 3, 5, 129, LT_F32, 16}, {"kmeans", 4, 5, 1237, LT_F32, 16},
     {"diag", 64, 33, 1237, LT_F32, 16},   {"diag", 6, 19, 701, LT_F32, 32},     {"diag", 9, 21, 333, LT_F64, 64},
     {"kmeans", 7, 3, 517, LT_F32, 32, 1}, {"kmeans", 5, 2, 203, LT_F64, 64, 1}, {"diag", 3, 9, 257, LT_F32, 16},
+};
+
+/* host-lanes-sum: M past whole vectors, chunks of a few tiles and a part,
+ * fewer events than chunks, a vector of 16 sums */
+static const Case sum_cases[] = {
+    {"kmeans", 67, 3, 10001, LT_F32, 64},
+    {"kmeans", 67, 4, 2567, LT_F64, 32, 1},
+    {"kmeans", 17, 2, 3001, LT_F32, 16, 1},
+    {"kmeans", 1, 2, 45, LT_F64, 16},
+    {"kmeans", 3, 2, 5, LT_F32, 32},
+    {"inner", 5, 3, 2567, LT_F32, 64, 1, inner_spec},
+    {"inner", 19, 5, 1237, LT_F64, 32, 0, inner_spec},
+    {"inner", 3, 16, 4001, LT_F32, 16, 1, inner_spec},
+    {"inner", 33, 2, 700, LT_F64, 64, 1, inner_spec},
 };
 
 static int failures, compared;
@@ -111,8 +149,8 @@ static void compare_sequences(const Case *c, const HostJit *j, const Program *p,
  * STATS64: float64 statistics (a float32 fit's redo, the precision
  * float64-stats): its kernels must agree among themselves bit for bit as well. */
 static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
-  const ShippedSpec *ss = shipped_spec(c->spec);
-  Spec *s = cg_load(ss->file, ss->text, ss->len);
+  const ShippedSpec *ss = c->text ? NULL : shipped_spec(c->spec);
+  Spec *s = ss ? cg_load(ss->file, ss->text, ss->len) : cg_load(c->spec, c->text, strlen(c->text));
   LowerOptions o = {.real = c->real,
                     .host = 1,
                     .variants = 1,
@@ -146,6 +184,7 @@ static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
       buf_set(&b, i, e, p->bufs[i]->elem == LT_I32 || c->ties ? (double)cg_int(&r, 0, 3) : cg_uniform(&r, -2, 2));
   }
   compare_sequences(c, j, p, &b);
+  int lanes_sums = 0; /* host-lanes-sum's alternatives (reductions named rows-W or lanes-TN) */
   for (int u = 0; u < p->nunits; u++) {
     const Unit *un = &p->units[u];
     if (un->group_seq >= 0) continue; /* compared as whole sequences */
@@ -159,6 +198,8 @@ static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
       memset(b.buf[ob], 0xff, bytes);
       run_alt(j, p, &b, &un->alts[a]);
       compared++;
+      const char *v = un->alts[a].variant;
+      lanes_sums += p->bufs[ob]->kind == BK_STAT && (strncmp(v, "rows-", 5) == 0 || strncmp(v, "lanes-", 6) == 0);
       if (memcmp(want, b.buf[ob], bytes) != 0) {
         size_t esz = ltype_size(p->bufs[ob]->elem);
         int64_t at = 0;
@@ -175,6 +216,11 @@ static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
     }
     free(want);
   }
+  if ((c->text || strcmp(c->spec, "kmeans") == 0) && !lanes_sums) {
+    printf("  FAIL: %s M=%lld D=%lld %s: no host-lanes-sum alternative\n", c->spec, (long long)c->m, (long long)c->d,
+           case_type(c->real));
+    failures++;
+  }
   bufs_free(&b);
   host_jit_free(j);
   program_free(p);
@@ -182,10 +228,12 @@ static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
 
 int main(void) {
   uint64_t seed = cg_seed("test_host_variants");
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    check_case(&cases[i], seed, (int)i, PLAIN);
-    if (cases[i].real == LT_F32) check_case(&cases[i], seed, (int)i, FAST32);
-    if (cases[i].real == LT_F32) check_case(&cases[i], seed, (int)i, STATS64);
+  int ncases = (int)(sizeof cases / sizeof *cases), nsum = (int)(sizeof sum_cases / sizeof *sum_cases);
+  for (int i = 0; i < ncases + nsum; i++) {
+    const Case *c = i < ncases ? &cases[i] : &sum_cases[i - ncases];
+    check_case(c, seed, i, PLAIN);
+    if (c->real == LT_F32) check_case(c, seed, i, FAST32);
+    if (c->real == LT_F32) check_case(c, seed, i, STATS64);
   }
   if (compared == 0) {
     printf("FAIL: no host variant was compared\n");
