@@ -186,7 +186,7 @@ static gmmc_status f_graph_join(Backend *be, void *const *graphs, int n, const B
   FakeGraph *g = graph_new(f, n);
   for (int i = 0; i < n; i++) g->members[i] = recs_copy(f, &((FakeGraph *)graphs[i])->members[0]);
   g->copies = malloc(sizeof *copies * (size_t)(ncopies ? ncopies : 1));
-  memcpy(g->copies, copies, sizeof *copies * (size_t)ncopies);
+  if (ncopies) memcpy(g->copies, copies, sizeof *copies * (size_t)ncopies); /* copies may be NULL then */
   g->ncopies = ncopies;
   *joined = g;
   return GMMC_OK;
