@@ -56,6 +56,25 @@ void event_slice_bounds(Program *p, Kernel *k, LStmt *block, int64_t slices, int
                 lx_binary(p, LB_MIN, lx_binary(p, LB_ADD, lx_var(p, k, *first), lx_var(p, k, len)), lx_nlocal(p))));
 }
 
+int tf32_mma_usable(const Lower *L) {
+  return L->p->real == LT_F32 && L->dev.tf32_mma_per_sm > 0 && L->dev.cc_major >= 8 && !L->opt->no_tensor_cores;
+}
+
+int tf32_products_asked(const Lower *L, int products) {
+  return L->opt->precision == (products == 1 ? PRECISION_TF32 : PRECISION_3XTF32);
+}
+
+LExpr *a_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int64_t kblocks) {
+  (void)k;
+  LExpr *r = BIN(LB_REM, row, I(16)), *cc = BIN(LB_REM, col, I(8));
+  LExpr *fl = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, row, I(16)), I(kblocks)), BIN(LB_DIV, col, I(8)));
+  LExpr *ln = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, r, I(8)), I(4)), BIN(LB_REM, cc, I(4)));
+  LExpr *el = BIN(LB_ADD, BIN(LB_DIV, r, I(8)), BIN(LB_MUL, BIN(LB_DIV, cc, I(4)), I(2)));
+  return BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, fl, I(32)), ln), I(4)), el);
+}
+
+int bank_padded_row(int n) { return n + ((8 - n % 32) % 32 + 32) % 32; }
+
 void tf32_split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small) {
   ls_append(p, blk, ls_assign(p, big, lx_unary(p, LU_TF32, v)));
   if (small >= 0) ls_append(p, blk, ls_assign(p, small, lx_unary(p, LU_TF32, BIN(LB_SUB, v, V(big)))));

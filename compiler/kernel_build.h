@@ -52,6 +52,20 @@ typedef struct {
 } WarpLanes;
 void warp_lanes(Program *p, Kernel *k, LStmt *body, WarpLanes *w);
 
+/* The tensor-core families' conditions: float32 data on a GPU with TF32
+ * tensor cores, not turned off (matchers); and whether the user asked for
+ * a configuration's products (3: precision 3xtf32, 1: tf32) (plans). */
+int tf32_mma_usable(const Lower *L);
+int tf32_products_asked(const Lower *L, int products);
+/* Index of element (row, col) of a tile staged in A-fragment order for
+ * m16n8k8 (kblocks blocks of 8 columns a row tile of 16):
+ * [(row / 16 * kblocks + col / 8) * 32 + lane] * 4 + i with lane = row % 8
+ * * 4 + col % 4 and i = row % 16 / 8 + 2 (col % 8 / 4): a lane's fragment
+ * is one 16-byte load, a warp's 512 consecutive bytes. */
+LExpr *a_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int64_t kblocks);
+/* n floats padded to 8 modulo 32: rows read 8 t + g by a fragment's lanes
+ * hit 32 different banks. */
+int bank_padded_row(int n);
 /* The float32 value v split into TF32 parts for the MMAs (3xTF32):
  * big = tf32(v) and, where small >= 0, small = tf32(v - big). */
 void tf32_split(Program *p, Kernel *k, LStmt *blk, LExpr *v, int big, int small);

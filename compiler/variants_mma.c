@@ -42,7 +42,7 @@ _Static_assert(sizeof(MmaShape) <= VARIANT_SHAPE_BYTES, "MmaShape must fit Plan.
 /* Float32 data, a quadratic form of centered data with a square W, a GPU
  * with TF32 tensor cores (compute capability 8.0 on: the target description). */
 static int match_mma(Lower *L, const Site *site, void *form) {
-  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8 || L->opt->no_tensor_cores) return 0;
+  if (!tf32_mma_usable(L)) return 0;
   if (!match_estep_centered(L, site, form)) return 0;
   const EstepForm *f = form;
   return f->D == f->E && f->D >= 2;
@@ -57,7 +57,7 @@ static int plan_mma(Lower *L, const Site *site, const void *form, const void *co
    * tf32 (the faster of the two wherever either runs); neither under
    * float32, where the FFMA variants keep float32's accuracy also for
    * ill-conditioned covariances (docs/limits.md, "Precision") */
-  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
+  if (!tf32_products_asked(L, c->products)) return 0;
   s->dp = ceil_div(f->D, 8) * 8;
   s->kb = s->nt = (int)(s->dp / 8);
   s->threads = 32 * c->warps;
@@ -131,11 +131,7 @@ static void build_mma(Lower *L, const Site *site, const void *form, const void *
     ls_append(p, in, ls_assign(p, nn, BIN(LB_DIV, V(flat), I(dp))));
     ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
     ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
-    LExpr *r = BIN(LB_REM, V(nn), I(16)), *cc = BIN(LB_REM, V(vd), I(8));
-    LExpr *fl = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, V(nn), I(16)), I(KB)), BIN(LB_DIV, V(vd), I(8)));
-    LExpr *ln = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, r, I(8)), I(4)), BIN(LB_REM, cc, I(4)));
-    LExpr *el = BIN(LB_ADD, BIN(LB_DIV, r, I(8)), BIN(LB_MUL, BIN(LB_DIV, cc, I(4)), I(2)));
-    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, fl, I(32)), ln), I(4)), el);
+    LExpr *at = a_fragment_index(p, k, V(nn), V(vd), KB);
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);

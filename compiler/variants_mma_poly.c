@@ -59,7 +59,7 @@ _Static_assert(sizeof(PolyShape) <= VARIANT_SHAPE_BYTES, "PolyShape must fit Pla
 /* Float32 data, one data operand [n, d] (no [n, m] reads), f a polynomial
  * of degree 1 or 2 in it, a GPU with TF32 tensor cores. */
 static int match_poly(Lower *L, const Site *site, void *form) {
-  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8 || L->opt->no_tensor_cores) return 0;
+  if (!tf32_mma_usable(L)) return 0;
   PolyForm *f = form;
   memset(f, 0, sizeof *f);
   if (!match_staged_map(L, site, &f->sm)) return 0;
@@ -88,7 +88,7 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
   const PolyConfig *c = config;
   PolyShape *s = (PolyShape *)pl->shape;
   /* asked for, as the other tensor-core variants (variants_mma.c) */
-  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
+  if (!tf32_products_asked(L, c->products)) return 0;
   int64_t D = f->sm.D, M = f->sm.M;
   /* a configuration that narrows to an earlier one's tile is that one */
   for (const PolyConfig *e = poly_configs; e < c; e++)
@@ -211,11 +211,7 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
     ls_append(p, in, ls_assign(p, dd, BIN(LB_REM, V(flat), I(dp))));
     ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
     ls_append(p, in, ls_assign(p, vd, BIN(LB_ADD, V(d0), V(dd))));
-    LExpr *r = BIN(LB_REM, V(nn), I(16)), *cc = BIN(LB_REM, V(dd), I(8));
-    LExpr *fl = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, V(nn), I(16)), I(kbx)), BIN(LB_DIV, V(dd), I(8)));
-    LExpr *ln = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, r, I(8)), I(4)), BIN(LB_REM, cc, I(4)));
-    LExpr *el = BIN(LB_ADD, BIN(LB_DIV, r, I(8)), BIN(LB_MUL, BIN(LB_DIV, cc, I(4)), I(2)));
-    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, fl, I(32)), ln), I(4)), el);
+    LExpr *at = a_fragment_index(p, k, V(nn), V(dd), kbx);
     LExpr **xi = idx_vec(p, 2);
     xi[0] = V(vn);
     xi[1] = V(vd);

@@ -109,7 +109,7 @@ static Tensor *data_read(Expr *e, const PolySumForm *f) {
  * event index, none with d) or part of P (no reads with the event index
  * but the one data tensor's [n, d]), P of degree 1 or 2 in the data. */
 static int match_polysum(Lower *L, const Site *site, void *form) {
-  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8 || L->opt->no_tensor_cores) return 0;
+  if (!tf32_mma_usable(L)) return 0;
   Hoisted *h = site->h;
   PolySumForm *f = form;
   if (h->red->op != R_SUM || h->nfree != 2) return 0;
@@ -141,9 +141,6 @@ static int match_polysum(Lower *L, const Site *site, void *form) {
   return f->degree == 1 || f->degree == 2;
 }
 
-/* Floats a row of `n` takes: padded to 8 modulo 32 */
-static int padded_row(int n) { return n + ((8 - n % 32) % 32 + 32) % 32; }
-
 /* A configuration's warps: no more than the column tiles. */
 static int polysum_warps(const PolySumConfig *c, int ct) { return c->warps < ct ? c->warps : ct; }
 
@@ -154,7 +151,7 @@ static int plan_polysum(Lower *L, const Site *site, const void *form, const void
   const PolySumForm *f = form;
   const PolySumConfig *c = config;
   PolySumShape *s = (PolySumShape *)pl->shape;
-  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
+  if (!tf32_products_asked(L, c->products)) return 0;
   int64_t M = f->M;
   if (c->mt > 1 && 16 * (c->mt / 2) >= M) return 0; /* half the tile would hold them */
   s->dp = (int)ceil_div(f->D, 8) * 8;
@@ -169,7 +166,7 @@ static int plan_polysum(Lower *L, const Site *site, const void *form, const void
   s->cpw = (int)ceil_div(s->ct, s->warps);
   /* registers: the accumulators (S1, and S2 for degree 2) and the split B values */
   if (c->mt * s->cpw * 4 * f->degree > 64 || s->cpw * 2 * f->degree * 2 > 48) return 0;
-  s->dps = padded_row(s->dp), s->mbs = padded_row(s->mb);
+  s->dps = bank_padded_row(s->dp), s->mbs = bank_padded_row(s->mb);
   int64_t smem = 4 * ((int64_t)KC * s->dps + (int64_t)KC * s->mbs + s->mb + s->dp);
   if (smem > L->dev.smem_static_per_block || s->threads > L->dev.max_threads_per_block) return 0;
   s->groups = ceil_div(M, s->mb);

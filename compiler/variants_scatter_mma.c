@@ -40,7 +40,7 @@ _Static_assert(sizeof(ScatterMmaShape) <= VARIANT_SHAPE_BYTES, "ScatterMmaShape 
 
 /* Float32 data on a GPU with TF32 tensor cores (as variants_mma.c's E-step). */
 static int match_scatter_mma(Lower *L, const Site *site, void *form) {
-  if (L->p->real != LT_F32 || L->dev.tf32_mma_per_sm <= 0 || L->dev.cc_major < 8 || L->opt->no_tensor_cores) return 0;
+  if (!tf32_mma_usable(L)) return 0;
   return match_scatter(L, site, form);
 }
 
@@ -49,14 +49,14 @@ static int plan_scatter_mma(Lower *L, const Site *site, const void *form, const 
   const ScatterForm *sf = form;
   const ScatterMmaConfig *c = config;
   ScatterMmaShape *s = (ScatterMmaShape *)pl->shape;
-  if (L->opt->precision != (c->products == 1 ? PRECISION_TF32 : PRECISION_3XTF32)) return 0;
+  if (!tf32_products_asked(L, c->products)) return 0;
   int64_t M = sf->M;
   s->dp = ceil_div(sf->D, 16) * 16;
   s->rt = (int)(s->dp / 16), s->ct = (int)(s->dp / 8);
   s->tiles = s->rt * s->ct - s->rt * (s->rt - 1); /* column tiles j >= 2 ri of each row tile */
   /* registers: the accumulators, and the B values of a group (big and small) */
   if (s->tiles * 4 + s->ct * 4 > 128) return 0;
-  s->row = s->dp + (40 - s->dp % 32) % 32;
+  s->row = bank_padded_row((int)s->dp);
   s->threads = 32 * c->warps;
   if (s->threads > L->dev.max_threads_per_block || c->warps > M) return 0;
   int64_t smem = 4 * ((int64_t)KC * s->row + (int64_t)KC * c->warps);
