@@ -35,19 +35,11 @@
 #include <string.h>
 
 #include "kernel_build.h"
-#include "poly.h"
-#include "staged.h"
+#include "poly_forms.h"
 
 typedef struct {
   int warps, rt, nt, products; /* products: 3 (3xTF32) or 1 (TF32, only under that precision) */
 } PolyConfig;
-
-typedef struct {
-  StagedMap sm;
-  Tensor *x;  /* the data: the one [n, d] operand */
-  int degree; /* of f in x: 1 or 2 */
-} PolyForm;
-_Static_assert(sizeof(PolyForm) <= VARIANT_FORM_BYTES, "PolyForm must fit the registry's form storage");
 
 typedef struct {
   int threads, tn, nt, mb, dp, kbx, kq; /* kbx: k blocks of the data per strip; kq: of k2 (0 for a linear f) */
@@ -56,20 +48,9 @@ typedef struct {
 } PolyShape;
 _Static_assert(sizeof(PolyShape) <= VARIANT_SHAPE_BYTES, "PolyShape must fit Plan.shape");
 
-/* Float32 data, one data operand [n, d] (no [n, m] reads), f a polynomial
- * of degree 1 or 2 in it, a GPU with TF32 tensor cores. */
+/* Float32 data on a GPU with TF32 tensor cores (poly_forms.h). */
 static int match_poly(Lower *L, const Site *site, void *form) {
-  if (!tf32_mma_usable(L)) return 0;
-  PolyForm *f = form;
-  memset(f, 0, sizeof *f);
-  if (!match_staged_map(L, site, &f->sm)) return 0;
-  for (int i = 0; i < f->sm.ops.n; i++) {
-    const Operand *o = &f->sm.ops.op[i];
-    if (o->role == ROLE_NM || (o->role == ROLE_ND && f->x)) return 0;
-    if (o->role == ROLE_ND) f->x = o->t;
-  }
-  f->degree = poly_degree(f->sm.sum->args[0], f->x);
-  return f->degree == 1 || f->degree == 2;
+  return tf32_mma_usable(L) && poly_map_form(L, site->st, form);
 }
 
 /* A configuration's column tiles: no more than the components need, a

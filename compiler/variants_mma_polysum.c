@@ -28,29 +28,17 @@
  * values (t and t^2 of its features, events t and t + 4 of each 8) once per
  * 8 events and each row tile's A fragment (the weights) when used. */
 #include "kernel_build.h"
-#include "poly.h"
+#include "poly_forms.h"
 #include "scatter.h"
 
 /* FLUSH_CHUNKS: each lane's float32 sums reach the float64 partial every
  * 256 events: at M = 1024, D = 128 every 128 events moved 16 GB of
  * partials per pass (N / 128 x M x D x 8 bytes, read and written) */
-enum { KC = 32, FLUSH_CHUNKS = 8, MAX_FACTORS = 8 };
+enum { KC = 32, FLUSH_CHUNKS = 8 };
 
 typedef struct {
   int warps, mt, products; /* products: 3 (3xTF32) or 1 (TF32, only under that precision) */
 } PolySumConfig;
-
-typedef struct {
-  Tensor *x;
-  int nid, mid, did;
-  Expr *wf[MAX_FACTORS]; /* W's factors: reads of [n], [n, m], [m], scalars */
-  int nw;
-  Expr *pf[MAX_FACTORS]; /* P's: the data's reads [n, d], [m, d], [m], constants */
-  int np;
-  int degree;
-  int64_t D, M;
-} PolySumForm;
-_Static_assert(sizeof(PolySumForm) <= VARIANT_FORM_BYTES, "PolySumForm must fit the registry's form storage");
 
 typedef struct {
   int warps, threads, per_sm, mb, dp, ct, cpw, dps, mbs;
@@ -58,87 +46,8 @@ typedef struct {
 } PolySumShape;
 _Static_assert(sizeof(PolySumShape) <= VARIANT_SHAPE_BYTES, "PolySumShape must fit Plan.shape");
 
-/* The factors of a product (a * b * ...). */
-static int factors(Expr *e, Expr **out, int n) {
-  if (e->kind == E_BINARY && e->op == B_MUL) {
-    n = factors(e->args[0], out, n);
-    return n < 0 ? n : factors(e->args[1], out, n);
-  }
-  if (n == MAX_FACTORS) return -1;
-  out[n] = e;
-  return n + 1;
-}
-
-/* What e reads, as bits: 1 an access with the event index, 2 with the
- * feature index, 4 the data [n, d] itself, 8 anything else (an access
- * of another shape, a nested reduction). */
-enum { R_EVENT = 1, R_FEATURE = 2, R_DATA = 4, R_OTHER = 8 };
-static int reads(const Expr *e, const PolySumForm *f) {
-  int r = 0;
-  if (e->kind == E_REDUCE) return R_OTHER;
-  if (e->kind == E_NAME && e->ref == REF_INDEX && (e->ref_id == f->nid || e->ref_id == f->did)) r |= R_OTHER;
-  if (e->kind == E_ACCESS && e->tensor) {
-    int a0 = e->nidx > 0 ? e->idx[0].id : -1, a1 = e->nidx > 1 ? e->idx[1].id : -1;
-    if (e->prev || e->nidx > 2)
-      r |= R_OTHER;
-    else if (e->nidx == 2 && a0 == f->nid && a1 == f->did && e->tensor->kind == TK_DATA)
-      r |= R_DATA | R_EVENT | R_FEATURE;
-    else if ((e->nidx == 1 && a0 == f->nid) || (e->nidx == 2 && a0 == f->nid && a1 == f->mid))
-      r |= R_EVENT;
-    else if (e->nidx == 2 && a0 == f->mid && a1 == f->did && e->tensor->kind != TK_DATA)
-      r |= R_FEATURE;
-    else if (!(e->nidx == 1 && a0 == f->mid && e->tensor->kind != TK_DATA))
-      r |= R_OTHER;
-  }
-  for (int i = 0; i < e->nargs; i++) r |= reads(e->args[i], f);
-  return r;
-}
-
-static Tensor *data_read(Expr *e, const PolySumForm *f) {
-  if (e->kind == E_ACCESS && e->tensor && e->tensor->kind == TK_DATA && e->nidx == 2 && e->idx[1].id == f->did)
-    return e->tensor;
-  for (int i = 0; i < e->nargs; i++) {
-    Tensor *t = data_read(e->args[i], f);
-    if (t) return t;
-  }
-  return NULL;
-}
-
-/* Float32 data on a GPU with TF32 tensor cores; a sum over the events with
- * free indices [m, d] of factors each either a weight W (reads with the
- * event index, none with d) or part of P (no reads with the event index
- * but the one data tensor's [n, d]), P of degree 1 or 2 in the data. */
 static int match_polysum(Lower *L, const Site *site, void *form) {
-  if (!tf32_mma_usable(L)) return 0;
-  Hoisted *h = site->h;
-  PolySumForm *f = form;
-  if (h->red->op != R_SUM || h->nfree != 2) return 0;
-  f->mid = h->free[0], f->did = h->free[1], f->nid = h->red->red.id;
-  if (spec_index(L->s, f->nid)->size != L->s->event_size) return 0;
-  Expr *fs[MAX_FACTORS];
-  int n = factors(h->red->args[0], fs, 0);
-  if (n < 0) return 0;
-  int weighted = 0;
-  for (int i = 0; i < n; i++) {
-    int r = reads(fs[i], f);
-    if (r & R_OTHER) return 0;
-    if (r & R_DATA) {
-      Tensor *x = data_read(fs[i], f);
-      if (f->x && x != f->x) return 0;
-      f->x = x;
-    }
-    if ((r & R_EVENT) && !(r & R_DATA)) {
-      if (r & R_FEATURE) return 0;
-      f->wf[f->nw++] = fs[i];
-      weighted = 1;
-    } else {
-      f->pf[f->np++] = fs[i];
-    }
-  }
-  if (!weighted || !f->x) return 0; /* without a weight per (event, component) the tiled sums fit better */
-  for (int i = 0; i < f->np; i++) f->degree += poly_degree(f->pf[i], f->x);
-  f->D = index_extent(L, f->did), f->M = index_extent(L, f->mid);
-  return f->degree == 1 || f->degree == 2;
+  return tf32_mma_usable(L) && polysum_form(L, site->h, form);
 }
 
 /* A configuration's warps: no more than the column tiles. */
@@ -191,15 +100,6 @@ static int plan_polysum(Lower *L, const Site *site, const void *form, const void
   return 1;
 }
 
-/* P's coefficients for the component in env's m and the feature in its d,
- * about the shift in variable `shift`. */
-static Poly p_coefficients(Lower *L, Kernel *k, LStmt *blk, const PolySumForm *f, Env *env, int shift) {
-  PolyLower pw = {.L = L, .k = k, .blk = blk, .env = env, .x = f->x, .shift = shift};
-  Poly r = poly_lower(&pw, f->pf[0]);
-  for (int i = 1; i < f->np; i++) r = poly_mul(&pw, r, poly_lower(&pw, f->pf[i]));
-  return r;
-}
-
 static void build_polysum(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
                           Built *out) {
   Program *p = L->p;
@@ -250,7 +150,7 @@ static void build_polysum(Lower *L, const Site *site, const void *form, const vo
       ls_append(p, lm, ls_assign(p, vm, BIN(LB_ADD, V(m0), V(mm))));
       LStmt *ok = ls_when(p, lm, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))));
       ls_append(p, ok, ls_assign(p, shift, lx_const(p, LT_F32, 0)));
-      Poly q = p_coefficients(L, k, ok, f, &env, shift);
+      Poly q = polysum_coefficients(L, k, ok, f, &env, shift);
       LExpr *k1 = q.c[1] >= 0 ? V(q.c[1]) : lx_const(p, LT_F32, 0);
       LExpr *k2 = q.c[2] >= 0 ? V(q.c[2]) : lx_const(p, LT_F32, 0);
       LExpr *has = BIN(LB_NE, k2, lx_const(p, LT_F32, 0));
@@ -376,7 +276,7 @@ static void build_polysum(Lower *L, const Site *site, const void *form, const vo
           ls_append(p, group, ls_assign(p, vd, col));
           LStmt *ok = ls_when(p, group, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))));
           ls_append(p, ok, ls_assign(p, shift, lx_sload(p, k, cs, V(vd))));
-          Poly q = p_coefficients(L, k, ok, f, &env, shift);
+          Poly q = polysum_coefficients(L, k, ok, f, &env, shift);
           LExpr *part = NULL;
           for (int s = 0; s <= deg; s++) {
             if (q.c[s] < 0) continue;
