@@ -68,7 +68,10 @@ static int in_active_run(const Fusing *f, int step) { return f->run_of[step] >= 
 
 /* A per-event tensor with more than the event axis is written to memory
  * when its producer is not fused, when a unit outside the fused groups reads
- * it after, or when the E-step sequence hands it out as an output. */
+ * it after, or when the E-step sequence hands it out as an output. On the
+ * host also when a later group reads it: recomputing its statements there
+ * (the covariances' pass recomputing the E-step) costs more than writing
+ * and reading it once, where a GPU's arithmetic is cheaper than its memory. */
 static int stored(const Fusing *f, const Tensor *t) {
   Lower *L = f->L;
   if (!tensor_wide(L, t)) return 1;
@@ -77,7 +80,7 @@ static int stored(const Fusing *f, const Tensor *t) {
   if (f->seq == SEQ_ESTEP && estep_output(L->s, t)) return 1;
   for (int i = ps + 1; i < f->q->len; i++) {
     int u = step_unit(f, i);
-    if (u < 0 || in_active_run(f, i)) continue;
+    if (u < 0 || (in_active_run(f, i) && (!L->opt->host || f->run_of[i] == f->run_of[ps]))) continue;
     PtrVec r = {0};
     reads_of(L, unit_expr(&f->origin[u]), &r);
     for (int j = 0; j < r.len; j++)

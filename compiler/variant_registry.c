@@ -26,6 +26,7 @@ static const VariantFamily *const registry[] = {
     &family_cholesky_block,
     /* fusion groups */
     &family_fused,
+    &family_host_fused_stream,
     &family_host_fused,
     /* the host's */
     &family_host_tile,
@@ -85,12 +86,12 @@ static void build_one(Lower *L, const VariantFamily *f, const Site *site, const 
 }
 
 /* Whether family f may build for the site: its kind and target, and under
- * float64 statistics the sums over events by their simple kernels, which
- * form their terms in float64 (loopir.h, PRECISION_STATS64), or by the
- * families that form them at L->rt. */
+ * float64 statistics the sums over events (alone or in a fusion group) by
+ * their simple kernels, which form their terms in float64 (loopir.h,
+ * PRECISION_STATS64), or by the families that form them so (stats64). */
 static int family_allowed(const Lower *L, const VariantFamily *f, const Site *site) {
   if (f->site != site->kind || f->host != L->opt->host) return 0;
-  return !stats64(L) || !(site->kind == SITE_GROUP || (site->kind == SITE_REDUCTION && !f->stats64));
+  return !stats64(L) || !((site->kind == SITE_GROUP || site->kind == SITE_REDUCTION) && !f->stats64);
 }
 
 /* Whether family f matches the site with a legal configuration. */

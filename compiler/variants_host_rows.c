@@ -35,6 +35,7 @@
 
 #include "kernel_build.h"
 #include "variant.h"
+#include "variants_host_rows.h"
 
 /* Reductions of e that are not hoisted over the events (those are loads of
  * their statistic). */
@@ -162,11 +163,7 @@ static Kernel *begin_lanes(Lower *L, const Site *site, const Target *tg, const P
   return k;
 }
 
-/* reduce(j, f) of every lane of the staged values (min, max or logsumexp),
- * with the simple kernel's operations in its order (lower_reduce: op(acc,
- * f), j ascending; logsumexp's maximum, then its sum of exp(f - shift)):
- * the loops over the lanes vectorize. Returns the array of the results. */
-static int lanes_reduce(Lower *L, Kernel *k, LStmt *body, int tn, int jid, int64_t J, int vals, RedOp op) {
+int host_lanes_reduce(Lower *L, Kernel *k, LStmt *body, int tn, int jid, int64_t J, int vals, RedOp op) {
   Program *p = L->p;
   LType rt = L->rt;
   const char *jname = spec_index(L->s, jid)->name;
@@ -212,7 +209,7 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   int tn = ((const LanesConfig *)config)->tn;
   int n0, vn, vals, nn;
   Kernel *k = begin_lanes(L, site, f->tg, pl, tn, f->nid, f->jid, f->J, f->red->args[0], &n0, &vn, &vals);
-  int lse = lanes_reduce(L, k, k->body, tn, f->jid, f->J, vals, R_LOGSUMEXP);
+  int lse = host_lanes_reduce(L, k, k->body, tn, f->jid, f->J, vals, R_LOGSUMEXP);
   /* the result of the events that exist */
   LStmt *ln = emit_loop(L, k, k->body, "nn", I(0), I(tn), &nn);
   ls_append(p, ln, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
@@ -413,7 +410,7 @@ static int rows_reduce(Lower *L, Kernel *k, LStmt *blk, const EventInner *f, int
 
 /* The simple partial kernel's chunks (lower_reduce.c), a tile of tn events
  * at a time: each event's reduction into an array (rows_reduce, or staged
- * and one lane per event: lanes_reduce), then the events' terms added in
+ * and one lane per event: host_lanes_reduce), then the events' terms added in
  * order as the simple kernel adds them: in float64, or in float32 blocks
  * of B events (GMMC_HOST_FAST32, a vector result) each added into the
  * float64 sums after it; the tiles start at the chunk's first event, so
@@ -456,7 +453,7 @@ static void build_lanes_sum(Lower *L, const Site *site, const void *form, const 
   } else {
     int row = kernel_var(p, k, "row", LT_I64);
     int vals = stage_lanes(L, k, lt, n0, row, tn, nid, f->jid, f->J, f->inner->args[0]);
-    red = lanes_reduce(L, k, lt, tn, f->jid, f->J, vals, (RedOp)f->inner->op);
+    red = host_lanes_reduce(L, k, lt, tn, f->jid, f->J, vals, (RedOp)f->inner->op);
   }
   /* float32 blocks: their sums from zero, into the float64 sums after each */
   LStmt *events = lt;
