@@ -62,14 +62,67 @@ static int64_t esize(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : 4; }
  * work item's innermost loops run along an event's elements. */
 static int64_t tile_rows(int host, int64_t events) { return host ? events : events + 1; }
 
-/* Shared memory (host: stack) of a tile of `events`: the data and every map's target. */
-int64_t fused_tile_bytes(Lower *L, const FusedForm *f, int64_t events, int host) {
+static int reads_tensor(const Expr *e, const Tensor *t) {
+  if (!e) return 0;
+  if (e->kind == E_ACCESS && e->tensor == t) return 1;
+  for (int i = 0; i < e->nargs; i++)
+    if (reads_tensor(e->args[i], t)) return 1;
+  return 0;
+}
+
+/* Whether every read of t in e is at target tg's own indices. */
+static int reads_only_at(const Expr *e, const Tensor *t, const Target *tg) {
+  if (!e) return 1;
+  if (e->kind == E_ACCESS && e->tensor == t) {
+    if (e->nidx != tg->nidx) return 0;
+    for (int a = 0; a < e->nidx; a++)
+      if (e->idx[a].id != tg->idx[a].id) return 0;
+  }
+  for (int i = 0; i < e->nargs; i++)
+    if (!reads_only_at(e->args[i], t, tg)) return 0;
+  return 1;
+}
+
+/* GPU: the earlier map whose tile array map i takes over, or -1. Map j's
+ * array is free once map i has read it, when i reads it only at its own
+ * element (each thread reads an element, then writes it: R = exp(L - lse)
+ * over L) and nothing after i reads it: a tile of 32 events holds L and R
+ * in one 128-component array instead of two. */
+int fused_tile_alias(Lower *L, const FusedForm *f, int i) {
   Program *p = L->p;
-  int64_t b = 0, rows = tile_rows(host, events);
+  const Group *g = f->g;
+  Stmt *s = g->maps[i];
+  LType ti = p->bufs[p->tensor_buf[s->targets[0].tensor->id]]->elem;
+  for (int j = 0; j < i; j++) {
+    Tensor *tj = g->maps[j]->targets[0].tensor;
+    if (f->per_event[j] != f->per_event[i] || p->bufs[p->tensor_buf[tj->id]]->elem != ti) continue;
+    if (!reads_tensor(s->rhs, tj) || !reads_only_at(s->rhs, tj, &s->targets[0])) continue;
+    int taken = 0, later = 0;
+    for (int q = j + 1; q < i; q++) taken |= fused_tile_alias(L, f, q) == j;
+    for (int q = i + 1; q < g->nmaps; q++) later |= reads_tensor(g->maps[q]->rhs, tj);
+    for (int r = 0; r < g->nreds; r++) later |= reads_tensor(g->reds[r]->red->args[0], tj);
+    if (!taken && !later) return j;
+  }
+  return -1;
+}
+
+static int64_t tile_bytes(Lower *L, const FusedForm *f, int64_t events, int host, int64_t rows) {
+  Program *p = L->p;
+  int64_t b = 0;
+  if (host || !rows) rows = tile_rows(host, events);
   for (int i = 0; i < f->ndata; i++) b += rows * fused_extent(L, f->data[i], 1) * esize(p->real);
   for (int i = 0; i < f->g->nmaps; i++)
-    b += rows * f->per_event[i] * esize(p->bufs[p->tensor_buf[f->g->maps[i]->targets[0].tensor->id]]->elem);
+    if (host || fused_tile_alias(L, f, i) < 0)
+      b += rows * f->per_event[i] * esize(p->bufs[p->tensor_buf[f->g->maps[i]->targets[0].tensor->id]]->elem);
   return b;
+}
+
+int64_t fused_tile_bytes(Lower *L, const FusedForm *f, int64_t events, int host) {
+  return tile_bytes(L, f, events, host, 0);
+}
+
+int64_t fused_tile_bytes_rows(Lower *L, const FusedForm *f, int64_t events, int64_t rows) {
+  return tile_bytes(L, f, events, 0, rows);
 }
 
 int64_t fused_total_elems(const FusedForm *f) {
@@ -112,7 +165,7 @@ Work fused_work(Lower *L, const FusedForm *f, int64_t slices) {
  * (of per_event), in the layout of tile_rows. */
 static LExpr *tile_pos(Program *p, const TileReads *r, LExpr *t, LExpr *rest, int64_t per_event) {
   if (r->host) return lx_binary(p, LB_ADD, lx_binary(p, LB_MUL, t, lx_int(p, per_event)), rest);
-  return lx_binary(p, LB_ADD, lx_binary(p, LB_MUL, rest, lx_int(p, tile_rows(0, r->events))), t);
+  return lx_binary(p, LB_ADD, lx_binary(p, LB_MUL, rest, lx_int(p, r->rows)), t);
 }
 
 /* The position of the access e: event n - n0, its other indices row-major. */
@@ -126,6 +179,18 @@ static LExpr *tile_at(Lower *L, Kernel *k, const Expr *e, Env *env, const TileRe
   return tile_pos(p, r, BIN(LB_SUB, V(env->var[e->idx[0].id]), V(r->n0)), rest ? rest : I(0), per_event);
 }
 
+/* A recomputed statement's read of a parameter snapshotted for it. */
+static LExpr *snapshot_read(Lower *L, Kernel *k, const Group *g, const Expr *e, Env *env) {
+  Program *p = L->p;
+  for (int i = 0; i < g->nsnap; i++)
+    if (e->tensor == g->snap_t[i]) {
+      LExpr **idx = idx_vec(p, e->nidx);
+      for (int a = 0; a < e->nidx; a++) idx[a] = V(env->var[e->idx[a].id]);
+      return lx_load(p, g->snap_buf[i], idx);
+    }
+  return NULL;
+}
+
 static LExpr *tile_access(Lower *L, Kernel *k, const Expr *e, Env *env) {
   TileReads *r = L->access_user;
   const FusedForm *f = r->f;
@@ -137,13 +202,11 @@ static LExpr *tile_access(Lower *L, Kernel *k, const Expr *e, Env *env) {
   for (int i = 0; i < g->nmaps; i++)
     if (e->tensor == g->maps[i]->targets[0].tensor)
       return lx_sload(p, k, r->tile_sh[i], tile_at(L, k, e, env, r, f->per_event[i]));
-  for (int i = 0; r->recomputing && i < g->nsnap; i++)
-    if (e->tensor == g->snap_t[i]) {
-      LExpr **idx = idx_vec(p, e->nidx);
-      for (int a = 0; a < e->nidx; a++) idx[a] = V(env->var[e->idx[a].id]);
-      return lx_load(p, g->snap_buf[i], idx);
-    }
-  return NULL;
+  return r->recomputing ? snapshot_read(L, k, g, e, env) : NULL;
+}
+
+LExpr *fused_snapshot_access(Lower *L, Kernel *k, const Expr *e, Env *env) {
+  return snapshot_read(L, k, L->access_user, e, env);
 }
 
 int fused_shared(FusedBuild *b, const char *name, LType t, int64_t count) {
@@ -247,8 +310,11 @@ LExpr *fused_red_step(Lower *L, RedOp op, LExpr *acc, LExpr *v, int reassoc) {
 /* In the names of the kernels and partials: the configuration and the
  * group, so that a program lowered for some choices names them alike. */
 const char *fused_kernel_tag(FusedBuild *b) {
-  return arena_printf(&b->L->p->arena, "%s%dx%d_g%d", b->host ? "hostfused" : "fused", b->c->events, b->c->threads,
-                      b->f->g->unit);
+  return arena_printf(&b->L->p->arena, "%s%dx%d_g%d",
+                      b->tag    ? b->tag
+                      : b->host ? "hostfused"
+                                : "fused",
+                      b->c->events, b->c->threads, b->f->g->unit);
 }
 
 /* Events of the slice a tile at a time: returns the tile's body, n0 set. */
@@ -267,17 +333,20 @@ LStmt *fused_tile_loop(FusedBuild *b, LStmt *blk) {
 void fused_make_tiles(FusedBuild *b) {
   Program *p = b->L->p;
   const FusedForm *f = b->f;
+  int64_t rows = b->rows ? b->rows : tile_rows(b->host, b->c->events);
   for (int i = 0; i < f->ndata; i++)
-    b->reads.data_sh[i] = fused_shared(b, f->data[i]->name, p->real,
-                                       tile_rows(b->host, b->c->events) * fused_extent(b->L, f->data[i], 1));
+    b->reads.data_sh[i] = fused_shared(b, f->data[i]->name, p->real, rows * fused_extent(b->L, f->data[i], 1));
   for (int i = 0; i < f->g->nmaps; i++) {
     Tensor *t = f->g->maps[i]->targets[0].tensor;
-    b->reads.tile_sh[i] = fused_shared(b, t->name, p->bufs[p->tensor_buf[t->id]]->elem,
-                                       tile_rows(b->host, b->c->events) * f->per_event[i]);
+    int j = b->host ? -1 : fused_tile_alias(b->L, f, i);
+    b->reads.tile_sh[i] = j >= 0
+                              ? b->reads.tile_sh[j]
+                              : fused_shared(b, t->name, p->bufs[p->tensor_buf[t->id]]->elem, rows * f->per_event[i]);
   }
   b->reads.f = f;
   b->reads.events = b->c->events;
   b->reads.host = b->host;
+  b->reads.rows = rows;
   b->L->access = tile_access;
   b->L->access_user = &b->reads;
 }
@@ -301,4 +370,84 @@ void fused_combine_all(FusedBuild *b, const int *partial, int64_t slices) {
   const Group *g = b->f->g;
   for (int i = 0; i < g->nreds; i++)
     combine_kernel_for(b->L, g->red_stmts[i], g->reds[i], partial[i], (int)slices, fused_kernel_tag(b));
+}
+
+/* ---- the results a GPU thread owns ---------------------------------------------------------------- */
+
+void fused_owners_init(FusedBuild *b, FusedOwners *o, unsigned skip) {
+  Lower *L = b->L;
+  Program *p = L->p;
+  Kernel *k = b->k;
+  const FusedForm *f = b->f;
+  const Group *g = f->g;
+  int B = b->c->threads;
+  o->n = 0;
+  /* result tid + j * B of each reduction, its indices bound once; a guard
+   * only where the last stride runs past the results or a symmetric pair's
+   * lower triangle is skipped */
+  for (int i = 0; i < g->nreds; i++) {
+    if (skip & (1u << i)) continue;
+    const Hoisted *h = g->reds[i];
+    for (int64_t j = 0; j < ceil_div(f->elems[i], B); j++) {
+      int a = o->n++;
+      o->acc[a] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%lld", i, (long long)j), LT_F64);
+      o->res_of[a] = i;
+      ls_append(p, k->body, ls_assign(p, o->acc[a], fused_red_init(p, (RedOp)h->red->op, LT_F64)));
+      int fv = kernel_var(p, k, arena_printf(&p->arena, "result%d_%lld", i, (long long)j), LT_I64);
+      ls_append(p, k->body, ls_assign(p, fv, BIN(LB_ADD, V(b->tid), I(j * B))));
+      env_init(&o->env_of[a]);
+      decompose_flat(L, k, k->body, V(fv), h->free, h->nfree, &o->env_of[a]);
+      o->owned_cond[a] = o->in_range[a] = (j + 1) * B > f->elems[i] ? BIN(LB_LT, V(fv), I(f->elems[i])) : NULL;
+      if (h->symmetric) {
+        LExpr *upper =
+            BIN(LB_LE, V(o->env_of[a].var[h->free[h->nfree - 2]]), V(o->env_of[a].var[h->free[h->nfree - 1]]));
+        o->owned_cond[a] = o->owned_cond[a] ? BIN(LB_AND, o->owned_cond[a], upper) : upper;
+      }
+    }
+  }
+}
+
+void fused_owners_tile(FusedBuild *b, FusedOwners *o, LStmt *tile) {
+  Lower *L = b->L;
+  Program *p = L->p;
+  Kernel *k = b->k;
+  const Group *g = b->f->g;
+  int na = o->n;
+  if (!na) return;
+  /* each thread adds the tile into the results it owns, all of them in one
+   * loop over the tile's events: what several read alike (R[n, m] for one
+   * component, X[n, d] for one feature) is loaded once */
+  int sums[FUSED_MAX_ACCS], t;
+  for (int a = 0; a < na; a++) {
+    sums[a] = kernel_var(p, k, arena_printf(&p->arena, "tile_sum%d", a), p->real);
+    ls_append(p, tile, ls_assign(p, sums[a], fused_red_init(p, (RedOp)g->reds[o->res_of[a]]->red->op, p->real)));
+  }
+  LStmt *ev = emit_loop(L, k, tile, "t", I(0), I(b->c->events), &t);
+  int n = kernel_var(p, k, "n", LT_I64);
+  ls_append(p, ev, ls_assign(p, n, BIN(LB_ADD, V(b->n0), V(t))));
+  LStmt *live = ls_when(p, ev, BIN(LB_LT, V(n), V(b->last)));
+  for (int a = 0; a < na; a++) {
+    const Hoisted *h = g->reds[o->res_of[a]];
+    RedOp op = (RedOp)h->red->op;
+    LStmt *mine = o->owned_cond[a] ? ls_when(p, live, o->owned_cond[a]) : live;
+    o->env_of[a].var[h->red->red.id] = n;
+    L->rt = p->real;
+    LExpr *v = lx_cast(p, p->real, lower_expr(L, k, mine, h->red->args[0], &o->env_of[a]));
+    ls_append(p, mine, ls_assign(p, sums[a], fused_red_step(L, op, V(sums[a]), v, 1)));
+  }
+  for (int a = 0; a < na; a++)
+    ls_append(p, tile,
+              ls_assign(p, o->acc[a],
+                        fused_red_step(L, (RedOp)g->reds[o->res_of[a]]->red->op, V(o->acc[a]),
+                                       lx_cast(p, LT_F64, V(sums[a])), 1)));
+}
+
+void fused_owners_store(FusedBuild *b, FusedOwners *o, const int *partial) {
+  Program *p = b->L->p;
+  Kernel *k = b->k;
+  for (int a = 0; a < o->n; a++) {
+    Hoisted *h = (Hoisted *)b->f->g->reds[o->res_of[a]];
+    LStmt *mine = o->in_range[a] ? ls_when(p, k->body, o->in_range[a]) : k->body;
+    ls_append(p, mine, ls_store(p, partial[o->res_of[a]], partial_index(p, k, h, &o->env_of[a]), V(o->acc[a])));
+  }
 }

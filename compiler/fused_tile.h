@@ -40,6 +40,7 @@ typedef struct {
   int tile_sh[GROUP_MAX];
   int recomputing; /* lowering a recomputed statement: its snapshots apply */
   int host;        /* the layout: [event][element] (host) or [element][event] */
+  int64_t rows;    /* GPU: a row's length, events + padding */
 } TileReads;
 
 /* A fused kernel being built. */
@@ -53,6 +54,8 @@ typedef struct {
   int first, last; /* the slice's events */
   int n0;
   TileReads reads;
+  int64_t rows;    /* GPU: the tile arrays' rows (0: events + 1) */
+  const char *tag; /* of the names (NULL: fused, hostfused) */
 } FusedBuild;
 
 /* The group's form: its maps' per-event sizes, its reductions' result
@@ -61,8 +64,13 @@ typedef struct {
 int fused_match(Lower *L, const Site *site, void *form);
 /* Elements of tensor t from axis `from` on. */
 int64_t fused_extent(Lower *L, const Tensor *t, int from);
-/* Shared memory (host: stack) of a tile of `events`: the data and every map's target. */
+/* Shared memory (host: stack) of a tile of `events`: the data and every
+ * map's target (on the GPU, less the arrays taken over); _rows: on the GPU
+ * with rows of `rows`. */
 int64_t fused_tile_bytes(Lower *L, const FusedForm *f, int64_t events, int host);
+int64_t fused_tile_bytes_rows(Lower *L, const FusedForm *f, int64_t events, int64_t rows);
+/* GPU: the earlier map whose tile array map i reuses, or -1. */
+int fused_tile_alias(Lower *L, const FusedForm *f, int i);
 int64_t fused_total_elems(const FusedForm *f);
 /* What the simple fused kernel moves and computes, for the cost model. */
 Work fused_work(Lower *L, const FusedForm *f, int64_t slices);
@@ -73,6 +81,9 @@ Work fused_work(Lower *L, const FusedForm *f, int64_t slices);
 int fused_shared(FusedBuild *b, const char *name, LType t, int64_t count);
 LStmt *fused_spread(FusedBuild *b, LStmt *blk, const char *name, int64_t count, int *flat);
 void fused_barrier(FusedBuild *b, LStmt *blk);
+/* Lower.access for a kernel that lowers a group's recomputed statement
+ * outside the tile (access_user: the Group): its snapshots' reads. */
+LExpr *fused_snapshot_access(Lower *L, Kernel *k, const Expr *e, Env *env);
 /* The tile arrays and the reads that go to them (Lower.access). */
 void fused_make_tiles(FusedBuild *b);
 /* The events of the slice a tile at a time: returns the tile's body, n0 set. */
@@ -89,5 +100,20 @@ const char *fused_kernel_tag(FusedBuild *b);
 Kernel *fused_new_kernel(FusedBuild *b, const Site *site);
 /* The combine kernels of the group's partials. */
 void fused_combine_all(FusedBuild *b, const int *partial, int64_t slices);
+
+/* The reductions' results on the GPU, owned by the threads: result tid + j
+ * threads of each reduction in a float64 register, each tile summed in the
+ * data's type first. init binds them (reductions whose bit is in skip are
+ * left to the caller), tile adds a tile's events, store writes the slice's
+ * partials (partial[i]: reduction i's buffer). */
+typedef struct {
+  int n;
+  int acc[FUSED_MAX_ACCS], res_of[FUSED_MAX_ACCS];
+  Env env_of[FUSED_MAX_ACCS];
+  LExpr *owned_cond[FUSED_MAX_ACCS], *in_range[FUSED_MAX_ACCS];
+} FusedOwners;
+void fused_owners_init(FusedBuild *b, FusedOwners *o, unsigned skip);
+void fused_owners_tile(FusedBuild *b, FusedOwners *o, LStmt *tile);
+void fused_owners_store(FusedBuild *b, FusedOwners *o, const int *partial);
 
 #endif

@@ -202,3 +202,15 @@ int match_event_lse(Lower *L, const Stmt *st, EventLse *f) {
   *f = (EventLse){tg, r, tg->idx[0].id, r->red.id, index_extent(L, r->red.id)};
   return 1;
 }
+
+/* Index of row `row` (k), column `col` (n) of the B operand in fragment
+ * order: [(row / 8 * nt + col / 8) * 32 + lane] * 2 + i with lane = col % 8
+ * * 4 + row % 4 and i = row % 8 / 4 (b0: row t, b1: row t + 4; column g). */
+LExpr *b_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int nt, int64_t base) {
+  (void)k;
+  LExpr *tile = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, row, I(8)), I(nt)), BIN(LB_DIV, col, I(8)));
+  LExpr *lane = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, col, I(8)), I(4)), BIN(LB_REM, row, I(4)));
+  LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, tile, I(32)), lane), I(2)),
+                  BIN(LB_DIV, BIN(LB_REM, row, I(8)), I(4)));
+  return BIN(LB_ADD, I(base), at);
+}

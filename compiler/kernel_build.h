@@ -63,6 +63,10 @@ int tf32_products_asked(const Lower *L, int products);
  * * 4 + col % 4 and i = row % 16 / 8 + 2 (col % 8 / 4): a lane's fragment
  * is one 16-byte load, a warp's 512 consecutive bytes. */
 LExpr *a_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int64_t kblocks);
+/* Index (plus base) of row `row` (k), column `col` (n) of a B operand of
+ * nt column tiles staged in fragment order: a lane's b0 and b1 are
+ * adjacent, one 8-byte load. */
+LExpr *b_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int nt, int64_t base);
 /* n floats padded to 8 modulo 32: rows read 8 t + g by a fragment's lanes
  * hit 32 different banks. */
 int bank_padded_row(int n);

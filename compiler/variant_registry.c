@@ -25,6 +25,7 @@ static const VariantFamily *const registry[] = {
     /* builtins */
     &family_cholesky_block,
     /* fusion groups */
+    &family_fused_mma,
     &family_fused,
     &family_host_fused_stream,
     &family_host_fused,

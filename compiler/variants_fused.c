@@ -46,70 +46,19 @@ static void build_fused(Lower *L, const Site *site, const void *form, const void
   ls_append(p, k->body, ls_assign(p, b.tid, lx_sreg(p, SR_TID_X)));
   event_slice_bounds(p, k, k->body, sh->slices, b.c->events, &b.first, &b.last);
   fused_make_tiles(&b);
-  /* the results a thread owns: result tid + j * B of each reduction, its
-   * indices bound once; a guard only where the last stride runs past the
-   * results or a symmetric pair's lower triangle is skipped */
-  int acc[FUSED_MAX_ACCS], res_of[FUSED_MAX_ACCS], na = 0, partial[8];
-  Env env_of[FUSED_MAX_ACCS];
-  LExpr *owned_cond[FUSED_MAX_ACCS], *in_range[FUSED_MAX_ACCS];
-  for (int i = 0; i < g->nreds; i++) {
-    const Hoisted *h = g->reds[i];
-    for (int64_t j = 0; j < ceil_div(f->elems[i], B); j++, na++) {
-      acc[na] = kernel_var(p, k, arena_printf(&p->arena, "acc%d_%lld", i, (long long)j), LT_F64);
-      res_of[na] = i;
-      ls_append(p, k->body, ls_assign(p, acc[na], fused_red_init(p, (RedOp)h->red->op, LT_F64)));
-      int fv = kernel_var(p, k, arena_printf(&p->arena, "result%d_%lld", i, (long long)j), LT_I64);
-      ls_append(p, k->body, ls_assign(p, fv, BIN(LB_ADD, V(b.tid), I(j * B))));
-      env_init(&env_of[na]);
-      decompose_flat(L, k, k->body, V(fv), h->free, h->nfree, &env_of[na]);
-      owned_cond[na] = in_range[na] = (j + 1) * B > f->elems[i] ? BIN(LB_LT, V(fv), I(f->elems[i])) : NULL;
-      if (h->symmetric) {
-        LExpr *upper = BIN(LB_LE, V(env_of[na].var[h->free[h->nfree - 2]]), V(env_of[na].var[h->free[h->nfree - 1]]));
-        owned_cond[na] = owned_cond[na] ? BIN(LB_AND, owned_cond[na], upper) : upper;
-      }
-    }
-  }
+  FusedOwners o;
+  fused_owners_init(&b, &o, 0);
   LStmt *tile = fused_tile_loop(&b, k->body);
   fused_barrier(&b, tile); /* the previous tile's readers are done */
   fused_stage_data(&b, tile);
   fused_barrier(&b, tile);
   fused_tile_maps(&b, tile, 0);
-  /* each thread adds the tile into the results it owns, all of them in one
-   * loop over the tile's events: what several read alike (R[n, m] for one
-   * component, X[n, d] for one feature) is loaded once */
-  int sums[FUSED_MAX_ACCS], t;
-  LExpr *owned[FUSED_MAX_ACCS];
-  for (int a = 0; a < na; a++) {
-    sums[a] = kernel_var(p, k, arena_printf(&p->arena, "tile_sum%d", a), p->real);
-    ls_append(p, tile, ls_assign(p, sums[a], fused_red_init(p, (RedOp)g->reds[res_of[a]]->red->op, p->real)));
-  }
-  LStmt *ev = emit_loop(L, k, tile, "t", I(0), I(b.c->events), &t);
-  int n = kernel_var(p, k, "n", LT_I64);
-  ls_append(p, ev, ls_assign(p, n, BIN(LB_ADD, V(b.n0), V(t))));
-  LStmt *live = ls_when(p, ev, BIN(LB_LT, V(n), V(b.last)));
-  for (int a = 0; a < na; a++) {
-    const Hoisted *h = g->reds[res_of[a]];
-    RedOp op = (RedOp)h->red->op;
-    LStmt *mine = owned_cond[a] ? ls_when(p, live, owned_cond[a]) : live;
-    env_of[a].var[h->red->red.id] = n;
-    L->rt = p->real;
-    owned[a] = lx_cast(p, p->real, lower_expr(L, k, mine, h->red->args[0], &env_of[a]));
-    ls_append(p, mine, ls_assign(p, sums[a], fused_red_step(L, op, V(sums[a]), owned[a], 1)));
-  }
-  for (int a = 0; a < na; a++)
-    ls_append(
-        p, tile,
-        ls_assign(p, acc[a],
-                  fused_red_step(L, (RedOp)g->reds[res_of[a]]->red->op, V(acc[a]), lx_cast(p, LT_F64, V(sums[a])), 1)));
+  fused_owners_tile(&b, &o, tile);
   L->access = NULL;
-  /* the slice's results into the partials */
+  int partial[8];
   for (int i = 0; i < g->nreds; i++)
     partial[i] = new_partial(L, (Hoisted *)g->reds[i], sh->slices, fused_kernel_tag(&b));
-  for (int a = 0; a < na; a++) {
-    Hoisted *h = (Hoisted *)g->reds[res_of[a]];
-    LStmt *mine = in_range[a] ? ls_when(p, k->body, in_range[a]) : k->body;
-    ls_append(p, mine, ls_store(p, partial[res_of[a]], partial_index(p, k, h, &env_of[a]), V(acc[a])));
-  }
+  fused_owners_store(&b, &o, partial);
   fused_combine_all(&b, partial, sh->slices);
 }
 

@@ -110,18 +110,6 @@ static int plan_poly(Lower *L, const Site *site, const void *form, const void *c
   return 1;
 }
 
-/* Index of row `row` (k), column `col` (n) of the B operand in fragment
- * order: [(row / 8 * nt + col / 8) * 32 + lane] * 2 + i with lane = col % 8
- * * 4 + row % 4 and i = row % 8 / 4 (b0: row t, b1: row t + 4; column g). */
-static LExpr *b_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int nt, int64_t base) {
-  (void)k;
-  LExpr *tile = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_DIV, row, I(8)), I(nt)), BIN(LB_DIV, col, I(8)));
-  LExpr *lane = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_REM, col, I(8)), I(4)), BIN(LB_REM, row, I(4)));
-  LExpr *at = BIN(LB_ADD, BIN(LB_MUL, BIN(LB_ADD, BIN(LB_MUL, tile, I(32)), lane), I(2)),
-                  BIN(LB_DIV, BIN(LB_REM, row, I(8)), I(4)));
-  return BIN(LB_ADD, I(base), at);
-}
-
 static void build_poly(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
@@ -244,10 +232,11 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
       tf32_split(p, k, ok, cv >= 0 ? V(cv) : lx_const(p, LT_F32, 0), big, small);
       for (int part = 0; part < parts; part++) {
         ls_append(p, ok,
-                  ls_sstore(p, k, tiles, b_index(p, k, row, V(mm), nt, b_base + part * b_size), V(part ? small : big)));
-        ls_append(
-            p, no,
-            ls_sstore(p, k, tiles, b_index(p, k, row, V(mm), nt, b_base + part * b_size), lx_const(p, LT_F32, 0)));
+                  ls_sstore(p, k, tiles, b_fragment_index(p, k, row, V(mm), nt, b_base + part * b_size),
+                            V(part ? small : big)));
+        ls_append(p, no,
+                  ls_sstore(p, k, tiles, b_fragment_index(p, k, row, V(mm), nt, b_base + part * b_size),
+                            lx_const(p, LT_F32, 0)));
       }
     }
     ls_append(p, ok, ls_sstore(p, k, k0s, k0_at, poly.c[0] >= 0 ? V(poly.c[0]) : lx_const(p, LT_F32, 0)));
