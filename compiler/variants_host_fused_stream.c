@@ -37,8 +37,12 @@ typedef struct {
 _Static_assert(sizeof(StreamForm) <= VARIANT_FORM_BYTES, "StreamForm must fit the registry's form storage");
 
 typedef struct {
-  int events; /* per tile */
+  int events; /* per tile; 0: 256 bytes of the data's type (eight 256-bit vectors of sums) */
 } StreamConfig;
+
+static int tile_events(const Lower *L, const StreamConfig *c) {
+  return c->events ? c->events : L->p->real == LT_F64 ? 32 : 64;
+}
 
 enum { STREAM_RR = 4, STREAM_RB = 8 }; /* register tile of the sums: rows x columns */
 enum { STREAM_MAX_T = 64 };            /* events per tile */
@@ -50,6 +54,12 @@ typedef struct {
   int n0, T;
   int rows[FUSED_MAX_DATA], dmajor[FUSED_MAX_DATA];
   int tile[GROUP_MAX], by_element[GROUP_MAX];
+  /* float64 copies (-1: none) of the float32 arrays the sums read under
+   * float64 statistics, read while `widen`: each value converted once per
+   * tile, not once per register tile (and a float32 subnormal's conversion
+   * costs a microcode assist) */
+  int wide_rows[FUSED_MAX_DATA], wide_tile[GROUP_MAX];
+  int widen;
   int recomputing;
 } StreamReads;
 
@@ -122,9 +132,10 @@ static int plan_fused_stream(Lower *L, const Site *site, const void *form, const
   sh->slices = L->p->chunks;
   for (int i = 0; i < g->nreds; i++)
     if (g->reds[i]->chunks != sh->slices) return 0;
-  sh->smem = stream_bytes(L, sf, c->events);
+  int T = tile_events(L, c);
+  sh->smem = stream_bytes(L, sf, T);
   if (sh->smem > L->dev.local_bytes) return 0;
-  pl->variant = arena_printf(&L->p->arena, "stream-%d", c->events);
+  pl->variant = arena_printf(&L->p->arena, "stream-%d", T);
   return 1; /* not priced: the autotuner measures */
 }
 
@@ -155,10 +166,28 @@ static LExpr *stream_access(Lower *L, Kernel *k, const Expr *e, Env *env) {
   if (!rest) rest = I(0);
   LExpr *t = BIN(LB_SUB, V(env->var[e->idx[0].id]), V(r->n0));
   int64_t per = fused_extent(L, e->tensor, 1);
-  if (data >= 0) return lx_sload(p, k, r->rows[data], BIN(LB_ADD, BIN(LB_MUL, t, I(per)), rest));
+  if (data >= 0) {
+    int a = r->widen && r->wide_rows[data] >= 0 ? r->wide_rows[data] : r->rows[data];
+    return lx_sload(p, k, a, BIN(LB_ADD, BIN(LB_MUL, t, I(per)), rest));
+  }
   LExpr *at =
       r->by_element[map] ? BIN(LB_ADD, BIN(LB_MUL, rest, I(r->T)), t) : BIN(LB_ADD, BIN(LB_MUL, t, I(per)), rest);
-  return lx_sload(p, k, r->tile[map], at);
+  return lx_sload(p, k, r->widen && r->wide_tile[map] >= 0 ? r->wide_tile[map] : r->tile[map], at);
+}
+
+/* Whether e reads tensor t. */
+static int reads_tensor(const Expr *e, const Tensor *t) {
+  if (!e) return 0;
+  if (e->kind == E_ACCESS && e->tensor == t) return 1;
+  for (int i = 0; i < e->nargs; i++)
+    if (reads_tensor(e->args[i], t)) return 1;
+  return 0;
+}
+
+static int summed(const Group *g, const Tensor *t) {
+  for (int i = 0; i < g->nreds; i++)
+    if (reads_tensor(g->reds[i]->red->args[0], t)) return 1;
+  return 0;
 }
 
 /* ---- the kernel ---- */
@@ -193,11 +222,13 @@ static void stage_tile(StreamBuild *b, LStmt *tile, int streams) {
               ls_sstore(p, k, b->reads.rows[i], BIN(LB_ADD, BIN(LB_MUL, V(t), I(D)), V(d)),
                         lx_load(p, p->tensor_buf[x->id], xi)));
     if (!streams) continue;
+    /* d-major: per d, the tile's T values as T copies of the statement
+     * (contiguous stores; as a loop over the events LLVM made them scatters) */
     ld = emit_loop(L, k, tile, "d", I(0), I(D), &d);
-    lt = emit_loop(L, k, ld, "t", I(0), I(b->T), &t);
-    ls_append(p, lt,
-              ls_sstore(p, k, b->reads.dmajor[i], BIN(LB_ADD, BIN(LB_MUL, V(d), I(b->T)), V(t)),
-                        lx_sload(p, k, b->reads.rows[i], BIN(LB_ADD, BIN(LB_MUL, V(t), I(D)), V(d)))));
+    for (int r = 0; r < b->T; r++)
+      ls_append(p, ld,
+                ls_sstore(p, k, b->reads.dmajor[i], BIN(LB_ADD, BIN(LB_MUL, V(d), I(b->T)), I(r)),
+                          lx_sload(p, k, b->reads.rows[i], BIN(LB_ADD, I(r * D), V(d)))));
   }
 }
 
@@ -303,10 +334,19 @@ static void tile_rows(StreamBuild *b, LStmt *tile, int i) {
   int t, rest, vn = kernel_var(p, k, "event", LT_I64);
   Env env;
   env_init(&env);
-  LStmt *lt = emit_loop(L, k, tile, "t", I(0), I(b->T), &t);
-  ls_append(p, lt, ls_assign(p, vn, BIN(LB_ADD, V(b->n0), V(t))));
+  /* along the events where the tile is laid out so (then contiguous in
+   * what an E-step's tile gives), else a row at a time */
+  LStmt *lr, *lt;
+  if (b->reads.by_element[i]) {
+    lr = emit_loop(L, k, tile, "element", I(0), I(b->sf->f.per_event[i]), &rest);
+    lt = lr = emit_loop(L, k, lr, "t", I(0), I(b->T), &t);
+    ls_append(p, lt, ls_assign(p, vn, BIN(LB_ADD, V(b->n0), V(t))));
+  } else {
+    lt = emit_loop(L, k, tile, "t", I(0), I(b->T), &t);
+    ls_append(p, lt, ls_assign(p, vn, BIN(LB_ADD, V(b->n0), V(t))));
+    lr = emit_loop(L, k, lt, "element", I(0), I(b->sf->f.per_event[i]), &rest);
+  }
   env.var[tg->idx[0].id] = vn;
-  LStmt *lr = emit_loop(L, k, lt, "element", I(0), I(b->sf->f.per_event[i]), &rest);
   int ids[GMMC_MAX_RANK];
   for (int a = 1; a < tg->nidx; a++) ids[a - 1] = tg->idx[a].id;
   if (tg->nidx > 1) decompose_flat(L, k, lr, V(rest), ids, tg->nidx - 1, &env);
@@ -439,6 +479,36 @@ static void tile_sums(StreamBuild *b, LStmt *tile, const Hoisted *h, int res) {
   }
 }
 
+/* A float64 copy of array `from` (count values), the copy's array; filled in blk. */
+static int widened(StreamBuild *b, LStmt *blk, int from, const char *name, int64_t count) {
+  Program *p = b->L->p;
+  Kernel *k = b->k;
+  int to = kernel_shared(p, k, arena_printf(&p->arena, "%s_f64", name), LT_F64, count), at;
+  LStmt *l = emit_loop(b->L, k, blk, "at", I(0), I(count), &at);
+  ls_append(p, l, ls_sstore(p, k, to, V(at), lx_cast(p, LT_F64, lx_sload(p, k, from, V(at)))));
+  return to;
+}
+
+/* Under float64 statistics, float64 copies of the float32 arrays the sums read. */
+static void widen_tiles(StreamBuild *b, LStmt *tile) {
+  Lower *L = b->L;
+  Program *p = L->p;
+  const FusedForm *f = &b->sf->f;
+  const Group *g = b->g;
+  for (int i = 0; i < f->ndata; i++) {
+    b->reads.wide_rows[i] = -1;
+    if (event_term_type(L) == LT_F64 && buf_elem(p, f->data[i]) == LT_F32 && summed(g, f->data[i]))
+      b->reads.wide_rows[i] =
+          widened(b, tile, b->reads.rows[i], f->data[i]->name, b->T * fused_extent(L, f->data[i], 1));
+  }
+  for (int i = 0; i < g->nmaps; i++) {
+    Tensor *t = g->maps[i]->targets[0].tensor;
+    b->reads.wide_tile[i] = -1;
+    if (event_term_type(L) == LT_F64 && buf_elem(p, t) == LT_F32 && summed(g, t))
+      b->reads.wide_tile[i] = widened(b, tile, b->reads.tile[i], t->name, b->T * f->per_event[i]);
+  }
+}
+
 static void build_fused_stream(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
                                Built *out) {
   (void)out;
@@ -447,7 +517,7 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
   const FusedForm *f = &sf->f;
   const Group *g = f->g;
   const FusedShape *sh = (const FusedShape *)pl->shape;
-  int T = ((const StreamConfig *)config)->events;
+  int T = tile_events(L, config);
   const char *tag = arena_printf(&p->arena, "hoststream%d_g%d", T, g->unit);
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s", L->s->model, tag));
   StrBuf sb = {0};
@@ -479,7 +549,7 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
   for (int i = 0; i < g->nmaps; i++) {
     Tensor *t = g->maps[i]->targets[0].tensor;
     b.reads.tile[i] = kernel_shared(p, k, t->name, buf_elem(p, t), T * f->per_event[i]);
-    b.reads.by_element[i] = sf->kind[i] == MAP_STREAM;
+    b.reads.by_element[i] = sf->kind[i] == MAP_STREAM || (sf->kind[i] == MAP_ROWS && f->per_event[i] > 1);
   }
   /* the slice's tiles */
   int tile;
@@ -503,7 +573,10 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
     b.reads.recomputing = 0;
     store_tile(&b, lt, i);
   }
+  widen_tiles(&b, lt);
+  b.reads.widen = 1;
   for (int i = 0; i < g->nreds; i++) tile_sums(&b, lt, g->reds[i], res[i]);
+  b.reads.widen = 0;
   L->access = NULL;
   L->access_user = NULL;
   /* the slice's partials, as the simple kernel stores them, and their combines */
@@ -524,7 +597,7 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
 
 /* 32 events a tile: the float64 tiles of 10^5 x 19 x 16 diag (data twice,
  * L, R, the sums) in L1 */
-static const StreamConfig stream_configs[] = {{32}};
+static const StreamConfig stream_configs[] = {{0}};
 
 const VariantFamily family_host_fused_stream = {.name = "host-fused-stream",
                                                 .site = SITE_GROUP,
