@@ -57,7 +57,8 @@ typedef struct {
   /* float64 copies (-1: none) of the float32 arrays the sums read under
    * float64 statistics, read while `widen`: each value converted once per
    * tile, not once per register tile (and a float32 subnormal's conversion
-   * costs a microcode assist) */
+   * costs a microcode assist); a map's copy [t][element] whatever its tile's
+   * layout (the sums read rows; the store to memory copies it back) */
   int wide_rows[FUSED_MAX_DATA], wide_tile[GROUP_MAX];
   int widen;
   int recomputing;
@@ -170,9 +171,11 @@ static LExpr *stream_access(Lower *L, Kernel *k, const Expr *e, Env *env) {
     int a = r->widen && r->wide_rows[data] >= 0 ? r->wide_rows[data] : r->rows[data];
     return lx_sload(p, k, a, BIN(LB_ADD, BIN(LB_MUL, t, I(per)), rest));
   }
+  if (r->widen && r->wide_tile[map] >= 0)
+    return lx_sload(p, k, r->wide_tile[map], BIN(LB_ADD, BIN(LB_MUL, t, I(per)), rest));
   LExpr *at =
       r->by_element[map] ? BIN(LB_ADD, BIN(LB_MUL, rest, I(r->T)), t) : BIN(LB_ADD, BIN(LB_MUL, t, I(per)), rest);
-  return lx_sload(p, k, r->widen && r->wide_tile[map] >= 0 ? r->wide_tile[map] : r->tile[map], at);
+  return lx_sload(p, k, r->tile[map], at);
 }
 
 /* Whether e reads tensor t. */
@@ -355,6 +358,17 @@ static void tile_rows(StreamBuild *b, LStmt *tile, int i) {
             ls_sstore(p, k, b->reads.tile[i], tile_cell(b, i, V(t), V(rest)), lx_cast(p, buf_elem(p, tg->tensor), v)));
 }
 
+/* Map i's value (t, rest) for memory: from its float64 copy where it has
+ * one (row by row, exact: a float32 widened), else from its tile. */
+static LExpr *stored_value(StreamBuild *b, int i, LExpr *t, LExpr *rest) {
+  Program *p = b->L->p;
+  Kernel *k = b->k;
+  LType et = buf_elem(p, b->g->maps[i]->targets[0].tensor);
+  if (b->reads.wide_tile[i] < 0) return lx_sload(p, k, b->reads.tile[i], tile_cell(b, i, t, rest));
+  return lx_cast(p, et,
+                 lx_sload(p, k, b->reads.wide_tile[i], BIN(LB_ADD, BIN(LB_MUL, t, I(b->sf->f.per_event[i])), rest)));
+}
+
 /* Map i's tile into memory, for the slice's events, where the group stores it. */
 static void store_tile(StreamBuild *b, LStmt *tile, int i) {
   Lower *L = b->L;
@@ -376,9 +390,7 @@ static void store_tile(StreamBuild *b, LStmt *tile, int i) {
   if (tg->nidx > 1) decompose_flat(L, k, lr, V(rest), ids, tg->nidx - 1, &env);
   LExpr **idx = idx_vec(p, tg->nidx);
   for (int a = 0; a < tg->nidx; a++) idx[a] = V(env.var[tg->idx[a].id]);
-  ls_append(p, lr,
-            ls_store(p, p->tensor_buf[tg->tensor->id], idx,
-                     lx_sload(p, k, b->reads.tile[i], tile_cell(b, i, V(t), V(rest)))));
+  ls_append(p, lr, ls_store(p, p->tensor_buf[tg->tensor->id], idx, stored_value(b, i, V(t), V(rest))));
 }
 
 /* One register tile of reduction h's sums over the tile's events: rows
@@ -489,6 +501,22 @@ static int widened(StreamBuild *b, LStmt *blk, int from, const char *name, int64
   return to;
 }
 
+/* Map i's float64 copy, [t][element] (from an E-step's layout: the one
+ * transposition of the tile, where the sums and the store read rows). */
+static int widened_rows(StreamBuild *b, LStmt *blk, int i) {
+  Program *p = b->L->p;
+  Kernel *k = b->k;
+  int64_t per = b->sf->f.per_event[i];
+  const char *name = b->g->maps[i]->targets[0].tensor->name;
+  int to = kernel_shared(p, k, arena_printf(&p->arena, "%s_f64", name), LT_F64, b->T * per), t, e;
+  LStmt *lt = emit_loop(b->L, k, blk, "t", I(0), I(b->T), &t);
+  LStmt *le = emit_loop(b->L, k, lt, "element", I(0), I(per), &e);
+  ls_append(p, le,
+            ls_sstore(p, k, to, BIN(LB_ADD, BIN(LB_MUL, V(t), I(per)), V(e)),
+                      lx_cast(p, LT_F64, lx_sload(p, k, b->reads.tile[i], tile_cell(b, i, V(t), V(e))))));
+  return to;
+}
+
 /* Under float64 statistics, float64 copies of the float32 arrays the sums read. */
 static void widen_tiles(StreamBuild *b, LStmt *tile) {
   Lower *L = b->L;
@@ -505,7 +533,7 @@ static void widen_tiles(StreamBuild *b, LStmt *tile) {
     Tensor *t = g->maps[i]->targets[0].tensor;
     b->reads.wide_tile[i] = -1;
     if (event_term_type(L) == LT_F64 && buf_elem(p, t) == LT_F32 && summed(g, t))
-      b->reads.wide_tile[i] = widened(b, tile, b->reads.tile[i], t->name, b->T * f->per_event[i]);
+      b->reads.wide_tile[i] = widened_rows(b, tile, i);
   }
 }
 
@@ -571,9 +599,9 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
     else
       tile_rows(&b, lt, i);
     b.reads.recomputing = 0;
-    store_tile(&b, lt, i);
   }
   widen_tiles(&b, lt);
+  for (int i = 0; i < g->nmaps; i++) store_tile(&b, lt, i);
   b.reads.widen = 1;
   for (int i = 0; i < g->nreds; i++) tile_sums(&b, lt, g->reds[i], res[i]);
   b.reads.widen = 0;
