@@ -28,7 +28,7 @@
 #include "staged.h"
 #include "variants_host_rows.h"
 
-typedef enum { MAP_ROWS, MAP_STREAM, MAP_LANES } MapKind;
+typedef enum { MAP_ROWS, MAP_STREAM, MAP_LANES, MAP_ARG } MapKind;
 
 typedef struct {
   FusedForm f;
@@ -82,8 +82,10 @@ static int stream_map(Lower *L, const FusedForm *f, Stmt *s, StagedMap *sm) {
 static MapKind map_kind(Lower *L, const FusedForm *f, Stmt *s) {
   StagedMap sm;
   EventLse el;
+  EventArg ea;
   if (stream_map(L, f, s, &sm)) return MAP_STREAM;
   if (match_event_lse(L, s, &el)) return MAP_LANES;
+  if (host_match_event_arg(L, s, &ea)) return MAP_ARG;
   return MAP_ROWS;
 }
 
@@ -115,7 +117,8 @@ static int64_t stream_bytes(Lower *L, const StreamForm *sf, int64_t T) {
     Stmt *s = f->g->maps[i];
     b += T * f->per_event[i] * esize(buf_elem(p, s->targets[0].tensor));
     streams |= sf->kind[i] == MAP_STREAM;
-    int64_t J = sf->kind[i] == MAP_LANES ? index_extent(L, s->rhs->red.id) + 4 : f->per_event[i];
+    int64_t J =
+        sf->kind[i] == MAP_LANES || sf->kind[i] == MAP_ARG ? index_extent(L, s->rhs->red.id) + 4 : f->per_event[i];
     if (sf->kind[i] != MAP_ROWS && T * J > scratch) scratch = T * J;
   }
   for (int i = 0; i < f->ndata; i++) b += (streams ? 2 : 1) * T * fused_extent(L, f->data[i], 1) * esize(p->real);
@@ -203,6 +206,8 @@ typedef struct {
   int T;
   int first, last, n0, live; /* the slice's events; the tile's first and its events in the slice */
   StreamReads reads;
+  const Expr *inner; /* a reduction inside the sum being built ... */
+  int inner_vals;    /* ... its value per event of the tile, this array's */
 } StreamBuild;
 
 /* The tile's data rows, [t][d] (the last event of the slice again past its
@@ -298,32 +303,57 @@ static void tile_stream(StreamBuild *b, LStmt *tile, int i) {
   }
 }
 
-/* T[n] = logsumexp(j, f(n, j)) as lanes-TN: f staged j-major, one lane per event. */
-static void tile_lanes(StreamBuild *b, LStmt *tile, int i) {
+/* f(n, j) of the tile's events staged j-major in a new array of L->rt,
+ * returned (the loop along the events: an E-step's tile is read in its
+ * layout). */
+static int stage_values(StreamBuild *b, LStmt *tile, int nid, int jid, int64_t J, Expr *f) {
   Lower *L = b->L;
   Program *p = L->p;
   Kernel *k = b->k;
-  Stmt *s = b->g->maps[i];
-  EventLse el;
-  match_event_lse(L, s, &el);
   int T = b->T;
-  L->rt = p->real;
-  int vals = kernel_shared(p, k, "values", L->rt, el.J * T);
+  int vals = kernel_shared(p, k, "values", L->rt, J * T);
   int vj, t, vn = kernel_var(p, k, "event", LT_I64);
   Env env;
   env_init(&env);
-  LStmt *lj = emit_loop(L, k, tile, spec_index(L->s, el.jid)->name, I(0), I(el.J), &vj);
+  LStmt *lj = emit_loop(L, k, tile, spec_index(L->s, jid)->name, I(0), I(J), &vj);
   LStmt *lt = emit_loop(L, k, lj, "t", I(0), I(T), &t);
   ls_append(p, lt, ls_assign(p, vn, BIN(LB_ADD, V(b->n0), V(t))));
-  env.var[el.nid] = vn, env.var[el.jid] = vj;
+  env.var[nid] = vn, env.var[jid] = vj;
   ls_append(p, lt,
             ls_sstore(p, k, vals, BIN(LB_ADD, BIN(LB_MUL, V(vj), I(T)), V(t)),
-                      lx_cast(p, L->rt, lower_expr(L, k, lt, el.red->args[0], &env))));
-  int res = host_lanes_reduce(L, k, tile, T, el.jid, el.J, vals, R_LOGSUMEXP);
-  lt = emit_loop(L, k, tile, "t", I(0), I(T), &t);
-  LType et = buf_elem(p, s->targets[0].tensor);
+                      lx_cast(p, L->rt, lower_expr(L, k, lt, f, &env))));
+  return vals;
+}
+
+/* Array res's T values into map i's tile. */
+static void tile_from(StreamBuild *b, LStmt *tile, int i, int res) {
+  Program *p = b->L->p;
+  Kernel *k = b->k;
+  int t;
+  LStmt *lt = emit_loop(b->L, k, tile, "t", I(0), I(b->T), &t);
+  LType et = buf_elem(p, b->g->maps[i]->targets[0].tensor);
   ls_append(p, lt,
             ls_sstore(p, k, b->reads.tile[i], tile_cell(b, i, V(t), I(0)), lx_cast(p, et, lx_sload(p, k, res, V(t)))));
+}
+
+/* T[n] = logsumexp(j, f(n, j)) as lanes-TN: f staged j-major, one lane per event. */
+static void tile_lanes(StreamBuild *b, LStmt *tile, int i) {
+  Lower *L = b->L;
+  EventLse el;
+  match_event_lse(L, b->g->maps[i], &el);
+  L->rt = L->p->real;
+  int vals = stage_values(b, tile, el.nid, el.jid, el.J, el.red->args[0]);
+  tile_from(b, tile, i, host_lanes_reduce(L, b->k, tile, b->T, el.jid, el.J, vals, R_LOGSUMEXP));
+}
+
+/* T[n] = argmin(j, f(n, j)) or argmax as host-arg's lanes-TN. */
+static void tile_arg(StreamBuild *b, LStmt *tile, int i) {
+  Lower *L = b->L;
+  EventArg ea;
+  host_match_event_arg(L, b->g->maps[i], &ea);
+  L->rt = L->p->real;
+  int vals = stage_values(b, tile, ea.nid, ea.jid, ea.J, ea.red->args[0]);
+  tile_from(b, tile, i, host_lanes_arg(L, b->k, tile, b->T, ea.jid, ea.J, vals, ea.red->op == R_ARGMIN));
 }
 
 /* Any other map as rows-TN: event by event, its row of elements innermost. */
@@ -422,6 +452,7 @@ static void register_tile(StreamBuild *b, LStmt *blk, const Hoisted *h, int res,
   env.var[h->red->red.id] = vn;
   /* the simple kernel's term: formed in the terms' type, added in float64 */
   L->rt = event_term_type(L);
+  if (b->inner) L->subst_expr = b->inner, L->subst_val = lx_sload(p, k, b->inner_vals, V(t));
   for (int r = 0; r < nr; r++)
     for (int c = 0; c < nc; c++) {
       if (rows) env.var[iid] = rows[r];
@@ -429,6 +460,7 @@ static void register_tile(StreamBuild *b, LStmt *blk, const Hoisted *h, int res,
       LExpr *v = lx_cast(p, LT_F64, lx_cast(p, event_term_type(L), lower_expr(L, k, le, h->red->args[0], &env)));
       ls_append(p, le, ls_assign(p, acc[r][c], BIN(LB_ADD, V(acc[r][c]), v)));
     }
+  L->subst_expr = NULL;
   for (int r = 0; r < nr; r++)
     for (int c = 0; c < nc; c++) ls_append(p, blk, ls_sstore(p, k, res, cells[r][c], V(acc[r][c])));
 }
@@ -467,9 +499,54 @@ static void column_tiles(StreamBuild *b, LStmt *blk, const Hoisted *h, int res, 
   }
 }
 
+static void sums_by_rows(StreamBuild *b, LStmt *tile, const Hoisted *h, int res);
+
+/* Reductions of e not hoisted over the events (those are loads of their statistic). */
+static int local_reductions(Lower *L, const Expr *e, Expr **first) {
+  if (!e) return 0;
+  if (e->kind == E_REDUCE && find_hoisted(L, e)) return 0;
+  int n = e->kind == E_REDUCE;
+  if (n && !*first) *first = (Expr *)e;
+  for (int i = 0; i < e->nargs; i++) n += local_reductions(L, e->args[i], first);
+  return n;
+}
+
+/* The one min, max or logsumexp over another index inside the term of h
+ * (k-means' inertia), its argument free of h's indices and of reductions:
+ * computed per event one lane each (host-lanes-sum's lanes-TN), or NULL. */
+static Expr *lane_reduction(Lower *L, const Hoisted *h) {
+  Expr *r = NULL, *none = NULL;
+  if (local_reductions(L, h->red->args[0], &r) != 1) return NULL;
+  if ((r->op != R_MIN && r->op != R_MAX && r->op != R_LOGSUMEXP) ||
+      spec_index(L->s, r->red.id)->size == L->s->event_size || local_reductions(L, r->args[0], &none))
+    return NULL;
+  for (int a = 0; a < h->nfree; a++)
+    if (expr_uses_index(r->args[0], h->free[a])) return NULL;
+  return r;
+}
+
 /* Reduction h's sums of the tile's events: groups of STREAM_RR rows, then
- * the rows past them one at a time. */
+ * the rows past them one at a time. A min, max or logsumexp inside the
+ * term first, for the tile's events at once (in the terms' type, in the
+ * simple kernel's order: its bits). */
 static void tile_sums(StreamBuild *b, LStmt *tile, const Hoisted *h, int res) {
+  Lower *L = b->L;
+  Kernel *k = b->k;
+  Expr *in = lane_reduction(L, h);
+  if (in) {
+    int64_t J = index_extent(L, in->red.id);
+    L->rt = event_term_type(L);
+    b->reads.widen = 0; /* the tiles along the events */
+    int vals = stage_values(b, tile, h->red->red.id, in->red.id, J, in->args[0]);
+    b->inner_vals = host_lanes_reduce(L, k, tile, b->T, in->red.id, J, vals, (RedOp)in->op);
+    b->reads.widen = 1;
+    b->inner = in;
+  }
+  sums_by_rows(b, tile, h, res);
+  b->inner = NULL;
+}
+
+static void sums_by_rows(StreamBuild *b, LStmt *tile, const Hoisted *h, int res) {
   Lower *L = b->L;
   Program *p = L->p;
   Kernel *k = b->k;
@@ -596,6 +673,8 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
       tile_stream(&b, lt, i);
     else if (sf->kind[i] == MAP_LANES)
       tile_lanes(&b, lt, i);
+    else if (sf->kind[i] == MAP_ARG)
+      tile_arg(&b, lt, i);
     else
       tile_rows(&b, lt, i);
     b.reads.recomputing = 0;

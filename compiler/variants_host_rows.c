@@ -231,18 +231,7 @@ const VariantFamily family_host_lanes = {.name = "host-lanes",
                                          .plan = plan_lanes,
                                          .build = build_lanes};
 
-/* T[n] = argmin(j, f(n, j)) or argmax: a per-event target, the whole
- * right-hand side one such reduction over an index other than the events'
- * (always its full range), f without reductions of its own. */
-typedef struct {
-  Target *tg;
-  Expr *red;
-  int nid, jid;
-  int64_t J;
-} EventArg;
-
-static int match_arg(Lower *L, const Site *site, void *form) {
-  const Stmt *st = site->st;
+int host_match_event_arg(Lower *L, const Stmt *st, EventArg *f) {
   Target *tg = &st->targets[0];
   const Tensor *t = tg->tensor;
   Expr *r = st->rhs;
@@ -252,25 +241,21 @@ static int match_arg(Lower *L, const Site *site, void *form) {
   if (r->kind != E_REDUCE || (r->op != R_ARGMIN && r->op != R_ARGMAX) ||
       spec_index(L->s, r->red.id)->size == L->s->event_size || local_reductions(L, r->args[0]))
     return 0;
-  *(EventArg *)form = (EventArg){tg, r, tg->idx[0].id, r->red.id, index_extent(L, r->red.id)};
+  *f = (EventArg){tg, r, tg->idx[0].id, r->red.id, index_extent(L, r->red.id)};
   return 1;
 }
+
+static int match_arg(Lower *L, const Site *site, void *form) { return host_match_event_arg(L, site->st, form); }
 
 static int plan_arg(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site;
   return plan_lanes_of(L, ((const EventArg *)form)->J, ((const LanesConfig *)config)->tn, pl);
 }
 
-static void build_arg(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
-  (void)out;
+int host_lanes_arg(Lower *L, Kernel *k, LStmt *body, int tn, int jid, int64_t J, int vals, int argmin) {
   Program *p = L->p;
-  const EventArg *f = form;
-  int tn = ((const LanesConfig *)config)->tn, nid = f->nid, jid = f->jid, argmin = f->red->op == R_ARGMIN;
   LType rt = L->rt;
   const char *jname = spec_index(L->s, jid)->name;
-  int n0, vn, vals;
-  Kernel *k = begin_lanes(L, site, f->tg, pl, tn, nid, jid, f->J, f->red->args[0], &n0, &vn, &vals);
-  LStmt *body = k->body;
   int best = kernel_shared(p, k, "best", rt, tn), at = kernel_shared(p, k, argmin ? "argmin" : "argmax", LT_I64, tn);
   int nn, vj;
   LStmt *ln, *lj;
@@ -280,7 +265,7 @@ static void build_arg(Lower *L, const Site *site, const void *form, const void *
   ls_append(p, ln, ls_sstore(p, k, best, V(nn), lx_const(p, rt, argmin ? INFINITY : -INFINITY)));
   ls_append(p, ln, ls_sstore(p, k, at, V(nn), I(0)));
   /* j ascending, strictly better replaces (NaN never does), as selects */
-  lj = emit_loop(L, k, body, jname, I(0), I(f->J), &vj);
+  lj = emit_loop(L, k, body, jname, I(0), I(J), &vj);
   ln = emit_loop(L, k, lj, "nn", I(0), I(tn), &nn);
   cell = BIN(LB_ADD, BIN(LB_MUL, V(vj), I(tn)), V(nn));
   int cand = kernel_var(p, k, "candidate", rt), better = kernel_var(p, k, "better", LT_BOOL);
@@ -288,8 +273,19 @@ static void build_arg(Lower *L, const Site *site, const void *form, const void *
   ls_append(p, ln, ls_assign(p, better, BIN(argmin ? LB_LT : LB_GT, V(cand), lx_sload(p, k, best, V(nn)))));
   ls_append(p, ln, ls_sstore(p, k, best, V(nn), lx_select(p, V(better), V(cand), lx_sload(p, k, best, V(nn)))));
   ls_append(p, ln, ls_sstore(p, k, at, V(nn), lx_select(p, V(better), V(vj), lx_sload(p, k, at, V(nn)))));
+  return at;
+}
+
+static void build_arg(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
+  (void)out;
+  Program *p = L->p;
+  const EventArg *f = form;
+  int tn = ((const LanesConfig *)config)->tn, nn;
+  int n0, vn, vals;
+  Kernel *k = begin_lanes(L, site, f->tg, pl, tn, f->nid, f->jid, f->J, f->red->args[0], &n0, &vn, &vals);
+  int at = host_lanes_arg(L, k, k->body, tn, f->jid, f->J, vals, f->red->op == R_ARGMIN);
   /* the result of the events that exist */
-  ln = emit_loop(L, k, body, "nn", I(0), I(tn), &nn);
+  LStmt *ln = emit_loop(L, k, k->body, "nn", I(0), I(tn), &nn);
   ls_append(p, ln, ls_assign(p, vn, BIN(LB_ADD, V(n0), V(nn))));
   LStmt *live = ls_when(p, ln, BIN(LB_LT, V(vn), lx_nlocal(p)));
   LExpr **idx = idx_vec(p, 1);

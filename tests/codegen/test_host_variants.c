@@ -53,6 +53,26 @@ static const char inner_spec[] = "gmmc: 1\n"
                                  "outputs:\n"
                                  "  objective: far\n";
 
+/* inner_spec without the weights (a data tensor of one axis keeps a group
+ * from fusing): host-fused-stream takes each min, max and logsumexp inside
+ * a sum one lane per event */
+static const char inner_fused_spec[] = "gmmc: 1\n"
+                                       "model: inner_fused\n"
+                                       "sizes: [N, M, D]\n"
+                                       "indices: {n: N, m: M, d: D}\n"
+                                       "data:\n"
+                                       "  X: [N, D]\n"
+                                       "params:\n"
+                                       "  centers: [M, D]\n"
+                                       "estep:\n"
+                                       "  - dist[n,m] = sum(d, sq(X[n,d] - centers[m,d]))\n"
+                                       "  - near = sum(n, select(1 / min(m, dist[n,m] * (dist[n,m] - 1)) > 0, 1, 2))\n"
+                                       "  - far = sum(n, max(m, dist[n,m]))\n"
+                                       "  - soft = -sum(n, logsumexp(m, -dist[n,m]))\n"
+                                       "  - pull[d] = sum(n, X[n,d] * min(m, dist[n,m]))\n"
+                                       "outputs:\n"
+                                       "  objective: far\n";
+
 static const Case cases[] = {
     {"full", 3, 5, 1237, LT_F32, 16},
     {"full", 8, 19, 1000, LT_F32, 64},
@@ -90,6 +110,8 @@ static const Case sum_cases[] = {
     {"inner", 19, 5, 1237, LT_F64, 32, 0, inner_spec},
     {"inner", 3, 16, 4001, LT_F32, 16, 1, inner_spec},
     {"inner", 33, 2, 700, LT_F64, 64, 1, inner_spec},
+    {"inner_fused", 5, 3, 2567, LT_F32, 64, 1, inner_fused_spec},
+    {"inner_fused", 19, 5, 1237, LT_F64, 32, 0, inner_fused_spec},
 };
 
 static int failures, compared;
@@ -213,8 +235,8 @@ static void check_case(const Case *c, uint64_t seed, int index, Mode mode) {
   compare_sequences(c, j, p, &b);
   /* the diagonal and spherical Gaussians and k-means fuse in tiles of host
    * variants (not under host_fast32, whose float32 blocks host-fused keeps) */
-  int streamable =
-      !c->text && (strcmp(c->spec, "diag") == 0 || strcmp(c->spec, "spherical") == 0 || strcmp(c->spec, "kmeans") == 0);
+  int streamable = strcmp(c->spec, "diag") == 0 || strcmp(c->spec, "spherical") == 0 ||
+                   strcmp(c->spec, "kmeans") == 0 || strcmp(c->spec, "inner_fused") == 0;
   if (streamable && mode != FAST32 && !has_fused_stream(p)) {
     printf("  FAIL: %s M=%lld D=%lld %s: no host-fused-stream alternative\n", c->spec, (long long)c->m, (long long)c->d,
            case_type(c->real));
