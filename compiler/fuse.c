@@ -304,9 +304,9 @@ int fuse_alternatives(const Program *p, SeqId seq) {
 
 void fuse_sequences(Lower *L, const UnitOrigin *origin) {
   int norigin = L->p->nunits;
-  /* the host fuses the iteration alone: each fused kernel costs a cold
-   * compile about what the unfused program costs (docs/performance.md),
-   * and the E-step and M-step sequences run once a fit */
+  /* the host fuses the iteration alone: a fused kernel costs a cold
+   * compile some 160 ms of LLVM (docs/performance.md), and the E-step and
+   * M-step sequences run once a fit */
   SeqId last = L->opt->host ? SEQ_ITERATE : SEQ_MSTEP;
   for (int s = SEQ_ITERATE; s <= (int)last; s++) fuse_one(L, (SeqId)s, origin, norigin);
 }
