@@ -7,12 +7,15 @@ run's GEMM rate (NumPy's matmul, float32 and float64) as the CPU's ceiling.
 
   host_bench.py --gmmc PATH/TO/gmmc [--venv DIR] [--grid quick|full|NxDxM,...]
                 [--types full,diag] [--dtypes float32,float64] [--iters 10]
+                [--fuse 0,1]
 
 Per point: random events from a mixture (fresh seed, printed). gmmc: `gmmc
 fit --backend host -v --tol 0` per-iteration times, median of iterations
 3..max (tuning and compiling are in the first fit, not in these). scikit-
 learn: (best of 3 fits with max_iter=1+k) - (best of 3 with max_iter=1), over k
-(10), the k-means initialisation cancelling. Flops per iteration: 4 N M D^2 for full
+(10), the k-means initialisation cancelling. --fuse 0,1 times gmmc once per
+GMMC_FUSE value (unfused, fused: compiler/fuse.h) against the same
+scikit-learn time, a row each. Flops per iteration: 4 N M D^2 for full
 covariance (the E-step's and the M-step's products, as dense GEMMs would do
 them), 8 N M D for diag. Debian's python3-sklearn runs on the reference
 BLAS: it is no peer for speed and is not used here.
@@ -80,10 +83,11 @@ def child(py, job):
     return json.loads(p.stdout)
 
 
-def gmmc_ms(gmmc, path, m, cov, dtype, iters):
+def gmmc_ms(gmmc, path, m, cov, dtype, iters, fuse=None):
     cmd = [gmmc, "fit", path, "-k", str(m), "--covariance-type", cov, "--tol", "0", "--max-iter", str(iters),
            "--init", "kmeans", "--seed", "0", "--dtype", dtype, "--backend", "host", "-v"]
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, GMMC_FUSE=fuse) if fuse is not None else None
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise RuntimeError(f"gmmc failed: {p.stderr.strip()}")
     times = [float(x) for x in re.findall(r"^\s+\d+\s+\S+\s+\S+\s+([0-9.]+)ms$", p.stdout, re.M)]
@@ -110,6 +114,7 @@ def main():
     ap.add_argument("--dtypes", default="float32,float64")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--out", default=".")
+    ap.add_argument("--fuse", default="", help="GMMC_FUSE values to time gmmc with, e.g. 0,1 (default: as set)")
     a = ap.parse_args()
     py = ensure_venv(a.venv)
     versions = subprocess.run([py, "-c", "import numpy, sklearn; print(numpy.__version__, sklearn.__version__)"],
@@ -123,8 +128,9 @@ def main():
           flush=True)
     tmp = tempfile.mkdtemp(prefix="gmmc-host-bench-")
     rows = []
+    fuses = a.fuse.split(",") if a.fuse else [None]
     print(f"{'N':>8} {'D':>3} {'M':>4} {'cov':5} {'dtype':8} {'sklearn ms':>11} {'gmmc ms':>9} {'x skl':>7}"
-          f" {'gmmc GF/s':>10} {'% GEMM':>7}", flush=True)
+          f" {'gmmc GF/s':>10} {'% GEMM':>7}" + (" fuse" if a.fuse else ""), flush=True)
     for n, d, m in grid_points(a.grid):
         x = bench.make_data(n, d, m, rng, dtype=np.float64)
         for dtype in a.dtypes.split(","):
@@ -137,15 +143,17 @@ def main():
                 except RuntimeError as e:  # its fit failed on this data: say so, time gmmc anyway
                     skl = None
                     print(f"scikit-learn failed at {n}x{d}x{m} {cov} {dtype}: {str(e).splitlines()[-1]}", flush=True)
-                g = gmmc_ms(a.gmmc, path, m, cov, dtype, a.iters)
-                flops = 4.0 * n * m * d * d if cov in ("full", "tied") else 8.0 * n * m * d
-                rate = flops / (g * 1e-3) / 1e9
-                frac = 100 * rate / gemm[dtype]
-                rows.append({"N": n, "D": d, "M": m, "cov": cov, "dtype": dtype, "sklearn_ms": skl, "gmmc_ms": g,
-                             "x_sklearn": skl / g if skl else None, "gflops": rate, "pct_gemm": frac,
-                             "gemm_gflops": gemm[dtype]})
-                sk = f"{skl:11.1f} {g:9.2f} {skl / g:7.1f}" if skl else f"{'failed':>11} {g:9.2f} {'-':>7}"
-                print(f"{n:>8} {d:>3} {m:>4} {cov:5} {dtype:8} {sk} {rate:10.1f} {frac:7.1f}", flush=True)
+                for fuse in fuses:
+                    g = gmmc_ms(a.gmmc, path, m, cov, dtype, a.iters, fuse)
+                    flops = 4.0 * n * m * d * d if cov in ("full", "tied") else 8.0 * n * m * d
+                    rate = flops / (g * 1e-3) / 1e9
+                    frac = 100 * rate / gemm[dtype]
+                    rows.append({"N": n, "D": d, "M": m, "cov": cov, "dtype": dtype, "sklearn_ms": skl, "gmmc_ms": g,
+                                 "x_sklearn": skl / g if skl else None, "gflops": rate, "pct_gemm": frac,
+                                 "gemm_gflops": gemm[dtype], "fuse": fuse})
+                    sk = f"{skl:11.1f} {g:9.2f} {skl / g:7.1f}" if skl else f"{'failed':>11} {g:9.2f} {'-':>7}"
+                    print(f"{n:>8} {d:>3} {m:>4} {cov:5} {dtype:8} {sk} {rate:10.1f} {frac:7.1f}"
+                          + (f" {fuse}" if fuse is not None else ""), flush=True)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "host_bench.json"), "w") as f:
         json.dump({"seed": seed, "numpy": versions[0], "sklearn": versions[1], "gemm": gemm, "rows": rows}, f,
