@@ -106,6 +106,12 @@ typedef struct {
   int64_t J;
 } EventLse;
 int match_event_lse(Lower *L, const Stmt *st, EventLse *f);
+/* Such a T for the event in env's n, by `lanes` adjacent lanes (a power of
+ * two; every lane of the group takes part: shuffles), lane `lane` (a
+ * variable) over j = lane, lane + lanes, ...: the maximum, then the sum of
+ * exp(f - max), each across the lanes. Returns the variable holding T
+ * (variants_rows.c; the rows family and fused-mma). */
+int event_lse_lanes(Lower *L, Kernel *k, LStmt *body, const EventLse *f, Env *env, int lane, int lanes);
 
 /* The product of factors f[0..n) lowered in L->rt: the data's type, or float64
  * under float64-stats (1 when n = 0). */

@@ -42,6 +42,8 @@ typedef struct {
   PolySumForm sums[FM_MAX_SUMS];  /* the reductions on the tensor cores */
   int red_of[FM_MAX_SUMS], nsums; /* their places among the group's reductions */
   unsigned mask;                  /* their bits */
+  EventLse lse;                   /* the second map, where it is a logsumexp over the components */
+  int has_lse;
 } FusedMmaForm;
 _Static_assert(sizeof(FusedMmaForm) <= VARIANT_FORM_BYTES, "FusedMmaForm must fit the registry's form storage");
 
@@ -58,6 +60,7 @@ static int match_fused_mma(Lower *L, const Site *site, void *form) {
   if (!fused_match(L, site, &f->base)) return 0;
   const Group *g = site->group;
   if (g->nmaps < 1 || !poly_map_form(L, g->maps[0], &f->map)) return 0;
+  f->has_lse = g->nmaps > 1 && match_event_lse(L, g->maps[1], &f->lse);
   for (int i = 0; i < g->nreds && f->nsums < FM_MAX_SUMS; i++) {
     PolySumForm *s = &f->sums[f->nsums];
     if (!polysum_form(L, g->reds[i], s) || s->x != f->map.x || s->D != f->map.sm.D) continue;
@@ -378,6 +381,43 @@ static void gemm_map(Mma *m, LStmt *tile, const Coefficients *cf) {
   ls_append(p, tile, ls_sync(p));
 }
 
+/* The second map, lse[n] = logsumexp(j, f(n, j)), by `lanes` adjacent
+ * threads per event of the tile (event tid / lanes; past the slice's last
+ * event a group reads the last one again: every lane takes part in the
+ * shuffles), into its tile array (and memory, where the group stores it). */
+static void lse_lanes(Mma *m, LStmt *tile, int lanes) {
+  Lower *L = m->L;
+  Program *p = L->p;
+  Kernel *k = m->k;
+  FusedBuild *b = m->b;
+  const Group *g = m->f->base.g;
+  const EventLse *f = &m->f->lse;
+  int e = kernel_var(p, k, "event_of_group", LT_I64), lane = kernel_var(p, k, "lane_of_event", LT_I64),
+      vn = kernel_var(p, k, "n", LT_I64);
+  ls_append(p, tile, ls_assign(p, e, BIN(LB_DIV, V(m->wl.tid), I(lanes))));
+  ls_append(p, tile, ls_assign(p, lane, BIN(LB_REM, V(m->wl.tid), I(lanes))));
+  ls_append(p, tile, ls_assign(p, vn, BIN(LB_MIN, BIN(LB_ADD, V(b->n0), V(e)), BIN(LB_SUB, V(b->last), I(1)))));
+  Env env;
+  env_init(&env);
+  env.var[f->nid] = vn;
+  L->rt = p->real;
+  b->reads.recomputing = 1 < g->nrecomputed;
+  int value = event_lse_lanes(L, k, tile, f, &env, lane, lanes);
+  b->reads.recomputing = 0;
+  LStmt *live =
+      ls_when(p, tile, BIN(LB_AND, BIN(LB_EQ, V(lane), I(0)), BIN(LB_LT, BIN(LB_ADD, V(b->n0), V(e)), V(b->last))));
+  LType et = p->bufs[p->tensor_buf[f->tg->tensor->id]]->elem;
+  ls_append(p, live, ls_sstore(p, k, b->reads.tile_sh[1], V(e), lx_cast(p, et, V(value))));
+  int keep = 0;
+  for (int j = 0; j < g->nstored; j++) keep |= g->stored[j] == f->tg->tensor;
+  if (keep) {
+    LExpr **idx = idx_vec(p, 1);
+    idx[0] = V(vn);
+    ls_append(p, live, ls_store(p, p->tensor_buf[f->tg->tensor->id], idx, lx_cast(p, et, V(value))));
+  }
+  ls_append(p, tile, ls_sync(p));
+}
+
 /* One sum on the tensor cores: its float32 accumulators (S1, S2 per slot
  * of (row tile, column tile) pairs), the weights' sum S0 (thread m), its
  * shift and partial. */
@@ -476,6 +516,10 @@ static void gemm_sum(Mma *m, Sum *u, LStmt *tile) {
       bb[q][e] = kernel_var(p, k, arena_printf(&p->arena, "x%d_%d", q + 1, e), LT_F32);
       bs[q][e] = three ? kernel_var(p, k, arena_printf(&p->arena, "xs%d_%d", q + 1, e), LT_F32) : -1;
     }
+  /* where the warps divide into the column tiles, a warp's column tile is
+   * the same in every slot (pair warp + sl warps): its B values once per k
+   * block */
+  int fixed = warps % s->ct2 == 0;
   for (int kb = 0; kb < events / 8; kb++) {
     for (int sl = 0; sl < s->slots2; sl++) {
       ls_append(p, tile, ls_assign(p, pair, BIN(LB_ADD, V(warp), I((int64_t)sl * warps))));
@@ -484,7 +528,7 @@ static void gemm_sum(Mma *m, Sum *u, LStmt *tile) {
       ls_append(p, live, ls_assign(p, cc, BIN(LB_REM, V(pair), I(s->ct2))));
       /* B: t (and t^2) of feature 8 cc + g for events t and t + 4 of the k block */
       LExpr *feature = BIN(LB_ADD, BIN(LB_MUL, V(cc), I(8)), V(gq));
-      for (int e = 0; e < 2; e++) {
+      for (int e = 0; e < 2 && (!fixed || sl == 0); e++) {
         LExpr *ev = BIN(LB_ADD, V(t), I(8 * kb + 4 * e));
         ls_append(p, live, ls_assign(p, tv, BIN(LB_SUB, tile_x(m, feature, ev), lx_sload(p, k, u->shift_sh, feature))));
         for (int q = 0; q < deg; q++) tf32_split(p, k, live, q ? BIN(LB_MUL, V(tv), V(tv)) : V(tv), bb[q][e], bs[q][e]);
@@ -605,7 +649,13 @@ static void build_fused_mma(Lower *L, const Site *site, const void *form, const 
   fused_stage_data(&b, tile);
   ls_append(p, tile, ls_sync(p));
   gemm_map(&m, tile, &cf);
-  fused_tile_maps(&b, tile, 1);
+  int lanes = s->threads / c->events;
+  if (f->has_lse && lanes >= 1 && lanes <= 32) {
+    lse_lanes(&m, tile, lanes);
+    fused_tile_maps(&b, tile, 2);
+  } else {
+    fused_tile_maps(&b, tile, 1);
+  }
   fused_owners_tile(&b, &o, tile);
   for (int i = 0; i < f->nsums; i++) gemm_sum(&m, &sums[i], tile);
   for (int i = 0; i < f->nsums; i++) flush_sum(&m, &sums[i], group, grp);

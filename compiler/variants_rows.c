@@ -57,15 +57,38 @@ static void lane_pass(Lower *L, Kernel *k, LStmt *body, const Expr *fexpr, Env *
   ls_append(p, in, ls_assign(p, acc, BIN(op, V(acc), v)));
 }
 
+int event_lse_lanes(Lower *L, Kernel *k, LStmt *body, const EventLse *f, Env *env, int lane, int lanes) {
+  Program *p = L->p;
+  LType rt = L->rt;
+  int jid = f->jid;
+  int64_t J = f->J;
+  int mx = kernel_var(p, k, "max_of_lane", rt), sum = kernel_var(p, k, "sumexp_of_lane", rt);
+  int shift = kernel_var(p, k, "shift", rt);
+  ls_append(p, body, ls_assign(p, mx, lx_const(p, rt, -INFINITY)));
+  lane_pass(L, k, body, f->red->args[0], env, jid, lane, lanes, J, mx, LB_MAX, -1);
+  across_lanes(p, k, body, mx, lanes, LB_MAX);
+  /* all -inf: the shift is 0 and the result -inf, not NaN (as the simple kernel) */
+  LExpr *isinf = BIN(LB_EQ, V(mx), lx_const(p, rt, -INFINITY));
+  ls_append(p, body, ls_assign(p, shift, lx_select(p, isinf, lx_const(p, rt, 0.0), V(mx))));
+  ls_append(p, body, ls_assign(p, sum, lx_const(p, rt, 0.0)));
+  lane_pass(L, k, body, f->red->args[0], env, jid, lane, lanes, J, sum, LB_ADD, shift);
+  across_lanes(p, k, body, sum, lanes, LB_ADD);
+  int value = kernel_var(p, k, "lse_value", rt);
+  isinf = BIN(LB_EQ, V(mx), lx_const(p, rt, -INFINITY));
+  ls_append(
+      p, body,
+      ls_assign(p, value,
+                lx_select(p, isinf, lx_const(p, rt, -INFINITY), BIN(LB_ADD, V(mx), lx_unary(p, LU_LOG, V(sum))))));
+  return value;
+}
+
 static void build_rows(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl, Built *out) {
   (void)out;
   Program *p = L->p;
   const EventLse *f = form;
   Target *tg = f->tg;
   int lanes = ((const RowsConfig *)config)->lanes, per_block = ROWS_THREADS / lanes;
-  int nid = f->nid, jid = f->jid;
-  int64_t J = f->J;
-  LType rt = L->rt;
+  int nid = f->nid;
   Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_rows%d", L->s->model, tg->name, lanes));
   k->what = arena_printf(&p->arena, "%s [%s: %d lanes per event, %d events per block]", stmt_text(L, site->st),
                          pl->variant, lanes, per_block);
@@ -87,23 +110,11 @@ static void build_rows(Lower *L, const Site *site, const void *form, const void 
   Env env;
   env_init(&env);
   env.var[nid] = vn;
-  int mx = kernel_var(p, k, "max_of_lane", rt), sum = kernel_var(p, k, "sumexp_of_lane", rt);
-  int shift = kernel_var(p, k, "shift", rt);
-  ls_append(p, body, ls_assign(p, mx, lx_const(p, rt, -INFINITY)));
-  lane_pass(L, k, body, f->red->args[0], &env, jid, lane, lanes, J, mx, LB_MAX, -1);
-  across_lanes(p, k, body, mx, lanes, LB_MAX);
-  /* all -inf: the shift is 0 and the result -inf, not NaN (as the simple kernel) */
-  LExpr *isinf = BIN(LB_EQ, V(mx), lx_const(p, rt, -INFINITY));
-  ls_append(p, body, ls_assign(p, shift, lx_select(p, isinf, lx_const(p, rt, 0.0), V(mx))));
-  ls_append(p, body, ls_assign(p, sum, lx_const(p, rt, 0.0)));
-  lane_pass(L, k, body, f->red->args[0], &env, jid, lane, lanes, J, sum, LB_ADD, shift);
-  across_lanes(p, k, body, sum, lanes, LB_ADD);
+  int value = event_lse_lanes(L, k, body, f, &env, lane, lanes);
   LStmt *live = ls_when(p, body, BIN(LB_AND, BIN(LB_EQ, V(lane), I(0)), BIN(LB_LT, V(ev), lx_nlocal(p))));
-  isinf = BIN(LB_EQ, V(mx), lx_const(p, rt, -INFINITY));
-  LExpr *v = lx_select(p, isinf, lx_const(p, rt, -INFINITY), BIN(LB_ADD, V(mx), lx_unary(p, LU_LOG, V(sum))));
   LExpr **idx = idx_vec(p, 1);
   idx[0] = V(ev);
-  ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], idx, v));
+  ls_append(p, live, ls_store(p, p->tensor_buf[tg->tensor->id], idx, V(value)));
 }
 
 /* 32 lanes for long rows (J = 1024: 32 coalesced passes), 8 and 4 for the
