@@ -2,18 +2,21 @@
  * unfused host variants compute each member (family host-fused-stream):
  *
  *   stream-T  a work item per slice of the events (the simple partials'
- *             chunk), T events at a time. Per tile: the data rows staged
- *             (and d-major where a map sums over d); then every map into
- *             its tile array: an E-step of the staged form
- *             T[n, m] = g(n, m, sum(d, f)) as stream-TN (each component's
- *             sums of the tile's events at once, the loop over the events
- *             vectorized; the tile array component-major), a logsumexp
- *             over another index as lanes-TN (one vector lane per event),
- *             any other map a row at a time (rows-TN); then every sum over
- *             events in register tiles as accumulate-64x4x8 (4 rows x 8
- *             columns of float64 sums held while the tile's events go by).
- *             L[n, m] and R[n, m] stay in the tile (L1); what fuse.c
- *             stores is copied to memory from it.
+ *             chunk), T events at a time (64 float32, 32 float64: eight
+ *             256-bit vectors). Per tile: the data rows staged (and
+ *             d-major where a map sums over d); then every map into its
+ *             tile array: an E-step of the staged form
+ *             T[n, m] = g(n, m, sum(d, f)) as stream-TN, the tile's T sums
+ *             of a component in registers (T copies of the statement that
+ *             LLVM packs into vectors of events), the tile by component;
+ *             a logsumexp, argmin or argmax over another index as
+ *             lanes-TN (one vector lane per event); any other map along
+ *             the layout of what it reads. Then every sum over events: a
+ *             min, max or logsumexp inside its term first, for the tile's
+ *             events at once (host-lanes-sum's lanes), then register tiles
+ *             as accumulate-64x4x8 (4 rows x 8 columns of float64 sums held
+ *             while the tile's events go by). L[n, m] and R[n, m] stay in
+ *             the tile (L1/L2); what fuse.c stores is copied to memory.
  *
  * Every value is the simple kernel's, with its operations in its order
  * (sums over d and over components ascending in the statement's type; over
@@ -102,27 +105,51 @@ static int match_fused_stream(Lower *L, const Site *site, void *form) {
   return 1;
 }
 
-static int64_t esize(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : 4; }
-
 static LType buf_elem(const Program *p, const Tensor *t) { return p->bufs[p->tensor_buf[t->id]]->elem; }
 
-/* The item's arrays: data rows (twice where a map streams), map tiles,
- * the stream's sums and the lanes' values, the float64 results. */
+/* Reductions of e not hoisted over the events (those are loads of their statistic). */
+static int local_reductions(Lower *L, const Expr *e, Expr **first) {
+  if (!e) return 0;
+  if (e->kind == E_REDUCE && find_hoisted(L, e)) return 0;
+  int n = e->kind == E_REDUCE;
+  if (n && !*first) *first = (Expr *)e;
+  for (int i = 0; i < e->nargs; i++) n += local_reductions(L, e->args[i], first);
+  return n;
+}
+
+/* The one min, max or logsumexp over another index inside the term of h
+ * (k-means' inertia), its argument free of h's indices and of reductions:
+ * computed per event one lane each (host-lanes-sum's lanes-TN), or NULL. */
+static Expr *lane_reduction(Lower *L, const Hoisted *h) {
+  Expr *r = NULL, *none = NULL;
+  if (local_reductions(L, h->red->args[0], &r) != 1) return NULL;
+  if ((r->op != R_MIN && r->op != R_MAX && r->op != R_LOGSUMEXP) ||
+      spec_index(L->s, r->red.id)->size == L->s->event_size || local_reductions(L, r->args[0], &none))
+    return NULL;
+  for (int a = 0; a < h->nfree; a++)
+    if (expr_uses_index(r->args[0], h->free[a])) return NULL;
+  return r;
+}
+
+/* The item's arrays (every one its own, at most 8 bytes a value): the
+ * float64 results; per data tensor its rows, d-major copy and float64 copy;
+ * per map its tile and float64 copy, a lanes map's staged values and lane
+ * arrays; per sum with a reduction inside, the same. */
 static int64_t stream_bytes(Lower *L, const StreamForm *sf, int64_t T) {
-  Program *p = L->p;
   const FusedForm *f = &sf->f;
-  int streams = 0;
-  int64_t b = 8 * fused_total_elems(f), scratch = 0;
-  for (int i = 0; i < f->g->nmaps; i++) {
-    Stmt *s = f->g->maps[i];
-    b += T * f->per_event[i] * esize(buf_elem(p, s->targets[0].tensor));
-    streams |= sf->kind[i] == MAP_STREAM;
-    int64_t J =
-        sf->kind[i] == MAP_LANES || sf->kind[i] == MAP_ARG ? index_extent(L, s->rhs->red.id) + 4 : f->per_event[i];
-    if (sf->kind[i] != MAP_ROWS && T * J > scratch) scratch = T * J;
+  const Group *g = f->g;
+  int64_t values = fused_total_elems(f);
+  for (int i = 0; i < f->ndata; i++) values += 3 * T * fused_extent(L, f->data[i], 1);
+  for (int i = 0; i < g->nmaps; i++) {
+    values += 2 * T * f->per_event[i];
+    if (sf->kind[i] == MAP_LANES || sf->kind[i] == MAP_ARG)
+      values += (index_extent(L, g->maps[i]->rhs->red.id) + 6) * T;
   }
-  for (int i = 0; i < f->ndata; i++) b += (streams ? 2 : 1) * T * fused_extent(L, f->data[i], 1) * esize(p->real);
-  return b + scratch * esize(p->real);
+  for (int i = 0; i < g->nreds; i++) {
+    Expr *in = lane_reduction(L, g->reds[i]);
+    if (in) values += (index_extent(L, in->red.id) + 4) * T;
+  }
+  return 8 * values;
 }
 
 static int plan_fused_stream(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
@@ -499,53 +526,8 @@ static void column_tiles(StreamBuild *b, LStmt *blk, const Hoisted *h, int res, 
   }
 }
 
-static void sums_by_rows(StreamBuild *b, LStmt *tile, const Hoisted *h, int res);
-
-/* Reductions of e not hoisted over the events (those are loads of their statistic). */
-static int local_reductions(Lower *L, const Expr *e, Expr **first) {
-  if (!e) return 0;
-  if (e->kind == E_REDUCE && find_hoisted(L, e)) return 0;
-  int n = e->kind == E_REDUCE;
-  if (n && !*first) *first = (Expr *)e;
-  for (int i = 0; i < e->nargs; i++) n += local_reductions(L, e->args[i], first);
-  return n;
-}
-
-/* The one min, max or logsumexp over another index inside the term of h
- * (k-means' inertia), its argument free of h's indices and of reductions:
- * computed per event one lane each (host-lanes-sum's lanes-TN), or NULL. */
-static Expr *lane_reduction(Lower *L, const Hoisted *h) {
-  Expr *r = NULL, *none = NULL;
-  if (local_reductions(L, h->red->args[0], &r) != 1) return NULL;
-  if ((r->op != R_MIN && r->op != R_MAX && r->op != R_LOGSUMEXP) ||
-      spec_index(L->s, r->red.id)->size == L->s->event_size || local_reductions(L, r->args[0], &none))
-    return NULL;
-  for (int a = 0; a < h->nfree; a++)
-    if (expr_uses_index(r->args[0], h->free[a])) return NULL;
-  return r;
-}
-
-/* Reduction h's sums of the tile's events: groups of STREAM_RR rows, then
- * the rows past them one at a time. A min, max or logsumexp inside the
- * term first, for the tile's events at once (in the terms' type, in the
- * simple kernel's order: its bits). */
-static void tile_sums(StreamBuild *b, LStmt *tile, const Hoisted *h, int res) {
-  Lower *L = b->L;
-  Kernel *k = b->k;
-  Expr *in = lane_reduction(L, h);
-  if (in) {
-    int64_t J = index_extent(L, in->red.id);
-    L->rt = event_term_type(L);
-    b->reads.widen = 0; /* the tiles along the events */
-    int vals = stage_values(b, tile, h->red->red.id, in->red.id, J, in->args[0]);
-    b->inner_vals = host_lanes_reduce(L, k, tile, b->T, in->red.id, J, vals, (RedOp)in->op);
-    b->reads.widen = 1;
-    b->inner = in;
-  }
-  sums_by_rows(b, tile, h, res);
-  b->inner = NULL;
-}
-
+/* Reduction h's register tiles: groups of STREAM_RR rows, then the rows
+ * past them one at a time. */
 static void sums_by_rows(StreamBuild *b, LStmt *tile, const Hoisted *h, int res) {
   Lower *L = b->L;
   Program *p = L->p;
@@ -566,6 +548,26 @@ static void sums_by_rows(StreamBuild *b, LStmt *tile, const Hoisted *h, int res)
     LStmt *lr = emit_loop(L, k, tile, iname, I(whole), I(ei), &rows[0]);
     column_tiles(b, lr, h, res, rows, 1);
   }
+}
+
+/* Reduction h's sums of the tile's events; a min, max or logsumexp inside
+ * its term first, for the tile's events at once (in the terms' type, in the
+ * simple kernel's order: its bits), read from an array by the terms. */
+static void tile_sums(StreamBuild *b, LStmt *tile, const Hoisted *h, int res) {
+  Lower *L = b->L;
+  Kernel *k = b->k;
+  Expr *in = lane_reduction(L, h);
+  if (in) {
+    int64_t J = index_extent(L, in->red.id);
+    L->rt = event_term_type(L);
+    b->reads.widen = 0; /* the tiles along the events */
+    int vals = stage_values(b, tile, h->red->red.id, in->red.id, J, in->args[0]);
+    b->inner_vals = host_lanes_reduce(L, k, tile, b->T, in->red.id, J, vals, (RedOp)in->op);
+    b->reads.widen = 1;
+    b->inner = in;
+  }
+  sums_by_rows(b, tile, h, res);
+  b->inner = NULL;
 }
 
 /* A float64 copy of array `from` (count values), the copy's array; filled in blk. */
@@ -616,7 +618,7 @@ static void widen_tiles(StreamBuild *b, LStmt *tile) {
 
 static void build_fused_stream(Lower *L, const Site *site, const void *form, const void *config, const Plan *pl,
                                Built *out) {
-  (void)out;
+  (void)site, (void)out;
   Program *p = L->p;
   const StreamForm *sf = form;
   const FusedForm *f = &sf->f;
@@ -702,8 +704,9 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
   }
 }
 
-/* 32 events a tile: the float64 tiles of 10^5 x 19 x 16 diag (data twice,
- * L, R, the sums) in L1 */
+/* one configuration: each costs a cold compile some 160 ms (a fused kernel
+ * is one large function); 256 bytes of events beat 128 in float32 (64
+ * events: 11.4 against 12.2 ms a launch at 10^5 x 19 x 16, one thread) */
 static const StreamConfig stream_configs[] = {{0}};
 
 const VariantFamily family_host_fused_stream = {.name = "host-fused-stream",
