@@ -214,3 +214,16 @@ LExpr *b_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int nt, i
                   BIN(LB_DIV, BIN(LB_REM, row, I(8)), I(4)));
   return BIN(LB_ADD, I(base), at);
 }
+
+void poly_fragments(Program *p, Kernel *k, int rt, int three, PolyFragments *f) {
+  for (int q = 0; q < 2; q++)
+    for (int r = 0; r < rt; r++)
+      for (int x = 0; x < 4; x++) {
+        f->a[q][r][x] = kernel_var(p, k, arena_printf(&p->arena, "a%d_%d_%d", q, r, x), LT_F32);
+        f->as[q][r][x] = three ? kernel_var(p, k, arena_printf(&p->arena, "as%d_%d_%d", q, r, x), LT_F32) : -1;
+      }
+  for (int x = 0; x < 2; x++) {
+    f->b[x] = kernel_var(p, k, arena_printf(&p->arena, "b%d", x), LT_F32);
+    f->bs[x] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d", x), LT_F32) : -1;
+  }
+}

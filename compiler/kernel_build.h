@@ -67,6 +67,13 @@ LExpr *a_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int64_t k
  * nt column tiles staged in fragment order: a lane's b0 and b1 are
  * adjacent, one 8-byte load. */
 LExpr *b_fragment_index(Program *p, Kernel *k, LExpr *row, LExpr *col, int nt, int64_t base);
+/* The fragments of the polynomial GEMMs (mma-poly, fused-mma): A of rt
+ * row tiles of t^2 (q = 0) and t (q = 1), B, each with its small parts
+ * under 3xTF32 (-1 otherwise). */
+typedef struct {
+  int a[2][8][4], as[2][8][4], b[2], bs[2];
+} PolyFragments;
+void poly_fragments(Program *p, Kernel *k, int rt, int three, PolyFragments *f);
 /* n floats padded to 8 modulo 32: rows read 8 t + g by a fragment's lanes
  * hit 32 different banks. */
 int bank_padded_row(int n);

@@ -288,17 +288,8 @@ static void gemm_map(Mma *m, LStmt *tile, const Coefficients *cf) {
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "l%d_%d_%d", r / (s->cpw1 * 4), r / 4 % s->cpw1, r % 4), LT_F32);
     ls_append(p, tile, ls_assign(p, acc[r], lx_const(p, LT_F32, 0)));
   }
-  int abig[2][4][4], asmall[2][4][4], bbig[2], bsmall[2];
-  for (int q = 0; q < 2; q++)
-    for (int r = 0; r < s->rt; r++)
-      for (int x = 0; x < 4; x++) {
-        abig[q][r][x] = kernel_var(p, k, arena_printf(&p->arena, "a%d_%d_%d", q, r, x), LT_F32);
-        asmall[q][r][x] = three ? kernel_var(p, k, arena_printf(&p->arena, "as%d_%d_%d", q, r, x), LT_F32) : -1;
-      }
-  for (int x = 0; x < 2; x++) {
-    bbig[x] = kernel_var(p, k, arena_printf(&p->arena, "b%d", x), LT_F32);
-    bsmall[x] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d", x), LT_F32) : -1;
-  }
+  PolyFragments fr;
+  poly_fragments(p, k, s->rt, three, &fr);
   int tv = kernel_var(p, k, "t", LT_F32), col = kernel_var(p, k, "column", LT_I64);
   for (int kb = 0; kb < s->kbx; kb++) {
     /* A: the events' t = x - c (and t^2) of features 8 kb + t, + 4 */
@@ -308,8 +299,8 @@ static void gemm_map(Mma *m, LStmt *tile, const Coefficients *cf) {
         LExpr *ev = BIN(LB_ADD, V(gq), I(16 * r + 8 * (x % 2)));
         LExpr *c = kq ? lx_sload(p, k, m->shift_sh, feature) : lx_const(p, LT_F32, 0);
         ls_append(p, tile, ls_assign(p, tv, BIN(LB_SUB, tile_x(m, feature, ev), c)));
-        tf32_split(p, k, tile, V(tv), abig[1][r][x], asmall[1][r][x]);
-        if (kq) tf32_split(p, k, tile, BIN(LB_MUL, V(tv), V(tv)), abig[0][r][x], asmall[0][r][x]);
+        tf32_split(p, k, tile, V(tv), fr.a[1][r][x], fr.as[1][r][x]);
+        if (kq) tf32_split(p, k, tile, BIN(LB_MUL, V(tv), V(tv)), fr.a[0][r][x], fr.as[0][r][x]);
       }
     for (int j = 0; j < s->cpw1; j++) {
       /* column tile warp + j warps (a warp-uniform test: the MMAs need every lane) */
@@ -323,16 +314,16 @@ static void gemm_map(Mma *m, LStmt *tile, const Coefficients *cf) {
         for (int x = 0; x < 2; x++) {
           LExpr **at = idx_vec(p, 1);
           at[0] = BIN(LB_ADD, base, I(x));
-          ls_append(p, live, ls_assign(p, bbig[x], lx_load(p, cf->coef, at)));
+          ls_append(p, live, ls_assign(p, fr.b[x], lx_load(p, cf->coef, at)));
           if (three) {
             LExpr **as = idx_vec(p, 1);
             as[0] = BIN(LB_ADD, base, I(s->bsize + x));
-            ls_append(p, live, ls_assign(p, bsmall[x], lx_load(p, cf->coef, as)));
+            ls_append(p, live, ls_assign(p, fr.bs[x], lx_load(p, cf->coef, as)));
           }
         }
         for (int r = 0; r < s->rt; r++)
-          mma_split_products(p, k, live, &acc[(r * s->cpw1 + j) * 4], abig[q][r], three ? asmall[q][r] : NULL, bbig,
-                             three ? bsmall : NULL);
+          mma_split_products(p, k, live, &acc[(r * s->cpw1 + j) * 4], fr.a[q][r], three ? fr.as[q][r] : NULL, fr.b,
+                             three ? fr.bs : NULL);
       }
     }
   }

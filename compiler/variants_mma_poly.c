@@ -251,17 +251,8 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
     ls_append(p, in, ls_assign(p, konst, sum));
   }
   /* per k block of 8 features: A = t^2 (against k2) and t (against k1) */
-  int abig[2][8][4], asmall[2][8][4], bbig[2], bsmall[2];
-  for (int q = 0; q < 2; q++)
-    for (int r = 0; r < rt; r++)
-      for (int x = 0; x < 4; x++) {
-        abig[q][r][x] = kernel_var(p, k, arena_printf(&p->arena, "a%d_%d_%d", q, r, x), LT_F32);
-        asmall[q][r][x] = three ? kernel_var(p, k, arena_printf(&p->arena, "as%d_%d_%d", q, r, x), LT_F32) : -1;
-      }
-  for (int x = 0; x < 2; x++) {
-    bbig[x] = kernel_var(p, k, arena_printf(&p->arena, "b%d", x), LT_F32);
-    bsmall[x] = three ? kernel_var(p, k, arena_printf(&p->arena, "bs%d", x), LT_F32) : -1;
-  }
+  PolyFragments fr;
+  poly_fragments(p, k, rt, three, &fr);
   int c0 = kernel_var(p, k, "c_t", LT_F32), c4 = kernel_var(p, k, "c_t4", LT_F32), tv = kernel_var(p, k, "t", LT_F32);
   for (int b = 0; b < kbx; b++) {
     ls_append(p, ks, ls_assign(p, c0, kq ? lx_sload(p, k, cs, BIN(LB_ADD, I(8 * b), V(t))) : lx_const(p, LT_F32, 0)));
@@ -274,8 +265,8 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
       for (int x = 0; x < 4; x++) {
         ls_append(p, ks,
                   ls_assign(p, tv, BIN(LB_SUB, lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x))), V(x < 2 ? c0 : c4))));
-        tf32_split(p, k, ks, V(tv), abig[1][r][x], asmall[1][r][x]);
-        if (kq) tf32_split(p, k, ks, BIN(LB_MUL, V(tv), V(tv)), abig[0][r][x], asmall[0][r][x]);
+        tf32_split(p, k, ks, V(tv), fr.a[1][r][x], fr.as[1][r][x]);
+        if (kq) tf32_split(p, k, ks, BIN(LB_MUL, V(tv), V(tv)), fr.a[0][r][x], fr.as[0][r][x]);
       }
     }
     for (int j = 0; j < nt; j++)
@@ -284,12 +275,12 @@ static void build_poly(Lower *L, const Site *site, const void *form, const void 
         LExpr *base =
             BIN(LB_ADD, I(b_base), BIN(LB_MUL, BIN(LB_ADD, I(((int64_t)row_block * nt + j) * 32), V(lane)), I(2)));
         for (int x = 0; x < 2; x++) {
-          ls_append(p, ks, ls_assign(p, bbig[x], lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x)))));
-          if (three) ls_append(p, ks, ls_assign(p, bsmall[x], lx_sload(p, k, tiles, BIN(LB_ADD, base, I(b_size + x)))));
+          ls_append(p, ks, ls_assign(p, fr.b[x], lx_sload(p, k, tiles, BIN(LB_ADD, base, I(x)))));
+          if (three) ls_append(p, ks, ls_assign(p, fr.bs[x], lx_sload(p, k, tiles, BIN(LB_ADD, base, I(b_size + x)))));
         }
         for (int r = 0; r < rt; r++) {
-          mma_split_products(p, k, ks, &acc[(r * nt + j) * 4], abig[q][r], three ? asmall[q][r] : NULL, bbig,
-                             three ? bsmall : NULL);
+          mma_split_products(p, k, ks, &acc[(r * nt + j) * 4], fr.a[q][r], three ? fr.as[q][r] : NULL, fr.b,
+                             three ? fr.bs : NULL);
         }
       }
   }

@@ -2,6 +2,9 @@
 # On a GPU host, with the binaries of tests/gpu/pack.sh: the fused kernels
 # on the tensor cores (compiler/variants_fused_mma.c), under --precision
 # 3xtf32, in one device call; logs in $OUT.
+#   bench    gmmc bench diag (and kmeans) at 10^6·32·128 with GMMC_FUSE=auto:
+#            every group alternative's ms a run beside the unfused units';
+#   ncu      Nsight Compute on the fused kernels at 10^6·32·128 (not by default);
 #   lb       the same fits (same data, same k-means start) with every
 #            sequence unfused (GMMC_FUSE=0), fused (=1) and as the autotuner
 #            picks (=auto): per-iteration lower bounds against the unfused
@@ -19,9 +22,25 @@ cd "$(dirname "$0")/../.." || exit 1
 out=${OUT:-/tmp/gmmc-fmma-out}; mkdir -p "$out"; work=/tmp/gmmc-fmma; mkdir -p "$work"
 tar -C "$work" -xJf .carry/gpu.tar.xz || { echo "FAIL: no .carry/gpu.tar.xz (run tests/gpu/pack.sh)"; exit 1; }
 export PATH="$work:$PATH" LD_LIBRARY_PATH="$work" GMMC_CACHE_DIR="$work/cache" PYTHONDONTWRITEBYTECODE=1
-parts=${FMMA_PARTS:-lb profile agree peers}
+parts=${FMMA_PARTS:-bench lb profile agree peers}
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
 has() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
+if has bench; then
+  for spec in diag kmeans; do
+    echo "== GMMC_FUSE=auto gmmc bench $spec --sizes N=1000000,M=128,D=32 --precision 3xtf32"
+    GMMC_FUSE=auto timeout 150 gmmc bench $spec --sizes N=1000000,M=128,D=32 --iters 3 --precision 3xtf32 \
+      > "$out/bench_$spec.log" 2>&1; echo "rc=$?"
+    sed -n '/^unit/,$p' "$out/bench_$spec.log" | grep -vE " (simple|pruned)" | head -45
+  done
+fi
+if has ncu; then
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  [ -n "$ncu" ] && GMMC_FUSE=1 timeout 200 "$ncu" --kernel-name "regex:fusedmma3xtf32_[0-9x]*_g[0-9]*$" --launch-count 3 \
+    --clock-control none --section SpeedOfLight --section WarpStateStats --section LaunchStats --section Occupancy \
+    gmmc bench diag --sizes N=1000000,M=128,D=32 --iters 1 --precision 3xtf32 > "$out/ncu.txt" 2>&1
+  grep -E "fusedmma|Duration|Compute \(SM\) Throughput|Memory Throughput|Stall|Achieved Occupancy|Registers|Warp Cycles|Issue Slots" \
+    "$out/ncu.txt" | head -60
+fi
 if has lb; then
   echo "== fused against unfused, --precision 3xtf32 (lower bounds relative to the unfused fit's; ms per iteration)"
   python3 - "$work" "$out" ${FMMA_POINTS:-1000000x32x128:gmm_diag 100000x19x16:gmm_diag 200000x64x64:gmm_diag 1000000x32x128:kmeans} <<'EOF'
