@@ -298,6 +298,35 @@ static int run_sequence(Sim *s, SeqId id, int alt) {
   return 0;
 }
 
+/* Whether label `got` of event i in buffer b (the spec's predict, an
+ * argmax or argmin over a tensor [n, j]) ties with the reference's label
+ * within tolerance tol of that tensor's largest value: the labels of a
+ * computation within tol of the reference are determined only up to such
+ * ties (one TF32 product: 4 * 2^-11 of the E-step's values). */
+static int near_tie(const Sim *s, SimVal *const *ref, int b, int64_t i, int64_t got, double tol) {
+  const Program *p = s->p;
+  const Tensor *pt = p->spec->predict;
+  if (!pt || p->bufs[b]->tensor != pt) return 0;
+  for (int sec = 0; sec < SEC_COUNT; sec++)
+    for (int j = 0; j < p->spec->stmts[sec].len; j++) {
+      const Stmt *st = p->spec->stmts[sec].items[j];
+      const Expr *r = st->rhs;
+      if (st->ntargets < 1 || st->targets[0].tensor != pt) continue;
+      if (r->kind != E_REDUCE || (r->op != R_ARGMAX && r->op != R_ARGMIN) || r->args[0]->kind != E_ACCESS ||
+          r->args[0]->nidx != 2)
+        return 0;
+      const Tensor *lt = r->args[0]->tensor;
+      int lb = p->tensor_buf[lt->id];
+      int64_t J = p->bufs[lb]->dims[p->bufs[lb]->rank - 1], want = ref[b][i].i;
+      if (got < 0 || got >= J || want < 0 || want >= J) return 0;
+      double big = 0;
+      if ((i + 1) * J > s->elems[lb]) return 0;
+      for (int64_t e = 0; e < s->elems[lb]; e++) big = fmax(big, fabs(ref[lb][e].f));
+      return fabs(ref[lb][i * J + got].f - ref[lb][i * J + want].f) <= tol * big;
+    }
+  return 0;
+}
+
 /* Every sequence with fusion groups, fused in each configuration, against
  * the same sequence unfused, from the same inputs. Returns the comparisons. */
 static int compare_sequences(const Case *c, Sim *s, const Snap *sn, double tol) {
@@ -339,7 +368,7 @@ static int compare_sequences(const Case *c, Sim *s, const Snap *sn, double tol) 
         double d = ltype_is_float(p->bufs[b]->elem) ? difference(ref.v[b], s->buf[b], s->elems[b], &at) : 0;
         if (p->bufs[b]->tensor && p->bufs[b]->tensor == p->spec->predict_proba) d /= scale;
         for (int64_t i = 0; !ltype_is_float(p->bufs[b]->elem) && i < s->elems[b]; i++)
-          if (ref.v[b][i].i != s->buf[b][i].i) d = INFINITY, at = i;
+          if (ref.v[b][i].i != s->buf[b][i].i && !near_tie(s, ref.v, b, i, s->buf[b][i].i, ta)) d = INFINITY, at = i;
         if (!(d <= ta)) {
           char what[300];
           snprintf(what, sizeof what,
