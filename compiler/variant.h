@@ -113,7 +113,7 @@ extern const VariantFamily family_host_lanes_sum;                               
 extern const VariantFamily family_host_tile;                                                /* variants_host_tile.c */
 extern const VariantFamily family_host_panel;                                               /* variants_host_panel.c */
 extern const VariantFamily family_fused, family_host_fused;                                 /* variants_fused.c */
-extern const VariantFamily family_fused_mma; /* variants_fused_mma.c */
+extern const VariantFamily family_fused_mma;                                                /* variants_fused_mma.c */
 extern const VariantFamily family_host_fused_stream; /* variants_host_fused_stream.c */
 
 #endif
