@@ -18,9 +18,12 @@ static int uses_prev(const Expr *e) {
   return 0;
 }
 
+/* The group's data tensors [n, d], staged a tile at a time; a tensor of
+ * the event axis alone (the per-event weights w[n]) is read where it is
+ * used, one value per event. */
 static void note_data(Lower *L, const Expr *e, FusedForm *f, int *ok) {
   if (!e) return;
-  if (e->kind == E_ACCESS && e->tensor && e->tensor->kind == TK_DATA) {
+  if (e->kind == E_ACCESS && e->tensor && e->tensor->kind == TK_DATA && e->tensor->rank != 1) {
     int have = 0;
     for (int i = 0; i < f->ndata; i++) have |= f->data[i] == e->tensor;
     if (!have && (e->tensor->rank != 2 || f->ndata == FUSED_MAX_DATA)) *ok = 0;

@@ -27,6 +27,7 @@ typedef struct {
   int64_t m, d, n;
   LType real;
   Precision precision; /* float32 unless given: 3xtf32 and tf32 add the tensor-core variants */
+  int weighted;        /* the program for per-event weights (a spec name ending in "+w" on the command line) */
 } Case;
 
 static const Case default_cases[] = {
@@ -57,6 +58,9 @@ static const Case default_cases[] = {
     {"tied", 3, 5, 1237, LT_F32, PRECISION_3XTF32},
     /* the polynomial sums on the tensor cores, asked for: shifted squares, strips, linear forms */
     {"diag", 16, 19, 1000, LT_F32, PRECISION_3XTF32},
+    /* per-event weights read where used (fused groups too), on both forms */
+    {"diag", 16, 19, 700, LT_F32, PRECISION_FLOAT32, 1},
+    {"diag", 16, 19, 700, LT_F32, PRECISION_3XTF32, 1},
     {"diag", 33, 150, 300, LT_F32, PRECISION_TF32},
     {"kmeans", 33, 19, 600, LT_F32, PRECISION_3XTF32},
     {"spherical", 3, 5, 1237, LT_F32, PRECISION_TF32},
@@ -79,8 +83,8 @@ static const char *case_type(const Case *c) {
 static int failures;
 
 static void fail_case(const Case *c, const char *fmt, const char *a, const char *b) {
-  printf("  FAIL: %s M=%lld D=%lld N=%lld %s: ", c->spec, (long long)c->m, (long long)c->d, (long long)c->n,
-         case_type(c));
+  printf("  FAIL: %s%s M=%lld D=%lld N=%lld %s: ", c->spec, c->weighted ? "+w" : "", (long long)c->m, (long long)c->d,
+         (long long)c->n, case_type(c));
   printf(fmt, a, b);
   printf("\n");
   failures++;
@@ -130,7 +134,11 @@ static void fill(Sim *s, Rng *r) {
         v->i = bf->kind == BK_STATUS ? INT32_MAX : 0;
         continue;
       }
-      double lo = bf->kind == BK_DATA ? -2 : bf->kind == BK_EVENT ? 0.05 : 0.5, hi = bf->kind == BK_DATA ? 2 : 1.5;
+      int weight = bf->tensor && bf->tensor == p->spec->weights; /* weights are positive */
+      double lo = bf->kind == BK_DATA && !weight ? -2
+                  : bf->kind == BK_EVENT         ? 0.05
+                                                 : 0.5,
+             hi = bf->kind == BK_DATA && !weight ? 2 : 1.5;
       v->f = structurally_zero(bf, j) ? 0 : cg_uniform(r, lo, hi);
       if (bf->elem == LT_F32) v->f = (double)(float)v->f;
     }
@@ -415,11 +423,14 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     free(text);
   }
   char *err = NULL;
-  Program *p = cg_lower(
-      spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
-      &(LowerOptions){
-          .real = c->real, .precision = c->precision, .variants = 1, .fuse = 1, .target = target_desc_gpu_default()},
-      &err);
+  Program *p = cg_lower(spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
+                        &(LowerOptions){.real = c->real,
+                                        .precision = c->precision,
+                                        .variants = 1,
+                                        .fuse = 1,
+                                        .weighted = c->weighted,
+                                        .target = target_desc_gpu_default()},
+                        &err);
   if (!p) {
     fail_case(c, "lowering failed: %s%s", err ? err : "?", "");
     free(err);
@@ -468,8 +479,8 @@ static void check_case(const Case *c, uint64_t seed, int index) {
       if (reports) checked += compare_unit(c, &s, &sn, u, tol);
     }
   }
-  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
-         (long long)c->d, (long long)c->n, case_type(c), kernels, checked);
+  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s%s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
+         (long long)c->d, (long long)c->n, case_type(c), c->weighted ? ", weighted" : "", kernels, checked);
   fflush(stdout);
   snap_free(&s, &sn);
   sim_free(&s);
@@ -552,6 +563,9 @@ int main(int argc, char **argv) {
   executor_self_checks();
   if (argc > 1) {
     for (int i = 1; i + 4 < argc; i += 5) {
+      size_t len = strlen(argv[i]);
+      int weighted = len > 2 && strcmp(argv[i] + len - 2, "+w") == 0;
+      if (weighted) argv[i][len - 2] = 0;
       Case c = {argv[i],
                 atoll(argv[i + 1]),
                 atoll(argv[i + 2]),
@@ -560,7 +574,8 @@ int main(int argc, char **argv) {
                 strcmp(argv[i + 4], "tf32") == 0            ? PRECISION_TF32
                 : strcmp(argv[i + 4], "3xtf32") == 0        ? PRECISION_3XTF32
                 : strcmp(argv[i + 4], "float64-stats") == 0 ? PRECISION_STATS64
-                                                            : PRECISION_FLOAT32};
+                                                            : PRECISION_FLOAT32,
+                weighted};
       check_case(&c, seed, i);
     }
   } else {
