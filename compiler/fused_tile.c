@@ -65,11 +65,11 @@ static int64_t esize(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : 4; }
  * work item's innermost loops run along an event's elements. */
 static int64_t tile_rows(int host, int64_t events) { return host ? events : events + 1; }
 
-static int reads_tensor(const Expr *e, const Tensor *t) {
+int fused_reads_tensor(const Expr *e, const Tensor *t) {
   if (!e) return 0;
   if (e->kind == E_ACCESS && e->tensor == t) return 1;
   for (int i = 0; i < e->nargs; i++)
-    if (reads_tensor(e->args[i], t)) return 1;
+    if (fused_reads_tensor(e->args[i], t)) return 1;
   return 0;
 }
 
@@ -99,11 +99,11 @@ int fused_tile_alias(Lower *L, const FusedForm *f, int i) {
   for (int j = 0; j < i; j++) {
     Tensor *tj = g->maps[j]->targets[0].tensor;
     if (f->per_event[j] != f->per_event[i] || p->bufs[p->tensor_buf[tj->id]]->elem != ti) continue;
-    if (!reads_tensor(s->rhs, tj) || !reads_only_at(s->rhs, tj, &s->targets[0])) continue;
+    if (!fused_reads_tensor(s->rhs, tj) || !reads_only_at(s->rhs, tj, &s->targets[0])) continue;
     int taken = 0, later = 0;
     for (int q = j + 1; q < i; q++) taken |= fused_tile_alias(L, f, q) == j;
-    for (int q = i + 1; q < g->nmaps; q++) later |= reads_tensor(g->maps[q]->rhs, tj);
-    for (int r = 0; r < g->nreds; r++) later |= reads_tensor(g->reds[r]->red->args[0], tj);
+    for (int q = i + 1; q < g->nmaps; q++) later |= fused_reads_tensor(g->maps[q]->rhs, tj);
+    for (int r = 0; r < g->nreds; r++) later |= fused_reads_tensor(g->reds[r]->red->args[0], tj);
     if (!taken && !later) return j;
   }
   return -1;

@@ -69,6 +69,8 @@ int64_t fused_extent(Lower *L, const Tensor *t, int from);
  * with rows of `rows`. */
 int64_t fused_tile_bytes(Lower *L, const FusedForm *f, int64_t events, int host);
 int64_t fused_tile_bytes_rows(Lower *L, const FusedForm *f, int64_t events, int64_t rows);
+/* Whether e reads tensor t. */
+int fused_reads_tensor(const Expr *e, const Tensor *t);
 /* GPU: the earlier map whose tile array map i reuses, or -1. */
 int fused_tile_alias(Lower *L, const FusedForm *f, int i);
 int64_t fused_total_elems(const FusedForm *f);

@@ -208,18 +208,9 @@ static LExpr *stream_access(Lower *L, Kernel *k, const Expr *e, Env *env) {
   return lx_sload(p, k, r->tile[map], at);
 }
 
-/* Whether e reads tensor t. */
-static int reads_tensor(const Expr *e, const Tensor *t) {
-  if (!e) return 0;
-  if (e->kind == E_ACCESS && e->tensor == t) return 1;
-  for (int i = 0; i < e->nargs; i++)
-    if (reads_tensor(e->args[i], t)) return 1;
-  return 0;
-}
-
 static int summed(const Group *g, const Tensor *t) {
   for (int i = 0; i < g->nreds; i++)
-    if (reads_tensor(g->reds[i]->red->args[0], t)) return 1;
+    if (fused_reads_tensor(g->reds[i]->red->args[0], t)) return 1;
   return 0;
 }
 
