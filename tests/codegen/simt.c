@@ -319,7 +319,8 @@ static SimVal *eval(Launch *l, const LExpr *e, const uint8_t *m) {
   }
   case LX_SELECT: {
     SimVal *c = eval(l, e->a, m), *a = eval(l, e->b, m), *b = eval(l, e->c, m);
-    for (int t = 0; t < nt; t++) r[t] = c[t].i ? a[t] : b[t];
+    for (int t = 0; t < nt; t++)
+      if (m[t]) r[t] = c[t].i ? a[t] : b[t]; /* the inactive lanes' operands were never computed */
     break;
   }
   case LX_CAST: eval_cast(e, r, eval(l, e->a, m), m, nt); break;
