@@ -92,3 +92,11 @@ Poly poly_lower(PolyLower *pw, Expr *e) {
   default: return r; /* not reached: poly_degree admits no other */
   }
 }
+
+LExpr *poly_vertex(Program *p, Kernel *k, Poly q) {
+  LExpr *k1 = q.c[1] >= 0 ? lx_var(p, k, q.c[1]) : lx_const(p, LT_F32, 0);
+  LExpr *k2 = q.c[2] >= 0 ? lx_var(p, k, q.c[2]) : lx_const(p, LT_F32, 0);
+  return lx_select(p, lx_binary(p, LB_NE, k2, lx_const(p, LT_F32, 0)),
+                   lx_binary(p, LB_DIV, lx_unary(p, LU_NEG, k1), lx_binary(p, LB_MUL, lx_const(p, LT_F32, 2), k2)),
+                   lx_const(p, LT_F32, 0));
+}

@@ -31,6 +31,9 @@ typedef struct {
  * assigned in pw->blk. Forming them from e itself (x - mu is (c - mu) + t)
  * keeps them accurate: no coefficient is a difference of large values. */
 Poly poly_lower(PolyLower *pw, Expr *e);
+/* The vertex -k1 / (2 k2) of q (0 without a square term): the shifts of
+ * the polynomial sums (mma-polysum, fused-mma). */
+LExpr *poly_vertex(Program *p, Kernel *k, Poly q);
 /* a b (the terms past degree 2 dropped: the caller knows there are none) */
 Poly poly_mul(PolyLower *pw, Poly a, Poly b);
 

@@ -129,15 +129,6 @@ typedef struct {
   int shift, coef, konst; /* buffers: c[dp], the B fragments' parts, the components' constants */
 } Coefficients;
 
-/* The vertex -k1 / (2 k2) of polynomial q (0 without a square term). */
-static LExpr *vertex(Program *p, Kernel *k, Poly q) {
-  LExpr *k1 = q.c[1] >= 0 ? V(q.c[1]) : lx_const(p, LT_F32, 0);
-  LExpr *k2 = q.c[2] >= 0 ? V(q.c[2]) : lx_const(p, LT_F32, 0);
-  return lx_select(p, lx_binary(p, LB_NE, k2, lx_const(p, LT_F32, 0)),
-                   lx_binary(p, LB_DIV, lx_unary(p, LU_NEG, k1), lx_binary(p, LB_MUL, lx_const(p, LT_F32, 2), k2)),
-                   lx_const(p, LT_F32, 0));
-}
-
 static Coefficients coefficient_kernels(Lower *L, const FusedMmaForm *f, const FusedMmaShape *s, const char *tag) {
   Program *p = L->p;
   const Group *g = f->base.g;
@@ -183,7 +174,7 @@ static Coefficients coefficient_kernels(Lower *L, const FusedMmaForm *f, const F
       env.var[pf->sm.did] = vd;
       PolyLower pw = {.L = L, .k = k, .blk = ok, .env = &env, .x = pf->x, .shift = zero};
       Poly q = poly_lower(&pw, poly);
-      ls_append(p, ok, ls_assign(p, sum, BIN(LB_ADD, V(sum), vertex(p, k, q))));
+      ls_append(p, ok, ls_assign(p, sum, BIN(LB_ADD, V(sum), poly_vertex(p, k, q))));
     }
     LExpr **at = idx_vec(p, 1);
     at[0] = V(flat);
@@ -457,7 +448,7 @@ static void sum_setup(Mma *m, Sum *u, int i, int partial) {
     LStmt *ok = ls_when(p, lm, BIN(LB_LT, V(u->vd), I(u->pf->D)));
     ls_append(p, ok, ls_assign(p, c, lx_const(p, LT_F32, 0)));
     Poly q = polysum_coefficients(L, k, ok, u->pf, &u->env, c);
-    ls_append(p, ok, ls_assign(p, vs, BIN(LB_ADD, V(vs), vertex(p, k, q))));
+    ls_append(p, ok, ls_assign(p, vs, BIN(LB_ADD, V(vs), poly_vertex(p, k, q))));
   }
   ls_append(p, in, ls_sstore(p, k, u->shift_sh, V(flat), BIN(LB_DIV, V(vs), lx_const(p, LT_F32, (double)u->pf->M))));
 }

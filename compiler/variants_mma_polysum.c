@@ -151,11 +151,7 @@ static void build_polysum(Lower *L, const Site *site, const void *form, const vo
       LStmt *ok = ls_when(p, lm, BIN(LB_AND, BIN(LB_LT, V(vm), I(M)), BIN(LB_LT, V(vd), I(D))));
       ls_append(p, ok, ls_assign(p, shift, lx_const(p, LT_F32, 0)));
       Poly q = polysum_coefficients(L, k, ok, f, &env, shift);
-      LExpr *k1 = q.c[1] >= 0 ? V(q.c[1]) : lx_const(p, LT_F32, 0);
-      LExpr *k2 = q.c[2] >= 0 ? V(q.c[2]) : lx_const(p, LT_F32, 0);
-      LExpr *has = BIN(LB_NE, k2, lx_const(p, LT_F32, 0));
-      LExpr *vx = lx_select(p, has, BIN(LB_DIV, lx_unary(p, LU_NEG, k1), BIN(LB_MUL, lx_const(p, LT_F32, 2), k2)),
-                            lx_const(p, LT_F32, 0));
+      LExpr *vx = poly_vertex(p, k, q);
       ls_append(p, ok, ls_assign(p, sum, BIN(LB_ADD, V(sum), vx)));
       ls_append(p, ok, ls_assign(p, cnt, BIN(LB_ADD, V(cnt), lx_const(p, LT_F32, 1))));
     }
