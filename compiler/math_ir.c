@@ -85,12 +85,52 @@ void mb_end(MathB *m, LLVMValueRef res) {
   LLVMDisposeBuilder(m->b);
 }
 
-/* 2^k for an integer-valued float k in the normal exponent range. */
-static LLVMValueRef pow2(MathB *m, LLVMValueRef k) {
+/* 2^k for an integer k (of the float's width) in the normal exponent range. */
+static LLVMValueRef pow2_int(MathB *m, LLVMValueRef ki) {
   int bias = m->dbl ? 1023 : 127, shift = m->dbl ? 52 : 23;
-  LLVMValueRef ki = LLVMBuildFPToSI(m->b, k, m->it, "k");
   LLVMValueRef bits = LLVMBuildShl(m->b, LLVMBuildAdd(m->b, ki, mb_ic(m, bias), ""), mb_ic(m, shift), "");
   return LLVMBuildBitCast(m->b, bits, m->t, "");
+}
+
+/* 2^k for an integer-valued float k in the normal exponent range. */
+static LLVMValueRef pow2(MathB *m, LLVMValueRef k) { return pow2_int(m, LLVMBuildFPToSI(m->b, k, m->it, "k")); }
+
+/* p 2^k in two normal halves, 2^h 2^(k-h), h = floor(k/2): a subnormal
+ * result is rounded once, by the second multiply (kept on the GPU, whose
+ * arithmetic takes subnormals at full speed) */
+static LLVMValueRef scale_halves(MathB *m, LLVMValueRef p, LLVMValueRef k) {
+  LLVMValueRef half = LLVMBuildFMul(m->b, k, mb_c(m, 0.5), "");
+  LLVMValueRef h = mb_intrinsic(m, "llvm.floor", &half, 1);
+  return LLVMBuildFMul(m->b, LLVMBuildFMul(m->b, p, pow2(m, h), ""), pow2(m, LLVMBuildFSub(m->b, k, h, "")), "");
+}
+
+static LLVMValueRef imin(MathB *m, LLVMValueRef a, long long b) {
+  return LLVMBuildSelect(m->b, LLVMBuildICmp(m->b, LLVMIntSLT, a, mb_ic(m, b), ""), a, mb_ic(m, b), "");
+}
+static LLVMValueRef imax(MathB *m, LLVMValueRef a, long long b) {
+  return LLVMBuildSelect(m->b, LLVMBuildICmp(m->b, LLVMIntSGT, a, mb_ic(m, b), ""), a, mb_ic(m, b), "");
+}
+
+/* p 2^k, p in (1/2, 2), k in [emin - mant - 1, emax + 1], with the bits of
+ * scale_halves but no multiply that yields a subnormal: on x86 each vector
+ * with one costs a microcode assist (float32 responsibilities of
+ * well-separated components, R = exp(L - lse), are often subnormal). A
+ * subnormal result p 2^k is the integer rint(p 2^(k - emin + mant)) read as
+ * the float's bits (n ulps of 2^(emin - mant); n = 2^mant is the smallest
+ * normal), rint rounding half to even as the multiply would. */
+static LLVMValueRef scale_exact(MathB *m, LLVMValueRef p, LLVMValueRef k) {
+  int emin = m->dbl ? -1022 : -126, emax = m->dbl ? 1023 : 127, mant = m->dbl ? 52 : 23;
+  LLVMValueRef ki = LLVMBuildFPToSI(m->b, k, m->it, "k");
+  /* normal results: (2p) 2^(k-1), both factors and the product normal */
+  LLVMValueRef kn = imax(m, imin(m, ki, emax + 1), emin + 1);
+  LLVMValueRef p2 = LLVMBuildFAdd(m->b, p, p, "");
+  LLVMValueRef normal = LLVMBuildFMul(m->b, p2, pow2_int(m, LLVMBuildSub(m->b, kn, mb_ic(m, 1), "")), "");
+  /* k <= emin: p 2^(k - emin + mant) >= 2^-2, below 2^(mant + 1) */
+  LLVMValueRef ks = LLVMBuildAdd(m->b, imin(m, ki, emin), mb_ic(m, mant - emin), "");
+  LLVMValueRef w = LLVMBuildFMul(m->b, p, pow2_int(m, ks), "");
+  LLVMValueRef n = LLVMBuildFPToSI(m->b, mb_un(m, "llvm.rint", w), m->it, "");
+  LLVMValueRef sub = LLVMBuildBitCast(m->b, n, m->t, "");
+  return LLVMBuildSelect(m->b, LLVMBuildICmp(m->b, LLVMIntSLE, ki, mb_ic(m, emin), ""), sub, normal, "");
 }
 
 /* exp(x + lo): lo (NULL for none) joins the reduced argument r, where it
@@ -120,11 +160,7 @@ LLVMValueRef math_exp_body(MathB *mb, LLVMValueRef x, LLVMValueRef lo) {
   coef[0] = 1.0;
   for (int i = 1; i <= deg; i++) coef[i] = coef[i - 1] / i;
   LLVMValueRef p = mb_poly(m, r, coef, deg + 1);
-  /* 2^k = 2^h * 2^(k-h), h = floor(k/2): both halves are normal numbers */
-  LLVMValueRef half = LLVMBuildFMul(m->b, k, mb_c(m, 0.5), "");
-  LLVMValueRef h = mb_intrinsic(m, "llvm.floor", &half, 1);
-  LLVMValueRef res =
-      LLVMBuildFMul(m->b, LLVMBuildFMul(m->b, p, pow2(m, h), ""), pow2(m, LLVMBuildFSub(m->b, k, h, "")), "");
+  LLVMValueRef res = m->gpu ? scale_halves(m, p, k) : scale_exact(m, p, k);
   LLVMValueRef big = LLVMBuildFCmp(m->b, LLVMRealOGT, x, mb_c(m, hi_lim), "");
   LLVMValueRef small = LLVMBuildFCmp(m->b, LLVMRealOLT, x, mb_c(m, lo_lim), "");
   LLVMValueRef nan = LLVMBuildFCmp(m->b, LLVMRealUNO, x, x, "");
