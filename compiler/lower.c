@@ -8,6 +8,7 @@
 
 #include "fuse.h"
 #include "lower.h"
+#include "merge_runs.h"
 #include "variant.h"
 
 /* ---- buffers ------------------------------------------------------------------- */
@@ -433,6 +434,7 @@ Program *lower_program(Spec *spec, const int64_t *size_values, const LowerOption
     }
     fuse_sequences(&L, origin);
   }
+  if (opt->variants && !opt->host) merge_small_runs(&L);
   program_finish(p);
   p->arena.escape = spec->arena.escape = NULL; /* later allocations from them return NULL */
   return p;

@@ -24,9 +24,9 @@
 #include "variant_cost.h"
 
 /* The place a variant may replace: a statement's map, one of its
- * reductions over events, a builtin, or a fusion group of a sequence's
- * per-event units (fuse.h). */
-typedef enum { SITE_MAP, SITE_REDUCTION, SITE_BUILTIN, SITE_GROUP } SiteKind;
+ * reductions over events, a builtin, a fusion group of a sequence's
+ * per-event units (fuse.h), or a run of its small units (merge_runs.h). */
+typedef enum { SITE_MAP, SITE_REDUCTION, SITE_BUILTIN, SITE_GROUP, SITE_RUN } SiteKind;
 
 typedef struct {
   SiteKind kind;
@@ -35,6 +35,8 @@ typedef struct {
   Hoisted *h;         /* SITE_REDUCTION: the reduction */
   int slot;           /* SITE_BUILTIN: the builtin's status slot */
   const Group *group; /* SITE_GROUP */
+  const int *members; /* SITE_RUN: the run's units, in sequence order */
+  int nmembers;
 } Site;
 
 /* A configuration that is legal on the target: the alternative's name and
@@ -115,5 +117,6 @@ extern const VariantFamily family_host_panel;                                   
 extern const VariantFamily family_fused, family_host_fused;                                 /* variants_fused.c */
 extern const VariantFamily family_fused_mma;                                                /* variants_fused_mma.c */
 extern const VariantFamily family_host_fused_stream; /* variants_host_fused_stream.c */
+extern const VariantFamily family_merged;            /* variants_merged.c */
 
 #endif

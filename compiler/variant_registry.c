@@ -29,6 +29,8 @@ static const VariantFamily *const registry[] = {
     &family_fused,
     &family_host_fused_stream,
     &family_host_fused,
+    /* runs of small units */
+    &family_merged,
     /* the host's */
     &family_host_tile,
     &family_host_accumulate,

@@ -93,8 +93,9 @@ int main(void) {
       for (int a = 0; a < un->nalts; a++) {
         const Alt *al = &un->alts[a];
         if (a == 0) {
-          /* a fusion group's first alternative runs its members, unpriced too */
-          const char *first = un->group_seq >= 0 ? "unfused" : "simple";
+          /* a fusion group's or a run's (merge_runs.h) first alternative
+           * runs its members, unpriced too */
+          const char *first = al->nmembers ? "unfused" : "simple";
           if (strcmp(al->variant, first) != 0 || cost(al, EVENTS) != 0) {
             printf("\n  FAIL: alternative 0 is '%s' with cost %g (the %s one, unpriced)\n", al->variant,
                    cost(al, EVENTS), first);

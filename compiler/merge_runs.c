@@ -1,0 +1,123 @@
+/* merge_runs.h: which units of a sequence form runs, their units, and the
+ * rewritten sequences. The merged kernels are a registry family
+ * (variants_merged.c). */
+#include "merge_runs.h"
+
+#include <string.h>
+
+#include "variant.h"
+
+static int expr_touches_event(const Program *p, const LExpr *e) {
+  if (!e) return 0;
+  if (e->kind == LX_LOAD) {
+    if (p->bufs[e->buf]->event) return 1;
+    for (int i = 0; e->idx && e->idx[i]; i++)
+      if (expr_touches_event(p, e->idx[i])) return 1;
+  }
+  if (e->kind == LX_NLOCAL) return 1; /* a count of this launch's events */
+  return expr_touches_event(p, e->a) || expr_touches_event(p, e->b) || expr_touches_event(p, e->c);
+}
+
+static int stmt_touches_event(const Program *p, const LStmt *s) {
+  if (!s) return 0;
+  switch (s->kind) {
+  case LS_BLOCK:
+    for (int i = 0; i < s->nbody; i++)
+      if (stmt_touches_event(p, s->body[i])) return 1;
+    return 0;
+  case LS_FOR: return expr_touches_event(p, s->lo) || expr_touches_event(p, s->hi) || stmt_touches_event(p, s->then);
+  case LS_ASSIGN: return expr_touches_event(p, s->value);
+  case LS_STORE:
+    if (p->bufs[s->buf]->event) return 1;
+    for (int i = 0; s->idx && s->idx[i]; i++)
+      if (expr_touches_event(p, s->idx[i])) return 1;
+    return expr_touches_event(p, s->value);
+  case LS_IF: return expr_touches_event(p, s->cond) || stmt_touches_event(p, s->then) || stmt_touches_event(p, s->els);
+  case LS_FAIL: return expr_touches_event(p, s->value);
+  default: return 1; /* shared memory, barriers, MMAs: grid kernels only */
+  }
+}
+
+int merge_small_kernel(const Program *p, const Kernel *k) {
+  return k->launch == LAUNCH_ITEMS && k->count && k->count->kind == LX_CONST && k->nshared == 0 &&
+         !stmt_touches_event(p, k->body);
+}
+
+static int small_unit(const Program *p, int u) {
+  const Unit *un = &p->units[u];
+  if (un->group_seq >= 0 || un->forced > 0 || un->nalts < 1) return 0;
+  const Alt *a = &un->alts[0];
+  if (a->nmembers || a->nkernels == 0) return 0;
+  for (int i = 0; i < a->nkernels; i++)
+    if (!merge_small_kernel(p, p->kernels[a->kernels[i]])) return 0;
+  return 1;
+}
+
+/* The runs made so far: a run of the same members in another sequence
+ * (the M-step's finishing statements end the iteration and the
+ * initialisation's M-step alike) is the same unit. */
+typedef struct {
+  int unit[64];
+  int n;
+} Runs;
+
+static int same_members(const Program *p, int u, const int *members, int n) {
+  const Alt *a = &p->units[u].alts[0];
+  return a->nmembers == n && memcmp(a->members, members, sizeof(int) * (size_t)n) == 0;
+}
+
+/* The unit of the run of steps [from, to) of sequence seq, or -1 when no
+ * family can merge it. */
+static int run_unit(Lower *L, Runs *runs, SeqId seq, int from, int to) {
+  Program *p = L->p;
+  const Sequence *q = &p->seq[seq];
+  int members[GROUP_MAX], n = 0;
+  for (int i = from; i < to; i++) members[n++] = q->steps[i].unit;
+  for (int r = 0; r < runs->n; r++)
+    if (same_members(p, runs->unit[r], members, n)) return runs->unit[r];
+  Site probe = {.kind = SITE_RUN, .unit = -1, .members = members, .nmembers = n};
+  if (runs->n == 64 || !variants_any(L, &probe)) return -1;
+  int u = program_add_unit(p, arena_printf(&p->arena, "run%d", runs->n + 1));
+  runs->unit[runs->n++] = u;
+  Unit *U = &p->units[u];
+  U->out_buf = p->units[members[n - 1]].out_buf;
+  Alt *a = unit_add_alt(p, u, "unfused");
+  memcpy(a->members, members, sizeof(int) * (size_t)n);
+  a->nmembers = n;
+  probe.unit = u;
+  variants_add(L, &probe);
+  return u;
+}
+
+static void merge_sequence(Lower *L, Runs *runs, SeqId seq) {
+  Program *p = L->p;
+  Sequence old = p->seq[seq];
+  int *unit_at = arena_alloc(&p->arena, sizeof(int) * (size_t)(old.len + 1)); /* step -> its run's unit */
+  int *run_end = arena_alloc(&p->arena, sizeof(int) * (size_t)(old.len + 1));
+  int any = 0;
+  for (int i = 0; i < old.len; i++) unit_at[i] = -1;
+  for (int i = 0; i < old.len;) {
+    int j = i;
+    while (j < old.len && j - i < GROUP_MAX && old.steps[j].kind == STEP_UNIT && small_unit(p, old.steps[j].unit)) j++;
+    if (j - i >= 2 && (unit_at[i] = run_unit(L, runs, seq, i, j)) >= 0) {
+      run_end[i] = j;
+      any = 1;
+    }
+    i = j > i ? j : i + 1;
+  }
+  if (!any) return;
+  memset(&p->seq[seq], 0, sizeof p->seq[seq]);
+  for (int i = 0; i < old.len;) {
+    if (unit_at[i] >= 0) {
+      seq_push(p, seq, (Step){.kind = STEP_UNIT, .unit = unit_at[i]});
+      i = run_end[i];
+      continue;
+    }
+    seq_push(p, seq, old.steps[i++]);
+  }
+}
+
+void merge_small_runs(Lower *L) {
+  Runs runs = {.n = 0};
+  for (int s = SEQ_ITERATE; s < SEQ_ONCE; s++) merge_sequence(L, &runs, (SeqId)s);
+}
