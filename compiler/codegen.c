@@ -5,6 +5,7 @@
 #include "codegen.h"
 
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -483,6 +484,16 @@ static void add_attr(CG *g, LLVMValueRef fn, unsigned idx, const char *name, uin
   LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(g->ctx, kind, val));
 }
 
+/* The vector width a host kernel asks for, on its body and its wrapper
+ * (into which the body is inlined before the vectorizers run). */
+static void prefer_vector_width(CG *g, LLVMValueRef fn, const Kernel *k) {
+  if (g->target != TARGET_HOST || !k->vector_bytes) return;
+  char bits[16];
+  int n = snprintf(bits, sizeof bits, "%d", k->vector_bytes * 8);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateStringAttribute(g->ctx, "prefer-vector-width", 19, bits, (unsigned)n));
+}
+
 static void annotate_kernel(CG *g, LLVMValueRef fn, int block_size, int min_blocks) {
   LLVMSetFunctionCallConv(fn, LLVMPTXKernelCallConv);
   LLVMMetadataRef ops[3];
@@ -540,6 +551,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMSetValueName2(g->scalar[i], nm, strlen(nm));
   }
   add_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind", 0);
+  prefer_vector_width(g, fn, k);
   if (k->compact) { /* the unroller and vectorizers hold back */
     add_attr(g, fn, LLVMAttributeFunctionIndex, "optsize", 0);
     add_attr(g, fn, LLVMAttributeFunctionIndex, "minsize", 0);
@@ -615,6 +627,7 @@ static void gen_kernel(CG *g, const Kernel *k) {
     LLVMTypeRef wpt[3] = {g->ptr, g->i64, g->i64};
     LLVMValueRef w = LLVMAddFunction(g->mod, k->name, LLVMFunctionType(g->vd, wpt, 3, 0));
     add_attr(g, w, LLVMAttributeFunctionIndex, "nounwind", 0);
+    prefer_vector_width(g, w, k);
     LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, w, "entry"));
     LLVMValueRef *args = arena_alloc(&g->scratch, sizeof(LLVMValueRef) * (size_t)nparams);
     LLVMValueRef base = LLVMGetParam(w, 0);

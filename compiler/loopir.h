@@ -193,6 +193,9 @@ typedef struct {
   int64_t weight;                /* loop-IR nodes: a compile-time estimate, for balancing compile groups */
   int weight_div;                /* >1: weight counts the nodes once per this many (a register tile's
                                     statements, one vector statement each for LLVM) */
+  /* host: the vector width LLVM is asked to prefer (a TargetDesc.vector_bytes);
+   * 0: its own choice for the CPU (256 bits on most AVX-512 CPUs) */
+  int vector_bytes;
 } Kernel;
 
 /* A unit of work with alternative implementations (code variants): one

@@ -56,8 +56,20 @@ static int event_target(Lower *L, const Stmt *st, int nidx) {
 }
 
 typedef struct {
-  int tn; /* events per work item */
+  int tn;   /* events per work item */
+  int wide; /* vectors of the CPU's native width (TargetDesc.vector_bytes) */
 } RowsConfig;
+
+/* A wide configuration exists where the CPU's vectors are wider than the
+ * 256 bits LLVM prefers on AVX-512 CPUs: exp-bound maps (R, logsumexp) run
+ * 1.3-1.5x faster at 512 bits on the development Xeon, the E-step and the
+ * sums over events do not (docs/performance.md, issue 17, ninth part). */
+static int wide_ok(Lower *L, int wide) { return !wide || L->dev.vector_bytes > 32; }
+
+/* " [w64]"-style suffixes: the wide kernel's name and variant */
+static const char *wide_tag(Lower *L, int wide, const char *sep) {
+  return wide ? arena_printf(&L->p->arena, "%sw%d", sep, L->dev.vector_bytes) : "";
+}
 
 static int match_rows(Lower *L, const Site *site, void *form) {
   (void)form;
@@ -66,7 +78,9 @@ static int match_rows(Lower *L, const Site *site, void *form) {
 
 static int plan_rows(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site, (void)form;
-  pl->variant = arena_printf(&L->p->arena, "rows-%d", ((const RowsConfig *)config)->tn);
+  const RowsConfig *c = config;
+  if (!wide_ok(L, c->wide)) return 0;
+  pl->variant = arena_printf(&L->p->arena, "rows-%d%s", c->tn, wide_tag(L, c->wide, "-"));
   return 1; /* not priced */
 }
 
@@ -75,9 +89,12 @@ static void build_rows(Lower *L, const Site *site, const void *form, const void 
   Program *p = L->p;
   Stmt *st = site->st;
   Target *tg = &st->targets[0];
-  int tn = ((const RowsConfig *)config)->tn;
+  const RowsConfig *c = config;
+  int tn = c->tn;
   int nid = tg->idx[0].id, jid = tg->idx[1].id;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_rows%d", L->s->model, tg->name, tn));
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_rows%d%s", L->s->model, tg->name, tn, wide_tag(L, c->wide, "")));
+  k->vector_bytes = c->wide ? L->dev.vector_bytes : 0;
   k->what = arena_printf(&p->arena, "%s [%s: %d events per item, a row at a time]", stmt_text(L, st), pl->variant, tn);
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
@@ -96,7 +113,7 @@ static void build_rows(Lower *L, const Site *site, const void *form, const void 
   ls_append(p, lj, ls_store(p, p->tensor_buf[tg->tensor->id], idx, v));
 }
 
-static const RowsConfig rows_configs[] = {{16}};
+static const RowsConfig rows_configs[] = {{16, 0}, {16, 1}};
 
 const VariantFamily family_host_rows = {.name = "host-rows",
                                         .site = SITE_MAP,
@@ -109,7 +126,8 @@ const VariantFamily family_host_rows = {.name = "host-rows",
                                         .build = build_rows};
 
 typedef struct {
-  int tn; /* events per work item */
+  int tn;   /* events per work item */
+  int wide; /* as RowsConfig's */
 } LanesConfig;
 
 enum { LANES_MAX_VALUES = 8192 }; /* f's values an item keeps: 32 KiB of float32 */
@@ -125,7 +143,10 @@ static int plan_lanes_of(Lower *L, int64_t J, int tn, Plan *pl) {
 
 static int plan_lanes(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
   (void)site;
-  return plan_lanes_of(L, ((const EventLse *)form)->J, ((const LanesConfig *)config)->tn, pl);
+  const LanesConfig *c = config;
+  if (!wide_ok(L, c->wide) || !plan_lanes_of(L, ((const EventLse *)form)->J, c->tn, pl)) return 0;
+  if (c->wide) pl->variant = arena_printf(&L->p->arena, "%s%s", pl->variant, wide_tag(L, 1, "-"));
+  return 1;
 }
 
 /* f(n, j) for the tn events from variable n0 (vn: the event, the last one
@@ -149,10 +170,13 @@ static int stage_lanes(Lower *L, Kernel *k, LStmt *block, int n0, int vn, int tn
 /* The lanes kernel of target tg: an item per TN events (first_event *n0,
  * the variable *vn for an event), f(n, j) for them staged (stage_lanes) in
  * *vals. */
-static Kernel *begin_lanes(Lower *L, const Site *site, const Target *tg, const Plan *pl, int tn, int nid, int jid,
-                           int64_t J, Expr *f, int *n0, int *vn, int *vals) {
+static Kernel *begin_lanes(Lower *L, const Site *site, const Target *tg, const Plan *pl, const LanesConfig *c, int nid,
+                           int jid, int64_t J, Expr *f, int *n0, int *vn, int *vals) {
   Program *p = L->p;
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_lanes%d", L->s->model, tg->name, tn));
+  int tn = c->tn;
+  Kernel *k = program_add_kernel(
+      p, arena_printf(&p->arena, "%s_%s_lanes%d%s", L->s->model, tg->name, tn, wide_tag(L, c->wide, "")));
+  k->vector_bytes = c->wide ? L->dev.vector_bytes : 0;
   k->what =
       arena_printf(&p->arena, "%s [%s: %d events per item, one lane each]", stmt_text(L, site->st), pl->variant, tn);
   k->pvar = kernel_var(p, k, "item", LT_I64);
@@ -208,7 +232,7 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   const EventLse *f = form;
   int tn = ((const LanesConfig *)config)->tn;
   int n0, vn, vals, nn;
-  Kernel *k = begin_lanes(L, site, f->tg, pl, tn, f->nid, f->jid, f->J, f->red->args[0], &n0, &vn, &vals);
+  Kernel *k = begin_lanes(L, site, f->tg, pl, config, f->nid, f->jid, f->J, f->red->args[0], &n0, &vn, &vals);
   int lse = host_lanes_reduce(L, k, k->body, tn, f->jid, f->J, vals, R_LOGSUMEXP);
   /* the result of the events that exist */
   LStmt *ln = emit_loop(L, k, k->body, "nn", I(0), I(tn), &nn);
@@ -219,7 +243,9 @@ static void build_lanes(Lower *L, const Site *site, const void *form, const void
   ls_append(p, live, ls_store(p, p->tensor_buf[f->tg->tensor->id], idx, lx_sload(p, k, lse, V(nn))));
 }
 
-static const LanesConfig lanes_configs[] = {{32}};
+static const LanesConfig lanes_configs[] = {{32, 0}, {32, 1}};
+/* argmin/argmax: compares and selects, no exp; one configuration (compile time) */
+static const LanesConfig arg_configs[] = {{32, 0}};
 
 const VariantFamily family_host_lanes = {.name = "host-lanes",
                                          .site = SITE_MAP,
@@ -282,7 +308,7 @@ static void build_arg(Lower *L, const Site *site, const void *form, const void *
   const EventArg *f = form;
   int tn = ((const LanesConfig *)config)->tn, nn;
   int n0, vn, vals;
-  Kernel *k = begin_lanes(L, site, f->tg, pl, tn, f->nid, f->jid, f->J, f->red->args[0], &n0, &vn, &vals);
+  Kernel *k = begin_lanes(L, site, f->tg, pl, config, f->nid, f->jid, f->J, f->red->args[0], &n0, &vn, &vals);
   int at = host_lanes_arg(L, k, k->body, tn, f->jid, f->J, vals, f->red->op == R_ARGMIN);
   /* the result of the events that exist */
   LStmt *ln = emit_loop(L, k, k->body, "nn", I(0), I(tn), &nn);
@@ -297,9 +323,9 @@ const VariantFamily family_host_arg = {.name = "host-arg",
                                        .site = SITE_MAP,
                                        .host = 1,
                                        .match = match_arg,
-                                       .configs = lanes_configs,
-                                       .nconfigs = sizeof lanes_configs / sizeof *lanes_configs,
-                                       .config_size = sizeof *lanes_configs,
+                                       .configs = arg_configs,
+                                       .nconfigs = sizeof arg_configs / sizeof *arg_configs,
+                                       .config_size = sizeof *arg_configs,
                                        .plan = plan_arg,
                                        .build = build_arg};
 
