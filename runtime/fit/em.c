@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "dsl/shipped.h"
+#include "em_joined.h"
 #include "fit.h"
 #include "params.h"
 #include "runtime/exec/autotune.h"
@@ -414,6 +415,7 @@ static gmmc_status fit_all(gmmc_context *ctx, const gmmc_data *data, const gmmc_
   Rng rng;
   rng_seed(&rng, o->seed);
   int have_best = 0;
+  EmJoined joined = {0}; /* the iteration and its reads in one graph, where the backend joins graphs */
   for (int init = 0; init < o->n_init && !s; init++) {
     EmRun r;
     if ((s = ctx_agree(ctx, em_run_start(ctx, o, init, &r), NULL, 0))) break;
@@ -423,14 +425,17 @@ static gmmc_status fit_all(gmmc_context *ctx, const gmmc_data *data, const gmmc_
     }
     while (!r.done && !s) {
       double t0 = monotonic_ms() * 1e-3, obj = 0;
-      s = em_launch(ctx, &f);
-      if (!s) s = em_collect(ctx, &f, NULL, &obj);
+      if (!em_joined_iterate(ctx, &f, &joined, &obj, &s)) {
+        s = em_launch(ctx, &f);
+        if (!s) s = em_collect(ctx, &f, NULL, &obj);
+      }
       /* every process agrees on the outcome and on the objective */
       if (!(s = ctx_agree(ctx, s, &obj, 1))) s = em_advance(ctx, &f, o, &r, obj, t0, &pf);
     }
     if (!s) s = em_keep(ctx, &f, &r, best, &have_best);
     em_run_free(&r);
   }
+  em_joined_free(ctx, &joined);
   if (s) goto fail;
   em_warn_unconverged(ctx, best, o);
   profile_end(ctx, &pf, &f.fd);

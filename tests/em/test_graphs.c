@@ -6,7 +6,10 @@
  * sequence is captured on its second alike run and again when the events
  * change; that a failed capture leaves direct launches; that a launch error
  * while capturing aborts the capture and is returned; that a reduce hook
- * keeps graphs off; that exec_destroy frees the graphs. */
+ * keeps graphs off; that exec_destroy frees the graphs; and that a whole
+ * fit whose iterations are joined with the reads of their outcome
+ * (runtime/fit/em_joined.c) gives the plain fit's model, with graph_join
+ * failing too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +27,17 @@ typedef struct {
   uint64_t *args; /* the slots as they were at capture */
 } Rec;
 
-typedef struct {
+typedef struct FakeGraph FakeGraph;
+struct FakeGraph {
   Rec *recs;
   int n;
-} FakeGraph;
+  /* a joined graph (graph_join): its members replayed in turn, each
+   * followed by its copies */
+  FakeGraph **members;
+  int nmembers;
+  BackendCopy *copies;
+  int ncopies;
+};
 
 typedef struct {
   Backend base; /* first: the ops get &base */
@@ -38,7 +48,8 @@ typedef struct {
   Rec *recs;
   int nrecs;
   int fail_begin, fail_end, fail_launch; /* injected: capture_begin, capture_end, the n-th launch captured (1..) */
-  int direct, captures, aborts, replays, graphs;
+  int fail_join;                         /* injected: graph_join fails */
+  int direct, captures, aborts, replays, graphs, joins, joined_launches;
 } Fake;
 
 #include "check.h"
@@ -118,7 +129,7 @@ static gmmc_status f_capture_end(Backend *be, void **graph, char **err) {
     *err = strdup("injected capture_end failure");
     return GMMC_ERR_DEVICE;
   }
-  FakeGraph *g = malloc(sizeof *g);
+  FakeGraph *g = calloc(1, sizeof *g);
   g->recs = f->recs;
   g->n = f->nrecs;
   *graph = g;
@@ -134,10 +145,7 @@ static void f_capture_abort(Backend *be) {
   f->aborts++;
 }
 
-static gmmc_status f_graph_launch(Backend *be, void *graph, char **err) {
-  Fake *f = fake_of(be);
-  FakeGraph *g = graph;
-  f->replays++;
+static gmmc_status replay(Fake *f, const FakeGraph *g, char **err) {
   for (int i = 0; i < g->n; i++) {
     Rec *r = &g->recs[i];
     gmmc_status s = f->host->ops->launch(f->host, r->bp, r->k, r->count, r->gridded ? r->grid : NULL, r->args, err);
@@ -146,11 +154,73 @@ static gmmc_status f_graph_launch(Backend *be, void *graph, char **err) {
   return GMMC_OK;
 }
 
-static void f_graph_destroy(Backend *be, void *graph) {
+static gmmc_status f_graph_launch(Backend *be, void *graph, char **err) {
+  Fake *f = fake_of(be);
   FakeGraph *g = graph;
+  f->replays++;
+  if (!g->nmembers) return replay(f, g, err);
+  f->joined_launches++;
+  for (int m = 0; m < g->nmembers; m++) {
+    gmmc_status s = replay(f, g->members[m], err);
+    if (s) return s;
+    for (int c = 0; c < g->ncopies; c++)
+      if (g->copies[c].after == m) memcpy(g->copies[c].dst, g->copies[c].src, g->copies[c].bytes);
+  }
+  return GMMC_OK;
+}
+
+static void graph_free_fake(FakeGraph *g) {
   free_recs(g->recs, g->n);
+  for (int m = 0; m < g->nmembers; m++) graph_free_fake(g->members[m]);
+  free(g->members);
+  free(g->copies);
   free(g);
+}
+
+static void f_graph_destroy(Backend *be, void *graph) {
+  graph_free_fake(graph);
   fake_of(be)->graphs--;
+}
+
+/* graph_join: copies of the members (they may be destroyed after) */
+static gmmc_status f_graph_join(Backend *be, void *const *graphs, int n, const BackendCopy *copies, int ncopies,
+                                void **joined, char **err) {
+  Fake *f = fake_of(be);
+  if (f->fail_join) {
+    *err = strdup("injected graph_join failure");
+    return GMMC_ERR_DEVICE;
+  }
+  FakeGraph *j = calloc(1, sizeof *j);
+  j->members = calloc((size_t)n, sizeof *j->members);
+  j->nmembers = n;
+  for (int m = 0; m < n; m++) {
+    const FakeGraph *src = graphs[m];
+    FakeGraph *g = j->members[m] = calloc(1, sizeof *g);
+    g->n = src->n;
+    g->recs = malloc(sizeof(Rec) * (size_t)(src->n + 1));
+    for (int i = 0; i < src->n; i++) {
+      g->recs[i] = src->recs[i];
+      g->recs[i].args = malloc(sizeof(uint64_t) * (size_t)f->nargs);
+      memcpy(g->recs[i].args, src->recs[i].args, sizeof(uint64_t) * (size_t)f->nargs);
+    }
+  }
+  j->copies = malloc(sizeof(BackendCopy) * (size_t)(ncopies + 1));
+  if (ncopies) memcpy(j->copies, copies, sizeof(BackendCopy) * (size_t)ncopies);
+  j->ncopies = ncopies;
+  *joined = j;
+  f->joins++;
+  f->graphs++;
+  return GMMC_OK;
+}
+
+static gmmc_status f_host_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
+  (void)be, (void)err;
+  *ptr = calloc(1, bytes);
+  return GMMC_OK;
+}
+static void f_host_free(Backend *be, void *ptr) {
+  (void)be;
+  free(ptr);
 }
 
 static Fake *fake_new(Backend *host, const Program *p) {
@@ -174,6 +244,48 @@ static Fake *fake_new(Backend *host, const Program *p) {
   f->base.ops = &f->ops;
   f->base.graphs = 1;
   return f;
+}
+
+/* A whole fit on a fake backend: the host's own calls forwarded (they
+ * take the host backend itself) */
+static gmmc_status f_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
+                          BackendProgram **out, int *cached, char **err) {
+  Backend *h = fake_of(be)->host;
+  return h->ops->load(h, p, mask, stand_in, out, cached, err);
+}
+static void f_unload(Backend *be, BackendProgram *bp) {
+  Backend *h = fake_of(be)->host;
+  h->ops->unload(h, bp);
+}
+
+/* Fits with ctx's backend replaced by b; the model, or NULL (the message printed). */
+static gmmc_model *fit_on(gmmc_context *ctx, Backend *b, const gmmc_data *data, const gmmc_fit_options *o) {
+  Backend *saved = ctx->be;
+  ctx->be = b;
+  gmmc_model *m = NULL;
+  if (gmmc_fit(ctx, data, o, &m)) printf("  fit: %s\n", gmmc_last_error(ctx));
+  ctx->be = saved;
+  return m;
+}
+
+/* Lower bounds and parameters, bit for bit. */
+static int same_model(const gmmc_model *a, const gmmc_model *b) {
+  int na, nb, n;
+  const double *la = gmmc_model_lower_bounds(a, &na), *lb = gmmc_model_lower_bounds(b, &nb);
+  if (na != nb || memcmp(la, lb, sizeof(double) * (size_t)na) != 0) return 0;
+  const char *const *names = gmmc_model_param_names(a, &n);
+  for (int i = 0; i < n; i++) {
+    int ra, rb;
+    const int64_t *sa, *sb;
+    const double *va = gmmc_model_param(a, names[i], &ra, &sa), *vb = gmmc_model_param(b, names[i], &rb, &sb);
+    int64_t count = 1;
+    for (int d = 0; d < ra; d++) count *= sa[d];
+    if (!va || !vb || ra != rb || memcmp(va, vb, sizeof(double) * (size_t)count) != 0) {
+      printf("  parameter %s differs\n", names[i]);
+      return 0;
+    }
+  }
+  return 1;
 }
 
 static size_t elem_bytes(LType t) { return t == LT_F64 || t == LT_I64 ? 8 : t == LT_BOOL ? 1 : 4; }
@@ -315,6 +427,34 @@ int main(void) {
   CHECK(!s && f->captures == 0 && f->direct == 3 * per_run, "with a hook: direct (captures %d)", f->captures);
   exec_destroy(e);
   exec_destroy(ref);
+
+  /* whole fits: from the iteration graph's first replay on, the iteration
+   * and the reads of its objective and status words are one joined graph
+   * (runtime/fit/em_joined.c): the host's model, bit for bit; with
+   * graph_join failing, the plain path and the same model */
+  gmmc_fit_options_set_max_iter(o, 12);
+  gmmc_fit_options_set_tol(o, 0);
+  Fake *jf = fake_new(host, c->p);
+  jf->ops.load = f_load;
+  jf->ops.unload = f_unload;
+  jf->ops.graph_join = f_graph_join;
+  jf->ops.host_alloc = f_host_alloc;
+  jf->ops.host_free = f_host_free;
+  gmmc_model *plain = fit_on(ctx, host, data, o), *joined = fit_on(ctx, &jf->base, data, o);
+  CHECK(plain && joined && same_model(plain, joined), "a joined fit differs from the host's");
+  CHECK(jf->joins >= 1 && jf->joined_launches >= 12 - 4 && jf->graphs == 0,
+        "joined fit: %d joins, %d joined launches of 12 iterations, %d graphs left", jf->joins, jf->joined_launches,
+        jf->graphs);
+  jf->fail_join = 1;
+  jf->joins = jf->joined_launches = 0;
+  gmmc_model *unjoined = fit_on(ctx, &jf->base, data, o);
+  CHECK(unjoined && plain && same_model(plain, unjoined) && jf->joins == 0 && jf->joined_launches == 0 &&
+            jf->replays > 0,
+        "graph_join failing: the plain path (%d joined launches, %d replays)", jf->joined_launches, jf->replays);
+  gmmc_model_destroy(plain);
+  gmmc_model_destroy(joined);
+  gmmc_model_destroy(unjoined);
+  free(jf);
 
   if (s) printf("FAIL: %s\n", err ? err : "unknown error");
   free(err);
