@@ -10,16 +10,8 @@
 # builds on the same data, alternating (JOINED_GRID, default quick).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-out=${OUT:-/tmp/gmmc-joined-out}
-mkdir -p "$out"
-for b in new prev; do
-  mkdir -p /tmp/gmmc-$b
-  f=.carry/gpu.tar.xz
-  [ $b = prev ] && f=.carry/gpu_prev.tar.xz
-  tar -C /tmp/gmmc-$b -xJf $f || { echo "FAIL: no $f"; exit 1; }
-  printf '#!/bin/sh\nd=$(dirname "$0"); export LD_LIBRARY_PATH=$d; exec $d/gmmc "$@"\n' >/tmp/gmmc-$b/gw
-  chmod +x /tmp/gmmc-$b/gw
-done
+. tests/gpu/two_builds.sh
+unpack_builds prev joined || exit 1
 w=/tmp/gmmc-new
 rc=0
 run() { # name, timeout, command...

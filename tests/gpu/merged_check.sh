@@ -11,14 +11,8 @@
 #   MERGED_POINTS="full:10000x8x8 ..." chooses the points (spec:NxDxM).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-out=${OUT:-/tmp/gmmc-merged-out}
-mkdir -p "$out"
-for b in new base; do
-  mkdir -p /tmp/gmmc-$b
-  f=.carry/gpu.tar.xz
-  [ $b = base ] && f=.carry/gpu_base.tar.xz
-  tar -C /tmp/gmmc-$b -xJf $f || { echo "FAIL: no $f"; exit 1; }
-done
+. tests/gpu/two_builds.sh
+unpack_builds base merged || exit 1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 points=${MERGED_POINTS:-full:10000x8x8 full:100000x19x16 diag:10000x8x8 diag:100000x19x16 kmeans:10000x8x8}
 bench() { # build spec N D M iters
