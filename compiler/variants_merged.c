@@ -5,7 +5,8 @@
  * but the last, so that a member reads what the ones before it wrote (the
  * block's own global writes are visible to it after the barrier). One
  * launch instead of one per member; the same operations in the same order
- * for every work item, so the same values.
+ * for every work item (LLVM may contract a multiply-add otherwise than in
+ * the member's own kernel: the same values up to rounding).
  *
  * A run is legal where its serial work per thread is worth at most a few of
  * the launches it saves (the target description's launch_us and clock): a
