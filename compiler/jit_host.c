@@ -5,7 +5,9 @@
  * to HOST_COMPILE_THREADS: every alternative of every unit is compiled
  * before the fit, and one O3 pipeline over all of them is most of a cold
  * start. The objects can come from the kernel cache instead
- * (runtime/device/backend_host.c), as one blob (pack_objects). */
+ * (runtime/device/backend_host.c), as one blob (pack_objects); a backend
+ * may compile some kernels first and the rest on a thread of its own
+ * (host_jit_compile, host_jit_add), the blobs then joined for the cache. */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <llvm-c/Analysis.h>
 #include <llvm-c/LLJIT.h>
@@ -69,18 +71,18 @@ static LLVMMemoryBufferRef compile_object(const Program *p, const char *cpu, con
 
 enum { HOST_COMPILE_THREADS = 4 };
 
-/* Threads for a cold compile: the CPUs this process may run on, at most
- * HOST_COMPILE_THREADS and one per kernel. One in fault-injection builds,
- * whose failures are counted in one order. */
-static int compile_threads(const Program *p) {
+/* Threads for a cold compile of nk kernels: the CPUs this process may run
+ * on, at most HOST_COMPILE_THREADS and one per kernel. One in
+ * fault-injection builds, whose failures are counted in one order. */
+static int compile_threads(int nk) {
 #ifdef GMMC_FAULT_INJECTION
-  (void)p;
+  (void)nk;
   return 1;
 #else
   cpu_set_t set;
   int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
   if (n > HOST_COMPILE_THREADS) n = HOST_COMPILE_THREADS;
-  if (n > p->nkernels) n = p->nkernels;
+  if (n > nk) n = nk;
   return n < 1 ? 1 : n;
 #endif
 }
@@ -99,17 +101,20 @@ static void *compile_part(void *arg) {
   return NULL;
 }
 
-/* Kernels into nparts groups of about equal weight, heaviest first into the
- * lightest group: part[g].only marks group g's. 0 when out of memory. */
-static int split_kernels(const Program *p, Part *part, int nparts) {
+/* The kernels marked in only (NULL: all) into nparts groups of about equal
+ * weight, heaviest first into the lightest group: part[g].only marks group
+ * g's. 0 when out of memory. */
+static int split_kernels(const Program *p, const unsigned char *only, Part *part, int nparts) {
   int64_t *load = xcalloc((size_t)nparts, sizeof *load);
   unsigned char *done = xcalloc((size_t)p->nkernels + 1, 1);
   int ok = load && done;
   for (int g = 0; ok && g < nparts; g++) ok = (part[g].only = xcalloc((size_t)p->nkernels + 1, 1)) != NULL;
+  for (int k = 0; ok && only && k < p->nkernels; k++) done[k] = !only[k];
   for (int n = 0; ok && n < p->nkernels; n++) {
     int best = -1, g = 0;
     for (int k = 0; k < p->nkernels; k++)
       if (!done[k] && (best < 0 || p->kernels[k]->weight > p->kernels[best]->weight)) best = k;
+    if (best < 0) break;
     for (int h = 1; h < nparts; h++)
       if (load[h] < load[g]) g = h;
     done[best] = 1;
@@ -123,63 +128,70 @@ static int split_kernels(const Program *p, Part *part, int nparts) {
 
 /* The cache's blob of several objects: magic, count, sizes, the objects. */
 static const char PACK_MAGIC[8] = {'g', 'm', 'm', 'c', 'o', 'b', 'j', 's'};
+enum { HOST_BLOB_OBJECTS = 64 }; /* at most, in a blob read back (a sanity bound) */
 
-static void *pack_objects(Part *part, int n, size_t *size) {
+static void *pack_parts(const unsigned char *const *start, const size_t *len, int n, size_t *size) {
   size_t total = sizeof PACK_MAGIC + 8 + 8 * (size_t)n;
-  for (int i = 0; i < n; i++) total += LLVMGetBufferSize(part[i].obj);
+  for (int i = 0; i < n; i++) total += len[i];
   unsigned char *b = xmalloc(total + 1);
   if (!b) return NULL;
   memcpy(b, PACK_MAGIC, sizeof PACK_MAGIC);
   uint64_t v = (uint64_t)n, at = sizeof PACK_MAGIC + 8 + 8 * (uint64_t)n;
   memcpy(b + sizeof PACK_MAGIC, &v, 8);
   for (int i = 0; i < n; i++) {
-    v = LLVMGetBufferSize(part[i].obj);
+    v = len[i];
     memcpy(b + sizeof PACK_MAGIC + 8 + 8 * (size_t)i, &v, 8);
-    memcpy(b + at, LLVMGetBufferStart(part[i].obj), (size_t)v);
+    memcpy(b + at, start[i], len[i]);
     at += v;
   }
   *size = total;
   return b;
 }
 
-/* The objects of a blob (a packed one, or one object as older caches hold
- * it) as memory buffers in objs (room for HOST_COMPILE_THREADS); returns
- * how many, -1 for a blob that is neither. */
-static int unpack_objects(const unsigned char *b, size_t size, LLVMMemoryBufferRef *objs) {
+/* Where each object of a blob lies (a packed one, or one object as older
+ * caches hold it), into start/len (room for HOST_BLOB_OBJECTS); returns how
+ * many, -1 for a blob that is neither. */
+static int blob_parts(const unsigned char *b, size_t size, const unsigned char **start, size_t *len) {
   if (size < sizeof PACK_MAGIC + 8 || memcmp(b, PACK_MAGIC, sizeof PACK_MAGIC) != 0) {
-    objs[0] = LLVMCreateMemoryBufferWithMemoryRangeCopy((const char *)b, size, "gmmc-kernels");
+    start[0] = b;
+    len[0] = size;
     return 1;
   }
   uint64_t n;
   memcpy(&n, b + sizeof PACK_MAGIC, 8);
-  if (n < 1 || n > HOST_COMPILE_THREADS || size < sizeof PACK_MAGIC + 8 + 8 * n) return -1;
+  if (n < 1 || n > HOST_BLOB_OBJECTS || size < sizeof PACK_MAGIC + 8 + 8 * n) return -1;
   size_t at = sizeof PACK_MAGIC + 8 + 8 * (size_t)n;
   for (size_t i = 0; i < n; i++) {
-    uint64_t len;
-    memcpy(&len, b + sizeof PACK_MAGIC + 8 + 8 * i, 8);
-    if (len > size - at) {
-      for (size_t j = 0; j < i; j++) LLVMDisposeMemoryBuffer(objs[j]);
-      return -1;
-    }
-    objs[i] = LLVMCreateMemoryBufferWithMemoryRangeCopy((const char *)b + at, (size_t)len, "gmmc-kernels");
-    at += (size_t)len;
+    uint64_t l;
+    memcpy(&l, b + sizeof PACK_MAGIC + 8 + 8 * i, 8);
+    if (l > size - at) return -1;
+    start[i] = b + at;
+    len[i] = (size_t)l;
+    at += (size_t)l;
   }
   return (int)n;
 }
 
-/* Compiles the program into nobj objects (objs: room for
- * HOST_COMPILE_THREADS), on threads; 0, or -1 with *err set (NULL: out of
- * memory). */
-static int compile_objects(const Program *p, const char *cpu, LLVMMemoryBufferRef *objs, int *nobj, char **err) {
-  int n = compile_threads(p);
+void *host_jit_join(const void *a, size_t na, const void *b, size_t nb, size_t *size) {
+  const unsigned char *start[2 * HOST_BLOB_OBJECTS];
+  size_t len[2 * HOST_BLOB_OBJECTS];
+  int n = blob_parts(a, na, start, len), m = n < 0 ? -1 : blob_parts(b, nb, start + n, len + n);
+  return m < 0 || n + m > HOST_BLOB_OBJECTS ? NULL : pack_parts(start, len, n + m, size);
+}
+
+void *host_jit_compile(const Program *p, const char *cpu, const unsigned char *only, size_t *size, char **err) {
+  *err = NULL;
+  int nk = 0;
+  for (int k = 0; k < p->nkernels; k++) nk += !only || only[k];
+  int n = compile_threads(nk);
   Part part[HOST_COMPILE_THREADS];
   pthread_t tid[HOST_COMPILE_THREADS];
   int started[HOST_COMPILE_THREADS] = {0};
   memset(part, 0, sizeof part);
   for (int i = 0; i < n; i++) part[i].p = p, part[i].cpu = cpu;
-  if (n > 1 && !split_kernels(p, part, n)) {
+  if (!split_kernels(p, only, part, n)) {
     for (int i = 0; i < n; i++) free(part[i].only);
-    return -1;
+    return NULL;
   }
   for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, compile_part, &part[i]) == 0;
   compile_part(&part[0]);
@@ -189,96 +201,111 @@ static int compile_objects(const Program *p, const char *cpu, LLVMMemoryBufferRe
     else
       compile_part(&part[i]); /* no thread: here */
   }
+  const unsigned char *start[HOST_COMPILE_THREADS];
+  size_t len[HOST_COMPILE_THREADS];
   int failed = 0;
   for (int i = 0; i < n; i++) {
     free(part[i].only);
     if (!part[i].obj && !failed) {
       failed = 1;
-      *err = part[i].err;
+      *err = part[i].err; /* NULL: out of memory */
       part[i].err = NULL;
     }
     free(part[i].err);
+    if (part[i].obj) {
+      start[i] = (const unsigned char *)LLVMGetBufferStart(part[i].obj);
+      len[i] = LLVMGetBufferSize(part[i].obj);
+    }
   }
-  if (failed) {
-    for (int i = 0; i < n; i++)
-      if (part[i].obj) LLVMDisposeMemoryBuffer(part[i].obj);
+  void *blob = failed ? NULL : pack_parts(start, len, n, size);
+  for (int i = 0; i < n; i++)
+    if (part[i].obj) LLVMDisposeMemoryBuffer(part[i].obj);
+  return blob;
+}
+
+HostJit *host_jit_open(const Program *p, const char *cpu, char **err) {
+  *err = NULL;
+  /* the JIT links objects into this process; its target machine is the
+   * one they were made for */
+  TargetOptions topt = {.kind = TARGET_HOST, .arch = cpu, .jit = 1};
+  HostJit *j = xcalloc(1, sizeof(HostJit));
+  if (!j) return NULL;
+  j->nfns = p->nkernels;
+  j->fns = xcalloc((size_t)p->nkernels + 1, sizeof(HostKernelFn));
+  LLVMTargetMachineRef jtm = j->fns ? make_target_machine(&topt, err) : NULL;
+  if (!jtm) {
+    host_jit_free(j);
+    return NULL;
+  }
+  LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
+  LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, builder);
+  if (e) {
+    *err = take_error(e, "cannot create the host JIT");
+    host_jit_free(j);
+    return NULL;
+  }
+  LLVMOrcDefinitionGeneratorRef gen;
+  e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
+  if (e) {
+    *err = take_error(e, "cannot create the host JIT symbol resolver");
+    host_jit_free(j);
+    return NULL;
+  }
+  LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->jit), gen);
+  return j;
+}
+
+int host_jit_add(HostJit *j, const Program *p, const void *blob, size_t size, const unsigned char *only, char **err) {
+  *err = NULL;
+  const unsigned char *start[HOST_BLOB_OBJECTS];
+  size_t len[HOST_BLOB_OBJECTS];
+  int n = blob_parts(blob, size, start, len);
+  if (n < 0) {
+    *err = xstrdup("the cached host kernels are not a gmmc object blob");
     return -1;
   }
-  for (int i = 0; i < n; i++) objs[i] = part[i].obj;
-  *nobj = n;
+  LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(j->jit);
+  for (int i = 0; i < n; i++) {
+    LLVMMemoryBufferRef obj = LLVMCreateMemoryBufferWithMemoryRangeCopy((const char *)start[i], len[i], "gmmc-kernels");
+    if (!obj) return -1;
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->jit, dylib, obj); /* takes the buffer */
+    if (e) {
+      *err = take_error(e, "cannot add the kernels to the host JIT");
+      return -1;
+    }
+  }
+  for (int k = 0; k < p->nkernels && k < j->nfns; k++) {
+    if (only && !only[k]) continue;
+    LLVMOrcExecutorAddress addr = 0;
+    LLVMErrorRef e = LLVMOrcLLJITLookup(j->jit, &addr, p->kernels[k]->name);
+    if (e) {
+      *err = take_error(e, "host JIT linking failed");
+      return -1;
+    }
+    j->fns[k] = (HostKernelFn)(uintptr_t)addr;
+  }
   return 0;
 }
 
 HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, size_t object_size, void **made,
                          size_t *made_size, char **err) {
   *err = NULL;
-  LLVMMemoryBufferRef objs[HOST_COMPILE_THREADS];
-  int nobj = 0;
-  if (object) {
-    if ((nobj = unpack_objects(object, object_size, objs)) < 0) {
-      *err = xstrdup("the cached host kernels are not a gmmc object blob");
-      return NULL;
-    }
-  } else {
-    if (compile_objects(p, cpu, objs, &nobj, err)) return NULL;
-    if (made) {
-      /* the cache's copy: without it the kernels still run, uncached */
-      Part part[HOST_COMPILE_THREADS];
-      for (int i = 0; i < nobj; i++) part[i].obj = objs[i];
-      *made = pack_objects(part, nobj, made_size);
-    }
+  size_t size = object_size;
+  void *compiled = object ? NULL : host_jit_compile(p, cpu, NULL, &size, err);
+  const void *blob = object ? object : compiled;
+  HostJit *j = blob ? host_jit_open(p, cpu, err) : NULL;
+  if (j && host_jit_add(j, p, blob, size, NULL, err)) {
+    host_jit_free(j);
+    j = NULL;
   }
-  /* the JIT links the object into this process; its target machine is the
-   * one the object was made for */
-  TargetOptions topt = {.kind = TARGET_HOST, .arch = cpu, .jit = 1};
-  HostJit *j = xcalloc(1, sizeof(HostJit));
-  if (!j) goto fail;
-  LLVMTargetMachineRef jtm = make_target_machine(&topt, err);
-  if (!jtm) goto fail;
-  LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jtm));
-  LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, builder);
-  if (e) {
-    *err = take_error(e, "cannot create the host JIT");
-    goto fail;
+  if (j && made) { /* the cache's copy: the blob itself */
+    *made = compiled;
+    *made_size = size;
+    compiled = NULL;
   }
-  LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(j->jit);
-  LLVMOrcDefinitionGeneratorRef gen;
-  e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
-  if (e) {
-    *err = take_error(e, "cannot create the host JIT symbol resolver");
-    goto fail;
-  }
-  LLVMOrcJITDylibAddGenerator(dylib, gen);
-  while (nobj > 0) {
-    e = LLVMOrcLLJITAddObjectFile(j->jit, dylib, objs[--nobj]); /* takes the buffer */
-    if (e) {
-      *err = take_error(e, "cannot add the kernels to the host JIT");
-      goto fail;
-    }
-  }
-  j->nfns = p->nkernels;
-  j->fns = xcalloc((size_t)p->nkernels + 1, sizeof(HostKernelFn));
-  if (!j->fns) goto fail;
-  for (int i = 0; i < p->nkernels; i++) {
-    LLVMOrcExecutorAddress addr = 0;
-    e = LLVMOrcLLJITLookup(j->jit, &addr, p->kernels[i]->name);
-    if (e) {
-      *err = take_error(e, "host JIT linking failed");
-      goto fail;
-    }
-    j->fns[i] = (HostKernelFn)(uintptr_t)addr;
-  }
+  free(compiled);
   return j;
-
-fail:
-  while (nobj > 0) LLVMDisposeMemoryBuffer(objs[--nobj]);
-  if (made && !object) {
-    free(*made);
-    *made = NULL;
-  }
-  host_jit_free(j);
-  return NULL;
 }
 
 HostKernelFn host_jit_kernel(const HostJit *j, int kernel) { return j->fns[kernel]; }

@@ -38,13 +38,26 @@ int default_ptx_version(const char *arch);
 typedef void (*HostKernelFn)(uint64_t *args, int64_t lo, int64_t hi);
 typedef struct HostJit HostJit;
 /* cpu: NULL for this machine's CPU, or a level it runs (host_cpu.h).
- * object: the object file of an earlier compilation of p for that CPU (the
+ * object: the object blob of an earlier compilation of p for that CPU (the
  * kernel cache), or NULL to compile; then, when made is not NULL, *made
- * receives the new object file (malloc'd; NULL when there was no memory
- * for the copy) for the cache. NULL with *err on failure, *err NULL when
- * out of memory. */
+ * receives the new blob (malloc'd) for the cache. NULL with *err on
+ * failure, *err NULL when out of memory. */
 HostJit *host_jit_create(const Program *p, const char *cpu, const void *object, size_t object_size, void **made,
                          size_t *made_size, char **err);
+/* host_jit_create in parts, for a backend that compiles some kernels while
+ * others run. host_jit_compile compiles the kernels marked in only (NULL:
+ * all) into a malloc'd blob of native objects, the cache's form (NULL with
+ * *err, or *err NULL when out of memory); it touches no HostJit, and calls
+ * may run on several threads at once. host_jit_open makes a JIT with no
+ * kernels; host_jit_add links a blob's objects into it and looks up the
+ * kernels marked in only (NULL: all): 0, or -1 with *err (NULL: out of
+ * memory). host_jit_join: one blob of two blobs' objects (NULL when out of
+ * memory or not blobs). */
+void *host_jit_compile(const Program *p, const char *cpu, const unsigned char *only, size_t *size, char **err);
+HostJit *host_jit_open(const Program *p, const char *cpu, char **err);
+int host_jit_add(HostJit *j, const Program *p, const void *blob, size_t size, const unsigned char *only, char **err);
+void *host_jit_join(const void *a, size_t na, const void *b, size_t nb, size_t *size);
+/* The kernel's entry; NULL for one not added yet. */
 HostKernelFn host_jit_kernel(const HostJit *j, int kernel);
 void host_jit_free(HostJit *j);
 

@@ -1,6 +1,9 @@
 /* The host backend: kernels compiled by ORC LLJIT for the native CPU or a
  * level of it (host_cpu.h); the parallel loop of each kernel is split over
- * a thread pool. */
+ * a thread pool. A cold program compiles its stand-ins (the simple
+ * variants) first and the other variants on a thread of its own while the
+ * stand-ins run, as the GPU's does; the cache holds the whole program. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +26,27 @@ typedef struct {
 /* What host_jit_create takes: the level's name, NULL for the native CPU. */
 static const char *jit_cpu(const HostBackend *h) { return h->cpu.level >= 0 ? h->cpu.name : NULL; }
 
+/* The variants compiling in the background, and what the cache needs of
+ * them (one blob of the whole program, written once they are done). */
+typedef struct {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  int done;            /* under lock */
+  const Program *p;    /* read by the thread only: the program does not change */
+  const char *cpu;     /* jit_cpu's, which outlives the program */
+  unsigned char *only; /* the kernels it compiles */
+  void *blob;          /* what it made (NULL: failed, err says why; NULL too: out of memory) */
+  size_t size;
+  char *err;
+  void *first; /* the stand-ins' blob, for the cache (NULL: not cached) */
+  size_t first_size;
+  uint64_t key;
+  double started; /* monotonic_ms */
+} Background;
+
 struct BackendProgram {
   HostJit *jit;
+  Background *bg; /* NULL: none runs */
   int64_t *grain; /* per kernel: items the pool hands out at least at a time */
   int nbufs;      /* the launch's n_local is args[nbufs] (exec.c) */
   /* GMMC_PROFILE: per kernel, its name, launches and time, printed at unload */
@@ -62,10 +84,160 @@ static int s_nlocal(const LStmt *s) {
          s_nlocal(s->els);
 }
 
+static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, char **err);
+
+static void host_unload(Backend *be, BackendProgram *bp) {
+  if (!bp) return;
+  join_background(be, bp, 0, NULL); /* its result goes to the cache only */
+  for (int k = 0; k < bp->nkernels; k++) {
+    if (bp->launches[k])
+      fprintf(stderr, "gmmc profile: kernel %-40s %8lld launches %10.3f ms (%.3f ms each; grain %lld)\n",
+              bp->names[k] ? bp->names[k] : "?", (long long)bp->launches[k], bp->ms[k], bp->ms[k] / bp->launches[k],
+              (long long)bp->grain[k]);
+    free(bp->names[k]);
+  }
+  free(bp->names);
+  free(bp->ms);
+  free(bp->launches);
+  free(bp->grain);
+  host_jit_free(bp->jit);
+  free(bp);
+}
+
+static void *background_main(void *arg) {
+  Background *g = arg;
+  void *blob = host_jit_compile(g->p, g->cpu, g->only, &g->size, &g->err);
+  pthread_mutex_lock(&g->lock);
+  g->blob = blob;
+  g->done = 1;
+  pthread_mutex_unlock(&g->lock);
+  return NULL;
+}
+
+static void background_free(Background *g) {
+  free(g->only);
+  free(g->blob);
+  free(g->err);
+  free(g->first);
+  free(g);
+}
+
+/* Waits for bp's background compile; with `link`, links what it made into
+ * bp's JIT. Caches the whole program either way, when it compiled. */
+static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, char **err) {
+  Background *g = bp->bg;
+  if (!g) return GMMC_OK;
+  double t0 = monotonic_ms();
+  pthread_join(g->thread, NULL);
+  pthread_mutex_destroy(&g->lock);
+  bp->bg = NULL;
+  double waited = monotonic_ms() - t0;
+  gmmc_status s = GMMC_OK;
+  if (!link) {
+    /* unloading: nothing to report */
+  } else if (!g->blob) {
+    s = g->err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+    if (g->err) *err = g->err, g->err = NULL;
+  } else if (host_jit_add(bp->jit, g->p, g->blob, g->size, g->only, err)) {
+    s = *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+  }
+  if (g->blob && g->first) { /* optional: the program is compiled again next time */
+    size_t size = 0;
+    void *whole = host_jit_join(g->first, g->first_size, g->blob, g->size, &size);
+    if (whole) kcache_put(be->cache_dir, g->key, "o", whole, size);
+    free(whole);
+  }
+  if (be->profile) {
+    int n = 0;
+    for (int k = 0; k < g->p->nkernels; k++) n += g->only[k];
+    fprintf(stderr, "gmmc profile: host: %d kernels compiled in the background in %.2f ms; waited %.2f ms for them\n",
+            n, t0 + waited - g->started, waited);
+  }
+  background_free(g);
+  return s;
+}
+
+/* Starts compiling the kernels that are not stand-ins on a thread; 0 when
+ * there are none, or no thread (then the caller compiles them). Never in
+ * fault-injection builds, whose failures are counted in one order. */
+static int start_background(HostBackend *h, BackendProgram *bp, const Program *p, const unsigned char *stand_in,
+                            void **first, size_t first_size, uint64_t key) {
+#ifdef GMMC_FAULT_INJECTION
+  (void)h, (void)bp, (void)p, (void)stand_in, (void)first, (void)first_size, (void)key;
+  return 0;
+#else
+  Background *g = xcalloc(1, sizeof *g);
+  if (!g || !(g->only = xcalloc((size_t)p->nkernels + 1, 1))) {
+    free(g);
+    return 0;
+  }
+  int n = 0;
+  for (int k = 0; k < p->nkernels; k++) n += g->only[k] = !stand_in[k];
+  g->p = p;
+  g->cpu = jit_cpu(h);
+  g->key = key;
+  g->started = monotonic_ms();
+  pthread_mutex_init(&g->lock, NULL);
+  if (n == 0 || pthread_create(&g->thread, NULL, background_main, g) != 0) {
+    pthread_mutex_destroy(&g->lock);
+    free(g->only);
+    free(g);
+    return 0;
+  }
+  g->first = *first, *first = NULL;
+  g->first_size = first_size;
+  bp->bg = g;
+  return 1;
+#endif
+}
+
+/* Compiles p's kernels (the stand-ins only, when given and a thread takes
+ * the rest) into bp->jit. */
+static gmmc_status compile_program(HostBackend *h, BackendProgram *bp, const Program *p, const unsigned char *stand_in,
+                                   int use_cache, uint64_t key, char **err) {
+  Backend *be = &h->base;
+  size_t size = 0;
+  void *blob = host_jit_compile(p, jit_cpu(h), stand_in, &size, err);
+  if (!blob) return *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+  if (host_jit_add(bp->jit, p, blob, size, stand_in, err)) {
+    free(blob);
+    return *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+  }
+  if (!stand_in) {
+    if (use_cache) kcache_put(be->cache_dir, key, "o", blob, size);
+    free(blob);
+    return GMMC_OK;
+  }
+  if (!use_cache) free(blob), blob = NULL;
+  if (start_background(h, bp, p, stand_in, &blob, size, key)) return GMMC_OK;
+  /* no background: the rest here, and the cache gets both */
+  unsigned char *rest = xcalloc((size_t)p->nkernels + 1, 1);
+  gmmc_status s = rest ? GMMC_OK : oom_status(err, "the host kernels");
+  int n = 0;
+  for (int k = 0; !s && k < p->nkernels; k++) n += rest[k] = !stand_in[k];
+  size_t more_size = 0;
+  void *more = !s && n ? host_jit_compile(p, jit_cpu(h), rest, &more_size, err) : NULL;
+  if (!s && n && !more) s = *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+  if (!s && more && host_jit_add(bp->jit, p, more, more_size, rest, err))
+    s = *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+  if (!s && blob) {
+    size_t whole_size = 0;
+    void *whole = more ? host_jit_join(blob, size, more, more_size, &whole_size) : NULL;
+    if (whole || !more) kcache_put(be->cache_dir, key, "o", whole ? whole : blob, whole ? whole_size : size);
+    free(whole);
+  }
+  free(rest);
+  free(more);
+  free(blob);
+  return s;
+}
+
 static gmmc_status host_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
                              BackendProgram **out, int *cached, char **err) {
-  (void)mask, (void)stand_in; /* the host has one variant per unit: everything is compiled at once */
+  (void)mask; /* a program's kernels are compiled and cached together */
   HostBackend *h = (HostBackend *)be;
+  BackendProgram *bp = xcalloc(1, sizeof *bp);
+  if (!bp) return oom_status(err, "the host program");
   /* the object file is cached per program and CPU (its name and features) */
   uint64_t key = 0;
   size_t size = 0;
@@ -77,35 +249,30 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
     free(target);
     object = kcache_get(be->cache_dir, key, "o", &size);
   }
-  void *made = NULL;
-  size_t made_size = 0;
-  HostJit *j = object ? host_jit_create(p, jit_cpu(h), object, size, NULL, NULL, err) : NULL;
-  *cached = j != NULL;
-  if (!j) { /* no entry, or one that does not link: compile */
-    free(*err);
-    *err = NULL;
-    j = host_jit_create(p, jit_cpu(h), NULL, 0, use_cache ? &made : NULL, &made_size, err);
+  bp->jit = host_jit_open(p, jit_cpu(h), err);
+  gmmc_status s = bp->jit ? GMMC_OK : *err ? GMMC_ERR_COMPILE : oom_status(err, "the host JIT");
+  *cached = 0;
+  if (!s && object) {
+    *cached = host_jit_add(bp->jit, p, object, size, NULL, err) == 0;
+    if (!*cached) { /* an entry that does not link: compile, in a fresh JIT */
+      free(*err);
+      *err = NULL;
+      host_jit_free(bp->jit);
+      bp->jit = host_jit_open(p, jit_cpu(h), err);
+      s = bp->jit ? GMMC_OK : *err ? GMMC_ERR_COMPILE : oom_status(err, "the host JIT");
+    }
   }
   free(object);
-  if (!j) return *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
-  if (made) kcache_put(be->cache_dir, key, "o", made, made_size);
-  free(made);
-  BackendProgram *bp = xcalloc(1, sizeof *bp);
-  if (!bp) {
-    host_jit_free(j);
-    return oom_status(err, "the host program");
-  }
-  bp->jit = j;
+  if (!s && !*cached) s = compile_program(h, bp, p, stand_in, use_cache, key, err);
   bp->nbufs = p->nbufs;
   /* items that walk a range of the events are spread one at a time: a
    * kernel of 64 chunks of the events must not run on one thread; other
    * items go in chunks of 64 (pool_run: a small loop of them stays on the
    * calling thread) */
-  bp->grain = xcalloc((size_t)p->nkernels + 1, sizeof *bp->grain);
-  if (!bp->grain) {
-    host_jit_free(j);
-    free(bp);
-    return oom_status(err, "the host program");
+  if (!s && !(bp->grain = xcalloc((size_t)p->nkernels + 1, sizeof *bp->grain))) s = oom_status(err, "the host program");
+  if (s) {
+    host_unload(be, bp);
+    return s;
   }
   for (int k = 0; k < p->nkernels; k++)
     bp->grain[k] = !x_nlocal(p->kernels[k]->count) && s_nlocal(p->kernels[k]->body) ? 1 : 64;
@@ -125,21 +292,22 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
   return GMMC_OK;
 }
 
-static void host_unload(Backend *be, BackendProgram *bp) {
-  if (!bp) return;
-  for (int k = 0; k < bp->nkernels; k++) {
-    if (bp->launches[k])
-      fprintf(stderr, "gmmc profile: kernel %-40s %8lld launches %10.3f ms (%.3f ms each; grain %lld)\n",
-              bp->names[k] ? bp->names[k] : "?", (long long)bp->launches[k], bp->ms[k], bp->ms[k] / bp->launches[k],
-              (long long)bp->grain[k]);
-    free(bp->names[k]);
-  }
-  free(bp->names);
-  free(bp->ms);
-  free(bp->launches);
-  free(bp->grain);
-  host_jit_free(bp->jit);
-  free(bp);
+static gmmc_status host_load_more(Backend *be, BackendProgram *bp, const Program *p, const unsigned char *mask,
+                                  char **err) {
+  (void)p;
+  /* wait for the background only for a kernel it compiles */
+  int wait = 0;
+  for (int k = 0; bp->bg && k < bp->bg->p->nkernels; k++) wait |= bp->bg->only[k] && (!mask || mask[k]);
+  return wait ? join_background(be, bp, 1, err) : GMMC_OK;
+}
+
+static int host_pending(Backend *be, BackendProgram *bp) {
+  (void)be;
+  if (!bp->bg) return 0;
+  pthread_mutex_lock(&bp->bg->lock);
+  int done = bp->bg->done;
+  pthread_mutex_unlock(&bp->bg->lock);
+  return !done;
 }
 
 static gmmc_status host_alloc(Backend *be, size_t bytes, void **ptr, char **err) {
@@ -178,6 +346,10 @@ static gmmc_status host_launch(Backend *be, BackendProgram *bp, int k, int64_t c
     return GMMC_ERR_INTERNAL;
   }
   HostLaunch l = {host_jit_kernel(bp->jit, k), args};
+  if (!l.fn) {
+    *err = xasprintf("internal error: kernel %d launched before it was compiled", k);
+    return GMMC_ERR_INTERNAL;
+  }
   int64_t grain = bp->grain[k], n_local;
   memcpy(&n_local, &args[bp->nbufs], sizeof n_local);
   /* chunks of few events: waking the workers costs more than they save
@@ -212,6 +384,8 @@ static int host_task_threads(Backend *be) { return pool_threads(((HostBackend *)
 static const BackendOps host_ops = {
     .name = "host",
     .load = host_load,
+    .load_more = host_load_more,
+    .pending = host_pending,
     .unload = host_unload,
     .alloc = host_alloc,
     .release = host_release,
