@@ -437,57 +437,59 @@ int64_t kernel_grid(const Kernel *k, int axis, int64_t n_local) {
   return k->grid[axis] ? eval_count(k->grid[axis], n_local) : 1;
 }
 
-/* ---- read/write sets and weights ---- */
+/* ---- walks ---- */
 
-static void mark_expr(Kernel *k, const LExpr *e) {
-  if (!e) return;
-  k->weight++;
-  if (e->kind == LX_LOAD) {
-    k->reads[e->buf] = 1;
-    for (int i = 0; e->idx && e->idx[i]; i++) mark_expr(k, e->idx[i]);
-  }
-  mark_expr(k, e->a);
-  mark_expr(k, e->b);
-  mark_expr(k, e->c);
+int lwalk_expr(const LWalk *w, const LExpr *e) {
+  if (!e) return 0;
+  int r = w->expr ? w->expr(w->user, e) : LWALK_ON;
+  if (r != LWALK_ON) return r == LWALK_STOP;
+  for (int i = 0; e->kind == LX_LOAD && e->idx && e->idx[i]; i++)
+    if (lwalk_expr(w, e->idx[i])) return 1;
+  return lwalk_expr(w, e->a) || lwalk_expr(w, e->b) || lwalk_expr(w, e->c);
 }
 
-static void mark_stmt(Kernel *k, const LStmt *s) {
-  if (!s) return;
-  k->weight++;
+int lwalk_stmt(const LWalk *w, const LStmt *s) {
+  if (!s) return 0;
+  int r = w->stmt ? w->stmt(w->user, s) : LWALK_ON;
+  if (r != LWALK_ON) return r == LWALK_STOP;
   switch (s->kind) {
   case LS_BLOCK:
-    for (int i = 0; i < s->nbody; i++) mark_stmt(k, s->body[i]);
-    break;
-  case LS_FOR:
-    mark_expr(k, s->lo);
-    mark_expr(k, s->hi);
-    mark_stmt(k, s->then);
-    break;
-  case LS_ASSIGN: mark_expr(k, s->value); break;
+    for (int i = 0; i < s->nbody; i++)
+      if (lwalk_stmt(w, s->body[i])) return 1;
+    return 0;
+  case LS_FOR: return lwalk_expr(w, s->lo) || lwalk_expr(w, s->hi) || lwalk_stmt(w, s->then);
+  case LS_ASSIGN:
+  case LS_FAIL: return lwalk_expr(w, s->value);
   case LS_STORE:
-    k->writes[s->buf] = 1;
-    for (int i = 0; s->idx && s->idx[i]; i++) mark_expr(k, s->idx[i]);
-    mark_expr(k, s->value);
-    break;
-  case LS_IF:
-    mark_expr(k, s->cond);
-    mark_stmt(k, s->then);
-    mark_stmt(k, s->els);
-    break;
-  case LS_FAIL:
-    k->writes[s->status_buf] = 1;
-    k->reads[s->status_buf] = 1;
-    mark_expr(k, s->value);
-    break;
-  case LS_SSTORE:
-    mark_expr(k, s->idx[0]);
-    mark_expr(k, s->value);
-    break;
-  case LS_SYNC: break;
+    for (int i = 0; s->idx && s->idx[i]; i++)
+      if (lwalk_expr(w, s->idx[i])) return 1;
+    return lwalk_expr(w, s->value);
+  case LS_IF: return lwalk_expr(w, s->cond) || lwalk_stmt(w, s->then) || lwalk_stmt(w, s->els);
+  case LS_SSTORE: return lwalk_expr(w, s->idx[0]) || lwalk_expr(w, s->value);
+  case LS_SYNC: return 0;
   case LS_MMA:
-    for (int i = 0; i < MMA_ARGS; i++) mark_expr(k, s->idx[i]);
-    break;
+    for (int i = 0; i < MMA_ARGS; i++)
+      if (lwalk_expr(w, s->idx[i])) return 1;
+    return 0;
   }
+  return 0;
+}
+
+/* ---- read/write sets and weights ---- */
+
+static int mark_expr(void *user, const LExpr *e) {
+  Kernel *k = user;
+  k->weight++;
+  if (e->kind == LX_LOAD) k->reads[e->buf] = 1;
+  return LWALK_ON;
+}
+
+static int mark_stmt(void *user, const LStmt *s) {
+  Kernel *k = user;
+  k->weight++;
+  if (s->kind == LS_STORE) k->writes[s->buf] = 1;
+  if (s->kind == LS_FAIL) k->writes[s->status_buf] = k->reads[s->status_buf] = 1;
+  return LWALK_ON;
 }
 
 void program_finish(Program *p) {
@@ -495,8 +497,9 @@ void program_finish(Program *p) {
     Kernel *k = p->kernels[i];
     k->reads = new0(p, (size_t)p->nbufs + 1);
     k->writes = new0(p, (size_t)p->nbufs + 1);
-    if (k->count) mark_expr(k, k->count);
-    mark_stmt(k, k->body);
+    LWalk w = {mark_expr, mark_stmt, k};
+    lwalk_expr(&w, k->count);
+    lwalk_stmt(&w, k->body);
     if (k->weight_div > 1) k->weight /= k->weight_div;
   }
 }

@@ -414,6 +414,20 @@ int64_t kernel_grid(const Kernel *k, int axis, int64_t n_local);
 /* Marks buffer reads and writes of each kernel (for argument attributes). */
 void program_finish(Program *p);
 
+/* A walk over loop IR, every node before its parts: `expr` sees every
+ * expression (a load's indices included), `stmt` every statement; either
+ * may be NULL. A callback returns LWALK_ON to go on into the node's parts,
+ * LWALK_SKIP to pass them by, LWALK_STOP to end the walk, which then
+ * returns 1 (0 when it ran to the end). */
+enum { LWALK_ON, LWALK_SKIP, LWALK_STOP };
+typedef struct {
+  int (*expr)(void *user, const LExpr *e);
+  int (*stmt)(void *user, const LStmt *s);
+  void *user;
+} LWalk;
+int lwalk_expr(const LWalk *w, const LExpr *e);
+int lwalk_stmt(const LWalk *w, const LStmt *s);
+
 /* Human-readable dump of the loop IR. Returns a malloc'd string. */
 char *program_dump(const Program *p);
 

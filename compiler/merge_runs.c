@@ -7,40 +7,26 @@
 
 #include "variant.h"
 
-static int expr_touches_event(const Program *p, const LExpr *e) {
-  if (!e) return 0;
-  if (e->kind == LX_LOAD) {
-    if (p->bufs[e->buf]->event) return 1;
-    for (int i = 0; e->idx && e->idx[i]; i++)
-      if (expr_touches_event(p, e->idx[i])) return 1;
-  }
-  if (e->kind == LX_NLOCAL) return 1; /* a count of this launch's events */
-  return expr_touches_event(p, e->a) || expr_touches_event(p, e->b) || expr_touches_event(p, e->c);
+/* Loads and stores of event buffers, and counts of this launch's events,
+ * touch the events; so do shared memory, barriers and MMAs (grid kernels
+ * only). */
+static int expr_touches_event(void *user, const LExpr *e) {
+  const Program *p = user;
+  int event = (e->kind == LX_LOAD && p->bufs[e->buf]->event) || e->kind == LX_NLOCAL;
+  return event ? LWALK_STOP : LWALK_ON;
 }
 
-static int stmt_touches_event(const Program *p, const LStmt *s) {
-  if (!s) return 0;
-  switch (s->kind) {
-  case LS_BLOCK:
-    for (int i = 0; i < s->nbody; i++)
-      if (stmt_touches_event(p, s->body[i])) return 1;
-    return 0;
-  case LS_FOR: return expr_touches_event(p, s->lo) || expr_touches_event(p, s->hi) || stmt_touches_event(p, s->then);
-  case LS_ASSIGN: return expr_touches_event(p, s->value);
-  case LS_STORE:
-    if (p->bufs[s->buf]->event) return 1;
-    for (int i = 0; s->idx && s->idx[i]; i++)
-      if (expr_touches_event(p, s->idx[i])) return 1;
-    return expr_touches_event(p, s->value);
-  case LS_IF: return expr_touches_event(p, s->cond) || stmt_touches_event(p, s->then) || stmt_touches_event(p, s->els);
-  case LS_FAIL: return expr_touches_event(p, s->value);
-  default: return 1; /* shared memory, barriers, MMAs: grid kernels only */
-  }
+static int stmt_touches_event(void *user, const LStmt *s) {
+  const Program *p = user;
+  int event = (s->kind == LS_STORE && p->bufs[s->buf]->event) || s->kind == LS_SSTORE || s->kind == LS_SYNC ||
+              s->kind == LS_MMA;
+  return event ? LWALK_STOP : LWALK_ON;
 }
 
 int merge_small_kernel(const Program *p, const Kernel *k) {
+  LWalk w = {expr_touches_event, stmt_touches_event, (void *)p};
   return k->launch == LAUNCH_ITEMS && k->count && k->count->kind == LX_CONST && k->nshared == 0 &&
-         !stmt_touches_event(p, k->body);
+         !lwalk_stmt(&w, k->body);
 }
 
 static int small_unit(const Program *p, int u) {

@@ -66,22 +66,17 @@ static void run_range(void *ctx, int64_t lo, int64_t hi) {
   l->fn(l->args, lo, hi);
 }
 
-/* Whether an expression or statement depends on the events held
- * (LX_NLOCAL): a kernel whose items do, and whose item count does not, has
- * items that each walk a range of the events (a chunk, a tile). */
-static int x_nlocal(const LExpr *x) {
-  if (!x) return 0;
-  if (x->kind == LX_NLOCAL) return 1;
-  if (x->kind == LX_LOAD) return 0; /* its indices: variables */
-  return x_nlocal(x->a) || x_nlocal(x->b) || x_nlocal(x->c);
+/* Whether loop IR depends on the events held (LX_NLOCAL): a kernel whose
+ * items do, and whose item count does not, has items that each walk a
+ * range of the events (a chunk, a tile). */
+static int x_nlocal(void *user, const LExpr *x) {
+  (void)user;
+  return x->kind == LX_NLOCAL ? LWALK_STOP : LWALK_ON;
 }
 
-static int s_nlocal(const LStmt *s) {
-  if (!s) return 0;
-  for (int i = 0; s->kind == LS_BLOCK && i < s->nbody; i++)
-    if (s_nlocal(s->body[i])) return 1;
-  return x_nlocal(s->lo) || x_nlocal(s->hi) || x_nlocal(s->value) || x_nlocal(s->cond) || s_nlocal(s->then) ||
-         s_nlocal(s->els);
+static int walks_events(const Kernel *k) {
+  LWalk w = {x_nlocal, NULL, NULL};
+  return !lwalk_expr(&w, k->count) && lwalk_stmt(&w, k->body);
 }
 
 static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, char **err);
@@ -274,8 +269,7 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
     host_unload(be, bp);
     return s;
   }
-  for (int k = 0; k < p->nkernels; k++)
-    bp->grain[k] = !x_nlocal(p->kernels[k]->count) && s_nlocal(p->kernels[k]->body) ? 1 : 64;
+  for (int k = 0; k < p->nkernels; k++) bp->grain[k] = walks_events(p->kernels[k]) ? 1 : 64;
   if (be->profile) { /* optional: no profile where this cannot be allocated */
     bp->names = xcalloc((size_t)p->nkernels, sizeof *bp->names);
     bp->ms = xcalloc((size_t)p->nkernels, sizeof *bp->ms);
