@@ -59,14 +59,16 @@ double *rb_blobs(int64_t n, int d, int centers, double spread) {
   return x;
 }
 
-gmmc_context *rb_context(void) {
+gmmc_context *rb_cached_context(const char *cache_dir) {
   gmmc_context *ctx = NULL;
   if (gmmc_context_create(&ctx, GMMC_BACKEND_HOST) != GMMC_OK)
     io_fail(__FILE__, __LINE__, "no host context: %s", gmmc_last_error(ctx));
-  gmmc_context_set_cache_dir(ctx, NULL);
+  gmmc_context_set_cache_dir(ctx, cache_dir);
   gmmc_context_set_threads(ctx, 2);
   return ctx;
 }
+
+gmmc_context *rb_context(void) { return rb_cached_context(NULL); }
 
 gmmc_status rb_fit(gmmc_context *ctx, const double *x, int64_t n, int64_t d, int k, const char *cov, double reg,
                    gmmc_model **out) {

@@ -27,6 +27,8 @@ double *rb_blobs(int64_t n, int d, int centers, double spread);
 
 /* A host context with the on-disk cache off and two threads. */
 gmmc_context *rb_context(void);
+/* The same on the kernel cache in cache_dir (NULL: none). */
+gmmc_context *rb_cached_context(const char *cache_dir);
 
 /* fit with the usual options; returns the status, the model in *out. */
 gmmc_status rb_fit(gmmc_context *ctx, const double *x, int64_t n, int64_t d, int k, const char *cov, double reg,

@@ -16,17 +16,9 @@
 
 #include "robust_test.h"
 
-static gmmc_context *cached_context(const char *dir) {
-  gmmc_context *ctx = NULL;
-  CHECK(gmmc_context_create(&ctx, GMMC_BACKEND_HOST) == GMMC_OK);
-  gmmc_context_set_threads(ctx, 2);
-  gmmc_context_set_cache_dir(ctx, dir);
-  return ctx;
-}
-
 /* A fit in a fresh context on the cache: the model, and the programs compiled. */
 static gmmc_model *fit(const char *dir, const double *x, int64_t n, int d, int k, const char *cov, int *compiled) {
-  gmmc_context *ctx = cached_context(dir);
+  gmmc_context *ctx = rb_cached_context(dir);
   gmmc_model *m = NULL;
   EXPECT_API_OK(ctx, rb_fit(ctx, x, n, d, k, cov, 1e-6, &m));
   CHECK_FINITE(m);
@@ -37,7 +29,7 @@ static gmmc_model *fit(const char *dir, const double *x, int64_t n, int d, int k
 
 /* Labels of x under m in a fresh context on the cache (malloc'd). */
 static int32_t *predict(const char *dir, const gmmc_model *m, const double *x, int64_t n, int d, int *compiled) {
-  gmmc_context *ctx = cached_context(dir);
+  gmmc_context *ctx = rb_cached_context(dir);
   gmmc_data *data = NULL;
   EXPECT_API_OK(ctx, gmmc_data_wrap(ctx, x, GMMC_FLOAT64, n, d, &data));
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)n);
@@ -92,7 +84,7 @@ int main(void) {
   }
 
   /* compiled and dropped at once: the context waits for the thread */
-  gmmc_context *ctx = cached_context(io_path("dropped"));
+  gmmc_context *ctx = rb_cached_context(io_path("dropped"));
   gmmc_model *m = NULL;
   gmmc_fit_options *o = NULL;
   CHECK(gmmc_fit_options_create(&o) == GMMC_OK);

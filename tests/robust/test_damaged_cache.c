@@ -12,18 +12,10 @@
 
 #include "robust_test.h"
 
-static gmmc_context *cached_context(const char *dir) {
-  gmmc_context *ctx = NULL;
-  CHECK(gmmc_context_create(&ctx, GMMC_BACKEND_HOST) == GMMC_OK);
-  gmmc_context_set_threads(ctx, 2);
-  gmmc_context_set_cache_dir(ctx, dir);
-  return ctx;
-}
-
 /* Fits with a fresh context on the cache; returns the lower bound and the
  * specializations compiled (not taken from the cache). */
 static double fit(const char *dir, const double *x, int64_t n, int d, int *compiled) {
-  gmmc_context *ctx = cached_context(dir);
+  gmmc_context *ctx = rb_cached_context(dir);
   gmmc_model *m = NULL;
   EXPECT_API_OK(ctx, rb_fit(ctx, x, n, d, 3, "full", 1e-6, &m));
   CHECK_FINITE(m);
