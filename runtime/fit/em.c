@@ -279,12 +279,38 @@ gmmc_status em_launch(gmmc_context *ctx, FitSetup *f) {
   return s ? ctx_fail_take(ctx, s, err) : GMMC_OK;
 }
 
-void em_outcome_copies(FitSetup *f, int after, EmOutcome *to, BackendCopy copies[EM_OUTCOME_COPIES]) {
-  Exec *e = stream_exec(f->fd.st);
-  int ob = objective_buf(e);
-  copies[0] = (BackendCopy){after, e->dev[ob], to->objective, exec_elem_size(e->p->bufs[ob]->elem)};
-  copies[1] =
-      (BackendCopy){after, e->dev[e->p->status_buf], to->status, sizeof(int32_t) * (size_t)exec_status_words(e)};
+gmmc_status em_join_outcomes(gmmc_context *ctx, FitSetup *const *f, void *const *g, int n, EmOutcome **out,
+                             void **joined, char **why) {
+  Backend *be = ctx->be;
+  *out = NULL;
+  *joined = NULL;
+  if (!be->ops->host_alloc || !be->ops->graph_join) {
+    *why = xstrdup("this backend joins no graphs");
+    return GMMC_ERR_DEVICE;
+  }
+  gmmc_status s = be->ops->host_alloc(be, sizeof **out * (size_t)n, (void **)out, why);
+  if (s) {
+    *out = NULL;
+    return s;
+  }
+  enum { COPIES = 2 }; /* the objective, the status words */
+  BackendCopy *c = xcalloc((size_t)n * COPIES, sizeof *c);
+  if (!c) s = oom_status(why, "the outcomes' copies");
+  for (int t = 0; t < n && c; t++) {
+    Exec *e = stream_exec(f[t]->fd.st);
+    int ob = objective_buf(e);
+    c[COPIES * t] = (BackendCopy){t, e->dev[ob], (*out)[t].objective, exec_elem_size(e->p->bufs[ob]->elem)};
+    c[COPIES * t + 1] =
+        (BackendCopy){t, e->dev[e->p->status_buf], (*out)[t].status, sizeof(int32_t) * (size_t)exec_status_words(e)};
+  }
+  if (!s) s = be->ops->graph_join(be, g, n, c, n * COPIES, joined, why);
+  free(c);
+  if (s) {
+    be->ops->host_free(be, *out);
+    *out = NULL;
+    *joined = NULL;
+  }
+  return s;
 }
 
 gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, const EmOutcome *copied, double *obj) {

@@ -18,16 +18,9 @@ static int joined_graph(gmmc_context *ctx, FitSetup *f, EmJoined *j) {
   if (!g) return 0;
   if (j->graph && j->stamp == stamp) return 1;
   if (j->graph) be->ops->graph_destroy(be, j->graph);
-  j->graph = NULL;
+  if (j->out) be->ops->host_free(be, j->out);
   char *why = NULL;
-  if (!j->out && be->ops->host_alloc(be, sizeof *j->out, (void **)&j->out, &why)) {
-    j->out = NULL;
-  } else {
-    BackendCopy copies[EM_OUTCOME_COPIES];
-    em_outcome_copies(f, 0, j->out, copies);
-    if (be->ops->graph_join(be, &g, 1, copies, EM_OUTCOME_COPIES, &j->graph, &why)) j->graph = NULL;
-  }
-  if (!j->graph) { /* no page-locked memory or no join: the plain path, as before */
+  if (em_join_outcomes(ctx, &f, &g, 1, &j->out, &j->graph, &why)) { /* the plain path, as before */
     if (be->profile) fprintf(stderr, "gmmc profile: iterations not joined with their reads: %s\n", why ? why : "?");
     free(why);
     j->off = 1;

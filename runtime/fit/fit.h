@@ -164,10 +164,14 @@ typedef struct {
   int32_t status[EXEC_STATUS_WORDS]; /* the builtins' status words (exec_status_words) */
 } EmOutcome;
 gmmc_status em_collect(gmmc_context *ctx, FitSetup *f, const EmOutcome *copied, double *obj);
-/* The copies of f's objective and status words into *to that a joined graph
- * makes after its member `after` (gmmc_fit_many: one wait for all runs). */
-enum { EM_OUTCOME_COPIES = 2 };
-void em_outcome_copies(FitSetup *f, int after, EmOutcome *to, BackendCopy copies[EM_OUTCOME_COPIES]);
+/* The iteration graphs g[0..n) of the setups f[0..n) joined into *joined,
+ * each member followed by the copies of its objective and status words
+ * into (*out)[t], page-locked memory allocated here (host_free it), so that
+ * one wait reads every outcome (em_joined.h, gmmc_fit_many). Fails with
+ * nothing allocated where the backend has no page-locked memory or cannot
+ * join the graphs with their copies. */
+gmmc_status em_join_outcomes(gmmc_context *ctx, FitSetup *const *f, void *const *g, int n, EmOutcome **out,
+                             void **joined, char **why);
 
 /* After an iteration's objective: the lower bound and its check, the
  * tuning after initialisation 0's first iteration, progress, the stopping

@@ -275,38 +275,19 @@ static void joined_free(gmmc_context *ctx, Joined *j) {
   j->builds = builds, j->each = each;
 }
 
-/* The members' copies of their outcomes into j->out, or NULL (each run
- * reads its own) where that memory is not to be had. */
-static BackendCopy *outcome_copies(gmmc_context *ctx, Joined *j, Run *runs, const int *live, int nlive) {
-  Backend *be = ctx->be;
-  char *why = NULL;
-  if (j->each || !be->ops->host_alloc) return NULL;
-  if (be->ops->host_alloc(be, sizeof *j->out * (size_t)nlive, (void **)&j->out, &why)) {
-    if (be->profile) fprintf(stderr, "gmmc profile: fit_many: a read per run: %s\n", why ? why : "?");
-    free(why);
-    j->out = NULL;
-    return NULL;
-  }
-  BackendCopy *c = xcalloc((size_t)nlive * EM_OUTCOME_COPIES, sizeof *c);
-  for (int t = 0; t < nlive && c; t++) em_outcome_copies(&runs[live[t]].f, t, &j->out[t], c + t * EM_OUTCOME_COPIES);
-  return c;
-}
-
 /* The members' graphs joined into j->graph, with their outcomes' copies
- * where the backend makes them (else j->out is NULL). */
+ * into j->out where the backend makes them (else j->out is NULL and each
+ * run reads its own). */
 static gmmc_status join(gmmc_context *ctx, Joined *j, void **g, Run *runs, const int *live, int nlive, char **why) {
   Backend *be = ctx->be;
-  BackendCopy *copies = outcome_copies(ctx, j, runs, live, nlive);
-  if (copies) {
-    gmmc_status s = be->ops->graph_join(be, g, nlive, copies, nlive * EM_OUTCOME_COPIES, &j->graph, why);
-    free(copies);
-    if (!s) return GMMC_OK;
-    if (be->profile) fprintf(stderr, "gmmc profile: fit_many: a read per run: %s\n", *why ? *why : "?");
-    free(*why);
-    *why = NULL;
-  }
-  if (j->out) be->ops->host_free(be, j->out);
-  j->out = NULL;
+  FitSetup **f = j->each ? NULL : xcalloc((size_t)nlive, sizeof *f);
+  for (int t = 0; t < nlive && f; t++) f[t] = &runs[live[t]].f;
+  gmmc_status s = f ? em_join_outcomes(ctx, f, g, nlive, &j->out, &j->graph, why) : GMMC_ERR_OUT_OF_MEMORY;
+  free(f);
+  if (!s) return GMMC_OK;
+  if (be->profile && !j->each) fprintf(stderr, "gmmc profile: fit_many: a read per run: %s\n", *why ? *why : "?");
+  free(*why);
+  *why = NULL;
   return be->ops->graph_join(be, g, nlive, NULL, 0, &j->graph, why);
 }
 
