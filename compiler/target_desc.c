@@ -12,6 +12,7 @@ TargetDesc target_desc_gpu_default(void) {
                   .smem_reserved_per_block = 1024,
                   .regs_per_sm = 65536,
                   .max_threads_per_block = 1024,
+                  .max_threads_per_sm = 2048,
                   .max_grid = {2147483647, 65535, 65535},
                   .clock_khz = 1980000,
                   .mem_clock_khz = 2619000,

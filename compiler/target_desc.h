@@ -15,6 +15,7 @@ typedef struct {
   int smem_reserved_per_block; /* bytes of it the driver keeps for each resident block */
   int regs_per_sm;             /* 32-bit registers of a multiprocessor */
   int max_threads_per_block;
+  int max_threads_per_sm; /* threads a multiprocessor holds at once */
   int max_grid[3];        /* blocks along each grid axis a launch may have */
   int cc_major, cc_minor; /* compute capability */
   /* throughput, for the variants' cost model (compiler/variant_cost.c) */

@@ -635,6 +635,8 @@ gmmc_status backend_cuda_create(const BackendConfig *cfg, Backend **out, char **
        "cuDeviceGetAttribute(registers per multiprocessor)"},
       {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, offsetof(TargetDesc, max_threads_per_block),
        "cuDeviceGetAttribute(threads per block)"},
+      {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, offsetof(TargetDesc, max_threads_per_sm),
+       "cuDeviceGetAttribute(threads per multiprocessor)"},
       {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, offsetof(TargetDesc, max_grid), "cuDeviceGetAttribute(grid x)"},
       {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y, offsetof(TargetDesc, max_grid) + sizeof(int),
        "cuDeviceGetAttribute(grid y)"},
