@@ -10,6 +10,9 @@
  *
  *   test_variants [SPEC M D N float32|float64|3xtf32|tf32|float64-stats]...   (default: the built-in list;
  *       3xtf32, tf32, float64-stats: float32 data under that precision)
+ *   test_variants --part K/N    the built-in list's cases K, K+N, K+2N, ...
+ *       (counting from 1; the seed's drawn sizes after the list), so that
+ *       ctest runs the list in N tests of bounded time (under ASan too)
  *
  * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1). */
 #include <math.h>
@@ -605,6 +608,15 @@ static void executor_self_checks(void) {
 }
 
 int main(int argc, char **argv) {
+  int part = 0, parts = 1;
+  if (argc == 3 && strcmp(argv[1], "--part") == 0) {
+    if (sscanf(argv[2], "%d/%d", &part, &parts) != 2 || parts < 1 || part < 1 || part > parts) {
+      fprintf(stderr, "test_variants: --part K/N with 1 <= K <= N, not %s\n", argv[2]);
+      return 2;
+    }
+    part--;
+    argc = 1;
+  }
   uint64_t seed = cg_seed("test_variants");
   executor_self_checks();
   if (argc > 1) {
@@ -626,7 +638,7 @@ int main(int argc, char **argv) {
     }
   } else {
     int nd = (int)(sizeof default_cases / sizeof *default_cases);
-    for (int i = 0; i < nd; i++) check_case(&default_cases[i], seed, i);
+    for (int i = part; i < nd; i += parts) check_case(&default_cases[i], seed, i);
     /* and sizes drawn from the run's seed (the work bounded for the executor) */
     static const char *const specs[] = {"full", "diag", "spherical", "tied", "kmeans"};
     Rng r;
@@ -636,7 +648,7 @@ int main(int argc, char **argv) {
       int64_t work = c.m * c.d * c.d;
       c.n = cg_int(&r, 1, 1500);
       if (c.n * work > 15000000) c.n = 15000000 / work > 0 ? 15000000 / work : 1;
-      check_case(&c, seed, nd + i);
+      if ((nd + i) % parts == part) check_case(&c, seed, nd + i);
     }
   }
   printf("test_variants: %d failures\n", failures);
