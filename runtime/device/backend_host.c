@@ -32,6 +32,7 @@ typedef struct {
   pthread_t thread;
   pthread_mutex_t lock;
   int done;            /* under lock */
+  int threaded;        /* runs on `thread` (else it ran on the caller's) */
   const Program *p;    /* read by the thread only: the program does not change */
   const char *cpu;     /* jit_cpu's, which outlives the program */
   unsigned char *only; /* the kernels it compiles */
@@ -80,6 +81,7 @@ static int walks_events(const Kernel *k) {
 }
 
 static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, char **err);
+static gmmc_status jit_failure(char **err, const char *what);
 
 static void host_unload(Backend *be, BackendProgram *bp) {
   if (!bp) return;
@@ -98,6 +100,9 @@ static void host_unload(Backend *be, BackendProgram *bp) {
   host_jit_free(bp->jit);
   free(bp);
 }
+
+/* What a failed host_jit_* call returns: its message, or out of memory. */
+static gmmc_status jit_failure(char **err, const char *what) { return *err ? GMMC_ERR_COMPILE : oom_status(err, what); }
 
 static void *background_main(void *arg) {
   Background *g = arg;
@@ -123,7 +128,7 @@ static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, ch
   Background *g = bp->bg;
   if (!g) return GMMC_OK;
   double t0 = monotonic_ms();
-  pthread_join(g->thread, NULL);
+  if (g->threaded) pthread_join(g->thread, NULL);
   pthread_mutex_destroy(&g->lock);
   bp->bg = NULL;
   double waited = monotonic_ms() - t0;
@@ -131,10 +136,10 @@ static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, ch
   if (!link) {
     /* unloading: nothing to report */
   } else if (!g->blob) {
-    s = g->err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
-    if (g->err) *err = g->err, g->err = NULL;
+    s = jit_failure(&g->err, "the host kernels");
+    *err = g->err, g->err = NULL;
   } else if (host_jit_add(bp->jit, g->p, g->blob, g->size, g->only, err)) {
-    s = *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+    s = jit_failure(err, "the host kernels");
   }
   if (g->blob && g->first) { /* optional: the program is compiled again next time */
     size_t size = 0;
@@ -145,86 +150,71 @@ static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, ch
   if (be->profile) {
     int n = 0;
     for (int k = 0; k < g->p->nkernels; k++) n += g->only[k];
-    fprintf(stderr, "gmmc profile: host: %d kernels compiled in the background in %.2f ms; waited %.2f ms for them\n",
-            n, t0 + waited - g->started, waited);
+    fprintf(stderr, "gmmc profile: host: %d kernels compiled %s in %.2f ms; waited %.2f ms for them\n", n,
+            g->threaded ? "in the background" : "after the stand-ins", t0 + waited - g->started, waited);
   }
   background_free(g);
   return s;
 }
 
-/* Starts compiling the kernels that are not stand-ins on a thread; 0 when
- * there are none, or no thread (then the caller compiles them). Never in
- * fault-injection builds, whose failures are counted in one order. */
-static int start_background(HostBackend *h, BackendProgram *bp, const Program *p, const unsigned char *stand_in,
-                            void **first, size_t first_size, uint64_t key) {
-#ifdef GMMC_FAULT_INJECTION
-  (void)h, (void)bp, (void)p, (void)stand_in, (void)first, (void)first_size, (void)key;
-  return 0;
-#else
+/* The compile of the kernels that are not stand-ins; `first` (the
+ * stand-ins' blob, NULL: not cached) is the background's from here on. */
+static Background *background_new(HostBackend *h, const Program *p, const unsigned char *stand_in, void *first,
+                                  size_t first_size, uint64_t key) {
   Background *g = xcalloc(1, sizeof *g);
   if (!g || !(g->only = xcalloc((size_t)p->nkernels + 1, 1))) {
     free(g);
-    return 0;
+    free(first);
+    return NULL;
   }
-  int n = 0;
-  for (int k = 0; k < p->nkernels; k++) n += g->only[k] = !stand_in[k];
+  for (int k = 0; k < p->nkernels; k++) g->only[k] = !stand_in[k];
   g->p = p;
   g->cpu = jit_cpu(h);
   g->key = key;
   g->started = monotonic_ms();
-  pthread_mutex_init(&g->lock, NULL);
-  if (n == 0 || pthread_create(&g->thread, NULL, background_main, g) != 0) {
-    pthread_mutex_destroy(&g->lock);
-    free(g->only);
-    free(g);
-    return 0;
-  }
-  g->first = *first, *first = NULL;
+  g->first = first;
   g->first_size = first_size;
-  bp->bg = g;
-  return 1;
+  pthread_mutex_init(&g->lock, NULL);
+  return g;
+}
+
+/* Runs g on a thread of its own; 0 where no thread starts (then the caller
+ * runs it). Never in fault-injection builds, whose failures are counted in
+ * one order: there the same code runs on the calling thread. */
+static int background_start(Background *g) {
+#ifdef GMMC_FAULT_INJECTION
+  (void)g;
+  return 0;
+#else
+  g->threaded = pthread_create(&g->thread, NULL, background_main, g) == 0;
+  return g->threaded;
 #endif
 }
 
-/* Compiles p's kernels (the stand-ins only, when given and a thread takes
- * the rest) into bp->jit. */
+/* Compiles p's kernels into bp->jit: the stand-ins (where given) first,
+ * then the rest on a thread of its own while they run. */
 static gmmc_status compile_program(HostBackend *h, BackendProgram *bp, const Program *p, const unsigned char *stand_in,
                                    int use_cache, uint64_t key, char **err) {
   Backend *be = &h->base;
   size_t size = 0;
   void *blob = host_jit_compile(p, jit_cpu(h), stand_in, &size, err);
-  if (!blob) return *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+  if (!blob) return jit_failure(err, "the host kernels");
   if (host_jit_add(bp->jit, p, blob, size, stand_in, err)) {
     free(blob);
-    return *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
+    return jit_failure(err, "the host kernels");
   }
-  if (!stand_in) {
+  int rest = 0;
+  for (int k = 0; stand_in && k < p->nkernels; k++) rest |= !stand_in[k];
+  if (!rest) { /* all of it compiled */
     if (use_cache) kcache_put(be->cache_dir, key, "o", blob, size);
     free(blob);
     return GMMC_OK;
   }
   if (!use_cache) free(blob), blob = NULL;
-  if (start_background(h, bp, p, stand_in, &blob, size, key)) return GMMC_OK;
-  /* no background: the rest here, and the cache gets both */
-  unsigned char *rest = xcalloc((size_t)p->nkernels + 1, 1);
-  gmmc_status s = rest ? GMMC_OK : oom_status(err, "the host kernels");
-  int n = 0;
-  for (int k = 0; !s && k < p->nkernels; k++) n += rest[k] = !stand_in[k];
-  size_t more_size = 0;
-  void *more = !s && n ? host_jit_compile(p, jit_cpu(h), rest, &more_size, err) : NULL;
-  if (!s && n && !more) s = *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
-  if (!s && more && host_jit_add(bp->jit, p, more, more_size, rest, err))
-    s = *err ? GMMC_ERR_COMPILE : oom_status(err, "the host kernels");
-  if (!s && blob) {
-    size_t whole_size = 0;
-    void *whole = more ? host_jit_join(blob, size, more, more_size, &whole_size) : NULL;
-    if (whole || !more) kcache_put(be->cache_dir, key, "o", whole ? whole : blob, whole ? whole_size : size);
-    free(whole);
-  }
-  free(rest);
-  free(more);
-  free(blob);
-  return s;
+  if (!(bp->bg = background_new(h, p, stand_in, blob, size, key))) return oom_status(err, "the host kernels");
+  if (background_start(bp->bg)) return GMMC_OK;
+  background_main(bp->bg);
+  return join_background(be, bp, 1, err);
 }
 
 static gmmc_status host_load(Backend *be, const Program *p, const unsigned char *mask, const unsigned char *stand_in,
@@ -245,7 +235,7 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
     object = kcache_get(be->cache_dir, key, "o", &size);
   }
   bp->jit = host_jit_open(p, jit_cpu(h), err);
-  gmmc_status s = bp->jit ? GMMC_OK : *err ? GMMC_ERR_COMPILE : oom_status(err, "the host JIT");
+  gmmc_status s = bp->jit ? GMMC_OK : jit_failure(err, "the host JIT");
   *cached = 0;
   if (!s && object) {
     *cached = host_jit_add(bp->jit, p, object, size, NULL, err) == 0;
@@ -254,7 +244,7 @@ static gmmc_status host_load(Backend *be, const Program *p, const unsigned char 
       *err = NULL;
       host_jit_free(bp->jit);
       bp->jit = host_jit_open(p, jit_cpu(h), err);
-      s = bp->jit ? GMMC_OK : *err ? GMMC_ERR_COMPILE : oom_status(err, "the host JIT");
+      s = bp->jit ? GMMC_OK : jit_failure(err, "the host JIT");
     }
   }
   free(object);
