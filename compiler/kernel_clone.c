@@ -10,6 +10,7 @@ typedef struct {
   Program *p;
   Kernel *dst;
   int off;
+  LExpr *ctaid_x; /* what reads of ctaid.x become (NULL: themselves) */
   const LExpr **key;
   LExpr **val;
   size_t cap, used;
@@ -60,6 +61,7 @@ static LExpr *clone_expr(Cloner *c, const LExpr *e) {
   /* constants carry no variable: shared (lx_int hands out shared nodes too) */
   if (e->kind == LX_CONST) return (LExpr *)e;
   if (e->kind == LX_VAR) return lx_var(c->p, c->dst, e->var + c->off);
+  if (e->kind == LX_SREG && e->op == SR_CTAID_X && c->ctaid_x) return c->ctaid_x;
   if (c->cap) {
     size_t s = slot_of(c, e);
     if (c->key[s] == e) return c->val[s];
@@ -116,7 +118,11 @@ static LStmt *clone_stmt(Cloner *c, const LStmt *s) {
 }
 
 LStmt *kernel_clone_body(Program *p, Kernel *dst, const Kernel *src, int *var_offset) {
-  Cloner c = {.p = p, .dst = dst, .off = dst->nvars};
+  return kernel_clone_body_at(p, dst, src, var_offset, NULL);
+}
+
+LStmt *kernel_clone_body_at(Program *p, Kernel *dst, const Kernel *src, int *var_offset, LExpr *ctaid_x) {
+  Cloner c = {.p = p, .dst = dst, .off = dst->nvars, .ctaid_x = ctaid_x};
   for (int v = 0; v < src->nvars; v++) kernel_var(p, dst, src->vars[v].name, src->vars[v].type);
   *var_offset = c.off;
   return clone_stmt(&c, src->body);

@@ -477,19 +477,36 @@ int lwalk_stmt(const LWalk *w, const LStmt *s) {
 
 /* ---- read/write sets and weights ---- */
 
+/* What a walk marks: the buffers read and written, and (with k) the
+ * kernel's weight. */
+typedef struct {
+  Kernel *k;
+  unsigned char *reads, *writes;
+} Marks;
+
 static int mark_expr(void *user, const LExpr *e) {
-  Kernel *k = user;
-  k->weight++;
-  if (e->kind == LX_LOAD) k->reads[e->buf] = 1;
+  Marks *m = user;
+  if (m->k) m->k->weight++;
+  if (e->kind == LX_LOAD) m->reads[e->buf] = 1;
   return LWALK_ON;
 }
 
 static int mark_stmt(void *user, const LStmt *s) {
-  Kernel *k = user;
-  k->weight++;
-  if (s->kind == LS_STORE) k->writes[s->buf] = 1;
-  if (s->kind == LS_FAIL) k->writes[s->status_buf] = k->reads[s->status_buf] = 1;
+  Marks *m = user;
+  if (m->k) m->k->weight++;
+  if (s->kind == LS_STORE) m->writes[s->buf] = 1;
+  if (s->kind == LS_FAIL) m->writes[s->status_buf] = m->reads[s->status_buf] = 1;
   return LWALK_ON;
+}
+
+static void mark_kernel(const Kernel *k, Marks *m) {
+  LWalk w = {mark_expr, mark_stmt, m};
+  lwalk_expr(&w, k->count);
+  lwalk_stmt(&w, k->body);
+}
+
+void kernel_access(const Kernel *k, unsigned char *reads, unsigned char *writes) {
+  mark_kernel(k, &(Marks){NULL, reads, writes});
 }
 
 void program_finish(Program *p) {
@@ -497,9 +514,7 @@ void program_finish(Program *p) {
     Kernel *k = p->kernels[i];
     k->reads = new0(p, (size_t)p->nbufs + 1);
     k->writes = new0(p, (size_t)p->nbufs + 1);
-    LWalk w = {mark_expr, mark_stmt, k};
-    lwalk_expr(&w, k->count);
-    lwalk_stmt(&w, k->body);
+    mark_kernel(k, &(Marks){k, k->reads, k->writes});
     if (k->weight_div > 1) k->weight /= k->weight_div;
   }
 }

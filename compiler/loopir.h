@@ -413,6 +413,9 @@ int64_t kernel_grid(const Kernel *k, int axis, int64_t n_local);
 
 /* Marks buffer reads and writes of each kernel (for argument attributes). */
 void program_finish(Program *p);
+/* Sets reads[b] and writes[b] (arrays of p->nbufs entries) for the buffers
+ * kernel k reads and writes, before program_finish has marked them. */
+void kernel_access(const Kernel *k, unsigned char *reads, unsigned char *writes);
 
 /* A walk over loop IR, every node before its parts: `expr` sees every
  * expression (a load's indices included), `stmt` every statement; either

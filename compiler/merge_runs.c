@@ -39,6 +39,43 @@ static int small_unit(const Program *p, int u) {
   return 1;
 }
 
+/* A unit whose simple alternative could be one member of a stacked run:
+ * kernels of its own (not members), nkernels of them. */
+static int stack_unit(const Program *p, int u, int nkernels) {
+  const Unit *un = &p->units[u];
+  if (un->group_seq >= 0 || un->forced > 0 || un->nalts < 1) return 0;
+  const Alt *a = &un->alts[0];
+  return !a->nmembers && a->nkernels > 0 && (nkernels == 0 || a->nkernels == nkernels);
+}
+
+int merge_independent(Program *p, const int *units, int n) {
+  size_t nb = (size_t)p->nbufs + 1;
+  unsigned char *r = arena_alloc(&p->arena, 2 * nb * (size_t)n), *w = r + nb * (size_t)n;
+  for (int m = 0; m < n; m++) {
+    const Alt *a = &p->units[units[m]].alts[0];
+    for (int i = 0; i < a->nkernels; i++) kernel_access(p->kernels[a->kernels[i]], r + nb * m, w + nb * m);
+  }
+  int independent = 1;
+  for (int x = 0; x < n; x++)
+    for (int y = 0; y < n; y++)
+      for (size_t b = 0; x != y && b < nb; b++)
+        if (w[nb * x + b] && (r[nb * y + b] || w[nb * y + b])) independent = 0;
+  return independent;
+}
+
+/* The end of the stacked run that may start at step i of q: consecutive
+ * units of as many kernels each, independent together. */
+static int stack_end(Program *p, const Sequence *q, int i) {
+  int members[GROUP_MAX], n = 0, j = i;
+  while (j < q->len && n < GROUP_MAX && q->steps[j].kind == STEP_UNIT &&
+         stack_unit(p, q->steps[j].unit, n ? p->units[members[0]].alts[0].nkernels : 0)) {
+    members[n] = q->steps[j].unit;
+    if (!merge_independent(p, members, n + 1)) break;
+    n++, j++;
+  }
+  return j;
+}
+
 /* The runs made so far: a run of the same members in another sequence
  * (the M-step's finishing statements end the iteration and the
  * initialisation's M-step alike) is the same unit. */
@@ -85,6 +122,7 @@ static void merge_sequence(Lower *L, Runs *runs, SeqId seq) {
   for (int i = 0; i < old.len;) {
     int j = i;
     while (j < old.len && j - i < GROUP_MAX && old.steps[j].kind == STEP_UNIT && small_unit(p, old.steps[j].unit)) j++;
+    if (j - i < 2) j = stack_end(p, &old, i);
     if (j - i >= 2 && (unit_at[i] = run_unit(L, runs, seq, i, j)) >= 0) {
       run_end[i] = j;
       any = 1;

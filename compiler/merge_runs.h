@@ -14,7 +14,14 @@
  * A small unit: not a fusion group, its simple alternative one or more
  * parallel loops of a fixed trip count (no event axis) that read and write
  * no per-event buffer and use no shared memory. GPU only: a host kernel is
- * a call, not a launch. */
+ * a call, not a launch.
+ *
+ * The same sequences' consecutive independent units (none reads or writes
+ * what another writes) whose simple alternatives are as many kernels each
+ * form runs too, of the SITE_RUN family "stacked" (variants_stacked.c): the
+ * sums over events that an EM step computes from the same responsibilities
+ * (the log-likelihood's, Nk's, the means'), each a partial kernel and a
+ * combine, become two launches instead of six. */
 #ifndef GMMC_MERGE_RUNS_H
 #define GMMC_MERGE_RUNS_H
 
@@ -27,5 +34,11 @@ void merge_small_runs(Lower *L);
 
 /* Whether kernel k could be one member kernel of a run (see above). */
 int merge_small_kernel(const Program *p, const Kernel *k);
+
+/* Whether the simple alternatives of units[0..n) are independent: no
+ * kernel of one reads or writes a buffer that a kernel of another writes,
+ * so that they may run in any order or side by side (the marks are in
+ * p's arena). */
+int merge_independent(Program *p, const int *units, int n);
 
 #endif

@@ -25,7 +25,8 @@
 
 /* The place a variant may replace: a statement's map, one of its
  * reductions over events, a builtin, a fusion group of a sequence's
- * per-event units (fuse.h), or a run of its small units (merge_runs.h). */
+ * per-event units (fuse.h), or a run of its small or independent units
+ * (merge_runs.h). */
 typedef enum { SITE_MAP, SITE_REDUCTION, SITE_BUILTIN, SITE_GROUP, SITE_RUN } SiteKind;
 
 typedef struct {
@@ -118,5 +119,6 @@ extern const VariantFamily family_fused, family_host_fused;                     
 extern const VariantFamily family_fused_mma;                                                /* variants_fused_mma.c */
 extern const VariantFamily family_host_fused_stream; /* variants_host_fused_stream.c */
 extern const VariantFamily family_merged;            /* variants_merged.c */
+extern const VariantFamily family_stacked;           /* variants_stacked.c */
 
 #endif

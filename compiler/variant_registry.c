@@ -29,8 +29,9 @@ static const VariantFamily *const registry[] = {
     &family_fused,
     &family_host_fused_stream,
     &family_host_fused,
-    /* runs of small units */
+    /* runs of small units, runs of independent units */
     &family_merged,
+    &family_stacked,
     /* the host's */
     &family_host_tile,
     &family_host_accumulate,

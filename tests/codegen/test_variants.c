@@ -14,7 +14,9 @@
  *       (counting from 1; the seed's drawn sizes after the list), so that
  *       ctest runs the list in N tests of bounded time (under ASan too)
  *
- * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1). */
+ * SPEC: a shipped spec's name or a spec file (other sizes than M and D get 1);
+ * "+w" after it: the program for per-event weights; "+u": lowered without
+ * fusion groups (as fits lower by default). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,8 @@ typedef struct {
   LType real;
   Precision precision; /* float32 unless given: 3xtf32 and tf32 add the tensor-core variants */
   int weighted;        /* the program for per-event weights (a spec name ending in "+w" on the command line) */
+  int unfused;         /* lowered without fusion groups, as fits lower by default: the units side by side
+                          in stacked runs (merge_runs.h; a name ending in "+u") */
 } Case;
 
 static const Case default_cases[] = {
@@ -73,6 +77,12 @@ static const Case default_cases[] = {
     /* float64 statistics on float32 data (a float32 fit's fallback): the variants that remain */
     {"full", 4, 33, 300, LT_F32, PRECISION_STATS64},
     {"diag", 5, 19, 500, LT_F32, PRECISION_STATS64},
+    /* no fusion groups: the stacked runs of sums over events (partials and warp combines side by side) */
+    {"full", 3, 5, 1237, LT_F32, PRECISION_FLOAT32, 0, 1},
+    {"diag", 16, 19, 1000, LT_F64, PRECISION_FLOAT32, 0, 1},
+    {"kmeans", 33, 19, 600, LT_F32, PRECISION_FLOAT32, 0, 1},
+    {"spherical", 9, 19, 600, LT_F32, PRECISION_FLOAT32, 1, 1},
+    {"tied", 6, 19, 800, LT_F32, PRECISION_3XTF32, 0, 1},
 };
 
 static const char *case_type(const Case *c) {
@@ -86,8 +96,8 @@ static const char *case_type(const Case *c) {
 static int failures;
 
 static void fail_case(const Case *c, const char *fmt, const char *a, const char *b) {
-  printf("  FAIL: %s%s M=%lld D=%lld N=%lld %s: ", c->spec, c->weighted ? "+w" : "", (long long)c->m, (long long)c->d,
-         (long long)c->n, case_type(c));
+  printf("  FAIL: %s%s%s M=%lld D=%lld N=%lld %s: ", c->spec, c->weighted ? "+w" : "", c->unfused ? "+u" : "",
+         (long long)c->m, (long long)c->d, (long long)c->n, case_type(c));
   printf(fmt, a, b);
   printf("\n");
   failures++;
@@ -476,7 +486,7 @@ static void check_case(const Case *c, uint64_t seed, int index) {
                         &(LowerOptions){.real = c->real,
                                         .precision = c->precision,
                                         .variants = 1,
-                                        .fuse = 1,
+                                        .fuse = !c->unfused,
                                         .weighted = c->weighted,
                                         .target = target_desc_gpu_default()},
                         &err);
@@ -528,8 +538,9 @@ static void check_case(const Case *c, uint64_t seed, int index) {
       if (reports) checked += compare_unit(c, &s, &sn, u, tol);
     }
   }
-  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s%s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
-         (long long)c->d, (long long)c->n, case_type(c), c->weighted ? ", weighted" : "", kernels, checked);
+  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s%s%s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
+         (long long)c->d, (long long)c->n, case_type(c), c->weighted ? ", weighted" : "", c->unfused ? ", unfused" : "",
+         kernels, checked);
   fflush(stdout);
   snap_free(&s, &sn);
   sim_free(&s);
@@ -621,9 +632,12 @@ int main(int argc, char **argv) {
   executor_self_checks();
   if (argc > 1) {
     for (int i = 1; i + 4 < argc; i += 5) {
-      size_t len = strlen(argv[i]);
-      int weighted = len > 2 && strcmp(argv[i] + len - 2, "+w") == 0;
-      if (weighted) argv[i][len - 2] = 0;
+      int weighted = 0, unfused = 0;
+      for (size_t len = strlen(argv[i]); len > 2 && argv[i][len - 2] == '+'; len -= 2) {
+        weighted |= argv[i][len - 1] == 'w';
+        unfused |= argv[i][len - 1] == 'u';
+        argv[i][len - 2] = 0;
+      }
       Case c = {argv[i],
                 atoll(argv[i + 1]),
                 atoll(argv[i + 2]),
@@ -633,7 +647,8 @@ int main(int argc, char **argv) {
                 : strcmp(argv[i + 4], "3xtf32") == 0        ? PRECISION_3XTF32
                 : strcmp(argv[i + 4], "float64-stats") == 0 ? PRECISION_STATS64
                                                             : PRECISION_FLOAT32,
-                weighted};
+                weighted,
+                unfused};
       check_case(&c, seed, i);
     }
   } else {

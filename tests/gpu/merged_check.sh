@@ -1,7 +1,8 @@
 #!/bin/sh
-# On a GPU host: the runs of small units merged into one-block kernels
-# (compiler/merge_runs.h, variants_merged.c) against the build before them,
-# at the launch-bound sizes, in one device call; logs in $OUT.
+# On a GPU host: the runs of units (compiler/merge_runs.h: small units
+# merged into one-block kernels, variants_merged.c; independent units
+# stacked, variants_stacked.c) against the build before them, at the
+# launch-bound sizes, in one device call; logs in $OUT.
 #   .carry/gpu.tar.xz       the build under test (tests/gpu/pack.sh)
 #   .carry/gpu_base.tar.xz  the build to compare with (an earlier pack)
 # Prints gmmc bench's EM iteration of both builds, alternating, twice each
@@ -30,7 +31,7 @@ for pt in $points; do
     for b in base new; do line="$line $b $(bench $b "$spec" "$n" "$d" "$m" $iters)"; done
   done
   echo "$line"
-  grep -E "^run[0-9]|^ +merged|^ +unfused" "$out/bench_new_${spec}_${n}_${d}_${m}.log" | head -12
+  grep -E "^run[0-9]|^ +merged|^ +stacked|^ +unfused" "$out/bench_new_${spec}_${n}_${d}_${m}.log" | head -30
 done
 # kernel launches per iteration (graphs off: each kernel its own launch) and
 # the lower bound, both builds (full and diag at 10^4.8.8)
