@@ -211,9 +211,21 @@ typedef struct {
   Hoisted *h;
   Env *env;
   int acc, inner, iid, jid;
-  int64_t ej;
+  int64_t ei, ej;
   int rb, B, b0, b1; /* columns in registers; float32 block (0: none); the event block's bounds */
 } RegisterTile;
+
+/* The register tiles' layout of the sums where the item keeps two indices:
+ * the whole column blocks row by row, then the columns past them column by
+ * column, so that a tail column's rows are adjacent: LLVM vectorizes the
+ * tail across the rows (at D = 19 the 3 columns past two blocks of 8 were
+ * scalar chains, as many operations as the 16 columns before them). */
+static LExpr *tile_cell(Program *p, Kernel *k, const RegisterTile *t, int vi, LExpr *j, int tail) {
+  if (t->inner != 2) return j;
+  int64_t ejf = t->ej / t->rb * t->rb;
+  if (!tail) return BIN(LB_ADD, BIN(LB_MUL, V(vi), I(ejf)), j);
+  return BIN(LB_ADD, BIN(LB_ADD, I(t->ei * ejf), BIN(LB_MUL, BIN(LB_SUB, j, I(ejf)), I(t->ei))), V(vi));
+}
 
 /* For nr rows (variables rows[], NULL when the item keeps one index), whole
  * blocks of rb columns whose nr x rb sums stay in registers while the event
@@ -243,7 +255,7 @@ static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t,
     for (int c = 0; c < rb; c++) {
       sums[r][c] = kernel_var(
           p, k, nr > 1 ? arena_printf(&p->arena, "sum%d_%d", r, c) : arena_printf(&p->arena, "sum%d", c), st);
-      LExpr *cell = sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]));
+      LExpr *cell = tile_cell(p, k, t, rows ? rows[r] : -1, V(cols[c]), tail);
       ls_append(p, whole, ls_assign(p, sums[r][c], t->B ? lx_const(p, st, 0.0) : lx_sload(p, k, t->acc, cell)));
     }
   LStmt *ln = emit_loop(L, k, whole, spec_index(L->s, nid)->name, V(t->b0), V(t->b1), &vn);
@@ -257,11 +269,8 @@ static void register_tile(Lower *L, Kernel *k, LStmt *at, const RegisterTile *t,
   }
   for (int r = 0; r < nr; r++)
     for (int c = 0; c < rb; c++) {
-      LExpr *cell = sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]));
-      LExpr *v =
-          t->B ? BIN(LB_ADD, lx_sload(p, k, t->acc, sum_cell(p, k, t->inner, rows ? rows[r] : -1, t->ej, V(cols[c]))),
-                     lx_cast(p, LT_F64, V(sums[r][c])))
-               : V(sums[r][c]);
+      LExpr *cell = tile_cell(p, k, t, rows ? rows[r] : -1, V(cols[c]), tail);
+      LExpr *v = t->B ? BIN(LB_ADD, lx_sload(p, k, t->acc, cell), lx_cast(p, LT_F64, V(sums[r][c]))) : V(sums[r][c]);
       ls_append(p, whole, ls_sstore(p, k, t->acc, cell, v));
     }
 }
@@ -338,7 +347,7 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
     LStmt *lb = emit_loop(L, k, body, "event_block", I(0), BIN(LB_DIV, BIN(LB_ADD, V(len), I(nb - 1)), I(nb)), &bn);
     ls_append(p, lb, ls_assign(p, b0, BIN(LB_ADD, V(lo), BIN(LB_MUL, V(bn), I(nb)))));
     ls_append(p, lb, ls_assign(p, b1, BIN(LB_MIN, BIN(LB_ADD, V(b0), I(nb)), V(hi))));
-    RegisterTile rt = {h, &env, acc, inner, iid, jid, ej, rb, B, b0, b1};
+    RegisterTile rt = {h, &env, acc, inner, iid, jid, ei, ej, rb, B, b0, b1};
     for (int tail = 0; tail < 2; tail++) {
       if (tail ? ejf == ej : ejf == 0) continue;
       if (inner != 2) {
@@ -369,7 +378,13 @@ static void build_accumulate(Lower *L, const Site *site, const void *form, const
   LExpr **idx = idx_vec(p, nf + 1);
   idx[0] = V(chunk);
   for (int i = 0; i < nf; i++) idx[i + 1] = V(env.var[h->free[i]]);
-  ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, sum_cell(p, k, inner, vi, ej, V(vj)))));
+  LExpr *cell = sum_cell(p, k, inner, vi, ej, V(vj));
+  if (rb && inner == 2) { /* register tiles: their layout (tile_cell) */
+    RegisterTile rt = {.inner = inner, .ei = ei, .ej = ej, .rb = rb};
+    cell = lx_select(p, BIN(LB_LT, V(vj), I(ej / rb * rb)), tile_cell(p, k, &rt, vi, V(vj), 0),
+                     tile_cell(p, k, &rt, vi, V(vj), 1));
+  }
+  ls_append(p, sj, ls_store(p, h->partial_buf, idx, lx_sload(p, k, acc, cell)));
   *out = (Built){.partial_buf = h->partial_buf, .slices = h->chunks, .combine_tag = tag};
 }
 
