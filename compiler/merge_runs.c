@@ -70,7 +70,7 @@ static int stack_end(Program *p, const Sequence *q, int i) {
   while (j < q->len && n < GROUP_MAX && q->steps[j].kind == STEP_UNIT &&
          stack_unit(p, q->steps[j].unit, n ? p->units[members[0]].alts[0].nkernels : 0)) {
     members[n] = q->steps[j].unit;
-    if (!merge_independent(p, members, n + 1)) break;
+    if (n && !merge_independent(p, members, n + 1)) break; /* one unit alone is independent */
     n++, j++;
   }
   return j;

@@ -81,7 +81,6 @@ static int walks_events(const Kernel *k) {
 }
 
 static gmmc_status join_background(Backend *be, BackendProgram *bp, int link, char **err);
-static gmmc_status jit_failure(char **err, const char *what);
 
 static void host_unload(Backend *be, BackendProgram *bp) {
   if (!bp) return;
