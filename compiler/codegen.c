@@ -100,11 +100,12 @@ static void digest_stmt(Digest *d, const LStmt *s) {
   int buf = s->kind == LS_STORE ? d->param[s->buf] : s->kind == LS_FAIL ? d->param[s->status_buf] : s->buf;
   int64_t f[3] = {pack(s->kind, 0, 0, 0, s->var),
                   (int64_t)((uint64_t)(uint32_t)s->nbody | (uint64_t)(uint32_t)buf << 32), s->slot};
-  mix(d, f, s->kind == LS_FAIL ? 3 : 2);
+  mix(d, f, s->kind == LS_FAIL || s->kind == LS_COPY_WAIT ? 3 : 2);
   for (int i = 0; s->kind == LS_BLOCK && i < s->nbody; i++) digest_stmt(d, s->body[i]);
-  for (int i = 0; (s->kind == LS_STORE || s->kind == LS_SSTORE) && s->idx && s->idx[i]; i++) {
+  int flat = s->kind == LS_SSTORE || s->kind == LS_COPY_ASYNC; /* one flat index */
+  for (int i = 0; (s->kind == LS_STORE || flat) && s->idx && s->idx[i]; i++) {
     digest_expr(d, s->idx[i]);
-    if (s->kind == LS_SSTORE) break;
+    if (flat) break;
   }
   if (s->kind == LS_MMA) {
     int64_t dv[4] = {s->mma_d[0], s->mma_d[1], s->mma_d[2], s->mma_d[3]};
@@ -411,6 +412,39 @@ static void gen_mma(CG *g, const LStmt *s) {
   for (unsigned i = 0; i < 4; i++) LLVMBuildStore(g->b, LLVMBuildExtractValue(g->b, r, i, ""), g->var[s->mma_d[i]]);
 }
 
+static void gen_stmt(CG *g, const LStmt *s);
+
+/* LS_COPY_ASYNC through llvm.nvvm.cp.async.ca.shared.global.{4,8}.s: a
+ * source size of 0 where cond fails fills the element with zeros, and the
+ * source address is then the buffer's first element, so that no address
+ * outside it is formed. On the host (which no family gives one) a copy
+ * made at once, as LS_SSTORE's. */
+static void gen_copy_async(CG *g, const LStmt *s) {
+  LType t = g->k->shared[s->buf].type;
+  LLVMValueRef i = gen_expr(g, s->idx[0]);
+  LLVMValueRef dst = LLVMBuildInBoundsGEP2(g->b, ty(g, t), g->shared[s->buf], &i, 1, "");
+  LLVMValueRef c = gen_expr(g, s->cond);
+  if (g->target != TARGET_NVPTX) {
+    LLVMBasicBlockRef yes = new_block(g, "copy"), no = new_block(g, "zero"), done = new_block(g, "copied");
+    LLVMBuildCondBr(g->b, c, yes, no);
+    LLVMPositionBuilderAtEnd(g->b, yes);
+    LLVMBuildStore(g->b, gen_expr(g, s->value), dst);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, no);
+    LLVMBuildStore(g->b, LLVMConstNull(ty(g, t)), dst);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
+    return;
+  }
+  int bytes = t == LT_F64 ? 8 : 4;
+  LLVMValueRef src = LLVMBuildSelect(g->b, c, element_ptr(g, s->value->buf, s->value->idx), g->buf[s->value->buf], "");
+  LLVMValueRef args[3] = {
+      dst, LLVMBuildAddrSpaceCast(g->b, src, LLVMPointerTypeInContext(g->ctx, 1), ""),
+      LLVMBuildSelect(g->b, c, LLVMConstInt(g->i32, (unsigned)bytes, 0), LLVMConstInt(g->i32, 0, 0), "")};
+  call_intrinsic(g, bytes == 8 ? "llvm.nvvm.cp.async.ca.shared.global.8.s" : "llvm.nvvm.cp.async.ca.shared.global.4.s",
+                 NULL, args, 3);
+}
+
 static void gen_stmt(CG *g, const LStmt *s) {
   switch (s->kind) {
   case LS_BLOCK:
@@ -470,6 +504,16 @@ static void gen_stmt(CG *g, const LStmt *s) {
     break;
   }
   case LS_MMA: gen_mma(g, s); break;
+  case LS_COPY_ASYNC: gen_copy_async(g, s); break;
+  case LS_COPY_COMMIT:
+    if (g->target == TARGET_NVPTX) call_intrinsic(g, "llvm.nvvm.cp.async.commit.group", NULL, NULL, 0);
+    break;
+  case LS_COPY_WAIT:
+    if (g->target == TARGET_NVPTX) {
+      LLVMValueRef n = LLVMConstInt(g->i32, (unsigned)s->slot, 0);
+      call_intrinsic(g, "llvm.nvvm.cp.async.wait.group", NULL, &n, 1);
+    }
+    break;
   case LS_FAIL: {
     LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)s->slot, 0);
     LLVMValueRef ptr = LLVMBuildInBoundsGEP2(g->b, g->i32, g->buf[s->status_buf], &off, 1, "status");

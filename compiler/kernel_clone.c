@@ -107,7 +107,14 @@ static LStmt *clone_stmt(Cloner *c, const LStmt *s) {
     copy->els = clone_stmt(c, s->els);
     break;
   case LS_FAIL: copy->value = clone_expr(c, s->value); break;
-  case LS_SYNC: break;
+  case LS_COPY_ASYNC:
+    copy->idx = clone_idx(c, s->idx);
+    copy->value = clone_expr(c, s->value);
+    copy->cond = clone_expr(c, s->cond);
+    break;
+  case LS_SYNC:
+  case LS_COPY_COMMIT:
+  case LS_COPY_WAIT: break;
   case LS_MMA:
     copy->idx = arena_alloc(&c->p->arena, sizeof(LExpr *) * (MMA_ARGS + 1));
     for (int i = 0; i < MMA_ARGS; i++) copy->idx[i] = clone_expr(c, s->idx[i]);

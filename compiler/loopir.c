@@ -256,6 +256,31 @@ LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v) {
   return s;
 }
 
+LStmt *ls_copy_async(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *load, LExpr *cond) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_COPY_ASYNC;
+  s->buf = sh;
+  s->idx = new0(p, sizeof(LExpr *) * 2);
+  s->idx[0] = lx_cast(p, LT_I64, idx);
+  s->value = load;
+  s->cond = cond;
+  (void)k;
+  return s;
+}
+
+LStmt *ls_copy_commit(Program *p) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_COPY_COMMIT;
+  return s;
+}
+
+LStmt *ls_copy_wait(Program *p, int pending) {
+  LStmt *s = new0(p, sizeof *s);
+  s->kind = LS_COPY_WAIT;
+  s->slot = pending;
+  return s;
+}
+
 LStmt *ls_sync(Program *p) {
   LStmt *s = new0(p, sizeof *s);
   s->kind = LS_SYNC;
@@ -466,7 +491,10 @@ int lwalk_stmt(const LWalk *w, const LStmt *s) {
     return lwalk_expr(w, s->value);
   case LS_IF: return lwalk_expr(w, s->cond) || lwalk_stmt(w, s->then) || lwalk_stmt(w, s->els);
   case LS_SSTORE: return lwalk_expr(w, s->idx[0]) || lwalk_expr(w, s->value);
-  case LS_SYNC: return 0;
+  case LS_COPY_ASYNC: return lwalk_expr(w, s->idx[0]) || lwalk_expr(w, s->value) || lwalk_expr(w, s->cond);
+  case LS_SYNC:
+  case LS_COPY_COMMIT:
+  case LS_COPY_WAIT: return 0;
   case LS_MMA:
     for (int i = 0; i < MMA_ARGS; i++)
       if (lwalk_expr(w, s->idx[i])) return 1;
@@ -662,6 +690,24 @@ static void dump_stmt(StrBuf *sb, const Program *p, const Kernel *k, const LStmt
     sb_puts(sb, "] = ");
     dump_expr(sb, p, k, s->value);
     sb_putc(sb, '\n');
+    break;
+  case LS_COPY_ASYNC:
+    indent(sb, d);
+    sb_printf(sb, "%s[", k->shared[s->buf].name);
+    dump_expr(sb, p, k, s->idx[0]);
+    sb_puts(sb, "] <- async ");
+    dump_expr(sb, p, k, s->value);
+    sb_puts(sb, " if ");
+    dump_expr(sb, p, k, s->cond);
+    sb_puts(sb, " else 0\n");
+    break;
+  case LS_COPY_COMMIT:
+    indent(sb, d);
+    sb_puts(sb, "async commit\n");
+    break;
+  case LS_COPY_WAIT:
+    indent(sb, d);
+    sb_printf(sb, "async wait (%d in flight)\n", s->slot);
     break;
   case LS_SYNC:
     indent(sb, d);

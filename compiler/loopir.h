@@ -113,10 +113,26 @@ typedef enum {
   LS_STORE,
   LS_IF,
   LS_FAIL,
-  LS_SSTORE, /* shared array `buf` at flat index idx[0] = value (grid kernels) */
-  LS_SYNC,   /* barrier across the block (grid kernels) */
-  LS_MMA     /* a warp's matrix multiply-accumulate (grid kernels, below) */
+  LS_SSTORE,      /* shared array `buf` at flat index idx[0] = value (grid kernels) */
+  LS_SYNC,        /* barrier across the block (grid kernels) */
+  LS_MMA,         /* a warp's matrix multiply-accumulate (grid kernels, below) */
+  LS_COPY_ASYNC,  /* an asynchronous copy into shared memory (grid kernels, below) */
+  LS_COPY_COMMIT, /* closes the thread's group of asynchronous copies */
+  LS_COPY_WAIT    /* waits for all but the thread's `slot` newest groups */
 } LStmtKind;
+
+/* LS_COPY_ASYNC: shared array `buf` at flat index idx[0] = value where cond
+ * holds, else zero; value is an LX_LOAD of a buffer of the shared array's
+ * type (float32 or float64). The copy is in flight from there: it lands by
+ * the thread's LS_COPY_WAIT that covers its group (the copies issued since
+ * the previous LS_COPY_COMMIT, closed by the next one), and other threads
+ * see it after a barrier after that wait. Until it lands, nothing may read
+ * or write the element. So a block can stage the next tile of data while
+ * it computes on the current one (double buffering) without holding the
+ * tile in registers. GPU: cp.async.ca.shared.global (compute capability
+ * 8.0 and later; the zero through its source size of 0, with the source
+ * address clamped to the buffer's first element); the families check the
+ * target description (TargetDesc.copy_async). */
 
 /* LS_MMA: D = A B + C with A 16 x 8, B 8 x 8, C and D 16 x 8, spread over
  * the 32 lanes of a warp as PTX's mma.sync.aligned.m16n8k8.row.col.f32.
@@ -392,6 +408,11 @@ LExpr *lx_sload(Program *p, Kernel *k, int sh, LExpr *idx);
 LExpr *lx_shfl_xor(Program *p, LExpr *v, int lane_mask);
 LStmt *ls_sstore(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *v);
 LStmt *ls_sync(Program *p);
+/* LS_COPY_ASYNC (above): shared sh[idx] = load where cond, else 0. */
+LStmt *ls_copy_async(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *load, LExpr *cond);
+LStmt *ls_copy_commit(Program *p);
+/* LS_COPY_WAIT: until at most `pending` committed groups are in flight. */
+LStmt *ls_copy_wait(Program *p, int pending);
 /* LS_MMA (above): d[0..3] = this lane's fragment of A B + C. */
 LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], LExpr *const c[4]);
 int kernel_shared(Program *p, Kernel *k, const char *name, LType t, int64_t count);

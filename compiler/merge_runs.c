@@ -8,8 +8,8 @@
 #include "variant.h"
 
 /* Loads and stores of event buffers, and counts of this launch's events,
- * touch the events; so do shared memory, barriers and MMAs (grid kernels
- * only). */
+ * touch the events; so do shared memory, barriers, MMAs and asynchronous
+ * copies (grid kernels only). */
 static int expr_touches_event(void *user, const LExpr *e) {
   const Program *p = user;
   int event = (e->kind == LX_LOAD && p->bufs[e->buf]->event) || e->kind == LX_NLOCAL;
@@ -19,7 +19,7 @@ static int expr_touches_event(void *user, const LExpr *e) {
 static int stmt_touches_event(void *user, const LStmt *s) {
   const Program *p = user;
   int event = (s->kind == LS_STORE && p->bufs[s->buf]->event) || s->kind == LS_SSTORE || s->kind == LS_SYNC ||
-              s->kind == LS_MMA;
+              s->kind == LS_MMA || s->kind == LS_COPY_ASYNC || s->kind == LS_COPY_COMMIT || s->kind == LS_COPY_WAIT;
   return event ? LWALK_STOP : LWALK_ON;
 }
 

@@ -47,10 +47,33 @@ Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slice
  * the flush after the chunks. */
 LStmt *scatter_chunks(Lower *L, Kernel *k, LStmt *body, int first, int last, int64_t kc, int per_group, const int *acc,
                       int nacc, LType T, LStmt **group, int *grp, int *base);
-/* Stages the weights w[n, m] of the block's cg components (block x of the
- * groups) for the chunk's kc events in shared array ws as [event * cg + c],
- * zero outside [.., last) and past M; vn is a kernel variable it sets. */
-void scatter_stage_weights(Lower *L, Kernel *k, LStmt *chunk, const ScatterForm *sf, int ws, int64_t kc, int64_t cg,
-                           int threads, int tid, int flat, int vn, int base, int last, LType T);
+
+/* The staging of a scatter kernel's chunks (scatter_staging.c): the data
+ * tile as xs[half + kk * row + col(d)] (col: d, or scatter_skewed(d) with
+ * skew) and the weights as ws[half + event * cg + c], zero outside the
+ * slice, past D and past M. With async, double-buffered copies (two halves
+ * of each array); the kernel reads the current chunk's half at the element
+ * offsets in variables xoff and woff. */
+typedef struct {
+  const ScatterForm *sf;
+  int64_t kc, dp, row, cg; /* events a chunk, staged columns, a row's length, components a block */
+  int skew, async;
+  int threads, tid, flat, vn, vd, last; /* the kernel's variables */
+  /* set by scatter_staging_init */
+  int xs, ws, kk, wm, xoff, woff;
+} ScatterStaging;
+
+/* Column i of a skewed row: 4 floats more per 32 columns, so that tiles 32
+ * columns apart do not meet in a shared-memory bank. */
+LExpr *scatter_skewed(Program *p, LExpr *i);
+/* 1 where the target copies asynchronously and the data and weights are of type T. */
+int scatter_copy_async_ok(Lower *L, const ScatterForm *sf, LType T);
+/* The shared arrays (of type T) and variables of s. */
+void scatter_staging_init(Lower *L, Kernel *k, ScatterStaging *s, LType T);
+/* Before the chunks (scatter_chunks): the first chunk's copies, with async. */
+void scatter_stage_first(Lower *L, Kernel *k, LStmt *body, const ScatterStaging *s, int first);
+/* In a chunk's body (base: its first event): its data in shared memory
+ * after a barrier, and with async the next chunk's copies issued. */
+void scatter_stage_chunk(Lower *L, Kernel *k, LStmt *chunk, const ScatterStaging *s, int first, int base);
 
 #endif

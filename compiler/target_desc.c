@@ -42,6 +42,7 @@ void target_desc_set_cc(TargetDesc *d, int major, int minor) {
       d->fp64_lanes_per_sm = lanes[i].fp64;
     }
   d->smem_bytes_per_clock = 128; /* 32 banks of 4 bytes since Maxwell */
+  d->copy_async = cc >= 80;
   /* TF32 multiply-adds per clock of a multiprocessor's tensor cores (dense):
    * NVIDIA's peak TF32 rates over 2 x multiprocessors x boost clock (A100:
    * 156 TFLOP/s, H100 SXM: 495, GA10x and AD10x: 128 per clock, B200:

@@ -27,6 +27,7 @@ typedef struct {
   int tf32_mma_per_sm;      /* multiply-adds of TF32 operands a multiprocessor's tensor cores do per clock
                                (dense; 0: no TF32 MMA, before compute capability 8.0) */
   int smem_bytes_per_clock; /* shared-memory bandwidth of a multiprocessor */
+  int copy_async;           /* cp.async: global to shared memory without registers (8.0 and later) */
   double launch_us;         /* one kernel launch on a busy stream */
   /* host */
   int cores;        /* worker threads of the host backend */

@@ -96,21 +96,6 @@ LStmt *scatter_chunks(Lower *L, Kernel *k, LStmt *body, int first, int last, int
   return chunk;
 }
 
-void scatter_stage_weights(Lower *L, Kernel *k, LStmt *chunk, const ScatterForm *sf, int ws, int64_t kc, int64_t cg,
-                           int threads, int tid, int flat, int vn, int base, int last, LType T) {
-  Program *p = L->p;
-  LStmt *in = emit_strided(L, k, chunk, "stage_w", kc * cg, threads, tid, flat);
-  int wm = kernel_var(p, k, "wm", LT_I64);
-  ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(base), BIN(LB_DIV, V(flat), I(cg)))));
-  ls_append(p, in,
-            ls_assign(p, wm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), BIN(LB_REM, V(flat), I(cg)))));
-  LExpr **wi = idx_vec(p, 2);
-  wi[0] = V(vn);
-  wi[1] = V(wm);
-  stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(wm), I(sf->M))), ws, V(flat),
-                lx_cast(p, T, lx_load(p, p->tensor_buf[sf->w->id], wi)));
-}
-
 int match_scatter(Lower *L, const Site *site, void *form) { return scatter_form(L, site->h, form); }
 
 Work scatter_work(Lower *L, const ScatterForm *sf, int64_t groups, int64_t slices, int64_t pd, double cells, int tile) {

@@ -30,6 +30,7 @@ enum { KC = 32, FLUSH_CHUNKS = 4 };
 
 typedef struct {
   int warps, products; /* products: 3 (3xTF32) or 1 (TF32, only under that precision) */
+  int async;           /* chunks double-buffered by asynchronous copies (scatter_staging.c) */
 } ScatterMmaConfig;
 
 typedef struct {
@@ -59,12 +60,14 @@ static int plan_scatter_mma(Lower *L, const Site *site, const void *form, const 
   s->row = bank_padded_row((int)s->dp);
   s->threads = 32 * c->warps;
   if (s->threads > L->dev.max_threads_per_block || c->warps > M) return 0;
-  int64_t smem = 4 * ((int64_t)KC * s->row + (int64_t)KC * c->warps);
+  if (c->async && !scatter_copy_async_ok(L, sf, LT_F32)) return 0;
+  int64_t smem = 4 * ((int64_t)KC * s->row + (int64_t)KC * c->warps) * (c->async ? 2 : 1);
   if (smem > L->dev.smem_static_per_block) return 0;
   s->groups = ceil_div(M, c->warps);
   s->slices = scatter_one_wave(L, smem, s->threads, s->groups, &s->per_sm);
   while (s->slices > 1 && s->slices * M * s->dp * s->dp > (1 << 23)) s->slices--; /* partials up to 64 MB */
-  pl->variant = arena_printf(&L->p->arena, "mma-%s-scatter-%dw", c->products == 3 ? "3xtf32" : "tf32", c->warps);
+  pl->variant = arena_printf(&L->p->arena, "mma-%s-scatter-%dw%s", c->products == 3 ? "3xtf32" : "tf32", c->warps,
+                             c->async ? "-async" : "");
   Work w = scatter_work(L, sf, s->groups, s->slices, s->dp, 0, 8);
   double Md = (double)M, three = c->products == 3;
   /* per event and component: one MMA of 16 x 8 x 8 per 8 events and tile
@@ -101,8 +104,9 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   int64_t pdims[4] = {slices, M, dp, dp};
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_mma_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
                                 LT_F64, 4, pdims, 0);
-  Kernel *k = program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scattermma%s_%dw", L->s->model,
-                                                 p->bufs[h->stat_buf]->name, three ? "3xtf32" : "tf32", c.warps));
+  Kernel *k =
+      program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scattermma%s_%dw%s", L->s->model, p->bufs[h->stat_buf]->name,
+                                         three ? "3xtf32" : "tf32", c.warps, c.async ? "_async" : ""));
   k->what = arena_printf(&p->arena,
                          "%s [%s: a warp per component, S = (w (x - mu))^T (x - mu) on TF32 tensor cores (m16n8k8, "
                          "events as k), %s, %d tiles of 16 x 8 (upper triangle), %d events staged, %lld slices]",
@@ -111,7 +115,6 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
                          sp->tiles, KC, (long long)slices);
   scatter_grid(p, k, groups, slices, sp->threads, sp->per_sm);
   LStmt *body = k->body;
-  int xs = kernel_shared(p, k, "x", LT_F32, KC * row), ws = kernel_shared(p, k, "w", LT_F32, KC * cg);
   WarpLanes wl;
   warp_lanes(p, k, body, &wl);
   int tid = wl.tid, warp = wl.warp, g = wl.g, t = wl.t;
@@ -139,28 +142,29 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
     acc[r] = kernel_var(p, k, arena_printf(&p->arena, "s%d_%d_%d", tri[r / 4], tj[r / 4], r % 4), LT_F32);
   int first, last;
   event_slice_bounds(p, k, body, slices, KC, &first, &last);
+  /* the data chunks (coalesced along d) and the weights of the block's
+   * components, zero outside the slice and past D: the A values of an
+   * event past the slice are 0 whatever its (zero) data */
+  ScatterStaging sg = {.sf = sf,
+                       .kc = KC,
+                       .dp = dp,
+                       .row = row,
+                       .cg = cg,
+                       .async = c.async,
+                       .threads = sp->threads,
+                       .tid = tid,
+                       .flat = flat,
+                       .vn = vn,
+                       .vd = vd,
+                       .last = last};
+  scatter_staging_init(L, k, &sg, LT_F32);
+  scatter_stage_first(L, k, body, &sg, first);
   /* groups of FLUSH_CHUNKS chunks, each ending in one flush */
   LStmt *group;
   int grp, base;
   LStmt *chunk = scatter_chunks(L, k, body, first, last, KC, FLUSH_CHUNKS, acc, nt * 4, LT_F32, &group, &grp, &base);
-  /* the data chunk (coalesced along d), zero outside the slice and past D */
-  {
-    LStmt *in = emit_strided(L, k, chunk, "stage_x", KC * dp, sp->threads, tid, flat);
-    int kk = kernel_var(p, k, "kk", LT_I64);
-    ls_append(p, in, ls_assign(p, kk, BIN(LB_DIV, V(flat), I(dp))));
-    ls_append(p, in, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
-    ls_append(p, in, ls_assign(p, vn, BIN(LB_ADD, V(base), V(kk))));
-    LExpr **xi = idx_vec(p, 2);
-    xi[0] = V(vn);
-    xi[1] = V(vd);
-    stage_or_zero(p, k, in, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs,
-                  BIN(LB_ADD, BIN(LB_MUL, V(kk), I(row)), V(vd)),
-                  lx_cast(p, LT_F32, lx_load(p, p->tensor_buf[sf->x->id], xi)));
-  }
-  /* the weights of the block's components, zero outside the slice: the A
-   * values of an event past the slice are 0 whatever its (zero) data */
-  scatter_stage_weights(L, k, chunk, sf, ws, KC, cg, sp->threads, tid, flat, vn, base, last, LT_F32);
-  ls_append(p, chunk, ls_sync(p));
+  scatter_stage_chunk(L, k, chunk, &sg, first, base);
+  int xs = sg.xs, ws = sg.ws;
   LStmt *active = ls_when(p, chunk, V(act));
   int kb;
   LStmt *blk = emit_loop(L, k, active, "events8", I(0), I(KC / 8), &kb);
@@ -169,11 +173,17 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   ls_append(p, blk, ls_assign(p, e0, BIN(LB_ADD, BIN(LB_MUL, V(kb), I(8)), V(t))));
   ls_append(p, blk, ls_assign(p, e1, BIN(LB_ADD, V(e0), I(4))));
   int w0 = kernel_var(p, k, "w_t", LT_F32), w1 = kernel_var(p, k, "w_t4", LT_F32);
-  ls_append(p, blk, ls_assign(p, w0, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(e0), I(cg)), V(warp)))));
-  ls_append(p, blk, ls_assign(p, w1, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, V(e1), I(cg)), V(warp)))));
-  /* x_d - mu_d of the two events, d = 8 q + g */
+  LExpr *wrow = V(sg.woff);
+  ls_append(p, blk,
+            ls_assign(p, w0, lx_sload(p, k, ws, BIN(LB_ADD, wrow, BIN(LB_ADD, BIN(LB_MUL, V(e0), I(cg)), V(warp))))));
+  ls_append(p, blk,
+            ls_assign(p, w1, lx_sload(p, k, ws, BIN(LB_ADD, wrow, BIN(LB_ADD, BIN(LB_MUL, V(e1), I(cg)), V(warp))))));
+  /* x_d - mu_d of the two events, d = 8 q + g (in the chunk's half) */
 #define CENTERED(ev, q)                                                                                                \
-  BIN(LB_SUB, lx_sload(p, k, xs, BIN(LB_ADD, BIN(LB_MUL, V(ev), I(row)), BIN(LB_ADD, V(g), I(8 * (q))))), V(mu[q]))
+  BIN(LB_SUB,                                                                                                          \
+      lx_sload(p, k, xs,                                                                                               \
+               BIN(LB_ADD, V(sg.xoff), BIN(LB_ADD, BIN(LB_MUL, V(ev), I(row)), BIN(LB_ADD, V(g), I(8 * (q)))))),       \
+      V(mu[q]))
   /* the B values, big and small, of every column tile */
   int bb[2][16], bs[2][16];
   for (int q = 0; q < CT; q++)
@@ -213,7 +223,8 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
   *out = (Built){.partial_buf = pbuf, .slices = (int)slices, .combine_tag = "scattermma"};
 }
 
-static const ScatterMmaConfig scatter_mma_configs[] = {{2, 3}, {4, 3}, {8, 3}, {2, 1}, {4, 1}, {8, 1}};
+static const ScatterMmaConfig scatter_mma_configs[] = {{2, 3, 0}, {4, 3, 0}, {8, 3, 0}, {2, 1, 0}, {4, 1, 0},
+                                                       {8, 1, 0}, {4, 3, 1}, {8, 3, 1}, {4, 1, 1}, {8, 1, 1}};
 
 const VariantFamily family_scatter_mma = {.name = "mma-scatter",
                                           .site = SITE_REDUCTION,

@@ -13,15 +13,17 @@
  * and one slice of events, sized so that the grid is one wave. Data rows are
  * skewed by 4 floats per 32 columns so that tiles 32 columns apart do not
  * meet in a shared-memory bank. Products are accumulated in the data's type
- * and added every 128 events into the block's own float64 partial, then the
+ * and added every 128 or 256 events (the configuration) into the block's own float64 partial, then the
  * usual combine. */
 #include "kernel_build.h"
 #include "scatter.h"
 
-enum { TILE = 8, KC = 32, FLUSH_CHUNKS = 4 };
+enum { TILE = 8, KC = 32 };
 
-/* column i of a staged data row */
-static LExpr *skewed(Program *p, LExpr *i) { return BIN(LB_ADD, i, BIN(LB_MUL, BIN(LB_DIV, i, I(32)), I(4))); }
+typedef struct {
+  int async; /* chunks double-buffered by asynchronous copies (scatter_staging.c) */
+  int flush; /* chunks between the flushes of the float32 sums into the float64 partial: 4 or 8 (128 or 256 events) */
+} WideConfig;
 
 /* cell r of the lane's tile in the block's partial: [slice, m, i0 + r / 8, j0 + r % 8] */
 static LExpr **cell_index(Program *p, Kernel *k, int i0, int j0, int vm, int r) {
@@ -34,14 +36,15 @@ static LExpr **cell_index(Program *p, Kernel *k, int i0, int j0, int vm, int r) 
 }
 
 typedef struct {
-  int threads, per_sm;
+  int threads, per_sm, async, flush;
   int64_t dp, nb, tiles, row, cg, groups, slices;
 } WideShape;
 _Static_assert(sizeof(WideShape) <= VARIANT_SHAPE_BYTES, "WideShape must fit Plan.shape");
 
 static int plan_scatter_wide(Lower *L, const Site *site, const void *form, const void *config, Plan *pl) {
-  (void)site, (void)config;
+  (void)site;
   const ScatterForm *sf = form;
+  const WideConfig *c = config;
   WideShape *s = (WideShape *)pl->shape;
   int64_t D = sf->D, M = sf->M;
   int esz = event_term_type(L) == LT_F64 ? 8 : 4;
@@ -51,14 +54,16 @@ static int plan_scatter_wide(Lower *L, const Site *site, const void *form, const
   s->cg = 256 / s->tiles;
   if (s->cg > M) s->cg = M;
   s->threads = (int)((s->cg * s->tiles + 31) / 32 * 32);
-  int64_t smem = (int64_t)esz * (KC * s->row + KC * s->cg);
+  s->async = c->async, s->flush = c->flush;
+  if (c->async && !scatter_copy_async_ok(L, sf, event_term_type(L))) return 0;
+  int64_t smem = (int64_t)esz * (KC * s->row + KC * s->cg) * (c->async ? 2 : 1);
   if (smem > L->dev.smem_static_per_block) return 0;
   s->groups = ceil_div(M, s->cg);
   /* (registers capped at 128, a few spills: two blocks per multiprocessor
    * ran 1.2-1.3x faster on an H200 than one block with 190-206 registers) */
   s->slices = scatter_one_wave(L, smem, s->threads, s->groups, &s->per_sm);
   while (s->slices > 1 && s->slices * M * s->dp * s->dp > (1 << 23)) s->slices--; /* partials up to 64 MB */
-  pl->variant = "scatter-wide";
+  pl->variant = arena_printf(&L->p->arena, "scatter-wide%s%s", c->async ? "-async" : "", c->flush == 8 ? "-f256" : "");
   pl->work = scatter_work(L, sf, s->groups, s->slices, s->dp, (double)s->tiles * TILE * TILE, TILE);
   return 1;
 }
@@ -81,14 +86,15 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   int pbuf = program_add_buffer(p, arena_printf(&p->arena, "%s_wide_partial", p->bufs[h->stat_buf]->name), BK_PARTIAL,
                                 LT_F64, 4, pdims, 0);
   Kernel *k =
-      program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatterwide", L->s->model, p->bufs[h->stat_buf]->name));
+      program_add_kernel(p, arena_printf(&p->arena, "%s_%s_scatterwide%s%s", L->s->model, p->bufs[h->stat_buf]->name,
+                                         sp->async ? "_async" : "", sp->flush == 8 ? "_f256" : ""));
   k->what = arena_printf(&p->arena,
                          "%s [scatter-wide: %lld components per block, %lld 8x8 tiles (upper triangle), x - mu in "
-                         "registers, %d events staged, %lld slices]",
-                         stmt_text(L, st), (long long)cg, (long long)tiles, KC, (long long)g);
+                         "registers, %d events staged%s, %lld slices]",
+                         stmt_text(L, st), (long long)cg, (long long)tiles, KC,
+                         sp->async ? " (double-buffered, asynchronous copies)" : "", (long long)g);
   scatter_grid(p, k, groups, g, threads, per_sm);
   LStmt *body = k->body;
-  int xs = kernel_shared(p, k, "x", T, KC * row), ws = kernel_shared(p, k, "w", T, KC * cg);
   int tid = kernel_var(p, k, "tid", LT_I64), comp = kernel_var(p, k, "c", LT_I64),
       blk = kernel_var(p, k, "tile", LT_I64);
   ls_append(p, body, ls_assign(p, tid, lx_sreg(p, SR_TID_X)));
@@ -100,8 +106,8 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   ls_append(p, body, ls_assign(p, i0, BIN(LB_MUL, V(bi), I(TILE))));
   ls_append(p, body, ls_assign(p, j0, BIN(LB_MUL, V(bj), I(TILE))));
   int si = kernel_var(p, k, "si", LT_I64), sj = kernel_var(p, k, "sj", LT_I64);
-  ls_append(p, body, ls_assign(p, si, skewed(p, V(i0))));
-  ls_append(p, body, ls_assign(p, sj, skewed(p, V(j0))));
+  ls_append(p, body, ls_assign(p, si, scatter_skewed(p, V(i0))));
+  ls_append(p, body, ls_assign(p, sj, scatter_skewed(p, V(j0))));
   int vm = kernel_var(p, k, "m", LT_I64), vn = kernel_var(p, k, "n", LT_I64), vd = kernel_var(p, k, "d", LT_I64),
       flat = kernel_var(p, k, "flat", LT_I64), act = kernel_var(p, k, "active", LT_I64);
   ls_append(p, body, ls_assign(p, vm, BIN(LB_ADD, BIN(LB_MUL, lx_sreg(p, SR_CTAID_X), I(cg)), V(comp))));
@@ -125,29 +131,31 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   /* the slice of events */
   int first, last;
   event_slice_bounds(p, k, body, g, KC, &first, &last);
-  /* groups of FLUSH_CHUNKS chunks, each ending in one flush: a single copy
+  /* the data chunks (coalesced along d, skewed rows) and the weights of
+   * the group's components, zero outside */
+  ScatterStaging sg = {.sf = sf,
+                       .kc = KC,
+                       .dp = dp,
+                       .row = row,
+                       .cg = cg,
+                       .skew = 1,
+                       .async = sp->async,
+                       .threads = threads,
+                       .tid = tid,
+                       .flat = flat,
+                       .vn = vn,
+                       .vd = vd,
+                       .last = last};
+  scatter_staging_init(L, k, &sg, T);
+  scatter_stage_first(L, k, body, &sg, first);
+  /* groups of `flush` chunks, each ending in one flush: a single copy
    * of the flush code keeps the kernel small for LLVM (its alias queries
    * grow with the square of the memory operations in a block) */
   LStmt *group;
   int grp, base;
-  LStmt *chunk = scatter_chunks(L, k, body, first, last, KC, FLUSH_CHUNKS, acc, TILE * TILE, T, &group, &grp, &base);
-  /* the data chunk (coalesced along d), skewed rows, zero outside */
-  LStmt *inx = emit_strided(L, k, chunk, "stage_x", KC * dp, threads, tid, flat);
-  int kk = kernel_var(p, k, "kk", LT_I64);
-  ls_append(p, inx, ls_assign(p, kk, BIN(LB_DIV, V(flat), I(dp))));
-  ls_append(p, inx, ls_assign(p, vd, BIN(LB_REM, V(flat), I(dp))));
-  ls_append(p, inx, ls_assign(p, vn, BIN(LB_ADD, V(base), V(kk))));
-  {
-    LExpr *at = BIN(LB_ADD, BIN(LB_MUL, V(kk), I(row)), skewed(p, V(vd)));
-    LExpr **xi = idx_vec(p, 2);
-    xi[0] = V(vn);
-    xi[1] = V(vd);
-    stage_or_zero(p, k, inx, BIN(LB_AND, BIN(LB_LT, V(vn), V(last)), BIN(LB_LT, V(vd), I(D))), xs, at,
-                  lx_cast(p, T, lx_load(p, p->tensor_buf[sf->x->id], xi)));
-  }
-  /* the weights of the group's components */
-  scatter_stage_weights(L, k, chunk, sf, ws, KC, cg, threads, tid, flat, vn, base, last, T);
-  ls_append(p, chunk, ls_sync(p));
+  LStmt *chunk = scatter_chunks(L, k, body, first, last, KC, sp->flush, acc, TILE * TILE, T, &group, &grp, &base);
+  scatter_stage_chunk(L, k, chunk, &sg, first, base);
+  int xs = sg.xs, ws = sg.ws;
   /* the register tile, four events per trip */
   LStmt *active = ls_when(p, chunk, V(act));
   int k4;
@@ -155,8 +163,10 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   for (int u = 0; u < 4; u++) {
     LExpr *ev = BIN(LB_ADD, BIN(LB_MUL, V(k4), I(4)), I(u));
     int wv = kernel_var(p, k, "weight", T), av[TILE], bv[TILE];
-    ls_append(p, inner, ls_assign(p, wv, lx_sload(p, k, ws, BIN(LB_ADD, BIN(LB_MUL, ev, I(cg)), V(comp)))));
-    LExpr *rowbase = BIN(LB_MUL, ev, I(row));
+    ls_append(
+        p, inner,
+        ls_assign(p, wv, lx_sload(p, k, ws, BIN(LB_ADD, V(sg.woff), BIN(LB_ADD, BIN(LB_MUL, ev, I(cg)), V(comp))))));
+    LExpr *rowbase = BIN(LB_ADD, V(sg.xoff), BIN(LB_MUL, ev, I(row)));
     for (int r = 0; r < TILE; r++) {
       av[r] = kernel_var(p, k, arena_printf(&p->arena, "a%d", r), T);
       LExpr *x = lx_sload(p, k, xs, BIN(LB_ADD, rowbase, BIN(LB_ADD, V(si), I(r))));
@@ -183,10 +193,17 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
   *out = (Built){.partial_buf = pbuf, .slices = (int)g, .combine_tag = "scatterwide"};
 }
 
+/* synchronous staging, then double-buffered where the target has cp.async;
+ * the float32 sums flushed every 128 or 256 events */
+static const WideConfig wide_configs[] = {{0, 4}, {1, 4}, {0, 8}, {1, 8}};
+
 const VariantFamily family_scatter_wide = {.name = "scatter-wide",
                                            .site = SITE_REDUCTION,
                                            .fast32 = 1,
                                            .stats64 = 1,
                                            .match = match_scatter,
+                                           .configs = wide_configs,
+                                           .nconfigs = sizeof wide_configs / sizeof *wide_configs,
+                                           .config_size = sizeof *wide_configs,
                                            .plan = plan_scatter_wide,
                                            .build = build_scatter_wide};

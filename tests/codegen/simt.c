@@ -37,6 +37,16 @@ typedef struct {
   Track **sh_track;
   Track **g_track; /* per buffer the kernel writes */
   int64_t epoch;
+  /* LS_COPY_ASYNC: the copies in flight (landed by their lane's waits), a
+   * flag per shared element with one in flight, each lane's committed groups */
+  struct InFlight {
+    int lane, buf;
+    int64_t at, group;
+    SimVal v;
+  } *flight;
+  size_t nflight, capflight;
+  uint8_t **sh_flying;
+  int64_t *committed;
   SimVal *stack;
   size_t sp, cap;
   int failed;
@@ -338,6 +348,11 @@ static SimVal *eval(Launch *l, const LExpr *e, const uint8_t *m) {
              t);
         break;
       }
+      if (l->sh_flying[e->buf][i[t].i]) {
+        fail(l, "shared %s[%lld] read by lane %d while an asynchronous copy to it is in flight", sa->name,
+             (long long)i[t].i, t);
+        break;
+      }
       r[t] = l->sh[e->buf][i[t].i];
       track_read(l, &l->sh_track[e->buf][i[t].i], t, sa->name, i[t].i);
     }
@@ -413,12 +428,74 @@ static void run_sstore(Launch *l, const LStmt *s, const uint8_t *m) {
            (long long)sa->count, t);
       return;
     }
+    if (l->sh_flying[s->buf][i[t].i]) {
+      fail(l, "shared %s[%lld] written by lane %d while an asynchronous copy to it is in flight", sa->name,
+           (long long)i[t].i, t);
+      return;
+    }
     SimVal nv = v[t];
     if (ltype_is_float(sa->type)) nv.f = round_to(sa->type, nv.f);
     SimVal *at = &l->sh[s->buf][i[t].i];
     track_write(l, &l->sh_track[s->buf][i[t].i], t, sa->name, i[t].i, memcmp(at, &nv, sizeof nv) == 0);
     *at = nv;
   }
+}
+
+/* LS_COPY_ASYNC (loopir.h): the value (read where cond holds, zero
+ * elsewhere) is taken now and held in flight; the element is flagged, so
+ * that any access to it before the lane's wait lands the copy fails, as
+ * would a second copy to it. The race checks see a write both at the issue
+ * and at the landing: the hardware may write at any time between. */
+static void run_copy_async(Launch *l, const LStmt *s, const uint8_t *m) {
+  const SharedArray *sa = &l->k->shared[s->buf];
+  int nt = l->nt;
+  SimVal *i = eval(l, s->idx[0], m), *c = eval(l, s->cond, m);
+  uint8_t *yes = (uint8_t *)push(l);
+  for (int t = 0; t < nt; t++) yes[t] = m[t] && c[t].i;
+  SimVal *v = eval(l, s->value, yes);
+  for (int t = 0; t < nt && !l->failed; t++) {
+    if (!m[t]) continue;
+    if (i[t].i < 0 || i[t].i >= sa->count) {
+      fail(l, "shared %s: asynchronous copy to %lld outside [0, %lld) in lane %d", sa->name, (long long)i[t].i,
+           (long long)sa->count, t);
+      return;
+    }
+    if (l->sh_flying[s->buf][i[t].i]) {
+      fail(l, "shared %s[%lld]: two asynchronous copies to it in flight (lane %d)", sa->name, (long long)i[t].i, t);
+      return;
+    }
+    if (l->nflight == l->capflight) {
+      l->capflight = l->capflight ? 2 * l->capflight : 1024;
+      l->flight = realloc(l->flight, l->capflight * sizeof *l->flight);
+    }
+    /* the copy may land at any time from here: a write now for the race
+     * checks (a read of the element by another lane in this epoch races) */
+    track_write(l, &l->sh_track[s->buf][i[t].i], t, sa->name, i[t].i, 0);
+    SimVal nv = yes[t] ? v[t] : (SimVal){0};
+    if (ltype_is_float(sa->type)) nv.f = yes[t] ? round_to(sa->type, nv.f) : 0.0;
+    l->flight[l->nflight++] = (struct InFlight){t, s->buf, i[t].i, l->committed[t], nv};
+    l->sh_flying[s->buf][i[t].i] = 1;
+  }
+}
+
+/* LS_COPY_WAIT: each active lane's copies of all but its `slot` newest
+ * committed groups land (written now, in this epoch: other lanes read them
+ * after a barrier). */
+static void run_copy_wait(Launch *l, const LStmt *s, const uint8_t *m) {
+  size_t keep = 0;
+  for (size_t f = 0; f < l->nflight && !l->failed; f++) {
+    struct InFlight *c = &l->flight[f];
+    if (!m[c->lane] || c->group >= l->committed[c->lane] - s->slot) {
+      l->flight[keep++] = *c;
+      continue;
+    }
+    const SharedArray *sa = &l->k->shared[c->buf];
+    SimVal *at = &l->sh[c->buf][c->at];
+    track_write(l, &l->sh_track[c->buf][c->at], c->lane, sa->name, c->at, memcmp(at, &c->v, sizeof c->v) == 0);
+    *at = c->v;
+    l->sh_flying[c->buf][c->at] = 0;
+  }
+  if (!l->failed) l->nflight = keep;
 }
 
 /* LS_MMA (loopir.h): per warp of the block, D = A B + C from the lanes'
@@ -523,6 +600,11 @@ static void run(Launch *l, const LStmt *s, const uint8_t *m) {
     l->epoch++;
     break;
   case LS_MMA: run_mma(l, s, m); break;
+  case LS_COPY_ASYNC: run_copy_async(l, s, m); break;
+  case LS_COPY_COMMIT:
+    for (int t = 0; t < nt; t++) l->committed[t] += m[t] != 0;
+    break;
+  case LS_COPY_WAIT: run_copy_wait(l, s, m); break;
   }
   l->sp = mark;
 }
@@ -544,13 +626,19 @@ static void run_block(Launch *l, uint8_t *alive) {
       l->sh[i][j].f = NAN; /* never written: NaN, as garbage would be */
       l->sh_track[i][j] = FRESH;
     }
+    memset(l->sh_flying[i], 0, (size_t)k->shared[i].count);
   }
+  memset(l->committed, 0, sizeof *l->committed * (size_t)nt);
+  l->nflight = 0;
   l->epoch = 0;
   for (int t = 0; t < nt; t++) {
     alive[t] = l->grid ? 1 : l->item0 + t < l->count;
     if (!l->grid) l->vars[(size_t)k->pvar * nt + t].i = l->item0 + t;
   }
   run(l, k->body, alive);
+  if (!l->failed && l->nflight)
+    fail(l, "shared %s[%lld]: an asynchronous copy of lane %d never waited for", k->shared[l->flight[0].buf].name,
+         (long long)l->flight[0].at, l->flight[0].lane);
 }
 
 int sim_run_kernel(Sim *s, int kid) {
@@ -564,9 +652,12 @@ int sim_run_kernel(Sim *s, int kid) {
   l.stack = malloc(l.cap * sizeof(SimVal));
   l.sh = calloc((size_t)k->nshared + 1, sizeof *l.sh);
   l.sh_track = calloc((size_t)k->nshared + 1, sizeof *l.sh_track);
+  l.sh_flying = calloc((size_t)k->nshared + 1, sizeof *l.sh_flying);
+  l.committed = calloc((size_t)l.nt, sizeof *l.committed);
   for (int i = 0; i < k->nshared; i++) {
     l.sh[i] = calloc((size_t)k->shared[i].count + 1, sizeof(SimVal));
     l.sh_track[i] = calloc((size_t)k->shared[i].count + 1, sizeof(Track));
+    l.sh_flying[i] = calloc((size_t)k->shared[i].count + 1, 1);
   }
   l.g_track = calloc((size_t)p->nbufs, sizeof *l.g_track);
   for (int b = 0; b < p->nbufs; b++) {
@@ -596,7 +687,11 @@ int sim_run_kernel(Sim *s, int kid) {
   for (int i = 0; i < k->nshared; i++) {
     free(l.sh[i]);
     free(l.sh_track[i]);
+    free(l.sh_flying[i]);
   }
+  free(l.sh_flying);
+  free(l.committed);
+  free(l.flight);
   free(l.sh);
   free(l.sh_track);
   free(l.stack);

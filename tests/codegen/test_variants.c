@@ -35,7 +35,11 @@ typedef struct {
   int weighted;        /* the program for per-event weights (a spec name ending in "+w" on the command line) */
   int unfused;         /* lowered without fusion groups, as fits lower by default: the units side by side
                           in stacked runs (merge_runs.h; a name ending in "+u") */
+  int small_gpu;       /* lowered for a GPU of SMALL_GPU_SMS multiprocessors ("+s"): grids sized to one
+                          wave give each block a slice of many chunks (the staging's double buffers) */
 } Case;
+
+enum { SMALL_GPU_SMS = 2 };
 
 static const Case default_cases[] = {
     {"full", 3, 5, 1237, LT_F32},
@@ -83,6 +87,10 @@ static const Case default_cases[] = {
     {"kmeans", 33, 19, 600, LT_F32, PRECISION_FLOAT32, 0, 1},
     {"spherical", 9, 19, 600, LT_F32, PRECISION_FLOAT32, 1, 1},
     {"tied", 6, 19, 800, LT_F32, PRECISION_3XTF32, 0, 1},
+    /* a two-multiprocessor GPU: slices of many chunks, staged double-buffered by asynchronous copies */
+    {"full", 8, 19, 3000, LT_F32, PRECISION_FLOAT32, 0, 0, 1},
+    {"full", 5, 33, 2000, LT_F32, PRECISION_FLOAT32, 1, 0, 1},
+    {"full", 4, 33, 2000, LT_F32, PRECISION_3XTF32, 0, 0, 1},
 };
 
 static const char *case_type(const Case *c) {
@@ -96,8 +104,8 @@ static const char *case_type(const Case *c) {
 static int failures;
 
 static void fail_case(const Case *c, const char *fmt, const char *a, const char *b) {
-  printf("  FAIL: %s%s%s M=%lld D=%lld N=%lld %s: ", c->spec, c->weighted ? "+w" : "", c->unfused ? "+u" : "",
-         (long long)c->m, (long long)c->d, (long long)c->n, case_type(c));
+  printf("  FAIL: %s%s%s%s M=%lld D=%lld N=%lld %s: ", c->spec, c->weighted ? "+w" : "", c->unfused ? "+u" : "",
+         c->small_gpu ? "+s" : "", (long long)c->m, (long long)c->d, (long long)c->n, case_type(c));
   printf(fmt, a, b);
   printf("\n");
   failures++;
@@ -532,13 +540,15 @@ static void check_case(const Case *c, uint64_t seed, int index) {
     free(text);
   }
   char *err = NULL;
+  TargetDesc gpu = target_desc_gpu_default();
+  if (c->small_gpu) gpu.sm_count = SMALL_GPU_SMS;
   Program *p = cg_lower(spec, (const char *[]){"M", "D"}, (const int64_t[]){c->m, c->d}, 2,
                         &(LowerOptions){.real = c->real,
                                         .precision = c->precision,
                                         .variants = 1,
                                         .fuse = !c->unfused,
                                         .weighted = c->weighted,
-                                        .target = target_desc_gpu_default()},
+                                        .target = gpu},
                         &err);
   if (!p) {
     fail_case(c, "lowering failed: %s%s", err ? err : "?", "");
@@ -588,9 +598,9 @@ static void check_case(const Case *c, uint64_t seed, int index) {
       if (reports) checked += compare_unit(c, &s, &sn, u, tol);
     }
   }
-  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s%s%s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
+  printf("  %-9s M=%-3lld D=%-3lld N=%-5lld %s%s%s%s: %d kernels run, %d variants compared\n", c->spec, (long long)c->m,
          (long long)c->d, (long long)c->n, case_type(c), c->weighted ? ", weighted" : "", c->unfused ? ", unfused" : "",
-         kernels, checked);
+         c->small_gpu ? ", two multiprocessors" : "", kernels, checked);
   fflush(stdout);
   snap_free(&s, &sn);
   sim_free(&s);
@@ -599,10 +609,22 @@ static void check_case(const Case *c, uint64_t seed, int index) {
 
 /* ---- the executor's own checks must fire: small kernels with known faults ---- */
 
-typedef enum { RACE, SYNCED, SHARED_OOB, DIVERGENT_SYNC, SHUFFLE_INACTIVE, CROSS_BLOCK } Fault;
+typedef enum {
+  RACE,
+  SYNCED,
+  SHARED_OOB,
+  DIVERGENT_SYNC,
+  SHUFFLE_INACTIVE,
+  CROSS_BLOCK,
+  COPY_LANDED,    /* an asynchronous copy, waited for, then a barrier: fine */
+  COPY_IN_FLIGHT, /* read before the wait */
+  COPY_UNWAITED,  /* never waited for */
+  COPY_RACE       /* issued over an element another lane read in the same epoch */
+} Fault;
 
 static Kernel *fault_kernel(Program *p, Fault f, int stat_buf) {
-  static const char *names[] = {"race", "synced", "shared_oob", "divergent_sync", "shuffle_inactive", "cross_block"};
+  static const char *names[] = {"race",        "synced",      "shared_oob",     "divergent_sync", "shuffle_inactive",
+                                "cross_block", "copy_landed", "copy_in_flight", "copy_unwaited",  "copy_race"};
   Kernel *k = program_add_kernel(p, names[f]);
   k->launch = LAUNCH_GRID;
   k->grid[0] = lx_int(p, f == CROSS_BLOCK ? 2 : 1);
@@ -625,18 +647,29 @@ static Kernel *fault_kernel(Program *p, Fault f, int stat_buf) {
     LExpr *next = lx_binary(p, LB_REM, lx_binary(p, LB_ADD, lx_var(p, k, tid), lx_int(p, 1)), lx_int(p, 64));
     ls_append(p, b, ls_assign(p, v, lx_sload(p, k, sh, next)));
   }
-  if (f == CROSS_BLOCK) {
-    const Buffer *bf = p->bufs[stat_buf];
-    LExpr **idx = arena_alloc(&p->arena, sizeof *idx * (size_t)(bf->rank + 1));
-    for (int a = 0; a < bf->rank; a++) idx[a] = lx_int(p, 0);
-    ls_append(p, b, ls_store(p, stat_buf, idx, lx_cast(p, LT_F64, lx_sreg(p, SR_CTAID_X))));
+  const Buffer *bf = p->bufs[stat_buf];
+  LExpr **idx = arena_alloc(&p->arena, sizeof *idx * (size_t)(bf->rank + 1));
+  for (int a = 0; a < bf->rank; a++) idx[a] = lx_int(p, 0);
+  if (f == CROSS_BLOCK) ls_append(p, b, ls_store(p, stat_buf, idx, lx_cast(p, LT_F64, lx_sreg(p, SR_CTAID_X))));
+  if (f >= COPY_LANDED) {
+    LExpr *next = lx_binary(p, LB_REM, lx_binary(p, LB_ADD, lx_var(p, k, tid), lx_int(p, 1)), lx_int(p, 64));
+    ls_append(p, b, ls_sync(p));
+    if (f == COPY_RACE) ls_append(p, b, ls_assign(p, v, lx_sload(p, k, sh, next)));
+    LExpr *half_lanes = lx_binary(p, LB_LT, lx_var(p, k, tid), lx_int(p, 32)); /* the others copy zeros */
+    ls_append(p, b, ls_copy_async(p, k, sh, lx_var(p, k, tid), lx_load(p, stat_buf, idx), half_lanes));
+    ls_append(p, b, ls_copy_commit(p));
+    if (f == COPY_IN_FLIGHT) ls_append(p, b, ls_assign(p, v, lx_sload(p, k, sh, next)));
+    if (f != COPY_UNWAITED) ls_append(p, b, ls_copy_wait(p, 0));
+    ls_append(p, b, ls_sync(p));
+    if (f == COPY_LANDED) ls_append(p, b, ls_assign(p, v, lx_sload(p, k, sh, next)));
   }
   return k;
 }
 
 static void executor_self_checks(void) {
-  static const char *expect[] = {"no barrier between", NULL, "outside [0, 64)", "does not reach", "inactive lane",
-                                 "no barrier between"};
+  static const char *expect[] = {
+      "no barrier between", NULL, "outside [0, 64)", "does not reach",   "inactive lane",
+      "no barrier between", NULL, "is in flight",    "never waited for", "no barrier between"};
   const ShippedSpec *ss = shipped_spec("diag");
   Spec *spec = cg_load(ss->file, ss->text, ss->len);
   int64_t sizes[8] = {1, 1, 1, 1, 1, 1, 1, 1};
@@ -652,11 +685,11 @@ static void executor_self_checks(void) {
     return;
   }
   int first = p->nkernels;
-  for (Fault f = RACE; f <= CROSS_BLOCK; f++) fault_kernel(p, f, stat);
+  for (Fault f = RACE; f <= COPY_RACE; f++) fault_kernel(p, f, stat);
   program_finish(p);
   Sim s;
   sim_init(&s, p, 100);
-  for (Fault f = RACE; f <= CROSS_BLOCK; f++) {
+  for (Fault f = RACE; f <= COPY_RACE; f++) {
     s.err[0] = 0;
     int rc = sim_run_kernel(&s, first + (int)f);
     int ok = expect[f] ? rc != 0 && strstr(s.err, expect[f]) : rc == 0;
@@ -682,10 +715,11 @@ int main(int argc, char **argv) {
   executor_self_checks();
   if (argc > 1) {
     for (int i = 1; i + 4 < argc; i += 5) {
-      int weighted = 0, unfused = 0;
+      int weighted = 0, unfused = 0, small_gpu = 0;
       for (size_t len = strlen(argv[i]); len > 2 && argv[i][len - 2] == '+'; len -= 2) {
         weighted |= argv[i][len - 1] == 'w';
         unfused |= argv[i][len - 1] == 'u';
+        small_gpu |= argv[i][len - 1] == 's';
         argv[i][len - 2] = 0;
       }
       Case c = {argv[i],
@@ -698,7 +732,8 @@ int main(int argc, char **argv) {
                 : strcmp(argv[i + 4], "float64-stats") == 0 ? PRECISION_STATS64
                                                             : PRECISION_FLOAT32,
                 weighted,
-                unfused};
+                unfused,
+                small_gpu};
       check_case(&c, seed, i);
     }
   } else {
