@@ -268,24 +268,22 @@ LStmt *ls_copy_async(Program *p, Kernel *k, int sh, LExpr *idx, LExpr *load, LEx
   return s;
 }
 
-LStmt *ls_copy_commit(Program *p) {
+/* a statement of no operands but its kind */
+static LStmt *bare_stmt(Program *p, LStmtKind kind) {
   LStmt *s = new0(p, sizeof *s);
-  s->kind = LS_COPY_COMMIT;
+  s->kind = kind;
   return s;
 }
 
+LStmt *ls_copy_commit(Program *p) { return bare_stmt(p, LS_COPY_COMMIT); }
+
 LStmt *ls_copy_wait(Program *p, int pending) {
-  LStmt *s = new0(p, sizeof *s);
-  s->kind = LS_COPY_WAIT;
+  LStmt *s = bare_stmt(p, LS_COPY_WAIT);
   s->slot = pending;
   return s;
 }
 
-LStmt *ls_sync(Program *p) {
-  LStmt *s = new0(p, sizeof *s);
-  s->kind = LS_SYNC;
-  return s;
-}
+LStmt *ls_sync(Program *p) { return bare_stmt(p, LS_SYNC); }
 
 LStmt *ls_mma(Program *p, const int d[4], LExpr *const a[4], LExpr *const b[2], LExpr *const c[4]) {
   LStmt *s = new0(p, sizeof *s);
@@ -684,22 +682,18 @@ static void dump_stmt(StrBuf *sb, const Program *p, const Kernel *k, const LStmt
     sb_puts(sb, ")\n");
     break;
   case LS_SSTORE:
-    indent(sb, d);
-    sb_printf(sb, "%s[", k->shared[s->buf].name);
-    dump_expr(sb, p, k, s->idx[0]);
-    sb_puts(sb, "] = ");
-    dump_expr(sb, p, k, s->value);
-    sb_putc(sb, '\n');
-    break;
   case LS_COPY_ASYNC:
     indent(sb, d);
     sb_printf(sb, "%s[", k->shared[s->buf].name);
     dump_expr(sb, p, k, s->idx[0]);
-    sb_puts(sb, "] <- async ");
+    sb_puts(sb, s->kind == LS_SSTORE ? "] = " : "] <- async ");
     dump_expr(sb, p, k, s->value);
-    sb_puts(sb, " if ");
-    dump_expr(sb, p, k, s->cond);
-    sb_puts(sb, " else 0\n");
+    if (s->kind == LS_COPY_ASYNC) {
+      sb_puts(sb, " if ");
+      dump_expr(sb, p, k, s->cond);
+      sb_puts(sb, " else 0");
+    }
+    sb_putc(sb, '\n');
     break;
   case LS_COPY_COMMIT:
     indent(sb, d);

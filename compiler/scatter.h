@@ -68,10 +68,9 @@ typedef struct {
 LExpr *scatter_skewed(Program *p, LExpr *i);
 /* 1 where the target copies asynchronously and the data and weights are of type T. */
 int scatter_copy_async_ok(Lower *L, const ScatterForm *sf, LType T);
-/* The shared arrays (of type T) and variables of s. */
-void scatter_staging_init(Lower *L, Kernel *k, ScatterStaging *s, LType T);
-/* Before the chunks (scatter_chunks): the first chunk's copies, with async. */
-void scatter_stage_first(Lower *L, Kernel *k, LStmt *body, const ScatterStaging *s, int first);
+/* Before the chunks (scatter_chunks) from event `first`: the shared arrays
+ * (of type T) and variables of s, and with async the first chunk's copies. */
+void scatter_staging_begin(Lower *L, Kernel *k, LStmt *body, ScatterStaging *s, LType T, int first);
 /* In a chunk's body (base: its first event): its data in shared memory
  * after a barrier, and with async the next chunk's copies issued. */
 void scatter_stage_chunk(Lower *L, Kernel *k, LStmt *chunk, const ScatterStaging *s, int first, int base);

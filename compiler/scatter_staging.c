@@ -58,7 +58,7 @@ static void stage(Lower *L, Kernel *k, LStmt *blk, const ScatterStaging *s, LExp
   put(p, k, in, s->async, inside, s->ws, BIN(LB_ADD, woff, V(s->flat)), lx_load(p, p->tensor_buf[sf->w->id], wi));
 }
 
-void scatter_staging_init(Lower *L, Kernel *k, ScatterStaging *s, LType T) {
+void scatter_staging_begin(Lower *L, Kernel *k, LStmt *body, ScatterStaging *s, LType T, int first) {
   Program *p = L->p;
   int halves = s->async ? 2 : 1;
   s->xs = kernel_shared(p, k, "x", T, halves * s->kc * s->row);
@@ -67,11 +67,7 @@ void scatter_staging_init(Lower *L, Kernel *k, ScatterStaging *s, LType T) {
   s->wm = kernel_var(p, k, "wm", LT_I64);
   s->xoff = kernel_var(p, k, "x_half", LT_I64);
   s->woff = kernel_var(p, k, "w_half", LT_I64);
-}
-
-void scatter_stage_first(Lower *L, Kernel *k, LStmt *body, const ScatterStaging *s, int first) {
   if (!s->async) return;
-  Program *p = L->p;
   /* (an empty slice has no chunk to wait for these copies) */
   LStmt *any = ls_when(p, body, BIN(LB_LT, V(first), V(s->last)));
   stage(L, k, any, s, V(first), I(0), I(0));

@@ -157,8 +157,7 @@ static void build_scatter_mma(Lower *L, const Site *site, const void *form, cons
                        .vn = vn,
                        .vd = vd,
                        .last = last};
-  scatter_staging_init(L, k, &sg, LT_F32);
-  scatter_stage_first(L, k, body, &sg, first);
+  scatter_staging_begin(L, k, body, &sg, LT_F32, first);
   /* groups of FLUSH_CHUNKS chunks, each ending in one flush */
   LStmt *group;
   int grp, base;

@@ -146,8 +146,7 @@ static void build_scatter_wide(Lower *L, const Site *site, const void *form, con
                        .vn = vn,
                        .vd = vd,
                        .last = last};
-  scatter_staging_init(L, k, &sg, T);
-  scatter_stage_first(L, k, body, &sg, first);
+  scatter_staging_begin(L, k, body, &sg, T, first);
   /* groups of `flush` chunks, each ending in one flush: a single copy
    * of the flush code keeps the kernel small for LLVM (its alias queries
    * grow with the square of the memory operations in a block) */
