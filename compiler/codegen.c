@@ -412,8 +412,6 @@ static void gen_mma(CG *g, const LStmt *s) {
   for (unsigned i = 0; i < 4; i++) LLVMBuildStore(g->b, LLVMBuildExtractValue(g->b, r, i, ""), g->var[s->mma_d[i]]);
 }
 
-static void gen_stmt(CG *g, const LStmt *s);
-
 /* LS_COPY_ASYNC through llvm.nvvm.cp.async.ca.shared.global.{4,8}.s: a
  * source size of 0 where cond fails fills the element with zeros, and the
  * source address is then the buffer's first element, so that no address

@@ -127,6 +127,12 @@ static inline int stats64(const Lower *L) {
  * float64 with stats64. */
 static inline LType event_term_type(const Lower *L) { return stats64(L) ? LT_F64 : L->p->real; }
 /* The block of the event reduction h on this target (0: every term added in float64). */
+/* Host: the width (Kernel.vector_bytes) a kernel asks LLVM for to use the
+ * CPU's whole vectors: the native one where it is wider than the 256 bits
+ * LLVM prefers on AVX-512 CPUs, else 0 (LLVM's own choice). */
+static inline int host_native_vector_bytes(const Lower *L) {
+  return L->dev.vector_bytes > 32 ? L->dev.vector_bytes : 0;
+}
 static inline int host_sum_block(const Lower *L, const Hoisted *h) {
   return host_fast32(L) && h->red->op == R_SUM && h->nfree >= 1 ? HOST_SUM_BLOCK : 0;
 }

@@ -129,9 +129,7 @@ static void build_blocked(Lower *L, const Site *site, const void *form, const vo
  * ms at 512 bits against 3.44-3.57 and accumulate 3.08-3.23 against
  * 3.49-3.59; float32 gained nothing or lost (docs/performance.md). Lanes
  * run across events, so the sums' order, and their bits, are the same. */
-static int f64_vector_bytes(const Lower *L) {
-  return L->p->real == LT_F64 && L->dev.vector_bytes > 32 ? L->dev.vector_bytes : 0;
-}
+static int f64_vector_bytes(const Lower *L) { return L->p->real == LT_F64 ? host_native_vector_bytes(L) : 0; }
 
 /* How an item walks its chunk: plain, event by event over the whole array
  * of sums (rb 0); or blocked, nb events at a time, rb columns of sums held

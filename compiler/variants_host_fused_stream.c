@@ -621,7 +621,7 @@ static void build_fused_stream(Lower *L, const Site *site, const void *form, con
   /* the CPU's native vectors (LLVM prefers 256 bits on AVX-512 CPUs): the
    * tile's maps at 512 bits took 10^5 x 19 x 16 diag float32 from 9.1 to
    * 7.5 ms a launch, one thread (docs/performance.md, issue 17, ninth part) */
-  k->vector_bytes = L->dev.vector_bytes > 32 ? L->dev.vector_bytes : 0;
+  k->vector_bytes = host_native_vector_bytes(L);
   StrBuf sb = {0};
   for (int i = 0; i < g->nmembers; i++) sb_printf(&sb, "%s%s", i ? " " : "", p->units[g->members[i]].name);
   k->what = arena_printf(&p->arena, "fused: %s [%s: tiles of %d events, each map as the host's variants]",

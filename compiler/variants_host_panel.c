@@ -70,7 +70,7 @@ static void build_panel(Lower *L, const Site *site, const void *form, const void
    * them (LLVM would split them in two at its preferred 256 bits on an
    * AVX-512 CPU): 12.0-12.7 against 15.1-15.6 ms float32, 18.0-18.7
    * against 21.4-21.9 float64 at 10^5.19.16 (docs/performance.md) */
-  k->vector_bytes = L->dev.vector_bytes > 32 ? L->dev.vector_bytes : 0;
+  k->vector_bytes = host_native_vector_bytes(L);
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = BIN(LB_DIV, BIN(LB_ADD, lx_nlocal(p), I(tn - 1)), I(tn));
   /* most of its loop IR is the register tiles' rn copies of each statement:

@@ -64,7 +64,7 @@ typedef struct {
  * 256 bits LLVM prefers on AVX-512 CPUs: exp-bound maps (R, logsumexp) run
  * 1.3-1.5x faster at 512 bits on the development Xeon, the E-step and the
  * sums over events do not (docs/performance.md, issue 17, ninth part). */
-static int wide_ok(Lower *L, int wide) { return !wide || L->dev.vector_bytes > 32; }
+static int wide_ok(Lower *L, int wide) { return !wide || host_native_vector_bytes(L); }
 
 /* " [w64]"-style suffixes: the wide kernel's name and variant */
 static const char *wide_tag(Lower *L, int wide, const char *sep) {

@@ -118,7 +118,7 @@ static void build_tile(Lower *L, const Site *site, const void *form, const void 
   /* float64 sums at the CPU's width (a row of 8 one register on AVX-512):
    * the scatter 22.3-23.5 against 25.8-27.4 ms at 10^5.19.16
    * (docs/performance.md); float32 blocks keep LLVM's choice */
-  k->vector_bytes = rt == LT_F64 && L->dev.vector_bytes > 32 ? L->dev.vector_bytes : 0;
+  k->vector_bytes = rt == LT_F64 ? host_native_vector_bytes(L) : 0;
   k->pvar = kernel_var(p, k, "item", LT_I64);
   k->count = I(s->outer * h->chunks);
   LStmt *body = k->body;

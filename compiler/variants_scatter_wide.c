@@ -13,8 +13,8 @@
  * and one slice of events, sized so that the grid is one wave. Data rows are
  * skewed by 4 floats per 32 columns so that tiles 32 columns apart do not
  * meet in a shared-memory bank. Products are accumulated in the data's type
- * and added every 128 or 256 events (the configuration) into the block's own float64 partial, then the
- * usual combine. */
+ * and added every 128 or 256 events (the configuration) into the block's
+ * own float64 partial, then the usual combine. */
 #include "kernel_build.h"
 #include "scatter.h"
 

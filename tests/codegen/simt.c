@@ -106,6 +106,24 @@ static int is_tf32(double v) {
   return (double)f == v && (u & 0x1fffu) == 0;
 }
 
+/* Lane `lane`'s access (`what`: "read", "written", "copied into") to
+ * element `at` of shared array `sh`: 0 after a failure when the index is
+ * outside the array or an asynchronous copy to the element is in flight. */
+static int shared_cell_ok(Launch *l, int sh, int64_t at, int lane, const char *what) {
+  const SharedArray *sa = &l->k->shared[sh];
+  if (at < 0 || at >= sa->count) {
+    fail(l, "shared %s[%lld] %s by lane %d: outside [0, %lld)", sa->name, (long long)at, what, lane,
+         (long long)sa->count);
+    return 0;
+  }
+  if (l->sh_flying[sh][at]) {
+    fail(l, "shared %s[%lld] %s by lane %d while an asynchronous copy to it is in flight", sa->name, (long long)at,
+         what, lane);
+    return 0;
+  }
+  return 1;
+}
+
 static SimVal *push(Launch *l) {
   if (l->sp + (size_t)l->nt > l->cap) {
     fail(l, "expression too deep for the executor");
@@ -343,16 +361,7 @@ static SimVal *eval(Launch *l, const LExpr *e, const uint8_t *m) {
     const SharedArray *sa = &l->k->shared[e->buf];
     for (int t = 0; t < nt; t++) {
       if (!m[t]) continue;
-      if (i[t].i < 0 || i[t].i >= sa->count) {
-        fail(l, "shared %s: index %lld outside [0, %lld) in lane %d", sa->name, (long long)i[t].i, (long long)sa->count,
-             t);
-        break;
-      }
-      if (l->sh_flying[e->buf][i[t].i]) {
-        fail(l, "shared %s[%lld] read by lane %d while an asynchronous copy to it is in flight", sa->name,
-             (long long)i[t].i, t);
-        break;
-      }
+      if (!shared_cell_ok(l, e->buf, i[t].i, t, "read")) break;
       r[t] = l->sh[e->buf][i[t].i];
       track_read(l, &l->sh_track[e->buf][i[t].i], t, sa->name, i[t].i);
     }
@@ -423,16 +432,7 @@ static void run_sstore(Launch *l, const LStmt *s, const uint8_t *m) {
   SimVal *i = eval(l, s->idx[0], m), *v = eval(l, s->value, m);
   for (int t = 0; t < l->nt; t++) {
     if (!m[t]) continue;
-    if (i[t].i < 0 || i[t].i >= sa->count) {
-      fail(l, "shared %s: store at %lld outside [0, %lld) in lane %d", sa->name, (long long)i[t].i,
-           (long long)sa->count, t);
-      return;
-    }
-    if (l->sh_flying[s->buf][i[t].i]) {
-      fail(l, "shared %s[%lld] written by lane %d while an asynchronous copy to it is in flight", sa->name,
-           (long long)i[t].i, t);
-      return;
-    }
+    if (!shared_cell_ok(l, s->buf, i[t].i, t, "written")) return;
     SimVal nv = v[t];
     if (ltype_is_float(sa->type)) nv.f = round_to(sa->type, nv.f);
     SimVal *at = &l->sh[s->buf][i[t].i];
@@ -455,24 +455,24 @@ static void run_copy_async(Launch *l, const LStmt *s, const uint8_t *m) {
   SimVal *v = eval(l, s->value, yes);
   for (int t = 0; t < nt && !l->failed; t++) {
     if (!m[t]) continue;
-    if (i[t].i < 0 || i[t].i >= sa->count) {
-      fail(l, "shared %s: asynchronous copy to %lld outside [0, %lld) in lane %d", sa->name, (long long)i[t].i,
-           (long long)sa->count, t);
-      return;
-    }
-    if (l->sh_flying[s->buf][i[t].i]) {
-      fail(l, "shared %s[%lld]: two asynchronous copies to it in flight (lane %d)", sa->name, (long long)i[t].i, t);
-      return;
-    }
+    if (!shared_cell_ok(l, s->buf, i[t].i, t, "copied into")) return;
     if (l->nflight == l->capflight) {
-      l->capflight = l->capflight ? 2 * l->capflight : 1024;
-      l->flight = realloc(l->flight, l->capflight * sizeof *l->flight);
+      size_t cap = l->capflight ? 2 * l->capflight : 1024;
+      struct InFlight *grown = realloc(l->flight, cap * sizeof *grown);
+      if (!grown) {
+        fail(l, "out of memory for %zu asynchronous copies in flight", cap);
+        return;
+      }
+      l->flight = grown, l->capflight = cap;
     }
     /* the copy may land at any time from here: a write now for the race
      * checks (a read of the element by another lane in this epoch races) */
     track_write(l, &l->sh_track[s->buf][i[t].i], t, sa->name, i[t].i, 0);
-    SimVal nv = yes[t] ? v[t] : (SimVal){0};
-    if (ltype_is_float(sa->type)) nv.f = yes[t] ? round_to(sa->type, nv.f) : 0.0;
+    SimVal nv = {0}; /* 0 and 0.0 alike */
+    if (yes[t]) {
+      nv = v[t];
+      if (ltype_is_float(sa->type)) nv.f = round_to(sa->type, nv.f);
+    }
     l->flight[l->nflight++] = (struct InFlight){t, s->buf, i[t].i, l->committed[t], nv};
     l->sh_flying[s->buf][i[t].i] = 1;
   }
